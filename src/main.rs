@@ -1,0 +1,173 @@
+//! The `trnsim` command line: parses arguments and dispatches to the library.
+
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+use clap_complete::Shell;
+use tracing_subscriber::EnvFilter;
+use trnsim::cli;
+use trnsim::numerics::{Cast, DType, Overflow, Rounding};
+use trnsim::report::Format;
+
+/// Simulate Trainium-style ML accelerators (kernels, in time and in numbers) and the fleets built
+/// from them (capacity scheduling under reservations).
+#[derive(Parser)]
+#[command(name = "trnsim", version, propagate_version = true)]
+struct Cli {
+    /// More logging on stderr (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Less logging on stderr (-q errors only, -qq nothing).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "verbose")]
+    quiet: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// A tour of trnsim on built-in defaults.
+    Demo,
+    /// Facts about the storage formats, and conversion into them.
+    Dtype {
+        #[command(subcommand)]
+        command: DtypeCommand,
+    },
+    /// Print a shell completion script to stdout.
+    Completions {
+        /// The shell.
+        shell: Shell,
+    },
+}
+
+#[derive(Subcommand)]
+enum DtypeCommand {
+    /// bits, exponent/mantissa, bias, max, smallest normal/subnormal, eps, inf and NaN encodings.
+    Info {
+        /// Dtypes (ml_dtypes names or short aliases); all when none.
+        dtypes: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Convert values (arguments, or stdin one per line) and print `0xBITS value` per input.
+    Cast {
+        /// Target dtype.
+        #[arg(long)]
+        to: String,
+        /// Rounding mode.
+        #[arg(long, value_enum, default_value = "nearest")]
+        rounding: RoundingArg,
+        /// Seed of stochastic rounding.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Overflow mode: ieee (inf, or NaN without inf: as ml_dtypes) or saturate (to max).
+        #[arg(long, value_enum, default_value = "ieee")]
+        overflow: OverflowArg,
+        /// Decimal values, or 0x + 8 hex digits (f32 bits). None: read stdin.
+        #[arg(allow_hyphen_values = true)]
+        values: Vec<String>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RoundingArg {
+    Nearest,
+    Stochastic,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum OverflowArg {
+    Ieee,
+    Saturate,
+}
+
+fn main() -> ExitCode {
+    let args = Cli::parse();
+    init_logging(args.verbose, args.quiet);
+    match run(args.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(io) = e.downcast_ref::<io::Error>()
+                && io.kind() == io::ErrorKind::BrokenPipe
+            {
+                return ExitCode::SUCCESS;
+            }
+            let code = match e.downcast_ref::<cli::Error>() {
+                Some(cli::Error::Io(io)) if io.kind() == io::ErrorKind::BrokenPipe => {
+                    return ExitCode::SUCCESS;
+                }
+                Some(c) => c.exit_code(),
+                None => 2,
+            };
+            eprintln!("trnsim: error: {e:#}");
+            ExitCode::from(code as u8)
+        }
+    }
+}
+
+fn init_logging(verbose: u8, quiet: u8) {
+    let level = match (verbose, quiet) {
+        (_, 2..) => "off",
+        (_, 1) => "error",
+        (0, 0) => "warn",
+        (1, 0) => "info",
+        (2, 0) => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal())
+        .init();
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    match command {
+        Command::Demo => cli::demo::run(&mut out)?,
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "trnsim", &mut out);
+        }
+        Command::Dtype { command } => match command {
+            DtypeCommand::Info { dtypes, format } => {
+                let dtypes = dtypes
+                    .iter()
+                    .map(|d| d.parse::<DType>())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(cli::Error::from)?;
+                out.write_all(cli::dtype::info(&dtypes, format).as_bytes())?;
+            }
+            DtypeCommand::Cast {
+                to,
+                rounding,
+                seed,
+                overflow,
+                values,
+            } => {
+                let dtype: DType = to.parse().map_err(cli::Error::from)?;
+                let cast = Cast::new(dtype)
+                    .rounding(match rounding {
+                        RoundingArg::Nearest => Rounding::Nearest,
+                        RoundingArg::Stochastic => Rounding::Stochastic,
+                    })
+                    .overflow(match overflow {
+                        OverflowArg::Ieee => Overflow::Ieee,
+                        OverflowArg::Saturate => Overflow::Saturate,
+                    })
+                    .seed(seed);
+                if values.is_empty() {
+                    let n = cli::dtype::cast_stream(&cast, "stdin", io::stdin().lock(), &mut out)?;
+                    tracing::info!(values = n, "cast done");
+                } else {
+                    cli::dtype::cast_values(&cast, &values, &mut out)?;
+                }
+            }
+        },
+    }
+    out.flush()?;
+    Ok(())
+}

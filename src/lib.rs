@@ -26,7 +26,10 @@
 
 #![warn(missing_docs)]
 
+pub mod arch;
+pub mod chip;
 pub mod cli;
+pub mod isa;
 pub mod numerics;
 pub mod report;
 

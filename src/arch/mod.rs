@@ -1,0 +1,1 @@
+//! Hardware presets: one NeuronCore and the chip it sits in.

@@ -1,0 +1,1 @@
+//! Functional execution: every instruction computes real values.

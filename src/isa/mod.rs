@@ -1,0 +1,660 @@
+//! The instruction set and kernel traces.
+//!
+//! Modeled on NKI's ISA: a program declares buffers in HBM, SBUF and PSUM, then lists instructions
+//! in program order. Operands are [`Tile`]s: a buffer, a partition range and a free-dimension access
+//! pattern. A trace names no dependencies: the simulator derives them from the regions each
+//! instruction reads and writes, as the Neuron compiler inserts semaphores.
+//!
+//! The text form is documented in `traces/README.md`; [`parse`] reads it and [`print`] writes it
+//! (printing then parsing gives the same [`Program`]).
+
+mod error;
+pub mod parse;
+pub mod print;
+
+pub use error::{Error, Result};
+
+use crate::numerics::DType;
+
+/// Version of the trace text format this build reads and writes.
+pub const TRACE_VERSION: u32 = 1;
+
+/// Most free-dimension access-pattern dimensions a tile may have (NKI: up to 4-D).
+pub const MAX_AP_DIMS: usize = 4;
+
+/// Where a buffer lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Memory {
+    /// Device memory, shared by the chip's cores; reached only by DMA.
+    Hbm,
+    /// The state buffer: 128 partitions of on-chip SRAM, the engines' working memory.
+    Sbuf,
+    /// The partial-sum buffer: where matmul results accumulate in fp32, in banks.
+    Psum,
+}
+
+impl Memory {
+    /// Name in the trace text.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Memory::Hbm => "hbm",
+            Memory::Sbuf => "sbuf",
+            Memory::Psum => "psum",
+        }
+    }
+}
+
+/// How a buffer's contents are initialized before the first instruction.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Init {
+    /// All zeros.
+    Zeros,
+    /// Seeded normal distribution, rounded to the buffer's dtype.
+    Normal {
+        /// Mean.
+        mean: f64,
+        /// Standard deviation.
+        std: f64,
+        /// Seed.
+        seed: u64,
+    },
+    /// Seeded uniform distribution on `[low, high)`, rounded to the buffer's dtype.
+    Uniform {
+        /// Lower bound.
+        low: f64,
+        /// Upper bound.
+        high: f64,
+        /// Seed.
+        seed: u64,
+    },
+    /// Given at run time (`trnsim run --input NAME=file.npy`); zeros when none is given.
+    Input,
+}
+
+/// Dense id of a buffer: its index in [`Program::buffers`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BufferId(pub u32);
+
+/// A buffer declaration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Buffer {
+    /// Name, unique in the program.
+    pub name: String,
+    /// Memory it lives in.
+    pub memory: Memory,
+    /// Element dtype.
+    pub dtype: DType,
+    /// Shape; for SBUF and PSUM the first dimension is the partition dimension (at most 128).
+    pub shape: Vec<usize>,
+    /// Initial contents.
+    pub init: Init,
+    /// 1-based line of the declaration in the trace (0 when built in code).
+    pub line: u32,
+}
+
+impl Buffer {
+    /// Size of the first dimension: partitions for SBUF/PSUM, rows for HBM.
+    pub fn partitions(&self) -> usize {
+        self.shape.first().copied().unwrap_or(1)
+    }
+
+    /// Elements per partition (per row in HBM): the product of all dimensions but the first.
+    pub fn row_elems(&self) -> usize {
+        self.shape.iter().skip(1).product()
+    }
+
+    /// All elements.
+    pub fn elems(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Bytes per partition (per row in HBM).
+    pub fn row_bytes(&self) -> usize {
+        self.row_elems() * self.dtype.size_bytes()
+    }
+}
+
+/// The free-dimension access pattern of a tile: an element offset within the partition (row)
+/// and up to four `[stride, size]` dimensions, outermost first, strides in elements.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessPattern {
+    /// Element offset of the first element.
+    pub offset: usize,
+    /// `(stride, size)` per dimension, outermost first.
+    pub dims: Vec<(usize, usize)>,
+}
+
+impl AccessPattern {
+    /// A contiguous run of `len` elements from `offset`.
+    pub fn contiguous(offset: usize, len: usize) -> Self {
+        AccessPattern {
+            offset,
+            dims: vec![(1, len)],
+        }
+    }
+
+    /// Elements addressed (product of the sizes).
+    pub fn len(&self) -> usize {
+        self.dims.iter().map(|d| d.1).product()
+    }
+
+    /// Whether it addresses no element.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// One past the largest element offset addressed (for bounds checks and dependency regions).
+    pub fn end(&self) -> usize {
+        if self.is_empty() {
+            return self.offset;
+        }
+        self.offset + self.dims.iter().map(|&(s, n)| s * (n - 1)).sum::<usize>() + 1
+    }
+
+    /// Whether the elements are one contiguous run in order.
+    pub fn is_contiguous(&self) -> bool {
+        let mut expect = 1;
+        for &(s, n) in self.dims.iter().rev() {
+            if n > 1 && s != expect {
+                return false;
+            }
+            expect *= n;
+        }
+        true
+    }
+
+    /// Stride of the innermost dimension with more than one element (1 when none).
+    pub fn inner_stride(&self) -> usize {
+        self.dims.iter().rev().find(|d| d.1 > 1).map_or(1, |d| d.0)
+    }
+
+    /// Element offsets in iteration order (outermost dimension slowest).
+    pub fn offsets(&self) -> impl Iterator<Item = usize> + '_ {
+        let n = self.len();
+        let mut idx = vec![0usize; self.dims.len()];
+        let mut cur = self.offset;
+        (0..n).map(move |k| {
+            if k > 0 {
+                // Odometer increment, innermost first.
+                for d in (0..idx.len()).rev() {
+                    let (s, size) = self.dims[d];
+                    idx[d] += 1;
+                    cur += s;
+                    if idx[d] < size {
+                        break;
+                    }
+                    cur -= s * size;
+                    idx[d] = 0;
+                }
+            }
+            cur
+        })
+    }
+}
+
+/// An operand: a rectangle of partitions times an access pattern over each partition's elements.
+///
+/// For SBUF and PSUM the partition index is the physical partition. For HBM a "partition" is a
+/// row: element `(p, j)` of the tile is element `(partition_start + p) * partition_step + ap[j]`
+/// of the flat buffer, where `partition_step` defaults to the row length; a step of 1 with an
+/// access pattern striding by the row length reads a matrix transposed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tile {
+    /// The buffer.
+    pub buffer: BufferId,
+    /// First partition (row).
+    pub partition_start: usize,
+    /// Number of partitions (rows).
+    pub partition_count: usize,
+    /// HBM only: elements between consecutive rows; `None` is the buffer's row length.
+    pub partition_step: Option<usize>,
+    /// Free-dimension access pattern.
+    pub ap: AccessPattern,
+}
+
+impl Tile {
+    /// Elements per partition.
+    pub fn free_size(&self) -> usize {
+        self.ap.len()
+    }
+
+    /// Elements in all.
+    pub fn elems(&self) -> usize {
+        self.partition_count * self.free_size()
+    }
+}
+
+/// Engines that execute instructions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Engine {
+    /// The PE array: matmul and transpose.
+    Tensor,
+    /// Vector engine.
+    Vector,
+    /// Scalar (activation) engine.
+    Scalar,
+    /// GpSimd engine.
+    GpSimd,
+    /// DMA engines (which one is the instruction's [`DmaQueue`]).
+    Dma,
+}
+
+impl Engine {
+    /// Name in the trace text and reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Engine::Tensor => "tensor",
+            Engine::Vector => "vector",
+            Engine::Scalar => "scalar",
+            Engine::GpSimd => "gpsimd",
+            Engine::Dma => "dma",
+        }
+    }
+}
+
+/// A DMA engine and one of its queues.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DmaQueue {
+    /// DMA engine index (0-based).
+    pub engine: u16,
+    /// Queue index within the engine (0-based).
+    pub queue: u16,
+}
+
+/// Activation functions of the Scalar engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ActFunc {
+    /// x
+    Identity,
+    /// max(x, 0)
+    Relu,
+    /// GELU, tanh approximation.
+    Gelu,
+    /// x * sigmoid(x)
+    Silu,
+    /// 1 / (1 + e^-x)
+    Sigmoid,
+    /// tanh(x)
+    Tanh,
+    /// e^x
+    Exp,
+    /// x^2
+    Square,
+    /// 1 / sqrt(x)
+    Rsqrt,
+    /// 1 / x
+    Reciprocal,
+}
+
+/// Binary ALU operations of `tensor_tensor` and `tensor_scalar`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AluOp {
+    /// a + b
+    Add,
+    /// a - b
+    Sub,
+    /// a * b
+    Mul,
+    /// max(a, b)
+    Max,
+    /// min(a, b)
+    Min,
+    /// a / b
+    Div,
+}
+
+/// Reductions along the free axis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReduceOp {
+    /// Sum.
+    Sum,
+    /// Maximum.
+    Max,
+}
+
+/// Comparisons of `affine_select`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CmpOp {
+    /// >= 0
+    Ge,
+    /// > 0
+    Gt,
+    /// <= 0
+    Le,
+    /// < 0
+    Lt,
+    /// == 0
+    Eq,
+    /// != 0
+    Ne,
+}
+
+/// A scalar operand: an immediate, or one value per partition from a `[P, 1]` tile.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Scalar {
+    /// The same value for every element.
+    Imm(f32),
+    /// Element `(p, 0)` of the tile for partition `p`.
+    PerPartition(Tile),
+}
+
+/// One instruction's operation and operands.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// Copy between HBM and SBUF (either way) or SBUF to SBUF, casting through fp32.
+    DmaCopy {
+        /// Destination.
+        dst: Tile,
+        /// Source (same element count).
+        src: Tile,
+        /// The queue that carries it.
+        queue: DmaQueue,
+    },
+    /// `dst[m, n] (+)= sum_k stationary[k, m] * moving[k, n]`, fp32 accumulation in PSUM.
+    /// K is the partition count of both inputs (up to 128, 256 in fp8 double-row mode).
+    Matmul {
+        /// PSUM tile `[M, N]`.
+        dst: Tile,
+        /// SBUF tile `[K, M]` (the weights loaded into the array).
+        stationary: Tile,
+        /// SBUF tile `[K, N]` (streamed through the array).
+        moving: Tile,
+        /// Add to `dst` (true) or overwrite it (false).
+        accumulate: bool,
+    },
+    /// `dst[f, p] = src[p, f]` through the PE array, into PSUM.
+    Transpose {
+        /// PSUM tile `[F, P]`.
+        dst: Tile,
+        /// SBUF tile `[P, F]`.
+        src: Tile,
+    },
+    /// Scalar engine: `dst = func(src * scale + bias)`, optionally also reducing the result along
+    /// the free axis into `reduce_dst` (`[P, 1]`).
+    Activation {
+        /// The function.
+        func: ActFunc,
+        /// Destination.
+        dst: Tile,
+        /// Source.
+        src: Tile,
+        /// Multiplier.
+        scale: Scalar,
+        /// Addend.
+        bias: Scalar,
+        /// Optional reduction of the result.
+        reduce: Option<(ReduceOp, Tile)>,
+    },
+    /// `dst = a op b`, elementwise.
+    TensorTensor {
+        /// Engine (vector or gpsimd).
+        engine: Engine,
+        /// Operation.
+        op: AluOp,
+        /// Destination.
+        dst: Tile,
+        /// First input.
+        a: Tile,
+        /// Second input.
+        b: Tile,
+    },
+    /// `dst = (src op0 scalar0) op1 scalar1`; the second stage is optional.
+    TensorScalar {
+        /// Engine (vector, scalar or gpsimd).
+        engine: Engine,
+        /// Destination.
+        dst: Tile,
+        /// Source.
+        src: Tile,
+        /// First operation and operand.
+        op0: (AluOp, Scalar),
+        /// Optional second operation and operand.
+        op1: Option<(AluOp, Scalar)>,
+    },
+    /// `dst[p, 0] = reduce_j src[p, j]`.
+    TensorReduce {
+        /// Engine (vector or gpsimd).
+        engine: Engine,
+        /// Reduction.
+        op: ReduceOp,
+        /// `[P, 1]` destination.
+        dst: Tile,
+        /// Source.
+        src: Tile,
+    },
+    /// `dst = src` with a cast (PSUM evacuation).
+    TensorCopy {
+        /// Engine (vector, scalar or gpsimd).
+        engine: Engine,
+        /// Destination.
+        dst: Tile,
+        /// Source.
+        src: Tile,
+    },
+    /// `dst = value`.
+    Memset {
+        /// Engine (vector or gpsimd).
+        engine: Engine,
+        /// Destination.
+        dst: Tile,
+        /// Value.
+        value: f32,
+    },
+    /// GpSimd: `dst[p, j] = base + channel_multiplier * p + step * j`.
+    Iota {
+        /// Destination.
+        dst: Tile,
+        /// Value at (0, 0).
+        base: i64,
+        /// Increment per partition.
+        channel_multiplier: i64,
+        /// Increment per free element (in access-pattern order).
+        step: i64,
+    },
+    /// GpSimd: `dst[p, j] = src[p, j]` where `(base + channel_multiplier * p + step * j) cmp 0`,
+    /// else `fill` (causal masks).
+    AffineSelect {
+        /// Destination.
+        dst: Tile,
+        /// Source.
+        src: Tile,
+        /// Comparison against zero.
+        cmp: CmpOp,
+        /// Affine expression constant.
+        base: i64,
+        /// Per-partition coefficient.
+        channel_multiplier: i64,
+        /// Per-element coefficient.
+        step: i64,
+        /// Value where the predicate is false.
+        fill: f32,
+    },
+    /// Vector: per-partition statistics of `src`: `dst[p] = (count, mean, m2)` with
+    /// `m2 = sum (x - mean)^2`, so chunks can be combined exactly by `bn_aggr`.
+    BnStats {
+        /// `[P, 3]` destination.
+        dst: Tile,
+        /// Source chunk.
+        src: Tile,
+    },
+    /// Vector: combine `k` `(count, mean, m2)` triples per partition (`src` is `[P, 3k]`) into
+    /// `dst[p] = (mean, variance)` (population variance).
+    BnAggr {
+        /// `[P, 2]` destination.
+        dst: Tile,
+        /// `[P, 3k]` source.
+        src: Tile,
+    },
+}
+
+impl Op {
+    /// Trace opcode.
+    pub fn opcode(&self) -> &'static str {
+        match self {
+            Op::DmaCopy { .. } => "dma_copy",
+            Op::Matmul { .. } => "matmul",
+            Op::Transpose { .. } => "transpose",
+            Op::Activation { .. } => "activation",
+            Op::TensorTensor { .. } => "tensor_tensor",
+            Op::TensorScalar { .. } => "tensor_scalar",
+            Op::TensorReduce { .. } => "tensor_reduce",
+            Op::TensorCopy { .. } => "tensor_copy",
+            Op::Memset { .. } => "memset",
+            Op::Iota { .. } => "iota",
+            Op::AffineSelect { .. } => "affine_select",
+            Op::BnStats { .. } => "bn_stats",
+            Op::BnAggr { .. } => "bn_aggr",
+        }
+    }
+
+    /// The engine that executes it.
+    pub fn engine(&self) -> Engine {
+        match self {
+            Op::DmaCopy { .. } => Engine::Dma,
+            Op::Matmul { .. } | Op::Transpose { .. } => Engine::Tensor,
+            Op::Activation { .. } => Engine::Scalar,
+            Op::TensorTensor { engine, .. }
+            | Op::TensorScalar { engine, .. }
+            | Op::TensorReduce { engine, .. }
+            | Op::TensorCopy { engine, .. }
+            | Op::Memset { engine, .. } => *engine,
+            Op::Iota { .. } | Op::AffineSelect { .. } => Engine::GpSimd,
+            Op::BnStats { .. } | Op::BnAggr { .. } => Engine::Vector,
+        }
+    }
+
+    /// Tiles it reads (a matmul with `accumulate` also reads its destination).
+    pub fn reads(&self) -> Vec<&Tile> {
+        fn scalar(s: &Scalar) -> Option<&Tile> {
+            match s {
+                Scalar::PerPartition(t) => Some(t),
+                Scalar::Imm(_) => None,
+            }
+        }
+        match self {
+            Op::DmaCopy { src, .. } | Op::Transpose { src, .. } | Op::TensorCopy { src, .. } => {
+                vec![src]
+            }
+            Op::Matmul {
+                dst,
+                stationary,
+                moving,
+                accumulate,
+            } => {
+                let mut v = vec![stationary, moving];
+                if *accumulate {
+                    v.push(dst);
+                }
+                v
+            }
+            Op::Activation {
+                src, scale, bias, ..
+            } => {
+                let mut v = vec![src];
+                v.extend(scalar(scale));
+                v.extend(scalar(bias));
+                v
+            }
+            Op::TensorTensor { a, b, .. } => vec![a, b],
+            Op::TensorScalar { src, op0, op1, .. } => {
+                let mut v = vec![src];
+                v.extend(scalar(&op0.1));
+                if let Some((_, s)) = op1 {
+                    v.extend(scalar(s));
+                }
+                v
+            }
+            Op::TensorReduce { src, .. }
+            | Op::AffineSelect { src, .. }
+            | Op::BnStats { src, .. }
+            | Op::BnAggr { src, .. } => vec![src],
+            Op::Memset { .. } | Op::Iota { .. } => vec![],
+        }
+    }
+
+    /// Tiles it writes.
+    pub fn writes(&self) -> Vec<&Tile> {
+        match self {
+            Op::Activation { dst, reduce, .. } => {
+                let mut v = vec![dst];
+                if let Some((_, r)) = reduce {
+                    v.push(r);
+                }
+                v
+            }
+            Op::DmaCopy { dst, .. }
+            | Op::Matmul { dst, .. }
+            | Op::Transpose { dst, .. }
+            | Op::TensorTensor { dst, .. }
+            | Op::TensorScalar { dst, .. }
+            | Op::TensorReduce { dst, .. }
+            | Op::TensorCopy { dst, .. }
+            | Op::Memset { dst, .. }
+            | Op::Iota { dst, .. }
+            | Op::AffineSelect { dst, .. }
+            | Op::BnStats { dst, .. }
+            | Op::BnAggr { dst, .. } => vec![dst],
+        }
+    }
+}
+
+/// An instruction: an operation and where it came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Instr {
+    /// What it does.
+    pub op: Op,
+    /// 1-based trace line (0 when built in code).
+    pub line: u32,
+}
+
+/// A kernel: buffers and instructions in program order. Immutable once built; a simulation keeps
+/// its per-run state elsewhere.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Program {
+    /// Kernel name.
+    pub name: String,
+    /// Buffers; [`BufferId`] indexes this.
+    pub buffers: Vec<Buffer>,
+    /// Instructions in program order.
+    pub instrs: Vec<Instr>,
+}
+
+impl Program {
+    /// The buffer behind an id.
+    pub fn buffer(&self, id: BufferId) -> &Buffer {
+        &self.buffers[id.0 as usize]
+    }
+
+    /// The id of a named buffer.
+    pub fn buffer_id(&self, name: &str) -> Option<BufferId> {
+        self.buffers
+            .iter()
+            .position(|b| b.name == name)
+            .map(|i| BufferId(i as u32))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_pattern_offsets_and_extent() {
+        let ap = AccessPattern {
+            offset: 3,
+            dims: vec![(10, 2), (1, 3)],
+        };
+        assert_eq!(ap.offsets().collect::<Vec<_>>(), vec![3, 4, 5, 13, 14, 15]);
+        assert_eq!(ap.end(), 16);
+        assert!(!ap.is_contiguous());
+        assert!(
+            AccessPattern {
+                offset: 0,
+                dims: vec![(4, 2), (1, 4)]
+            }
+            .is_contiguous()
+        );
+        assert_eq!(AccessPattern::contiguous(5, 0).end(), 5);
+        assert_eq!(ap.inner_stride(), 1);
+    }
+}

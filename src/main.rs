@@ -1,6 +1,7 @@
 //! The `trnsim` command line: parses arguments and dispatches to the library.
 
 use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -33,6 +34,39 @@ enum Command {
     Dtype {
         #[command(subcommand)]
         command: DtypeCommand,
+    },
+    /// Run a kernel trace on a hardware model: time, engine activity, utilization (and values).
+    Run {
+        /// The kernel trace (format: traces/README.md).
+        trace: PathBuf,
+        #[command(flatten)]
+        hw: HwArgs,
+        /// Initial values of a buffer declared `input`: NAME=file.npy (float32, or raw bits).
+        #[arg(long = "input", value_name = "NAME=FILE", value_parser = cli::run::name_path)]
+        inputs: Vec<(String, PathBuf)>,
+        /// Write a buffer's final values: NAME=file.npy (float32).
+        #[arg(long = "output", value_name = "NAME=FILE", value_parser = cli::run::name_path)]
+        outputs: Vec<(String, PathBuf)>,
+        /// Write a Chrome/Perfetto trace-event timeline (open in ui.perfetto.dev).
+        #[arg(long)]
+        timeline: Option<PathBuf>,
+        /// Timing only: skip computing values (the timing is identical).
+        #[arg(long)]
+        no_data: bool,
+        /// Rounding of values written by the engines.
+        #[arg(long, value_enum, default_value = "nearest")]
+        rounding: RoundingArg,
+        /// Seed of stochastic rounding.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Hardware presets.
+    Hw {
+        #[command(subcommand)]
+        command: HwCommand,
     },
     /// Print a shell completion script to stdout.
     Completions {
@@ -71,10 +105,59 @@ enum DtypeCommand {
     },
 }
 
+#[derive(clap::Args)]
+struct HwArgs {
+    /// Hardware: a preset (trn1, trn2, trn3) or a path to a hardware TOML file.
+    #[arg(long, default_value = "trn2")]
+    hw: String,
+    /// Override fields of the hardware: FIELD=VALUE[,FIELD=VALUE...] (e.g. pe.rows=256,dma.engines=8).
+    #[arg(long, value_name = "FIELD=VALUE,...")]
+    set: Vec<String>,
+}
+
+impl HwArgs {
+    fn overrides(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        for s in &self.set {
+            out.extend(
+                trnsim::arch::parse_overrides(s).map_err(|e| cli::Error::Input(e.to_string()))?,
+            );
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Subcommand)]
+enum HwCommand {
+    /// The presets and their peak throughputs.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Every field of a hardware description (after --set), as TOML (or JSON).
+    Show {
+        #[command(flatten)]
+        hw: HwArgs,
+        /// JSON instead of TOML.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum RoundingArg {
     Nearest,
     Stochastic,
+}
+
+impl From<RoundingArg> for Rounding {
+    fn from(r: RoundingArg) -> Rounding {
+        match r {
+            RoundingArg::Nearest => Rounding::Nearest,
+            RoundingArg::Stochastic => Rounding::Stochastic,
+        }
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -129,6 +212,38 @@ fn run(command: Command) -> anyhow::Result<()> {
     let mut out = BufWriter::new(stdout.lock());
     match command {
         Command::Demo => cli::demo::run(&mut out)?,
+        Command::Run {
+            trace,
+            hw,
+            inputs,
+            outputs,
+            timeline,
+            no_data,
+            rounding,
+            seed,
+            format,
+        } => {
+            let args = cli::run::RunArgs {
+                trace,
+                set: hw.overrides()?,
+                hw: hw.hw,
+                inputs,
+                outputs,
+                timeline,
+                no_data,
+                rounding: rounding.into(),
+                seed,
+                format,
+            };
+            out.write_all(cli::run::run(&args)?.as_bytes())?;
+        }
+        Command::Hw { command } => match command {
+            HwCommand::List { format } => out.write_all(cli::hw::list(format)?.as_bytes())?,
+            HwCommand::Show { hw, json } => {
+                let h = cli::run::load_hardware(&hw.hw, &hw.overrides()?)?;
+                out.write_all(cli::hw::show(&h, json).as_bytes())?;
+            }
+        },
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "trnsim", &mut out);
         }
@@ -150,10 +265,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             } => {
                 let dtype: DType = to.parse().map_err(cli::Error::from)?;
                 let cast = Cast::new(dtype)
-                    .rounding(match rounding {
-                        RoundingArg::Nearest => Rounding::Nearest,
-                        RoundingArg::Stochastic => Rounding::Stochastic,
-                    })
+                    .rounding(rounding.into())
                     .overflow(match overflow {
                         OverflowArg::Ieee => Overflow::Ieee,
                         OverflowArg::Saturate => Overflow::Saturate,

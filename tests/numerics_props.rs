@@ -199,3 +199,17 @@ proptest! {
         prop_assert_eq!(got.abs(), want, "{}: {:e}", d, x);
     }
 }
+
+/// Pinned from a shrunk proptest case: a value beyond float8_e4m3's range (max 240) overflows to
+/// -inf under the ieee mode and saturates to -240.
+#[test]
+fn pinned_f64_beyond_e4m3_range_overflows() {
+    let x = -489.0347057178515;
+    assert_eq!(Cast::new(DType::Float8E4M3).encode_f64(x, 0), 0xf8);
+    assert_eq!(
+        Cast::new(DType::Float8E4M3)
+            .overflow(Overflow::Saturate)
+            .encode_f64(x, 0),
+        0xf7
+    );
+}

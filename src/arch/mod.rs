@@ -1,1 +1,649 @@
 //! Hardware presets: one NeuronCore and the chip it sits in.
+//!
+//! Every constant of the timing model lives here, none in code. The built-in presets are TOML
+//! files (`src/arch/presets/*.toml`) with a comment citing the source of every number; a user
+//! copies one to describe another design (`--hw path/to/chip.toml`) or overrides single fields
+//! (`--set pe.rows=256,dma.engines=8`). Whatever the origin, [`Hardware::validate`] rejects
+//! nonsense with the field's path.
+
+use serde::{Deserialize, Serialize};
+
+use crate::numerics::DType;
+
+mod error;
+pub use error::{Error, Result};
+
+/// The built-in presets, by name, as TOML text.
+pub const PRESETS: [(&str, &str); 3] = [
+    ("trn1", include_str!("presets/trn1.toml")),
+    ("trn2", include_str!("presets/trn2.toml")),
+    ("trn3", include_str!("presets/trn3.toml")),
+];
+
+/// One NeuronCore and its chip.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hardware {
+    /// Preset name.
+    pub name: String,
+    /// Tensor engine (the PE array).
+    pub pe: PeConfig,
+    /// Vector engine.
+    pub vector: EngineConfig,
+    /// Scalar (activation) engine.
+    pub scalar: EngineConfig,
+    /// GpSimd engine.
+    pub gpsimd: EngineConfig,
+    /// Per-instruction cost formulas of Vector/Scalar/GpSimd.
+    pub costs: CostConfig,
+    /// State buffer.
+    pub sbuf: SbufConfig,
+    /// Partial-sum buffer.
+    pub psum: PsumConfig,
+    /// DMA engines of the core.
+    pub dma: DmaConfig,
+    /// The chip: cores and shared HBM.
+    pub chip: ChipConfig,
+}
+
+/// The tensor engine.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeConfig {
+    /// PE rows (the contraction dimension).
+    pub rows: u32,
+    /// PE columns.
+    pub cols: u32,
+    /// Clock.
+    pub clock_mhz: u32,
+    /// Largest contraction (partition) size of one matmul.
+    pub contraction_max: u32,
+    /// Largest stationary free size.
+    pub stationary_free_max: u32,
+    /// Largest moving free size.
+    pub moving_free_max: u32,
+    /// The 64 of `max(min(64, N_stationary), N_moving)`.
+    pub min_issue_cycles: u32,
+    /// Cost multiplier of fp32 inputs.
+    pub fp32_cost_factor: u32,
+    /// fp8 "double row": K up to twice `contraction_max` in the time of one bf16 pass.
+    pub fp8_double_row: bool,
+    /// LoadStationary is this many times faster than a MultiplyMoving of the same free size.
+    pub load_stationary_divisor: u32,
+    /// Whether the next stationary loads in the background of the current multiply.
+    pub fast_weight_load: bool,
+    /// Cycles from a matmul's last issue to its result being readable in PSUM.
+    pub fill_drain_cycles: u32,
+    /// The 64 of a PE transpose's `max(P, min(64, F))`.
+    pub transpose_min_cycles: u32,
+    /// Power throttling after idle.
+    pub throttle: ThrottleConfig,
+}
+
+/// Tensor-engine warm-up throttling (Trn2/Trn3).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleConfig {
+    /// Whether it applies.
+    pub enabled: bool,
+    /// Speed right after idle, as a fraction of full speed.
+    pub start_fraction: f64,
+    /// Time to ramp linearly to full speed.
+    pub ramp_ns: u64,
+    /// Idle time after which the engine starts slow again.
+    pub idle_ns: u64,
+}
+
+/// A Vector, Scalar or GpSimd engine.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Clock.
+    pub clock_mhz: u32,
+    /// Lanes when every operand is 16-bit.
+    pub lanes_16bit: u32,
+    /// Lanes when every operand is 8-bit.
+    pub lanes_8bit: u32,
+    /// Lanes otherwise.
+    pub lanes_other: u32,
+    /// Minimum initiation interval.
+    pub min_cycles: u32,
+    /// SBUF/PSUM access start: latency before results are visible (pipelined, not busy time).
+    pub access_latency_cycles: u32,
+    /// Extra cost of an instruction that waits on the result of the one just before it.
+    pub dependent_overhead_cycles: u32,
+}
+
+/// Cost-formula constants of Vector/Scalar/GpSimd instructions (N = free size).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CostConfig {
+    /// Added to `activation` when it also reduces.
+    pub activation_reduce_cycles: u32,
+    /// `tensor_tensor` cycles per element.
+    pub tensor_tensor_cycles_per_elem: u32,
+    /// ... with an input in PSUM, or bf16 SBUF contiguous add/mul/sub.
+    pub tensor_tensor_fast_cycles_per_elem: u32,
+    /// `tensor_reduce` of bf16 add/max is N divided by this.
+    pub reduce_fast_divisor: u32,
+    /// `reciprocal` cycles per element.
+    pub reciprocal_cycles_per_elem: u32,
+    /// `bn_aggr` is N times this numerator ...
+    pub bn_aggr_numerator: u32,
+    /// ... over this denominator.
+    pub bn_aggr_denominator: u32,
+    /// `memset` of zero in 16-bit is N divided by this.
+    pub memset_fast_divisor: u32,
+    /// Fixed part of GpSimd `iota` / `affine_select`.
+    pub gpsimd_fixed_cycles: u32,
+    /// Bandwidth divisor when the innermost stride exceeds the threshold.
+    pub strided_bandwidth_divisor: u32,
+    /// Innermost stride (bytes) above which access slows.
+    pub strided_threshold_bytes: u32,
+}
+
+/// The state buffer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SbufConfig {
+    /// Partitions.
+    pub partitions: u32,
+    /// Capacity of each partition.
+    pub bytes_per_partition: u64,
+}
+
+/// The partial-sum buffer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PsumConfig {
+    /// Partitions.
+    pub partitions: u32,
+    /// Capacity of each partition.
+    pub bytes_per_partition: u64,
+    /// Banks (accumulation groups open at once).
+    pub banks: u32,
+}
+
+/// The core's DMA engines.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DmaConfig {
+    /// DMA engines.
+    pub engines: u32,
+    /// Queues per engine (in order within a queue, round-robin across queues).
+    pub queues_per_engine: u32,
+    /// Peak bandwidth of one engine.
+    pub peak_bytes_per_ns: f64,
+    /// Bandwidth one engine achieves on descriptors of `descriptor_bytes_max`.
+    pub achievable_bytes_per_ns: f64,
+    /// Transfers are split into descriptors of at most this many contiguous bytes.
+    pub descriptor_bytes_max: u64,
+    /// Fixed latency from a transfer's issue to its first byte.
+    pub fixed_latency_ns: u64,
+}
+
+impl DmaConfig {
+    /// Fixed processing time of one descriptor, derived so that full-size descriptors run at the
+    /// achievable rate: `d / achievable - d / peak`. Smaller descriptors are slower per byte, as
+    /// measured (under 512 B is slow, 2 KiB and up is efficient).
+    pub fn descriptor_overhead_ns(&self) -> f64 {
+        let d = self.descriptor_bytes_max as f64;
+        (d / self.achievable_bytes_per_ns - d / self.peak_bytes_per_ns).max(0.0)
+    }
+}
+
+/// The chip around the core.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChipConfig {
+    /// NeuronCores per chip.
+    pub cores: u32,
+    /// Cores running at once (each gets an equal share of HBM bandwidth).
+    pub active_cores: u32,
+    /// HBM capacity.
+    pub hbm_bytes: u64,
+    /// HBM bandwidth of the chip.
+    pub hbm_bytes_per_ns: f64,
+    /// Chip DMA bandwidth.
+    pub dma_bytes_per_ns: f64,
+    /// NeuronLink bandwidth per chip (for multi-chip communication models).
+    pub neuronlink_bytes_per_ns: f64,
+}
+
+impl Hardware {
+    /// A built-in preset by name.
+    pub fn preset(name: &str) -> Result<Hardware> {
+        let (_, text) =
+            PRESETS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .ok_or_else(|| Error::UnknownPreset {
+                    name: name.to_string(),
+                    valid: PRESETS.iter().map(|p| p.0).collect::<Vec<_>>().join(", "),
+                })?;
+        Hardware::from_toml(text, &format!("<preset {name}>"))
+    }
+
+    /// Parse and validate TOML; `file` names it in errors.
+    pub fn from_toml(text: &str, file: &str) -> Result<Hardware> {
+        let hw: Hardware = toml::from_str(text).map_err(|e| toml_error(text, file, &e))?;
+        hw.validate()?;
+        Ok(hw)
+    }
+
+    /// A preset name, or a path to a TOML file whose contents the caller read (`text`).
+    pub fn resolve(
+        spec: &str,
+        read_file: impl FnOnce(&str) -> std::io::Result<String>,
+    ) -> Result<Hardware> {
+        if PRESETS.iter().any(|p| p.0 == spec) {
+            return Hardware::preset(spec);
+        }
+        if spec.ends_with(".toml") || spec.contains('/') {
+            let text = read_file(spec).map_err(|e| Error::Io {
+                file: spec.to_string(),
+                message: e.to_string(),
+            })?;
+            return Hardware::from_toml(&text, spec);
+        }
+        Hardware::preset(spec)
+    }
+
+    /// Apply `path=value` overrides (`pe.rows=256`), then validate. Values are TOML literals;
+    /// an unknown path is an error that lists the fields at that level.
+    pub fn with_overrides(&self, overrides: &[(String, String)]) -> Result<Hardware> {
+        let mut root = toml::Value::try_from(self).expect("Hardware serializes to TOML");
+        for (path, raw) in overrides {
+            set_path(&mut root, path, raw)?;
+        }
+        let hw: Hardware = root
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::Invalid {
+                field: overrides
+                    .iter()
+                    .map(|o| o.0.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                message: e.message().to_string(),
+            })?;
+        hw.validate()?;
+        Ok(hw)
+    }
+
+    /// The TOML text of this hardware description.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("Hardware serializes to TOML")
+    }
+
+    /// Reject values no design could have, naming the field.
+    pub fn validate(&self) -> Result<()> {
+        let pe = &self.pe;
+        range("pe.rows", pe.rows as f64, 1.0, 4096.0)?;
+        range("pe.cols", pe.cols as f64, 1.0, 4096.0)?;
+        range("pe.clock_mhz", pe.clock_mhz as f64, 1.0, 20_000.0)?;
+        range(
+            "pe.contraction_max",
+            pe.contraction_max as f64,
+            1.0,
+            pe.rows as f64,
+        )?;
+        range(
+            "pe.stationary_free_max",
+            pe.stationary_free_max as f64,
+            1.0,
+            pe.cols as f64,
+        )?;
+        range(
+            "pe.moving_free_max",
+            pe.moving_free_max as f64,
+            1.0,
+            65_536.0,
+        )?;
+        range("pe.min_issue_cycles", pe.min_issue_cycles as f64, 0.0, 1e6)?;
+        range("pe.fp32_cost_factor", pe.fp32_cost_factor as f64, 1.0, 64.0)?;
+        range(
+            "pe.load_stationary_divisor",
+            pe.load_stationary_divisor as f64,
+            1.0,
+            1024.0,
+        )?;
+        range(
+            "pe.fill_drain_cycles",
+            pe.fill_drain_cycles as f64,
+            0.0,
+            1e6,
+        )?;
+        range(
+            "pe.transpose_min_cycles",
+            pe.transpose_min_cycles as f64,
+            0.0,
+            1e6,
+        )?;
+        range(
+            "pe.throttle.start_fraction",
+            pe.throttle.start_fraction,
+            0.01,
+            1.0,
+        )?;
+        range("pe.throttle.ramp_ns", pe.throttle.ramp_ns as f64, 0.0, 1e9)?;
+        range("pe.throttle.idle_ns", pe.throttle.idle_ns as f64, 0.0, 1e12)?;
+        for (name, e) in [
+            ("vector", &self.vector),
+            ("scalar", &self.scalar),
+            ("gpsimd", &self.gpsimd),
+        ] {
+            range(
+                &format!("{name}.clock_mhz"),
+                e.clock_mhz as f64,
+                1.0,
+                20_000.0,
+            )?;
+            for (f, v) in [
+                ("lanes_16bit", e.lanes_16bit),
+                ("lanes_8bit", e.lanes_8bit),
+                ("lanes_other", e.lanes_other),
+            ] {
+                range(&format!("{name}.{f}"), v as f64, 1.0, 65_536.0)?;
+            }
+            range(&format!("{name}.min_cycles"), e.min_cycles as f64, 0.0, 1e6)?;
+            range(
+                &format!("{name}.access_latency_cycles"),
+                e.access_latency_cycles as f64,
+                0.0,
+                1e6,
+            )?;
+            range(
+                &format!("{name}.dependent_overhead_cycles"),
+                e.dependent_overhead_cycles as f64,
+                0.0,
+                1e6,
+            )?;
+        }
+        let c = &self.costs;
+        for (f, v) in [
+            ("costs.reduce_fast_divisor", c.reduce_fast_divisor),
+            ("costs.bn_aggr_denominator", c.bn_aggr_denominator),
+            ("costs.memset_fast_divisor", c.memset_fast_divisor),
+            (
+                "costs.strided_bandwidth_divisor",
+                c.strided_bandwidth_divisor,
+            ),
+        ] {
+            range(f, v as f64, 1.0, 1024.0)?;
+        }
+        range("sbuf.partitions", self.sbuf.partitions as f64, 1.0, 4096.0)?;
+        if self.pe.contraction_max > self.sbuf.partitions {
+            let msg = format!(
+                "{} exceeds sbuf.partitions ({})",
+                self.pe.contraction_max, self.sbuf.partitions
+            );
+            return Err(invalid("pe.contraction_max", msg));
+        }
+        range(
+            "sbuf.bytes_per_partition",
+            self.sbuf.bytes_per_partition as f64,
+            1.0,
+            GIB,
+        )?;
+        range("psum.partitions", self.psum.partitions as f64, 1.0, 4096.0)?;
+        range("psum.banks", self.psum.banks as f64, 1.0, 64.0)?;
+        range(
+            "psum.bytes_per_partition",
+            self.psum.bytes_per_partition as f64,
+            1.0,
+            GIB,
+        )?;
+        if self.psum.bytes_per_partition % self.psum.banks as u64 != 0 {
+            return Err(invalid(
+                "psum.bytes_per_partition",
+                "must be a multiple of psum.banks".into(),
+            ));
+        }
+        let d = &self.dma;
+        range("dma.engines", d.engines as f64, 1.0, 1024.0)?;
+        range(
+            "dma.queues_per_engine",
+            d.queues_per_engine as f64,
+            1.0,
+            1024.0,
+        )?;
+        range("dma.peak_bytes_per_ns", d.peak_bytes_per_ns, 1e-3, 1e6)?;
+        range(
+            "dma.achievable_bytes_per_ns",
+            d.achievable_bytes_per_ns,
+            1e-3,
+            d.peak_bytes_per_ns,
+        )?;
+        range(
+            "dma.descriptor_bytes_max",
+            d.descriptor_bytes_max as f64,
+            1.0,
+            1e9,
+        )?;
+        range("dma.fixed_latency_ns", d.fixed_latency_ns as f64, 0.0, 1e9)?;
+        let ch = &self.chip;
+        range("chip.cores", ch.cores as f64, 1.0, 1024.0)?;
+        range(
+            "chip.active_cores",
+            ch.active_cores as f64,
+            1.0,
+            ch.cores as f64,
+        )?;
+        range("chip.hbm_bytes", ch.hbm_bytes as f64, 1.0, 1e15)?;
+        range("chip.hbm_bytes_per_ns", ch.hbm_bytes_per_ns, 1e-3, 1e7)?;
+        range("chip.dma_bytes_per_ns", ch.dma_bytes_per_ns, 1e-3, 1e7)?;
+        range(
+            "chip.neuronlink_bytes_per_ns",
+            ch.neuronlink_bytes_per_ns,
+            1e-3,
+            1e7,
+        )?;
+        Ok(())
+    }
+
+    /// Peak dense matmul throughput of one core for inputs of `dtype`, in FLOP/s
+    /// (`rows * cols * 2 * clock`, fp8 doubled in double-row mode, fp32 divided by its cost factor).
+    pub fn peak_flops(&self, dtype: DType) -> f64 {
+        let base = self.pe.rows as f64 * self.pe.cols as f64 * 2.0 * self.pe.clock_mhz as f64 * 1e6;
+        match dtype {
+            DType::Float32 => base / self.pe.fp32_cost_factor as f64,
+            d if d.is_fp8() && self.pe.fp8_double_row => base * 2.0,
+            _ => base,
+        }
+    }
+
+    /// HBM bandwidth available to this core: the chip's, shared equally by the active cores, and
+    /// no more than the chip's DMA bandwidth share.
+    pub fn core_hbm_bytes_per_ns(&self) -> f64 {
+        self.chip.hbm_bytes_per_ns.min(self.chip.dma_bytes_per_ns) / self.chip.active_cores as f64
+    }
+}
+
+const GIB: f64 = (1u64 << 30) as f64;
+
+fn invalid(field: &str, message: String) -> Error {
+    Error::Invalid {
+        field: field.to_string(),
+        message,
+    }
+}
+
+fn range(field: &str, v: f64, lo: f64, hi: f64) -> Result<()> {
+    if v.is_finite() && v >= lo && v <= hi {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            format!("{v} is out of range; expected {lo} to {hi}"),
+        ))
+    }
+}
+
+fn set_path(root: &mut toml::Value, path: &str, raw: &str) -> Result<()> {
+    let mut node = root;
+    let parts: Vec<&str> = path.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let table = node
+            .as_table_mut()
+            .ok_or_else(|| invalid(path, format!("'{}' is not a table", parts[..i].join("."))))?;
+        if !table.contains_key(*part) {
+            let mut keys: Vec<&String> = table.keys().collect();
+            keys.sort();
+            let keys: Vec<&str> = keys.iter().map(|k| k.as_str()).collect();
+            return Err(invalid(
+                path,
+                format!(
+                    "unknown field '{part}'; expected one of: {}",
+                    keys.join(", ")
+                ),
+            ));
+        }
+        let child = table.get_mut(*part).expect("checked");
+        if i + 1 == parts.len() {
+            let value = parse_literal(raw);
+            if std::mem::discriminant(&value) != std::mem::discriminant(child)
+                && !(child.is_float() && value.is_integer())
+            {
+                return Err(invalid(
+                    path,
+                    format!("expected a {}, found '{raw}'", child.type_str()),
+                ));
+            }
+            *child = match (child.is_float(), value) {
+                (true, toml::Value::Integer(i)) => toml::Value::Float(i as f64),
+                (_, v) => v,
+            };
+            return Ok(());
+        }
+        node = child;
+    }
+    Ok(())
+}
+
+fn parse_literal(raw: &str) -> toml::Value {
+    let doc = format!("v = {raw}");
+    match doc.parse::<toml::Table>() {
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.to_string())),
+        Err(_) => toml::Value::String(raw.to_string()),
+    }
+}
+
+fn toml_error(text: &str, file: &str, e: &toml::de::Error) -> Error {
+    let (line, column) = match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            (line, column)
+        }
+        None => (0, 0),
+    };
+    Error::Toml {
+        file: file.to_string(),
+        line,
+        column,
+        message: e.message().to_string(),
+    }
+}
+
+/// Parse `a.b=1,c.d=2` into pairs (values may not contain commas).
+pub fn parse_overrides(spec: &str) -> Result<Vec<(String, String)>> {
+    spec.split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|kv| {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| invalid(kv.trim(), "expected FIELD=VALUE".into()))?;
+            Ok((k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_load_and_peaks_match_the_published_figures() {
+        // trainium.md section 1: 92 / 79 / 79 TFLOPS bf16 per core; fp8 158 on Trn2.
+        let t1 = Hardware::preset("trn1").unwrap();
+        let t2 = Hardware::preset("trn2").unwrap();
+        let t3 = Hardware::preset("trn3").unwrap();
+        assert!((t1.peak_flops(DType::BFloat16) / 1e12 - 91.75).abs() < 0.1);
+        assert!((t2.peak_flops(DType::BFloat16) / 1e12 - 78.64).abs() < 0.1);
+        assert!((t2.peak_flops(DType::Float8E4M3) / 1e12 - 157.3).abs() < 0.1);
+        assert_eq!(
+            t1.peak_flops(DType::Float8E4M3),
+            t1.peak_flops(DType::BFloat16)
+        );
+        assert!((t3.peak_flops(DType::Float32) / 1e12 - 19.66).abs() < 0.1);
+        assert_eq!(t1.sbuf.bytes_per_partition * 128, 24 << 20);
+        assert_eq!(t2.sbuf.bytes_per_partition * 128, 28 << 20);
+        assert_eq!(t3.sbuf.bytes_per_partition * 128, 32 << 20);
+        // 4 KiB descriptors at 23 B/ns: the overhead makes up the gap to the 27.2 B/ns peak.
+        let o = t2.dma.descriptor_overhead_ns();
+        assert!((4096.0 / (4096.0 / 27.2 + o) - 23.0).abs() < 1e-9);
+        assert!((t2.core_hbm_bytes_per_ns() - 362.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn toml_round_trip_and_overrides() {
+        let t2 = Hardware::preset("trn2").unwrap();
+        assert_eq!(Hardware::from_toml(&t2.to_toml(), "x").unwrap(), t2);
+        let o = parse_overrides(
+            "pe.rows=256, dma.engines=8,pe.throttle.enabled=false,chip.hbm_bytes_per_ns=3000",
+        )
+        .unwrap();
+        let h = t2.with_overrides(&o).unwrap();
+        assert_eq!(
+            (h.pe.rows, h.dma.engines, h.pe.throttle.enabled),
+            (256, 8, false)
+        );
+        assert_eq!(h.chip.hbm_bytes_per_ns, 3000.0);
+    }
+
+    #[test]
+    fn nonsense_is_rejected_with_the_field_path() {
+        let t2 = Hardware::preset("trn2").unwrap();
+        let err = |s: &str| {
+            t2.with_overrides(&parse_overrides(s).unwrap())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(
+            err("pe.clock_mhz=0").contains("pe.clock_mhz"),
+            "{}",
+            err("pe.clock_mhz=0")
+        );
+        assert!(
+            err("pe.rows=5000").contains("pe.rows: 5000 is out of range"),
+            "{}",
+            err("pe.rows=5000")
+        );
+        let e = err("pe.rowz=3");
+        assert!(
+            e.contains("pe.rowz") && e.contains("unknown field 'rowz'") && e.contains("rows"),
+            "{e}"
+        );
+        assert!(
+            err("dma.engines=many").contains("expected a integer"),
+            "{}",
+            err("dma.engines=many")
+        );
+        let e = Hardware::from_toml(
+            &t2.to_toml().replace("[pe]\n", "[pe]\nbogus = 1\n"),
+            "chip.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("chip.toml:") && e.contains("bogus"), "{e}");
+        assert!(
+            Hardware::preset("trn9")
+                .unwrap_err()
+                .to_string()
+                .contains("trn1, trn2, trn3")
+        );
+    }
+}

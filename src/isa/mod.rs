@@ -14,7 +14,13 @@ pub mod print;
 
 pub use error::{Error, Result};
 
+use arrayvec::ArrayVec;
+
 use crate::numerics::DType;
+
+/// The tiles an instruction reads or writes: at most four, without a heap allocation (these
+/// lists are built several times per instruction on the simulator's hot path).
+pub type TileList<'a> = ArrayVec<&'a Tile, 4>;
 
 /// Version of the trace text format this build reads and writes.
 pub const TRACE_VERSION: u32 = 1;
@@ -524,7 +530,10 @@ impl Op {
     }
 
     /// Tiles it reads (a matmul with `accumulate` also reads its destination).
-    pub fn reads(&self) -> Vec<&Tile> {
+    pub fn reads(&self) -> TileList<'_> {
+        fn list<'a>(tiles: &[&'a Tile]) -> TileList<'a> {
+            tiles.iter().copied().collect()
+        }
         fn scalar(s: &Scalar) -> Option<&Tile> {
             match s {
                 Scalar::PerPartition(t) => Some(t),
@@ -533,7 +542,7 @@ impl Op {
         }
         match self {
             Op::DmaCopy { src, .. } | Op::Transpose { src, .. } | Op::TensorCopy { src, .. } => {
-                vec![src]
+                list(&[src])
             }
             Op::Matmul {
                 dst,
@@ -541,7 +550,7 @@ impl Op {
                 moving,
                 accumulate,
             } => {
-                let mut v = vec![stationary, moving];
+                let mut v = list(&[stationary, moving]);
                 if *accumulate {
                     v.push(dst);
                 }
@@ -550,14 +559,14 @@ impl Op {
             Op::Activation {
                 src, scale, bias, ..
             } => {
-                let mut v = vec![src];
+                let mut v = list(&[src]);
                 v.extend(scalar(scale));
                 v.extend(scalar(bias));
                 v
             }
-            Op::TensorTensor { a, b, .. } => vec![a, b],
+            Op::TensorTensor { a, b, .. } => list(&[a, b]),
             Op::TensorScalar { src, op0, op1, .. } => {
-                let mut v = vec![src];
+                let mut v = list(&[src]);
                 v.extend(scalar(&op0.1));
                 if let Some((_, s)) = op1 {
                     v.extend(scalar(s));
@@ -567,16 +576,19 @@ impl Op {
             Op::TensorReduce { src, .. }
             | Op::AffineSelect { src, .. }
             | Op::BnStats { src, .. }
-            | Op::BnAggr { src, .. } => vec![src],
-            Op::Memset { .. } | Op::Iota { .. } => vec![],
+            | Op::BnAggr { src, .. } => list(&[src]),
+            Op::Memset { .. } | Op::Iota { .. } => TileList::new(),
         }
     }
 
     /// Tiles it writes.
-    pub fn writes(&self) -> Vec<&Tile> {
+    pub fn writes(&self) -> TileList<'_> {
+        fn list<'a>(tiles: &[&'a Tile]) -> TileList<'a> {
+            tiles.iter().copied().collect()
+        }
         match self {
             Op::Activation { dst, reduce, .. } => {
-                let mut v = vec![dst];
+                let mut v = list(&[dst]);
                 if let Some((_, r)) = reduce {
                     v.push(r);
                 }
@@ -593,7 +605,7 @@ impl Op {
             | Op::Iota { dst, .. }
             | Op::AffineSelect { dst, .. }
             | Op::BnStats { dst, .. }
-            | Op::BnAggr { dst, .. } => vec![dst],
+            | Op::BnAggr { dst, .. } => list(&[dst]),
         }
     }
 }

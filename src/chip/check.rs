@@ -1,0 +1,517 @@
+//! Resource and rule checks before a kernel runs: what the hardware cannot do is an error naming
+//! the trace line and the limit, never a silent wrong answer.
+//!
+//! Capacity is checked at peak liveness: a buffer occupies SBUF (or PSUM banks) from its first to
+//! its last use in program order, as a compiler's allocator would place it.
+
+use crate::arch::Hardware;
+use crate::isa::{Buffer, Engine, Memory, Op, Program, Scalar, Tile};
+use crate::numerics::DType;
+
+use super::{Error, Result};
+
+/// What the checks measured.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Usage {
+    /// Peak SBUF bytes per partition over the program (live buffers).
+    pub sbuf_peak_bytes_per_partition: u64,
+    /// Peak SBUF bytes over all partitions (live buffers).
+    pub sbuf_peak_bytes: u64,
+    /// Peak PSUM banks in use (live buffers).
+    pub psum_peak_banks: u32,
+}
+
+struct Ctx<'a> {
+    program: &'a Program,
+    hw: &'a Hardware,
+    file: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, line: u32, message: String) -> Error {
+        Error::Check {
+            file: self.file.to_string(),
+            line,
+            message,
+        }
+    }
+
+    fn buf(&self, t: &Tile) -> &Buffer {
+        self.program.buffer(t.buffer)
+    }
+}
+
+/// Check every buffer and instruction of `program` against `hw`.
+pub fn check(program: &Program, hw: &Hardware, file: &str) -> Result<Usage> {
+    let cx = Ctx { program, hw, file };
+    for b in &program.buffers {
+        check_buffer(&cx, b)?;
+    }
+    for ins in &program.instrs {
+        for t in ins.op.reads().into_iter().chain(ins.op.writes()) {
+            check_tile(&cx, ins.line, t)?;
+        }
+        check_op(&cx, ins.line, &ins.op)?;
+    }
+    capacity(&cx)
+}
+
+fn check_buffer(cx: &Ctx, b: &Buffer) -> Result<()> {
+    let (limit, what) = match b.memory {
+        Memory::Sbuf => (cx.hw.sbuf.partitions as usize, "sbuf.partitions"),
+        Memory::Psum => (cx.hw.psum.partitions as usize, "psum.partitions"),
+        Memory::Hbm => {
+            let bytes = b.elems() as u64 * b.dtype.size_bytes() as u64;
+            if bytes > cx.hw.chip.hbm_bytes {
+                return Err(cx.err(
+                    b.line,
+                    format!(
+                        "buffer '{}' needs {bytes} bytes of HBM; the chip has {} (chip.hbm_bytes)",
+                        b.name, cx.hw.chip.hbm_bytes
+                    ),
+                ));
+            }
+            return Ok(());
+        }
+    };
+    if b.partitions() > limit {
+        return Err(cx.err(
+            b.line,
+            format!(
+                "buffer '{}' has {} partitions; the limit is {limit} ({what})",
+                b.name,
+                b.partitions()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_tile(cx: &Ctx, line: u32, t: &Tile) -> Result<()> {
+    let b = cx.buf(t);
+    if t.partition_count == 0 || t.ap.is_empty() {
+        return Err(cx.err(line, format!("tile of '{}' is empty", b.name)));
+    }
+    match b.memory {
+        Memory::Hbm => {
+            let step = t.partition_step.unwrap_or(b.row_elems());
+            let last = (t.partition_start + t.partition_count - 1) * step + t.ap.end();
+            if last > b.elems() {
+                return Err(cx.err(
+                    line,
+                    format!(
+                        "tile of '{}' reaches element {last} but the buffer has {} elements",
+                        b.name,
+                        b.elems()
+                    ),
+                ));
+            }
+        }
+        Memory::Sbuf | Memory::Psum => {
+            if t.partition_start + t.partition_count > b.partitions() {
+                return Err(cx.err(
+                    line,
+                    format!(
+                        "tile of '{}' covers partitions {}..{} but the buffer has {}",
+                        b.name,
+                        t.partition_start,
+                        t.partition_start + t.partition_count,
+                        b.partitions()
+                    ),
+                ));
+            }
+            if t.ap.end() > b.row_elems() {
+                return Err(cx.err(line, format!(
+                    "tile of '{}' reaches element {} of a partition but the buffer has {} per partition",
+                    b.name, t.ap.end(), b.row_elems()
+                )));
+            }
+            // Partition-start rules of the engines' SBUF/PSUM ports [ARCH-V2].
+            let (s, n) = (t.partition_start, t.partition_count);
+            let ok = match n {
+                65.. => s == 0,
+                33..=64 => s == 0 || s == 64,
+                _ => s % 32 == 0,
+            };
+            if !ok {
+                return Err(cx.err(line, format!(
+                    "tile of '{}' starts at partition {s} with {n} partitions; a tile over 64 partitions must start at 0, 33-64 at 0 or 64, up to 32 at 0/32/64/96",
+                    b.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn mem_of(cx: &Ctx, t: &Tile) -> Memory {
+    cx.buf(t).memory
+}
+
+fn dtype_of(cx: &Ctx, t: &Tile) -> DType {
+    cx.buf(t).dtype
+}
+
+fn need_mem(cx: &Ctx, line: u32, op: &str, role: &str, t: &Tile, allowed: &[Memory]) -> Result<()> {
+    let m = mem_of(cx, t);
+    if allowed.contains(&m) {
+        return Ok(());
+    }
+    let names: Vec<&str> = allowed.iter().map(|m| m.name()).collect();
+    Err(cx.err(
+        line,
+        format!(
+            "{op} {role} '{}' is in {}; expected {}",
+            cx.buf(t).name,
+            m.name(),
+            names.join(" or ")
+        ),
+    ))
+}
+
+fn same_shape(cx: &Ctx, line: u32, op: &str, a: &Tile, b: &Tile) -> Result<()> {
+    if a.partition_count != b.partition_count || a.free_size() != b.free_size() {
+        return Err(cx.err(
+            line,
+            format!(
+                "{op}: '{}' is [{}, {}] but '{}' is [{}, {}]",
+                cx.buf(a).name,
+                a.partition_count,
+                a.free_size(),
+                cx.buf(b).name,
+                b.partition_count,
+                b.free_size()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn per_partition(cx: &Ctx, line: u32, op: &str, s: &Scalar, parts: usize) -> Result<()> {
+    if let Scalar::PerPartition(t) = s
+        && (t.free_size() != 1 || t.partition_count != parts)
+    {
+        return Err(cx.err(
+            line,
+            format!(
+                "{op}: per-partition scalar '{}' must be [{parts}, 1], found [{}, {}]",
+                cx.buf(t).name,
+                t.partition_count,
+                t.free_size()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_op(cx: &Ctx, line: u32, op: &Op) -> Result<()> {
+    use Memory::*;
+    let name = op.opcode();
+    let onchip = [Sbuf, Psum];
+    // Operands of the compute engines are on chip.
+    if !matches!(op, Op::DmaCopy { .. }) {
+        for t in op.reads().into_iter().chain(op.writes()) {
+            need_mem(cx, line, name, "operand", t, &onchip)?;
+        }
+    }
+    if let Some(e) = engine_of(op)
+        && !allowed_engines(op).contains(&e)
+    {
+        return Err(cx.err(
+            line,
+            format!("{name} cannot run on the {} engine", e.name()),
+        ));
+    }
+    match op {
+        Op::DmaCopy { dst, src, queue } => {
+            need_mem(cx, line, name, "source", src, &[Hbm, Sbuf])?;
+            need_mem(cx, line, name, "destination", dst, &[Hbm, Sbuf])?;
+            if src.elems() != dst.elems() {
+                return Err(cx.err(
+                    line,
+                    format!(
+                        "dma_copy moves {} elements from '{}' into {} of '{}'",
+                        src.elems(),
+                        cx.buf(src).name,
+                        dst.elems(),
+                        cx.buf(dst).name
+                    ),
+                ));
+            }
+            let d = &cx.hw.dma;
+            if queue.engine as u32 >= d.engines || queue.queue as u32 >= d.queues_per_engine {
+                return Err(cx.err(line, format!(
+                    "dma queue {}.{} does not exist; the core has {} engines (dma.engines) of {} queues (dma.queues_per_engine)",
+                    queue.engine, queue.queue, d.engines, d.queues_per_engine
+                )));
+            }
+        }
+        Op::Matmul {
+            dst,
+            stationary,
+            moving,
+            ..
+        } => {
+            need_mem(cx, line, name, "stationary", stationary, &[Sbuf])?;
+            need_mem(cx, line, name, "moving", moving, &[Sbuf])?;
+            need_mem(cx, line, name, "destination", dst, &[Psum])?;
+            let (ds, dm) = (dtype_of(cx, stationary), dtype_of(cx, moving));
+            if (ds == DType::Float32) != (dm == DType::Float32) {
+                return Err(cx.err(
+                    line,
+                    format!("matmul mixes {ds} and {dm}; fp32 inputs go only with fp32"),
+                ));
+            }
+            if matches!(
+                (ds, dm),
+                (DType::Float8E4M3, DType::Float8E4M3Fn) | (DType::Float8E4M3Fn, DType::Float8E4M3)
+            ) {
+                return Err(cx.err(
+                    line,
+                    "matmul mixes float8_e4m3 and float8_e4m3fn; they cannot share a matmul".into(),
+                ));
+            }
+            let pe = &cx.hw.pe;
+            let double = pe.fp8_double_row && ds.is_fp8() && dm.is_fp8();
+            let kmax = pe.contraction_max as usize * if double { 2 } else { 1 };
+            let k = stationary.partition_count;
+            if moving.partition_count != k {
+                return Err(cx.err(
+                    line,
+                    format!(
+                        "matmul contracts over partitions: stationary has {k}, moving has {}",
+                        moving.partition_count
+                    ),
+                ));
+            }
+            if k > kmax {
+                let why = if double { " (fp8 double row)" } else { "" };
+                return Err(cx.err(
+                    line,
+                    format!("matmul contraction K = {k} exceeds {kmax}{why} (pe.contraction_max)"),
+                ));
+            }
+            let (m, n) = (stationary.free_size(), moving.free_size());
+            if m > pe.stationary_free_max as usize {
+                return Err(cx.err(
+                    line,
+                    format!(
+                        "matmul stationary free size {m} exceeds {} (pe.stationary_free_max)",
+                        pe.stationary_free_max
+                    ),
+                ));
+            }
+            if n > pe.moving_free_max as usize {
+                return Err(cx.err(
+                    line,
+                    format!(
+                        "matmul moving free size {n} exceeds {} (pe.moving_free_max)",
+                        pe.moving_free_max
+                    ),
+                ));
+            }
+            if dst.partition_count != m || dst.free_size() != n {
+                return Err(cx.err(
+                    line,
+                    format!(
+                        "matmul result is [{m}, {n}] but the destination tile is [{}, {}]",
+                        dst.partition_count,
+                        dst.free_size()
+                    ),
+                ));
+            }
+            let bank_elems = cx.hw.psum.bytes_per_partition as usize
+                / cx.hw.psum.banks as usize
+                / dtype_of(cx, dst).size_bytes();
+            if dst.ap.offset / bank_elems != (dst.ap.end() - 1) / bank_elems {
+                return Err(cx.err(line, format!("matmul destination spans two PSUM banks; a bank holds {bank_elems} {} per partition", dtype_of(cx, dst))));
+            }
+        }
+        Op::Transpose { dst, src } => {
+            need_mem(cx, line, name, "source", src, &[Sbuf])?;
+            need_mem(cx, line, name, "destination", dst, &[Psum])?;
+            if dst.partition_count != src.free_size() || dst.free_size() != src.partition_count {
+                return Err(cx.err(
+                    line,
+                    format!(
+                        "transpose of [{}, {}] needs a [{}, {}] destination, found [{}, {}]",
+                        src.partition_count,
+                        src.free_size(),
+                        src.free_size(),
+                        src.partition_count,
+                        dst.partition_count,
+                        dst.free_size()
+                    ),
+                ));
+            }
+            let lim = cx.hw.pe.stationary_free_max as usize;
+            if src.free_size() > lim {
+                return Err(cx.err(
+                    line,
+                    format!(
+                        "transpose free size {} exceeds {lim} (pe.stationary_free_max)",
+                        src.free_size()
+                    ),
+                ));
+            }
+        }
+        Op::Activation {
+            dst,
+            src,
+            scale,
+            bias,
+            reduce,
+            ..
+        } => {
+            same_shape(cx, line, name, dst, src)?;
+            per_partition(cx, line, name, scale, src.partition_count)?;
+            per_partition(cx, line, name, bias, src.partition_count)?;
+            if let Some((_, r)) = reduce
+                && (r.partition_count != src.partition_count || r.free_size() != 1)
+            {
+                return Err(cx.err(
+                    line,
+                    format!(
+                        "activation reduce destination must be [{}, 1]",
+                        src.partition_count
+                    ),
+                ));
+            }
+        }
+        Op::TensorTensor { dst, a, b, .. } => {
+            same_shape(cx, line, name, dst, a)?;
+            same_shape(cx, line, name, dst, b)?;
+        }
+        Op::TensorScalar {
+            dst, src, op0, op1, ..
+        } => {
+            same_shape(cx, line, name, dst, src)?;
+            per_partition(cx, line, name, &op0.1, src.partition_count)?;
+            if let Some((_, s)) = op1 {
+                per_partition(cx, line, name, s, src.partition_count)?;
+            }
+        }
+        Op::TensorReduce { dst, src, .. } => reduced_shape(cx, line, name, dst, src, 1)?,
+        Op::TensorCopy { dst, src, .. } | Op::AffineSelect { dst, src, .. } => {
+            same_shape(cx, line, name, dst, src)?
+        }
+        Op::BnStats { dst, src } => reduced_shape(cx, line, name, dst, src, 3)?,
+        Op::BnAggr { dst, src } => {
+            if src.free_size() % 3 != 0 {
+                return Err(cx.err(
+                    line,
+                    format!(
+                        "bn_aggr source free size {} is not a multiple of 3 (count, mean, m2)",
+                        src.free_size()
+                    ),
+                ));
+            }
+            reduced_shape(cx, line, name, dst, src, 2)?;
+        }
+        Op::Memset { .. } | Op::Iota { .. } => {}
+    }
+    Ok(())
+}
+
+fn reduced_shape(cx: &Ctx, line: u32, op: &str, dst: &Tile, src: &Tile, free: usize) -> Result<()> {
+    if dst.partition_count != src.partition_count || dst.free_size() != free {
+        return Err(cx.err(
+            line,
+            format!(
+                "{op} destination must be [{}, {free}], found [{}, {}]",
+                src.partition_count,
+                dst.partition_count,
+                dst.free_size()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn engine_of(op: &Op) -> Option<Engine> {
+    match op {
+        Op::TensorTensor { engine, .. }
+        | Op::TensorScalar { engine, .. }
+        | Op::TensorReduce { engine, .. }
+        | Op::TensorCopy { engine, .. }
+        | Op::Memset { engine, .. } => Some(*engine),
+        _ => None,
+    }
+}
+
+fn allowed_engines(op: &Op) -> &'static [Engine] {
+    match op {
+        Op::TensorScalar { .. } | Op::TensorCopy { .. } => {
+            &[Engine::Vector, Engine::Scalar, Engine::GpSimd]
+        }
+        _ => &[Engine::Vector, Engine::GpSimd],
+    }
+}
+
+/// Peak live SBUF bytes per partition and PSUM banks, checked against the preset.
+fn capacity(cx: &Ctx) -> Result<Usage> {
+    let p = cx.program;
+    let n = p.buffers.len();
+    let (mut first, mut last) = (vec![usize::MAX; n], vec![0usize; n]);
+    for (i, ins) in p.instrs.iter().enumerate() {
+        for t in ins.op.reads().into_iter().chain(ins.op.writes()) {
+            let b = t.buffer.0 as usize;
+            first[b] = first[b].min(i);
+            last[b] = last[b].max(i);
+        }
+    }
+    let bank_bytes = cx.hw.psum.bytes_per_partition / cx.hw.psum.banks as u64;
+    let mut sbuf_events: Vec<(usize, i64, i64, u32)> = Vec::new(); // (instr, +/-bytes/partition, +/-bytes, line)
+    let mut psum_events: Vec<(usize, i64, u32)> = Vec::new();
+    for (b, buf) in p.buffers.iter().enumerate() {
+        if first[b] == usize::MAX {
+            continue;
+        }
+        match buf.memory {
+            Memory::Sbuf => {
+                let pp = buf.row_bytes() as i64;
+                let all = pp * buf.partitions() as i64;
+                sbuf_events.push((first[b], pp, all, buf.line));
+                sbuf_events.push((last[b] + 1, -pp, -all, buf.line));
+            }
+            Memory::Psum => {
+                let banks = (buf.row_bytes() as u64).div_ceil(bank_bytes) as i64;
+                psum_events.push((first[b], banks, buf.line));
+                psum_events.push((last[b] + 1, -banks, buf.line));
+            }
+            Memory::Hbm => {}
+        }
+    }
+    // Frees sort before allocations at the same instruction index.
+    sbuf_events.sort_by_key(|e| (e.0, e.1));
+    psum_events.sort_by_key(|e| (e.0, e.1));
+    let mut usage = Usage::default();
+    let (mut pp, mut all) = (0i64, 0i64);
+    let cap = cx.hw.sbuf.bytes_per_partition as i64;
+    for (i, d_pp, d_all, line) in sbuf_events {
+        pp += d_pp;
+        all += d_all;
+        if pp > cap {
+            let at = p.instrs.get(i).map_or(line, |ins| ins.line);
+            return Err(cx.err(at, format!("SBUF needs {pp} bytes per partition here (live buffers); the limit is {cap} (sbuf.bytes_per_partition)")));
+        }
+        usage.sbuf_peak_bytes_per_partition = usage.sbuf_peak_bytes_per_partition.max(pp as u64);
+        usage.sbuf_peak_bytes = usage.sbuf_peak_bytes.max(all as u64);
+    }
+    let mut banks = 0i64;
+    for (i, d, line) in psum_events {
+        banks += d;
+        if banks > cx.hw.psum.banks as i64 {
+            let at = p.instrs.get(i).map_or(line, |ins| ins.line);
+            return Err(cx.err(
+                at,
+                format!(
+                    "PSUM needs {banks} banks here (live buffers); the limit is {} (psum.banks)",
+                    cx.hw.psum.banks
+                ),
+            ));
+        }
+        usage.psum_peak_banks = usage.psum_peak_banks.max(banks as u32);
+    }
+    Ok(usage)
+}

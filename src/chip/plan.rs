@@ -1,0 +1,595 @@
+//! The immutable timing plan of a program on a preset: which queue runs each instruction, what it
+//! costs, and what it must wait for.
+//!
+//! Dependencies (RAW, WAR, WAW) are derived from the regions instructions read and write, the way
+//! the Neuron compiler inserts semaphores, so a trace needs only program order. Regions are
+//! intervals (partition range x element range), kept per buffer in an interval index; accesses that
+//! a later write covers are dropped (the write already orders everything after it), and accesses
+//! that nothing later can conflict with are never recorded.
+
+use std::collections::BTreeMap;
+
+use crate::arch::{EngineConfig, Hardware};
+use crate::isa::{AluOp, Engine, Memory, Op, Program, ReduceOp, Tile};
+use crate::numerics::DType;
+
+/// Compute queues; DMA queues follow them.
+pub const TENSOR: u16 = 0;
+/// Vector engine queue.
+pub const VECTOR: u16 = 1;
+/// Scalar engine queue.
+pub const SCALAR: u16 = 2;
+/// GpSimd engine queue.
+pub const GPSIMD: u16 = 3;
+/// First DMA queue.
+pub const FIRST_DMA: u16 = 4;
+
+/// Integer picoseconds, the simulator's unit of time.
+pub type Picos = u64;
+
+/// Convert engine cycles at `mhz` to picoseconds, rounding up.
+pub fn cycles_to_ps(cycles: u64, mhz: u32) -> Picos {
+    (cycles * 1_000_000).div_ceil(mhz as u64)
+}
+
+/// What an instruction costs on its queue.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cost {
+    /// Vector/Scalar/GpSimd: busy time, then `latency_ps` until the result is visible.
+    Compute {
+        /// Engine busy time (including the dependent-instruction overhead).
+        busy_ps: Picos,
+        /// Access latency after the busy time.
+        latency_ps: Picos,
+    },
+    /// Tensor engine: an optional weight load, then the multiply (or a transpose).
+    Tensor {
+        /// LoadStationary cycles (0: weights already in the array).
+        load_cycles: u64,
+        /// MultiplyMoving (or transpose) cycles at full speed.
+        mm_cycles: u64,
+        /// Cycles from the last issue to a readable result.
+        latency_cycles: u64,
+        /// Whether it reuses the weights loaded by the previous matmul.
+        reuse_weights: bool,
+    },
+    /// DMA: work in bytes at the engine's peak rate (payload plus descriptor overheads).
+    Dma {
+        /// DMA engine index.
+        engine: u16,
+        /// Bytes of work at peak rate.
+        work_bytes: f64,
+        /// Bytes moved to or from HBM.
+        hbm_bytes: u64,
+        /// Fixed latency before the first byte.
+        latency_ps: Picos,
+    },
+}
+
+/// The plan: per instruction its queue, cost and dependencies (CSR arrays).
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Queue of each instruction.
+    pub queue: Vec<u16>,
+    /// Cost of each instruction.
+    pub cost: Vec<Cost>,
+    /// `deps[dep_start[i]..dep_start[i+1]]`: instructions `i` waits for; the high bit marks a
+    /// write-after-read dependency, satisfied when the reader ends (others: when the result is
+    /// visible); bit 30 marks a dependency that gates a matmul's weight load.
+    pub deps: Vec<u32>,
+    /// CSR offsets into `deps`.
+    pub dep_start: Vec<u32>,
+    /// Reverse edges: instructions waiting on each instruction.
+    pub dependents: Vec<u32>,
+    /// CSR offsets into `dependents`.
+    pub dependent_start: Vec<u32>,
+    /// Number of queues (4 compute + DMA engines x queues).
+    pub queues: usize,
+    /// Matmul FLOPs of each instruction (0 for others).
+    pub flops: Vec<f64>,
+    /// Time each instruction would take at the preset's peak for its dtype (matmul only).
+    pub ideal_compute_ps: f64,
+    /// Bytes moved to or from HBM in all.
+    pub hbm_bytes: u64,
+}
+
+/// Flag: dependency satisfied at the reader's end (write after read).
+pub const WAR: u32 = 1 << 31;
+/// Flag: dependency that gates a matmul's weight load (a write of its stationary tile).
+pub const LOAD: u32 = 1 << 30;
+/// Mask of the instruction index.
+pub const INDEX: u32 = LOAD - 1;
+
+#[derive(Clone, Copy, Debug)]
+struct Region {
+    p0: u32,
+    p1: u32,
+    e0: u64,
+    e1: u64,
+}
+
+impl Region {
+    fn of(program: &Program, t: &Tile) -> Region {
+        let b = program.buffer(t.buffer);
+        match b.memory {
+            Memory::Hbm => {
+                let step = t.partition_step.unwrap_or(b.row_elems()) as u64;
+                let first = t.partition_start as u64 * step;
+                let last = (t.partition_start + t.partition_count - 1) as u64 * step;
+                Region {
+                    p0: 0,
+                    p1: 1,
+                    e0: first + t.ap.offset as u64,
+                    e1: last + t.ap.end() as u64,
+                }
+            }
+            _ => Region {
+                p0: t.partition_start as u32,
+                p1: (t.partition_start + t.partition_count) as u32,
+                e0: t.ap.offset as u64,
+                e1: t.ap.end() as u64,
+            },
+        }
+    }
+
+    fn overlaps(&self, o: &Region) -> bool {
+        self.p0 < o.p1 && o.p0 < self.p1 && self.e0 < o.e1 && o.e0 < self.e1
+    }
+
+    fn covers(&self, o: &Region) -> bool {
+        self.p0 <= o.p0 && o.p1 <= self.p1 && self.e0 <= o.e0 && o.e1 <= self.e1
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Access {
+    region: Region,
+    instr: u32,
+    queue: u16,
+    write: bool,
+}
+
+/// Accesses of one buffer. Few live accesses (the usual double-buffered SBUF tile) are scanned
+/// linearly; past [`SMALL`] they move to a map keyed by (element start, instruction), queried by
+/// range using the longest access seen.
+#[derive(Default)]
+struct BufIndex {
+    small: Vec<Access>,
+    map: BTreeMap<(u64, u32), Access>,
+    max_len: u64,
+}
+
+const SMALL: usize = 32;
+
+impl BufIndex {
+    fn overlapping(&self, r: &Region, out: &mut Vec<Access>) {
+        if self.map.is_empty() {
+            out.extend(self.small.iter().filter(|a| a.region.overlaps(r)));
+            return;
+        }
+        let lo = r.e0.saturating_sub(self.max_len);
+        for (_, a) in self.map.range((lo, 0)..(r.e1, 0)) {
+            if a.region.overlaps(r) {
+                out.push(*a);
+            }
+        }
+    }
+
+    fn remove_covered(&mut self, r: &Region, keep: impl Fn(&Access) -> bool) {
+        if self.map.is_empty() {
+            self.small.retain(|a| !r.covers(&a.region) || keep(a));
+            return;
+        }
+        let doomed: Vec<(u64, u32)> = self
+            .map
+            .range((r.e0, 0)..(r.e1, 0))
+            .filter(|(_, a)| r.covers(&a.region) && !keep(a))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in doomed {
+            self.map.remove(&k);
+        }
+    }
+
+    fn insert(&mut self, a: Access) {
+        self.max_len = self.max_len.max(a.region.e1 - a.region.e0);
+        if self.map.is_empty() && self.small.len() < SMALL {
+            self.small.push(a);
+            return;
+        }
+        for b in self.small.drain(..) {
+            self.map.insert((b.region.e0, b.instr), b);
+        }
+        self.map.insert((a.region.e0, a.instr), a);
+    }
+}
+
+/// The queue an instruction runs on.
+pub fn queue_of(op: &Op, hw: &Hardware) -> u16 {
+    match op {
+        Op::DmaCopy { queue, .. } => {
+            FIRST_DMA + queue.engine * hw.dma.queues_per_engine as u16 + queue.queue
+        }
+        _ => match op.engine() {
+            Engine::Tensor => TENSOR,
+            Engine::Vector => VECTOR,
+            Engine::Scalar => SCALAR,
+            Engine::GpSimd => GPSIMD,
+            Engine::Dma => unreachable!("only dma_copy runs on DMA"),
+        },
+    }
+}
+
+/// Build the plan. The program must have passed [`super::check::check`].
+pub fn build(program: &Program, hw: &Hardware) -> Plan {
+    let n = program.instrs.len();
+    let nbuf = program.buffers.len();
+    // Last instruction touching / writing each buffer: later accesses need no record.
+    let (mut last_any, mut last_write) = (vec![0usize; nbuf], vec![0usize; nbuf]);
+    let (mut any_write, mut any_access) = (vec![false; nbuf], vec![false; nbuf]);
+    for (i, ins) in program.instrs.iter().enumerate() {
+        for t in ins.op.reads() {
+            last_any[t.buffer.0 as usize] = i;
+            any_access[t.buffer.0 as usize] = true;
+        }
+        for t in ins.op.writes() {
+            last_any[t.buffer.0 as usize] = i;
+            last_write[t.buffer.0 as usize] = i;
+            any_write[t.buffer.0 as usize] = true;
+            any_access[t.buffer.0 as usize] = true;
+        }
+    }
+    let mut index: Vec<BufIndex> = (0..nbuf).map(|_| BufIndex::default()).collect();
+    let mut deps: Vec<u32> = Vec::with_capacity(n * 2);
+    let mut dep_start = Vec::with_capacity(n + 1);
+    let mut queue = Vec::with_capacity(n);
+    let mut cost = Vec::with_capacity(n);
+    let mut flops = vec![0.0; n];
+    let mut ideal_compute_ps = 0.0;
+    let mut hbm_bytes = 0u64;
+    let mut found = Vec::new();
+    let mut mine: Vec<u32> = Vec::new();
+    let mut last_on_queue: Vec<Option<u32>> =
+        vec![None; FIRST_DMA as usize + (hw.dma.engines * hw.dma.queues_per_engine) as usize];
+    // Weights currently in the PE array: (stationary tile, newest writer of its region).
+    let mut loaded: Option<(Tile, Option<u32>)> = None;
+
+    for (i, ins) in program.instrs.iter().enumerate() {
+        let q = queue_of(&ins.op, hw);
+        dep_start.push(deps.len() as u32);
+        mine.clear();
+        let stationary = match &ins.op {
+            Op::Matmul { stationary, .. } => Some(stationary),
+            _ => None,
+        };
+        let mut stationary_writer: Option<u32> = None;
+        for t in ins.op.reads() {
+            let r = Region::of(program, t);
+            found.clear();
+            index[t.buffer.0 as usize].overlapping(&r, &mut found);
+            for a in found.iter().filter(|a| a.write) {
+                let gate = stationary.is_some_and(|s| std::ptr::eq(s, t));
+                if gate {
+                    stationary_writer = Some(stationary_writer.map_or(a.instr, |w| w.max(a.instr)));
+                }
+                mine.push(a.instr | if gate { LOAD } else { 0 });
+            }
+        }
+        for t in ins.op.writes() {
+            let r = Region::of(program, t);
+            found.clear();
+            index[t.buffer.0 as usize].overlapping(&r, &mut found);
+            for a in &found {
+                mine.push(a.instr | if a.write { 0 } else { WAR });
+            }
+        }
+        // Record this instruction's accesses where something later could conflict with them.
+        for t in ins.op.reads() {
+            let b = t.buffer.0 as usize;
+            if any_write[b] && i < last_write[b] {
+                let r = Region::of(program, t);
+                index[b].remove_covered(&r, |a| a.write || a.queue != q);
+                index[b].insert(Access {
+                    region: r,
+                    instr: i as u32,
+                    queue: q,
+                    write: false,
+                });
+            }
+        }
+        for t in ins.op.writes() {
+            let b = t.buffer.0 as usize;
+            if any_access[b] && i < last_any[b] {
+                let r = Region::of(program, t);
+                index[b].remove_covered(&r, |_| false);
+                index[b].insert(Access {
+                    region: r,
+                    instr: i as u32,
+                    queue: q,
+                    write: true,
+                });
+            }
+        }
+        // One entry per producer: the strictest kind wins (visible over end; load gating kept).
+        // Lists are a handful long: a linear merge beats sorting.
+        let first = *dep_start.last().expect("pushed") as usize;
+        for &d in &mine {
+            if d & INDEX == i as u32 {
+                continue;
+            }
+            match deps[first..].iter_mut().find(|p| **p & INDEX == d & INDEX) {
+                Some(prev) => {
+                    *prev = (*prev & !WAR & !LOAD) | (*prev & d & WAR) | ((*prev | d) & LOAD)
+                }
+                None => deps.push(d),
+            }
+        }
+        let prev_dep = last_on_queue[q as usize].is_some_and(|p| {
+            deps[*dep_start.last().expect("pushed") as usize..]
+                .iter()
+                .any(|&d| d & INDEX == p && d & WAR == 0)
+        });
+        let c = instr_cost(
+            program,
+            hw,
+            &ins.op,
+            prev_dep,
+            &mut loaded,
+            stationary_writer,
+        );
+        if let Op::Matmul {
+            stationary, moving, ..
+        } = &ins.op
+        {
+            let (k, m, nn) = (
+                stationary.partition_count as f64,
+                stationary.free_size() as f64,
+                moving.free_size() as f64,
+            );
+            flops[i] = 2.0 * k * m * nn;
+            let dt = program.buffer(moving.buffer).dtype;
+            ideal_compute_ps += flops[i] / hw.peak_flops(dt) * 1e12;
+        }
+        if let Cost::Dma { hbm_bytes: h, .. } = c {
+            hbm_bytes += h;
+        }
+        cost.push(c);
+        queue.push(q);
+        last_on_queue[q as usize] = Some(i as u32);
+    }
+    dep_start.push(deps.len() as u32);
+    let (dependents, dependent_start) = reverse(&deps, &dep_start, n);
+    Plan {
+        queue,
+        cost,
+        deps,
+        dep_start,
+        dependents,
+        dependent_start,
+        queues: last_on_queue.len(),
+        flops,
+        ideal_compute_ps,
+        hbm_bytes,
+    }
+}
+
+fn reverse(deps: &[u32], dep_start: &[u32], n: usize) -> (Vec<u32>, Vec<u32>) {
+    let mut count = vec![0u32; n + 1];
+    for &d in deps {
+        count[(d & INDEX) as usize + 1] += 1;
+    }
+    for i in 0..n {
+        count[i + 1] += count[i];
+    }
+    let mut fill = count.clone();
+    let mut out = vec![0u32; deps.len()];
+    for i in 0..n {
+        for &d in &deps[dep_start[i] as usize..dep_start[i + 1] as usize] {
+            let p = (d & INDEX) as usize;
+            out[fill[p] as usize] = i as u32;
+            fill[p] += 1;
+        }
+    }
+    (out, count)
+}
+
+/// Lanes of `e` for operands whose widest dtype is `widest`.
+fn lanes(e: &EngineConfig, widest: usize) -> u32 {
+    match widest {
+        1 => e.lanes_8bit,
+        2 => e.lanes_16bit,
+        _ => e.lanes_other,
+    }
+}
+
+fn instr_cost(
+    program: &Program,
+    hw: &Hardware,
+    op: &Op,
+    prev_dep: bool,
+    loaded: &mut Option<(Tile, Option<u32>)>,
+    stationary_writer: Option<u32>,
+) -> Cost {
+    let dtype = |t: &Tile| program.buffer(t.buffer).dtype;
+    let mem = |t: &Tile| program.buffer(t.buffer).memory;
+    let pe = &hw.pe;
+    match op {
+        Op::Matmul {
+            stationary, moving, ..
+        } => {
+            let fp32 = dtype(stationary) == DType::Float32;
+            let factor = if fp32 { pe.fp32_cost_factor as u64 } else { 1 };
+            let m = stationary.free_size() as u64;
+            let n = moving.free_size() as u64;
+            let mm = (m.min(pe.min_issue_cycles as u64)).max(n) * factor;
+            let key = (stationary.clone(), stationary_writer);
+            let reuse = loaded.as_ref() == Some(&key);
+            *loaded = Some(key);
+            let load = if reuse {
+                0
+            } else {
+                (m * factor)
+                    .div_ceil(pe.load_stationary_divisor as u64)
+                    .max(1)
+            };
+            Cost::Tensor {
+                load_cycles: load,
+                mm_cycles: mm,
+                latency_cycles: pe.fill_drain_cycles as u64,
+                reuse_weights: reuse,
+            }
+        }
+        Op::Transpose { src, .. } => {
+            *loaded = None;
+            let (p, f) = (src.partition_count as u64, src.free_size() as u64);
+            let c = p.max(f.min(pe.transpose_min_cycles as u64));
+            Cost::Tensor {
+                load_cycles: 0,
+                mm_cycles: c,
+                latency_cycles: pe.fill_drain_cycles as u64,
+                reuse_weights: false,
+            }
+        }
+        Op::DmaCopy { dst, src, queue } => dma_cost(program, hw, dst, src, queue.engine),
+        _ => {
+            let (engine, cfg) = match op.engine() {
+                Engine::Vector => (Engine::Vector, &hw.vector),
+                Engine::Scalar => (Engine::Scalar, &hw.scalar),
+                _ => (Engine::GpSimd, &hw.gpsimd),
+            };
+            let tiles: crate::isa::TileList =
+                op.reads().into_iter().chain(op.writes()).take(4).collect();
+            let widest = tiles
+                .iter()
+                .map(|t| dtype(t).size_bytes())
+                .max()
+                .unwrap_or(4);
+            let per_cycle = (lanes(cfg, widest) as f64 / hw.sbuf.partitions as f64).max(1e-9);
+            let c = &hw.costs;
+            let main = op
+                .reads()
+                .first()
+                .copied()
+                .unwrap_or_else(|| op.writes()[0]);
+            let n = main.free_size() as f64 / per_cycle;
+            let min = cfg.min_cycles as f64;
+            let all_bf16_sbuf = tiles.iter().all(|t| {
+                dtype(t) == DType::BFloat16 && mem(t) == Memory::Sbuf && t.ap.is_contiguous()
+            });
+            let mut cycles = match op {
+                Op::Activation { reduce, .. } => {
+                    n.max(min)
+                        + if reduce.is_some() {
+                            c.activation_reduce_cycles as f64
+                        } else {
+                            0.0
+                        }
+                }
+                Op::TensorScalar { op0, op1, .. } => {
+                    let div =
+                        op0.0 == AluOp::Div || op1.as_ref().is_some_and(|o| o.0 == AluOp::Div);
+                    if div {
+                        (n * c.reciprocal_cycles_per_elem as f64).max(min)
+                    } else {
+                        n.max(min)
+                    }
+                }
+                Op::TensorCopy { .. } | Op::BnStats { .. } => n.max(min),
+                Op::TensorTensor { op: alu, a, b, .. } => {
+                    let fast = mem(a) == Memory::Psum
+                        || mem(b) == Memory::Psum
+                        || (all_bf16_sbuf && matches!(alu, AluOp::Add | AluOp::Sub | AluOp::Mul));
+                    let per = if *alu == AluOp::Div {
+                        c.reciprocal_cycles_per_elem
+                    } else if fast {
+                        c.tensor_tensor_fast_cycles_per_elem
+                    } else {
+                        c.tensor_tensor_cycles_per_elem
+                    };
+                    (n * per as f64).max(min)
+                }
+                Op::TensorReduce { op: r, src, .. } => {
+                    let fast =
+                        dtype(src) == DType::BFloat16 && matches!(r, ReduceOp::Sum | ReduceOp::Max);
+                    (if fast {
+                        n / c.reduce_fast_divisor as f64
+                    } else {
+                        n
+                    })
+                    .max(min)
+                }
+                Op::BnAggr { .. } => {
+                    (n * c.bn_aggr_numerator as f64 / c.bn_aggr_denominator as f64).max(min)
+                }
+                Op::Memset { value, dst, .. } => {
+                    let fast = *value == 0.0 && dtype(dst).size_bytes() == 2;
+                    (if fast {
+                        n / c.memset_fast_divisor as f64
+                    } else {
+                        n
+                    })
+                    .max(min)
+                }
+                Op::Iota { .. } | Op::AffineSelect { .. } => c.gpsimd_fixed_cycles as f64 + n,
+                _ => n.max(min),
+            };
+            // Bandwidth halves when the innermost stride is over the threshold [ARCH-V2].
+            if tiles.iter().any(|t| {
+                (t.ap.inner_stride() * dtype(t).size_bytes()) as u32 > c.strided_threshold_bytes
+            }) {
+                cycles *= c.strided_bandwidth_divisor as f64;
+            }
+            if prev_dep {
+                cycles += cfg.dependent_overhead_cycles as f64;
+            }
+            let _ = engine;
+            Cost::Compute {
+                busy_ps: cycles_to_ps(cycles.ceil() as u64, cfg.clock_mhz),
+                latency_ps: cycles_to_ps(cfg.access_latency_cycles as u64, cfg.clock_mhz),
+            }
+        }
+    }
+}
+
+/// Elements in the longest runs that are contiguous in memory, innermost first.
+fn run_elems(t: &Tile) -> usize {
+    let mut run = 1usize;
+    for &(s, n) in t.ap.dims.iter().rev() {
+        if n == 1 {
+            continue;
+        }
+        if s == run {
+            run *= n;
+        } else {
+            break;
+        }
+    }
+    run
+}
+
+fn dma_cost(program: &Program, hw: &Hardware, dst: &Tile, src: &Tile, engine: u16) -> Cost {
+    let bd = program.buffer(dst.buffer);
+    let bs = program.buffer(src.buffer);
+    let elems = src.elems() as u64;
+    let bytes = elems * bs.dtype.size_bytes().max(bd.dtype.size_bytes()) as u64;
+    // A descriptor is contiguous on both sides and within one partition.
+    let run = run_elems(src).min(run_elems(dst)).max(1) as u64;
+    let run_bytes = run * bs.dtype.size_bytes().max(bd.dtype.size_bytes()) as u64;
+    let runs = elems.div_ceil(run);
+    let descs = runs * run_bytes.div_ceil(hw.dma.descriptor_bytes_max);
+    let work =
+        bytes as f64 + descs as f64 * hw.dma.descriptor_overhead_ns() * hw.dma.peak_bytes_per_ns;
+    let mut hbm = 0;
+    if bs.memory == Memory::Hbm {
+        hbm += elems * bs.dtype.size_bytes() as u64;
+    }
+    if bd.memory == Memory::Hbm {
+        hbm += elems * bd.dtype.size_bytes() as u64;
+    }
+    Cost::Dma {
+        engine,
+        work_bytes: work,
+        hbm_bytes: hbm,
+        latency_ps: hw.dma.fixed_latency_ns * 1000,
+    }
+}

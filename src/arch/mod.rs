@@ -180,6 +180,11 @@ pub struct DmaConfig {
     pub descriptor_bytes_max: u64,
     /// Fixed latency from a transfer's issue to its first byte.
     pub fixed_latency_ns: u64,
+    /// Fraction of peak bandwidth a transposing transfer reaches from HBM (the DMA engine's
+    /// transpose mode, used when a tile reads the partition dimension contiguously).
+    pub transpose_efficiency_hbm: f64,
+    /// The same from SBUF to SBUF.
+    pub transpose_efficiency_sbuf: f64,
 }
 
 impl DmaConfig {
@@ -421,6 +426,18 @@ impl Hardware {
             1e9,
         )?;
         range("dma.fixed_latency_ns", d.fixed_latency_ns as f64, 0.0, 1e9)?;
+        range(
+            "dma.transpose_efficiency_hbm",
+            d.transpose_efficiency_hbm,
+            0.001,
+            1.0,
+        )?;
+        range(
+            "dma.transpose_efficiency_sbuf",
+            d.transpose_efficiency_sbuf,
+            0.001,
+            1.0,
+        )?;
         let ch = &self.chip;
         range("chip.cores", ch.cores as f64, 1.0, 1024.0)?;
         range(

@@ -10,6 +10,18 @@ use crate::numerics::DType;
 
 use super::{Error, Result};
 
+/// When each buffer is used, in program order (computed once, used by the capacity check and
+/// by the timing plan to skip recording accesses that nothing later can conflict with).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Liveness {
+    /// First instruction touching each buffer (`usize::MAX`: never used).
+    pub first: Vec<usize>,
+    /// Last instruction touching each buffer.
+    pub last: Vec<usize>,
+    /// Last instruction writing each buffer (None: never written).
+    pub last_write: Vec<Option<usize>>,
+}
+
 /// What the checks measured.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Usage {
@@ -19,6 +31,8 @@ pub struct Usage {
     pub sbuf_peak_bytes: u64,
     /// Peak PSUM banks in use (live buffers).
     pub psum_peak_banks: u32,
+    /// Buffer liveness.
+    pub liveness: Liveness,
 }
 
 struct Ctx<'a> {
@@ -47,13 +61,26 @@ pub fn check(program: &Program, hw: &Hardware, file: &str) -> Result<Usage> {
     for b in &program.buffers {
         check_buffer(&cx, b)?;
     }
-    for ins in &program.instrs {
-        for t in ins.op.reads().into_iter().chain(ins.op.writes()) {
+    let n = program.buffers.len();
+    let mut live = Liveness {
+        first: vec![usize::MAX; n],
+        last: vec![0; n],
+        last_write: vec![None; n],
+    };
+    for (i, ins) in program.instrs.iter().enumerate() {
+        let writes = ins.op.writes();
+        for t in ins.op.reads().into_iter().chain(writes.iter().copied()) {
             check_tile(&cx, ins.line, t)?;
+            let b = t.buffer.0 as usize;
+            live.first[b] = live.first[b].min(i);
+            live.last[b] = i;
+        }
+        for t in &writes {
+            live.last_write[t.buffer.0 as usize] = Some(i);
         }
         check_op(&cx, ins.line, &ins.op)?;
     }
-    capacity(&cx)
+    capacity(&cx, live)
 }
 
 fn check_buffer(cx: &Ctx, b: &Buffer) -> Result<()> {
@@ -449,17 +476,9 @@ fn allowed_engines(op: &Op) -> &'static [Engine] {
 }
 
 /// Peak live SBUF bytes per partition and PSUM banks, checked against the preset.
-fn capacity(cx: &Ctx) -> Result<Usage> {
+fn capacity(cx: &Ctx, live: Liveness) -> Result<Usage> {
     let p = cx.program;
-    let n = p.buffers.len();
-    let (mut first, mut last) = (vec![usize::MAX; n], vec![0usize; n]);
-    for (i, ins) in p.instrs.iter().enumerate() {
-        for t in ins.op.reads().into_iter().chain(ins.op.writes()) {
-            let b = t.buffer.0 as usize;
-            first[b] = first[b].min(i);
-            last[b] = last[b].max(i);
-        }
-    }
+    let (first, last) = (&live.first, &live.last);
     let bank_bytes = cx.hw.psum.bytes_per_partition / cx.hw.psum.banks as u64;
     let mut sbuf_events: Vec<(usize, i64, i64, u32)> = Vec::new(); // (instr, +/-bytes/partition, +/-bytes, line)
     let mut psum_events: Vec<(usize, i64, u32)> = Vec::new();
@@ -513,5 +532,6 @@ fn capacity(cx: &Ctx) -> Result<Usage> {
         }
         usage.psum_peak_banks = usage.psum_peak_banks.max(banks as u32);
     }
+    usage.liveness = live;
     Ok(usage)
 }

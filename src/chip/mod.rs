@@ -49,7 +49,7 @@ pub fn run(
     opts: &RunOptions,
 ) -> Result<RunResult> {
     let usage = check::check(program, hw, file)?;
-    let plan = plan::build(program, hw);
+    let plan = plan::build(program, hw, &usage.liveness);
     let schedule = sim::simulate(&plan, hw);
     let state = if opts.data {
         let mut state = exec::DataState::new(program, inputs)?;

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use super::check::Liveness;
 use crate::arch::{EngineConfig, Hardware};
 use crate::isa::{AluOp, Engine, Memory, Op, Program, ReduceOp, Tile};
 use crate::numerics::DType;
@@ -112,15 +113,41 @@ impl Region {
     fn of(program: &Program, t: &Tile) -> Region {
         let b = program.buffer(t.buffer);
         match b.memory {
+            // HBM is viewed as [rows, row_elems] like SBUF, so 2-D tiles of one matrix are told
+            // apart; a tile that does not map onto a range of rows gets its bounding box of rows.
             Memory::Hbm => {
-                let step = t.partition_step.unwrap_or(b.row_elems()) as u64;
-                let first = t.partition_start as u64 * step;
-                let last = (t.partition_start + t.partition_count - 1) as u64 * step;
-                Region {
-                    p0: 0,
-                    p1: 1,
-                    e0: first + t.ap.offset as u64,
-                    e1: last + t.ap.end() as u64,
+                let row = b.row_elems().max(1) as u64;
+                let step = t.partition_step.map_or(row, |s| s as u64);
+                let (off, end) = (t.ap.offset as u64, t.ap.end() as u64);
+                if step == row {
+                    let k = off / row;
+                    if end - k * row <= row {
+                        let r0 = t.partition_start as u64 + k;
+                        return Region {
+                            p0: r0 as u32,
+                            p1: (r0 + t.partition_count as u64) as u32,
+                            e0: off - k * row,
+                            e1: end - k * row,
+                        };
+                    }
+                }
+                let lo = t.partition_start as u64 * step + off;
+                let hi = (t.partition_start + t.partition_count - 1) as u64 * step + end;
+                let (r0, r1) = (lo / row, (hi - 1) / row + 1);
+                if r1 - r0 == 1 {
+                    Region {
+                        p0: r0 as u32,
+                        p1: r1 as u32,
+                        e0: lo - r0 * row,
+                        e1: hi - r0 * row,
+                    }
+                } else {
+                    Region {
+                        p0: r0 as u32,
+                        p1: r1 as u32,
+                        e0: 0,
+                        e1: row,
+                    }
                 }
             }
             _ => Region {
@@ -220,25 +247,10 @@ pub fn queue_of(op: &Op, hw: &Hardware) -> u16 {
     }
 }
 
-/// Build the plan. The program must have passed [`super::check::check`].
-pub fn build(program: &Program, hw: &Hardware) -> Plan {
+/// Build the plan. The program must have passed [`super::check::check`], which measured `live`.
+pub fn build(program: &Program, hw: &Hardware, live: &Liveness) -> Plan {
     let n = program.instrs.len();
     let nbuf = program.buffers.len();
-    // Last instruction touching / writing each buffer: later accesses need no record.
-    let (mut last_any, mut last_write) = (vec![0usize; nbuf], vec![0usize; nbuf]);
-    let (mut any_write, mut any_access) = (vec![false; nbuf], vec![false; nbuf]);
-    for (i, ins) in program.instrs.iter().enumerate() {
-        for t in ins.op.reads() {
-            last_any[t.buffer.0 as usize] = i;
-            any_access[t.buffer.0 as usize] = true;
-        }
-        for t in ins.op.writes() {
-            last_any[t.buffer.0 as usize] = i;
-            last_write[t.buffer.0 as usize] = i;
-            any_write[t.buffer.0 as usize] = true;
-            any_access[t.buffer.0 as usize] = true;
-        }
-    }
     let mut index: Vec<BufIndex> = (0..nbuf).map(|_| BufIndex::default()).collect();
     let mut deps: Vec<u32> = Vec::with_capacity(n * 2);
     let mut dep_start = Vec::with_capacity(n + 1);
@@ -286,7 +298,7 @@ pub fn build(program: &Program, hw: &Hardware) -> Plan {
         // Record this instruction's accesses where something later could conflict with them.
         for t in ins.op.reads() {
             let b = t.buffer.0 as usize;
-            if any_write[b] && i < last_write[b] {
+            if live.last_write[b].is_some_and(|w| i < w) {
                 let r = Region::of(program, t);
                 index[b].remove_covered(&r, |a| a.write || a.queue != q);
                 index[b].insert(Access {
@@ -299,7 +311,7 @@ pub fn build(program: &Program, hw: &Hardware) -> Plan {
         }
         for t in ins.op.writes() {
             let b = t.buffer.0 as usize;
-            if any_access[b] && i < last_any[b] {
+            if i < live.last[b] {
                 let r = Region::of(program, t);
                 index[b].remove_covered(&r, |_| false);
                 index[b].insert(Access {
@@ -577,8 +589,22 @@ fn dma_cost(program: &Program, hw: &Hardware, dst: &Tile, src: &Tile, engine: u1
     let run_bytes = run * bs.dtype.size_bytes().max(bd.dtype.size_bytes()) as u64;
     let runs = elems.div_ceil(run);
     let descs = runs * run_bytes.div_ceil(hw.dma.descriptor_bytes_max);
-    let work =
-        bytes as f64 + descs as f64 * hw.dma.descriptor_overhead_ns() * hw.dma.peak_bytes_per_ns;
+    // A tile that walks the partition dimension contiguously (an HBM tile with partition step 1
+    // whose free dimension strides) is a transpose: the DMA engine's transpose mode moves it at a
+    // fixed fraction of peak instead of in element-sized descriptors.
+    let transposing = |t: &Tile, b: &crate::isa::Buffer| {
+        b.memory == Memory::Hbm && t.partition_step == Some(1) && t.ap.inner_stride() != 1
+    };
+    let work = if transposing(src, bs) || transposing(dst, bd) {
+        let eff = if bs.memory == Memory::Hbm || bd.memory == Memory::Hbm {
+            hw.dma.transpose_efficiency_hbm
+        } else {
+            hw.dma.transpose_efficiency_sbuf
+        };
+        bytes as f64 / eff
+    } else {
+        bytes as f64 + descs as f64 * hw.dma.descriptor_overhead_ns() * hw.dma.peak_bytes_per_ns
+    };
     let mut hbm = 0;
     if bs.memory == Memory::Hbm {
         hbm += elems * bs.dtype.size_bytes() as u64;

@@ -5,7 +5,8 @@
 //! pattern. A trace names no dependencies: the simulator derives them from the regions each
 //! instruction reads and writes, as the Neuron compiler inserts semaphores.
 //!
-//! The text form is documented in `traces/README.md`; [`parse`] reads it and [`print`] writes it
+//! The text form is documented in `traces/README.md`; [`parse::parse`] reads it and
+//! [`print::print`] writes it
 //! (printing then parsing gives the same [`Program`]).
 
 mod error;
@@ -120,6 +121,10 @@ impl Buffer {
     }
 }
 
+/// `(stride, size)` dimensions of an access pattern, held inline (no heap allocation per tile:
+/// the simulator walks millions of them).
+pub type Dims = ArrayVec<(usize, usize), MAX_AP_DIMS>;
+
 /// The free-dimension access pattern of a tile: an element offset within the partition (row)
 /// and up to four `[stride, size]` dimensions, outermost first, strides in elements.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -127,15 +132,21 @@ pub struct AccessPattern {
     /// Element offset of the first element.
     pub offset: usize,
     /// `(stride, size)` per dimension, outermost first.
-    pub dims: Vec<(usize, usize)>,
+    pub dims: Dims,
 }
 
 impl AccessPattern {
     /// A contiguous run of `len` elements from `offset`.
     pub fn contiguous(offset: usize, len: usize) -> Self {
+        Self::new(offset, &[(1, len)])
+    }
+
+    /// An access pattern from `(stride, size)` pairs, outermost first (at most [`MAX_AP_DIMS`];
+    /// extra dimensions are dropped, so callers validate first).
+    pub fn new(offset: usize, dims: &[(usize, usize)]) -> Self {
         AccessPattern {
             offset,
-            dims: vec![(1, len)],
+            dims: dims.iter().copied().take(MAX_AP_DIMS).collect(),
         }
     }
 
@@ -654,7 +665,7 @@ mod tests {
     fn access_pattern_offsets_and_extent() {
         let ap = AccessPattern {
             offset: 3,
-            dims: vec![(10, 2), (1, 3)],
+            dims: [(10, 2), (1, 3)].into_iter().collect(),
         };
         assert_eq!(ap.offsets().collect::<Vec<_>>(), vec![3, 4, 5, 13, 14, 15]);
         assert_eq!(ap.end(), 16);
@@ -662,7 +673,7 @@ mod tests {
         assert!(
             AccessPattern {
                 offset: 0,
-                dims: vec![(4, 2), (1, 4)]
+                dims: [(4, 2), (1, 4)].into_iter().collect()
             }
             .is_contiguous()
         );

@@ -1,16 +1,252 @@
 //! Printer of the trace text format: the canonical form, which [`super::parse::parse`] reads back
 //! to the same program.
+//!
+//! Canonical means: buffers first, then instructions; every key of every opcode in the order of
+//! `traces/README.md`, defaults included, optional pairs only when present; floats in Rust's
+//! shortest round-tripping `Display` form, so printing is lossless and bit-exact (NaN prints as
+//! `NaN`, without payload or sign).
 
-use super::Program;
+use std::fmt::{self, Display, Formatter};
+
+use super::parse::{ACT_FUNCS, ALU_OPS, CMP_OPS, REDUCE_OPS, name_of};
+use super::{AccessPattern, Buffer, Init, Op, Program, Scalar, TRACE_VERSION, Tile};
 
 /// Print a program as trace text.
 pub fn print(program: &Program) -> String {
-    let _ = program;
-    String::new()
+    Printer(program).to_string()
 }
 
-/// A tile in trace syntax (`name[0:128, 0:512]`).
-pub fn tile(program: &Program, t: &super::Tile) -> String {
-    let _ = (program, t);
-    String::new()
+/// The whole program.
+struct Printer<'a>(&'a Program);
+
+impl Display for Printer<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let p = self.0;
+        writeln!(f, "trnsim-trace {TRACE_VERSION}")?;
+        writeln!(f, "kernel {}", p.name)?;
+        for b in &p.buffers {
+            buffer(f, b)?;
+        }
+        for i in &p.instrs {
+            op(f, p, &i.op)?;
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+}
+
+/// `buffer NAME MEM DTYPE [D0, ...] INIT`.
+fn buffer(f: &mut Formatter<'_>, b: &Buffer) -> fmt::Result {
+    write!(
+        f,
+        "buffer {} {} {} [",
+        b.name,
+        b.memory.name(),
+        b.dtype.name()
+    )?;
+    for (i, d) in b.shape.iter().enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        write!(f, "{sep}{d}")?;
+    }
+    match &b.init {
+        Init::Zeros => writeln!(f, "] zeros"),
+        Init::Input => writeln!(f, "] input"),
+        Init::Normal { mean, std, seed } => {
+            writeln!(f, "] normal(mean={mean}, std={std}, seed={seed})")
+        }
+        Init::Uniform { low, high, seed } => {
+            writeln!(f, "] uniform(low={low}, high={high}, seed={seed})")
+        }
+    }
+}
+
+/// A tile in trace syntax (`name[0:128, 0:512]`), as reports and timelines show operands.
+pub fn tile(program: &Program, t: &Tile) -> String {
+    T(program, t).to_string()
+}
+
+/// A tile operand (needs the program for the buffer's name).
+struct T<'a>(&'a Program, &'a Tile);
+
+impl Display for T<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let t = self.1;
+        let name = self
+            .0
+            .buffers
+            .get(t.buffer.0 as usize)
+            .map_or("?", |b| b.name.as_str());
+        let end = t.partition_start.saturating_add(t.partition_count);
+        write!(f, "{name}[{}:{end}", t.partition_start)?;
+        if let Some(step) = t.partition_step {
+            write!(f, ":{step}")?;
+        }
+        write!(f, ", ")?;
+        free(f, &t.ap)?;
+        write!(f, "]")
+    }
+}
+
+/// `A:B` for a contiguous run, else `@OFF[S,N]...`.
+fn free(f: &mut Formatter<'_>, ap: &AccessPattern) -> fmt::Result {
+    if let [(1, n)] = ap.dims[..] {
+        return write!(f, "{}:{}", ap.offset, ap.offset.saturating_add(n));
+    }
+    write!(f, "@{}", ap.offset)?;
+    for (s, n) in &ap.dims {
+        write!(f, "[{s},{n}]")?;
+    }
+    Ok(())
+}
+
+/// A scalar operand: float immediate or per-partition tile.
+struct S<'a>(&'a Program, &'a Scalar);
+
+impl Display for S<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self.1 {
+            Scalar::Imm(v) => write!(f, "{v}"),
+            Scalar::PerPartition(t) => T(self.0, t).fmt(f),
+        }
+    }
+}
+
+/// One instruction line (without the newline).
+fn op(f: &mut Formatter<'_>, p: &Program, op: &Op) -> fmt::Result {
+    let t = |tile| T(p, tile);
+    let s = |scalar| S(p, scalar);
+    f.write_str(op.opcode())?;
+    match op {
+        Op::DmaCopy { dst, src, queue } => write!(
+            f,
+            " dst={} src={} queue={}.{}",
+            t(dst),
+            t(src),
+            queue.engine,
+            queue.queue
+        ),
+        Op::Matmul {
+            dst,
+            stationary,
+            moving,
+            accumulate,
+        } => write!(
+            f,
+            " dst={} stationary={} moving={} accumulate={accumulate}",
+            t(dst),
+            t(stationary),
+            t(moving)
+        ),
+        Op::Transpose { dst, src } | Op::BnStats { dst, src } | Op::BnAggr { dst, src } => {
+            write!(f, " dst={} src={}", t(dst), t(src))
+        }
+        Op::Activation {
+            func,
+            dst,
+            src,
+            scale,
+            bias,
+            reduce,
+        } => {
+            write!(
+                f,
+                " func={} dst={} src={} scale={} bias={}",
+                name_of(&ACT_FUNCS, func),
+                t(dst),
+                t(src),
+                s(scale),
+                s(bias)
+            )?;
+            match reduce {
+                Some((r, rd)) => write!(
+                    f,
+                    " reduce={} reduce_dst={}",
+                    name_of(&REDUCE_OPS, r),
+                    t(rd)
+                ),
+                None => Ok(()),
+            }
+        }
+        Op::TensorTensor {
+            engine,
+            op,
+            dst,
+            a,
+            b,
+        } => write!(
+            f,
+            " engine={} op={} dst={} a={} b={}",
+            engine.name(),
+            name_of(&ALU_OPS, op),
+            t(dst),
+            t(a),
+            t(b)
+        ),
+        Op::TensorScalar {
+            engine,
+            dst,
+            src,
+            op0,
+            op1,
+        } => {
+            write!(
+                f,
+                " engine={} dst={} src={} op0={} scalar0={}",
+                engine.name(),
+                t(dst),
+                t(src),
+                name_of(&ALU_OPS, &op0.0),
+                s(&op0.1)
+            )?;
+            match op1 {
+                Some((o, v)) => write!(f, " op1={} scalar1={}", name_of(&ALU_OPS, o), s(v)),
+                None => Ok(()),
+            }
+        }
+        Op::TensorReduce {
+            engine,
+            op,
+            dst,
+            src,
+        } => write!(
+            f,
+            " engine={} op={} dst={} src={}",
+            engine.name(),
+            name_of(&REDUCE_OPS, op),
+            t(dst),
+            t(src)
+        ),
+        Op::TensorCopy { engine, dst, src } => {
+            write!(f, " engine={} dst={} src={}", engine.name(), t(dst), t(src))
+        }
+        Op::Memset { engine, dst, value } => {
+            write!(f, " engine={} dst={} value={value}", engine.name(), t(dst))
+        }
+        Op::Iota {
+            dst,
+            base,
+            channel_multiplier,
+            step,
+        } => write!(
+            f,
+            " dst={} base={base} channel_multiplier={channel_multiplier} step={step}",
+            t(dst)
+        ),
+        Op::AffineSelect {
+            dst,
+            src,
+            cmp,
+            base,
+            channel_multiplier,
+            step,
+            fill,
+        } => write!(
+            f,
+            " dst={} src={} cmp={} base={base} channel_multiplier={channel_multiplier} \
+             step={step} fill={fill}",
+            t(dst),
+            t(src),
+            name_of(&CMP_OPS, cmp)
+        ),
+    }
 }

@@ -312,7 +312,7 @@ mod tests {
         assert_eq!(DType::Float8E4M3.smallest_subnormal(), 2f32.powi(-9));
         assert_eq!(DType::Float8E5M2.smallest_subnormal(), 2f32.powi(-16));
         assert_eq!(DType::Float8E3M4.smallest_subnormal(), 2f32.powi(-6));
-        assert_eq!(DType::BFloat16.smallest_subnormal(), 2f32.powi(-133));
+        assert_eq!(DType::BFloat16.smallest_subnormal(), (-133f32).exp2());
         assert_eq!(DType::Float32.smallest_subnormal(), f32::from_bits(1));
         assert_eq!(DType::Float16.smallest_normal(), 2f32.powi(-14));
         assert_eq!(DType::Float32.smallest_normal(), f32::MIN_POSITIVE);

@@ -1134,7 +1134,7 @@ fn out_of_range_is_an_error_not_a_panic() {
         (0, "out of range"),
         (1, "out of range"),
         (2, "#7"),
-        (3, "K = 4"),
+        (3, "has 4 partitions but moving 'x' has 2"),
     ] {
         let msg = execute_instr(&b.p, i, &mut s, &opts)
             .unwrap_err()

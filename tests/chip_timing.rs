@@ -112,7 +112,9 @@ fn fast_weight_load_hides_the_next_load_and_reuse_skips_it() {
         r.schedule.end_ps,
         vec![load + m, load + 2 * m, load + 3 * m]
     );
-    assert_eq!(r.schedule.start_ps[1], load); // the load ran in the background
+    // The second multiply starts the moment the first ends: its load ran in the background.
+    assert_eq!(r.schedule.start_ps[1], load + m);
+    assert_eq!(r.schedule.queue_busy_ps[0], load + 3 * m);
     let slow = run(
         &p.0,
         &hw("pe.throttle.enabled=false,pe.fast_weight_load=false"),

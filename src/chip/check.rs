@@ -299,53 +299,53 @@ fn check_op(cx: &Ctx, line: u32, op: &Op) -> Result<()> {
                 ));
             }
             let pe = &cx.hw.pe;
-            let double = pe.fp8_double_row && ds.is_fp8() && dm.is_fp8();
-            let kmax = pe.contraction_max as usize * if double { 2 } else { 1 };
             let k = stationary.partition_count;
             if moving.partition_count != k {
-                return Err(cx.err(
-                    line,
-                    format!(
-                        "matmul contracts over partitions: stationary has {k}, moving has {}",
-                        moving.partition_count
-                    ),
-                ));
+                let msg = format!(
+                    "matmul contracts over partitions: stationary has {k}, moving has {}",
+                    moving.partition_count
+                );
+                return Err(cx.err(line, msg));
             }
-            if k > kmax {
-                let why = if double { " (fp8 double row)" } else { "" };
-                return Err(cx.err(
-                    line,
-                    format!("matmul contraction K = {k} exceeds {kmax}{why} (pe.contraction_max)"),
-                ));
+            if k > pe.contraction_max as usize {
+                let msg = format!(
+                    "matmul contraction K = {k} partitions exceeds {} (pe.contraction_max)",
+                    pe.contraction_max
+                );
+                return Err(cx.err(line, msg));
             }
-            let (m, n) = (stationary.free_size(), moving.free_size());
+            // The product is the destination's [M, N]; in fp8 double-row mode each partition of
+            // the inputs carries two K-rows, so their free sizes are 2M and 2N.
+            let (m, n) = (dst.partition_count, dst.free_size());
+            let rows = double_rows(cx.program, cx.hw, stationary, moving, dst);
+            if stationary.free_size() != rows * m || moving.free_size() != rows * n {
+                let how = if rows == 2 {
+                    " in fp8 double-row mode (two K-rows per partition)"
+                } else {
+                    ""
+                };
+                let msg = format!(
+                    "matmul into a [{m}, {n}] destination needs stationary [{k}, {}] and moving [{k}, {}]{how}, found [{k}, {}] and [{k}, {}]",
+                    rows * m,
+                    rows * n,
+                    stationary.free_size(),
+                    moving.free_size()
+                );
+                return Err(cx.err(line, msg));
+            }
             if m > pe.stationary_free_max as usize {
-                return Err(cx.err(
-                    line,
-                    format!(
-                        "matmul stationary free size {m} exceeds {} (pe.stationary_free_max)",
-                        pe.stationary_free_max
-                    ),
-                ));
+                let msg = format!(
+                    "matmul stationary free size {m} exceeds {} (pe.stationary_free_max)",
+                    pe.stationary_free_max
+                );
+                return Err(cx.err(line, msg));
             }
             if n > pe.moving_free_max as usize {
-                return Err(cx.err(
-                    line,
-                    format!(
-                        "matmul moving free size {n} exceeds {} (pe.moving_free_max)",
-                        pe.moving_free_max
-                    ),
-                ));
-            }
-            if dst.partition_count != m || dst.free_size() != n {
-                return Err(cx.err(
-                    line,
-                    format!(
-                        "matmul result is [{m}, {n}] but the destination tile is [{}, {}]",
-                        dst.partition_count,
-                        dst.free_size()
-                    ),
-                ));
+                let msg = format!(
+                    "matmul moving free size {n} exceeds {} (pe.moving_free_max)",
+                    pe.moving_free_max
+                );
+                return Err(cx.err(line, msg));
             }
             let bank_elems = cx.hw.psum.bytes_per_partition as usize
                 / cx.hw.psum.banks as usize
@@ -438,6 +438,25 @@ fn check_op(cx: &Ctx, line: u32, op: &Op) -> Result<()> {
         Op::Memset { .. } | Op::Iota { .. } => {}
     }
     Ok(())
+}
+
+/// K-rows per partition of a matmul's inputs: 2 in fp8 double-row mode (both inputs fp8, the
+/// preset has the mode, and the inputs are twice as wide as the destination), else 1.
+pub fn double_rows(
+    p: &Program,
+    hw: &Hardware,
+    stationary: &Tile,
+    moving: &Tile,
+    dst: &Tile,
+) -> usize {
+    let fp8 = |t: &Tile| p.buffer(t.buffer).dtype.is_fp8();
+    let wide = stationary.free_size() == 2 * dst.partition_count
+        && moving.free_size() == 2 * dst.free_size();
+    if hw.pe.fp8_double_row && fp8(stationary) && fp8(moving) && wide {
+        2
+    } else {
+        1
+    }
 }
 
 fn reduced_shape(cx: &Ctx, line: u32, op: &str, dst: &Tile, src: &Tile, free: usize) -> Result<()> {

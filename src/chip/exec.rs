@@ -625,22 +625,29 @@ impl Exec<'_> {
     fn matmul(&mut self, dst: &Tile, st: &Tile, mv: &Tile, accumulate: bool) -> Result<()> {
         let (sl, s) = self.read(st, "stationary")?;
         let (xl, x) = self.read(mv, "moving")?;
-        let (k, m, n) = (sl.partitions(), sl.free(), xl.free());
-        if xl.partitions() != k {
+        let dl = self.layout(dst, "dst")?;
+        // The product is [M, N] = the destination's shape. In fp8 double-row mode each partition
+        // carries two K-rows (stationary [P, 2, M], moving [P, 2, N]): row-major, that is exactly
+        // [2P, M] and [2P, N], so K = 2P with no data movement.
+        let (m, n) = (dl.partitions(), dl.free());
+        let rows = if m > 0 { sl.free() / m } else { 1 };
+        let k = sl.partitions() * rows;
+        if rows == 0 || sl.free() != rows * m || xl.free() != rows * n {
             return Err(self.err(format_args!(
-                "stationary '{}' has K = {k} partitions but moving '{}' has {}",
-                self.buffer_name(st),
-                self.buffer_name(mv),
-                xl.partitions()
+                "operands [{}, {}] and [{}, {}] do not give the [{m}, {n}] destination",
+                sl.partitions(),
+                sl.free(),
+                xl.partitions(),
+                xl.free()
             )));
         }
-        let dl = self.layout(dst, "dst")?;
-        if dl.elems() != m * n {
+        if xl.partitions() != sl.partitions() {
             return Err(self.err(format_args!(
-                "dst '{}' is [{}, {}] but the product is [{m}, {n}]",
-                self.buffer_name(dst),
-                dl.partitions(),
-                dl.free()
+                "stationary '{}' has {} partitions but moving '{}' has {}",
+                self.buffer_name(st),
+                sl.partitions(),
+                self.buffer_name(mv),
+                xl.partitions()
             )));
         }
         let path = matmul_path(&s, sl.dtype, &x, xl.dtype, k);

@@ -350,13 +350,17 @@ pub fn build(program: &Program, hw: &Hardware, live: &Liveness) -> Plan {
             stationary_writer,
         );
         if let Op::Matmul {
-            stationary, moving, ..
+            stationary,
+            moving,
+            dst,
+            ..
         } = &ins.op
         {
+            let rows = super::check::double_rows(program, hw, stationary, moving, dst);
             let (k, m, nn) = (
-                stationary.partition_count as f64,
-                stationary.free_size() as f64,
-                moving.free_size() as f64,
+                (stationary.partition_count * rows) as f64,
+                dst.partition_count as f64,
+                dst.free_size() as f64,
             );
             flops[i] = 2.0 * k * m * nn;
             let dt = program.buffer(moving.buffer).dtype;
@@ -427,12 +431,14 @@ fn instr_cost(
     let pe = &hw.pe;
     match op {
         Op::Matmul {
-            stationary, moving, ..
+            stationary, dst, ..
         } => {
             let fp32 = dtype(stationary) == DType::Float32;
             let factor = if fp32 { pe.fp32_cost_factor as u64 } else { 1 };
-            let m = stationary.free_size() as u64;
-            let n = moving.free_size() as u64;
+            // [M, N] is the destination's shape; in fp8 double-row mode two K-rows stream per
+            // cycle, so the issue interval is that of one row.
+            let m = dst.partition_count as u64;
+            let n = dst.free_size() as u64;
             let mm = (m.min(pe.min_issue_cycles as u64)).max(n) * factor;
             let key = (stationary.clone(), stationary_writer);
             let reuse = loaded.as_ref() == Some(&key);

@@ -404,17 +404,25 @@ impl Sim<'_> {
             mm_ps = (mm_ps as f64 / speed).ceil() as Picos;
         }
         let end = mm_start + mm_ps;
-        let start = start.min(mm_start);
         self.ran_before = true;
-        self.s.start_ps[i] = start;
+        // The slice is the multiply; the weight load ran before it, possibly in the background.
+        self.s.start_ps[i] = mm_start;
         self.s.end_ps[i] = end;
         self.s.visible_ps[i] = end + ps(latency_cycles);
         self.prev_load_end = load_end;
         self.prev_mm_start = mm_start;
         self.prev_mm_end = end;
-        // Busy is the union of the engine's intervals (a background load overlaps a multiply).
-        let busy_from = start.max(self.tensor_busy_end);
-        self.s.queue_busy_ps[TENSOR as usize] += end.saturating_sub(busy_from);
-        self.tensor_busy_end = self.tensor_busy_end.max(end);
+        // Busy is the union of the load and multiply intervals (a background load overlaps the
+        // previous multiply; waiting for operands is not busy).
+        if start != UNKNOWN {
+            self.add_tensor_busy(start, load_end);
+        }
+        self.add_tensor_busy(mm_start, end);
+    }
+
+    fn add_tensor_busy(&mut self, from: Picos, to: Picos) {
+        let from = from.max(self.tensor_busy_end);
+        self.s.queue_busy_ps[TENSOR as usize] += to.saturating_sub(from);
+        self.tensor_busy_end = self.tensor_busy_end.max(to);
     }
 }

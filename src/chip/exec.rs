@@ -630,7 +630,7 @@ impl Exec<'_> {
         // carries two K-rows (stationary [P, 2, M], moving [P, 2, N]): row-major, that is exactly
         // [2P, M] and [2P, N], so K = 2P with no data movement.
         let (m, n) = (dl.partitions(), dl.free());
-        let rows = if m > 0 { sl.free() / m } else { 1 };
+        let rows = sl.free().checked_div(m).unwrap_or(1);
         let k = sl.partitions() * rows;
         if rows == 0 || sl.free() != rows * m || xl.free() != rows * n {
             return Err(self.err(format_args!(

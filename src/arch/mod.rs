@@ -606,6 +606,14 @@ mod tests {
     }
 
     #[test]
+    fn trn1_roofline_ridge_matches_the_published_222_flop_per_byte() {
+        // [TUT]: the tensor engine saturates at 222 flop/byte of HBM traffic on one Trn1 core.
+        let t1 = Hardware::preset("trn1").unwrap();
+        let ridge = t1.peak_flops(DType::BFloat16) / (t1.core_hbm_bytes_per_ns() * 1e9);
+        assert!((ridge / 222.0 - 1.0).abs() < 0.02, "{ridge}");
+    }
+
+    #[test]
     fn toml_round_trip_and_overrides() {
         let t2 = Hardware::preset("trn2").unwrap();
         assert_eq!(Hardware::from_toml(&t2.to_toml(), "x").unwrap(), t2);

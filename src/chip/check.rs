@@ -5,7 +5,7 @@
 //! its last use in program order, as a compiler's allocator would place it.
 
 use crate::arch::Hardware;
-use crate::isa::{Buffer, Engine, Memory, Op, Program, Scalar, Tile};
+use crate::isa::{Activation, Buffer, Engine, Memory, Op, Program, Scalar, TensorScalar, Tile};
 use crate::numerics::DType;
 
 use super::{Error, Result};
@@ -116,13 +116,13 @@ fn check_buffer(cx: &Ctx, b: &Buffer) -> Result<()> {
 
 fn check_tile(cx: &Ctx, line: u32, t: &Tile) -> Result<()> {
     let b = cx.buf(t);
-    if t.partition_count == 0 || t.ap.is_empty() {
+    if t.np() == 0 || t.ap.is_empty() {
         return Err(cx.err(line, format!("tile of '{}' is empty", b.name)));
     }
     match b.memory {
         Memory::Hbm => {
-            let step = t.partition_step.unwrap_or(b.row_elems());
-            let last = (t.partition_start + t.partition_count - 1) * step + t.ap.end();
+            let step = t.partition_step.or_row(b.row_elems());
+            let last = (t.p0() + t.np() - 1) * step + t.ap.end();
             if last > b.elems() {
                 return Err(cx.err(
                     line,
@@ -135,14 +135,14 @@ fn check_tile(cx: &Ctx, line: u32, t: &Tile) -> Result<()> {
             }
         }
         Memory::Sbuf | Memory::Psum => {
-            if t.partition_start + t.partition_count > b.partitions() {
+            if t.p0() + t.np() > b.partitions() {
                 return Err(cx.err(
                     line,
                     format!(
                         "tile of '{}' covers partitions {}..{} but the buffer has {}",
                         b.name,
-                        t.partition_start,
-                        t.partition_start + t.partition_count,
+                        t.p0(),
+                        t.p0() + t.np(),
                         b.partitions()
                     ),
                 ));
@@ -154,7 +154,7 @@ fn check_tile(cx: &Ctx, line: u32, t: &Tile) -> Result<()> {
                 )));
             }
             // Partition-start rules of the engines' SBUF/PSUM ports [ARCH-V2].
-            let (s, n) = (t.partition_start, t.partition_count);
+            let (s, n) = (t.p0(), t.np());
             let ok = match n {
                 65.. => s == 0,
                 33..=64 => s == 0 || s == 64,
@@ -197,16 +197,16 @@ fn need_mem(cx: &Ctx, line: u32, op: &str, role: &str, t: &Tile, allowed: &[Memo
 }
 
 fn same_shape(cx: &Ctx, line: u32, op: &str, a: &Tile, b: &Tile) -> Result<()> {
-    if a.partition_count != b.partition_count || a.free_size() != b.free_size() {
+    if a.np() != b.np() || a.free_size() != b.free_size() {
         return Err(cx.err(
             line,
             format!(
                 "{op}: '{}' is [{}, {}] but '{}' is [{}, {}]",
                 cx.buf(a).name,
-                a.partition_count,
+                a.np(),
                 a.free_size(),
                 cx.buf(b).name,
-                b.partition_count,
+                b.np(),
                 b.free_size()
             ),
         ));
@@ -216,14 +216,14 @@ fn same_shape(cx: &Ctx, line: u32, op: &str, a: &Tile, b: &Tile) -> Result<()> {
 
 fn per_partition(cx: &Ctx, line: u32, op: &str, s: &Scalar, parts: usize) -> Result<()> {
     if let Scalar::PerPartition(t) = s
-        && (t.free_size() != 1 || t.partition_count != parts)
+        && (t.free_size() != 1 || t.np() != parts)
     {
         return Err(cx.err(
             line,
             format!(
                 "{op}: per-partition scalar '{}' must be [{parts}, 1], found [{}, {}]",
                 cx.buf(t).name,
-                t.partition_count,
+                t.np(),
                 t.free_size()
             ),
         ));
@@ -301,13 +301,13 @@ fn check_op(cx: &Ctx, line: u32, op: &Op) -> Result<()> {
             let pe = &cx.hw.pe;
             let double = pe.fp8_double_row && ds.is_fp8() && dm.is_fp8();
             let kmax = pe.contraction_max as usize * if double { 2 } else { 1 };
-            let k = stationary.partition_count;
-            if moving.partition_count != k {
+            let k = stationary.np();
+            if moving.np() != k {
                 return Err(cx.err(
                     line,
                     format!(
                         "matmul contracts over partitions: stationary has {k}, moving has {}",
-                        moving.partition_count
+                        moving.np()
                     ),
                 ));
             }
@@ -337,12 +337,12 @@ fn check_op(cx: &Ctx, line: u32, op: &Op) -> Result<()> {
                     ),
                 ));
             }
-            if dst.partition_count != m || dst.free_size() != n {
+            if dst.np() != m || dst.free_size() != n {
                 return Err(cx.err(
                     line,
                     format!(
                         "matmul result is [{m}, {n}] but the destination tile is [{}, {}]",
-                        dst.partition_count,
+                        dst.np(),
                         dst.free_size()
                     ),
                 ));
@@ -350,23 +350,23 @@ fn check_op(cx: &Ctx, line: u32, op: &Op) -> Result<()> {
             let bank_elems = cx.hw.psum.bytes_per_partition as usize
                 / cx.hw.psum.banks as usize
                 / dtype_of(cx, dst).size_bytes();
-            if dst.ap.offset / bank_elems != (dst.ap.end() - 1) / bank_elems {
+            if dst.ap.offset as usize / bank_elems != (dst.ap.end() - 1) / bank_elems {
                 return Err(cx.err(line, format!("matmul destination spans two PSUM banks; a bank holds {bank_elems} {} per partition", dtype_of(cx, dst))));
             }
         }
         Op::Transpose { dst, src } => {
             need_mem(cx, line, name, "source", src, &[Sbuf])?;
             need_mem(cx, line, name, "destination", dst, &[Psum])?;
-            if dst.partition_count != src.free_size() || dst.free_size() != src.partition_count {
+            if dst.np() != src.free_size() || dst.free_size() != src.np() {
                 return Err(cx.err(
                     line,
                     format!(
                         "transpose of [{}, {}] needs a [{}, {}] destination, found [{}, {}]",
-                        src.partition_count,
+                        src.np(),
                         src.free_size(),
                         src.free_size(),
-                        src.partition_count,
-                        dst.partition_count,
+                        src.np(),
+                        dst.np(),
                         dst.free_size()
                     ),
                 ));
@@ -382,26 +382,24 @@ fn check_op(cx: &Ctx, line: u32, op: &Op) -> Result<()> {
                 ));
             }
         }
-        Op::Activation {
-            dst,
-            src,
-            scale,
-            bias,
-            reduce,
-            ..
-        } => {
+        Op::Activation(a) => {
+            let Activation {
+                dst,
+                src,
+                scale,
+                bias,
+                reduce,
+                ..
+            } = &**a;
             same_shape(cx, line, name, dst, src)?;
-            per_partition(cx, line, name, scale, src.partition_count)?;
-            per_partition(cx, line, name, bias, src.partition_count)?;
+            per_partition(cx, line, name, scale, src.np())?;
+            per_partition(cx, line, name, bias, src.np())?;
             if let Some((_, r)) = reduce
-                && (r.partition_count != src.partition_count || r.free_size() != 1)
+                && (r.np() != src.np() || r.free_size() != 1)
             {
                 return Err(cx.err(
                     line,
-                    format!(
-                        "activation reduce destination must be [{}, 1]",
-                        src.partition_count
-                    ),
+                    format!("activation reduce destination must be [{}, 1]", src.np()),
                 ));
             }
         }
@@ -409,13 +407,14 @@ fn check_op(cx: &Ctx, line: u32, op: &Op) -> Result<()> {
             same_shape(cx, line, name, dst, a)?;
             same_shape(cx, line, name, dst, b)?;
         }
-        Op::TensorScalar {
-            dst, src, op0, op1, ..
-        } => {
+        Op::TensorScalar(ts) => {
+            let TensorScalar {
+                dst, src, op0, op1, ..
+            } = &**ts;
             same_shape(cx, line, name, dst, src)?;
-            per_partition(cx, line, name, &op0.1, src.partition_count)?;
+            per_partition(cx, line, name, &op0.1, src.np())?;
             if let Some((_, s)) = op1 {
-                per_partition(cx, line, name, s, src.partition_count)?;
+                per_partition(cx, line, name, s, src.np())?;
             }
         }
         Op::TensorReduce { dst, src, .. } => reduced_shape(cx, line, name, dst, src, 1)?,
@@ -441,13 +440,13 @@ fn check_op(cx: &Ctx, line: u32, op: &Op) -> Result<()> {
 }
 
 fn reduced_shape(cx: &Ctx, line: u32, op: &str, dst: &Tile, src: &Tile, free: usize) -> Result<()> {
-    if dst.partition_count != src.partition_count || dst.free_size() != free {
+    if dst.np() != src.np() || dst.free_size() != free {
         return Err(cx.err(
             line,
             format!(
                 "{op} destination must be [{}, {free}], found [{}, {}]",
-                src.partition_count,
-                dst.partition_count,
+                src.np(),
+                dst.np(),
                 dst.free_size()
             ),
         ));
@@ -458,10 +457,10 @@ fn reduced_shape(cx: &Ctx, line: u32, op: &str, dst: &Tile, src: &Tile, free: us
 fn engine_of(op: &Op) -> Option<Engine> {
     match op {
         Op::TensorTensor { engine, .. }
-        | Op::TensorScalar { engine, .. }
         | Op::TensorReduce { engine, .. }
         | Op::TensorCopy { engine, .. }
         | Op::Memset { engine, .. } => Some(*engine),
+        Op::TensorScalar(ts) => Some(ts.engine),
         _ => None,
     }
 }

@@ -117,22 +117,22 @@ impl Region {
             // apart; a tile that does not map onto a range of rows gets its bounding box of rows.
             Memory::Hbm => {
                 let row = b.row_elems().max(1) as u64;
-                let step = t.partition_step.map_or(row, |s| s as u64);
+                let step = t.partition_step.get().map_or(row, |s| s as u64);
                 let (off, end) = (t.ap.offset as u64, t.ap.end() as u64);
                 if step == row {
                     let k = off / row;
                     if end - k * row <= row {
-                        let r0 = t.partition_start as u64 + k;
+                        let r0 = t.p0() as u64 + k;
                         return Region {
                             p0: r0 as u32,
-                            p1: (r0 + t.partition_count as u64) as u32,
+                            p1: (r0 + t.np() as u64) as u32,
                             e0: off - k * row,
                             e1: end - k * row,
                         };
                     }
                 }
-                let lo = t.partition_start as u64 * step + off;
-                let hi = (t.partition_start + t.partition_count - 1) as u64 * step + end;
+                let lo = t.p0() as u64 * step + off;
+                let hi = (t.p0() + t.np() - 1) as u64 * step + end;
                 let (r0, r1) = (lo / row, (hi - 1) / row + 1);
                 if r1 - r0 == 1 {
                     Region {
@@ -151,8 +151,8 @@ impl Region {
                 }
             }
             _ => Region {
-                p0: t.partition_start as u32,
-                p1: (t.partition_start + t.partition_count) as u32,
+                p0: t.p0() as u32,
+                p1: (t.p0() + t.np()) as u32,
                 e0: t.ap.offset as u64,
                 e1: t.ap.end() as u64,
             },
@@ -354,7 +354,7 @@ pub fn build(program: &Program, hw: &Hardware, live: &Liveness) -> Plan {
         } = &ins.op
         {
             let (k, m, nn) = (
-                stationary.partition_count as f64,
+                stationary.np() as f64,
                 stationary.free_size() as f64,
                 moving.free_size() as f64,
             );
@@ -453,7 +453,7 @@ fn instr_cost(
         }
         Op::Transpose { src, .. } => {
             *loaded = None;
-            let (p, f) = (src.partition_count as u64, src.free_size() as u64);
+            let (p, f) = (src.np() as u64, src.free_size() as u64);
             let c = p.max(f.min(pe.transpose_min_cycles as u64));
             Cost::Tensor {
                 load_cycles: 0,
@@ -489,17 +489,17 @@ fn instr_cost(
                 dtype(t) == DType::BFloat16 && mem(t) == Memory::Sbuf && t.ap.is_contiguous()
             });
             let mut cycles = match op {
-                Op::Activation { reduce, .. } => {
+                Op::Activation(a) => {
                     n.max(min)
-                        + if reduce.is_some() {
+                        + if a.reduce.is_some() {
                             c.activation_reduce_cycles as f64
                         } else {
                             0.0
                         }
                 }
-                Op::TensorScalar { op0, op1, .. } => {
-                    let div =
-                        op0.0 == AluOp::Div || op1.as_ref().is_some_and(|o| o.0 == AluOp::Div);
+                Op::TensorScalar(ts) => {
+                    let div = ts.op0.0 == AluOp::Div
+                        || ts.op1.as_ref().is_some_and(|o| o.0 == AluOp::Div);
                     if div {
                         (n * c.reciprocal_cycles_per_elem as f64).max(min)
                     } else {
@@ -570,8 +570,8 @@ fn run_elems(t: &Tile) -> usize {
         if n == 1 {
             continue;
         }
-        if s == run {
-            run *= n;
+        if s as usize == run {
+            run *= n as usize;
         } else {
             break;
         }
@@ -593,7 +593,7 @@ fn dma_cost(program: &Program, hw: &Hardware, dst: &Tile, src: &Tile, engine: u1
     // whose free dimension strides) is a transpose: the DMA engine's transpose mode moves it at a
     // fixed fraction of peak instead of in element-sized descriptors.
     let transposing = |t: &Tile, b: &crate::isa::Buffer| {
-        b.memory == Memory::Hbm && t.partition_step == Some(1) && t.ap.inner_stride() != 1
+        b.memory == Memory::Hbm && t.partition_step.get() == Some(1) && t.ap.inner_stride() != 1
     };
     let work = if transposing(src, bs) || transposing(dst, bd) {
         let eff = if bs.memory == Memory::Hbm || bd.memory == Memory::Hbm {

@@ -32,14 +32,6 @@ pub struct Schedule {
     pub total_ps: Picos,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Event {
-    /// A DMA transfer's data phase begins.
-    Start(u32),
-    /// The earliest completion among active transfers, valid for one version of the rates.
-    Check(u64),
-}
-
 struct Active {
     instr: u32,
     engine: u16,
@@ -68,13 +60,16 @@ struct Sim<'a> {
     warm_start: Picos,
     ran_before: bool,
     tensor_busy_end: Picos,
-    // DMA fluid model.
-    heap: BinaryHeap<Reverse<(Picos, u64, Event)>>,
+    // DMA fluid model. Events are ordered by (time, sequence number); a transfer's start is an
+    // event in `starts`, and the earliest completion under the current rates is the one pending
+    // `check` (rates change at every event, so an earlier check is void once a new one is due).
+    starts: BinaryHeap<Reverse<(Picos, u64, u32)>>,
+    check: Option<(Picos, u64)>,
     active: Vec<Active>,
+    /// Active transfers per DMA engine, kept as transfers start and finish.
     per_engine: Vec<u32>,
     now: Picos,
     seq: u64,
-    version: u64,
     hbm_share: f64,
 }
 
@@ -124,12 +119,12 @@ pub fn simulate(plan: &Plan, hw: &Hardware) -> Schedule {
         warm_start: 0,
         ran_before: false,
         tensor_busy_end: 0,
-        heap: BinaryHeap::new(),
+        starts: BinaryHeap::new(),
+        check: None,
         active: Vec::new(),
         per_engine: vec![0; hw.dma.engines as usize],
         now: 0,
         seq: 0,
-        version: 0,
         hbm_share: hw.core_hbm_bytes_per_ns(),
     };
     sim.run();
@@ -138,50 +133,66 @@ pub fn simulate(plan: &Plan, hw: &Hardware) -> Schedule {
     s
 }
 
+/// `x.ceil() as Picos` for finite `x >= 0`, without a libm call (baseline x86-64 has no rounding
+/// instruction, and this runs at every DMA event).
+#[inline]
+fn ceil_ps(x: f64) -> Picos {
+    let t = x as Picos;
+    if (t as f64) < x {
+        t.saturating_add(1)
+    } else {
+        t
+    }
+}
+
 impl Sim<'_> {
     fn run(&mut self) {
         self.resolve();
-        while let Some(Reverse((t, _, ev))) = self.heap.pop() {
-            if let Event::Check(v) = ev
-                && v != self.version
-            {
-                continue;
+        loop {
+            let start = self.starts.peek().map(|r| (r.0.0, r.0.1));
+            let take_check = match (self.check, start) {
+                (Some(c), Some(s)) => c < s,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            if take_check {
+                let (t, _) = self.check.take().expect("chosen");
+                self.advance(t);
+                self.complete_finished();
+            } else {
+                let Reverse((t, _, i)) = self.starts.pop().expect("chosen");
+                self.advance(t);
+                let Cost::Dma {
+                    engine,
+                    work_bytes,
+                    hbm_bytes,
+                    ..
+                } = self.plan.cost[i as usize]
+                else {
+                    unreachable!("only DMA instructions start as events")
+                };
+                self.per_engine[engine as usize] += 1;
+                self.active.push(Active {
+                    instr: i,
+                    engine,
+                    remaining: work_bytes,
+                    hbm_ratio: if work_bytes > 0.0 {
+                        hbm_bytes as f64 / work_bytes
+                    } else {
+                        0.0
+                    },
+                    rate: 0.0,
+                });
             }
-            self.advance(t);
-            match ev {
-                Event::Start(i) => {
-                    let Cost::Dma {
-                        engine,
-                        work_bytes,
-                        hbm_bytes,
-                        ..
-                    } = self.plan.cost[i as usize]
-                    else {
-                        unreachable!("only DMA instructions start as events")
-                    };
-                    self.active.push(Active {
-                        instr: i,
-                        engine,
-                        remaining: work_bytes,
-                        hbm_ratio: if work_bytes > 0.0 {
-                            hbm_bytes as f64 / work_bytes
-                        } else {
-                            0.0
-                        },
-                        rate: 0.0,
-                    });
-                }
-                Event::Check(_) => self.complete_finished(),
-            }
-            self.rates();
-            self.schedule_check();
+            self.rates_and_check();
             self.resolve();
         }
     }
 
-    fn push(&mut self, t: Picos, ev: Event) {
+    fn next_seq(&mut self) -> u64 {
         self.seq += 1;
-        self.heap.push(Reverse((t, self.seq, ev)));
+        self.seq
     }
 
     /// Move the fluid model forward to `t`.
@@ -198,37 +209,32 @@ impl Sim<'_> {
         }
     }
 
+    /// New rates, and the check at the earliest completion under them.
+    ///
     /// Each DMA engine serves its active transfers round-robin (an equal share of its peak
     /// rate); transfers touching HBM are slowed together when they would exceed the core's share.
-    fn rates(&mut self) {
-        self.per_engine.iter_mut().for_each(|c| *c = 0);
-        for a in &self.active {
-            self.per_engine[a.engine as usize] += 1;
-        }
+    fn rates_and_check(&mut self) {
         let peak = self.hw.dma.peak_bytes_per_ns;
         let mut hbm = 0.0;
         for a in &mut self.active {
             a.rate = peak / self.per_engine[a.engine as usize] as f64;
             hbm += a.rate * a.hbm_ratio;
         }
-        if hbm > self.hbm_share {
-            let f = self.hbm_share / hbm;
-            for a in self.active.iter_mut().filter(|a| a.hbm_ratio > 0.0) {
+        let scale = (hbm > self.hbm_share).then(|| self.hbm_share / hbm);
+        let mut next_ns = f64::INFINITY;
+        for a in &mut self.active {
+            if let Some(f) = scale
+                && a.hbm_ratio > 0.0
+            {
                 a.rate *= f;
             }
+            next_ns = next_ns.min((a.remaining / a.rate).max(0.0));
         }
-        self.version += 1;
-    }
-
-    fn schedule_check(&mut self) {
-        let next_ns = self
-            .active
-            .iter()
-            .map(|a| (a.remaining / a.rate).max(0.0))
-            .fold(f64::INFINITY, f64::min);
+        self.check = None;
         if next_ns.is_finite() {
-            let t = self.now + (next_ns * 1000.0).ceil() as Picos;
-            self.push(t, Event::Check(self.version));
+            let t = self.now + ceil_ps(next_ns * 1000.0);
+            let seq = self.next_seq();
+            self.check = Some((t, seq));
         }
     }
 
@@ -239,6 +245,7 @@ impl Sim<'_> {
             // Finished, up to the rounding of event times to whole picoseconds.
             if a.remaining <= a.rate * 1e-3 + 1e-9 {
                 let i = a.instr as usize;
+                self.per_engine[a.engine as usize] -= 1;
                 self.active.swap_remove(k);
                 let q = self.plan.queue[i] as usize;
                 self.s.end_ps[i] = self.now;
@@ -341,7 +348,8 @@ impl Sim<'_> {
         let data = (issue + latency_ps).max(self.queue_free[q]).max(self.now);
         self.s.start_ps[i] = data;
         self.in_flight[q] = true;
-        self.push(data, Event::Start(i as u32));
+        let seq = self.next_seq();
+        self.starts.push(Reverse((data, seq, i as u32)));
     }
 
     fn run_compute(&mut self, q: usize, i: usize) {

@@ -5,7 +5,9 @@
 //! its last use in program order, as a compiler's allocator would place it.
 
 use crate::arch::Hardware;
-use crate::isa::{Activation, Buffer, Engine, Memory, Op, Program, Scalar, TensorScalar, Tile};
+use crate::isa::{
+    Activation, Buffer, Engine, Memory, Op, Program, Scalar, TensorScalar, Tile, TileList,
+};
 use crate::numerics::DType;
 
 use super::{Error, Result};
@@ -39,6 +41,18 @@ struct Ctx<'a> {
     program: &'a Program,
     hw: &'a Hardware,
     file: &'a str,
+    /// Per buffer, what the checks ask of it for every tile (a [`Buffer`] keeps its shape on
+    /// the heap, and a million-instruction trace has millions of tiles).
+    info: Vec<BufInfo>,
+}
+
+#[derive(Clone, Copy)]
+struct BufInfo {
+    memory: Memory,
+    dtype: DType,
+    partitions: usize,
+    row_elems: usize,
+    elems: usize,
 }
 
 impl Ctx<'_> {
@@ -53,11 +67,31 @@ impl Ctx<'_> {
     fn buf(&self, t: &Tile) -> &Buffer {
         self.program.buffer(t.buffer)
     }
+
+    fn info(&self, t: &Tile) -> &BufInfo {
+        &self.info[t.buffer.0 as usize]
+    }
 }
 
 /// Check every buffer and instruction of `program` against `hw`.
 pub fn check(program: &Program, hw: &Hardware, file: &str) -> Result<Usage> {
-    let cx = Ctx { program, hw, file };
+    let info = program
+        .buffers
+        .iter()
+        .map(|b| BufInfo {
+            memory: b.memory,
+            dtype: b.dtype,
+            partitions: b.partitions(),
+            row_elems: b.row_elems(),
+            elems: b.elems(),
+        })
+        .collect();
+    let cx = Ctx {
+        program,
+        hw,
+        file,
+        info,
+    };
     for b in &program.buffers {
         check_buffer(&cx, b)?;
     }
@@ -68,8 +102,9 @@ pub fn check(program: &Program, hw: &Hardware, file: &str) -> Result<Usage> {
         last_write: vec![None; n],
     };
     for (i, ins) in program.instrs.iter().enumerate() {
+        let reads = ins.op.reads();
         let writes = ins.op.writes();
-        for t in ins.op.reads().into_iter().chain(writes.iter().copied()) {
+        for &t in reads.iter().chain(&writes) {
             check_tile(&cx, ins.line, t)?;
             let b = t.buffer.0 as usize;
             live.first[b] = live.first[b].min(i);
@@ -78,7 +113,7 @@ pub fn check(program: &Program, hw: &Hardware, file: &str) -> Result<Usage> {
         for t in &writes {
             live.last_write[t.buffer.0 as usize] = Some(i);
         }
-        check_op(&cx, ins.line, &ins.op)?;
+        check_op(&cx, ins.line, &ins.op, (&reads, &writes))?;
     }
     capacity(&cx, live)
 }
@@ -115,15 +150,16 @@ fn check_buffer(cx: &Ctx, b: &Buffer) -> Result<()> {
 }
 
 fn check_tile(cx: &Ctx, line: u32, t: &Tile) -> Result<()> {
-    let b = cx.buf(t);
+    let bi = cx.info(t);
     if t.np() == 0 || t.ap.is_empty() {
-        return Err(cx.err(line, format!("tile of '{}' is empty", b.name)));
+        return Err(cx.err(line, format!("tile of '{}' is empty", cx.buf(t).name)));
     }
-    match b.memory {
+    match bi.memory {
         Memory::Hbm => {
-            let step = t.partition_step.or_row(b.row_elems());
+            let step = t.partition_step.or_row(bi.row_elems);
             let last = (t.p0() + t.np() - 1) * step + t.ap.end();
-            if last > b.elems() {
+            if last > bi.elems {
+                let b = cx.buf(t);
                 return Err(cx.err(
                     line,
                     format!(
@@ -135,7 +171,9 @@ fn check_tile(cx: &Ctx, line: u32, t: &Tile) -> Result<()> {
             }
         }
         Memory::Sbuf | Memory::Psum => {
-            if t.p0() + t.np() > b.partitions() {
+            let b = || cx.buf(t);
+            if t.p0() + t.np() > bi.partitions {
+                let b = b();
                 return Err(cx.err(
                     line,
                     format!(
@@ -147,7 +185,8 @@ fn check_tile(cx: &Ctx, line: u32, t: &Tile) -> Result<()> {
                     ),
                 ));
             }
-            if t.ap.end() > b.row_elems() {
+            if t.ap.end() > bi.row_elems {
+                let b = b();
                 return Err(cx.err(line, format!(
                     "tile of '{}' reaches element {} of a partition but the buffer has {} per partition",
                     b.name, t.ap.end(), b.row_elems()
@@ -161,6 +200,7 @@ fn check_tile(cx: &Ctx, line: u32, t: &Tile) -> Result<()> {
                 _ => s % 32 == 0,
             };
             if !ok {
+                let b = b();
                 return Err(cx.err(line, format!(
                     "tile of '{}' starts at partition {s} with {n} partitions; a tile over 64 partitions must start at 0, 33-64 at 0 or 64, up to 32 at 0/32/64/96",
                     b.name
@@ -172,11 +212,11 @@ fn check_tile(cx: &Ctx, line: u32, t: &Tile) -> Result<()> {
 }
 
 fn mem_of(cx: &Ctx, t: &Tile) -> Memory {
-    cx.buf(t).memory
+    cx.info(t).memory
 }
 
 fn dtype_of(cx: &Ctx, t: &Tile) -> DType {
-    cx.buf(t).dtype
+    cx.info(t).dtype
 }
 
 fn need_mem(cx: &Ctx, line: u32, op: &str, role: &str, t: &Tile, allowed: &[Memory]) -> Result<()> {
@@ -231,13 +271,14 @@ fn per_partition(cx: &Ctx, line: u32, op: &str, s: &Scalar, parts: usize) -> Res
     Ok(())
 }
 
-fn check_op(cx: &Ctx, line: u32, op: &Op) -> Result<()> {
+/// `rw` is the instruction's (reads, writes).
+fn check_op(cx: &Ctx, line: u32, op: &Op, rw: (&TileList, &TileList)) -> Result<()> {
     use Memory::*;
     let name = op.opcode();
     let onchip = [Sbuf, Psum];
     // Operands of the compute engines are on chip.
     if !matches!(op, Op::DmaCopy { .. }) {
-        for t in op.reads().into_iter().chain(op.writes()) {
+        for &t in rw.0.iter().chain(rw.1) {
             need_mem(cx, line, name, "operand", t, &onchip)?;
         }
     }

@@ -49,8 +49,9 @@ fn fingerprint(text: &str, preset: &str) -> (u64, u64, u64) {
     h.words(pl.queue.iter().map(|&q| q as u64));
     h.words(pl.deps.iter().map(|&d| d as u64));
     h.words(pl.dep_start.iter().map(|&d| d as u64));
-    h.words(pl.dependents.iter().map(|&d| d as u64));
-    h.words(pl.dependent_start.iter().map(|&d| d as u64));
+    let (dependents, dependent_start) = pl.dependents();
+    h.words(dependents.iter().map(|&d| d as u64));
+    h.words(dependent_start.iter().map(|&d| d as u64));
     h.words(pl.flops.iter().map(|f| f.to_bits()));
     h.words([
         pl.queues as u64,

@@ -82,10 +82,6 @@ pub struct Plan {
     pub deps: Vec<u32>,
     /// CSR offsets into `deps`.
     pub dep_start: Vec<u32>,
-    /// Reverse edges: instructions waiting on each instruction.
-    pub dependents: Vec<u32>,
-    /// CSR offsets into `dependents`.
-    pub dependent_start: Vec<u32>,
     /// Number of queues (4 compute + DMA engines x queues).
     pub queues: usize,
     /// Matmul FLOPs of each instruction (0 for others).
@@ -407,18 +403,24 @@ pub fn build(program: &Program, hw: &Hardware, live: &Liveness) -> Plan {
         last_on_queue[q as usize] = Some(i as u32);
     }
     dep_start.push(deps.len() as u32);
-    let (dependents, dependent_start) = reverse(&deps, &dep_start, n);
     Plan {
         queue,
         cost,
         deps,
         dep_start,
-        dependents,
-        dependent_start,
         queues: last_on_queue.len(),
         flops,
         ideal_compute_ps,
         hbm_bytes,
+    }
+}
+
+impl Plan {
+    /// Reverse edges, computed on demand (the simulator needs none): `(dependents,
+    /// dependent_start)` where `dependents[dependent_start[j]..dependent_start[j+1]]` are the
+    /// instructions that wait for `j`, in program order.
+    pub fn dependents(&self) -> (Vec<u32>, Vec<u32>) {
+        reverse(&self.deps, &self.dep_start, self.queue.len())
     }
 }
 

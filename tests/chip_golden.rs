@@ -9,6 +9,7 @@ use std::path::Path;
 
 use trnsim::arch::Hardware;
 use trnsim::chip::{self, RunOptions, plan::Cost};
+use trnsim::isa::Op;
 use trnsim::isa::parse::parse;
 
 /// FNV-1a over 64-bit words.
@@ -52,14 +53,34 @@ fn fingerprint(text: &str, preset: &str) -> (u64, u64, u64) {
     let (dependents, dependent_start) = pl.dependents();
     h.words(dependents.iter().map(|&d| d as u64));
     h.words(dependent_start.iter().map(|&d| d as u64));
-    h.words(pl.flops.iter().map(|f| f.to_bits()));
+    // Per-instruction matmul FLOPs (the plan once listed them; now it keeps their sum).
+    let flops: Vec<f64> = p
+        .instrs
+        .iter()
+        .map(|ins| match &ins.op {
+            Op::Matmul {
+                stationary, moving, ..
+            } => {
+                2.0 * stationary.partition_count as f64
+                    * stationary.free_size() as f64
+                    * moving.free_size() as f64
+            }
+            _ => 0.0,
+        })
+        .collect();
+    h.words(flops.iter().map(|f| f.to_bits()));
+    assert_eq!(
+        pl.flops.to_bits(),
+        flops.iter().sum::<f64>().to_bits(),
+        "total FLOPs"
+    );
     h.words([
         pl.queues as u64,
         pl.ideal_compute_ps.to_bits(),
         pl.hbm_bytes,
     ]);
-    for c in &pl.cost {
-        match *c {
+    for i in 0..pl.len() {
+        match pl.cost(i) {
             Cost::Compute {
                 busy_ps,
                 latency_ps,

@@ -69,13 +69,100 @@ pub enum Cost {
     },
 }
 
+/// The variable part of an instruction's [`Cost`] in 16 bytes (the kind follows from its queue,
+/// the latencies from the preset): half a `Cost`. A million-instruction plan writes all of it
+/// on fresh pages, so every byte per instruction is page-fault time.
+#[derive(Clone, Copy, Debug)]
+struct PackedCost(u64, u64);
+
+/// Bit of a tensor cost's second word: the matmul reuses the loaded weights.
+const REUSE: u64 = 1 << 63;
+
+impl PackedCost {
+    fn of(c: &Cost) -> PackedCost {
+        match *c {
+            Cost::Compute { busy_ps, .. } => PackedCost(busy_ps, 0),
+            Cost::Tensor {
+                load_cycles,
+                mm_cycles,
+                reuse_weights,
+                ..
+            } => {
+                debug_assert!(mm_cycles < REUSE);
+                PackedCost(
+                    load_cycles,
+                    mm_cycles | if reuse_weights { REUSE } else { 0 },
+                )
+            }
+            Cost::Dma {
+                work_bytes,
+                hbm_bytes,
+                ..
+            } => PackedCost(work_bytes.to_bits(), hbm_bytes),
+        }
+    }
+}
+
+/// The parts of costs that depend only on the queue.
+#[derive(Clone, Copy, Debug)]
+struct QueueCosts {
+    /// Access latency of the vector, scalar and gpsimd queues (indexed by queue).
+    compute_latency_ps: [Picos; FIRST_DMA as usize],
+    /// Tensor engine fill and drain.
+    tensor_latency_cycles: u64,
+    /// DMA fixed latency.
+    dma_latency_ps: Picos,
+    /// DMA queues per engine (queue `FIRST_DMA + e * per + k` is queue `k` of engine `e`).
+    dma_queues_per_engine: u16,
+}
+
+impl QueueCosts {
+    fn of(hw: &Hardware) -> QueueCosts {
+        let lat =
+            |cfg: &EngineConfig| cycles_to_ps(cfg.access_latency_cycles as u64, cfg.clock_mhz);
+        QueueCosts {
+            compute_latency_ps: [0, lat(&hw.vector), lat(&hw.scalar), lat(&hw.gpsimd)],
+            tensor_latency_cycles: hw.pe.fill_drain_cycles as u64,
+            dma_latency_ps: hw.dma.fixed_latency_ns * 1000,
+            dma_queues_per_engine: hw.dma.queues_per_engine as u16,
+        }
+    }
+
+    /// The cost of an instruction on queue `q`.
+    fn unpack(&self, q: u16, p: PackedCost) -> Cost {
+        let PackedCost(a, b) = p;
+        let qc = self;
+        if q == TENSOR {
+            Cost::Tensor {
+                load_cycles: a,
+                mm_cycles: b & !REUSE,
+                latency_cycles: qc.tensor_latency_cycles,
+                reuse_weights: b & REUSE != 0,
+            }
+        } else if q < FIRST_DMA {
+            Cost::Compute {
+                busy_ps: a,
+                latency_ps: qc.compute_latency_ps[q as usize],
+            }
+        } else {
+            Cost::Dma {
+                engine: (q - FIRST_DMA) / qc.dma_queues_per_engine,
+                work_bytes: f64::from_bits(a),
+                hbm_bytes: b,
+                latency_ps: qc.dma_latency_ps,
+            }
+        }
+    }
+}
+
 /// The plan: per instruction its queue, cost and dependencies (CSR arrays).
 #[derive(Clone, Debug)]
 pub struct Plan {
     /// Queue of each instruction.
     pub queue: Vec<u16>,
-    /// Cost of each instruction.
-    pub cost: Vec<Cost>,
+    /// Cost of each instruction, packed (see [`Plan::cost`]).
+    costs: Vec<PackedCost>,
+    queue_costs: QueueCosts,
     /// `deps[dep_start[i]..dep_start[i+1]]`: instructions `i` waits for; the high bit marks a
     /// write-after-read dependency, satisfied when the reader ends (others: when the result is
     /// visible); bit 30 marks a dependency that gates a matmul's weight load.
@@ -84,8 +171,8 @@ pub struct Plan {
     pub dep_start: Vec<u32>,
     /// Number of queues (4 compute + DMA engines x queues).
     pub queues: usize,
-    /// Matmul FLOPs of each instruction (0 for others).
-    pub flops: Vec<f64>,
+    /// Matmul FLOPs of the whole program (summed in program order).
+    pub flops: f64,
     /// Time each instruction would take at the preset's peak for its dtype (matmul only).
     pub ideal_compute_ps: f64,
     /// Bytes moved to or from HBM in all.
@@ -300,8 +387,11 @@ pub fn build(program: &Program, hw: &Hardware, live: &Liveness) -> Plan {
     let mut deps: Vec<u32> = Vec::with_capacity(n * 2);
     let mut dep_start = Vec::with_capacity(n + 1);
     let mut queue = Vec::with_capacity(n);
-    let mut cost = Vec::with_capacity(n);
-    let mut flops = vec![0.0; n];
+    let mut costs = Vec::with_capacity(n);
+    let queue_costs = QueueCosts::of(hw);
+    // Summed as the per-instruction list it replaces was (from -0.0, zeros included), so the
+    // total is the same bit for bit.
+    let mut flops = -0.0f64;
     let mut ideal_compute_ps = 0.0;
     let mut hbm_bytes = 0u64;
     let mut doomed = Vec::new();
@@ -382,6 +472,7 @@ pub fn build(program: &Program, hw: &Hardware, live: &Liveness) -> Plan {
             &mut loaded,
             stationary_writer,
         );
+        let mut f = 0.0;
         if let Op::Matmul {
             stationary, moving, ..
         } = op
@@ -391,21 +482,25 @@ pub fn build(program: &Program, hw: &Hardware, live: &Liveness) -> Plan {
                 stationary.free_size() as f64,
                 moving.free_size() as f64,
             );
-            flops[i] = 2.0 * k * m * nn;
+            f = 2.0 * k * m * nn;
             let dt = info[moving.buffer.0 as usize].dtype;
-            ideal_compute_ps += flops[i] / hw.peak_flops(dt) * 1e12;
+            ideal_compute_ps += f / hw.peak_flops(dt) * 1e12;
         }
+        flops += f;
         if let Cost::Dma { hbm_bytes: h, .. } = c {
             hbm_bytes += h;
         }
-        cost.push(c);
+        let packed = PackedCost::of(&c);
+        debug_assert_eq!(queue_costs.unpack(q, packed), c);
+        costs.push(packed);
         queue.push(q);
         last_on_queue[q as usize] = Some(i as u32);
     }
     dep_start.push(deps.len() as u32);
     Plan {
         queue,
-        cost,
+        costs,
+        queue_costs,
         deps,
         dep_start,
         queues: last_on_queue.len(),
@@ -416,6 +511,21 @@ pub fn build(program: &Program, hw: &Hardware, live: &Liveness) -> Plan {
 }
 
 impl Plan {
+    /// Number of instructions.
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Whether the program has no instruction.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// What instruction `i` costs on its queue.
+    pub fn cost(&self, i: usize) -> Cost {
+        self.queue_costs.unpack(self.queue[i], self.costs[i])
+    }
+
     /// Reverse edges, computed on demand (the simulator needs none): `(dependents,
     /// dependent_start)` where `dependents[dependent_start[j]..dependent_start[j+1]]` are the
     /// instructions that wait for `j`, in program order.

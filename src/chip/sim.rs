@@ -194,7 +194,7 @@ impl Sim<'_> {
                     work_bytes,
                     hbm_bytes,
                     ..
-                } = self.plan.cost[i as usize]
+                } = self.plan.cost(i as usize)
                 else {
                     unreachable!("only DMA instructions start as events")
                 };
@@ -426,7 +426,7 @@ impl Sim<'_> {
     }
 
     fn issue_dma(&mut self, q: usize, i: usize) {
-        let Cost::Dma { latency_ps, .. } = self.plan.cost[i] else {
+        let Cost::Dma { latency_ps, .. } = self.plan.cost(i) else {
             unreachable!("DMA queue holds DMA")
         };
         let (_, ready) = self.ready(i);
@@ -445,7 +445,7 @@ impl Sim<'_> {
         let Cost::Compute {
             busy_ps,
             latency_ps,
-        } = self.plan.cost[i]
+        } = self.plan.cost(i)
         else {
             unreachable!("compute queue")
         };
@@ -467,7 +467,7 @@ impl Sim<'_> {
             mm_cycles,
             latency_cycles,
             ..
-        } = self.plan.cost[i]
+        } = self.plan.cost(i)
         else {
             unreachable!("tensor queue")
         };

@@ -82,9 +82,12 @@ struct Sim<'a> {
     ran_before: bool,
     tensor_busy_end: Picos,
     // DMA fluid model. Events are ordered by (time, sequence number); a transfer's start is an
-    // event in `starts`, and the earliest completion under the current rates is the one pending
+    // event in `starts` (by queue), and the earliest completion under the current rates is the one pending
     // `check` (rates change at every event, so an earlier check is void once a new one is due).
     starts: BinaryHeap<Reverse<(Picos, u64, u32)>>,
+    /// Per queue, the transfer issued and waiting for its start event (read from the plan at
+    /// issue, where the access overlaps other work).
+    pending: Vec<Option<Active>>,
     check: Option<(Picos, u64)>,
     active: Vec<Active>,
     /// Active transfers per DMA engine, kept as transfers start and finish.
@@ -144,6 +147,7 @@ pub fn simulate(plan: &Plan, hw: &Hardware) -> Schedule {
         ran_before: false,
         tensor_busy_end: 0,
         starts: BinaryHeap::new(),
+        pending: (0..nq).map(|_| None).collect(),
         check: None,
         active: Vec::new(),
         per_engine: vec![0; hw.dma.engines as usize],
@@ -187,29 +191,11 @@ impl Sim<'_> {
                 let (t, _) = self.check.take().expect("chosen");
                 self.advance(t, true);
             } else {
-                let Reverse((t, _, i)) = self.starts.pop().expect("chosen");
+                let Reverse((t, _, q)) = self.starts.pop().expect("chosen");
                 self.advance(t, false);
-                let Cost::Dma {
-                    engine,
-                    work_bytes,
-                    hbm_bytes,
-                    ..
-                } = self.plan.cost(i as usize)
-                else {
-                    unreachable!("only DMA instructions start as events")
-                };
-                self.per_engine[engine as usize] += 1;
-                self.active.push(Active {
-                    instr: i,
-                    engine,
-                    remaining: work_bytes,
-                    hbm_ratio: if work_bytes > 0.0 {
-                        hbm_bytes as f64 / work_bytes
-                    } else {
-                        0.0
-                    },
-                    rate: 0.0,
-                });
+                let a = self.pending[q as usize].take().expect("issued");
+                self.per_engine[a.engine as usize] += 1;
+                self.active.push(a);
             }
             self.rates_and_check();
             self.resolve();
@@ -426,9 +412,26 @@ impl Sim<'_> {
     }
 
     fn issue_dma(&mut self, q: usize, i: usize) {
-        let Cost::Dma { latency_ps, .. } = self.plan.cost(i) else {
+        let Cost::Dma {
+            engine,
+            work_bytes,
+            hbm_bytes,
+            latency_ps,
+        } = self.plan.cost(i)
+        else {
             unreachable!("DMA queue holds DMA")
         };
+        self.pending[q] = Some(Active {
+            instr: i as u32,
+            engine,
+            remaining: work_bytes,
+            hbm_ratio: if work_bytes > 0.0 {
+                hbm_bytes as f64 / work_bytes
+            } else {
+                0.0
+            },
+            rate: 0.0,
+        });
         let (_, ready) = self.ready(i);
         let issue = ready.max(self.prev_issue[q]);
         self.prev_issue[q] = issue;
@@ -437,7 +440,7 @@ impl Sim<'_> {
         self.s.start_ps[i] = data;
         self.in_flight[q] = true;
         let seq = self.next_seq();
-        self.starts.push(Reverse((data, seq, i as u32)));
+        self.starts.push(Reverse((data, seq, q as u32)));
     }
 
     /// Run compute instruction `i` of queue `q`; the first queue whose head waited for it.

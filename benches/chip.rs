@@ -6,7 +6,8 @@ use std::hint::black_box;
 use trnsim::arch::Hardware;
 use trnsim::chip::{self, RunOptions};
 use trnsim::isa::{
-    AccessPattern, Buffer, BufferId, DmaQueue, Engine, Init, Instr, Memory, Op, Program, Tile,
+    AccessPattern, Buffer, BufferId, DmaQueue, Engine, Init, Instr, Memory, Op, PartitionStep,
+    Program, Tile,
 };
 use trnsim::numerics::DType;
 
@@ -14,9 +15,9 @@ fn tile(b: u32, np: usize, off: usize, len: usize) -> Tile {
     Tile {
         buffer: BufferId(b),
         partition_start: 0,
-        partition_count: np,
-        partition_step: None,
-        ap: AccessPattern::contiguous(off, len),
+        partition_count: np as u32,
+        partition_step: PartitionStep::ROW,
+        ap: AccessPattern::contiguous(off as u32, len as u32),
     }
 }
 

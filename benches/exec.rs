@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput};
 use ndarray::Array2;
 use trnsim::chip::exec::{DataState, ExecOptions, execute};
-use trnsim::isa::{AccessPattern, Buffer, BufferId, Init, Instr, Memory, Op, Program, Tile};
+use trnsim::isa::{
+    AccessPattern, Buffer, BufferId, Init, Instr, Memory, Op, PartitionStep, Program, Tile,
+};
 use trnsim::numerics::DType;
 
 const M: usize = 128;
@@ -24,9 +26,9 @@ fn tile(b: u32, off: usize, len: usize, partitions: usize) -> Tile {
     Tile {
         buffer: BufferId(b),
         partition_start: 0,
-        partition_count: partitions,
-        partition_step: None,
-        ap: AccessPattern::contiguous(off, len),
+        partition_count: partitions as u32,
+        partition_step: PartitionStep::ROW,
+        ap: AccessPattern::contiguous(off as u32, len as u32),
     }
 }
 

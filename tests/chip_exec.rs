@@ -13,8 +13,8 @@ use trnsim::chip::exec::{
     DataState, ExecOptions, MatmulPath, execute, execute_instr, matmul_f32, matmul_path,
 };
 use trnsim::isa::{
-    AccessPattern, ActFunc, AluOp, Buffer, BufferId, CmpOp, DmaQueue, Engine, Init, Instr, Memory,
-    Op, Program, ReduceOp, Scalar, Tile,
+    AccessPattern, ActFunc, Activation, AluOp, Buffer, BufferId, CmpOp, DmaQueue, Engine, Init,
+    Instr, Memory, Op, PartitionStep, Program, ReduceOp, Scalar, TensorScalar, Tile,
 };
 use trnsim::numerics::{Cast, DType, Rounding, Tensor, random_u32};
 
@@ -65,10 +65,10 @@ impl Builder {
 fn tile(b: BufferId, p0: usize, pc: usize, off: usize, len: usize) -> Tile {
     Tile {
         buffer: b,
-        partition_start: p0,
-        partition_count: pc,
-        partition_step: None,
-        ap: AccessPattern::contiguous(off, len),
+        partition_start: p0 as u32,
+        partition_count: pc as u32,
+        partition_step: PartitionStep::ROW,
+        ap: AccessPattern::contiguous(off as u32, len as u32),
     }
 }
 
@@ -405,12 +405,9 @@ fn dma_transposed_load_and_pe_transpose() {
         src: Tile {
             buffer: a,
             partition_start: 0,
-            partition_count: k,
-            partition_step: Some(1),
-            ap: AccessPattern {
-                offset: 0,
-                dims: [(k, m)].into_iter().collect(),
-            },
+            partition_count: k as u32,
+            partition_step: PartitionStep::new(1).unwrap(),
+            ap: AccessPattern::new(0, &[(k as u32, m as u32)]),
         },
         queue: q(),
     });
@@ -463,14 +460,14 @@ fn copies_flatten_and_follow_access_patterns() {
             buffer: strided,
             partition_start: 1,
             partition_count: 2,
-            partition_step: None,
+            partition_step: PartitionStep::ROW,
             ap: strided_ap(1),
         },
         src: Tile {
             buffer: src,
             partition_start: 0,
             partition_count: 2,
-            partition_step: None,
+            partition_step: PartitionStep::ROW,
             ap: strided_ap(0),
         },
     });
@@ -564,14 +561,14 @@ fn activation_every_function() {
                     (Scalar::Imm(0.75), Scalar::Imm(0.125))
                 };
                 for (r, op) in [(rs, ReduceOp::Sum), (rm, ReduceOp::Max)] {
-                    b.op(Op::Activation {
+                    b.op(Op::Activation(Box::new(Activation {
                         func,
                         dst: whole(&b.p, y),
                         src: whole(&b.p, x),
                         scale: scale.clone(),
                         bias: bias.clone(),
                         reduce: Some((op, whole(&b.p, r))),
-                    });
+                    })));
                 }
                 let xv = rounded(DType::BFloat16, &uniform(p * f, seed, lo, hi));
                 let scv = uniform(p, seed + 100, 0.5, 1.5);
@@ -711,13 +708,13 @@ fn tensor_scalar_two_stages() {
             let x = b.sbuf("x", DType::BFloat16, &[p, f]);
             let s0 = b.sbuf("s0", DType::Float32, &[p, 1]);
             let d = b.buf("d", Memory::Sbuf, DType::Float32, &[p, f], Init::Zeros);
-            b.op(Op::TensorScalar {
+            b.op(Op::TensorScalar(Box::new(TensorScalar {
                 engine: Engine::Vector,
                 dst: whole(&b.p, d),
                 src: whole(&b.p, x),
                 op0: (op0, Scalar::PerPartition(whole(&b.p, s0))),
                 op1: Some((op1, Scalar::Imm(-1.25))),
-            });
+            })));
             let state = run(&b.p, &[(x, xv.clone()), (s0, s0v.clone())]);
             let stage1: Vec<f64> = (0..p * f)
                 .map(|i| alu_f64(op0, xv[i] as f64, s0v[i / f] as f64))
@@ -1109,10 +1106,10 @@ fn out_of_range_is_an_error_not_a_panic() {
             buffer: y,
             partition_start: 0,
             partition_count: 1,
-            partition_step: None,
+            partition_step: PartitionStep::ROW,
             ap: AccessPattern {
                 offset: 0,
-                dims: [(usize::MAX / 2, 3)].into_iter().collect(),
+                dims: [(u32::MAX, 3)].into_iter().collect(),
             },
         },
         value: 1.0,

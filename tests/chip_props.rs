@@ -4,8 +4,8 @@ use proptest::prelude::*;
 use trnsim::arch::Hardware;
 use trnsim::chip::{self, RunOptions, plan};
 use trnsim::isa::{
-    AccessPattern, ActFunc, AluOp, Buffer, BufferId, DmaQueue, Engine, Init, Instr, Memory, Op,
-    Program, Scalar, Tile,
+    AccessPattern, ActFunc, Activation, AluOp, Buffer, BufferId, DmaQueue, Engine, Init, Instr,
+    Memory, Op, PartitionStep, Program, Scalar, Tile,
 };
 use trnsim::numerics::DType;
 
@@ -20,9 +20,9 @@ fn tile(b: u32, np: usize, off: usize, len: usize) -> Tile {
     Tile {
         buffer: BufferId(b),
         partition_start: 0,
-        partition_count: np,
-        partition_step: None,
-        ap: AccessPattern::contiguous(off, len),
+        partition_count: np as u32,
+        partition_step: PartitionStep::ROW,
+        ap: AccessPattern::contiguous(off as u32, len as u32),
     }
 }
 
@@ -118,14 +118,14 @@ fn op() -> impl Strategy<Value = Op> {
             dst: tile(SF, 128, s * 512, 512),
             src: tile(PS, 128, b * 512, 512)
         }),
-        (slot.clone(), slot.clone()).prop_map(|(a, s)| Op::Activation {
+        (slot.clone(), slot.clone()).prop_map(|(a, s)| Op::Activation(Box::new(Activation {
             func: ActFunc::Gelu,
             dst: tile(SA, 128, s * 512, 512),
             src: tile(SF, 128, a * 512, 512),
             scale: Scalar::Imm(1.0),
             bias: Scalar::Imm(0.0),
             reduce: None,
-        }),
+        }))),
         (slot.clone(), slot.clone(), slot).prop_map(|(a, b, d)| Op::TensorTensor {
             engine: Engine::GpSimd,
             op: AluOp::Add,

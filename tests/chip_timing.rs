@@ -4,8 +4,8 @@
 use trnsim::arch::{Hardware, parse_overrides};
 use trnsim::chip::{self, RunOptions, plan, report};
 use trnsim::isa::{
-    AccessPattern, AluOp, Buffer, BufferId, DmaQueue, Engine, Init, Instr, Memory, Op, Program,
-    Tile,
+    AccessPattern, AluOp, Buffer, BufferId, DmaQueue, Engine, Init, Instr, Memory, Op,
+    PartitionStep, Program, Tile,
 };
 use trnsim::numerics::DType;
 
@@ -38,10 +38,10 @@ impl P {
 fn tile(b: BufferId, p0: usize, np: usize, off: usize, len: usize) -> Tile {
     Tile {
         buffer: b,
-        partition_start: p0,
-        partition_count: np,
-        partition_step: None,
-        ap: AccessPattern::contiguous(off, len),
+        partition_start: p0 as u32,
+        partition_count: np as u32,
+        partition_step: PartitionStep::ROW,
+        ap: AccessPattern::contiguous(off as u32, len as u32),
     }
 }
 

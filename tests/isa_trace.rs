@@ -8,8 +8,8 @@ use proptest::prelude::*;
 use trnsim::isa::parse::parse;
 use trnsim::isa::print::print;
 use trnsim::isa::{
-    AccessPattern, ActFunc, AluOp, Buffer, BufferId, CmpOp, DmaQueue, Engine, Init, Instr, Memory,
-    Op, Program, ReduceOp, Scalar, Tile,
+    AccessPattern, ActFunc, Activation, AluOp, Buffer, BufferId, CmpOp, DmaQueue, Engine, Init,
+    Instr, Memory, Op, PartitionStep, Program, ReduceOp, Scalar, TensorScalar, Tile,
 };
 use trnsim::numerics::DType;
 
@@ -143,11 +143,11 @@ fn shipped_traces_respect_the_resource_rules() {
                     t.partition_start
                 );
                 if b.memory != Memory::Hbm {
-                    assert!(t.partition_start + t.partition_count <= b.partitions());
+                    assert!(t.p_end() <= b.partitions());
                     assert!(t.ap.end() <= b.row_elems(), "{}:{}", path.display(), i.line);
                 } else {
-                    let step = t.partition_step.unwrap_or(b.row_elems());
-                    let last = (t.partition_start + t.partition_count - 1) * step + t.ap.end();
+                    let step = t.partition_step.or_row(b.row_elems());
+                    let last = (t.p_end() - 1) * step + t.ap.end();
                     assert!(last <= b.elems(), "{}:{}", path.display(), i.line);
                 }
             }
@@ -160,7 +160,7 @@ fn shipped_traces_respect_the_resource_rules() {
             {
                 assert_eq!(stationary.partition_count, moving.partition_count);
                 assert!(stationary.partition_count <= 128);
-                assert_eq!(dst.partition_count, stationary.free_size());
+                assert_eq!(dst.np(), stationary.free_size());
                 assert_eq!(dst.free_size(), moving.free_size());
                 assert!(moving.free_size() <= 512);
             }
@@ -276,7 +276,7 @@ fn parses_every_form_and_default() {
             queue: 0
         }
     );
-    assert_eq!(src.partition_step, Some(1));
+    assert_eq!(src.partition_step.get(), Some(1));
     assert_eq!(
         src.ap,
         AccessPattern {
@@ -284,28 +284,28 @@ fn parses_every_form_and_default() {
             dims: [(32, 64)].into_iter().collect()
         }
     );
-    let Op::Activation {
+    let Op::Activation(act) = &p.instrs[1].op else {
+        panic!("activation")
+    };
+    let Activation {
         scale,
         bias,
         reduce,
         ..
-    } = &p.instrs[1].op
-    else {
-        panic!("activation")
-    };
+    } = &**act;
     assert!(matches!(scale, Scalar::PerPartition(t) if t.buffer == BufferId(3)));
     assert_eq!(*bias, Scalar::Imm(f32::NEG_INFINITY));
     assert!(matches!(reduce, Some((ReduceOp::Max, _))));
-    let Op::TensorScalar {
+    let Op::TensorScalar(ts) = &p.instrs[2].op else {
+        panic!("tensor_scalar")
+    };
+    let TensorScalar {
         engine,
         dst,
         op0,
         op1,
         ..
-    } = &p.instrs[2].op
-    else {
-        panic!("tensor_scalar")
-    };
+    } = &**ts;
     assert_eq!(*engine, Engine::Vector);
     assert_eq!((dst.partition_start, dst.partition_count), (64, 64));
     assert_eq!(dst.ap.dims[..], [(2, 32), (1, 2)]);
@@ -610,6 +610,38 @@ fn error_too_many_ap_dims() {
 }
 
 #[test]
+fn error_tile_coordinate_over_32_bits() {
+    assert_err(
+        &with_head("memset dst=a[0:4, 4294967290:4294967296]"),
+        "t.trace:5:30: ",
+        "the free end 4294967296 is too large: tile coordinates are at most 4294967295 (32 bits)",
+    );
+    assert_err(
+        &with_head("memset dst=a[0:4, @0[4294967296,2]]"),
+        "t.trace:5:22: ",
+        "the stride 4294967296 is too large",
+    );
+    assert_err(
+        &with_head("memset dst=a[0:4294967297, 0:1]"),
+        "t.trace:5:16: ",
+        "the partition end 4294967297 is too large",
+    );
+    assert_err(
+        &with_head("dma_copy dst=a[0:1, 0:1] src=h[0:1:4294967295, 0:1]"),
+        "t.trace:5:36: ",
+        "the partition step 4294967295 is too large: at most 4294967294",
+    );
+    // The largest coordinates parse, and print back the same (an end past 2^32 - 1 prints
+    // in the `@` form).
+    let text = with_head("memset dst=a[0:4, @4294967295[1,2]]");
+    let p = parse(&text, "t.trace").unwrap();
+    assert_eq!(
+        parse(&print(&p), "t.trace").unwrap().instrs[0].op,
+        p.instrs[0].op
+    );
+}
+
+#[test]
 fn error_partition_step_on_non_hbm() {
     assert_err(
         &with_head("memset dst=a[0:4:2, 0:8]"),
@@ -794,12 +826,11 @@ fn any_buffer() -> impl Strategy<Value = Buffer> {
 }
 
 fn any_ap() -> impl Strategy<Value = AccessPattern> {
-    let dim = (0usize..100_000, 1usize..5_000);
+    let dim = (0u32..100_000, 1u32..5_000);
     prop_oneof![
-        (0usize..1 << 40, 1usize..1 << 20).prop_map(|(o, n)| AccessPattern::contiguous(o, n)),
-        (0usize..1 << 40, prop::collection::vec(dim, 1..=4)).prop_map(
-            |(offset, dims): (usize, Vec<(usize, usize)>)| AccessPattern::new(offset, &dims)
-        ),
+        (0u32..=u32::MAX, 1u32..1 << 20).prop_map(|(o, n)| AccessPattern::contiguous(o, n)),
+        (0u32..=u32::MAX, prop::collection::vec(dim, 1..=4))
+            .prop_map(|(offset, dims): (u32, Vec<(u32, u32)>)| AccessPattern::new(offset, &dims)),
     ]
 }
 
@@ -807,9 +838,9 @@ fn any_ap() -> impl Strategy<Value = AccessPattern> {
 fn any_tile() -> impl Strategy<Value = Tile> {
     (
         any::<u32>(),
-        0usize..1 << 30,
-        1usize..1 << 20,
-        prop::option::of(0usize..1 << 30),
+        0u32..1 << 30,
+        1u32..1 << 20,
+        prop::option::of(0u32..=PartitionStep::MAX),
         any_ap(),
     )
         .prop_map(
@@ -817,7 +848,9 @@ fn any_tile() -> impl Strategy<Value = Tile> {
                 buffer: BufferId(buffer),
                 partition_start,
                 partition_count,
-                partition_step,
+                partition_step: partition_step
+                    .and_then(PartitionStep::new)
+                    .unwrap_or(PartitionStep::ROW),
                 ap,
             },
         )
@@ -881,14 +914,16 @@ fn any_op() -> impl Strategy<Value = Op> {
             any_scalar(),
             prop::option::of((any_reduce(), t()))
         )
-            .prop_map(|(func, dst, src, scale, bias, reduce)| Op::Activation {
-                func,
-                dst,
-                src,
-                scale,
-                bias,
-                reduce,
-            }),
+            .prop_map(
+                |(func, dst, src, scale, bias, reduce)| Op::Activation(Box::new(Activation {
+                    func,
+                    dst,
+                    src,
+                    scale,
+                    bias,
+                    reduce,
+                }))
+            ),
         (any_engine(&[Vector, GpSimd]), any_alu(), t(), t(), t()).prop_map(
             |(engine, op, dst, a, b)| Op::TensorTensor {
                 engine,
@@ -905,13 +940,15 @@ fn any_op() -> impl Strategy<Value = Op> {
             (any_alu(), any_scalar()),
             prop::option::of((any_alu(), any_scalar()))
         )
-            .prop_map(|(engine, dst, src, op0, op1)| Op::TensorScalar {
-                engine,
-                dst,
-                src,
-                op0,
-                op1,
-            }),
+            .prop_map(|(engine, dst, src, op0, op1)| Op::TensorScalar(Box::new(
+                TensorScalar {
+                    engine,
+                    dst,
+                    src,
+                    op0,
+                    op1,
+                }
+            ))),
         (any_engine(&[Vector, GpSimd]), any_reduce(), t(), t()).prop_map(
             |(engine, op, dst, src)| Op::TensorReduce {
                 engine,
@@ -979,14 +1016,15 @@ fn tiles_mut(op: &mut Op) -> Vec<&mut Tile> {
             moving,
             ..
         } => vec![dst, stationary, moving],
-        Op::Activation {
-            dst,
-            src,
-            scale,
-            bias,
-            reduce,
-            ..
-        } => {
+        Op::Activation(a) => {
+            let Activation {
+                dst,
+                src,
+                scale,
+                bias,
+                reduce,
+                ..
+            } = &mut **a;
             let mut v = vec![dst, src];
             v.extend(scalar(scale));
             v.extend(scalar(bias));
@@ -994,9 +1032,10 @@ fn tiles_mut(op: &mut Op) -> Vec<&mut Tile> {
             v
         }
         Op::TensorTensor { dst, a, b, .. } => vec![dst, a, b],
-        Op::TensorScalar {
-            dst, src, op0, op1, ..
-        } => {
+        Op::TensorScalar(ts) => {
+            let TensorScalar {
+                dst, src, op0, op1, ..
+            } = &mut **ts;
             let mut v = vec![dst, src];
             v.extend(scalar(&mut op0.1));
             v.extend(op1.as_mut().and_then(|o| scalar(&mut o.1)));
@@ -1024,7 +1063,7 @@ fn any_program() -> impl Strategy<Value = Program> {
                     for t in tiles_mut(&mut op) {
                         t.buffer = BufferId(t.buffer.0 % n);
                         if buffers[t.buffer.0 as usize].memory != Memory::Hbm {
-                            t.partition_step = None;
+                            t.partition_step = PartitionStep::ROW;
                         }
                     }
                     Instr { op, line: 0 }

@@ -5,7 +5,9 @@
 //! its last use in program order, as a compiler's allocator would place it.
 
 use crate::arch::Hardware;
-use crate::isa::{Buffer, Engine, Memory, Op, Program, Scalar, Tile};
+use crate::isa::{
+    Activation, Buffer, Engine, Memory, Op, Program, Scalar, TensorScalar, Tile, TileList,
+};
 use crate::numerics::DType;
 
 use super::{Error, Result};
@@ -39,6 +41,18 @@ struct Ctx<'a> {
     program: &'a Program,
     hw: &'a Hardware,
     file: &'a str,
+    /// Per buffer, what the checks ask of it for every tile (a [`Buffer`] keeps its shape on
+    /// the heap, and a million-instruction trace has millions of tiles).
+    info: Vec<BufInfo>,
+}
+
+#[derive(Clone, Copy)]
+struct BufInfo {
+    memory: Memory,
+    dtype: DType,
+    partitions: usize,
+    row_elems: usize,
+    elems: usize,
 }
 
 impl Ctx<'_> {
@@ -53,11 +67,31 @@ impl Ctx<'_> {
     fn buf(&self, t: &Tile) -> &Buffer {
         self.program.buffer(t.buffer)
     }
+
+    fn info(&self, t: &Tile) -> &BufInfo {
+        &self.info[t.buffer.0 as usize]
+    }
 }
 
 /// Check every buffer and instruction of `program` against `hw`.
 pub fn check(program: &Program, hw: &Hardware, file: &str) -> Result<Usage> {
-    let cx = Ctx { program, hw, file };
+    let info = program
+        .buffers
+        .iter()
+        .map(|b| BufInfo {
+            memory: b.memory,
+            dtype: b.dtype,
+            partitions: b.partitions(),
+            row_elems: b.row_elems(),
+            elems: b.elems(),
+        })
+        .collect();
+    let cx = Ctx {
+        program,
+        hw,
+        file,
+        info,
+    };
     for b in &program.buffers {
         check_buffer(&cx, b)?;
     }
@@ -68,8 +102,9 @@ pub fn check(program: &Program, hw: &Hardware, file: &str) -> Result<Usage> {
         last_write: vec![None; n],
     };
     for (i, ins) in program.instrs.iter().enumerate() {
+        let reads = ins.op.reads();
         let writes = ins.op.writes();
-        for t in ins.op.reads().into_iter().chain(writes.iter().copied()) {
+        for &t in reads.iter().chain(&writes) {
             check_tile(&cx, ins.line, t)?;
             let b = t.buffer.0 as usize;
             live.first[b] = live.first[b].min(i);
@@ -78,7 +113,7 @@ pub fn check(program: &Program, hw: &Hardware, file: &str) -> Result<Usage> {
         for t in &writes {
             live.last_write[t.buffer.0 as usize] = Some(i);
         }
-        check_op(&cx, ins.line, &ins.op)?;
+        check_op(&cx, ins.line, &ins.op, (&reads, &writes))?;
     }
     capacity(&cx, live)
 }
@@ -115,15 +150,16 @@ fn check_buffer(cx: &Ctx, b: &Buffer) -> Result<()> {
 }
 
 fn check_tile(cx: &Ctx, line: u32, t: &Tile) -> Result<()> {
-    let b = cx.buf(t);
-    if t.partition_count == 0 || t.ap.is_empty() {
-        return Err(cx.err(line, format!("tile of '{}' is empty", b.name)));
+    let bi = cx.info(t);
+    if t.np() == 0 || t.ap.is_empty() {
+        return Err(cx.err(line, format!("tile of '{}' is empty", cx.buf(t).name)));
     }
-    match b.memory {
+    match bi.memory {
         Memory::Hbm => {
-            let step = t.partition_step.unwrap_or(b.row_elems());
-            let last = (t.partition_start + t.partition_count - 1) * step + t.ap.end();
-            if last > b.elems() {
+            let step = t.partition_step.or_row(bi.row_elems);
+            let last = (t.p0() + t.np() - 1) * step + t.ap.end();
+            if last > bi.elems {
+                let b = cx.buf(t);
                 return Err(cx.err(
                     line,
                     format!(
@@ -135,32 +171,36 @@ fn check_tile(cx: &Ctx, line: u32, t: &Tile) -> Result<()> {
             }
         }
         Memory::Sbuf | Memory::Psum => {
-            if t.partition_start + t.partition_count > b.partitions() {
+            let b = || cx.buf(t);
+            if t.p0() + t.np() > bi.partitions {
+                let b = b();
                 return Err(cx.err(
                     line,
                     format!(
                         "tile of '{}' covers partitions {}..{} but the buffer has {}",
                         b.name,
-                        t.partition_start,
-                        t.partition_start + t.partition_count,
+                        t.p0(),
+                        t.p0() + t.np(),
                         b.partitions()
                     ),
                 ));
             }
-            if t.ap.end() > b.row_elems() {
+            if t.ap.end() > bi.row_elems {
+                let b = b();
                 return Err(cx.err(line, format!(
                     "tile of '{}' reaches element {} of a partition but the buffer has {} per partition",
                     b.name, t.ap.end(), b.row_elems()
                 )));
             }
             // Partition-start rules of the engines' SBUF/PSUM ports [ARCH-V2].
-            let (s, n) = (t.partition_start, t.partition_count);
+            let (s, n) = (t.p0(), t.np());
             let ok = match n {
                 65.. => s == 0,
                 33..=64 => s == 0 || s == 64,
                 _ => s % 32 == 0,
             };
             if !ok {
+                let b = b();
                 return Err(cx.err(line, format!(
                     "tile of '{}' starts at partition {s} with {n} partitions; a tile over 64 partitions must start at 0, 33-64 at 0 or 64, up to 32 at 0/32/64/96",
                     b.name
@@ -172,11 +212,11 @@ fn check_tile(cx: &Ctx, line: u32, t: &Tile) -> Result<()> {
 }
 
 fn mem_of(cx: &Ctx, t: &Tile) -> Memory {
-    cx.buf(t).memory
+    cx.info(t).memory
 }
 
 fn dtype_of(cx: &Ctx, t: &Tile) -> DType {
-    cx.buf(t).dtype
+    cx.info(t).dtype
 }
 
 fn need_mem(cx: &Ctx, line: u32, op: &str, role: &str, t: &Tile, allowed: &[Memory]) -> Result<()> {
@@ -197,16 +237,16 @@ fn need_mem(cx: &Ctx, line: u32, op: &str, role: &str, t: &Tile, allowed: &[Memo
 }
 
 fn same_shape(cx: &Ctx, line: u32, op: &str, a: &Tile, b: &Tile) -> Result<()> {
-    if a.partition_count != b.partition_count || a.free_size() != b.free_size() {
+    if a.np() != b.np() || a.free_size() != b.free_size() {
         return Err(cx.err(
             line,
             format!(
                 "{op}: '{}' is [{}, {}] but '{}' is [{}, {}]",
                 cx.buf(a).name,
-                a.partition_count,
+                a.np(),
                 a.free_size(),
                 cx.buf(b).name,
-                b.partition_count,
+                b.np(),
                 b.free_size()
             ),
         ));
@@ -216,14 +256,14 @@ fn same_shape(cx: &Ctx, line: u32, op: &str, a: &Tile, b: &Tile) -> Result<()> {
 
 fn per_partition(cx: &Ctx, line: u32, op: &str, s: &Scalar, parts: usize) -> Result<()> {
     if let Scalar::PerPartition(t) = s
-        && (t.free_size() != 1 || t.partition_count != parts)
+        && (t.free_size() != 1 || t.np() != parts)
     {
         return Err(cx.err(
             line,
             format!(
                 "{op}: per-partition scalar '{}' must be [{parts}, 1], found [{}, {}]",
                 cx.buf(t).name,
-                t.partition_count,
+                t.np(),
                 t.free_size()
             ),
         ));
@@ -231,13 +271,14 @@ fn per_partition(cx: &Ctx, line: u32, op: &str, s: &Scalar, parts: usize) -> Res
     Ok(())
 }
 
-fn check_op(cx: &Ctx, line: u32, op: &Op) -> Result<()> {
+/// `rw` is the instruction's (reads, writes).
+fn check_op(cx: &Ctx, line: u32, op: &Op, rw: (&TileList, &TileList)) -> Result<()> {
     use Memory::*;
     let name = op.opcode();
     let onchip = [Sbuf, Psum];
     // Operands of the compute engines are on chip.
     if !matches!(op, Op::DmaCopy { .. }) {
-        for t in op.reads().into_iter().chain(op.writes()) {
+        for &t in rw.0.iter().chain(rw.1) {
             need_mem(cx, line, name, "operand", t, &onchip)?;
         }
     }
@@ -299,11 +340,11 @@ fn check_op(cx: &Ctx, line: u32, op: &Op) -> Result<()> {
                 ));
             }
             let pe = &cx.hw.pe;
-            let k = stationary.partition_count;
-            if moving.partition_count != k {
+            let k = stationary.np();
+            if moving.np() != k {
                 let msg = format!(
                     "matmul contracts over partitions: stationary has {k}, moving has {}",
-                    moving.partition_count
+                    moving.np()
                 );
                 return Err(cx.err(line, msg));
             }
@@ -316,7 +357,7 @@ fn check_op(cx: &Ctx, line: u32, op: &Op) -> Result<()> {
             }
             // The product is the destination's [M, N]; in fp8 double-row mode each partition of
             // the inputs carries two K-rows, so their free sizes are 2M and 2N.
-            let (m, n) = (dst.partition_count, dst.free_size());
+            let (m, n) = (dst.np(), dst.free_size());
             let rows = double_rows(cx.program, cx.hw, stationary, moving, dst);
             if stationary.free_size() != rows * m || moving.free_size() != rows * n {
                 let how = if rows == 2 {
@@ -350,23 +391,23 @@ fn check_op(cx: &Ctx, line: u32, op: &Op) -> Result<()> {
             let bank_elems = cx.hw.psum.bytes_per_partition as usize
                 / cx.hw.psum.banks as usize
                 / dtype_of(cx, dst).size_bytes();
-            if dst.ap.offset / bank_elems != (dst.ap.end() - 1) / bank_elems {
+            if dst.ap.offset as usize / bank_elems != (dst.ap.end() - 1) / bank_elems {
                 return Err(cx.err(line, format!("matmul destination spans two PSUM banks; a bank holds {bank_elems} {} per partition", dtype_of(cx, dst))));
             }
         }
         Op::Transpose { dst, src } => {
             need_mem(cx, line, name, "source", src, &[Sbuf])?;
             need_mem(cx, line, name, "destination", dst, &[Psum])?;
-            if dst.partition_count != src.free_size() || dst.free_size() != src.partition_count {
+            if dst.np() != src.free_size() || dst.free_size() != src.np() {
                 return Err(cx.err(
                     line,
                     format!(
                         "transpose of [{}, {}] needs a [{}, {}] destination, found [{}, {}]",
-                        src.partition_count,
+                        src.np(),
                         src.free_size(),
                         src.free_size(),
-                        src.partition_count,
-                        dst.partition_count,
+                        src.np(),
+                        dst.np(),
                         dst.free_size()
                     ),
                 ));
@@ -382,26 +423,24 @@ fn check_op(cx: &Ctx, line: u32, op: &Op) -> Result<()> {
                 ));
             }
         }
-        Op::Activation {
-            dst,
-            src,
-            scale,
-            bias,
-            reduce,
-            ..
-        } => {
+        Op::Activation(a) => {
+            let Activation {
+                dst,
+                src,
+                scale,
+                bias,
+                reduce,
+                ..
+            } = &**a;
             same_shape(cx, line, name, dst, src)?;
-            per_partition(cx, line, name, scale, src.partition_count)?;
-            per_partition(cx, line, name, bias, src.partition_count)?;
+            per_partition(cx, line, name, scale, src.np())?;
+            per_partition(cx, line, name, bias, src.np())?;
             if let Some((_, r)) = reduce
-                && (r.partition_count != src.partition_count || r.free_size() != 1)
+                && (r.np() != src.np() || r.free_size() != 1)
             {
                 return Err(cx.err(
                     line,
-                    format!(
-                        "activation reduce destination must be [{}, 1]",
-                        src.partition_count
-                    ),
+                    format!("activation reduce destination must be [{}, 1]", src.np()),
                 ));
             }
         }
@@ -409,13 +448,14 @@ fn check_op(cx: &Ctx, line: u32, op: &Op) -> Result<()> {
             same_shape(cx, line, name, dst, a)?;
             same_shape(cx, line, name, dst, b)?;
         }
-        Op::TensorScalar {
-            dst, src, op0, op1, ..
-        } => {
+        Op::TensorScalar(ts) => {
+            let TensorScalar {
+                dst, src, op0, op1, ..
+            } = &**ts;
             same_shape(cx, line, name, dst, src)?;
-            per_partition(cx, line, name, &op0.1, src.partition_count)?;
+            per_partition(cx, line, name, &op0.1, src.np())?;
             if let Some((_, s)) = op1 {
-                per_partition(cx, line, name, s, src.partition_count)?;
+                per_partition(cx, line, name, s, src.np())?;
             }
         }
         Op::TensorReduce { dst, src, .. } => reduced_shape(cx, line, name, dst, src, 1)?,
@@ -450,8 +490,7 @@ pub fn double_rows(
     dst: &Tile,
 ) -> usize {
     let fp8 = |t: &Tile| p.buffer(t.buffer).dtype.is_fp8();
-    let wide = stationary.free_size() == 2 * dst.partition_count
-        && moving.free_size() == 2 * dst.free_size();
+    let wide = stationary.free_size() == 2 * dst.np() && moving.free_size() == 2 * dst.free_size();
     if hw.pe.fp8_double_row && fp8(stationary) && fp8(moving) && wide {
         2
     } else {
@@ -460,13 +499,13 @@ pub fn double_rows(
 }
 
 fn reduced_shape(cx: &Ctx, line: u32, op: &str, dst: &Tile, src: &Tile, free: usize) -> Result<()> {
-    if dst.partition_count != src.partition_count || dst.free_size() != free {
+    if dst.np() != src.np() || dst.free_size() != free {
         return Err(cx.err(
             line,
             format!(
                 "{op} destination must be [{}, {free}], found [{}, {}]",
-                src.partition_count,
-                dst.partition_count,
+                src.np(),
+                dst.np(),
                 dst.free_size()
             ),
         ));
@@ -477,10 +516,10 @@ fn reduced_shape(cx: &Ctx, line: u32, op: &str, dst: &Tile, src: &Tile, free: us
 fn engine_of(op: &Op) -> Option<Engine> {
     match op {
         Op::TensorTensor { engine, .. }
-        | Op::TensorScalar { engine, .. }
         | Op::TensorReduce { engine, .. }
         | Op::TensorCopy { engine, .. }
         | Op::Memset { engine, .. } => Some(*engine),
+        Op::TensorScalar(ts) => Some(ts.engine),
         _ => None,
     }
 }

@@ -19,13 +19,14 @@
 //! (per-partition scalars, `iota`, `affine_select`), `p` and `j` are positions in the source tile
 //! (for `iota` and `affine_select`: the destination tile).
 
+use arrayvec::ArrayVec;
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayD, ArrayView2, IxDyn};
 
 use super::{Error, Result};
 use crate::isa::{
-    AccessPattern, ActFunc, AluOp, Buffer, BufferId, CmpOp, Init, Memory, Op, Program, ReduceOp,
-    Scalar, Tile,
+    AccessPattern, ActFunc, AluOp, Buffer, BufferId, CmpOp, Init, MAX_AP_DIMS, Memory, Op, Program,
+    ReduceOp, Scalar, Tile,
 };
 use crate::numerics::{Cast, DType, Rounding, Tensor, random_u32};
 
@@ -197,18 +198,11 @@ pub fn execute_instr(
             accumulate,
         } => ex.matmul(dst, stationary, moving, *accumulate),
         Op::Transpose { dst, src } => ex.transpose(dst, src),
-        Op::Activation {
-            func,
-            dst,
-            src,
-            scale,
-            bias,
-            reduce,
-        } => ex.activation(*func, dst, src, scale, bias, reduce.as_ref()),
+        Op::Activation(a) => {
+            ex.activation(a.func, &a.dst, &a.src, &a.scale, &a.bias, a.reduce.as_ref())
+        }
         Op::TensorTensor { op, dst, a, b, .. } => ex.tensor_tensor(*op, dst, a, b),
-        Op::TensorScalar {
-            dst, src, op0, op1, ..
-        } => ex.tensor_scalar(dst, src, op0, op1.as_ref()),
+        Op::TensorScalar(ts) => ex.tensor_scalar(&ts.dst, &ts.src, &ts.op0, ts.op1.as_ref()),
         Op::TensorReduce { op, dst, src, .. } => ex.tensor_reduce(*op, dst, src),
         Op::Memset { dst, value, .. } => ex.memset(dst, *value),
         Op::Iota {
@@ -308,15 +302,21 @@ fn ap_offsets(ap: &AccessPattern) -> Option<(Vec<usize>, usize)> {
     let n = ap
         .dims
         .iter()
-        .try_fold(1usize, |acc, d| acc.checked_mul(d.1))?;
+        .try_fold(1usize, |acc, d| acc.checked_mul(d.1 as usize))?;
+    let offset = ap.offset as usize;
     if n == 0 {
-        return Some((Vec::new(), ap.offset));
+        return Some((Vec::new(), offset));
     }
     if n > MAX_TILE_ELEMS {
         return None;
     }
-    let mut last = ap.offset;
-    for &(stride, size) in &ap.dims {
+    let dims: ArrayVec<(usize, usize), MAX_AP_DIMS> = ap
+        .dims
+        .iter()
+        .map(|&(s, n)| (s as usize, n as usize))
+        .collect();
+    let mut last = offset;
+    for &(stride, size) in &dims {
         last = last.checked_add(stride.checked_mul(size - 1)?)?;
     }
     let end = last.checked_add(1)?;
@@ -333,7 +333,7 @@ fn ap_offsets(ap: &AccessPattern) -> Option<(Vec<usize>, usize)> {
         }
     }
     // No overflow: every offset is at most `last`.
-    fill(&ap.dims, ap.offset, &mut out);
+    fill(&dims, offset, &mut out);
     Some((out, end))
 }
 
@@ -489,16 +489,16 @@ impl Exec<'_> {
         };
         let (offs, end) = ap_offsets(&tile.ap).ok_or_else(oob)?;
         let step = match buf.memory {
-            Memory::Hbm => tile.partition_step.unwrap_or(buf.row_elems()),
+            Memory::Hbm => tile.partition_step.or_row(buf.row_elems()),
             Memory::Sbuf | Memory::Psum => buf.row_elems(),
         };
-        let p = tile.partition_count;
+        let p = tile.np();
         if p > MAX_TILE_ELEMS || p.checked_mul(offs.len()).is_none_or(|n| n > MAX_TILE_ELEMS) {
             return Err(oob());
         }
         if p > 0 && !offs.is_empty() {
             let last = tile
-                .partition_start
+                .p0()
                 .checked_add(p - 1)
                 .and_then(|r| r.checked_mul(step))
                 .and_then(|s| s.checked_add(end))
@@ -511,7 +511,7 @@ impl Exec<'_> {
         let starts = if offs.is_empty() {
             vec![0; p]
         } else {
-            (0..p).map(|i| (tile.partition_start + i) * step).collect()
+            (0..p).map(|i| (tile.p0() + i) * step).collect()
         };
         Ok(Layout {
             buffer: b,
@@ -963,12 +963,14 @@ mod tests {
         assert_eq!(end, ap.end());
         let huge = AccessPattern {
             offset: 0,
-            dims: [(usize::MAX, 2)].into_iter().collect(),
+            dims: [(1, u32::MAX), (1, u32::MAX), (1, u32::MAX)]
+                .into_iter()
+                .collect(),
         };
         assert!(ap_offsets(&huge).is_none());
         let single = AccessPattern {
             offset: 1,
-            dims: [(usize::MAX, 1), (1, 2)].into_iter().collect(),
+            dims: [(u32::MAX, 1), (1, 2)].into_iter().collect(),
         };
         assert_eq!(ap_offsets(&single).unwrap().0, vec![1, 2]);
     }

@@ -9,9 +9,11 @@
 
 use std::collections::BTreeMap;
 
+use arrayvec::ArrayVec;
+
 use super::check::Liveness;
 use crate::arch::{EngineConfig, Hardware};
-use crate::isa::{AluOp, Engine, Memory, Op, Program, ReduceOp, Tile};
+use crate::isa::{AluOp, Engine, Memory, Op, Program, ReduceOp, Tile, TileList};
 use crate::numerics::DType;
 
 /// Compute queues; DMA queues follow them.
@@ -67,27 +69,110 @@ pub enum Cost {
     },
 }
 
+/// The variable part of an instruction's [`Cost`] in 16 bytes (the kind follows from its queue,
+/// the latencies from the preset): half a `Cost`. A million-instruction plan writes all of it
+/// on fresh pages, so every byte per instruction is page-fault time.
+#[derive(Clone, Copy, Debug)]
+struct PackedCost(u64, u64);
+
+/// Bit of a tensor cost's second word: the matmul reuses the loaded weights.
+const REUSE: u64 = 1 << 63;
+
+impl PackedCost {
+    fn of(c: &Cost) -> PackedCost {
+        match *c {
+            Cost::Compute { busy_ps, .. } => PackedCost(busy_ps, 0),
+            Cost::Tensor {
+                load_cycles,
+                mm_cycles,
+                reuse_weights,
+                ..
+            } => {
+                debug_assert!(mm_cycles < REUSE);
+                PackedCost(
+                    load_cycles,
+                    mm_cycles | if reuse_weights { REUSE } else { 0 },
+                )
+            }
+            Cost::Dma {
+                work_bytes,
+                hbm_bytes,
+                ..
+            } => PackedCost(work_bytes.to_bits(), hbm_bytes),
+        }
+    }
+}
+
+/// The parts of costs that depend only on the queue.
+#[derive(Clone, Copy, Debug)]
+struct QueueCosts {
+    /// Access latency of the vector, scalar and gpsimd queues (indexed by queue).
+    compute_latency_ps: [Picos; FIRST_DMA as usize],
+    /// Tensor engine fill and drain.
+    tensor_latency_cycles: u64,
+    /// DMA fixed latency.
+    dma_latency_ps: Picos,
+    /// DMA queues per engine (queue `FIRST_DMA + e * per + k` is queue `k` of engine `e`).
+    dma_queues_per_engine: u16,
+}
+
+impl QueueCosts {
+    fn of(hw: &Hardware) -> QueueCosts {
+        let lat =
+            |cfg: &EngineConfig| cycles_to_ps(cfg.access_latency_cycles as u64, cfg.clock_mhz);
+        QueueCosts {
+            compute_latency_ps: [0, lat(&hw.vector), lat(&hw.scalar), lat(&hw.gpsimd)],
+            tensor_latency_cycles: hw.pe.fill_drain_cycles as u64,
+            dma_latency_ps: hw.dma.fixed_latency_ns * 1000,
+            dma_queues_per_engine: hw.dma.queues_per_engine as u16,
+        }
+    }
+
+    /// The cost of an instruction on queue `q`.
+    fn unpack(&self, q: u16, p: PackedCost) -> Cost {
+        let PackedCost(a, b) = p;
+        let qc = self;
+        if q == TENSOR {
+            Cost::Tensor {
+                load_cycles: a,
+                mm_cycles: b & !REUSE,
+                latency_cycles: qc.tensor_latency_cycles,
+                reuse_weights: b & REUSE != 0,
+            }
+        } else if q < FIRST_DMA {
+            Cost::Compute {
+                busy_ps: a,
+                latency_ps: qc.compute_latency_ps[q as usize],
+            }
+        } else {
+            Cost::Dma {
+                engine: (q - FIRST_DMA) / qc.dma_queues_per_engine,
+                work_bytes: f64::from_bits(a),
+                hbm_bytes: b,
+                latency_ps: qc.dma_latency_ps,
+            }
+        }
+    }
+}
+
 /// The plan: per instruction its queue, cost and dependencies (CSR arrays).
 #[derive(Clone, Debug)]
 pub struct Plan {
     /// Queue of each instruction.
     pub queue: Vec<u16>,
-    /// Cost of each instruction.
-    pub cost: Vec<Cost>,
+    /// Cost of each instruction, packed (see [`Plan::cost`]).
+    costs: Vec<PackedCost>,
+    queue_costs: QueueCosts,
     /// `deps[dep_start[i]..dep_start[i+1]]`: instructions `i` waits for; the high bit marks a
     /// write-after-read dependency, satisfied when the reader ends (others: when the result is
     /// visible); bit 30 marks a dependency that gates a matmul's weight load.
     pub deps: Vec<u32>,
     /// CSR offsets into `deps`.
     pub dep_start: Vec<u32>,
-    /// Reverse edges: instructions waiting on each instruction.
-    pub dependents: Vec<u32>,
-    /// CSR offsets into `dependents`.
-    pub dependent_start: Vec<u32>,
     /// Number of queues (4 compute + DMA engines x queues).
     pub queues: usize,
-    /// Matmul FLOPs of each instruction (0 for others).
-    pub flops: Vec<f64>,
+    /// Matmul FLOPs of the whole program (summed in program order).
+    pub flops: f64,
     /// Time each instruction would take at the preset's peak for its dtype (matmul only).
     pub ideal_compute_ps: f64,
     /// Bytes moved to or from HBM in all.
@@ -101,6 +186,30 @@ pub const LOAD: u32 = 1 << 30;
 /// Mask of the instruction index.
 pub const INDEX: u32 = LOAD - 1;
 
+/// What the plan needs of a buffer, gathered once per build: a [`crate::isa::Buffer`] keeps its
+/// shape on the heap, and the plan asks for these for every tile of every instruction.
+#[derive(Clone, Copy, Debug)]
+struct BufInfo {
+    memory: Memory,
+    dtype: DType,
+    /// Elements per partition (row), at least 1.
+    row: u64,
+}
+
+impl BufInfo {
+    fn table(program: &Program) -> Vec<BufInfo> {
+        program
+            .buffers
+            .iter()
+            .map(|b| BufInfo {
+                memory: b.memory,
+                dtype: b.dtype,
+                row: b.row_elems().max(1) as u64,
+            })
+            .collect()
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Region {
     p0: u32,
@@ -110,29 +219,30 @@ struct Region {
 }
 
 impl Region {
-    fn of(program: &Program, t: &Tile) -> Region {
-        let b = program.buffer(t.buffer);
+    fn of(info: &[BufInfo], t: &Tile) -> Region {
+        let b = &info[t.buffer.0 as usize];
+        let (p0, np) = (t.partition_start as u64, t.partition_count as u64);
         match b.memory {
             // HBM is viewed as [rows, row_elems] like SBUF, so 2-D tiles of one matrix are told
             // apart; a tile that does not map onto a range of rows gets its bounding box of rows.
             Memory::Hbm => {
-                let row = b.row_elems().max(1) as u64;
-                let step = t.partition_step.map_or(row, |s| s as u64);
+                let row = b.row;
+                let step = t.partition_step.get().map_or(row, |s| s as u64);
                 let (off, end) = (t.ap.offset as u64, t.ap.end() as u64);
                 if step == row {
                     let k = off / row;
                     if end - k * row <= row {
-                        let r0 = t.partition_start as u64 + k;
+                        let r0 = p0 + k;
                         return Region {
                             p0: r0 as u32,
-                            p1: (r0 + t.partition_count as u64) as u32,
+                            p1: (r0 + np) as u32,
                             e0: off - k * row,
                             e1: end - k * row,
                         };
                     }
                 }
-                let lo = t.partition_start as u64 * step + off;
-                let hi = (t.partition_start + t.partition_count - 1) as u64 * step + end;
+                let lo = p0 * step + off;
+                let hi = (p0 + np - 1) * step + end;
                 let (r0, r1) = (lo / row, (hi - 1) / row + 1);
                 if r1 - r0 == 1 {
                     Region {
@@ -151,8 +261,8 @@ impl Region {
                 }
             }
             _ => Region {
-                p0: t.partition_start as u32,
-                p1: (t.partition_start + t.partition_count) as u32,
+                p0: p0 as u32,
+                p1: (p0 + np) as u32,
                 e0: t.ap.offset as u64,
                 e1: t.ap.end() as u64,
             },
@@ -189,36 +299,44 @@ struct BufIndex {
 const SMALL: usize = 32;
 
 impl BufIndex {
-    fn overlapping(&self, r: &Region, out: &mut Vec<Access>) {
+    /// Call `f` on every access overlapping `r` (in insertion order while small, else in
+    /// (element start, instruction) order).
+    #[inline]
+    fn overlapping(&self, r: &Region, mut f: impl FnMut(&Access)) {
         if self.map.is_empty() {
-            out.extend(self.small.iter().filter(|a| a.region.overlaps(r)));
+            for a in &self.small {
+                if a.region.overlaps(r) {
+                    f(a);
+                }
+            }
             return;
         }
         let lo = r.e0.saturating_sub(self.max_len);
         for (_, a) in self.map.range((lo, 0)..(r.e1, 0)) {
             if a.region.overlaps(r) {
-                out.push(*a);
+                f(a);
             }
         }
     }
 
-    fn remove_covered(&mut self, r: &Region, keep: impl Fn(&Access) -> bool) {
+    /// Drop the accesses that `a` covers (but those `keep` keeps), then add `a`. `doomed` is
+    /// scratch space, kept by the caller so recording allocates nothing.
+    fn record(&mut self, a: Access, keep: impl Fn(&Access) -> bool, doomed: &mut Vec<(u64, u32)>) {
+        let r = &a.region;
         if self.map.is_empty() {
-            self.small.retain(|a| !r.covers(&a.region) || keep(a));
-            return;
+            self.small.retain(|b| !r.covers(&b.region) || keep(b));
+        } else {
+            doomed.clear();
+            doomed.extend(
+                self.map
+                    .range((r.e0, 0)..(r.e1, 0))
+                    .filter(|(_, b)| r.covers(&b.region) && !keep(b))
+                    .map(|(k, _)| *k),
+            );
+            for k in doomed.iter() {
+                self.map.remove(k);
+            }
         }
-        let doomed: Vec<(u64, u32)> = self
-            .map
-            .range((r.e0, 0)..(r.e1, 0))
-            .filter(|(_, a)| r.covers(&a.region) && !keep(a))
-            .map(|(k, _)| *k)
-            .collect();
-        for k in doomed {
-            self.map.remove(&k);
-        }
-    }
-
-    fn insert(&mut self, a: Access) {
         self.max_len = self.max_len.max(a.region.e1 - a.region.e0);
         if self.map.is_empty() && self.small.len() < SMALL {
             self.small.push(a);
@@ -247,145 +365,176 @@ pub fn queue_of(op: &Op, hw: &Hardware) -> u16 {
     }
 }
 
+/// Add dependency `d` to the list `deps[first..]` of one instruction: one entry per producer,
+/// the strictest kind winning (visible over end; load gating kept). Lists are a handful long: a
+/// linear merge beats sorting.
+#[inline]
+fn add_dep(deps: &mut Vec<u32>, first: usize, d: u32) {
+    match deps[first..].iter_mut().find(|p| **p & INDEX == d & INDEX) {
+        Some(prev) => *prev = (*prev & !WAR & !LOAD) | (*prev & d & WAR) | ((*prev | d) & LOAD),
+        None => deps.push(d),
+    }
+}
+
 /// Build the plan. The program must have passed [`super::check::check`], which measured `live`.
+///
+/// One pass over the instructions; each tile's region is computed once and serves both the
+/// dependency queries and the recording.
 pub fn build(program: &Program, hw: &Hardware, live: &Liveness) -> Plan {
     let n = program.instrs.len();
-    let nbuf = program.buffers.len();
-    let mut index: Vec<BufIndex> = (0..nbuf).map(|_| BufIndex::default()).collect();
+    let info = BufInfo::table(program);
+    let mut index: Vec<BufIndex> = (0..info.len()).map(|_| BufIndex::default()).collect();
     let mut deps: Vec<u32> = Vec::with_capacity(n * 2);
     let mut dep_start = Vec::with_capacity(n + 1);
     let mut queue = Vec::with_capacity(n);
-    let mut cost = Vec::with_capacity(n);
-    let mut flops = vec![0.0; n];
+    let mut costs = Vec::with_capacity(n);
+    let queue_costs = QueueCosts::of(hw);
+    // Summed as the per-instruction list it replaces was (from -0.0, zeros included), so the
+    // total is the same bit for bit.
+    let mut flops = -0.0f64;
     let mut ideal_compute_ps = 0.0;
     let mut hbm_bytes = 0u64;
-    let mut found = Vec::new();
-    let mut mine: Vec<u32> = Vec::new();
+    let mut doomed = Vec::new();
     let mut last_on_queue: Vec<Option<u32>> =
         vec![None; FIRST_DMA as usize + (hw.dma.engines * hw.dma.queues_per_engine) as usize];
     // Weights currently in the PE array: (stationary tile, newest writer of its region).
     let mut loaded: Option<(Tile, Option<u32>)> = None;
 
     for (i, ins) in program.instrs.iter().enumerate() {
-        let q = queue_of(&ins.op, hw);
-        dep_start.push(deps.len() as u32);
-        mine.clear();
-        let stationary = match &ins.op {
-            Op::Matmul { stationary, .. } => Some(stationary),
-            _ => None,
-        };
+        let op = &ins.op;
+        let q = queue_of(op, hw);
+        let first = deps.len();
+        dep_start.push(first as u32);
+        let reads = op.reads();
+        let writes = op.writes();
+        // A matmul's stationary tile is its first read; writers of it gate the weight load.
+        let matmul = matches!(op, Op::Matmul { .. });
         let mut stationary_writer: Option<u32> = None;
-        for t in ins.op.reads() {
-            let r = Region::of(program, t);
-            found.clear();
-            index[t.buffer.0 as usize].overlapping(&r, &mut found);
-            for a in found.iter().filter(|a| a.write) {
-                let gate = stationary.is_some_and(|s| std::ptr::eq(s, t));
-                if gate {
-                    stationary_writer = Some(stationary_writer.map_or(a.instr, |w| w.max(a.instr)));
+        let mut read_regions = ArrayVec::<Region, 4>::new();
+        for (k, t) in reads.iter().enumerate() {
+            let r = Region::of(&info, t);
+            read_regions.push(r);
+            let gate = matmul && k == 0;
+            index[t.buffer.0 as usize].overlapping(&r, |a| {
+                if a.write {
+                    if gate {
+                        stationary_writer =
+                            Some(stationary_writer.map_or(a.instr, |w| w.max(a.instr)));
+                    }
+                    add_dep(&mut deps, first, a.instr | if gate { LOAD } else { 0 });
                 }
-                mine.push(a.instr | if gate { LOAD } else { 0 });
-            }
+            });
         }
-        for t in ins.op.writes() {
-            let r = Region::of(program, t);
-            found.clear();
-            index[t.buffer.0 as usize].overlapping(&r, &mut found);
-            for a in &found {
-                mine.push(a.instr | if a.write { 0 } else { WAR });
-            }
+        let mut write_regions = ArrayVec::<Region, 4>::new();
+        for t in &writes {
+            let r = Region::of(&info, t);
+            write_regions.push(r);
+            index[t.buffer.0 as usize].overlapping(&r, |a| {
+                add_dep(&mut deps, first, a.instr | if a.write { 0 } else { WAR });
+            });
         }
         // Record this instruction's accesses where something later could conflict with them.
-        for t in ins.op.reads() {
+        for (t, r) in reads.iter().zip(&read_regions) {
             let b = t.buffer.0 as usize;
             if live.last_write[b].is_some_and(|w| i < w) {
-                let r = Region::of(program, t);
-                index[b].remove_covered(&r, |a| a.write || a.queue != q);
-                index[b].insert(Access {
-                    region: r,
+                let a = Access {
+                    region: *r,
                     instr: i as u32,
                     queue: q,
                     write: false,
-                });
+                };
+                index[b].record(a, |a| a.write || a.queue != q, &mut doomed);
             }
         }
-        for t in ins.op.writes() {
+        for (t, r) in writes.iter().zip(&write_regions) {
             let b = t.buffer.0 as usize;
             if i < live.last[b] {
-                let r = Region::of(program, t);
-                index[b].remove_covered(&r, |_| false);
-                index[b].insert(Access {
-                    region: r,
+                let a = Access {
+                    region: *r,
                     instr: i as u32,
                     queue: q,
                     write: true,
-                });
-            }
-        }
-        // One entry per producer: the strictest kind wins (visible over end; load gating kept).
-        // Lists are a handful long: a linear merge beats sorting.
-        let first = *dep_start.last().expect("pushed") as usize;
-        for &d in &mine {
-            if d & INDEX == i as u32 {
-                continue;
-            }
-            match deps[first..].iter_mut().find(|p| **p & INDEX == d & INDEX) {
-                Some(prev) => {
-                    *prev = (*prev & !WAR & !LOAD) | (*prev & d & WAR) | ((*prev | d) & LOAD)
-                }
-                None => deps.push(d),
+                };
+                index[b].record(a, |_| false, &mut doomed);
             }
         }
         let prev_dep = last_on_queue[q as usize].is_some_and(|p| {
-            deps[*dep_start.last().expect("pushed") as usize..]
+            deps[first..]
                 .iter()
                 .any(|&d| d & INDEX == p && d & WAR == 0)
         });
         let c = instr_cost(
-            program,
+            &info,
             hw,
-            &ins.op,
+            op,
+            (&reads, &writes),
             prev_dep,
             &mut loaded,
             stationary_writer,
         );
+        let mut f = 0.0;
         if let Op::Matmul {
             stationary,
             moving,
             dst,
             ..
-        } = &ins.op
+        } = op
         {
             let rows = super::check::double_rows(program, hw, stationary, moving, dst);
             let (k, m, nn) = (
-                (stationary.partition_count * rows) as f64,
+                (stationary.np() * rows) as f64,
                 dst.partition_count as f64,
                 dst.free_size() as f64,
             );
-            flops[i] = 2.0 * k * m * nn;
-            let dt = program.buffer(moving.buffer).dtype;
-            ideal_compute_ps += flops[i] / hw.peak_flops(dt) * 1e12;
+            f = 2.0 * k * m * nn;
+            let dt = info[moving.buffer.0 as usize].dtype;
+            ideal_compute_ps += f / hw.peak_flops(dt) * 1e12;
         }
+        flops += f;
         if let Cost::Dma { hbm_bytes: h, .. } = c {
             hbm_bytes += h;
         }
-        cost.push(c);
+        let packed = PackedCost::of(&c);
+        debug_assert_eq!(queue_costs.unpack(q, packed), c);
+        costs.push(packed);
         queue.push(q);
         last_on_queue[q as usize] = Some(i as u32);
     }
     dep_start.push(deps.len() as u32);
-    let (dependents, dependent_start) = reverse(&deps, &dep_start, n);
     Plan {
         queue,
-        cost,
+        costs,
+        queue_costs,
         deps,
         dep_start,
-        dependents,
-        dependent_start,
         queues: last_on_queue.len(),
         flops,
         ideal_compute_ps,
         hbm_bytes,
+    }
+}
+
+impl Plan {
+    /// Number of instructions.
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Whether the program has no instruction.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// What instruction `i` costs on its queue.
+    pub fn cost(&self, i: usize) -> Cost {
+        self.queue_costs.unpack(self.queue[i], self.costs[i])
+    }
+
+    /// Reverse edges, computed on demand (the simulator needs none): `(dependents,
+    /// dependent_start)` where `dependents[dependent_start[j]..dependent_start[j+1]]` are the
+    /// instructions that wait for `j`, in program order.
+    pub fn dependents(&self) -> (Vec<u32>, Vec<u32>) {
+        reverse(&self.deps, &self.dep_start, self.queue.len())
     }
 }
 
@@ -418,16 +567,19 @@ fn lanes(e: &EngineConfig, widest: usize) -> u32 {
     }
 }
 
+/// `rw` is the instruction's (reads, writes).
 fn instr_cost(
-    program: &Program,
+    info: &[BufInfo],
     hw: &Hardware,
     op: &Op,
+    rw: (&TileList, &TileList),
     prev_dep: bool,
     loaded: &mut Option<(Tile, Option<u32>)>,
     stationary_writer: Option<u32>,
 ) -> Cost {
-    let dtype = |t: &Tile| program.buffer(t.buffer).dtype;
-    let mem = |t: &Tile| program.buffer(t.buffer).memory;
+    let dtype = |t: &Tile| info[t.buffer.0 as usize].dtype;
+    let mem = |t: &Tile| info[t.buffer.0 as usize].memory;
+    let (reads, writes) = rw;
     let pe = &hw.pe;
     match op {
         Op::Matmul {
@@ -459,7 +611,7 @@ fn instr_cost(
         }
         Op::Transpose { src, .. } => {
             *loaded = None;
-            let (p, f) = (src.partition_count as u64, src.free_size() as u64);
+            let (p, f) = (src.np() as u64, src.free_size() as u64);
             let c = p.max(f.min(pe.transpose_min_cycles as u64));
             Cost::Tensor {
                 load_cycles: 0,
@@ -468,15 +620,14 @@ fn instr_cost(
                 reuse_weights: false,
             }
         }
-        Op::DmaCopy { dst, src, queue } => dma_cost(program, hw, dst, src, queue.engine),
+        Op::DmaCopy { dst, src, queue } => dma_cost(info, hw, dst, src, queue.engine),
         _ => {
             let (engine, cfg) = match op.engine() {
                 Engine::Vector => (Engine::Vector, &hw.vector),
                 Engine::Scalar => (Engine::Scalar, &hw.scalar),
                 _ => (Engine::GpSimd, &hw.gpsimd),
             };
-            let tiles: crate::isa::TileList =
-                op.reads().into_iter().chain(op.writes()).take(4).collect();
+            let tiles: TileList = reads.iter().chain(writes).copied().take(4).collect();
             let widest = tiles
                 .iter()
                 .map(|t| dtype(t).size_bytes())
@@ -484,28 +635,24 @@ fn instr_cost(
                 .unwrap_or(4);
             let per_cycle = (lanes(cfg, widest) as f64 / hw.sbuf.partitions as f64).max(1e-9);
             let c = &hw.costs;
-            let main = op
-                .reads()
-                .first()
-                .copied()
-                .unwrap_or_else(|| op.writes()[0]);
+            let main = reads.first().copied().unwrap_or_else(|| writes[0]);
             let n = main.free_size() as f64 / per_cycle;
             let min = cfg.min_cycles as f64;
             let all_bf16_sbuf = tiles.iter().all(|t| {
                 dtype(t) == DType::BFloat16 && mem(t) == Memory::Sbuf && t.ap.is_contiguous()
             });
             let mut cycles = match op {
-                Op::Activation { reduce, .. } => {
+                Op::Activation(a) => {
                     n.max(min)
-                        + if reduce.is_some() {
+                        + if a.reduce.is_some() {
                             c.activation_reduce_cycles as f64
                         } else {
                             0.0
                         }
                 }
-                Op::TensorScalar { op0, op1, .. } => {
-                    let div =
-                        op0.0 == AluOp::Div || op1.as_ref().is_some_and(|o| o.0 == AluOp::Div);
+                Op::TensorScalar(ts) => {
+                    let div = ts.op0.0 == AluOp::Div
+                        || ts.op1.as_ref().is_some_and(|o| o.0 == AluOp::Div);
                     if div {
                         (n * c.reciprocal_cycles_per_elem as f64).max(min)
                     } else {
@@ -576,8 +723,8 @@ fn run_elems(t: &Tile) -> usize {
         if n == 1 {
             continue;
         }
-        if s == run {
-            run *= n;
+        if s as usize == run {
+            run *= n as usize;
         } else {
             break;
         }
@@ -585,9 +732,9 @@ fn run_elems(t: &Tile) -> usize {
     run
 }
 
-fn dma_cost(program: &Program, hw: &Hardware, dst: &Tile, src: &Tile, engine: u16) -> Cost {
-    let bd = program.buffer(dst.buffer);
-    let bs = program.buffer(src.buffer);
+fn dma_cost(info: &[BufInfo], hw: &Hardware, dst: &Tile, src: &Tile, engine: u16) -> Cost {
+    let bd = &info[dst.buffer.0 as usize];
+    let bs = &info[src.buffer.0 as usize];
     let elems = src.elems() as u64;
     let bytes = elems * bs.dtype.size_bytes().max(bd.dtype.size_bytes()) as u64;
     // A descriptor is contiguous on both sides and within one partition.
@@ -598,8 +745,8 @@ fn dma_cost(program: &Program, hw: &Hardware, dst: &Tile, src: &Tile, engine: u1
     // A tile that walks the partition dimension contiguously (an HBM tile with partition step 1
     // whose free dimension strides) is a transpose: the DMA engine's transpose mode moves it at a
     // fixed fraction of peak instead of in element-sized descriptors.
-    let transposing = |t: &Tile, b: &crate::isa::Buffer| {
-        b.memory == Memory::Hbm && t.partition_step == Some(1) && t.ap.inner_stride() != 1
+    let transposing = |t: &Tile, b: &BufInfo| {
+        b.memory == Memory::Hbm && t.partition_step.get() == Some(1) && t.ap.inner_stride() != 1
     };
     let work = if transposing(src, bs) || transposing(dst, bd) {
         let eff = if bs.memory == Memory::Hbm || bd.memory == Memory::Hbm {

@@ -108,7 +108,7 @@ pub fn report(program: &Program, hw: &Hardware, run: &RunResult) -> Report {
             instructions: dma_instrs,
         },
     );
-    let flops: f64 = plan.flops.iter().sum();
+    let flops = plan.flops;
     let secs = total_ns * 1e-9;
     let share = hw.core_hbm_bytes_per_ns();
     let bw = if total_ns > 0.0 {

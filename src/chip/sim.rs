@@ -13,7 +13,16 @@ use crate::arch::Hardware;
 
 use super::plan::{Cost, FIRST_DMA, INDEX, LOAD, Picos, Plan, TENSOR, WAR, cycles_to_ps};
 
+/// Not yet known: the instruction has not run (or not finished).
 const UNKNOWN: Picos = Picos::MAX;
+/// A visible time of `WAITED - q` (for queue `q`; queues are `u16`) is also unknown, and says
+/// that the head of queue `q` waits for the instruction (then `wait_next[q]` the next queue
+/// waiting for it). No simulated time comes near these values (they are 584 years).
+const WAITED: Picos = Picos::MAX - 1;
+/// Below every `WAITED - q`.
+const WAITED_MIN: Picos = WAITED - u16::MAX as Picos;
+/// No queue.
+const NONE: u32 = u32::MAX;
 
 /// When every instruction ran, and how busy each queue was.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -32,14 +41,6 @@ pub struct Schedule {
     pub total_ps: Picos,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Event {
-    /// A DMA transfer's data phase begins.
-    Start(u32),
-    /// The earliest completion among active transfers, valid for one version of the rates.
-    Check(u64),
-}
-
 struct Active {
     instr: u32,
     engine: u16,
@@ -52,7 +53,6 @@ struct Sim<'a> {
     plan: &'a Plan,
     hw: &'a Hardware,
     s: Schedule,
-    waiting: Vec<u32>,
     queue_instrs: Vec<u32>,
     queue_start: Vec<u32>,
     head: Vec<u32>,
@@ -61,6 +61,19 @@ struct Sim<'a> {
     prev_issue: Vec<Picos>,
     work: VecDeque<u16>,
     queued: Vec<bool>,
+    // Readiness. A queue's head is examined when it becomes the head: its dependencies are
+    // scanned in order, and at the first producer that has not run the queue waits for that
+    // producer alone (no per-instruction counters or reverse edges: only heads ever wait).
+    /// Per queue: the instruction `scan` belongs to.
+    scan_for: Vec<u32>,
+    /// Per queue: position in `plan.deps` of the first dependency of the head not known met.
+    scan: Vec<u32>,
+    /// Per queue: whether its head waits for a producer.
+    waiting: Vec<bool>,
+    /// Per queue: the next queue waiting for the same producer (`NONE`: the last).
+    wait_next: Vec<u32>,
+    /// Heads made ready by one producer: (instruction, queue).
+    woken: Vec<(u32, u16)>,
     // Tensor engine.
     prev_load_end: Picos,
     prev_mm_start: Picos,
@@ -68,13 +81,21 @@ struct Sim<'a> {
     warm_start: Picos,
     ran_before: bool,
     tensor_busy_end: Picos,
-    // DMA fluid model.
-    heap: BinaryHeap<Reverse<(Picos, u64, Event)>>,
+    // DMA fluid model. Events are ordered by (time, sequence number); a transfer's start is an
+    // event in `starts` (by queue), and the earliest completion under the current rates is the one pending
+    // `check` (rates change at every event, so an earlier check is void once a new one is due).
+    starts: BinaryHeap<Reverse<(Picos, u64, u32)>>,
+    /// Per queue, the transfer issued and waiting for its start event (read from the plan at
+    /// issue, where the access overlaps other work).
+    pending: Vec<Option<Active>>,
+    check: Option<(Picos, u64)>,
     active: Vec<Active>,
+    /// Active transfers per DMA engine, kept as transfers start and finish.
     per_engine: Vec<u32>,
+    /// `share_of[c]`: the engine's peak rate divided by `c` (the same division, done once).
+    share_of: Vec<f64>,
     now: Picos,
     seq: u64,
-    version: u64,
     hbm_share: f64,
 }
 
@@ -95,9 +116,6 @@ pub fn simulate(plan: &Plan, hw: &Hardware) -> Schedule {
         queue_instrs[fill[q as usize] as usize] = i as u32;
         fill[q as usize] += 1;
     }
-    let waiting = (0..n)
-        .map(|i| plan.dep_start[i + 1] - plan.dep_start[i])
-        .collect();
     let mut sim = Sim {
         plan,
         hw,
@@ -109,7 +127,6 @@ pub fn simulate(plan: &Plan, hw: &Hardware) -> Schedule {
             dma_busy_ps: 0,
             total_ps: 0,
         },
-        waiting,
         queue_instrs,
         queue_start: count,
         head: vec![0; nq],
@@ -118,18 +135,27 @@ pub fn simulate(plan: &Plan, hw: &Hardware) -> Schedule {
         prev_issue: vec![0; nq],
         work: (0..nq as u16).collect(),
         queued: vec![true; nq],
+        scan_for: vec![NONE; nq],
+        scan: vec![0; nq],
+        waiting: vec![false; nq],
+        wait_next: vec![NONE; nq],
+        woken: Vec::new(),
         prev_load_end: 0,
         prev_mm_start: 0,
         prev_mm_end: 0,
         warm_start: 0,
         ran_before: false,
         tensor_busy_end: 0,
-        heap: BinaryHeap::new(),
+        starts: BinaryHeap::new(),
+        pending: (0..nq).map(|_| None).collect(),
+        check: None,
         active: Vec::new(),
         per_engine: vec![0; hw.dma.engines as usize],
+        share_of: (0..=hw.dma.queues_per_engine)
+            .map(|c| hw.dma.peak_bytes_per_ns / c as f64)
+            .collect(),
         now: 0,
         seq: 0,
-        version: 0,
         hbm_share: hw.core_hbm_bytes_per_ns(),
     };
     sim.run();
@@ -138,120 +164,125 @@ pub fn simulate(plan: &Plan, hw: &Hardware) -> Schedule {
     s
 }
 
+/// `x.ceil() as Picos` for finite `x >= 0`, without a libm call (baseline x86-64 has no rounding
+/// instruction, and this runs at every DMA event).
+#[inline]
+fn ceil_ps(x: f64) -> Picos {
+    let t = x as Picos;
+    if (t as f64) < x {
+        t.saturating_add(1)
+    } else {
+        t
+    }
+}
+
 impl Sim<'_> {
     fn run(&mut self) {
         self.resolve();
-        while let Some(Reverse((t, _, ev))) = self.heap.pop() {
-            if let Event::Check(v) = ev
-                && v != self.version
-            {
-                continue;
+        loop {
+            let start = self.starts.peek().map(|r| (r.0.0, r.0.1));
+            let take_check = match (self.check, start) {
+                (Some(c), Some(s)) => c < s,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            if take_check {
+                let (t, _) = self.check.take().expect("chosen");
+                self.advance(t, true);
+            } else {
+                let Reverse((t, _, q)) = self.starts.pop().expect("chosen");
+                self.advance(t, false);
+                let a = self.pending[q as usize].take().expect("issued");
+                self.per_engine[a.engine as usize] += 1;
+                self.active.push(a);
             }
-            self.advance(t);
-            match ev {
-                Event::Start(i) => {
-                    let Cost::Dma {
-                        engine,
-                        work_bytes,
-                        hbm_bytes,
-                        ..
-                    } = self.plan.cost[i as usize]
-                    else {
-                        unreachable!("only DMA instructions start as events")
-                    };
-                    self.active.push(Active {
-                        instr: i,
-                        engine,
-                        remaining: work_bytes,
-                        hbm_ratio: if work_bytes > 0.0 {
-                            hbm_bytes as f64 / work_bytes
-                        } else {
-                            0.0
-                        },
-                        rate: 0.0,
-                    });
-                }
-                Event::Check(_) => self.complete_finished(),
-            }
-            self.rates();
-            self.schedule_check();
+            self.rates_and_check();
             self.resolve();
         }
     }
 
-    fn push(&mut self, t: Picos, ev: Event) {
+    fn next_seq(&mut self) -> u64 {
         self.seq += 1;
-        self.heap.push(Reverse((t, self.seq, ev)));
+        self.seq
     }
 
-    /// Move the fluid model forward to `t`.
-    fn advance(&mut self, t: Picos) {
-        if t > self.now {
-            let dt_ns = (t - self.now) as f64 / 1000.0;
-            for a in &mut self.active {
-                a.remaining -= a.rate * dt_ns;
-            }
+    /// Move the fluid model forward to `t`; with `complete`, finish the transfers done by then.
+    ///
+    /// One pass: a finished transfer is swap-removed, and the one moved into its place (not
+    /// yet visited) is advanced next.
+    fn advance(&mut self, t: Picos, complete: bool) {
+        let dt_ns = (t > self.now).then(|| (t - self.now) as f64 / 1000.0);
+        if dt_ns.is_some() {
             if !self.active.is_empty() {
                 self.s.dma_busy_ps += t - self.now;
             }
             self.now = t;
         }
-    }
-
-    /// Each DMA engine serves its active transfers round-robin (an equal share of its peak
-    /// rate); transfers touching HBM are slowed together when they would exceed the core's share.
-    fn rates(&mut self) {
-        self.per_engine.iter_mut().for_each(|c| *c = 0);
-        for a in &self.active {
-            self.per_engine[a.engine as usize] += 1;
+        if dt_ns.is_none() && !complete {
+            return;
         }
-        let peak = self.hw.dma.peak_bytes_per_ns;
-        let mut hbm = 0.0;
-        for a in &mut self.active {
-            a.rate = peak / self.per_engine[a.engine as usize] as f64;
-            hbm += a.rate * a.hbm_ratio;
-        }
-        if hbm > self.hbm_share {
-            let f = self.hbm_share / hbm;
-            for a in self.active.iter_mut().filter(|a| a.hbm_ratio > 0.0) {
-                a.rate *= f;
-            }
-        }
-        self.version += 1;
-    }
-
-    fn schedule_check(&mut self) {
-        let next_ns = self
-            .active
-            .iter()
-            .map(|a| (a.remaining / a.rate).max(0.0))
-            .fold(f64::INFINITY, f64::min);
-        if next_ns.is_finite() {
-            let t = self.now + (next_ns * 1000.0).ceil() as Picos;
-            self.push(t, Event::Check(self.version));
-        }
-    }
-
-    fn complete_finished(&mut self) {
         let mut k = 0;
         while k < self.active.len() {
-            let a = &self.active[k];
+            let a = &mut self.active[k];
+            if let Some(dt) = dt_ns {
+                a.remaining -= a.rate * dt;
+            }
             // Finished, up to the rounding of event times to whole picoseconds.
-            if a.remaining <= a.rate * 1e-3 + 1e-9 {
-                let i = a.instr as usize;
+            if complete && a.remaining <= a.rate * 1e-3 + 1e-9 {
+                let (i, engine) = (a.instr as usize, a.engine as usize);
                 self.active.swap_remove(k);
-                let q = self.plan.queue[i] as usize;
-                self.s.end_ps[i] = self.now;
-                self.s.visible_ps[i] = self.now;
-                self.s.queue_busy_ps[q] += self.now - self.s.start_ps[i];
-                self.queue_free[q] = self.now;
-                self.in_flight[q] = false;
-                self.head[q] += 1;
-                self.enqueue(q as u16);
-                self.notify(i);
+                self.finish_dma(i, engine);
             } else {
                 k += 1;
             }
+        }
+    }
+
+    fn finish_dma(&mut self, i: usize, engine: usize) {
+        self.per_engine[engine] -= 1;
+        let q = self.plan.queue[i] as usize;
+        self.s.end_ps[i] = self.now;
+        let waited = self.set_visible(i, self.now);
+        self.s.queue_busy_ps[q] += self.now - self.s.start_ps[i];
+        self.queue_free[q] = self.now;
+        self.in_flight[q] = false;
+        self.head[q] += 1;
+        self.enqueue(q as u16);
+        if let Some(first) = waited {
+            self.wake(first);
+        }
+    }
+
+    /// New rates, and the check at the earliest completion under them.
+    ///
+    /// Each DMA engine serves its active transfers round-robin (an equal share of its peak
+    /// rate); transfers touching HBM are slowed together when they would exceed the core's share.
+    fn rates_and_check(&mut self) {
+        let mut hbm = 0.0;
+        for a in &mut self.active {
+            let c = self.per_engine[a.engine as usize] as usize;
+            a.rate = match self.share_of.get(c) {
+                Some(&r) => r,
+                None => self.hw.dma.peak_bytes_per_ns / c as f64,
+            };
+            hbm += a.rate * a.hbm_ratio;
+        }
+        let scale = (hbm > self.hbm_share).then(|| self.hbm_share / hbm);
+        let mut next_ns = f64::INFINITY;
+        for a in &mut self.active {
+            if let Some(f) = scale
+                && a.hbm_ratio > 0.0
+            {
+                a.rate *= f;
+            }
+            next_ns = next_ns.min((a.remaining / a.rate).max(0.0));
+        }
+        self.check = None;
+        if next_ns.is_finite() {
+            let t = self.now + ceil_ps(next_ns * 1000.0);
+            let seq = self.next_seq();
+            self.check = Some((t, seq));
         }
     }
 
@@ -267,21 +298,69 @@ impl Sim<'_> {
         (pos < self.queue_start[q + 1]).then(|| self.queue_instrs[pos as usize] as usize)
     }
 
-    fn notify(&mut self, j: usize) {
-        let (a, b) = (
-            self.plan.dependent_start[j] as usize,
-            self.plan.dependent_start[j + 1] as usize,
-        );
-        for k in a..b {
-            let i = self.plan.dependents[k] as usize;
-            self.waiting[i] -= 1;
-            if self.waiting[i] == 0 {
-                let q = self.plan.queue[i] as usize;
-                if self.head_instr(q) == Some(i) {
-                    self.enqueue(q as u16);
-                }
-            }
+    /// Set the time `i`'s result is visible; the first queue whose head waited for it.
+    fn set_visible(&mut self, i: usize, t: Picos) -> Option<u16> {
+        let old = std::mem::replace(&mut self.s.visible_ps[i], t);
+        (WAITED_MIN..=WAITED)
+            .contains(&old)
+            .then(|| (WAITED - old) as u16)
+    }
+
+    /// Whether every dependency of `i`, the head of queue `q`, has run. If not, `q` waits for
+    /// the first producer that has not.
+    fn deps_met(&mut self, q: usize, i: usize) -> bool {
+        if self.waiting[q] {
+            return false;
         }
+        if self.scan_for[q] != i as u32 {
+            self.scan_for[q] = i as u32;
+            self.scan[q] = self.plan.dep_start[i];
+        }
+        let end = self.plan.dep_start[i + 1];
+        let mut k = self.scan[q];
+        while k < end {
+            let p = (self.plan.deps[k as usize] & INDEX) as usize;
+            let v = self.s.visible_ps[p];
+            if v >= WAITED_MIN {
+                self.wait_next[q] = if v == UNKNOWN {
+                    NONE
+                } else {
+                    (WAITED - v) as u32
+                };
+                self.s.visible_ps[p] = WAITED - q as Picos;
+                self.scan[q] = k;
+                self.waiting[q] = true;
+                return false;
+            }
+            k += 1;
+        }
+        self.scan[q] = end;
+        true
+    }
+
+    /// An instruction has run, and queue `first` (then the others linked from it) waited for
+    /// it: those whose heads are now ready are queued, in the order of their heads (as a count
+    /// of met dependencies per instruction would find them).
+    fn wake(&mut self, first: u16) {
+        let mut woken = std::mem::take(&mut self.woken);
+        woken.clear();
+        let mut q = first as u32;
+        while q != NONE {
+            let next = self.wait_next[q as usize];
+            self.waiting[q as usize] = false;
+            let i = self
+                .head_instr(q as usize)
+                .expect("a waiting queue has a head");
+            if self.deps_met(q as usize, i) {
+                woken.push((i as u32, q as u16));
+            }
+            q = next;
+        }
+        woken.sort_unstable();
+        for &(_, q) in &woken {
+            self.enqueue(q);
+        }
+        self.woken = woken;
     }
 
     /// (ready for the weight load, ready for everything else) from the producers' times.
@@ -310,7 +389,7 @@ impl Sim<'_> {
             let q = q as usize;
             self.queued[q] = false;
             while let Some(i) = self.head_instr(q) {
-                if self.waiting[i] > 0 {
+                if !self.deps_met(q, i) {
                     break;
                 }
                 if q >= FIRST_DMA as usize {
@@ -319,21 +398,40 @@ impl Sim<'_> {
                     }
                     break;
                 }
-                if q == TENSOR as usize {
-                    self.run_tensor(i);
+                let waited = if q == TENSOR as usize {
+                    self.run_tensor(i)
                 } else {
-                    self.run_compute(q, i);
-                }
+                    self.run_compute(q, i)
+                };
                 self.head[q] += 1;
-                self.notify(i);
+                if let Some(first) = waited {
+                    self.wake(first);
+                }
             }
         }
     }
 
     fn issue_dma(&mut self, q: usize, i: usize) {
-        let Cost::Dma { latency_ps, .. } = self.plan.cost[i] else {
+        let Cost::Dma {
+            engine,
+            work_bytes,
+            hbm_bytes,
+            latency_ps,
+        } = self.plan.cost(i)
+        else {
             unreachable!("DMA queue holds DMA")
         };
+        self.pending[q] = Some(Active {
+            instr: i as u32,
+            engine,
+            remaining: work_bytes,
+            hbm_ratio: if work_bytes > 0.0 {
+                hbm_bytes as f64 / work_bytes
+            } else {
+                0.0
+            },
+            rate: 0.0,
+        });
         let (_, ready) = self.ready(i);
         let issue = ready.max(self.prev_issue[q]);
         self.prev_issue[q] = issue;
@@ -341,14 +439,16 @@ impl Sim<'_> {
         let data = (issue + latency_ps).max(self.queue_free[q]).max(self.now);
         self.s.start_ps[i] = data;
         self.in_flight[q] = true;
-        self.push(data, Event::Start(i as u32));
+        let seq = self.next_seq();
+        self.starts.push(Reverse((data, seq, q as u32)));
     }
 
-    fn run_compute(&mut self, q: usize, i: usize) {
+    /// Run compute instruction `i` of queue `q`; the first queue whose head waited for it.
+    fn run_compute(&mut self, q: usize, i: usize) -> Option<u16> {
         let Cost::Compute {
             busy_ps,
             latency_ps,
-        } = self.plan.cost[i]
+        } = self.plan.cost(i)
         else {
             unreachable!("compute queue")
         };
@@ -357,18 +457,20 @@ impl Sim<'_> {
         let end = start + busy_ps;
         self.s.start_ps[i] = start;
         self.s.end_ps[i] = end;
-        self.s.visible_ps[i] = end + latency_ps;
+        let waited = self.set_visible(i, end + latency_ps);
         self.queue_free[q] = end;
         self.s.queue_busy_ps[q] += busy_ps;
+        waited
     }
 
-    fn run_tensor(&mut self, i: usize) {
+    /// Run tensor-engine instruction `i`; the first queue whose head waited for it.
+    fn run_tensor(&mut self, i: usize) -> Option<u16> {
         let Cost::Tensor {
             load_cycles,
             mm_cycles,
             latency_cycles,
             ..
-        } = self.plan.cost[i]
+        } = self.plan.cost(i)
         else {
             unreachable!("tensor queue")
         };
@@ -408,7 +510,7 @@ impl Sim<'_> {
         // The slice is the multiply; the weight load ran before it, possibly in the background.
         self.s.start_ps[i] = mm_start;
         self.s.end_ps[i] = end;
-        self.s.visible_ps[i] = end + ps(latency_cycles);
+        let waited = self.set_visible(i, end + ps(latency_cycles));
         self.prev_load_end = load_end;
         self.prev_mm_start = mm_start;
         self.prev_mm_end = end;
@@ -418,6 +520,7 @@ impl Sim<'_> {
             self.add_tensor_busy(start, load_end);
         }
         self.add_tensor_busy(mm_start, end);
+        waited
     }
 
     fn add_tensor_busy(&mut self, from: Picos, to: Picos) {

@@ -122,28 +122,31 @@ impl Buffer {
 }
 
 /// `(stride, size)` dimensions of an access pattern, held inline (no heap allocation per tile:
-/// the simulator walks millions of them).
-pub type Dims = ArrayVec<(usize, usize), MAX_AP_DIMS>;
+/// the simulator walks millions of them). 32-bit like every tile coordinate (see [`Tile`]).
+pub type Dims = ArrayVec<(u32, u32), MAX_AP_DIMS>;
 
 /// The free-dimension access pattern of a tile: an element offset within the partition (row)
 /// and up to four `[stride, size]` dimensions, outermost first, strides in elements.
+///
+/// The fields are 32-bit (see [`Tile`]); the methods compute in `usize`, so no product or end
+/// overflows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccessPattern {
     /// Element offset of the first element.
-    pub offset: usize,
+    pub offset: u32,
     /// `(stride, size)` per dimension, outermost first.
     pub dims: Dims,
 }
 
 impl AccessPattern {
     /// A contiguous run of `len` elements from `offset`.
-    pub fn contiguous(offset: usize, len: usize) -> Self {
+    pub fn contiguous(offset: u32, len: u32) -> Self {
         Self::new(offset, &[(1, len)])
     }
 
     /// An access pattern from `(stride, size)` pairs, outermost first (at most [`MAX_AP_DIMS`];
     /// extra dimensions are dropped, so callers validate first).
-    pub fn new(offset: usize, dims: &[(usize, usize)]) -> Self {
+    pub fn new(offset: u32, dims: &[(u32, u32)]) -> Self {
         AccessPattern {
             offset,
             dims: dims.iter().copied().take(MAX_AP_DIMS).collect(),
@@ -152,49 +155,60 @@ impl AccessPattern {
 
     /// Elements addressed (product of the sizes).
     pub fn len(&self) -> usize {
-        self.dims.iter().map(|d| d.1).product()
+        self.dims.iter().map(|d| d.1 as usize).product()
     }
 
     /// Whether it addresses no element.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.dims.iter().any(|d| d.1 == 0)
     }
 
     /// One past the largest element offset addressed (for bounds checks and dependency regions).
     pub fn end(&self) -> usize {
+        let offset = self.offset as usize;
         if self.is_empty() {
-            return self.offset;
+            return offset;
         }
-        self.offset + self.dims.iter().map(|&(s, n)| s * (n - 1)).sum::<usize>() + 1
+        offset
+            + self
+                .dims
+                .iter()
+                .map(|&(s, n)| s as usize * (n as usize - 1))
+                .sum::<usize>()
+            + 1
     }
 
     /// Whether the elements are one contiguous run in order.
     pub fn is_contiguous(&self) -> bool {
-        let mut expect = 1;
+        let mut expect = 1usize;
         for &(s, n) in self.dims.iter().rev() {
-            if n > 1 && s != expect {
+            if n > 1 && s as usize != expect {
                 return false;
             }
-            expect *= n;
+            expect *= n as usize;
         }
         true
     }
 
     /// Stride of the innermost dimension with more than one element (1 when none).
     pub fn inner_stride(&self) -> usize {
-        self.dims.iter().rev().find(|d| d.1 > 1).map_or(1, |d| d.0)
+        self.dims
+            .iter()
+            .rev()
+            .find(|d| d.1 > 1)
+            .map_or(1, |d| d.0 as usize)
     }
 
     /// Element offsets in iteration order (outermost dimension slowest).
     pub fn offsets(&self) -> impl Iterator<Item = usize> + '_ {
         let n = self.len();
-        let mut idx = vec![0usize; self.dims.len()];
-        let mut cur = self.offset;
+        let mut idx = [0usize; MAX_AP_DIMS];
+        let mut cur = self.offset as usize;
         (0..n).map(move |k| {
             if k > 0 {
                 // Odometer increment, innermost first.
-                for d in (0..idx.len()).rev() {
-                    let (s, size) = self.dims[d];
+                for d in (0..self.dims.len()).rev() {
+                    let (s, size) = (self.dims[d].0 as usize, self.dims[d].1 as usize);
                     idx[d] += 1;
                     cur += s;
                     if idx[d] < size {
@@ -209,22 +223,74 @@ impl AccessPattern {
     }
 }
 
+/// HBM only: elements between consecutive rows of a tile, or the buffer's row length (the
+/// default, written without `:STEP` in a trace).
+///
+/// Four bytes rather than an `Option<u32>`'s eight (`u32::MAX` stands for the row length): a
+/// program holds millions of tiles and the simulator streams through all of them, so every byte
+/// of [`Tile`] counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PartitionStep(u32);
+
+impl PartitionStep {
+    /// The buffer's row length.
+    pub const ROW: PartitionStep = PartitionStep(u32::MAX);
+    /// The largest explicit step.
+    pub const MAX: u32 = u32::MAX - 1;
+
+    /// An explicit step (None when over [`Self::MAX`]).
+    pub const fn new(step: u32) -> Option<Self> {
+        if step <= Self::MAX {
+            Some(PartitionStep(step))
+        } else {
+            None
+        }
+    }
+
+    /// The explicit step, or None for the row length.
+    pub const fn get(self) -> Option<u32> {
+        if self.0 == u32::MAX {
+            None
+        } else {
+            Some(self.0)
+        }
+    }
+
+    /// The step in elements, given the buffer's row length.
+    pub const fn or_row(self, row_elems: usize) -> usize {
+        match self.get() {
+            Some(s) => s as usize,
+            None => row_elems,
+        }
+    }
+}
+
+impl Default for PartitionStep {
+    fn default() -> Self {
+        Self::ROW
+    }
+}
+
 /// An operand: a rectangle of partitions times an access pattern over each partition's elements.
 ///
 /// For SBUF and PSUM the partition index is the physical partition. For HBM a "partition" is a
 /// row: element `(p, j)` of the tile is element `(partition_start + p) * partition_step + ap[j]`
 /// of the flat buffer, where `partition_step` defaults to the row length; a step of 1 with an
 /// access pattern striding by the row length reads a matrix transposed.
+///
+/// Coordinates are 32-bit (the parser rejects larger ones with a clear error): a tile is 56
+/// bytes instead of 120, which keeps an instruction small; the simulator streams through
+/// millions of them, so memory traffic is most of its cost.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tile {
     /// The buffer.
     pub buffer: BufferId,
     /// First partition (row).
-    pub partition_start: usize,
+    pub partition_start: u32,
     /// Number of partitions (rows).
-    pub partition_count: usize,
-    /// HBM only: elements between consecutive rows; `None` is the buffer's row length.
-    pub partition_step: Option<usize>,
+    pub partition_count: u32,
+    /// HBM only: elements between consecutive rows.
+    pub partition_step: PartitionStep,
     /// Free-dimension access pattern.
     pub ap: AccessPattern,
 }
@@ -237,7 +303,22 @@ impl Tile {
 
     /// Elements in all.
     pub fn elems(&self) -> usize {
-        self.partition_count * self.free_size()
+        self.partition_count as usize * self.free_size()
+    }
+
+    /// First partition (row), as an index.
+    pub fn p0(&self) -> usize {
+        self.partition_start as usize
+    }
+
+    /// Number of partitions (rows), as a count.
+    pub fn np(&self) -> usize {
+        self.partition_count as usize
+    }
+
+    /// One past the last partition (row).
+    pub fn p_end(&self) -> usize {
+        self.p0() + self.np()
     }
 }
 
@@ -355,7 +436,43 @@ pub enum Scalar {
     PerPartition(Tile),
 }
 
+/// Operands of [`Op::Activation`]: `dst = func(src * scale + bias)`, optionally also reducing
+/// the result along the free axis into a `[P, 1]` tile.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Activation {
+    /// The function.
+    pub func: ActFunc,
+    /// Destination.
+    pub dst: Tile,
+    /// Source.
+    pub src: Tile,
+    /// Multiplier.
+    pub scale: Scalar,
+    /// Addend.
+    pub bias: Scalar,
+    /// Optional reduction of the result.
+    pub reduce: Option<(ReduceOp, Tile)>,
+}
+
+/// Operands of [`Op::TensorScalar`]: `dst = (src op0 scalar0) op1 scalar1`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorScalar {
+    /// Engine (vector, scalar or gpsimd).
+    pub engine: Engine,
+    /// Destination.
+    pub dst: Tile,
+    /// Source.
+    pub src: Tile,
+    /// First operation and operand.
+    pub op0: (AluOp, Scalar),
+    /// Optional second operation and operand.
+    pub op1: Option<(AluOp, Scalar)>,
+}
+
 /// One instruction's operation and operands.
+///
+/// Kept small (the common variants hold at most three tiles inline; the rare wide ones are
+/// boxed): a million-instruction program is streamed several times per simulation.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
     /// Copy between HBM and SBUF (either way) or SBUF to SBUF, casting through fp32.
@@ -387,21 +504,9 @@ pub enum Op {
         src: Tile,
     },
     /// Scalar engine: `dst = func(src * scale + bias)`, optionally also reducing the result along
-    /// the free axis into `reduce_dst` (`[P, 1]`).
-    Activation {
-        /// The function.
-        func: ActFunc,
-        /// Destination.
-        dst: Tile,
-        /// Source.
-        src: Tile,
-        /// Multiplier.
-        scale: Scalar,
-        /// Addend.
-        bias: Scalar,
-        /// Optional reduction of the result.
-        reduce: Option<(ReduceOp, Tile)>,
-    },
+    /// the free axis into `reduce_dst` (`[P, 1]`). Boxed: its five tiles would otherwise size
+    /// every instruction.
+    Activation(Box<Activation>),
     /// `dst = a op b`, elementwise.
     TensorTensor {
         /// Engine (vector or gpsimd).
@@ -415,19 +520,9 @@ pub enum Op {
         /// Second input.
         b: Tile,
     },
-    /// `dst = (src op0 scalar0) op1 scalar1`; the second stage is optional.
-    TensorScalar {
-        /// Engine (vector, scalar or gpsimd).
-        engine: Engine,
-        /// Destination.
-        dst: Tile,
-        /// Source.
-        src: Tile,
-        /// First operation and operand.
-        op0: (AluOp, Scalar),
-        /// Optional second operation and operand.
-        op1: Option<(AluOp, Scalar)>,
-    },
+    /// `dst = (src op0 scalar0) op1 scalar1`; the second stage is optional. Boxed: its four
+    /// tiles would otherwise size every instruction.
+    TensorScalar(Box<TensorScalar>),
     /// `dst[p, 0] = reduce_j src[p, j]`.
     TensorReduce {
         /// Engine (vector or gpsimd).
@@ -511,9 +606,9 @@ impl Op {
             Op::DmaCopy { .. } => "dma_copy",
             Op::Matmul { .. } => "matmul",
             Op::Transpose { .. } => "transpose",
-            Op::Activation { .. } => "activation",
+            Op::Activation(_) => "activation",
             Op::TensorTensor { .. } => "tensor_tensor",
-            Op::TensorScalar { .. } => "tensor_scalar",
+            Op::TensorScalar(_) => "tensor_scalar",
             Op::TensorReduce { .. } => "tensor_reduce",
             Op::TensorCopy { .. } => "tensor_copy",
             Op::Memset { .. } => "memset",
@@ -529,9 +624,9 @@ impl Op {
         match self {
             Op::DmaCopy { .. } => Engine::Dma,
             Op::Matmul { .. } | Op::Transpose { .. } => Engine::Tensor,
-            Op::Activation { .. } => Engine::Scalar,
+            Op::Activation(_) => Engine::Scalar,
+            Op::TensorScalar(ts) => ts.engine,
             Op::TensorTensor { engine, .. }
-            | Op::TensorScalar { engine, .. }
             | Op::TensorReduce { engine, .. }
             | Op::TensorCopy { engine, .. }
             | Op::Memset { engine, .. } => *engine,
@@ -567,19 +662,17 @@ impl Op {
                 }
                 v
             }
-            Op::Activation {
-                src, scale, bias, ..
-            } => {
-                let mut v = list(&[src]);
-                v.extend(scalar(scale));
-                v.extend(scalar(bias));
+            Op::Activation(a) => {
+                let mut v = list(&[&a.src]);
+                v.extend(scalar(&a.scale));
+                v.extend(scalar(&a.bias));
                 v
             }
             Op::TensorTensor { a, b, .. } => list(&[a, b]),
-            Op::TensorScalar { src, op0, op1, .. } => {
-                let mut v = list(&[src]);
-                v.extend(scalar(&op0.1));
-                if let Some((_, s)) = op1 {
+            Op::TensorScalar(ts) => {
+                let mut v = list(&[&ts.src]);
+                v.extend(scalar(&ts.op0.1));
+                if let Some((_, s)) = &ts.op1 {
                     v.extend(scalar(s));
                 }
                 v
@@ -598,18 +691,18 @@ impl Op {
             tiles.iter().copied().collect()
         }
         match self {
-            Op::Activation { dst, reduce, .. } => {
-                let mut v = list(&[dst]);
-                if let Some((_, r)) = reduce {
+            Op::Activation(a) => {
+                let mut v = list(&[&a.dst]);
+                if let Some((_, r)) = &a.reduce {
                     v.push(r);
                 }
                 v
             }
+            Op::TensorScalar(ts) => list(&[&ts.dst]),
             Op::DmaCopy { dst, .. }
             | Op::Matmul { dst, .. }
             | Op::Transpose { dst, .. }
             | Op::TensorTensor { dst, .. }
-            | Op::TensorScalar { dst, .. }
             | Op::TensorReduce { dst, .. }
             | Op::TensorCopy { dst, .. }
             | Op::Memset { dst, .. }
@@ -660,6 +753,17 @@ impl Program {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The simulator streams through every instruction several times per run: keep them small.
+    #[test]
+    fn instructions_stay_small() {
+        assert_eq!(std::mem::size_of::<Tile>(), 56);
+        assert!(
+            std::mem::size_of::<Instr>() <= 184,
+            "{}",
+            std::mem::size_of::<Instr>()
+        );
+    }
 
     #[test]
     fn access_pattern_offsets_and_extent() {

@@ -12,8 +12,9 @@ use std::collections::HashMap;
 use std::fmt;
 
 use super::{
-    AccessPattern, ActFunc, AluOp, Buffer, BufferId, CmpOp, DmaQueue, Engine, Error, Init, Instr,
-    MAX_AP_DIMS, Memory, Op, Program, ReduceOp, Result, Scalar, TRACE_VERSION, Tile,
+    AccessPattern, ActFunc, Activation, AluOp, Buffer, BufferId, CmpOp, DmaQueue, Engine, Error,
+    Init, Instr, MAX_AP_DIMS, Memory, Op, PartitionStep, Program, ReduceOp, Result, Scalar,
+    TRACE_VERSION, TensorScalar, Tile,
 };
 use crate::numerics::DType;
 
@@ -377,14 +378,14 @@ impl<'t> Parser<'t> {
         c: &mut Cur<'t>,
         id: u32,
         name: &str,
-    ) -> LResult<(usize, usize, Option<usize>)> {
+    ) -> LResult<(u32, u32, PartitionStep)> {
         c.skip_ws();
         let at = c.pos;
-        let ps = c.usize("the first partition")?;
+        let ps = c.coord("the first partition")?;
         c.skip_ws();
         c.expect(b':', "after the first partition")?;
         c.skip_ws();
-        let pe = c.usize("the partition end")?;
+        let pe = c.coord("the partition end")?;
         if pe <= ps {
             let msg =
                 format!("empty partition range {ps}:{pe}; the end must be greater than the start");
@@ -392,11 +393,18 @@ impl<'t> Parser<'t> {
         }
         c.skip_ws();
         if !c.eat(b':') {
-            return Ok((ps, pe - ps, None));
+            return Ok((ps, pe - ps, PartitionStep::ROW));
         }
         c.skip_ws();
         let step_at = c.pos;
-        let step = c.usize("the partition step")?;
+        let step = c.coord("the partition step")?;
+        let Some(step) = PartitionStep::new(step) else {
+            let msg = format!(
+                "the partition step {step} is too large: at most {}",
+                PartitionStep::MAX
+            );
+            return Err(fail(step_at, msg));
+        };
         let memory = self
             .program
             .buffers
@@ -409,7 +417,7 @@ impl<'t> Parser<'t> {
             );
             return Err(fail(step_at, msg));
         }
-        Ok((ps, pe - ps, Some(step)))
+        Ok((ps, pe - ps, step))
     }
 
     /// The message for a name that is not (yet) a buffer.
@@ -729,11 +737,18 @@ impl<'a> Cur<'a> {
         Ok(v)
     }
 
-    /// Like [`Cur::uint`], for a usize field.
-    fn usize(&mut self, what: &str) -> LResult<usize> {
+    /// A tile coordinate (partition, element offset, stride or size): tiles hold them in 32 bits
+    /// to stay small, so a larger one is an error here rather than a silent truncation.
+    fn coord(&mut self, what: &str) -> LResult<u32> {
         let at = self.pos;
         let v = self.uint(what)?;
-        usize::try_from(v).map_err(|_| fail(at, format!("{what} {v} is too large")))
+        u32::try_from(v).map_err(|_| {
+            let msg = format!(
+                "{what} {v} is too large: tile coordinates are at most {} (32 bits)",
+                u32::MAX
+            );
+            fail(at, msg)
+        })
     }
 
     /// A whole-token signed integer (`-?[0-9]+`) for key `key`.
@@ -958,11 +973,11 @@ impl<'a> Cur<'a> {
     /// `A:B`, a contiguous run of elements A..B.
     fn free_range(&mut self) -> LResult<AccessPattern> {
         let at = self.pos;
-        let a = self.usize("the first free element (or '@' for an access pattern)")?;
+        let a = self.coord("the first free element (or '@' for an access pattern)")?;
         self.skip_ws();
         self.expect(b':', "after the first free element")?;
         self.skip_ws();
-        let b = self.usize("the free end")?;
+        let b = self.coord("the free end")?;
         if b <= a {
             let msg = format!("empty free range {a}:{b}; the end must be greater than the start");
             return Err(fail(at, msg));
@@ -973,7 +988,7 @@ impl<'a> Cur<'a> {
     /// `OFF[S,N][S,N]...` after the `@`: 1 to 4 `[stride,size]` groups, outermost first.
     fn access_pattern(&mut self) -> LResult<AccessPattern> {
         self.skip_ws();
-        let offset = self.usize("the access-pattern offset")?;
+        let offset = self.coord("the access-pattern offset")?;
         let mut dims = crate::isa::Dims::new();
         loop {
             self.skip_ws();
@@ -988,12 +1003,12 @@ impl<'a> Cur<'a> {
                 return Err(fail(at, msg));
             }
             self.skip_ws();
-            let stride = self.usize("the stride")?;
+            let stride = self.coord("the stride")?;
             self.skip_ws();
             self.expect(b',', "between stride and size")?;
             self.skip_ws();
             let size_at = self.pos;
-            let size = self.usize("the size")?;
+            let size = self.coord("the size")?;
             if size == 0 {
                 return Err(fail(size_at, "access-pattern size must be at least 1"));
             }
@@ -1203,14 +1218,14 @@ const SPECS: [Spec; 13] = [
             let bias = opt!(s, 4, Scalar).unwrap_or(Scalar::Imm(0.0));
             let (r, rd) = (opt!(s, 5, Red), opt!(s, 6, Tile));
             let reduce = s.pair(r, 5, rd, 6)?;
-            Ok(Op::Activation {
+            Ok(Op::Activation(Box::new(Activation {
                 func,
                 dst,
                 src,
                 scale,
                 bias,
                 reduce,
-            })
+            })))
         },
     },
     Spec {
@@ -1250,13 +1265,13 @@ const SPECS: [Spec; 13] = [
             let op0 = (req!(s, 3, Alu), req!(s, 4, Scalar));
             let (o1, s1) = (opt!(s, 5, Alu), opt!(s, 6, Scalar));
             let op1 = s.pair(o1, 5, s1, 6)?;
-            Ok(Op::TensorScalar {
+            Ok(Op::TensorScalar(Box::new(TensorScalar {
                 engine,
                 dst,
                 src,
                 op0,
                 op1,
-            })
+            })))
         },
     },
     Spec {

@@ -9,7 +9,9 @@
 use std::fmt::{self, Display, Formatter};
 
 use super::parse::{ACT_FUNCS, ALU_OPS, CMP_OPS, REDUCE_OPS, name_of};
-use super::{AccessPattern, Buffer, Init, Op, Program, Scalar, TRACE_VERSION, Tile};
+use super::{
+    AccessPattern, Activation, Buffer, Init, Op, Program, Scalar, TRACE_VERSION, TensorScalar, Tile,
+};
 
 /// Print a program as trace text.
 pub fn print(program: &Program) -> String {
@@ -78,7 +80,7 @@ impl Display for T<'_> {
             .map_or("?", |b| b.name.as_str());
         let end = t.partition_start.saturating_add(t.partition_count);
         write!(f, "{name}[{}:{end}", t.partition_start)?;
-        if let Some(step) = t.partition_step {
+        if let Some(step) = t.partition_step.get() {
             write!(f, ":{step}")?;
         }
         write!(f, ", ")?;
@@ -89,8 +91,11 @@ impl Display for T<'_> {
 
 /// `A:B` for a contiguous run, else `@OFF[S,N]...`.
 fn free(f: &mut Formatter<'_>, ap: &AccessPattern) -> fmt::Result {
-    if let [(1, n)] = ap.dims[..] {
-        return write!(f, "{}:{}", ap.offset, ap.offset.saturating_add(n));
+    // `A:B` only when B fits a tile coordinate; the `@` form says the same otherwise.
+    if let [(1, n)] = ap.dims[..]
+        && let Some(end) = ap.offset.checked_add(n)
+    {
+        return write!(f, "{}:{end}", ap.offset);
     }
     write!(f, "@{}", ap.offset)?;
     for (s, n) in &ap.dims {
@@ -140,14 +145,15 @@ fn op(f: &mut Formatter<'_>, p: &Program, op: &Op) -> fmt::Result {
         Op::Transpose { dst, src } | Op::BnStats { dst, src } | Op::BnAggr { dst, src } => {
             write!(f, " dst={} src={}", t(dst), t(src))
         }
-        Op::Activation {
-            func,
-            dst,
-            src,
-            scale,
-            bias,
-            reduce,
-        } => {
+        Op::Activation(a) => {
+            let Activation {
+                func,
+                dst,
+                src,
+                scale,
+                bias,
+                reduce,
+            } = &**a;
             write!(
                 f,
                 " func={} dst={} src={} scale={} bias={}",
@@ -182,13 +188,14 @@ fn op(f: &mut Formatter<'_>, p: &Program, op: &Op) -> fmt::Result {
             t(a),
             t(b)
         ),
-        Op::TensorScalar {
-            engine,
-            dst,
-            src,
-            op0,
-            op1,
-        } => {
+        Op::TensorScalar(ts) => {
+            let TensorScalar {
+                engine,
+                dst,
+                src,
+                op0,
+                op1,
+            } = &**ts;
             write!(
                 f,
                 " engine={} dst={} src={} op0={} scalar0={}",

@@ -1,0 +1,577 @@
+//! Golden fingerprints of the timing model: the full schedule and plan of a few programs on every
+//! preset, so an optimization that changes any computed time (by even one picosecond) or any
+//! dependency fails here. A deliberate change of the model re-records them: the failure message
+//! prints the new listing.
+//!
+//! Programs are built as trace text, so this test does not depend on the in-memory ISA types.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use trnsim::arch::Hardware;
+use trnsim::chip::{self, RunOptions, plan::Cost};
+use trnsim::isa::Op;
+use trnsim::isa::parse::parse;
+
+/// FNV-1a over 64-bit words.
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+    fn word(&mut self, w: u64) {
+        for b in w.to_le_bytes() {
+            self.0 ^= b as u64;
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    fn words(&mut self, ws: impl IntoIterator<Item = u64>) {
+        for w in ws {
+            self.word(w);
+        }
+    }
+}
+
+/// (total_ps, schedule digest, plan digest).
+fn fingerprint(text: &str, preset: &str) -> (u64, u64, u64) {
+    let p = parse(text, "golden").unwrap();
+    let hw = Hardware::preset(preset).unwrap();
+    let r = chip::run(&p, &hw, "golden", &[], &RunOptions::default()).unwrap();
+    let s = &r.schedule;
+    let mut h = Fnv::new();
+    h.words(s.start_ps.iter().copied());
+    h.words(s.end_ps.iter().copied());
+    h.words(s.visible_ps.iter().copied());
+    h.words(s.queue_busy_ps.iter().copied());
+    h.words([s.dma_busy_ps, s.total_ps]);
+    let sched = h.0;
+    let pl = &r.plan;
+    let mut h = Fnv::new();
+    h.words(pl.queue.iter().map(|&q| q as u64));
+    h.words(pl.deps.iter().map(|&d| d as u64));
+    h.words(pl.dep_start.iter().map(|&d| d as u64));
+    let (dependents, dependent_start) = pl.dependents();
+    h.words(dependents.iter().map(|&d| d as u64));
+    h.words(dependent_start.iter().map(|&d| d as u64));
+    // Per-instruction matmul FLOPs (the plan once listed them; now it keeps their sum).
+    let flops: Vec<f64> = p
+        .instrs
+        .iter()
+        .map(|ins| match &ins.op {
+            Op::Matmul {
+                stationary, moving, ..
+            } => {
+                2.0 * stationary.partition_count as f64
+                    * stationary.free_size() as f64
+                    * moving.free_size() as f64
+            }
+            _ => 0.0,
+        })
+        .collect();
+    h.words(flops.iter().map(|f| f.to_bits()));
+    assert_eq!(
+        pl.flops.to_bits(),
+        flops.iter().sum::<f64>().to_bits(),
+        "total FLOPs"
+    );
+    h.words([
+        pl.queues as u64,
+        pl.ideal_compute_ps.to_bits(),
+        pl.hbm_bytes,
+    ]);
+    for i in 0..pl.len() {
+        match pl.cost(i) {
+            Cost::Compute {
+                busy_ps,
+                latency_ps,
+            } => h.words([0, busy_ps, latency_ps]),
+            Cost::Tensor {
+                load_cycles,
+                mm_cycles,
+                latency_cycles,
+                reuse_weights,
+            } => h.words([
+                1,
+                load_cycles,
+                mm_cycles,
+                latency_cycles,
+                reuse_weights as u64,
+            ]),
+            Cost::Dma {
+                engine,
+                work_bytes,
+                hbm_bytes,
+                latency_ps,
+            } => h.words([
+                2,
+                engine as u64,
+                work_bytes.to_bits(),
+                hbm_bytes,
+                latency_ps,
+            ]),
+        }
+    }
+    (s.total_ps, sched, h.0)
+}
+
+/// The `benches/chip.rs` pipeline as trace text.
+fn pipeline(iterations: usize) -> String {
+    let mut t = String::from(
+        "trnsim-trace 1\nkernel pipeline\n\
+         buffer x hbm bf16 [128, 32768] zeros\n\
+         buffer w hbm bf16 [128, 8192] zeros\n\
+         buffer y hbm bf16 [128, 32768] zeros\n\
+         buffer xs sbuf bf16 [128, 2048] zeros\n\
+         buffer ws sbuf bf16 [128, 512] zeros\n\
+         buffer ps psum float32 [128, 2048] zeros\n\
+         buffer ys sbuf bf16 [128, 2048] zeros\n",
+    );
+    for i in 0..iterations {
+        let (s, h) = (i % 4, i % 64);
+        let q = |k: usize| format!("{}.{}", (i * 3 + k) % 16, i % 4);
+        let r = |o: usize, n: usize| format!("[0:128, {}:{}]", o * n, (o + 1) * n);
+        writeln!(
+            t,
+            "dma_copy dst=xs{} src=x{} queue={}",
+            r(s, 512),
+            r(h, 512),
+            q(0)
+        )
+        .unwrap();
+        writeln!(
+            t,
+            "dma_copy dst=ws{} src=w{} queue={}",
+            r(s, 128),
+            r(h, 128),
+            q(1)
+        )
+        .unwrap();
+        writeln!(
+            t,
+            "matmul dst=ps{} stationary=ws{} moving=xs{} accumulate=false",
+            r(s, 512),
+            r(s, 128),
+            r(s, 512)
+        )
+        .unwrap();
+        writeln!(
+            t,
+            "tensor_copy engine=vector dst=ys{} src=ps{}",
+            r(s, 512),
+            r(s, 512)
+        )
+        .unwrap();
+        writeln!(
+            t,
+            "dma_copy dst=y{} src=ys{} queue={}",
+            r(h, 512),
+            r(s, 512),
+            q(2)
+        )
+        .unwrap();
+    }
+    t
+}
+
+/// A seeded random mix of every opcode, strided and transposed tiles, shared queues and
+/// partial overlaps.
+fn mix(n: usize, seed: u64) -> String {
+    let mut state = seed;
+    let mut next = |m: u64| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) % m
+    };
+    let mut t = String::from(
+        "trnsim-trace 1\nkernel mix\n\
+         buffer hin hbm bf16 [128, 4096] zeros\n\
+         buffer hout hbm bf16 [128, 4096] zeros\n\
+         buffer ht hbm bf16 [512, 512] zeros\n\
+         buffer sa sbuf bf16 [128, 2048] zeros\n\
+         buffer sb sbuf bf16 [128, 2048] zeros\n\
+         buffer sf sbuf float32 [128, 2048] zeros\n\
+         buffer col sbuf float32 [128, 8] zeros\n\
+         buffer ps psum float32 [128, 2048] zeros\n",
+    );
+    let engines = ["vector", "gpsimd"];
+    let engines3 = ["vector", "scalar", "gpsimd"];
+    for _ in 0..n {
+        let s = next(4) as usize;
+        let s2 = next(4) as usize;
+        let h = next(8) as usize;
+        let q = format!("{}.{}", next(16), next(3));
+        let half = next(2) as usize * 64;
+        let line = match next(17) {
+            0 | 1 => format!(
+                "dma_copy dst=sb[0:128, {}:{}] src=hin[0:128, {}:{}] queue={q}",
+                s * 512,
+                s * 512 + 512,
+                h * 512,
+                h * 512 + 512
+            ),
+            2 => format!(
+                "dma_copy dst=hout[0:128, {}:{}] src=sa[0:128, {}:{}] queue={q}",
+                h * 512,
+                h * 512 + 512,
+                s * 512,
+                s * 512 + 512
+            ),
+            3 => format!(
+                "dma_copy dst=sa[0:128, {}:{}] src=ht[{}:{}:1, @{}[512,128]] queue={q}",
+                s * 128,
+                s * 128 + 128,
+                h * 16,
+                h * 16 + 128,
+                s2 * 128
+            ),
+            4 => format!(
+                "dma_copy dst=sb[{half}:{}, {}:{}] src=sa[{half}:{}, @{}[2,256]] queue={q}",
+                half + 64,
+                s * 256,
+                s * 256 + 256,
+                half + 64,
+                s2 * 512
+            ),
+            5 | 6 => format!(
+                "matmul dst=ps[0:128, {}:{}] stationary=sa[0:128, {}:{}] moving=sb[0:128, {}:{}] accumulate={}",
+                s * 512,
+                s * 512 + 512,
+                s2 * 128,
+                s2 * 128 + 128,
+                h % 4 * 512,
+                h % 4 * 512 + 512,
+                next(2) == 0
+            ),
+            7 => format!(
+                "transpose dst=ps[0:128, {}:{}] src=sa[0:128, {}:{}]",
+                s * 512,
+                s * 512 + 128,
+                s2 * 128,
+                s2 * 128 + 128
+            ),
+            8 => format!(
+                "tensor_copy engine={} dst=sf[0:128, {}:{}] src=ps[0:128, {}:{}]",
+                engines3[next(3) as usize],
+                s * 512,
+                s * 512 + 512,
+                s2 * 512,
+                s2 * 512 + 512
+            ),
+            9 => format!(
+                "activation func=gelu dst=sa[0:128, {}:{}] src=sf[0:128, {}:{}] scale=col[0:128, 0:1] bias=0.5{}",
+                s * 512,
+                s * 512 + 512,
+                s2 * 512,
+                s2 * 512 + 512,
+                if next(2) == 0 {
+                    " reduce=sum reduce_dst=col[0:128, 1:2]"
+                } else {
+                    ""
+                }
+            ),
+            10 => format!(
+                "tensor_tensor engine={} op={} dst=sb[0:128, {}:{}] a=sa[0:128, {}:{}] b=sb[0:128, {}:{}]",
+                engines[next(2) as usize],
+                ["add", "mul", "max", "div"][next(4) as usize],
+                s * 512,
+                s * 512 + 512,
+                s2 * 512,
+                s2 * 512 + 512,
+                h % 4 * 512,
+                h % 4 * 512 + 512
+            ),
+            11 => format!(
+                "tensor_scalar engine={} dst=sf[0:128, {}:{}] src=sf[0:128, {}:{}] op0=mul scalar0=col[0:128, 2:3]{}",
+                engines3[next(3) as usize],
+                s * 512,
+                s * 512 + 512,
+                s2 * 512,
+                s2 * 512 + 512,
+                if next(2) == 0 {
+                    " op1=div scalar1=3"
+                } else {
+                    ""
+                }
+            ),
+            12 => format!(
+                "tensor_reduce engine={} op={} dst=col[0:128, 3:4] src=sf[0:128, @{}[4,128]]",
+                engines[next(2) as usize],
+                ["sum", "max"][next(2) as usize],
+                s * 512
+            ),
+            13 => format!(
+                "memset engine={} dst=sb[0:128, {}:{}] value={}",
+                engines[next(2) as usize],
+                s * 512,
+                s * 512 + 512,
+                next(2)
+            ),
+            14 => format!(
+                "iota dst=sf[0:32, {}:{}] base=1 channel_multiplier=2 step=3",
+                s * 512,
+                s * 512 + 64
+            ),
+            15 => format!(
+                "affine_select dst=sa[0:128, {}:{}] src=sa[0:128, {}:{}] cmp=ge base=-3 fill=-1e30",
+                s * 512,
+                s * 512 + 512,
+                s * 512,
+                s * 512 + 512
+            ),
+            _ => format!(
+                "bn_stats dst=col[0:128, 4:7] src=sf[0:128, {}:{}]",
+                s * 512,
+                s * 512 + 512
+            ),
+        };
+        t.push_str(&line);
+        t.push('\n');
+    }
+    t
+}
+
+fn shipped(name: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("traces")
+            .join(format!("{name}.trace")),
+    )
+    .unwrap()
+}
+
+/// (program, preset, total_ps, schedule digest, plan digest).
+const GOLDEN: &[(&str, &str, u64, u64, u64)] = &[
+    (
+        "pipeline2000",
+        "trn1",
+        15253076261,
+        0x55e4c2c1f4e94cd1,
+        0x25768db3eda02229,
+    ),
+    (
+        "pipeline2000",
+        "trn2",
+        6815419615,
+        0x6379de914819dda9,
+        0xa789017b444946a8,
+    ),
+    (
+        "pipeline2000",
+        "trn3",
+        5284078029,
+        0x5cb41b006600973d,
+        0x65ee8b4bfb340b98,
+    ),
+    (
+        "pipeline40000",
+        "trn1",
+        304496416487,
+        0x57b054109e2618d1,
+        0xc401bc109edd6bb4,
+    ),
+    (
+        "pipeline40000",
+        "trn2",
+        132736957740,
+        0xdc83c4be838ebb7f,
+        0x699bd11d98156b50,
+    ),
+    (
+        "pipeline40000",
+        "trn3",
+        104989777968,
+        0xcf34c2af001057ba,
+        0x92679d5a1b23d010,
+    ),
+    (
+        "mix3000",
+        "trn1",
+        187735472707,
+        0x26c4c90873bc6a75,
+        0x9d76ab4616f10ca3,
+    ),
+    (
+        "mix3000",
+        "trn2",
+        57888505385,
+        0xba7d028fb94a246c,
+        0x7cac02aea111be81,
+    ),
+    (
+        "mix3000",
+        "trn3",
+        36941690161,
+        0xc62effb6b7700c78,
+        0x62833a57070fa71f,
+    ),
+    (
+        "mix500",
+        "trn1",
+        27091029597,
+        0x8af5101f3a8a986e,
+        0x71e5fdd02e8ab749,
+    ),
+    (
+        "mix500",
+        "trn2",
+        8356349153,
+        0x3b74fba74b90b3b1,
+        0xd3833a958670f4d1,
+    ),
+    (
+        "mix500",
+        "trn3",
+        5329543290,
+        0x516a3a0738532adc,
+        0x68a806a30e952d11,
+    ),
+    (
+        "gelu",
+        "trn1",
+        71918864,
+        0xd04316f3e0b31a84,
+        0x24cff66625b62c12,
+    ),
+    (
+        "gelu",
+        "trn2",
+        37134641,
+        0x457bb0c5a8517275,
+        0x99d29c13e1f728b2,
+    ),
+    (
+        "gelu",
+        "trn3",
+        25730066,
+        0x76902ac0071c3ca1,
+        0xaec08f5ab21007e2,
+    ),
+    (
+        "layernorm",
+        "trn1",
+        66594518,
+        0xfaf60248fca5b389,
+        0x81ea4dc6415e4eda,
+    ),
+    (
+        "layernorm",
+        "trn2",
+        48422764,
+        0xd6e70a7ce51200fe,
+        0xc4a88bad4fd45e38,
+    ),
+    (
+        "layernorm",
+        "trn3",
+        34301701,
+        0x6225ebc50e5c2046,
+        0x85c3f32ededfe8d3,
+    ),
+    (
+        "matmul_k_accumulate",
+        "trn1",
+        52719861,
+        0x5d929d50d3ac8ea7,
+        0x6da95e9aa525ecd3,
+    ),
+    (
+        "matmul_k_accumulate",
+        "trn2",
+        27446301,
+        0xda506994b13c44fc,
+        0x7489877760ca8c9d,
+    ),
+    (
+        "matmul_k_accumulate",
+        "trn3",
+        19307036,
+        0xb105b9b86d37788e,
+        0xc2448505ac430d95,
+    ),
+    (
+        "matmul_tile",
+        "trn1",
+        36107288,
+        0x1a4dc5ac7e9b6664,
+        0x5de8e57c469b5726,
+    ),
+    (
+        "matmul_tile",
+        "trn2",
+        18686489,
+        0x19c4d2f04d7379a2,
+        0xa646bccfd5367f56,
+    ),
+    (
+        "matmul_tile",
+        "trn3",
+        13238368,
+        0xdc87a7a1191044a5,
+        0xd158418911702c84,
+    ),
+    (
+        "softmax_rows",
+        "trn1",
+        47241367,
+        0x30a9c6678d002aa5,
+        0x61cf3a741215958b,
+    ),
+    (
+        "softmax_rows",
+        "trn2",
+        29323303,
+        0x02354d3ece030ed7,
+        0xc07a9652b26f4ccf,
+    ),
+    (
+        "softmax_rows",
+        "trn3",
+        20911700,
+        0x147d50791965655c,
+        0xb55f8246ad61baa8,
+    ),
+];
+
+fn programs() -> Vec<(String, String)> {
+    let mut v = vec![
+        ("pipeline2000".to_string(), pipeline(2000)),
+        ("pipeline40000".to_string(), pipeline(40000)),
+        ("mix3000".to_string(), mix(3000, 1)),
+        ("mix500".to_string(), mix(500, 7)),
+    ];
+    for name in [
+        "gelu",
+        "layernorm",
+        "matmul_k_accumulate",
+        "matmul_tile",
+        "softmax_rows",
+    ] {
+        v.push((name.to_string(), shipped(name)));
+    }
+    v
+}
+
+#[test]
+fn schedules_and_plans_match_the_recorded_fingerprints() {
+    let mut got = Vec::new();
+    for (name, text) in programs() {
+        for preset in ["trn1", "trn2", "trn3"] {
+            let (total, s, p) = fingerprint(&text, preset);
+            got.push((name.clone(), preset, total, s, p));
+        }
+    }
+    let listing: String = got
+        .iter()
+        .map(|(n, p, t, s, pl)| format!("    (\"{n}\", \"{p}\", {t}, {s:#018x}, {pl:#018x}),\n"))
+        .collect();
+    assert_eq!(got.len(), GOLDEN.len(), "recorded fingerprints:\n{listing}");
+    for (g, w) in got.iter().zip(GOLDEN) {
+        assert_eq!(
+            (g.0.as_str(), g.1, g.2, g.3, g.4),
+            *w,
+            "fingerprints now:\n{listing}"
+        );
+    }
+}

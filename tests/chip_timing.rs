@@ -61,8 +61,8 @@ fn ps(cycles: u64, mhz: u64) -> u64 {
     (cycles * 1_000_000).div_ceil(mhz)
 }
 
-#[test]
-fn one_matmul_is_load_plus_multiply_plus_drain() {
+/// One 128x128x512 bf16 matmul whose operands are already in SBUF.
+fn one_matmul() -> P {
     let mut p = P::new();
     let w = p.buf("w", Memory::Sbuf, DType::BFloat16, &[128, 128]);
     let x = p.buf("x", Memory::Sbuf, DType::BFloat16, &[128, 512]);
@@ -73,6 +73,12 @@ fn one_matmul_is_load_plus_multiply_plus_drain() {
         moving: tile(x, 0, 128, 0, 512),
         accumulate: false,
     });
+    p
+}
+
+#[test]
+fn one_matmul_is_load_plus_multiply_plus_drain() {
+    let p = one_matmul();
     let h = hw("pe.throttle.enabled=false");
     let r = run(&p.0, &h);
     // LoadStationary: 128 / 4 = 32 cycles; MultiplyMoving: max(min(64, 128), 512) = 512 cycles;
@@ -124,16 +130,7 @@ fn fast_weight_load_hides_the_next_load_and_reuse_skips_it() {
 
 #[test]
 fn throttled_engine_starts_at_half_speed() {
-    let mut p = P::new();
-    let w = p.buf("w", Memory::Sbuf, DType::BFloat16, &[128, 128]);
-    let x = p.buf("x", Memory::Sbuf, DType::BFloat16, &[128, 512]);
-    let o = p.buf("o", Memory::Psum, DType::Float32, &[128, 512]);
-    p.op(Op::Matmul {
-        dst: tile(o, 0, 128, 0, 512),
-        stationary: tile(w, 0, 128, 0, 128),
-        moving: tile(x, 0, 128, 0, 512),
-        accumulate: false,
-    });
+    let p = one_matmul();
     let r = run(&p.0, &hw(""));
     assert_eq!(r.schedule.end_ps[0], ps(32, 2400) + 2 * ps(512, 2400));
 }

@@ -27,6 +27,7 @@
 #![warn(missing_docs)]
 
 pub mod arch;
+pub mod atomic;
 pub mod chip;
 pub mod cli;
 pub mod isa;

@@ -622,10 +622,10 @@ fn instr_cost(
         }
         Op::DmaCopy { dst, src, queue } => dma_cost(info, hw, dst, src, queue.engine),
         _ => {
-            let (engine, cfg) = match op.engine() {
-                Engine::Vector => (Engine::Vector, &hw.vector),
-                Engine::Scalar => (Engine::Scalar, &hw.scalar),
-                _ => (Engine::GpSimd, &hw.gpsimd),
+            let cfg = match op.engine() {
+                Engine::Vector => &hw.vector,
+                Engine::Scalar => &hw.scalar,
+                _ => &hw.gpsimd,
             };
             let tiles: TileList = reads.iter().chain(writes).copied().take(4).collect();
             let widest = tiles
@@ -707,7 +707,6 @@ fn instr_cost(
             if prev_dep {
                 cycles += cfg.dependent_overhead_cycles as f64;
             }
-            let _ = engine;
             Cost::Compute {
                 busy_ps: cycles_to_ps(cycles.ceil() as u64, cfg.clock_mhz),
                 latency_ps: cycles_to_ps(cfg.access_latency_cycles as u64, cfg.clock_mhz),

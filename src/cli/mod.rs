@@ -42,28 +42,6 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// Write a file atomically: to a temporary file beside it, then renamed into place, so a failure
 /// never leaves a partial file.
 pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write as _;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::Input(format!("{}: not a file name", path.display())))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::Input(format!("{}: {e}", path.display())));
-    }
-    Ok(())
+    crate::atomic::write(path, |w| std::io::Write::write_all(w, bytes))
+        .map_err(|e| Error::Input(format!("{}: {e}", path.display())))
 }

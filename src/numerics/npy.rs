@@ -5,7 +5,7 @@
 //! never leaves a partial file.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter};
 use std::path::Path;
 
 use ndarray::ArrayD;
@@ -84,28 +84,8 @@ fn atomic_write(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<File>) -> std::result::Result<(), ndarray_npy::WriteNpyError>,
 ) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| npy_err(path, "not a file name"))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut w = BufWriter::new(File::create(&tmp).map_err(|e| npy_err(path, e.to_string()))?);
-        write(&mut w).map_err(|e| npy_err(path, e.to_string()))?;
-        w.flush().map_err(|e| npy_err(path, e.to_string()))?;
-        std::fs::rename(&tmp, path).map_err(|e| npy_err(path, e.to_string()))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::atomic::write(path, |w| write(w).map_err(std::io::Error::other))
+        .map_err(|e| npy_err(path, e.to_string()))
 }
 
 #[cfg(test)]

@@ -5,20 +5,11 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use trnsim::arch::Hardware;
 use trnsim::chip::{self, RunOptions};
-use trnsim::isa::{
-    AccessPattern, Buffer, BufferId, DmaQueue, Engine, Init, Instr, Memory, Op, PartitionStep,
-    Program, Tile,
-};
+use trnsim::isa::{Buffer, BufferId, DmaQueue, Engine, Init, Instr, Memory, Op, Program, Tile};
 use trnsim::numerics::DType;
 
 fn tile(b: u32, np: usize, off: usize, len: usize) -> Tile {
-    Tile {
-        buffer: BufferId(b),
-        partition_start: 0,
-        partition_count: np as u32,
-        partition_step: PartitionStep::ROW,
-        ap: AccessPattern::contiguous(off as u32, len as u32),
-    }
+    Tile::contiguous(BufferId(b), 0..np as u32, off as u32, len as u32)
 }
 
 /// `iterations` x (load moving tile, load weights, matmul, evacuate, store): 5 instructions each.

@@ -13,9 +13,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput};
 use ndarray::Array2;
 use trnsim::chip::exec::{DataState, ExecOptions, execute};
-use trnsim::isa::{
-    AccessPattern, Buffer, BufferId, Init, Instr, Memory, Op, PartitionStep, Program, Tile,
-};
+use trnsim::isa::{Buffer, BufferId, Init, Instr, Memory, Op, Program, Tile};
 use trnsim::numerics::DType;
 
 const M: usize = 128;
@@ -23,13 +21,7 @@ const K: usize = 128;
 const N: usize = 512;
 
 fn tile(b: u32, off: usize, len: usize, partitions: usize) -> Tile {
-    Tile {
-        buffer: BufferId(b),
-        partition_start: 0,
-        partition_count: partitions as u32,
-        partition_step: PartitionStep::ROW,
-        ap: AccessPattern::contiguous(off as u32, len as u32),
-    }
+    Tile::contiguous(BufferId(b), 0..partitions as u32, off as u32, len as u32)
 }
 
 fn buffer(name: &str, memory: Memory, dtype: DType, shape: &[usize], seed: u64) -> Buffer {

@@ -63,13 +63,7 @@ impl Builder {
 
 /// A contiguous tile: partitions `p0..p0+pc`, elements `off..off+len` of each.
 fn tile(b: BufferId, p0: usize, pc: usize, off: usize, len: usize) -> Tile {
-    Tile {
-        buffer: b,
-        partition_start: p0 as u32,
-        partition_count: pc as u32,
-        partition_step: PartitionStep::ROW,
-        ap: AccessPattern::contiguous(off as u32, len as u32),
-    }
+    Tile::contiguous(b, p0 as u32..(p0 + pc) as u32, off as u32, len as u32)
 }
 
 /// The whole buffer as one tile.

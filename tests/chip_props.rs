@@ -4,8 +4,8 @@ use proptest::prelude::*;
 use trnsim::arch::Hardware;
 use trnsim::chip::{self, RunOptions, plan};
 use trnsim::isa::{
-    AccessPattern, ActFunc, Activation, AluOp, Buffer, BufferId, DmaQueue, Engine, Init, Instr,
-    Memory, Op, PartitionStep, Program, Scalar, Tile,
+    ActFunc, Activation, AluOp, Buffer, BufferId, DmaQueue, Engine, Init, Instr, Memory, Op,
+    Program, Scalar, Tile,
 };
 use trnsim::numerics::DType;
 
@@ -17,13 +17,7 @@ const SF: u32 = 4;
 const PS: u32 = 5;
 
 fn tile(b: u32, np: usize, off: usize, len: usize) -> Tile {
-    Tile {
-        buffer: BufferId(b),
-        partition_start: 0,
-        partition_count: np as u32,
-        partition_step: PartitionStep::ROW,
-        ap: AccessPattern::contiguous(off as u32, len as u32),
-    }
+    Tile::contiguous(BufferId(b), 0..np as u32, off as u32, len as u32)
 }
 
 fn program(ops: Vec<Op>) -> Program {

@@ -4,8 +4,7 @@
 use trnsim::arch::{Hardware, parse_overrides};
 use trnsim::chip::{self, RunOptions, plan, report};
 use trnsim::isa::{
-    AccessPattern, AluOp, Buffer, BufferId, DmaQueue, Engine, Init, Instr, Memory, Op,
-    PartitionStep, Program, Tile,
+    AluOp, Buffer, BufferId, DmaQueue, Engine, Init, Instr, Memory, Op, Program, Tile,
 };
 use trnsim::numerics::DType;
 
@@ -36,13 +35,7 @@ impl P {
 }
 
 fn tile(b: BufferId, p0: usize, np: usize, off: usize, len: usize) -> Tile {
-    Tile {
-        buffer: b,
-        partition_start: p0 as u32,
-        partition_count: np as u32,
-        partition_step: PartitionStep::ROW,
-        ap: AccessPattern::contiguous(off as u32, len as u32),
-    }
+    Tile::contiguous(b, p0 as u32..(p0 + np) as u32, off as u32, len as u32)
 }
 
 fn hw(overrides: &str) -> Hardware {

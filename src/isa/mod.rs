@@ -296,6 +296,23 @@ pub struct Tile {
 }
 
 impl Tile {
+    /// Partitions (rows) `partitions` of `buffer`, each a contiguous run of `len` elements from
+    /// `offset`: the common tile, for building programs in code.
+    pub fn contiguous(
+        buffer: BufferId,
+        partitions: std::ops::Range<u32>,
+        offset: u32,
+        len: u32,
+    ) -> Tile {
+        Tile {
+            buffer,
+            partition_start: partitions.start,
+            partition_count: partitions.end - partitions.start,
+            partition_step: PartitionStep::ROW,
+            ap: AccessPattern::contiguous(offset, len),
+        }
+    }
+
     /// Elements per partition.
     pub fn free_size(&self) -> usize {
         self.ap.len()

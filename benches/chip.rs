@@ -97,9 +97,29 @@ fn bench_timing(c: &mut Criterion) {
     g.finish();
 }
 
+/// The three phases of a timing-only run separately (1M instructions): where the time goes.
+fn bench_phases(c: &mut Criterion) {
+    let hw = Hardware::preset("trn2").unwrap();
+    let p = pipeline(200_000);
+    let usage = trnsim::chip::check::check(&p, &hw, "bench").unwrap();
+    let plan = trnsim::chip::plan::build(&p, &hw, &usage.liveness);
+    let mut g = c.benchmark_group("timing_phases");
+    g.throughput(Throughput::Elements(p.instrs.len() as u64));
+    g.bench_function("check", |b| {
+        b.iter(|| trnsim::chip::check::check(black_box(&p), &hw, "bench").unwrap())
+    });
+    g.bench_function("plan", |b| {
+        b.iter(|| trnsim::chip::plan::build(black_box(&p), &hw, &usage.liveness))
+    });
+    g.bench_function("simulate", |b| {
+        b.iter(|| trnsim::chip::sim::simulate(black_box(&plan), &hw).total_ps)
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(10).measurement_time(std::time::Duration::from_secs(8)).warm_up_time(std::time::Duration::from_secs(1));
-    targets = bench_timing
+    targets = bench_timing, bench_phases
 }
 criterion_main!(benches);

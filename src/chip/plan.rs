@@ -230,7 +230,8 @@ impl Region {
                 let step = t.partition_step.get().map_or(row, |s| s as u64);
                 let (off, end) = (t.ap.offset as u64, t.ap.end() as u64);
                 if step == row {
-                    let k = off / row;
+                    // Most tiles start in their first row: skip the division then.
+                    let k = if off < row { 0 } else { off / row };
                     if end - k * row <= row {
                         let r0 = p0 + k;
                         return Region {

@@ -390,6 +390,9 @@ pub fn build(program: &Program, hw: &Hardware, live: &Liveness) -> Plan {
     let mut queue = Vec::with_capacity(n);
     let mut costs = Vec::with_capacity(n);
     let queue_costs = QueueCosts::of(hw);
+    let consts = Consts::of(hw);
+    // `hw.peak_flops` of the last matmul's dtype (programs use one or two).
+    let mut peak: Option<(DType, f64)> = None;
     // Summed as the per-instruction list it replaces was (from -0.0, zeros included), so the
     // total is the same bit for bit.
     let mut flops = -0.0f64;
@@ -466,7 +469,7 @@ pub fn build(program: &Program, hw: &Hardware, live: &Liveness) -> Plan {
         });
         let c = instr_cost(
             &info,
-            hw,
+            &consts,
             op,
             (&reads, &writes),
             prev_dep,
@@ -489,7 +492,15 @@ pub fn build(program: &Program, hw: &Hardware, live: &Liveness) -> Plan {
             );
             f = 2.0 * k * m * nn;
             let dt = info[moving.buffer.0 as usize].dtype;
-            ideal_compute_ps += f / hw.peak_flops(dt) * 1e12;
+            let flops_per_s = match peak {
+                Some((d, v)) if d == dt => v,
+                _ => {
+                    let v = hw.peak_flops(dt);
+                    peak = Some((dt, v));
+                    v
+                }
+            };
+            ideal_compute_ps += f / flops_per_s * 1e12;
         }
         flops += f;
         if let Cost::Dma { hbm_bytes: h, .. } = c {
@@ -571,7 +582,7 @@ fn lanes(e: &EngineConfig, widest: usize) -> u32 {
 /// `rw` is the instruction's (reads, writes).
 fn instr_cost(
     info: &[BufInfo],
-    hw: &Hardware,
+    k: &Consts,
     op: &Op,
     rw: (&TileList, &TileList),
     prev_dep: bool,
@@ -581,6 +592,7 @@ fn instr_cost(
     let dtype = |t: &Tile| info[t.buffer.0 as usize].dtype;
     let mem = |t: &Tile| info[t.buffer.0 as usize].memory;
     let (reads, writes) = rw;
+    let hw = k.hw;
     let pe = &hw.pe;
     match op {
         Op::Matmul {
@@ -621,12 +633,12 @@ fn instr_cost(
                 reuse_weights: false,
             }
         }
-        Op::DmaCopy { dst, src, queue } => dma_cost(info, hw, dst, src, queue.engine),
+        Op::DmaCopy { dst, src, queue } => dma_cost(info, k, dst, src, queue.engine),
         _ => {
-            let cfg = match op.engine() {
-                Engine::Vector => &hw.vector,
-                Engine::Scalar => &hw.scalar,
-                _ => &hw.gpsimd,
+            let (cfg, latency_ps) = match op.engine() {
+                Engine::Vector => (&hw.vector, k.access_latency_ps[0]),
+                Engine::Scalar => (&hw.scalar, k.access_latency_ps[1]),
+                _ => (&hw.gpsimd, k.access_latency_ps[2]),
             };
             let tiles: TileList = reads.iter().chain(writes).copied().take(4).collect();
             let widest = tiles
@@ -710,7 +722,7 @@ fn instr_cost(
             }
             Cost::Compute {
                 busy_ps: cycles_to_ps(cycles.ceil() as u64, cfg.clock_mhz),
-                latency_ps: cycles_to_ps(cfg.access_latency_cycles as u64, cfg.clock_mhz),
+                latency_ps,
             }
         }
     }
@@ -732,7 +744,32 @@ fn run_elems(t: &Tile) -> usize {
     run
 }
 
-fn dma_cost(info: &[BufInfo], hw: &Hardware, dst: &Tile, src: &Tile, engine: u16) -> Cost {
+/// Per-build constants of the cost model: preset values that take divisions to compute and
+/// would otherwise be recomputed for every instruction.
+#[derive(Clone, Copy, Debug)]
+struct Consts<'a> {
+    /// The preset.
+    hw: &'a Hardware,
+    /// `hw.dma.descriptor_overhead_ns()`.
+    descriptor_overhead_ns: f64,
+    /// Access latency of each compute engine config in picoseconds: vector, scalar, gpsimd.
+    access_latency_ps: [Picos; 3],
+}
+
+impl Consts<'_> {
+    fn of(hw: &Hardware) -> Consts<'_> {
+        let lat =
+            |cfg: &EngineConfig| cycles_to_ps(cfg.access_latency_cycles as u64, cfg.clock_mhz);
+        Consts {
+            hw,
+            descriptor_overhead_ns: hw.dma.descriptor_overhead_ns(),
+            access_latency_ps: [lat(&hw.vector), lat(&hw.scalar), lat(&hw.gpsimd)],
+        }
+    }
+}
+
+fn dma_cost(info: &[BufInfo], k: &Consts, dst: &Tile, src: &Tile, engine: u16) -> Cost {
+    let hw = k.hw;
     let bd = &info[dst.buffer.0 as usize];
     let bs = &info[src.buffer.0 as usize];
     let elems = src.elems() as u64;
@@ -740,8 +777,14 @@ fn dma_cost(info: &[BufInfo], hw: &Hardware, dst: &Tile, src: &Tile, engine: u16
     // A descriptor is contiguous on both sides and within one partition.
     let run = run_elems(src).min(run_elems(dst)).max(1) as u64;
     let run_bytes = run * bs.dtype.size_bytes().max(bd.dtype.size_bytes()) as u64;
-    let runs = elems.div_ceil(run);
-    let descs = runs * run_bytes.div_ceil(hw.dma.descriptor_bytes_max);
+    // The common cases (one run; runs within one descriptor) without a 64-bit division.
+    let runs = if run == elems { 1 } else { elems.div_ceil(run) };
+    let per_run = if run_bytes <= hw.dma.descriptor_bytes_max {
+        1
+    } else {
+        run_bytes.div_ceil(hw.dma.descriptor_bytes_max)
+    };
+    let descs = runs * per_run;
     // A tile that walks the partition dimension contiguously (an HBM tile with partition step 1
     // whose free dimension strides) is a transpose: the DMA engine's transpose mode moves it at a
     // fixed fraction of peak instead of in element-sized descriptors.
@@ -756,7 +799,7 @@ fn dma_cost(info: &[BufInfo], hw: &Hardware, dst: &Tile, src: &Tile, engine: u16
         };
         bytes as f64 / eff
     } else {
-        bytes as f64 + descs as f64 * hw.dma.descriptor_overhead_ns() * hw.dma.peak_bytes_per_ns
+        bytes as f64 + descs as f64 * k.descriptor_overhead_ns * hw.dma.peak_bytes_per_ns
     };
     let mut hbm = 0;
     if bs.memory == Memory::Hbm {

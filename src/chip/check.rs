@@ -219,11 +219,28 @@ fn dtype_of(cx: &Ctx, t: &Tile) -> DType {
     cx.info(t).dtype
 }
 
+/// Whether `t` is in one of the `allowed` memories. Runs for every operand of every
+/// instruction: the check is inlined, the error (rare) built out of line.
+#[inline]
 fn need_mem(cx: &Ctx, line: u32, op: &str, role: &str, t: &Tile, allowed: &[Memory]) -> Result<()> {
-    let m = mem_of(cx, t);
-    if allowed.contains(&m) {
-        return Ok(());
+    if allowed.contains(&mem_of(cx, t)) {
+        Ok(())
+    } else {
+        wrong_mem(cx, line, op, role, t, allowed)
     }
+}
+
+#[cold]
+#[inline(never)]
+fn wrong_mem(
+    cx: &Ctx,
+    line: u32,
+    op: &str,
+    role: &str,
+    t: &Tile,
+    allowed: &[Memory],
+) -> Result<()> {
+    let m = mem_of(cx, t);
     let names: Vec<&str> = allowed.iter().map(|m| m.name()).collect();
     Err(cx.err(
         line,

@@ -120,8 +120,11 @@ pub fn simulate(plan: &Plan, hw: &Hardware) -> Schedule {
         plan,
         hw,
         s: Schedule {
-            start_ps: vec![UNKNOWN; n],
-            end_ps: vec![UNKNOWN; n],
+            // Every instruction runs (dependencies point back in program order and queues run
+            // in it), so each start and end is written: zeroed memory comes from the OS without
+            // the fill pass a marker value would take. Visible times keep their marker.
+            start_ps: vec![0; n],
+            end_ps: vec![0; n],
             visible_ps: vec![UNKNOWN; n],
             queue_busy_ps: vec![0; nq],
             dma_busy_ps: 0,

@@ -7,8 +7,6 @@
 //! a later write covers are dropped (the write already orders everything after it), and accesses
 //! that nothing later can conflict with are never recorded.
 
-use std::collections::BTreeMap;
-
 use arrayvec::ArrayVec;
 
 use super::check::Liveness;
@@ -288,23 +286,38 @@ struct Access {
 }
 
 /// Accesses of one buffer. Few live accesses (the usual double-buffered SBUF tile) are scanned
-/// linearly; past [`SMALL`] they move to a map keyed by (element start, instruction), queried by
-/// range using the longest access seen.
+/// linearly; past [`SMALL`] they move to a vector sorted by (element start, instruction), queried
+/// by range using the longest access seen. A write usually replaces the access it covers in
+/// place, so the sorted vector rarely moves its tail (a tree allocates and rebalances instead).
 #[derive(Default)]
 struct BufIndex {
     small: Vec<Access>,
-    map: BTreeMap<(u64, u32), Access>,
+    sorted: Vec<Access>,
     max_len: u64,
 }
 
 const SMALL: usize = 32;
 
+/// Order of [`BufIndex::sorted`].
+#[inline]
+fn key(a: &Access) -> (u64, u32) {
+    (a.region.e0, a.instr)
+}
+
 impl BufIndex {
+    /// Positions in `sorted` of the keys in `lo..hi`.
+    #[inline]
+    fn range(&self, lo: (u64, u32), hi: (u64, u32)) -> std::ops::Range<usize> {
+        let a = self.sorted.partition_point(|b| key(b) < lo);
+        let b = a + self.sorted[a..].partition_point(|b| key(b) < hi);
+        a..b
+    }
+
     /// Call `f` on every access overlapping `r` (in insertion order while small, else in
     /// (element start, instruction) order).
     #[inline]
     fn overlapping(&self, r: &Region, mut f: impl FnMut(&Access)) {
-        if self.map.is_empty() {
+        if self.sorted.is_empty() {
             for a in &self.small {
                 if a.region.overlaps(r) {
                     f(a);
@@ -313,40 +326,72 @@ impl BufIndex {
             return;
         }
         let lo = r.e0.saturating_sub(self.max_len);
-        for (_, a) in self.map.range((lo, 0)..(r.e1, 0)) {
+        for a in &self.sorted[self.range((lo, 0), (r.e1, 0))] {
             if a.region.overlaps(r) {
                 f(a);
             }
         }
     }
 
-    /// Drop the accesses that `a` covers (but those `keep` keeps), then add `a`. `doomed` is
-    /// scratch space, kept by the caller so recording allocates nothing.
-    fn record(&mut self, a: Access, keep: impl Fn(&Access) -> bool, doomed: &mut Vec<(u64, u32)>) {
+    /// Drop the accesses that `a` covers (but those `keep` keeps), then add `a` (replacing an
+    /// access with the same key, as a map would).
+    fn record(&mut self, a: Access, keep: impl Fn(&Access) -> bool) {
         let r = &a.region;
-        if self.map.is_empty() {
+        self.max_len = self.max_len.max(r.e1 - r.e0);
+        if self.sorted.is_empty() {
             self.small.retain(|b| !r.covers(&b.region) || keep(b));
-        } else {
-            doomed.clear();
-            doomed.extend(
-                self.map
-                    .range((r.e0, 0)..(r.e1, 0))
-                    .filter(|(_, b)| r.covers(&b.region) && !keep(b))
-                    .map(|(k, _)| *k),
-            );
-            for k in doomed.iter() {
-                self.map.remove(k);
+            if self.small.len() < SMALL {
+                self.small.push(a);
+                return;
+            }
+            let mut all = std::mem::take(&mut self.small);
+            all.push(a);
+            // Stable, so of equal keys the last recorded wins below (as map inserts would).
+            all.sort_by_key(key);
+            for b in all {
+                insert_sorted(&mut self.sorted, b);
+            }
+            return;
+        }
+        // Keep the survivors of the covered range at its front; the doomed gap follows.
+        let range = self.range((r.e0, 0), (r.e1, 0));
+        let mut w = range.start;
+        for j in range.clone() {
+            let b = &self.sorted[j];
+            if !r.covers(&b.region) || keep(b) {
+                self.sorted.swap(w, j);
+                w += 1;
             }
         }
-        self.max_len = self.max_len.max(a.region.e1 - a.region.e0);
-        if self.map.is_empty() && self.small.len() < SMALL {
+        if w == 0 && range == (0..self.sorted.len()) {
+            // All dropped: back to the small list, as the tree emptied by removals was.
+            self.sorted.clear();
             self.small.push(a);
             return;
         }
-        for b in self.small.drain(..) {
-            self.map.insert((b.region.e0, b.instr), b);
+        let k = key(&a);
+        // Every key in the range is at least (e0, 0): `a` goes among the survivors.
+        let pos = range.start + self.sorted[range.start..w].partition_point(|b| key(b) < k);
+        if pos < w && key(&self.sorted[pos]) == k {
+            self.sorted[pos] = a;
+            self.sorted.drain(w..range.end);
+        } else if w < range.end {
+            // Move the first doomed slot to `pos` and fill it.
+            self.sorted[pos..=w].rotate_right(1);
+            self.sorted[pos] = a;
+            self.sorted.drain(w + 1..range.end);
+        } else {
+            self.sorted.insert(pos, a);
         }
-        self.map.insert((a.region.e0, a.instr), a);
+    }
+}
+
+/// Insert `a` in `v` by (element start, instruction), replacing an access with the same key.
+fn insert_sorted(v: &mut Vec<Access>, a: Access) {
+    let k = key(&a);
+    match v.binary_search_by(|b| key(b).cmp(&k)) {
+        Ok(pos) => v[pos] = a,
+        Err(pos) => v.insert(pos, a),
     }
 }
 
@@ -398,7 +443,6 @@ pub fn build(program: &Program, hw: &Hardware, live: &Liveness) -> Plan {
     let mut flops = -0.0f64;
     let mut ideal_compute_ps = 0.0;
     let mut hbm_bytes = 0u64;
-    let mut doomed = Vec::new();
     let mut last_on_queue: Vec<Option<u32>> =
         vec![None; FIRST_DMA as usize + (hw.dma.engines * hw.dma.queues_per_engine) as usize];
     // Weights currently in the PE array: (stationary tile, newest writer of its region).
@@ -447,7 +491,7 @@ pub fn build(program: &Program, hw: &Hardware, live: &Liveness) -> Plan {
                     queue: q,
                     write: false,
                 };
-                index[b].record(a, |a| a.write || a.queue != q, &mut doomed);
+                index[b].record(a, |a| a.write || a.queue != q);
             }
         }
         for (t, r) in writes.iter().zip(&write_regions) {
@@ -459,7 +503,7 @@ pub fn build(program: &Program, hw: &Hardware, live: &Liveness) -> Plan {
                     queue: q,
                     write: true,
                 };
-                index[b].record(a, |_| false, &mut doomed);
+                index[b].record(a, |_| false);
             }
         }
         let prev_dep = last_on_queue[q as usize].is_some_and(|p| {

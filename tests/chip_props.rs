@@ -166,4 +166,40 @@ proptest! {
         let with_data = chip::run(&p, &hw, "random", &[], &RunOptions { data: true, ..Default::default() }).unwrap();
         prop_assert_eq!(&with_data.schedule, s);
     }
+
+    /// Planning on a second thread, streamed in parts of any size, changes nothing: the
+    /// simulator waits for entries, it never runs ahead of them.
+    #[test]
+    fn pipelined_plan_is_the_serial_plan(ops in prop::collection::vec(op(), 1..60), part in 1usize..9, preset in prop::sample::select(vec!["trn1", "trn2", "trn3"])) {
+        let p = program(ops);
+        let hw = Hardware::preset(preset).unwrap();
+        let serial = chip::run(&p, &hw, "random", &[], &RunOptions { pipeline: chip::Pipeline::Serial, ..Default::default() }).unwrap();
+        let threaded = chip::run(&p, &hw, "random", &[], &RunOptions { pipeline: chip::Pipeline::Threaded(part), ..Default::default() }).unwrap();
+        prop_assert_eq!(&serial.plan, &threaded.plan);
+        prop_assert_eq!(&serial.schedule, &threaded.schedule);
+    }
+}
+
+/// A program long enough for [`chip::Pipeline::Auto`] to take two threads gives the serial
+/// plan and schedule.
+#[test]
+fn auto_pipeline_on_a_long_program_is_the_serial_run() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let n = chip::PIPELINE_MIN_INSTRS + 1000;
+    let ops = prop::collection::vec(op(), n)
+        .new_tree(&mut TestRunner::deterministic())
+        .unwrap()
+        .current();
+    let p = program(ops);
+    let hw = Hardware::preset("trn2").unwrap();
+    let serial = RunOptions {
+        pipeline: chip::Pipeline::Serial,
+        ..Default::default()
+    };
+    let a = chip::run(&p, &hw, "long", &[], &serial).unwrap();
+    let b = chip::run(&p, &hw, "long", &[], &RunOptions::default()).unwrap();
+    assert_eq!(a.plan, b.plan);
+    assert_eq!(a.schedule, b.schedule);
+    assert!(a.schedule.total_ps > 0);
 }

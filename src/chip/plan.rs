@@ -70,7 +70,7 @@ pub enum Cost {
 /// The variable part of an instruction's [`Cost`] in 16 bytes (the kind follows from its queue,
 /// the latencies from the preset): half a `Cost`. A million-instruction plan writes all of it
 /// on fresh pages, so every byte per instruction is page-fault time.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 struct PackedCost(u64, u64);
 
 /// Bit of a tensor cost's second word: the matmul reuses the loaded weights.
@@ -102,7 +102,7 @@ impl PackedCost {
 }
 
 /// The parts of costs that depend only on the queue.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 struct QueueCosts {
     /// Access latency of the vector, scalar and gpsimd queues (indexed by queue).
     compute_latency_ps: [Picos; FIRST_DMA as usize],
@@ -154,7 +154,7 @@ impl QueueCosts {
 }
 
 /// The plan: per instruction its queue, cost and dependencies (CSR arrays).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
     /// Queue of each instruction.
     pub queue: Vec<u16>,
@@ -422,37 +422,166 @@ fn add_dep(deps: &mut Vec<u32>, first: usize, d: u32) {
     }
 }
 
+/// The queue of every instruction (the simulator needs them all before it starts, to know each
+/// queue's order; a streamed plan sends the rest later).
+pub fn queues(program: &Program, hw: &Hardware) -> Vec<u16> {
+    program
+        .instrs
+        .iter()
+        .map(|ins| queue_of(&ins.op, hw))
+        .collect()
+}
+
 /// Build the plan. The program must have passed [`super::check::check`], which measured `live`.
 ///
 /// One pass over the instructions; each tile's region is computed once and serves both the
 /// dependency queries and the recording.
 pub fn build(program: &Program, hw: &Hardware, live: &Liveness) -> Plan {
     let n = program.instrs.len();
-    let info = BufInfo::table(program);
-    let mut index: Vec<BufIndex> = (0..info.len()).map(|_| BufIndex::default()).collect();
-    let mut deps: Vec<u32> = Vec::with_capacity(n * 2);
-    let mut dep_start = Vec::with_capacity(n + 1);
-    let mut queue = Vec::with_capacity(n);
-    let mut costs = Vec::with_capacity(n);
-    let queue_costs = QueueCosts::of(hw);
-    let consts = Consts::of(hw);
-    // `hw.peak_flops` of the last matmul's dtype (programs use one or two).
-    let mut peak: Option<(DType, f64)> = None;
-    // Summed as the per-instruction list it replaces was (from -0.0, zeros included), so the
-    // total is the same bit for bit.
-    let mut flops = -0.0f64;
-    let mut ideal_compute_ps = 0.0;
-    let mut hbm_bytes = 0u64;
-    let mut last_on_queue: Vec<Option<u32>> =
-        vec![None; FIRST_DMA as usize + (hw.dma.engines * hw.dma.queues_per_engine) as usize];
-    // Weights currently in the PE array: (stationary tile, newest writer of its region).
-    let mut loaded: Option<(Tile, Option<u32>)> = None;
+    let queue = queues(program, hw);
+    let mut b = Builder::new(program, hw, live);
+    let mut out = Parts {
+        costs: Vec::with_capacity(n),
+        deps: Vec::with_capacity(n * 2),
+        dep_start: Vec::with_capacity(n + 1),
+    };
+    for (i, &q) in queue.iter().enumerate() {
+        b.step(i, q, &mut out);
+    }
+    out.dep_start.push(out.deps.len() as u32);
+    b.totals().into_plan(queue, out, hw)
+}
 
-    for (i, ins) in program.instrs.iter().enumerate() {
-        let op = &ins.op;
-        let q = queue_of(op, hw);
-        let first = deps.len();
-        dep_start.push(first as u32);
+/// Build the plan in chunks of `chunk` instructions sent to `tx` (the simulator, running
+/// meanwhile on another thread, assembles them: see [`super::sim::simulate_streamed`]); emptied
+/// chunks come back on `recycled`, so a long plan reuses a few buffers. Returns the totals.
+pub fn build_streamed(
+    program: &Program,
+    hw: &Hardware,
+    live: &Liveness,
+    queue: &[u16],
+    chunk: usize,
+    tx: std::sync::mpsc::SyncSender<Parts>,
+    recycled: std::sync::mpsc::Receiver<Parts>,
+) -> Totals {
+    let chunk = chunk.max(1);
+    let mut b = Builder::new(program, hw, live);
+    for (c, qs) in queue.chunks(chunk).enumerate() {
+        let mut out = recycled.try_recv().unwrap_or_default();
+        for (k, &q) in qs.iter().enumerate() {
+            b.step(c * chunk + k, q, &mut out);
+        }
+        if tx.send(out).is_err() {
+            // The simulator stopped early (it only does on a panic, which the scope reports).
+            break;
+        }
+    }
+    b.totals()
+}
+
+/// A run of consecutive instructions' plan entries: their packed costs and dependency lists
+/// (`dep_start` relative to this part's `deps`, without the closing entry).
+#[derive(Debug, Default)]
+pub struct Parts {
+    costs: Vec<PackedCost>,
+    deps: Vec<u32>,
+    dep_start: Vec<u32>,
+}
+
+impl Parts {
+    /// Empty the part, keeping its allocations.
+    pub fn clear(&mut self) {
+        self.costs.clear();
+        self.deps.clear();
+        self.dep_start.clear();
+    }
+}
+
+/// The whole-program sums of a plan.
+#[derive(Clone, Copy, Debug)]
+pub struct Totals {
+    flops: f64,
+    ideal_compute_ps: f64,
+    hbm_bytes: u64,
+    queues: usize,
+}
+
+impl Totals {
+    fn into_plan(self, queue: Vec<u16>, out: Parts, hw: &Hardware) -> Plan {
+        Plan {
+            queue,
+            costs: out.costs,
+            queue_costs: QueueCosts::of(hw),
+            deps: out.deps,
+            dep_start: out.dep_start,
+            queues: self.queues,
+            flops: self.flops,
+            ideal_compute_ps: self.ideal_compute_ps,
+            hbm_bytes: self.hbm_bytes,
+        }
+    }
+}
+
+/// The per-build state: interval indexes, running sums, the weights in the PE array.
+struct Builder<'a> {
+    program: &'a Program,
+    hw: &'a Hardware,
+    live: &'a Liveness,
+    info: Vec<BufInfo>,
+    index: Vec<BufIndex>,
+    queue_costs: QueueCosts,
+    consts: Consts<'a>,
+    /// `hw.peak_flops` of the last matmul's dtype (programs use one or two).
+    peak: Option<(DType, f64)>,
+    flops: f64,
+    ideal_compute_ps: f64,
+    hbm_bytes: u64,
+    last_on_queue: Vec<Option<u32>>,
+    /// Weights currently in the PE array: (stationary tile, newest writer of its region).
+    loaded: Option<(Tile, Option<u32>)>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(program: &'a Program, hw: &'a Hardware, live: &'a Liveness) -> Builder<'a> {
+        let info = BufInfo::table(program);
+        Builder {
+            program,
+            hw,
+            live,
+            index: (0..info.len()).map(|_| BufIndex::default()).collect(),
+            info,
+            queue_costs: QueueCosts::of(hw),
+            consts: Consts::of(hw),
+            peak: None,
+            // Summed as the per-instruction list it replaces was (from -0.0, zeros included), so
+            // the total is the same bit for bit.
+            flops: -0.0,
+            ideal_compute_ps: 0.0,
+            hbm_bytes: 0,
+            last_on_queue: vec![
+                None;
+                FIRST_DMA as usize
+                    + (hw.dma.engines * hw.dma.queues_per_engine) as usize
+            ],
+            loaded: None,
+        }
+    }
+
+    fn totals(&self) -> Totals {
+        Totals {
+            flops: self.flops,
+            ideal_compute_ps: self.ideal_compute_ps,
+            hbm_bytes: self.hbm_bytes,
+            queues: self.last_on_queue.len(),
+        }
+    }
+
+    /// Plan instruction `i` (on queue `q`), appending its entries to `out`.
+    #[inline]
+    fn step(&mut self, i: usize, q: u16, out: &mut Parts) {
+        let op = &self.program.instrs[i].op;
+        let first = out.deps.len();
+        out.dep_start.push(first as u32);
         let reads = op.reads();
         let writes = op.writes();
         // A matmul's stationary tile is its first read; writers of it gate the weight load.
@@ -460,64 +589,68 @@ pub fn build(program: &Program, hw: &Hardware, live: &Liveness) -> Plan {
         let mut stationary_writer: Option<u32> = None;
         let mut read_regions = ArrayVec::<Region, 4>::new();
         for (k, t) in reads.iter().enumerate() {
-            let r = Region::of(&info, t);
+            let r = Region::of(&self.info, t);
             read_regions.push(r);
             let gate = matmul && k == 0;
-            index[t.buffer.0 as usize].overlapping(&r, |a| {
+            self.index[t.buffer.0 as usize].overlapping(&r, |a| {
                 if a.write {
                     if gate {
                         stationary_writer =
                             Some(stationary_writer.map_or(a.instr, |w| w.max(a.instr)));
                     }
-                    add_dep(&mut deps, first, a.instr | if gate { LOAD } else { 0 });
+                    add_dep(&mut out.deps, first, a.instr | if gate { LOAD } else { 0 });
                 }
             });
         }
         let mut write_regions = ArrayVec::<Region, 4>::new();
         for t in &writes {
-            let r = Region::of(&info, t);
+            let r = Region::of(&self.info, t);
             write_regions.push(r);
-            index[t.buffer.0 as usize].overlapping(&r, |a| {
-                add_dep(&mut deps, first, a.instr | if a.write { 0 } else { WAR });
+            self.index[t.buffer.0 as usize].overlapping(&r, |a| {
+                add_dep(
+                    &mut out.deps,
+                    first,
+                    a.instr | if a.write { 0 } else { WAR },
+                );
             });
         }
         // Record this instruction's accesses where something later could conflict with them.
         for (t, r) in reads.iter().zip(&read_regions) {
             let b = t.buffer.0 as usize;
-            if live.last_write[b].is_some_and(|w| i < w) {
+            if self.live.last_write[b].is_some_and(|w| i < w) {
                 let a = Access {
                     region: *r,
                     instr: i as u32,
                     queue: q,
                     write: false,
                 };
-                index[b].record(a, |a| a.write || a.queue != q);
+                self.index[b].record(a, |a| a.write || a.queue != q);
             }
         }
         for (t, r) in writes.iter().zip(&write_regions) {
             let b = t.buffer.0 as usize;
-            if i < live.last[b] {
+            if i < self.live.last[b] {
                 let a = Access {
                     region: *r,
                     instr: i as u32,
                     queue: q,
                     write: true,
                 };
-                index[b].record(a, |_| false);
+                self.index[b].record(a, |_| false);
             }
         }
-        let prev_dep = last_on_queue[q as usize].is_some_and(|p| {
-            deps[first..]
+        let prev_dep = self.last_on_queue[q as usize].is_some_and(|p| {
+            out.deps[first..]
                 .iter()
                 .any(|&d| d & INDEX == p && d & WAR == 0)
         });
         let c = instr_cost(
-            &info,
-            &consts,
+            &self.info,
+            &self.consts,
             op,
             (&reads, &writes),
             prev_dep,
-            &mut loaded,
+            &mut self.loaded,
             stationary_writer,
         );
         let mut f = 0.0;
@@ -528,49 +661,80 @@ pub fn build(program: &Program, hw: &Hardware, live: &Liveness) -> Plan {
             ..
         } = op
         {
-            let rows = super::check::double_rows(program, hw, stationary, moving, dst);
+            let rows = super::check::double_rows(self.program, self.hw, stationary, moving, dst);
             let (k, m, nn) = (
                 (stationary.np() * rows) as f64,
                 dst.partition_count as f64,
                 dst.free_size() as f64,
             );
             f = 2.0 * k * m * nn;
-            let dt = info[moving.buffer.0 as usize].dtype;
-            let flops_per_s = match peak {
+            let dt = self.info[moving.buffer.0 as usize].dtype;
+            let flops_per_s = match self.peak {
                 Some((d, v)) if d == dt => v,
                 _ => {
-                    let v = hw.peak_flops(dt);
-                    peak = Some((dt, v));
+                    let v = self.hw.peak_flops(dt);
+                    self.peak = Some((dt, v));
                     v
                 }
             };
-            ideal_compute_ps += f / flops_per_s * 1e12;
+            self.ideal_compute_ps += f / flops_per_s * 1e12;
         }
-        flops += f;
+        self.flops += f;
         if let Cost::Dma { hbm_bytes: h, .. } = c {
-            hbm_bytes += h;
+            self.hbm_bytes += h;
         }
         let packed = PackedCost::of(&c);
-        debug_assert_eq!(queue_costs.unpack(q, packed), c);
-        costs.push(packed);
-        queue.push(q);
-        last_on_queue[q as usize] = Some(i as u32);
-    }
-    dep_start.push(deps.len() as u32);
-    Plan {
-        queue,
-        costs,
-        queue_costs,
-        deps,
-        dep_start,
-        queues: last_on_queue.len(),
-        flops,
-        ideal_compute_ps,
-        hbm_bytes,
+        debug_assert_eq!(self.queue_costs.unpack(q, packed), c);
+        out.costs.push(packed);
+        self.last_on_queue[q as usize] = Some(i as u32);
     }
 }
 
 impl Plan {
+    /// An empty plan for `queue` (one entry per instruction) to be filled by
+    /// [`Plan::append`], as a streamed build sends its parts; then [`Plan::set_totals`].
+    pub fn streamed(queue: Vec<u16>, hw: &Hardware) -> Plan {
+        let n = queue.len();
+        let mut dep_start = Vec::with_capacity(n + 1);
+        dep_start.push(0);
+        Plan {
+            queue,
+            costs: Vec::with_capacity(n),
+            queue_costs: QueueCosts::of(hw),
+            deps: Vec::with_capacity(n * 2),
+            dep_start,
+            queues: FIRST_DMA as usize + (hw.dma.engines * hw.dma.queues_per_engine) as usize,
+            flops: 0.0,
+            ideal_compute_ps: 0.0,
+            hbm_bytes: 0,
+        }
+    }
+
+    /// Instructions whose entries are in (all of them once built).
+    pub fn planned(&self) -> usize {
+        self.costs.len()
+    }
+
+    /// Append the entries of the next instructions.
+    pub fn append(&mut self, part: &Parts) {
+        let base = self.deps.len() as u32;
+        // The closing entry moves behind the new instructions.
+        self.dep_start.pop();
+        self.dep_start
+            .extend(part.dep_start.iter().map(|&s| base + s));
+        self.deps.extend_from_slice(&part.deps);
+        self.dep_start.push(self.deps.len() as u32);
+        self.costs.extend_from_slice(&part.costs);
+    }
+
+    /// Set the whole-program sums once the build is done.
+    pub fn set_totals(&mut self, t: Totals) {
+        debug_assert_eq!(self.queues, t.queues);
+        self.flops = t.flops;
+        self.ideal_compute_ps = t.ideal_compute_ps;
+        self.hbm_bytes = t.hbm_bytes;
+    }
+
     /// Number of instructions.
     pub fn len(&self) -> usize {
         self.queue.len()

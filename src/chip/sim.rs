@@ -11,7 +11,9 @@ use std::collections::{BinaryHeap, VecDeque};
 
 use crate::arch::Hardware;
 
-use super::plan::{Cost, FIRST_DMA, INDEX, LOAD, Picos, Plan, TENSOR, WAR, cycles_to_ps};
+use std::sync::mpsc::{Receiver, Sender};
+
+use super::plan::{Cost, FIRST_DMA, INDEX, LOAD, Parts, Picos, Plan, TENSOR, WAR, cycles_to_ps};
 
 /// Not yet known: the instruction has not run (or not finished).
 const UNKNOWN: Picos = Picos::MAX;
@@ -49,8 +51,8 @@ struct Active {
     rate: f64,
 }
 
-struct Sim<'a> {
-    plan: &'a Plan,
+struct Sim<'a, S> {
+    src: S,
     hw: &'a Hardware,
     s: Schedule,
     queue_instrs: Vec<u32>,
@@ -99,8 +101,91 @@ struct Sim<'a> {
     hbm_share: f64,
 }
 
+/// Where the simulator reads the plan: whole, or streamed in while it is being built.
+trait Source {
+    fn plan(&self) -> &Plan;
+    /// Make instruction `i`'s entries available (a streamed plan waits for them).
+    fn ensure(&mut self, i: usize);
+}
+
+struct Whole<'a>(&'a Plan);
+
+impl Source for Whole<'_> {
+    #[inline]
+    fn plan(&self) -> &Plan {
+        self.0
+    }
+
+    #[inline]
+    fn ensure(&mut self, _: usize) {}
+}
+
+/// A plan assembled from the parts a builder thread sends, in order; emptied parts go back.
+struct Streamed {
+    plan: Plan,
+    rx: Receiver<Parts>,
+    recycle: Sender<Parts>,
+}
+
+impl Source for Streamed {
+    #[inline]
+    fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    #[inline]
+    fn ensure(&mut self, i: usize) {
+        while self.plan.planned() <= i {
+            let mut part = self
+                .rx
+                .recv()
+                .expect("the builder sends every instruction before it stops");
+            self.plan.append(&part);
+            part.clear();
+            // The builder may be done and gone: then the part is simply dropped.
+            let _ = self.recycle.send(part);
+        }
+    }
+}
+
 /// Simulate the plan on `hw`.
 pub fn simulate(plan: &Plan, hw: &Hardware) -> Schedule {
+    simulate_from_with(Whole(plan), hw)
+}
+
+/// Simulate a plan while it is being built: `plan` holds the queues (see [`Plan::streamed`]),
+/// the rest arrives in order on `rx` (from [`super::plan::build_streamed`]); emptied parts go back
+/// on `recycle`. The schedule is the one [`simulate`] gives for the whole plan: the simulator
+/// only ever waits for entries, it never guesses. Returns the assembled plan too.
+pub fn simulate_streamed(
+    plan: Plan,
+    hw: &Hardware,
+    rx: Receiver<Parts>,
+    recycle: Sender<Parts>,
+) -> (Plan, Schedule) {
+    let n = plan.len();
+    let mut src = Streamed { plan, rx, recycle };
+    let s = simulate_from_with(&mut src, hw);
+    if n > 0 {
+        src.ensure(n - 1);
+    }
+    (src.plan, s)
+}
+
+impl<S: Source> Source for &mut S {
+    #[inline]
+    fn plan(&self) -> &Plan {
+        (**self).plan()
+    }
+
+    #[inline]
+    fn ensure(&mut self, i: usize) {
+        (**self).ensure(i)
+    }
+}
+
+fn simulate_from_with<S: Source>(src: S, hw: &Hardware) -> Schedule {
+    let plan = src.plan();
     let n = plan.queue.len();
     let nq = plan.queues;
     let mut count = vec![0u32; nq + 1];
@@ -117,7 +202,7 @@ pub fn simulate(plan: &Plan, hw: &Hardware) -> Schedule {
         fill[q as usize] += 1;
     }
     let mut sim = Sim {
-        plan,
+        src,
         hw,
         s: Schedule {
             // Every instruction runs (dependencies point back in program order and queues run
@@ -179,7 +264,7 @@ fn ceil_ps(x: f64) -> Picos {
     }
 }
 
-impl Sim<'_> {
+impl<S: Source> Sim<'_, S> {
     fn run(&mut self) {
         self.resolve();
         loop {
@@ -244,7 +329,7 @@ impl Sim<'_> {
 
     fn finish_dma(&mut self, i: usize, engine: usize) {
         self.per_engine[engine] -= 1;
-        let q = self.plan.queue[i] as usize;
+        let q = self.src.plan().queue[i] as usize;
         self.s.end_ps[i] = self.now;
         let waited = self.set_visible(i, self.now);
         self.s.queue_busy_ps[q] += self.now - self.s.start_ps[i];
@@ -262,25 +347,35 @@ impl Sim<'_> {
     /// Each DMA engine serves its active transfers round-robin (an equal share of its peak
     /// rate); transfers touching HBM are slowed together when they would exceed the core's share.
     fn rates_and_check(&mut self) {
+        // One pass computes every rate, the HBM demand and the earliest completion as if HBM
+        // kept up; only when it does not are the HBM transfers' rates and times redone.
         let mut hbm = 0.0;
+        let (mut next_plain_ns, mut next_hbm_ns) = (f64::INFINITY, f64::INFINITY);
         for a in &mut self.active {
             let c = self.per_engine[a.engine as usize] as usize;
             a.rate = match self.share_of.get(c) {
                 Some(&r) => r,
                 None => self.hw.dma.peak_bytes_per_ns / c as f64,
             };
-            hbm += a.rate * a.hbm_ratio;
-        }
-        let scale = (hbm > self.hbm_share).then(|| self.hbm_share / hbm);
-        let mut next_ns = f64::INFINITY;
-        for a in &mut self.active {
-            if let Some(f) = scale
-                && a.hbm_ratio > 0.0
-            {
-                a.rate *= f;
+            let t = (a.remaining / a.rate).max(0.0);
+            if a.hbm_ratio > 0.0 {
+                hbm += a.rate * a.hbm_ratio;
+                next_hbm_ns = next_hbm_ns.min(t);
+            } else {
+                next_plain_ns = next_plain_ns.min(t);
             }
-            next_ns = next_ns.min((a.remaining / a.rate).max(0.0));
         }
+        if hbm > self.hbm_share {
+            let f = self.hbm_share / hbm;
+            next_hbm_ns = f64::INFINITY;
+            for a in &mut self.active {
+                if a.hbm_ratio > 0.0 {
+                    a.rate *= f;
+                    next_hbm_ns = next_hbm_ns.min((a.remaining / a.rate).max(0.0));
+                }
+            }
+        }
+        let next_ns = next_plain_ns.min(next_hbm_ns);
         self.check = None;
         if next_ns.is_finite() {
             let t = self.now + ceil_ps(next_ns * 1000.0);
@@ -296,9 +391,13 @@ impl Sim<'_> {
         }
     }
 
-    fn head_instr(&self, q: usize) -> Option<usize> {
+    /// The head of queue `q`, its plan entries available.
+    fn head_instr(&mut self, q: usize) -> Option<usize> {
         let pos = self.queue_start[q] + self.head[q];
-        (pos < self.queue_start[q + 1]).then(|| self.queue_instrs[pos as usize] as usize)
+        let i =
+            (pos < self.queue_start[q + 1]).then(|| self.queue_instrs[pos as usize] as usize)?;
+        self.src.ensure(i);
+        Some(i)
     }
 
     /// Set the time `i`'s result is visible; the first queue whose head waited for it.
@@ -317,12 +416,12 @@ impl Sim<'_> {
         }
         if self.scan_for[q] != i as u32 {
             self.scan_for[q] = i as u32;
-            self.scan[q] = self.plan.dep_start[i];
+            self.scan[q] = self.src.plan().dep_start[i];
         }
-        let end = self.plan.dep_start[i + 1];
+        let end = self.src.plan().dep_start[i + 1];
         let mut k = self.scan[q];
         while k < end {
-            let p = (self.plan.deps[k as usize] & INDEX) as usize;
+            let p = (self.src.plan().deps[k as usize] & INDEX) as usize;
             let v = self.s.visible_ps[p];
             if v >= WAITED_MIN {
                 self.wait_next[q] = if v == UNKNOWN {
@@ -369,8 +468,8 @@ impl Sim<'_> {
     /// (ready for the weight load, ready for everything else) from the producers' times.
     fn ready(&self, i: usize) -> (Picos, Picos) {
         let (mut load, mut all) = (0, 0);
-        for &d in
-            &self.plan.deps[self.plan.dep_start[i] as usize..self.plan.dep_start[i + 1] as usize]
+        for &d in &self.src.plan().deps
+            [self.src.plan().dep_start[i] as usize..self.src.plan().dep_start[i + 1] as usize]
         {
             let p = (d & INDEX) as usize;
             let t = if d & WAR != 0 {
@@ -420,7 +519,7 @@ impl Sim<'_> {
             work_bytes,
             hbm_bytes,
             latency_ps,
-        } = self.plan.cost(i)
+        } = self.src.plan().cost(i)
         else {
             unreachable!("DMA queue holds DMA")
         };
@@ -451,7 +550,7 @@ impl Sim<'_> {
         let Cost::Compute {
             busy_ps,
             latency_ps,
-        } = self.plan.cost(i)
+        } = self.src.plan().cost(i)
         else {
             unreachable!("compute queue")
         };
@@ -473,7 +572,7 @@ impl Sim<'_> {
             mm_cycles,
             latency_cycles,
             ..
-        } = self.plan.cost(i)
+        } = self.src.plan().cost(i)
         else {
             unreachable!("tensor queue")
         };

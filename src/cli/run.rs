@@ -96,6 +96,7 @@ pub fn run(args: &RunArgs) -> Result<String> {
             rounding: args.rounding,
             seed: args.seed,
         },
+        ..Default::default()
     };
     let result = chip::run(&program, &hw, &file, &inputs, &opts).map_err(|e| match e {
         chip::Error::Numerics(n) => Error::Numerics(n),

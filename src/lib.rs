@@ -62,6 +62,7 @@ pub mod atomic;
 pub mod chip;
 pub mod cli;
 pub mod isa;
+pub mod kernels;
 pub mod numerics;
 pub mod report;
 

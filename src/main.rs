@@ -63,6 +63,11 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// The kernel library: parameterized kernels lowered to traces and run.
+    Kernel {
+        #[command(subcommand)]
+        command: KernelCommand,
+    },
     /// Hardware presets.
     Hw {
         #[command(subcommand)]
@@ -103,6 +108,77 @@ enum DtypeCommand {
         #[arg(allow_hyphen_values = true)]
         values: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum KernelCommand {
+    /// Every kernel, with its parameters.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// A kernel's description and parameters (defaults, valid ranges).
+    Show {
+        /// Kernel name.
+        name: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Lower a kernel to a trace (stdout, or -o FILE).
+    Lower {
+        /// Kernel name.
+        name: String,
+        #[command(flatten)]
+        params: KernelParams,
+        /// Write the trace here (atomically) instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Lower a kernel and run it on the chip simulator (the report is `trnsim run`'s).
+    Run {
+        /// Kernel name.
+        name: String,
+        #[command(flatten)]
+        params: KernelParams,
+        /// Timing only: skip computing values (the timing is identical).
+        #[arg(long)]
+        no_data: bool,
+        /// Compare the outputs with an f64 reference; exit 1 above the dtype's tolerance.
+        #[arg(long)]
+        check: bool,
+        /// Write a Chrome/Perfetto trace-event timeline.
+        #[arg(long)]
+        timeline: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+#[derive(clap::Args)]
+struct KernelParams {
+    /// Kernel parameters: NAME=VALUE[,NAME=VALUE...] (see `trnsim kernel show NAME`).
+    #[arg(long, value_name = "NAME=VALUE,...")]
+    set: Vec<String>,
+    /// Hardware: a preset (trn1, trn2, trn3) or a path to a hardware TOML file.
+    #[arg(long, default_value = "trn2")]
+    hw: String,
+    /// Override fields of the hardware: FIELD=VALUE[,FIELD=VALUE...].
+    #[arg(long, value_name = "FIELD=VALUE,...")]
+    hw_set: Vec<String>,
+}
+
+impl KernelParams {
+    fn resolve(&self) -> anyhow::Result<(Vec<(String, String)>, trnsim::arch::Hardware)> {
+        let hw = HwArgs {
+            hw: self.hw.clone(),
+            set: self.hw_set.clone(),
+        };
+        let h = cli::run::load_hardware(&hw.hw, &hw.overrides()?)?;
+        Ok((cli::kernel::parse_set(&self.set)?, h))
+    }
 }
 
 #[derive(clap::Args)]
@@ -237,6 +313,47 @@ fn run(command: Command) -> anyhow::Result<()> {
             };
             out.write_all(cli::run::run(&args)?.as_bytes())?;
         }
+        Command::Kernel { command } => match command {
+            KernelCommand::List { format } => {
+                out.write_all(cli::kernel::list(format)?.as_bytes())?
+            }
+            KernelCommand::Show { name, format } => {
+                out.write_all(cli::kernel::show(&name, format)?.as_bytes())?
+            }
+            KernelCommand::Lower {
+                name,
+                params,
+                output,
+            } => {
+                let (set, hw) = params.resolve()?;
+                let text = cli::kernel::lower(&name, &set, &hw, output.as_ref())?;
+                out.write_all(text.as_bytes())?;
+            }
+            KernelCommand::Run {
+                name,
+                params,
+                no_data,
+                check,
+                timeline,
+                format,
+            } => {
+                let (set, hw) = params.resolve()?;
+                let args = cli::kernel::KernelRunArgs {
+                    name,
+                    set,
+                    no_data,
+                    check,
+                    timeline,
+                    format,
+                };
+                let r = cli::kernel::run(&args, &hw)?;
+                out.write_all(r.text.as_bytes())?;
+                if let Some(e) = r.failed {
+                    out.flush()?;
+                    return Err(e.into());
+                }
+            }
+        },
         Command::Hw { command } => match command {
             HwCommand::List { format } => out.write_all(cli::hw::list(format)?.as_bytes())?,
             HwCommand::Show { hw, json } => {

@@ -107,6 +107,19 @@ fn psum_banks_are_limited() {
     );
 }
 
+/// The start rules are the compute engines' ports; a DMA may write any partition range.
+#[test]
+fn dma_may_start_at_any_partition() {
+    let text = format!(
+        "{}dma_copy dst=s[16:40, 0:8] src=x[0:24, 0:8] queue=0.0\n",
+        HEADER_FOR_DMA
+    );
+    let p = parse(&text, "dma.trace").unwrap();
+    chip::check::check(&p, &Hardware::preset("trn2").unwrap(), "dma.trace").unwrap();
+}
+
+const HEADER_FOR_DMA: &str = "trnsim-trace 1\nkernel k\nbuffer x hbm bf16 [128, 8] zeros\nbuffer s sbuf bf16 [128, 8] zeros\n";
+
 #[test]
 fn partition_start_rules() {
     expect(

@@ -5,6 +5,7 @@
 pub mod demo;
 pub mod dtype;
 pub mod hw;
+pub mod kernel;
 pub mod run;
 
 use std::io;

@@ -1,0 +1,236 @@
+//! `trnsim kernel`: the kernel library: list, show, lower to a trace, run (and check).
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::{Error, Result};
+use crate::arch::Hardware;
+use crate::chip::{self, RunOptions};
+use crate::kernels::{self, Kernel, Params, def::Kind};
+use crate::report::{Format, Table};
+
+fn kernel_err(e: kernels::Error) -> Error {
+    match e {
+        kernels::Error::Chip(chip::Error::Numerics(n)) => Error::Numerics(n),
+        other => Error::Input(other.to_string()),
+    }
+}
+
+/// Split `--set m=4096,k=8192,dtype=bf16` (repeatable) into pairs.
+pub fn parse_set(specs: &[String]) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for spec in specs {
+        for part in spec.split(',').filter(|s| !s.trim().is_empty()) {
+            match part.split_once('=') {
+                Some((k, v)) if !k.trim().is_empty() => {
+                    out.push((k.trim().to_string(), v.trim().to_string()))
+                }
+                _ => {
+                    return Err(Error::Input(format!(
+                        "--set: expected NAME=VALUE, found '{part}'"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One row per kernel.
+pub fn list(format: Format) -> Result<String> {
+    let mut t = Table::new(["kernel", "parameters", "description"]);
+    for &k in kernels::all() {
+        let d = kernels::definition(k);
+        let first = d
+            .description
+            .split(". ")
+            .next()
+            .unwrap_or("")
+            .trim_end_matches('.');
+        t.push(vec![
+            Value::from(d.name.clone()),
+            Value::from(
+                d.params
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            Value::from(first.to_string()),
+        ]);
+    }
+    Ok(t.render(format))
+}
+
+/// A kernel's description and parameters.
+pub fn show(name: &str, format: Format) -> Result<String> {
+    let (_, d) = kernels::find(name).map_err(kernel_err)?;
+    let mut t = Table::new(["parameter", "kind", "default", "valid", "meaning"])
+        .with_title(format!("{}: {}", d.name, d.description));
+    for p in &d.params {
+        let valid = match p.kind {
+            Kind::Int => format!("{}..={}", p.min.unwrap_or(0), p.max.unwrap_or(u64::MAX)),
+            Kind::Bool => "true, false".into(),
+            Kind::Dtype | Kind::Choice => p.choices.join(", "),
+        };
+        t.push(vec![
+            Value::from(p.name.clone()),
+            Value::from(format!("{:?}", p.kind).to_lowercase()),
+            Value::from(p.default.to_string().trim_matches('"').to_string()),
+            Value::from(valid),
+            Value::from(p.doc.clone()),
+        ]);
+    }
+    Ok(t.render(format))
+}
+
+/// `trnsim kernel lower`: the trace text (written to `out` when given; else returned).
+pub fn lower(
+    name: &str,
+    set: &[(String, String)],
+    hw: &Hardware,
+    out: Option<&PathBuf>,
+) -> Result<String> {
+    let (p, program) = kernels::lower(name, set, hw).map_err(kernel_err)?;
+    let mut text = format!(
+        "# lowered by trnsim {} for {}: {} {}\n",
+        env!("CARGO_PKG_VERSION"),
+        hw.name,
+        name,
+        p.pairs()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    text.push_str(&crate::isa::print::print(&program));
+    match out {
+        Some(path) => {
+            super::write_atomic(path, text.as_bytes())?;
+            Ok(format!(
+                "wrote {} ({} instructions, {} buffers)\n",
+                path.display(),
+                program.instrs.len(),
+                program.buffers.len()
+            ))
+        }
+        None => Ok(text),
+    }
+}
+
+/// Options of `trnsim kernel run`.
+#[derive(Clone, Debug, Default)]
+pub struct KernelRunArgs {
+    /// Kernel name.
+    pub name: String,
+    /// Parameter values.
+    pub set: Vec<(String, String)>,
+    /// Timing only.
+    pub no_data: bool,
+    /// Compare with the f64 reference.
+    pub check: bool,
+    /// Perfetto timeline output.
+    pub timeline: Option<PathBuf>,
+    /// Report format.
+    pub format: Format,
+}
+
+/// What `trnsim kernel run` produced: the report, and the failed check if any (exit 1 after
+/// the report is printed).
+pub struct KernelRunOutput {
+    /// The report text.
+    pub text: String,
+    /// Set when `--check` failed.
+    pub failed: Option<Error>,
+}
+
+/// Lower, run and report (and check).
+pub fn run(args: &KernelRunArgs, hw: &Hardware) -> Result<KernelRunOutput> {
+    if args.check && args.no_data {
+        return Err(Error::Input(
+            "--check compares values; it cannot be combined with --no-data".into(),
+        ));
+    }
+    let (k, d) = kernels::find(&args.name).map_err(kernel_err)?;
+    let p = d.params(&args.set).map_err(kernel_err)?;
+    let program = k.lower(&p, hw).map_err(kernel_err)?;
+    let opts = RunOptions {
+        data: !args.no_data,
+        ..Default::default()
+    };
+    let file = format!("<kernel {}>", args.name);
+    let result = chip::run(&program, hw, &file, &[], &opts).map_err(|e| kernel_err(e.into()))?;
+    if let Some(path) = &args.timeline {
+        let text = chip::timeline::timeline(&program, hw, &result.plan, &result.schedule);
+        super::write_atomic(path, text.as_bytes())?;
+    }
+    let report = chip::report::report(&program, hw, &result);
+    let checked = match (&result.state, args.check) {
+        (Some(state), true) => Some(kernels::check(k, &p, &program, state)),
+        _ => None,
+    };
+    let text = render(&report, &p, checked.as_ref(), args.format);
+    let failed = checked.filter(|c| !c.passed).map(|c| {
+        Error::CheckFailed(format!(
+            "kernel {}: max relative error {:.3e} exceeds the tolerance {:.3e}",
+            args.name, c.max_rel_err, c.tolerance
+        ))
+    });
+    Ok(KernelRunOutput { text, failed })
+}
+
+/// The run report with the kernel's parameters (and the check) added.
+pub fn render(
+    report: &chip::report::Report,
+    p: &Params,
+    check: Option<&kernels::CheckReport>,
+    format: Format,
+) -> String {
+    let params: serde_json::Map<String, Value> = p
+        .pairs()
+        .into_iter()
+        .map(|(k, v)| (k, Value::from(v)))
+        .collect();
+    match format {
+        Format::Json => {
+            let mut v = serde_json::to_value(report).expect("report serializes");
+            let o = v.as_object_mut().expect("object");
+            o.insert("params".into(), Value::Object(params));
+            if let Some(c) = check {
+                o.insert("check".into(), serde_json::to_value(c).expect("serializes"));
+            }
+            let mut s = serde_json::to_string_pretty(&v).expect("serializes");
+            s.push('\n');
+            s
+        }
+        Format::Csv => super::run::render(report, Format::Csv),
+        Format::Table => {
+            let mut s = format!(
+                "parameters: {}\n",
+                p.pairs()
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+            s.push_str(&report.to_text());
+            if let Some(c) = check {
+                s.push_str(&format!(
+                    "check against the f64 reference ({} elements): max abs error {:.3e}, max relative error {:.3e}, tolerance {:.3e}: {}\n",
+                    c.elements,
+                    c.max_abs_err,
+                    c.max_rel_err,
+                    c.tolerance,
+                    if c.passed { "pass" } else { "FAIL" }
+                ));
+            }
+            s
+        }
+    }
+}
+
+/// The kernel behind a name (for callers that hold one).
+pub fn kernel(name: &str) -> Result<&'static dyn Kernel> {
+    kernels::find(name).map(|(k, _)| k).map_err(kernel_err)
+}

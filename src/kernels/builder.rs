@@ -1,0 +1,309 @@
+//! Building a program in code: buffers within the preset's SBUF and PSUM, DMA spread over the
+//! engines, and the small tile helpers every lowering needs.
+
+use crate::arch::Hardware;
+use crate::isa::{
+    AccessPattern, Buffer, BufferId, DmaQueue, Engine, Init, Instr, Memory, Op, PartitionStep,
+    Program, Tile,
+};
+use crate::numerics::DType;
+
+use super::{Error, Result};
+
+/// What a DMA is for: each role gets its own queue on every engine, so a load that waits for its
+/// slot to be free never blocks a store behind it (queues are in order, engines serve their
+/// queues round-robin).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Streamed operand loads.
+    Load = 0,
+    /// Resident (reused) operand loads.
+    Resident = 1,
+    /// Results back to HBM.
+    Store = 2,
+    /// Anything else.
+    Other = 3,
+}
+
+/// A program under construction, with what it has taken of the core's memories.
+pub struct Builder<'h> {
+    hw: &'h Hardware,
+    kernel: String,
+    program: Program,
+    sbuf_bytes_per_partition: u64,
+    psum_banks: u32,
+    next_engine: [u16; 4],
+    /// Seeds of the inputs' initializers, one per input in declaration order.
+    seed: u64,
+}
+
+impl<'h> Builder<'h> {
+    /// A new program named `kernel` for `hw`; inputs are seeded from `seed`.
+    pub fn new(kernel: &str, hw: &'h Hardware, seed: u64) -> Builder<'h> {
+        Builder {
+            hw,
+            kernel: kernel.to_string(),
+            program: Program {
+                name: kernel.to_string(),
+                ..Default::default()
+            },
+            sbuf_bytes_per_partition: 0,
+            psum_banks: 0,
+            next_engine: [0; 4],
+            seed,
+        }
+    }
+
+    /// The preset.
+    pub fn hw(&self) -> &'h Hardware {
+        self.hw
+    }
+
+    /// SBUF bytes per partition not yet taken.
+    pub fn sbuf_free_bytes(&self) -> u64 {
+        self.hw
+            .sbuf
+            .bytes_per_partition
+            .saturating_sub(self.sbuf_bytes_per_partition)
+    }
+
+    /// An error saying the shape does not fit.
+    pub fn does_not_fit(&self, message: String) -> Error {
+        Error::DoesNotFit {
+            kernel: self.kernel.clone(),
+            message,
+        }
+    }
+
+    fn buffer(
+        &mut self,
+        name: &str,
+        memory: Memory,
+        dtype: DType,
+        shape: &[usize],
+        init: Init,
+    ) -> BufferId {
+        let id = BufferId(self.program.buffers.len() as u32);
+        self.program.buffers.push(Buffer {
+            name: name.to_string(),
+            memory,
+            dtype,
+            shape: shape.to_vec(),
+            init,
+            line: 0,
+        });
+        id
+    }
+
+    /// An HBM input `[rows, cols]`, seeded normal(0, 1) values (or given at run time).
+    pub fn input(&mut self, name: &str, dtype: DType, shape: &[usize]) -> BufferId {
+        self.seed += 1;
+        let init = Init::Normal {
+            mean: 0.0,
+            std: 1.0,
+            seed: self.seed,
+        };
+        self.buffer(name, Memory::Hbm, dtype, shape, init)
+    }
+
+    /// An HBM input with a chosen initializer.
+    pub fn input_with(
+        &mut self,
+        name: &str,
+        dtype: DType,
+        shape: &[usize],
+        init: Init,
+    ) -> BufferId {
+        self.buffer(name, Memory::Hbm, dtype, shape, init)
+    }
+
+    /// An HBM output (zeros until written).
+    pub fn output(&mut self, name: &str, dtype: DType, shape: &[usize]) -> BufferId {
+        self.buffer(name, Memory::Hbm, dtype, shape, Init::Zeros)
+    }
+
+    /// An SBUF buffer of `free` elements on each of `partitions` partitions, if it fits beside
+    /// what is already taken (every buffer is live for the whole kernel).
+    pub fn sbuf(
+        &mut self,
+        name: &str,
+        dtype: DType,
+        partitions: usize,
+        free: usize,
+    ) -> Result<BufferId> {
+        let bytes = (free * dtype.size_bytes()) as u64;
+        if bytes > self.sbuf_free_bytes() {
+            return Err(self.does_not_fit(format!(
+                "SBUF buffer '{name}' needs {bytes} bytes per partition; {} of {} are left",
+                self.sbuf_free_bytes(),
+                self.hw.sbuf.bytes_per_partition
+            )));
+        }
+        self.sbuf_bytes_per_partition += bytes;
+        Ok(self.buffer(
+            name,
+            Memory::Sbuf,
+            dtype,
+            &[partitions, free.max(1)],
+            Init::Zeros,
+        ))
+    }
+
+    /// A PSUM buffer of `banks` whole banks (fp32), if they are free.
+    pub fn psum(&mut self, name: &str, partitions: usize, banks: u32) -> Result<BufferId> {
+        if self.psum_banks + banks > self.hw.psum.banks {
+            return Err(self.does_not_fit(format!(
+                "PSUM buffer '{name}' needs {banks} banks; {} of {} are left",
+                self.hw.psum.banks - self.psum_banks,
+                self.hw.psum.banks
+            )));
+        }
+        self.psum_banks += banks;
+        let free = banks as usize * self.bank_elems();
+        Ok(self.buffer(
+            name,
+            Memory::Psum,
+            DType::Float32,
+            &[partitions, free],
+            Init::Zeros,
+        ))
+    }
+
+    /// fp32 elements per partition in one PSUM bank.
+    pub fn bank_elems(&self) -> usize {
+        (self.hw.psum.bytes_per_partition / self.hw.psum.banks as u64) as usize / 4
+    }
+
+    /// Append an instruction.
+    pub fn push(&mut self, op: Op) {
+        let line = self.program.instrs.len() as u32 + 1;
+        self.program.instrs.push(Instr { op, line });
+    }
+
+    /// A DMA copy, split by partitions over consecutive engines when it is large (the Neuron
+    /// compiler spreads one large load over the DMA engines the same way): each part moves at
+    /// least [`DMA_PART_BYTES`], on the role's queue of its engine.
+    pub fn dma(&mut self, role: Role, dst: Tile, src: Tile) {
+        let elem = self
+            .dtype(src.buffer)
+            .size_bytes()
+            .max(self.dtype(dst.buffer).size_bytes());
+        let bytes = src.elems() * elem;
+        let np = src.np();
+        let engines = (self.hw.dma.engines as usize).max(1);
+        let parts = (bytes / DMA_PART_BYTES).clamp(1, engines.min(np.max(1)));
+        if parts == 1 {
+            return self.dma_one(role, dst, src);
+        }
+        let per = np.div_ceil(parts);
+        for p0 in (0..np).step_by(per) {
+            let n = per.min(np - p0) as u32;
+            let (mut d, mut s) = (dst.clone(), src.clone());
+            d.partition_start += p0 as u32;
+            d.partition_count = n;
+            s.partition_start += p0 as u32;
+            s.partition_count = n;
+            self.dma_one(role, d, s);
+        }
+    }
+
+    /// One DMA on the next engine (round-robin per role), on the role's queue.
+    pub fn dma_one(&mut self, role: Role, dst: Tile, src: Tile) {
+        let r = role as usize;
+        let engines = (self.hw.dma.engines as u16).max(1);
+        let engine = self.next_engine[r] % engines;
+        self.next_engine[r] = (engine + 1) % engines;
+        let queue = (r as u16).min(self.hw.dma.queues_per_engine as u16 - 1);
+        self.push(Op::DmaCopy {
+            dst,
+            src,
+            queue: DmaQueue { engine, queue },
+        });
+    }
+
+    /// The program.
+    pub fn finish(self) -> Program {
+        self.program
+    }
+
+    /// The buffer's dtype.
+    pub fn dtype(&self, b: BufferId) -> DType {
+        self.program.buffer(b).dtype
+    }
+}
+
+/// Smallest part a large DMA is split into (a measured 32 KiB transfer on one engine took
+/// 1,416 ns [DMA]: below that the fixed cost dominates).
+pub const DMA_PART_BYTES: usize = 32 * 1024;
+
+/// Partitions `p0..p0 + np`, elements `off..off + len` of each.
+pub fn tile(b: BufferId, p0: usize, np: usize, off: usize, len: usize) -> Tile {
+    Tile::contiguous(b, p0 as u32..(p0 + np) as u32, off as u32, len as u32)
+}
+
+/// An HBM tile of a row-major `[rows, cols]` matrix: rows `r0..r0 + nr`, columns `c0..c0 + nc`.
+pub fn hbm_block(b: BufferId, r0: usize, nr: usize, c0: usize, nc: usize) -> Tile {
+    tile(b, r0, nr, c0, nc)
+}
+
+/// The transpose of an HBM block of a row-major `[rows, cols]` matrix: partition `p` holds
+/// column `c0 + p`, its elements rows `r0..r0 + nr` (a DMA transpose).
+pub fn hbm_block_t(b: BufferId, cols: usize, r0: usize, nr: usize, c0: usize, nc: usize) -> Tile {
+    Tile {
+        buffer: b,
+        partition_start: c0 as u32,
+        partition_count: nc as u32,
+        partition_step: PartitionStep::new(1).expect("1 is a valid step"),
+        ap: AccessPattern::new((r0 * cols) as u32, &[(cols as u32, nr as u32)]),
+    }
+}
+
+/// fp8 double-row rows of an HBM `[rows, cols]` matrix: partition `p` holds rows
+/// `r0 + 2p` and `r0 + 2p + 1`, columns `c0..c0 + nc` of each (`[2, nc]` row-major), for
+/// `np` partitions. `r0` must be even.
+pub fn hbm_double_rows(
+    b: BufferId,
+    cols: usize,
+    r0: usize,
+    np: usize,
+    c0: usize,
+    nc: usize,
+) -> Tile {
+    debug_assert!(r0 % 2 == 0);
+    Tile {
+        buffer: b,
+        partition_start: (r0 / 2) as u32,
+        partition_count: np as u32,
+        partition_step: PartitionStep::new((2 * cols) as u32).expect("step fits"),
+        ap: AccessPattern::new(c0 as u32, &[(cols as u32, 2), (1, nc as u32)]),
+    }
+}
+
+/// An SBUF tile whose partitions hold `[2, width]` rows and take `nc` columns from `c0` of each
+/// row (the stationary operand of a double-row matmul out of a wider block).
+pub fn sbuf_double_rows(
+    b: BufferId,
+    np: usize,
+    off: usize,
+    width: usize,
+    c0: usize,
+    nc: usize,
+) -> Tile {
+    Tile {
+        buffer: b,
+        partition_start: 0,
+        partition_count: np as u32,
+        partition_step: PartitionStep::ROW,
+        ap: AccessPattern::new((off + c0) as u32, &[(width as u32, 2), (1, nc as u32)]),
+    }
+}
+
+/// Which compute engine evacuates the `k`-th result: Vector and Scalar take turns, so both
+/// drain PSUM while the tensor engine runs.
+pub fn evac_engine(k: usize) -> Engine {
+    if k % 2 == 0 {
+        Engine::Vector
+    } else {
+        Engine::Scalar
+    }
+}

@@ -39,7 +39,7 @@ pub(super) const MEMORIES: [(&str, Memory); 3] = [
 ];
 
 /// Activation functions by trace name.
-pub(super) const ACT_FUNCS: [(&str, ActFunc); 10] = [
+pub const ACT_FUNCS: [(&str, ActFunc); 10] = [
     ("identity", ActFunc::Identity),
     ("relu", ActFunc::Relu),
     ("gelu", ActFunc::Gelu),
@@ -53,7 +53,7 @@ pub(super) const ACT_FUNCS: [(&str, ActFunc); 10] = [
 ];
 
 /// ALU operations by trace name.
-pub(super) const ALU_OPS: [(&str, AluOp); 6] = [
+pub const ALU_OPS: [(&str, AluOp); 6] = [
     ("add", AluOp::Add),
     ("sub", AluOp::Sub),
     ("mul", AluOp::Mul),

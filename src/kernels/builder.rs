@@ -221,6 +221,22 @@ impl<'h> Builder<'h> {
         });
     }
 
+    /// Run `f`, returning the instructions it emitted instead of appending them, so a lowering
+    /// can software-pipeline: emit a stage of the next tile before the last stage of this one
+    /// (engine queues are in order; a stage waiting on another engine would block its queue).
+    pub fn capture(&mut self, f: impl FnOnce(&mut Self) -> Result<()>) -> Result<Vec<Op>> {
+        let before = self.program.instrs.len();
+        f(self)?;
+        Ok(self.program.instrs.drain(before..).map(|i| i.op).collect())
+    }
+
+    /// Append captured instructions.
+    pub fn extend(&mut self, ops: Vec<Op>) {
+        for op in ops {
+            self.push(op);
+        }
+    }
+
     /// The program.
     pub fn finish(self) -> Program {
         self.program

@@ -7,10 +7,18 @@
 //! in the binary) and a lowering in `src/kernels/NAME.rs` with an f64 reference of what it
 //! computes, so every kernel can be checked numerically ([`check`]).
 
+mod activation;
 mod builder;
+mod conv2d;
 pub mod def;
+mod elementwise;
 mod error;
 mod matmul;
+mod norm;
+mod quant;
+mod rows;
+mod softmax;
+mod transpose;
 
 pub use builder::{Builder, Role};
 pub use def::{KernelDef, Params};
@@ -46,7 +54,19 @@ pub trait Kernel: Sync {
 
 /// Every kernel, in the order `trnsim kernel list` shows them.
 pub fn all() -> &'static [&'static dyn Kernel] {
-    &[&matmul::Matmul, &matmul::Bmm]
+    &[
+        &matmul::Matmul,
+        &matmul::Bmm,
+        &elementwise::Elementwise,
+        &activation::Activation,
+        &softmax::Softmax,
+        &norm::LayerNorm,
+        &norm::RmsNorm,
+        &transpose::Transpose,
+        &quant::Quantize,
+        &quant::Dequantize,
+        &conv2d::Conv2d,
+    ]
 }
 
 /// A kernel's parsed definition.

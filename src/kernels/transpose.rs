@@ -48,48 +48,51 @@ impl Kernel for Transpose {
             }
             return Ok(b.finish());
         }
-        // Input row blocks of 128 rows by 512 columns; each 128 x 128 piece through the array.
+        // Four 128-row input blocks of up to 512 columns (1 KiB rows) at a time; each 128-column
+        // piece of the four goes through the array into one PSUM bank side by side, so a result
+        // row holds 512 output columns (again 1 KiB rows) and leaves in one evacuation and store.
         let w = 512.min(cols);
-        let mut xin = Ring::new(&mut b, "x_s", dtype, 4, w)?;
-        let mut out = Ring::new(&mut b, "y_s", dtype, 8, T)?;
+        let mut xin = Ring::new(&mut b, "x_s", dtype, 8, w)?;
+        let mut out = Ring::new(&mut b, "y_s", dtype, 4, 4 * T)?;
         let ps = b.psum("pt", T, 2)?;
         let bank = b.bank_elems();
         let mut k = 0;
-        for r0 in (0..rows).step_by(T) {
-            let nr = T.min(rows - r0);
+        for r0 in (0..rows).step_by(4 * T) {
+            let nr4 = (4 * T).min(rows - r0);
             for c0 in (0..cols).step_by(w) {
                 let nw = w.min(cols - c0);
-                let o = xin.take();
-                b.dma(
-                    Role::Load,
-                    xin.tile(o, nr, 0, nw),
-                    hbm_block(x, r0, nr, c0, nw),
-                );
+                let blocks: Vec<(usize, usize)> = (0..nr4)
+                    .step_by(T)
+                    .map(|i| {
+                        let nr = T.min(nr4 - i);
+                        let o = xin.take();
+                        b.dma(
+                            Role::Load,
+                            xin.tile(o, nr, 0, nw),
+                            hbm_block(x, r0 + i, nr, c0, nw),
+                        );
+                        (o, nr)
+                    })
+                    .collect();
                 for j in (0..nw).step_by(T) {
                     let nc = T.min(nw - j);
-                    // Four transposes per bank, two banks alternating.
-                    let slot = (k % 8) * T;
-                    let pt = super::builder::tile(
-                        ps,
-                        0,
-                        nc,
-                        (slot / (4 * T)) * bank + slot % (4 * T),
-                        nr,
-                    );
-                    b.push(Op::Transpose {
-                        dst: pt.clone(),
-                        src: xin.tile(o, nr, j, nc),
-                    });
+                    let pb = (k % 2) * bank;
+                    for (i, &(o, nr)) in blocks.iter().enumerate() {
+                        b.push(Op::Transpose {
+                            dst: super::builder::tile(ps, 0, nc, pb + i * T, nr),
+                            src: xin.tile(o, nr, j, nc),
+                        });
+                    }
                     let oo = out.take();
                     b.push(Op::TensorCopy {
                         engine: evac_engine(k),
-                        dst: out.tile(oo, nc, 0, nr),
-                        src: pt,
+                        dst: out.tile(oo, nc, 0, nr4),
+                        src: super::builder::tile(ps, 0, nc, pb, nr4),
                     });
                     b.dma(
                         Role::Store,
-                        hbm_block(y, c0 + j, nc, r0, nr),
-                        out.tile(oo, nc, 0, nr),
+                        hbm_block(y, c0 + j, nc, r0, nr4),
+                        out.tile(oo, nc, 0, nr4),
                     );
                     k += 1;
                 }

@@ -5,6 +5,7 @@
 pub mod demo;
 pub mod dtype;
 pub mod hw;
+pub mod plan;
 pub mod run;
 
 use std::io;

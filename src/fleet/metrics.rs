@@ -163,6 +163,28 @@ pub struct Outcome {
     /// The time series (not part of `summary.json`).
     #[serde(skip)]
     pub timeseries: Vec<Sample>,
+    /// Per-job records, when asked for ([`super::RunOptions::record_jobs`]).
+    #[serde(skip)]
+    pub jobs: Vec<JobRecord>,
+}
+
+/// What happened to one submitted job.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct JobRecord {
+    /// Tenant id.
+    pub tenant: usize,
+    /// Submit time (s).
+    pub submit_s: u64,
+    /// Gang size.
+    pub chips: u32,
+    /// Priority.
+    pub priority: i32,
+    /// First start (s), if it started.
+    pub first_start_s: Option<u64>,
+    /// Completion (s), if it completed.
+    pub end_s: Option<u64>,
+    /// Rejected at submission.
+    pub rejected: bool,
 }
 
 impl Outcome {

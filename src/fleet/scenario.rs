@@ -945,8 +945,8 @@ fn build(
     read: &dyn Fn(&Path) -> std::io::Result<String>,
 ) -> Built<Scenario> {
     let horizon_s = f.horizon.0;
-    if horizon_s == 0 || horizon_s > 100 * YEAR_S {
-        return bad("horizon", format!("{horizon_s} s is out of range; expected 1 s to 100 years"));
+    if horizon_s == 0 || horizon_s > 1000 * YEAR_S {
+        return bad("horizon", format!("{horizon_s} s is out of range; expected 1 s to 1000 years"));
     }
     let report_interval_s = f.report_interval.map_or((horizon_s / 100).max(1), |d| d.0);
     if report_interval_s == 0 || horizon_s / report_interval_s > MAX_SAMPLES {

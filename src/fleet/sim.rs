@@ -15,7 +15,7 @@ use super::error::{Error, Result};
 use super::event::{EventKind, EventQueue};
 use super::fleet::{GenId, Placement, Pool, for_parts};
 use super::job::{JobId, JobSpec, RunTime};
-use super::metrics::{FleetMetrics, Outcome, Percentiles, Sample, TenantMetrics};
+use super::metrics::{FleetMetrics, JobRecord, Outcome, Percentiles, Sample, TenantMetrics};
 use super::policy::{Candidate, Fit, Policy, PolicyKind, RunningSets, View};
 use super::quota::QuotaTree;
 use super::reclaim::ReclaimMode;
@@ -28,6 +28,8 @@ use super::tenant::TenantId;
 pub struct RunOptions {
     /// Check capacity, quota and accounting invariants after every round (slow; for tests).
     pub check_invariants: bool,
+    /// Return one [`JobRecord`] per job in [`Outcome::jobs`] (for job-level analysis).
+    pub record_jobs: bool,
 }
 
 /// Most victims one preemption attempt may examine (a bound on work per attempt).
@@ -58,6 +60,7 @@ struct JobState {
     awaiting: u32,
     evicted_for: JobId,
     reclaim_since: u64,
+    end_s: Option<u64>,
 }
 
 /// Queue order inside a queue: higher priority first, then submission order.
@@ -197,6 +200,7 @@ impl<'a> Sim<'a> {
                 awaiting: 0,
                 evicted_for: NO_JOB,
                 reclaim_since: NO_TIME,
+                end_s: None,
             })
             .collect();
         let mut sim = Sim {
@@ -609,6 +613,7 @@ impl<'a> Sim<'a> {
             Stop::Completed => {
                 st.status = Status::Done;
                 st.remaining = 0.0;
+                st.end_s = Some(now);
                 let j = &self.jobs[id as usize];
                 let jct = (now - j.submit_s) as f64;
                 let ideal = self.rt.run_s(j, g, &self.s.fleet.generations[g], j.work_s as f64);
@@ -1208,7 +1213,26 @@ impl<'a> Sim<'a> {
             fleet.fragmented_chips_mean = self.frag_sum / self.frag_samples as f64;
             fleet.fragmentation = self.frag_share_sum / self.frag_samples as f64;
         }
+        let jobs = if self.opts.record_jobs {
+            self.jobs
+                .iter()
+                .zip(&self.st)
+                .filter(|(_, st)| st.status != Status::Future)
+                .map(|(j, st)| JobRecord {
+                    tenant: j.tenant,
+                    submit_s: j.submit_s,
+                    chips: j.chips,
+                    priority: j.priority,
+                    first_start_s: (st.first_start_s != NO_TIME).then_some(st.first_start_s),
+                    end_s: st.end_s,
+                    rejected: st.status == Status::Rejected,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         Outcome {
+            jobs,
             scenario: s.name.clone(),
             policy: self.policy.name().to_string(),
             seed,

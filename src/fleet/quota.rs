@@ -269,16 +269,17 @@ impl QuotaTree {
         (fits, fits && nominal)
     }
 
-    /// How much a node's usage on `g` grows if tenant `leaf` (in its subtree) uses `chips` more.
-    pub fn usage_growth(&self, leaf: usize, g: usize, chips: u64, node: usize) -> u64 {
+    /// How much a node's usage on `g` changes if tenant `leaf` (in its subtree) uses `delta`
+    /// chips more (or fewer).
+    pub fn usage_change(&self, leaf: usize, g: usize, delta: i64, node: usize) -> i64 {
         let mut cur = leaf;
-        let mut d = chips;
+        let mut d = delta;
         while cur != node {
             let i = self.ix(cur, g);
-            let (u, gt) = (self.usage[i], self.guaranteed[i]);
-            d = (u + d).saturating_sub(gt) - u.saturating_sub(gt);
+            let (u, gt) = (self.usage[i] as i64, self.guaranteed[i] as i64);
+            d = (u + d - gt).max(0) - (u - gt).max(0);
             match self.parent(cur) {
-                Some(p) if d > 0 => cur = p,
+                Some(p) if d != 0 => cur = p,
                 _ => return if cur == node { d } else { 0 },
             }
         }

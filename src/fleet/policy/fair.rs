@@ -32,8 +32,8 @@ fn path_shares(v: &View, c: &Candidate) -> Vec<Share> {
         let best = c
             .gens(v.gens)
             .map(|g| {
-                let grow = q.usage_growth(c.tenant, g, c.chips, node);
-                q.share_with(node, |h| if h == g { grow as i64 } else { 0 })
+                let grow = q.usage_change(c.tenant, g, c.chips as i64, node);
+                q.share_with(node, |h| if h == g { grow } else { 0 })
             })
             .min()
             .unwrap_or(Share::ZERO);
@@ -76,33 +76,65 @@ impl Policy for Fair {
             ReclaimWithinCohort::LowerPriority => CrossTenant::ReclaimLowerPriority,
             ReclaimWithinCohort::Any => CrossTenant::ReclaimAny,
         };
-        vec![
-            Attempt {
-                allow_borrowing: false,
-                own: p.within_queue,
-                cross: reclaim,
+        let mut out = vec![Attempt {
+            allow_borrowing: false,
+            own: p.within_queue,
+            cross: reclaim,
+        }];
+        // Fair-sharing preemption across tenants only where the queue may reclaim at all.
+        out.push(Attempt {
+            allow_borrowing: true,
+            own: p.within_queue,
+            cross: if reclaim == CrossTenant::None {
+                CrossTenant::None
+            } else {
+                CrossTenant::FairShare
             },
-            Attempt {
-                allow_borrowing: true,
-                own: p.within_queue,
-                cross: CrossTenant::FairShare,
-            },
-        ]
+        });
+        out
     }
 
     fn next_victim(&self, v: &View, c: &Candidate, g: GenId, a: &Attempt) -> Option<JobId> {
         let q = v.quota;
-        let mine = q.share_with(c.tenant, |h| if h == g { c.chips as i64 } else { 0 });
         best_victim(v, c, g, a, |t, own, k| {
-            let share = q.share(t);
-            if !own && a.cross == CrossTenant::FairShare {
-                let after = q.share_with(t, |h| if h == g { -i64::from(k.3) } else { 0 });
+            if own {
+                return Some((true, Reverse(Share::ZERO), *k));
+            }
+            // Compare where the two tenants' paths meet: the preemptor's side with the job
+            // admitted against the victim's side without the victim.
+            let (mine_node, their_node) = sides(v, c.tenant, t)?;
+            let grow = q.usage_change(c.tenant, g, c.chips as i64, mine_node);
+            let mine = q.share_with(mine_node, |h| if h == g { grow } else { 0 });
+            let theirs = q.share(their_node);
+            if a.cross == CrossTenant::FairShare {
+                let drop = q.usage_change(t, g, -i64::from(k.3), their_node);
+                let after = q.share_with(their_node, |h| if h == g { drop } else { 0 });
                 if after < mine {
                     return None;
                 }
             }
             // Other tenants before own jobs, highest share first.
-            Some((own, Reverse(share), *k))
+            Some((false, Reverse(theirs), *k))
         })
     }
+}
+
+/// The children of the lowest common ancestor of tenants `a` and `b` on each side, or `None`
+/// when they share no cohort.
+fn sides(v: &View, a: TenantId, b: TenantId) -> Option<(usize, usize)> {
+    let q = v.quota;
+    let mut up_a = vec![a];
+    while let Some(p) = q.parent(*up_a.last().expect("non-empty")) {
+        up_a.push(p);
+    }
+    let mut prev = b;
+    let mut cur = q.parent(b);
+    while let Some(n) = cur {
+        if let Some(pos) = up_a.iter().position(|&x| x == n) {
+            return Some((up_a[pos - 1], prev));
+        }
+        prev = n;
+        cur = q.parent(n);
+    }
+    None
 }

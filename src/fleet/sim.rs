@@ -32,8 +32,12 @@ pub struct RunOptions {
     pub record_jobs: bool,
 }
 
-/// Most victims one preemption attempt may examine (a bound on work per attempt).
-const MAX_VICTIMS: usize = 100_000;
+/// Most victims one preemption attempt may take before giving up (a bound on work per attempt).
+const MAX_VICTIMS: usize = 2048;
+/// A job whose preemption attempt on a generation found no way to make room does not try again
+/// on that generation for this long (a bound on work per event; placement and quota only get
+/// tighter for it unless chips are freed, and freed chips go to it first when it is entitled).
+const PREEMPT_RETRY_S: u64 = 60;
 const NO_TIME: u64 = u64::MAX;
 const NO_JOB: JobId = JobId::MAX;
 
@@ -122,6 +126,8 @@ struct Sim<'a> {
     reserved: Vec<u64>,
     ceiling: Vec<u64>,
     peak_capacity: Vec<u64>,
+    /// Largest gang a generation can place (one cluster).
+    max_gang: Vec<u64>,
     running: RunningSets,
     queues: Vec<BTreeSet<QKey>>,
     ends: Vec<BTreeSet<(u64, JobId)>>,
@@ -129,6 +135,8 @@ struct Sim<'a> {
     acc: Vec<TenantAcc>,
     /// Per generation: the throttled-reclaim round being booked and chips booked in it.
     reclaim_slot: Vec<(u64, u64)>,
+    /// Per (tenant, generation): (chips, time) of the last preemption attempt that failed.
+    preempt_failed: Vec<(u64, u64)>,
     dirty: bool,
     fleet: FleetMetrics,
     frag_sum: f64,
@@ -220,6 +228,12 @@ impl<'a> Sim<'a> {
             quota,
             reserved: vec![0; nt * gens],
             ceiling: vec![0; nt * gens],
+            max_gang: s
+                .fleet
+                .generations
+                .iter()
+                .map(|g| g.ultraserver_chips as u64 * g.ultraservers_per_cluster as u64)
+                .collect(),
             peak_capacity,
             running: RunningSets::new(nt, gens),
             queues: vec![BTreeSet::new(); nq],
@@ -227,6 +241,7 @@ impl<'a> Sim<'a> {
             gen_waiting: vec![BTreeMap::new(); gens],
             acc: vec![TenantAcc::default(); nt],
             reclaim_slot: vec![(0, 0); gens],
+            preempt_failed: vec![(u64::MAX, 0); nt * gens],
             dirty: false,
             fleet: FleetMetrics::default(),
             frag_sum: 0.0,
@@ -448,7 +463,9 @@ impl<'a> Sim<'a> {
             None => 0..g_n,
         }
         .any(|g| {
-            j.chips as u64 <= self.peak_capacity[g]
+            let gen_ = &self.s.fleet.generations[g];
+            let cluster = gen_.ultraserver_chips as u64 * gen_.ultraservers_per_cluster as u64;
+            j.chips as u64 <= self.peak_capacity[g].min(cluster)
                 && j.chips as u64 <= self.ceiling[j.tenant * g_n + g]
         });
         if !possible {
@@ -738,12 +755,13 @@ impl<'a> Sim<'a> {
         let mut scanned = vec![0u32; self.queues.len()];
         let mut easy: Vec<Option<Easy>> = (0..g_n).map(|_| None).collect();
         let mut failed_preempt = vec![u64::MAX; nt * g_n];
+        let mut failed_place = vec![u64::MAX; g_n];
         while !heads.is_empty() {
             let i = self.policy.pick(&self.view(), &heads);
             let c = heads[i];
             let q = head_q[i];
             let key = self.qkey(c.job);
-            match self.try_start(&c, &mut easy, &mut failed_preempt) {
+            match self.try_start(&c, &mut easy, &mut failed_preempt, &mut failed_place) {
                 TryResult::Started => {}
                 TryResult::Waiting(capacity_gen) => {
                     match backfill {
@@ -801,11 +819,12 @@ impl<'a> Sim<'a> {
         c: &Candidate,
         easy: &mut [Option<Easy>],
         failed_preempt: &mut [u64],
+        failed_place: &mut [u64],
     ) -> TryResult {
         let g_n = self.gens;
         let mut quota_gen = None;
         for g in c.gens(g_n) {
-            if self.pools[g].up_chips() == 0 {
+            if self.pools[g].up_chips() == 0 || c.chips > self.max_gang[g] {
                 continue;
             }
             if self.policy.fit(&self.view(), c.tenant, g, c.chips) == Fit::No {
@@ -815,21 +834,38 @@ impl<'a> Sim<'a> {
             if !self.easy_allows(easy, c, g) {
                 continue;
             }
+            if c.chips >= failed_place[g] {
+                continue;
+            }
             if let Some(p) = self.pools[g].place(c.chips as u32) {
                 self.start(c.job, g, p);
                 return TryResult::Started;
             }
+            failed_place[g] = c.chips;
         }
         if self.st[c.job as usize].awaiting > 0 {
             return TryResult::Waiting(quota_gen);
         }
         for g in c.gens(g_n) {
-            if self.pools[g].up_chips() == 0 || failed_preempt[c.tenant * g_n + g] <= c.chips {
+            let i = c.tenant * g_n + g;
+            let (chips, at) = self.preempt_failed[i];
+            if self.pools[g].up_chips() == 0
+                || c.chips > self.max_gang[g]
+                || failed_preempt[i] <= c.chips
+                || (chips <= c.chips && self.now < at + PREEMPT_RETRY_S)
+            {
                 continue;
             }
             match self.try_preempt(c, g) {
-                Some(r) => return r,
-                None => failed_preempt[c.tenant * g_n + g] = c.chips,
+                Some(r) => {
+                    // Chips were freed (or are about to be): placement may succeed again.
+                    failed_place.iter_mut().for_each(|f| *f = u64::MAX);
+                    return r;
+                }
+                None => {
+                    failed_preempt[i] = c.chips;
+                    self.preempt_failed[i] = (c.chips, self.now);
+                }
             }
         }
         TryResult::Waiting(quota_gen)

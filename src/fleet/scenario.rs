@@ -540,39 +540,47 @@ fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
-/// The key path of the innermost key or value containing byte `offset`.
+/// The key path of the innermost key or value containing byte `offset`. Tables written as
+/// `[headers]` have no span of their own, so the search looks inside every table.
 fn path_at(doc: &DeTable, offset: usize) -> String {
-    fn walk_table(t: &DeTable, offset: usize, out: &mut Vec<String>) {
+    fn in_table(t: &DeTable, offset: usize) -> Option<Vec<String>> {
         for (k, v) in t.iter() {
-            let ks = k.span();
-            let vs = v.span();
-            if ks.contains(&offset) || vs.contains(&offset) || (offset == vs.end && vs.start < vs.end) {
-                out.push(k.get_ref().to_string());
-                walk_value(v.get_ref(), offset, out);
-                return;
+            let (ks, vs) = (k.span(), v.span());
+            let here = ks.contains(&offset) || vs.contains(&offset);
+            if let Some(mut rest) = in_value(v.get_ref(), offset) {
+                rest.insert(0, k.get_ref().to_string());
+                return Some(rest);
+            }
+            if here {
+                return Some(vec![k.get_ref().to_string()]);
             }
         }
+        None
     }
-    fn walk_value(v: &DeValue, offset: usize, out: &mut Vec<String>) {
+    fn in_value(v: &DeValue, offset: usize) -> Option<Vec<String>> {
         match v {
-            DeValue::Table(t) => walk_table(t, offset, out),
-            DeValue::Array(a) => {
-                for (i, e) in a.iter().enumerate() {
-                    if e.span().contains(&offset) {
-                        if let Some(last) = out.last_mut() {
-                            last.push_str(&format!("[{i}]"));
-                        }
-                        walk_value(e.get_ref(), offset, out);
-                        return;
-                    }
+            DeValue::Table(t) => in_table(t, offset),
+            DeValue::Array(a) => a.iter().enumerate().find_map(|(i, e)| {
+                let inner = in_value(e.get_ref(), offset);
+                if inner.is_none() && !e.span().contains(&offset) {
+                    return None;
                 }
-            }
-            _ => {}
+                let mut out = vec![format!("[{i}]")];
+                out.extend(inner.unwrap_or_default());
+                Some(out)
+            }),
+            _ => None,
         }
     }
-    let mut out = Vec::new();
-    walk_table(doc, offset, &mut out);
-    out.join(".")
+    let parts = in_table(doc, offset).unwrap_or_default();
+    let mut out = String::new();
+    for p in parts {
+        if !out.is_empty() && !p.starts_with('[') {
+            out.push('.');
+        }
+        out.push_str(&p);
+    }
+    out
 }
 
 /// Byte offset of the deepest existing key along a key path (`a.b[2].c`).

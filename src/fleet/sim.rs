@@ -65,6 +65,8 @@ struct JobState {
     evicted_for: JobId,
     reclaim_since: u64,
     end_s: Option<u64>,
+    /// Generation + 1 of the quota claimed while waiting for evictions (0: none).
+    claim: u8,
 }
 
 /// Queue order inside a queue: higher priority first, then submission order.
@@ -135,6 +137,9 @@ struct Sim<'a> {
     acc: Vec<TenantAcc>,
     /// Per generation: the throttled-reclaim round being booked and chips booked in it.
     reclaim_slot: Vec<(u64, u64)>,
+    /// Per (tenant, generation): quota claimed by jobs waiting for graceful evictions (counted in
+    /// the quota tree's usage so later jobs do not evict for the same entitlement twice).
+    claims: Vec<u64>,
     /// Per (tenant, generation): (chips, time) of the last preemption attempt that failed.
     preempt_failed: Vec<(u64, u64)>,
     dirty: bool,
@@ -209,6 +214,7 @@ impl<'a> Sim<'a> {
                 evicted_for: NO_JOB,
                 reclaim_since: NO_TIME,
                 end_s: None,
+                claim: 0,
             })
             .collect();
         let mut sim = Sim {
@@ -242,6 +248,7 @@ impl<'a> Sim<'a> {
             acc: vec![TenantAcc::default(); nt],
             reclaim_slot: vec![(0, 0); gens],
             preempt_failed: vec![(u64::MAX, 0); nt * gens],
+            claims: vec![0; nt * gens],
             dirty: false,
             fleet: FleetMetrics::default(),
             frag_sum: 0.0,
@@ -252,6 +259,33 @@ impl<'a> Sim<'a> {
         };
         sim.compute_ceilings();
         sim
+    }
+
+    /// Chips a tenant's running jobs hold on `g` (quota usage without claims).
+    fn alloc(&self, t: TenantId, g: GenId) -> u64 {
+        self.quota.usage(t, g) - self.claims[t * self.gens + g]
+    }
+
+    /// Chips a tenant's running jobs hold beyond its nominal on `g`.
+    fn borrowed(&self, t: TenantId, g: GenId) -> u64 {
+        self.alloc(t, g).saturating_sub(self.quota.quota(t, g))
+    }
+
+    fn set_claim(&mut self, id: JobId, g: Option<GenId>) {
+        let t = self.jobs[id as usize].tenant;
+        let chips = self.jobs[id as usize].chips as u64;
+        let old = self.st[id as usize].claim;
+        if old > 0 {
+            let og = old as usize - 1;
+            self.quota.add_usage(t, og, -(chips as i64));
+            self.claims[t * self.gens + og] -= chips;
+        }
+        self.st[id as usize].claim = 0;
+        if let Some(g) = g {
+            self.quota.add_usage(t, g, chips as i64);
+            self.claims[t * self.gens + g] += chips;
+            self.st[id as usize].claim = g as u8 + 1;
+        }
     }
 
     fn view(&self) -> View<'_> {
@@ -526,6 +560,7 @@ impl<'a> Sim<'a> {
     /// Start a waiting job on `g` at `p` (already taken from the pool).
     fn start(&mut self, id: JobId, g: GenId, p: Placement) {
         self.dequeue(id);
+        self.set_claim(id, None);
         let now = self.now;
         let j = &self.jobs[id as usize];
         let (t, chips, preemptible) = (j.tenant, j.chips, j.preemptible);
@@ -596,8 +631,10 @@ impl<'a> Sim<'a> {
     fn stop(&mut self, id: JobId, why: Stop) {
         let now = self.now;
         let g = self.st[id as usize].gen_ as usize;
-        let j = &self.jobs[id as usize];
-        let (t, chips) = (j.tenant, j.chips as u64);
+        let (t, chips) = (
+            self.jobs[id as usize].tenant,
+            self.jobs[id as usize].chips as u64,
+        );
         let st = &mut self.st[id as usize];
         let elapsed = now - st.start_s;
         st.spent_chip_s += elapsed * chips;
@@ -606,7 +643,11 @@ impl<'a> Sim<'a> {
             let p = std::mem::replace(&mut st.evicted_for, NO_JOB);
             let pa = &mut self.st[p as usize].awaiting;
             *pa = pa.saturating_sub(1);
+            if *pa == 0 {
+                self.set_claim(p, None);
+            }
         }
+        let j = &self.jobs[id as usize];
         let st = &mut self.st[id as usize];
         st.epoch += 1;
         if !self.us_jobs[g].is_empty() {
@@ -982,6 +1023,7 @@ impl<'a> Sim<'a> {
             self.events.push(due, EventKind::EvictDue { job: v, epoch });
         }
         self.st[c.job as usize].awaiting += victims.len() as u32;
+        self.set_claim(c.job, Some(g));
         TryResult::Waiting(None)
     }
 
@@ -997,9 +1039,9 @@ impl<'a> Sim<'a> {
                 let mut idle_total = 0u64;
                 let mut idle_reserved = 0u64;
                 for ti in 0..self.s.tenants.len() {
-                    let u = self.quota.usage(ti, g);
+                    let u = self.alloc(ti, g);
                     allocated += u;
-                    borrowed_total += self.quota.borrowed(ti, g);
+                    borrowed_total += self.borrowed(ti, g);
                     let nominal = self.quota.quota(ti, g);
                     idle_total += nominal.saturating_sub(u.max(self.quota.guaranteed(ti, g)));
                     idle_reserved += self.reserved[ti * g_n + g].saturating_sub(u);
@@ -1007,13 +1049,14 @@ impl<'a> Sim<'a> {
                 self.fleet.chip_hours_idle_reserved +=
                     idle_reserved.min(self.pools[g].free_chips()) as f64 * dtf;
                 for ti in 0..self.s.tenants.len() {
-                    let u = self.quota.usage(ti, g);
+                    let u = self.alloc(ti, g);
+                    let b = self.borrowed(ti, g);
+                    let nominal = self.quota.quota(ti, g);
+                    let idle = nominal.saturating_sub(u.max(self.quota.guaranteed(ti, g)));
                     let a = &mut self.acc[ti];
                     a.served_chip_s += u as f64 * dtf;
-                    a.borrowed_chip_s += self.quota.borrowed(ti, g) as f64 * dtf;
+                    a.borrowed_chip_s += b as f64 * dtf;
                     if borrowed_total > 0 && idle_total > 0 {
-                        let nominal = self.quota.quota(ti, g);
-                        let idle = nominal.saturating_sub(u.max(self.quota.guaranteed(ti, g)));
                         a.lent_chip_s += borrowed_total.min(idle_total) as f64 * idle as f64
                             / idle_total as f64
                             * dtf;
@@ -1047,7 +1090,7 @@ impl<'a> Sim<'a> {
             if r == 0 {
                 continue;
             }
-            let alloc: u64 = (0..g_n).map(|g| self.quota.usage(ti, g)).sum();
+            let alloc: u64 = (0..g_n).map(|g| self.alloc(ti, g)).sum();
             let a = &mut self.acc[ti];
             let want = r.min(alloc + a.waiting_chips);
             a.honoured_now = alloc >= want
@@ -1067,10 +1110,10 @@ impl<'a> Sim<'a> {
             self.samples.push(Sample {
                 time_s: now,
                 series: t.name.clone(),
-                chips_allocated: (0..g_n).map(|g| self.quota.usage(ti, g)).sum(),
+                chips_allocated: (0..g_n).map(|g| self.alloc(ti, g)).sum(),
                 chips_nominal: (0..g_n).map(|g| self.quota.quota(ti, g)).sum(),
                 chips_reserved: (0..g_n).map(|g| self.reserved[ti * g_n + g]).sum(),
-                chips_borrowed: (0..g_n).map(|g| self.quota.borrowed(ti, g)).sum(),
+                chips_borrowed: (0..g_n).map(|g| self.borrowed(ti, g)).sum(),
                 jobs_queued: a.waiting_jobs,
                 chips_queued: a.waiting_chips,
                 ..Default::default()
@@ -1160,7 +1203,7 @@ impl<'a> Sim<'a> {
         }
         for t in 0..self.s.tenants.len() {
             for g in 0..g_n {
-                if per_tenant[t * g_n + g] != self.quota.usage(t, g) {
+                if per_tenant[t * g_n + g] != self.alloc(t, g) {
                     return Err(err(format!(
                         "tenant {t} generation {g}: jobs hold {} chips, quota usage {}",
                         per_tenant[t * g_n + g],

@@ -34,10 +34,7 @@ pub struct RunOptions {
 
 /// Most victims one preemption attempt may take before giving up (a bound on work per attempt).
 const MAX_VICTIMS: usize = 2048;
-/// A job whose preemption attempt on a generation found no way to make room does not try again
-/// on that generation for this long (a bound on work per event; placement and quota only get
-/// tighter for it unless chips are freed, and freed chips go to it first when it is entitled).
-const PREEMPT_RETRY_S: u64 = 60;
+
 const NO_TIME: u64 = u64::MAX;
 const NO_JOB: JobId = JobId::MAX;
 
@@ -140,8 +137,10 @@ struct Sim<'a> {
     /// Per (tenant, generation): quota claimed by jobs waiting for graceful evictions (counted in
     /// the quota tree's usage so later jobs do not evict for the same entitlement twice).
     claims: Vec<u64>,
-    /// Per (tenant, generation): (chips, time) of the last preemption attempt that failed.
+    /// Per (tenant, generation): (chips, state epoch) of the last preemption attempt that
+    /// failed; it is not retried until a job starts or stops or quotas change (the epoch moves).
     preempt_failed: Vec<(u64, u64)>,
+    preempt_epoch: u64,
     dirty: bool,
     fleet: FleetMetrics,
     frag_sum: f64,
@@ -247,7 +246,8 @@ impl<'a> Sim<'a> {
             gen_waiting: vec![BTreeMap::new(); gens],
             acc: vec![TenantAcc::default(); nt],
             reclaim_slot: vec![(0, 0); gens],
-            preempt_failed: vec![(u64::MAX, 0); nt * gens],
+            preempt_failed: vec![(u64::MAX, u64::MAX); nt * gens],
+            preempt_epoch: 0,
             claims: vec![0; nt * gens],
             dirty: false,
             fleet: FleetMetrics::default(),
@@ -456,17 +456,27 @@ impl<'a> Sim<'a> {
             EventKind::EvictDue { job, epoch } => {
                 let st = &self.st[job as usize];
                 if st.epoch == epoch && st.status == Status::Evicting {
+                    let p = st.evicted_for;
                     self.detach(job);
                     self.stop(job, Stop::Preempted);
                     self.dirty = true;
+                    // The chips freed for a preemptor go to it first (Kueue's nomination).
+                    if p != NO_JOB
+                        && self.st[p as usize].status == Status::Waiting
+                        && self.st[p as usize].awaiting == 0
+                    {
+                        self.start_if_fits(p);
+                    }
                 }
             }
             EventKind::Delivery(i) => {
                 let d = &self.s.fleet.deliveries[i as usize];
                 self.pools[d.generation].add_ultraservers(d.ultraservers);
+                self.preempt_epoch += 1;
                 self.dirty = true;
             }
             EventKind::QuotaUpdate => {
+                self.preempt_epoch += 1;
                 self.set_quotas(self.now);
                 self.dirty = true;
             }
@@ -474,6 +484,7 @@ impl<'a> Sim<'a> {
             EventKind::Repair(id) => {
                 let (g, us) = ((id >> 24) as usize, id & 0xFF_FFFF);
                 self.pools[g].repair(us);
+                self.preempt_epoch += 1;
                 self.dirty = true;
             }
             EventKind::Report => {
@@ -559,6 +570,7 @@ impl<'a> Sim<'a> {
 
     /// Start a waiting job on `g` at `p` (already taken from the pool).
     fn start(&mut self, id: JobId, g: GenId, p: Placement) {
+        self.preempt_epoch += 1;
         self.dequeue(id);
         self.set_claim(id, None);
         let now = self.now;
@@ -629,6 +641,7 @@ impl<'a> Sim<'a> {
 
     /// The second half of stopping a detached job: accounting, and a requeue unless completed.
     fn stop(&mut self, id: JobId, why: Stop) {
+        self.preempt_epoch += 1;
         let now = self.now;
         let g = self.st[id as usize].gen_ as usize;
         let (t, chips) = (
@@ -855,7 +868,28 @@ impl<'a> Sim<'a> {
         false
     }
 
+    /// Try to start a waiting job: place it, else preempt for it. A job waiting for evictions
+    /// gives up its quota claim while it is tried (it must not count against itself).
     fn try_start(
+        &mut self,
+        c: &Candidate,
+        easy: &mut [Option<Easy>],
+        failed_preempt: &mut [u64],
+        failed_place: &mut [u64],
+    ) -> TryResult {
+        let claim = self.st[c.job as usize].claim;
+        if claim > 0 {
+            self.set_claim(c.job, None);
+        }
+        let r = self.try_start_inner(c, easy, failed_preempt, failed_place);
+        let st = &self.st[c.job as usize];
+        if claim > 0 && st.status == Status::Waiting && st.awaiting > 0 && st.claim == 0 {
+            self.set_claim(c.job, Some(claim as usize - 1));
+        }
+        r
+    }
+
+    fn try_start_inner(
         &mut self,
         c: &Candidate,
         easy: &mut [Option<Easy>],
@@ -893,7 +927,7 @@ impl<'a> Sim<'a> {
             if self.pools[g].up_chips() == 0
                 || c.chips > self.max_gang[g]
                 || failed_preempt[i] <= c.chips
-                || (chips <= c.chips && self.now < at + PREEMPT_RETRY_S)
+                || (chips <= c.chips && at == self.preempt_epoch)
             {
                 continue;
             }
@@ -905,7 +939,7 @@ impl<'a> Sim<'a> {
                 }
                 None => {
                     failed_preempt[i] = c.chips;
-                    self.preempt_failed[i] = (c.chips, self.now);
+                    self.preempt_failed[i] = (c.chips, self.preempt_epoch);
                 }
             }
         }
@@ -918,6 +952,9 @@ impl<'a> Sim<'a> {
     fn try_preempt(&mut self, c: &Candidate, g: GenId) -> Option<TryResult> {
         let attempts = self.policy.preemption(&self.view(), c, g);
         for a in attempts {
+            if !self.could_preempt(c, g, &a) {
+                continue;
+            }
             let mut victims: Vec<JobId> = Vec::new();
             let mut ok = false;
             loop {
@@ -960,6 +997,46 @@ impl<'a> Sim<'a> {
             return Some(self.evict(c, g, needed));
         }
         None
+    }
+
+    /// Start a waiting job at once if it fits its quota and the pool on some generation.
+    fn start_if_fits(&mut self, id: JobId) {
+        let c = self.candidate(id);
+        for g in c.gens(self.gens) {
+            if self.policy.fit(&self.view(), c.tenant, g, c.chips) == Fit::No {
+                continue;
+            }
+            if let Some(p) = self.pools[g].place(c.chips as u32) {
+                self.start(id, g, p);
+                return;
+            }
+        }
+    }
+
+    /// A cheap necessary condition for an attempt: the chips it may take plus the free ones
+    /// cover the job, and (without borrowing) the job fits the nominal quota once the tenant's
+    /// own takeable jobs are gone.
+    fn could_preempt(&self, c: &Candidate, g: GenId, a: &super::policy::Attempt) -> bool {
+        use super::policy::CrossTenant;
+        let own = if a.own == super::tenant::WithinQueue::Never {
+            0
+        } else {
+            self.alloc(c.tenant, g)
+        };
+        if !a.allow_borrowing && self.alloc(c.tenant, g) - own + c.chips > self.quota.quota(c.tenant, g) {
+            return false;
+        }
+        let root = self.quota.root(c.tenant);
+        let cross: u64 = (0..self.s.tenants.len())
+            .filter(|&t| t != c.tenant)
+            .filter(|&t| match a.cross {
+                CrossTenant::None => false,
+                CrossTenant::AnyLowerPriority => true,
+                _ => self.quota.root(t) == root && self.borrowed(t, g) > 0,
+            })
+            .map(|t| self.alloc(t, g))
+            .sum();
+        self.pools[g].free_chips() + own + cross >= c.chips
     }
 
     fn restore(&mut self, victims: &[JobId]) {

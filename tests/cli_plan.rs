@@ -34,17 +34,34 @@ fn shipped_scenarios_run_with_the_documented_keys() {
             args.extend(["--set", "horizon=1y"]);
         }
         let o = trnsim(&args);
-        assert!(o.status.success(), "{}: {}", path.display(), text(&o.stderr));
+        assert!(
+            o.status.success(),
+            "{}: {}",
+            path.display(),
+            text(&o.stderr)
+        );
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        for key in ["scenario", "policy", "seed", "horizon_s", "tenants", "fleet"] {
+        for key in [
+            "scenario",
+            "policy",
+            "seed",
+            "horizon_s",
+            "tenants",
+            "fleet",
+        ] {
             assert!(v.get(key).is_some(), "{}: no key {key}", path.display());
         }
         for t in v["tenants"].as_array().unwrap() {
             let submitted = t["jobs_submitted"].as_u64().unwrap();
-            let parts: u64 = ["jobs_completed", "jobs_rejected", "jobs_queued", "jobs_running"]
-                .iter()
-                .map(|k| t[k].as_u64().unwrap())
-                .sum();
+            let parts: u64 = [
+                "jobs_completed",
+                "jobs_rejected",
+                "jobs_queued",
+                "jobs_running",
+            ]
+            .iter()
+            .map(|k| t[k].as_u64().unwrap())
+            .sum();
             assert_eq!(submitted, parts, "{}: {}", path.display(), t["tenant"]);
             for key in [
                 "chip_hours_demanded",
@@ -62,7 +79,12 @@ fn shipped_scenarios_run_with_the_documented_keys() {
                 assert!(t.get(key).is_some(), "no tenant key {key}");
             }
         }
-        for key in ["utilization", "chip_hours_idle_reserved", "fragmentation", "events"] {
+        for key in [
+            "utilization",
+            "chip_hours_idle_reserved",
+            "fragmentation",
+            "events",
+        ] {
             assert!(v["fleet"].get(key).is_some(), "no fleet key {key}");
         }
         n += 1;
@@ -76,10 +98,21 @@ fn golden_small_scenario_and_same_seed_same_bytes() {
     let o = trnsim(&["plan", scenario.to_str().unwrap(), "--format", "json"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let golden = std::fs::read_to_string(root().join("tests/golden/fleet/small.json")).unwrap();
-    assert_eq!(text(&o.stdout), golden, "regenerate with: trnsim plan tests/golden/fleet/small.toml --format json > tests/golden/fleet/small.json");
+    assert_eq!(
+        text(&o.stdout),
+        golden,
+        "regenerate with: trnsim plan tests/golden/fleet/small.toml --format json > tests/golden/fleet/small.json"
+    );
     let again = trnsim(&["plan", scenario.to_str().unwrap(), "--format", "json"]);
     assert_eq!(o.stdout, again.stdout);
-    let other = trnsim(&["plan", scenario.to_str().unwrap(), "--format", "json", "--seed", "2"]);
+    let other = trnsim(&[
+        "plan",
+        scenario.to_str().unwrap(),
+        "--format",
+        "json",
+        "--seed",
+        "2",
+    ]);
     assert_ne!(o.stdout, other.stdout);
 }
 
@@ -150,17 +183,32 @@ fn bad_scenarios_name_file_line_and_key_path_and_exit_2() {
         let path = dir.path().join(format!("bad{i}.toml"));
         std::fs::write(&path, body).unwrap();
         let out = dir.path().join(format!("out{i}"));
-        let o = trnsim(&["plan", path.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        let o = trnsim(&[
+            "plan",
+            path.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
         assert_eq!(o.status.code(), Some(2), "case {i}: {}", text(&o.stderr));
         let err = text(&o.stderr);
-        assert!(err.contains(path.to_str().unwrap()) && err.contains(want), "case {i}: {err}");
+        assert!(
+            err.contains(path.to_str().unwrap()) && err.contains(want),
+            "case {i}: {err}"
+        );
         assert!(!out.exists(), "case {i}: no output on error");
         assert!(!err.contains("panicked"), "case {i}: {err}");
     }
     let scenario = root().join("tests/golden/fleet/small.toml");
-    let o = trnsim(&["plan", scenario.to_str().unwrap(), "--set", "tenants.b.quota.trn2.nominal_sharez=1"]);
+    let o = trnsim(&[
+        "plan",
+        scenario.to_str().unwrap(),
+        "--set",
+        "tenants.b.quota.trn2.nominal_sharez=1",
+    ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("(--set): tenants.b.quota.trn2.nominal_sharez: unknown field"));
+    assert!(
+        text(&o.stderr).contains("(--set): tenants.b.quota.trn2.nominal_sharez: unknown field")
+    );
     let o = trnsim(&["plan", scenario.to_str().unwrap(), "--set", "nonsense"]);
     assert_eq!(o.status.code(), Some(2));
 }

@@ -255,7 +255,12 @@ kind = "jobs"
 tenant = "q2a"
 jobs = [{ at = 0, chips = 1, run_time = 10000, count = 400 }]
 "#,
-        expect: &[(1, "q1a", 30), (1, "q1b", 30), (1, "q1c", 90), (1, "q2a", 150)],
+        expect: &[
+            (1, "q1a", 30),
+            (1, "q1b", 30),
+            (1, "q1c", 90),
+            (1, "q2a", 150),
+        ],
     },
     Case {
         name: "fair-sharing sequence: a=3, b=1, shared=4; a's work finishing hands slots to b and back",
@@ -314,7 +319,10 @@ fn kueue_cases_k1_to_k5_and_the_fair_sharing_sequence() {
     for case in CASES {
         for ((t, tenant, got), &(_, _, want)) in allocation_at(case).into_iter().zip(case.expect) {
             if got != want {
-                failures.push(format!("{}: at t={t} {tenant} has {got} chips, expected {want}", case.name));
+                failures.push(format!(
+                    "{}: at t={t} {tenant} has {got} chips, expected {want}",
+                    case.name
+                ));
             }
         }
     }
@@ -342,7 +350,11 @@ fn fair_sharing_share_values() {
         t.add_usage(0, 0, a as i64 - ua);
         t.add_usage(1, 0, b as i64 - ub);
         (ua, ub) = (a as i64, b as i64);
-        assert_eq!((t.share(0).kueue_value(), t.share(1).kueue_value()), (sa, sb), "a={a} b={b}");
+        assert_eq!(
+            (t.share(0).kueue_value(), t.share(1).kueue_value()),
+            (sa, sb),
+            "a={a} b={b}"
+        );
     }
     // With 8 used, a's tenth workload has nowhere to go.
     assert_eq!(t.available(0, 0), 0);
@@ -352,14 +364,24 @@ fn fair_sharing_share_values() {
 fn quota_arithmetic_reaches() {
     // (nominal, borrowing limit, lending limit) per queue of one cohort; expected `available`
     // of each queue with nothing running.
-    let cases: &[(&[(u64, Option<u64>, Option<u64>)], &[i64])] = &[
+    type Queue = (u64, Option<u64>, Option<u64>);
+    let cases: &[(&[Queue], &[i64])] = &[
         (&[(9, None, None), (12, None, None)], &[21, 21]),
         (&[(9, Some(1), None), (12, None, None)], &[10, 21]),
         (&[(9, None, None), (12, None, Some(1))], &[10, 21]),
         (&[(9, Some(2), None), (12, None, Some(3))], &[11, 21]),
-        (&[(9, None, None), (12, None, Some(3)), (5, None, None)], &[17, 26, 17]),
-        (&[(9, None, None), (12, None, Some(3)), (5, None, Some(2))], &[14, 23, 17]),
-        (&[(9, Some(4), None), (12, None, Some(3)), (5, None, Some(2))], &[13, 23, 17]),
+        (
+            &[(9, None, None), (12, None, Some(3)), (5, None, None)],
+            &[17, 26, 17],
+        ),
+        (
+            &[(9, None, None), (12, None, Some(3)), (5, None, Some(2))],
+            &[14, 23, 17],
+        ),
+        (
+            &[(9, Some(4), None), (12, None, Some(3)), (5, None, Some(2))],
+            &[13, 23, 17],
+        ),
     ];
     for (queues, want) in cases {
         let n = queues.len();

@@ -115,19 +115,31 @@ fn mmc_mean_wait_matches_erlang_c() {
     for c in [1u32, 10, 100, 1000] {
         for rho in [0.5, 0.8, 0.95] {
             // Heavier load relaxes more slowly: more jobs per replication.
-            let jobs = if rho > 0.9 { 600_000 } else if rho > 0.7 { 200_000 } else { 100_000 };
+            let jobs = if rho > 0.9 {
+                600_000
+            } else if rho > 0.7 {
+                200_000
+            } else {
+                100_000
+            };
             let (wq, mean, half) = mmc(c, rho, jobs);
             table.push_str(&format!(
                 "{c:<5} {rho:<5} {wq:>13.3} {mean:>11.3} {half:>12.3}\n"
             ));
             let slack = 1e-6 * 1000.0 * c as f64; // integer-time rounding of near-zero waits
             if (mean - wq).abs() > half + slack {
-                failures.push(format!("c={c} load={rho}: Erlang C {wq:.3} s, simulated {mean:.3} +- {half:.3} s"));
+                failures.push(format!(
+                    "c={c} load={rho}: Erlang C {wq:.3} s, simulated {mean:.3} +- {half:.3} s"
+                ));
             }
         }
     }
     println!("{table}");
-    assert!(failures.is_empty(), "outside the 95 % CI:\n{}\n{table}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "outside the 95 % CI:\n{}\n{table}",
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -191,6 +203,12 @@ run_time = {{ dist = "exponential", mean = {mean_s} }}
     println!(
         "high: exact {exact_h:.1} s, simulated {th:.1} +- {hh:.1}\nlow: exact {exact_l:.1} s, simulated {tl:.1} +- {hl:.1}"
     );
-    assert!((th - exact_h).abs() <= hh, "high class: exact {exact_h}, simulated {th} +- {hh}");
-    assert!((tl - exact_l).abs() <= hl, "low class: exact {exact_l}, simulated {tl} +- {hl}");
+    assert!(
+        (th - exact_h).abs() <= hh,
+        "high class: exact {exact_h}, simulated {th} +- {hh}"
+    );
+    assert!(
+        (tl - exact_l).abs() <= hl,
+        "low class: exact {exact_l}, simulated {tl} +- {hl}"
+    );
 }

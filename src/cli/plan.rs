@@ -27,7 +27,9 @@ pub struct PlanArgs {
 pub fn key_value(s: &str) -> std::result::Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
-        _ => Err(format!("expected KEY=VALUE (e.g. policy.name=fair), found '{s}'")),
+        _ => Err(format!(
+            "expected KEY=VALUE (e.g. policy.name=fair), found '{s}'"
+        )),
     }
 }
 
@@ -98,7 +100,9 @@ pub fn tenant_table(o: &Outcome) -> Table {
             m
         })
         .collect();
-    let columns: Vec<String> = rows.first().map_or_else(Vec::new, |r| r.keys().cloned().collect());
+    let columns: Vec<String> = rows
+        .first()
+        .map_or_else(Vec::new, |r| r.keys().cloned().collect());
     let mut table = Table::new(columns.clone());
     for r in rows {
         table.push(columns.iter().map(|c| r[c].clone()).collect());
@@ -212,8 +216,9 @@ pub fn render(o: &Outcome, format: Format) -> String {
                     wait(d.max),
                     m.preemptions.into(),
                     round(m.chip_hours_lost, 0),
-                    m.reservation_honoured
-                        .map_or(Value::from("-"), |h| Value::from(format!("{:.1}%", h * 100.0))),
+                    m.reservation_honoured.map_or(Value::from("-"), |h| {
+                        Value::from(format!("{:.1}%", h * 100.0))
+                    }),
                     round(m.chip_hours_borrowed, 0),
                     round(m.chip_hours_lent, 0),
                     if m.reclaim_s.count == 0 {
@@ -228,16 +233,32 @@ pub fn render(o: &Outcome, format: Format) -> String {
             for (k, v) in [
                 ("chips installed", Value::from(f.chips_installed)),
                 ("GW installed", round(f.gw_installed, 3)),
-                ("utilization", Value::from(format!("{:.1}%", f.utilization * 100.0))),
-                ("idle reserved chip-hours", round(f.chip_hours_idle_reserved, 0)),
+                (
+                    "utilization",
+                    Value::from(format!("{:.1}%", f.utilization * 100.0)),
+                ),
+                (
+                    "idle reserved chip-hours",
+                    round(f.chip_hours_idle_reserved, 0),
+                ),
                 ("fragmented chips (mean)", round(f.fragmented_chips_mean, 1)),
-                ("fragmentation", Value::from(format!("{:.1}%", f.fragmentation * 100.0))),
+                (
+                    "fragmentation",
+                    Value::from(format!("{:.1}%", f.fragmentation * 100.0)),
+                ),
                 ("failures", Value::from(f.failures)),
                 ("events", Value::from(f.events)),
             ] {
-                fleet.push(vec![Value::from(k), Value::from(crate::report::cell_text(&v))]);
+                fleet.push(vec![
+                    Value::from(k),
+                    Value::from(crate::report::cell_text(&v)),
+                ]);
             }
-            format!("{}\n{}", t.render(Format::Table), fleet.render(Format::Table))
+            format!(
+                "{}\n{}",
+                t.render(Format::Table),
+                fleet.render(Format::Table)
+            )
         }
     }
 }

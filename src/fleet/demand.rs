@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::fleet::GenId;
+use super::hardware::GenId;
 use super::job::JobSpec;
 use super::rng::Rng;
 use super::tenant::TenantId;
@@ -263,7 +263,7 @@ mod tests {
             .count();
         let trough = jobs
             .iter()
-            .filter(|j| (1 * 3600..3 * 3600).contains(&(j.submit_s % 86_400)))
+            .filter(|j| (3600..3 * 3600).contains(&(j.submit_s % 86_400)))
             .count();
         assert!(peak > 5 * trough, "{peak} {trough}");
         let eights = jobs.iter().filter(|j| j.chips == 8).count() as f64 / n;

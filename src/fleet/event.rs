@@ -103,7 +103,11 @@ mod tests {
         let order: Vec<_> = std::iter::from_fn(|| q.pop()).map(|e| e.kind).collect();
         assert_eq!(
             order,
-            [EventKind::QuotaUpdate, EventKind::Report, EventKind::Arrival]
+            [
+                EventKind::QuotaUpdate,
+                EventKind::Report,
+                EventKind::Arrival
+            ]
         );
     }
 }

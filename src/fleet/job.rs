@@ -1,7 +1,7 @@
 //! Jobs: what a tenant submits (an immutable [`JobSpec`]), and how long it runs on a generation
 //! (the [`RunTime`] hook, so a later layer can take run times from the chip simulator).
 
-use super::fleet::{GenId, Generation};
+use super::hardware::{GenId, Generation};
 use super::tenant::TenantId;
 
 /// Dense id of a job (its index in the run's arrival order).
@@ -34,11 +34,17 @@ pub struct JobSpec {
 pub trait RunTime: Send + Sync {
     /// Seconds to run `remaining_work_s` reference-seconds of `job` on generation `gen_`
     /// (at least 1 for any positive work).
-    fn run_s(&self, job: &JobSpec, gen_: GenId, generation: &Generation, remaining_work_s: f64)
-    -> u64;
+    fn run_s(
+        &self,
+        job: &JobSpec,
+        gen_: GenId,
+        generation: &Generation,
+        remaining_work_s: f64,
+    ) -> u64;
 
     /// Reference-seconds of work done by running `elapsed_s` on generation `gen_` (the inverse).
-    fn work_done(&self, job: &JobSpec, gen_: GenId, generation: &Generation, elapsed_s: u64) -> f64;
+    fn work_done(&self, job: &JobSpec, gen_: GenId, generation: &Generation, elapsed_s: u64)
+    -> f64;
 }
 
 /// Run time scales with the generation's speed-up.

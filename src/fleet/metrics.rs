@@ -251,8 +251,14 @@ mod tests {
     fn nearest_rank_and_means() {
         let mut v: Vec<f64> = (1..=100).map(f64::from).collect();
         let p = Percentiles::of(&mut v);
-        assert_eq!((p.p50, p.p90, p.p99, p.max, p.mean), (50.0, 90.0, 99.0, 100.0, 50.5));
-        let m = mean_json(&[json!({"a": 1, "b": [2, "x"]}), json!({"a": 3, "b": [4, "y"]})]);
+        assert_eq!(
+            (p.p50, p.p90, p.p99, p.max, p.mean),
+            (50.0, 90.0, 99.0, 100.0, 50.5)
+        );
+        let m = mean_json(&[
+            json!({"a": 1, "b": [2, "x"]}),
+            json!({"a": 3, "b": [4, "y"]}),
+        ]);
         assert_eq!(m, json!({"a": 2.0, "b": [3.0, "x"]}));
     }
 }

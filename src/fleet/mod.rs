@@ -41,7 +41,7 @@
 pub mod demand;
 pub mod error;
 pub mod event;
-pub mod fleet;
+pub mod hardware;
 pub mod job;
 pub mod metrics;
 pub mod policy;

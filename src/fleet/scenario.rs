@@ -17,7 +17,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::demand::{DemandStream, Dist, JobTemplate, PoissonStream, WorkDist};
 use super::error::{Error, Result};
-use super::fleet::{Delivery, FleetPlan, GenId, Generation};
+use super::hardware::{Delivery, FleetPlan, GenId, Generation};
 use super::job::JobSpec;
 use super::policy::PolicyKind;
 use super::reclaim::{Reclaim, ReclaimMode};
@@ -103,7 +103,10 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Named<T> {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a table of named entries")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> std::result::Result<Named<T>, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> std::result::Result<Named<T>, A::Error> {
                 let mut out = Vec::new();
                 while let Some((k, v)) = m.next_entry::<String, T>()? {
                     out.push((k, v));
@@ -137,7 +140,9 @@ impl<'de> Deserialize<'de> for Num {
                 Ok(Num(v))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Num, E> {
-                Duration::parse(v).map(|d| Num(d.0 as f64)).map_err(E::custom)
+                Duration::parse(v)
+                    .map(|d| Num(d.0 as f64))
+                    .map_err(E::custom)
             }
         }
         d.deserialize_any(V)
@@ -422,7 +427,10 @@ impl From<Error> for BuildError {
     }
 }
 
-fn bad<T>(path: impl Into<String>, message: impl Into<String>) -> std::result::Result<T, BuildError> {
+fn bad<T>(
+    path: impl Into<String>,
+    message: impl Into<String>,
+) -> std::result::Result<T, BuildError> {
     Err(BuildError::At(Bad {
         path: path.into(),
         message: message.into(),
@@ -441,7 +449,9 @@ impl Scenario {
             message: e.to_string(),
         })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Scenario::from_toml(&text, &file, &base, overrides, &|p| std::fs::read_to_string(p))
+        Scenario::from_toml(&text, &file, &base, overrides, &|p| {
+            std::fs::read_to_string(p)
+        })
     }
 
     /// Resolve scenario text. `file` names it in errors; trace paths are relative to
@@ -466,7 +476,11 @@ impl Scenario {
             let path = path_at(doc.get_ref(), at);
             Error::Scenario {
                 location: format!("{file}:{}", line_of(text, at)),
-                path: if path.is_empty() { "(top level)".into() } else { path },
+                path: if path.is_empty() {
+                    "(top level)".into()
+                } else {
+                    path
+                },
                 message: e.message().trim().to_string(),
             }
         })?;
@@ -474,11 +488,12 @@ impl Scenario {
             parsed
         } else {
             let set_location = format!("{file} (--set)");
-            let mut root: toml::Table = text.parse().map_err(|e: toml::de::Error| Error::Scenario {
-                location: file.to_string(),
-                path: "(syntax)".into(),
-                message: e.message().to_string(),
-            })?;
+            let mut root: toml::Table =
+                text.parse().map_err(|e: toml::de::Error| Error::Scenario {
+                    location: file.to_string(),
+                    path: "(syntax)".into(),
+                    message: e.message().to_string(),
+                })?;
             for (k, v) in overrides {
                 set_path(&mut root, k, v).map_err(|message| Error::Scenario {
                     location: set_location.clone(),
@@ -498,9 +513,10 @@ impl Scenario {
                     message: e.message().trim().to_string(),
                 })?
         };
-        let default_name = Path::new(file)
-            .file_stem()
-            .map_or_else(|| "scenario".to_string(), |s| s.to_string_lossy().into_owned());
+        let default_name = Path::new(file).file_stem().map_or_else(
+            || "scenario".to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        );
         build(&parsed, &default_name, base_dir, read).map_err(|e| match e {
             BuildError::Other(e) => e,
             BuildError::At(b) => {
@@ -648,13 +664,13 @@ fn set_path(root: &mut toml::Table, path: &str, raw: &str) -> std::result::Resul
                     .or_insert_with(|| toml::Value::Table(toml::Table::new()))
             }
             toml::Value::Array(a) => {
-                let k: usize = part
-                    .parse()
-                    .map_err(|_| format!("'{here}' is an array; expected an index, found '{part}'"))?;
+                let k: usize = part.parse().map_err(|_| {
+                    format!("'{here}' is an array; expected an index, found '{part}'")
+                })?;
                 let len = a.len();
-                let slot = a
-                    .get_mut(k)
-                    .ok_or_else(|| format!("index {k} is out of range; '{here}' has {len} entries"))?;
+                let slot = a.get_mut(k).ok_or_else(|| {
+                    format!("index {k} is out of range; '{here}' has {len} entries")
+                })?;
                 if last {
                     *slot = value;
                     return Ok(());
@@ -697,10 +713,16 @@ fn one_of<T: Copy>(path: &str, options: &[(&str, Option<T>)]) -> Built<(usize, T
     let names: Vec<&str> = options.iter().map(|o| o.0).collect();
     match given.as_slice() {
         [one] => Ok(*one),
-        [] => bad(path, format!("expected one of the keys {}", names.join(", "))),
+        [] => bad(
+            path,
+            format!("expected one of the keys {}", names.join(", ")),
+        ),
         _ => bad(
             path,
-            format!("give only one of the keys {} (found several)", names.join(", ")),
+            format!(
+                "give only one of the keys {} (found several)",
+                names.join(", ")
+            ),
         ),
     }
 }
@@ -756,26 +778,31 @@ impl Names<'_> {
                         path,
                         format!(
                             "unknown priority class '{c}'; expected an integer or one of: {}",
-                            if names.is_empty() { "(no [priority_classes])".to_string() } else { names.join(", ") }
+                            if names.is_empty() {
+                                "(no [priority_classes])".to_string()
+                            } else {
+                                names.join(", ")
+                            }
                         ),
                     );
                 }
             },
         };
         if v.unsigned_abs() > 1_000_000_000 {
-            return bad(path, format!("priority {v} is out of range; expected -1e9 to 1e9"));
+            return bad(
+                path,
+                format!("priority {v} is out of range; expected -1e9 to 1e9"),
+            );
         }
         Ok(v as i32)
     }
 }
 
 fn generation(path: &str, name: &str, f: &FileGeneration) -> Built<Generation> {
-    let preset_name = f.preset.as_deref().or(
-        GENERATION_PRESETS
-            .iter()
-            .any(|p| p.0 == name)
-            .then_some(name),
-    );
+    let preset_name = f.preset.as_deref().or(GENERATION_PRESETS
+        .iter()
+        .any(|p| p.0 == name)
+        .then_some(name));
     let preset = match preset_name {
         Some(p) => match GENERATION_PRESETS.iter().find(|x| x.0 == p) {
             Some(x) => Some(*x),
@@ -821,7 +848,10 @@ fn generation(path: &str, name: &str, f: &FileGeneration) -> Built<Generation> {
     check_range(&format!("{path}.speedup"), speedup, 1e-3, 1e3)?;
     let mtbf_s = f.mtbf.map_or(0, |d| d.0);
     if f.mtbf.is_some() && mtbf_s == 0 {
-        return bad(format!("{path}.mtbf"), "must be positive (omit it for no failures)");
+        return bad(
+            format!("{path}.mtbf"),
+            "must be positive (omit it for no failures)",
+        );
     }
     let repair_s = f.repair.map_or(DAY_S, |d| d.0);
     if repair_s == 0 {
@@ -848,7 +878,9 @@ fn preemption(
     let Some(f) = f else { return Ok(base) };
     Ok(Preemption {
         within_queue: f.within_queue.unwrap_or(base.within_queue),
-        reclaim_within_cohort: f.reclaim_within_cohort.unwrap_or(base.reclaim_within_cohort),
+        reclaim_within_cohort: f
+            .reclaim_within_cohort
+            .unwrap_or(base.reclaim_within_cohort),
         borrow_within_cohort: f.borrow_within_cohort.unwrap_or(base.borrow_within_cohort),
         borrow_max_priority: match &f.borrow_max_priority {
             Some(p) => names.priority(&format!("{path}.borrow_max_priority"), p)?,
@@ -860,8 +892,11 @@ fn preemption(
 fn dist(path: &str, f: &FileDist, positive: bool) -> Built<Dist> {
     let req = |v: Option<Num>, key: &str| -> Built<f64> {
         match v {
-            Some(Num(x)) if x.is_finite() && x >= 0.0 && x < 1e15 => Ok(x),
-            Some(Num(x)) => bad(format!("{path}.{key}"), format!("{x} is out of range; expected 0 to 1e15")),
+            Some(Num(x)) if (0.0..1e15).contains(&x) => Ok(x),
+            Some(Num(x)) => bad(
+                format!("{path}.{key}"),
+                format!("{x} is out of range; expected 0 to 1e15"),
+            ),
             None => bad(format!("{path}.{key}"), "missing for this distribution"),
         }
     };
@@ -885,7 +920,10 @@ fn dist(path: &str, f: &FileDist, positive: bool) -> Built<Dist> {
     if let Some((k, _)) = present.iter().find(|(k, p)| *p && !allowed.contains(k)) {
         return bad(
             format!("{path}.{k}"),
-            format!("not a parameter of this distribution; expected: {}", allowed.join(", ")),
+            format!(
+                "not a parameter of this distribution; expected: {}",
+                allowed.join(", ")
+            ),
         );
     }
     let d = match f.dist {
@@ -915,18 +953,33 @@ fn dist(path: &str, f: &FileDist, positive: bool) -> Built<Dist> {
                 Some(v) if !v.is_empty() => v.iter().map(|x| x.0).collect(),
                 _ => return bad(format!("{path}.values"), "expected a non-empty list"),
             };
-            if let Some(x) = values.iter().find(|x| !(x.is_finite() && **x >= 0.0 && **x < 1e15)) {
-                return bad(format!("{path}.values"), format!("{x} is out of range; expected 0 to 1e15"));
+            if let Some(x) = values
+                .iter()
+                .find(|x| !(x.is_finite() && **x >= 0.0 && **x < 1e15))
+            {
+                return bad(
+                    format!("{path}.values"),
+                    format!("{x} is out of range; expected 0 to 1e15"),
+                );
             }
             let weights = f.weights.clone().unwrap_or_else(|| vec![1.0; values.len()]);
             if weights.len() != values.len() {
                 return bad(
                     format!("{path}.weights"),
-                    format!("{} weights for {} values; expected one per value", weights.len(), values.len()),
+                    format!(
+                        "{} weights for {} values; expected one per value",
+                        weights.len(),
+                        values.len()
+                    ),
                 );
             }
-            if weights.iter().any(|w| !(w.is_finite() && *w >= 0.0)) || weights.iter().sum::<f64>() <= 0.0 {
-                return bad(format!("{path}.weights"), "expected non-negative weights with a positive sum");
+            if weights.iter().any(|w| !(w.is_finite() && *w >= 0.0))
+                || weights.iter().sum::<f64>() <= 0.0
+            {
+                return bad(
+                    format!("{path}.weights"),
+                    "expected non-negative weights with a positive sum",
+                );
             }
             let total: f64 = weights.iter().sum();
             let mut acc = 0.0;
@@ -954,13 +1007,18 @@ fn build(
 ) -> Built<Scenario> {
     let horizon_s = f.horizon.0;
     if horizon_s == 0 || horizon_s > 1000 * YEAR_S {
-        return bad("horizon", format!("{horizon_s} s is out of range; expected 1 s to 1000 years"));
+        return bad(
+            "horizon",
+            format!("{horizon_s} s is out of range; expected 1 s to 1000 years"),
+        );
     }
     let report_interval_s = f.report_interval.map_or((horizon_s / 100).max(1), |d| d.0);
     if report_interval_s == 0 || horizon_s / report_interval_s > MAX_SAMPLES {
         return bad(
             "report_interval",
-            format!("{report_interval_s} s gives more than {MAX_SAMPLES} samples over the horizon (or is 0)"),
+            format!(
+                "{report_interval_s} s gives more than {MAX_SAMPLES} samples over the horizon (or is 0)"
+            ),
         );
     }
     // Fleet.
@@ -1007,13 +1065,19 @@ fn build(
             _ => d.ultraservers.expect("given"),
         };
         if ultraservers == 0 {
-            return bad(&path, format!("less than one UltraServer ({us} chips) of {}", gen_.name));
+            return bad(
+                &path,
+                format!("less than one UltraServer ({us} chips) of {}", gen_.name),
+            );
         }
         totals[g] += ultraservers * us;
         if totals[g] > MAX_CHIPS_PER_GENERATION || totals[g] / us >= 1 << 24 {
             return bad(
                 &path,
-                format!("more than {MAX_CHIPS_PER_GENERATION} chips (or 16M UltraServers) of {} in all", gen_.name),
+                format!(
+                    "more than {MAX_CHIPS_PER_GENERATION} chips (or 16M UltraServers) of {} in all",
+                    gen_.name
+                ),
             );
         }
         deliveries.push(Delivery {
@@ -1051,7 +1115,10 @@ fn build(
     }
     let quota_step_s = fp.quota_step.map_or(DAY_S, |d| d.0);
     if quota_step_s == 0 || horizon_s / quota_step_s > MAX_SAMPLES {
-        return bad("policy.quota_step", "must be positive and give at most 1e6 steps over the horizon");
+        return bad(
+            "policy.quota_step",
+            "must be positive and give at most 1e6 steps over the horizon",
+        );
     }
     let base_preemption = preemption(
         "policy.preemption",
@@ -1075,7 +1142,11 @@ fn build(
                     path,
                     format!(
                         "unknown cohort '{name}'; expected one of: {}",
-                        if cohort_names.is_empty() { "(no [cohorts])".to_string() } else { cohort_names.join(", ") }
+                        if cohort_names.is_empty() {
+                            "(no [cohorts])".to_string()
+                        } else {
+                            cohort_names.join(", ")
+                        }
                     ),
                 )
             },
@@ -1103,7 +1174,10 @@ fn build(
         while let Some(p) = cur {
             seen += 1;
             if p == i || seen > cohorts.len() {
-                return bad(format!("cohorts.{}.parent", c.name), "the cohort parents form a cycle");
+                return bad(
+                    format!("cohorts.{}.parent", c.name),
+                    "the cohort parents form a cycle",
+                );
             }
             cur = cohorts[p].parent;
         }
@@ -1133,11 +1207,19 @@ fn build(
             if share_sum[g] > 1.0 + 1e-9 {
                 return bad(
                     format!("{qp}.nominal_share"),
-                    format!("the nominal shares of {gname} add up to {:.3}; expected at most 1", share_sum[g]),
+                    format!(
+                        "the nominal shares of {gname} add up to {:.3}; expected at most 1",
+                        share_sum[g]
+                    ),
                 );
             }
             if nominal > MAX_CHIPS_PER_GENERATION {
-                return bad(&qp, format!("{nominal} chips is absurd; expected at most {MAX_CHIPS_PER_GENERATION}"));
+                return bad(
+                    &qp,
+                    format!(
+                        "{nominal} chips is absurd; expected at most {MAX_CHIPS_PER_GENERATION}"
+                    ),
+                );
             }
             quota[g] = Quota {
                 nominal_chips: nominal,
@@ -1151,7 +1233,10 @@ fn build(
             let rp = format!("{path}.reservation.{gname}");
             let g = names.generation(&rp, gname)?;
             let gen_ = &fleet.generations[g];
-            let (k, _) = one_of(&rp, &[("chips", r.chips.map(|_| ())), ("gw", r.gw.map(|_| ()))])?;
+            let (k, _) = one_of(
+                &rp,
+                &[("chips", r.chips.map(|_| ())), ("gw", r.gw.map(|_| ()))],
+            )?;
             let chips = if k == 0 {
                 r.chips.expect("given")
             } else {
@@ -1165,7 +1250,10 @@ fn build(
             let start_s = r.start.map_or(0, |d| d.0);
             let end_s = r.end.map_or(u64::MAX, |d| d.0);
             if end_s <= start_s {
-                return bad(format!("{rp}.end"), format!("{end_s} s is not after the start {start_s} s"));
+                return bad(
+                    format!("{rp}.end"),
+                    format!("{end_s} s is not after the start {start_s} s"),
+                );
             }
             let exclusive = r.exclusive.unwrap_or(0.0);
             check_range(&format!("{rp}.exclusive"), exclusive, 0.0, 1.0)?;
@@ -1213,7 +1301,9 @@ fn build(
         if expected_jobs > MAX_JOBS {
             return bad(
                 &path,
-                format!("the demand adds up to about {expected_jobs:.0} jobs; at most {MAX_JOBS:.0} per run"),
+                format!(
+                    "the demand adds up to about {expected_jobs:.0} jobs; at most {MAX_JOBS:.0} per run"
+                ),
             );
         }
         demand.push(stream);
@@ -1243,21 +1333,37 @@ fn demand_stream(
     read: &dyn Fn(&Path) -> std::io::Result<String>,
 ) -> Built<DemandStream> {
     let present = [
-        ("rate_per_hour", d.rate_per_hour.is_some(), DemandKind::Poisson),
+        (
+            "rate_per_hour",
+            d.rate_per_hour.is_some(),
+            DemandKind::Poisson,
+        ),
         ("start", d.start.is_some(), DemandKind::Poisson),
         ("end", d.end.is_some(), DemandKind::Poisson),
-        ("daily_amplitude", d.daily_amplitude.is_some(), DemandKind::Poisson),
+        (
+            "daily_amplitude",
+            d.daily_amplitude.is_some(),
+            DemandKind::Poisson,
+        ),
         ("peak_hour", d.peak_hour.is_some(), DemandKind::Poisson),
         ("chips", d.chips.is_some(), DemandKind::Poisson),
         ("run_time", d.run_time.is_some(), DemandKind::Poisson),
-        ("work_chip_hours", d.work_chip_hours.is_some(), DemandKind::Poisson),
+        (
+            "work_chip_hours",
+            d.work_chip_hours.is_some(),
+            DemandKind::Poisson,
+        ),
         ("max_jobs", d.max_jobs.is_some(), DemandKind::Poisson),
         ("jobs", d.jobs.is_some(), DemandKind::Jobs),
         ("path", d.path.is_some(), DemandKind::Trace),
         ("format", d.format.is_some(), DemandKind::Trace),
         ("columns", d.columns.is_some(), DemandKind::Trace),
         ("time_format", d.time_format.is_some(), DemandKind::Trace),
-        ("chips_per_unit", d.chips_per_unit.is_some(), DemandKind::Trace),
+        (
+            "chips_per_unit",
+            d.chips_per_unit.is_some(),
+            DemandKind::Trace,
+        ),
         ("limit", d.limit.is_some(), DemandKind::Trace),
     ];
     let kind_name = |k: DemandKind| match k {
@@ -1303,7 +1409,10 @@ fn demand_stream(
         generation,
     };
     let need_tenant = || -> Built<usize> {
-        tenant.map_or_else(|| bad(format!("{path}.tenant"), "missing; expected a tenant name"), Ok)
+        tenant.map_or_else(
+            || bad(format!("{path}.tenant"), "missing; expected a tenant name"),
+            Ok,
+        )
     };
     match d.kind {
         DemandKind::Poisson => {
@@ -1397,10 +1506,10 @@ fn demand_stream(
             Ok(DemandStream::Jobs(Arc::new(out)))
         }
         DemandKind::Trace => {
-            let rel = d
-                .path
-                .as_deref()
-                .map_or_else(|| bad(format!("{path}.path"), "missing; expected a CSV file"), Ok)?;
+            let rel = d.path.as_deref().map_or_else(
+                || bad(format!("{path}.path"), "missing; expected a CSV file"),
+                Ok,
+            )?;
             let format = d.format.unwrap_or(TraceKind::Csv);
             let columns = match (&d.columns, format) {
                 (Some(c), _) => Columns {
@@ -1411,7 +1520,10 @@ fn demand_stream(
                 },
                 (None, TraceKind::Philly) => Columns::philly(),
                 (None, TraceKind::Csv) => {
-                    return bad(format!("{path}.columns"), "missing; a csv trace needs a column mapping");
+                    return bad(
+                        format!("{path}.columns"),
+                        "missing; a csv trace needs a column mapping",
+                    );
                 }
             };
             let time_format = d.time_format.unwrap_or(match format {
@@ -1448,7 +1560,8 @@ fn demand_stream(
                 limit: d.limit.unwrap_or(u64::MAX),
             };
             let lookup = |name: &str| tenants.iter().position(|t| t.name == name);
-            let mut jobs = trace::read(&text, &file.display().to_string(), &fmt, &defaults, &lookup)?;
+            let mut jobs =
+                trace::read(&text, &file.display().to_string(), &fmt, &defaults, &lookup)?;
             for j in &mut jobs {
                 if tenants[j.tenant].spot {
                     j.priority = SPOT_PRIORITY;

@@ -13,7 +13,7 @@ use std::ops::Bound::{Excluded, Unbounded};
 use super::demand;
 use super::error::{Error, Result};
 use super::event::{EventKind, EventQueue};
-use super::fleet::{GenId, Placement, Pool, for_parts};
+use super::hardware::{GenId, Placement, Pool, for_parts};
 use super::job::{JobId, JobSpec, RunTime};
 use super::metrics::{FleetMetrics, JobRecord, Outcome, Percentiles, Sample, TenantMetrics};
 use super::policy::{Candidate, Fit, Policy, PolicyKind, RunningSets, View};
@@ -151,12 +151,7 @@ struct Sim<'a> {
 }
 
 /// Run a scenario with a seed and a run-time provider.
-pub fn run_with(
-    s: &Scenario,
-    seed: u64,
-    rt: &dyn RunTime,
-    opts: &RunOptions,
-) -> Result<Outcome> {
+pub fn run_with(s: &Scenario, seed: u64, rt: &dyn RunTime, opts: &RunOptions) -> Result<Outcome> {
     let jobs = demand::generate(&s.demand, seed);
     let mut sim = Sim::new(s, seed, rt, *opts, jobs);
     sim.run()?;
@@ -177,7 +172,13 @@ fn remove_size(m: &mut BTreeMap<u32, u32>, k: u32) {
 }
 
 impl<'a> Sim<'a> {
-    fn new(s: &'a Scenario, seed: u64, rt: &'a dyn RunTime, opts: RunOptions, jobs: Vec<JobSpec>) -> Self {
+    fn new(
+        s: &'a Scenario,
+        seed: u64,
+        rt: &'a dyn RunTime,
+        opts: RunOptions,
+        jobs: Vec<JobSpec>,
+    ) -> Self {
         let gens = s.fleet.generations.len();
         let nt = s.tenants.len();
         let policy = s.policy.kind.build();
@@ -343,9 +344,8 @@ impl<'a> Sim<'a> {
             for (ti, t) in s.tenants.iter().enumerate() {
                 let q = &t.quota[g];
                 let r = self.reserved[ti * g_n + g];
-                let nominal = q.nominal_chips
-                    + (q.nominal_share * unreserved as f64).floor() as u64
-                    + r;
+                let nominal =
+                    q.nominal_chips + (q.nominal_share * unreserved as f64).floor() as u64 + r;
                 let exclusive = t.reservation[g]
                     .as_ref()
                     .map_or(0, |res| res.exclusive_chips(r));
@@ -398,8 +398,11 @@ impl<'a> Sim<'a> {
         for (g, gen_) in s.fleet.generations.iter().enumerate() {
             if gen_.mtbf_s > 0 && self.peak_us[g] > 0 {
                 self.us_jobs[g] = vec![Vec::new(); self.peak_us[g] as usize];
-                let dt = self.fail_rng.exponential(gen_.mtbf_s as f64 / self.peak_us[g] as f64);
-                self.events.push(dt.round() as u64, EventKind::Failure(g as u32));
+                let dt = self
+                    .fail_rng
+                    .exponential(gen_.mtbf_s as f64 / self.peak_us[g] as f64);
+                self.events
+                    .push(dt.round() as u64, EventKind::Failure(g as u32));
             }
         }
         self.events.push(0, EventKind::Report);
@@ -433,7 +436,8 @@ impl<'a> Sim<'a> {
         match kind {
             EventKind::Arrival => {
                 let t = self.now;
-                while self.next_arrival < self.jobs.len() && self.jobs[self.next_arrival].submit_s <= t
+                while self.next_arrival < self.jobs.len()
+                    && self.jobs[self.next_arrival].submit_s <= t
                 {
                     let id = self.next_arrival as JobId;
                     self.next_arrival += 1;
@@ -565,7 +569,12 @@ impl<'a> Sim<'a> {
 
     fn victim_key(&self, id: JobId) -> super::policy::VictimKey {
         let j = &self.jobs[id as usize];
-        (j.priority, Reverse(self.st[id as usize].start_s), id, j.chips)
+        (
+            j.priority,
+            Reverse(self.st[id as usize].start_s),
+            id,
+            j.chips,
+        )
     }
 
     /// Start a waiting job on `g` at `p` (already taken from the pool).
@@ -578,7 +587,12 @@ impl<'a> Sim<'a> {
         let (t, chips, preemptible) = (j.tenant, j.chips, j.preemptible);
         let run_s = self
             .rt
-            .run_s(j, g, &self.s.fleet.generations[g], self.st[id as usize].remaining)
+            .run_s(
+                j,
+                g,
+                &self.s.fleet.generations[g],
+                self.st[id as usize].remaining,
+            )
             .max(1);
         let st = &mut self.st[id as usize];
         st.status = Status::Running;
@@ -594,7 +608,8 @@ impl<'a> Sim<'a> {
             for_parts(&p, |us, _| self.us_jobs[g][us as usize].push(id));
         }
         self.st[id as usize].placement = p;
-        self.events.push(now + run_s, EventKind::Finish { job: id, epoch });
+        self.events
+            .push(now + run_s, EventKind::Finish { job: id, epoch });
         self.quota.add_usage(t, g, chips as i64);
         if preemptible {
             let key = self.victim_key(id);
@@ -606,7 +621,8 @@ impl<'a> Sim<'a> {
         let a = &mut self.acc[t];
         if first {
             a.started += 1;
-            a.delays.push((now - self.jobs[id as usize].submit_s) as f64);
+            a.delays
+                .push((now - self.jobs[id as usize].submit_s) as f64);
         }
         if reclaim != NO_TIME {
             a.reclaims.push((now - reclaim) as f64);
@@ -687,7 +703,9 @@ impl<'a> Sim<'a> {
                 st.end_s = Some(now);
                 let j = &self.jobs[id as usize];
                 let jct = (now - j.submit_s) as f64;
-                let ideal = self.rt.run_s(j, g, &self.s.fleet.generations[g], j.work_s as f64);
+                let ideal = self
+                    .rt
+                    .run_s(j, g, &self.s.fleet.generations[g], j.work_s as f64);
                 let a = &mut self.acc[t];
                 a.completed += 1;
                 a.jcts.push(jct);
@@ -695,7 +713,7 @@ impl<'a> Sim<'a> {
             }
             Stop::Preempted | Stop::Killed => {
                 let ck = j.checkpoint_s;
-                let kept_s = if ck > 0 { elapsed / ck * ck } else { 0 };
+                let kept_s = elapsed.checked_div(ck).map_or(0, |n| n * ck);
                 let done = self
                     .rt
                     .work_done(j, g, &self.s.fleet.generations[g], kept_s);
@@ -717,7 +735,8 @@ impl<'a> Sim<'a> {
             .fail_rng
             .exponential(gen_.mtbf_s as f64 / self.peak_us[g] as f64)
             .round() as u64;
-        self.events.push(self.now + dt.max(1), EventKind::Failure(g as u32));
+        self.events
+            .push(self.now + dt.max(1), EventKind::Failure(g as u32));
         // Thinning: a candidate failure hits an UltraServer index among every one that will
         // ever be installed; only an installed, working one fails.
         let us = self.fail_rng.below(self.peak_us[g]) as u32;
@@ -1023,7 +1042,9 @@ impl<'a> Sim<'a> {
         } else {
             self.alloc(c.tenant, g)
         };
-        if !a.allow_borrowing && self.alloc(c.tenant, g) - own + c.chips > self.quota.quota(c.tenant, g) {
+        if !a.allow_borrowing
+            && self.alloc(c.tenant, g) - own + c.chips > self.quota.quota(c.tenant, g)
+        {
             return false;
         }
         let root = self.quota.root(c.tenant);
@@ -1171,8 +1192,7 @@ impl<'a> Sim<'a> {
             let a = &mut self.acc[ti];
             let want = r.min(alloc + a.waiting_chips);
             a.honoured_now = alloc >= want
-                || a
-                    .waiting_sizes
+                || a.waiting_sizes
                     .keys()
                     .next()
                     .is_none_or(|&k| k as u64 > r - alloc);
@@ -1266,11 +1286,15 @@ impl<'a> Sim<'a> {
                 )));
             }
             if used[g] > p.installed_chips() {
-                return Err(err(format!("generation {g}: more chips allocated than exist")));
+                return Err(err(format!(
+                    "generation {g}: more chips allocated than exist"
+                )));
             }
             for (us, &k) in per_us[g].iter().enumerate() {
                 let cap = p.ultraserver_chips() as u64;
-                if k > cap || k + p.free_of(us as u32) as u64 != if p.is_down(us as u32) { k } else { cap } {
+                if k > cap
+                    || k + p.free_of(us as u32) as u64 != if p.is_down(us as u32) { k } else { cap }
+                {
                     return Err(err(format!(
                         "generation {g} UltraServer {us}: {k} chips held, {} free, {cap} in all",
                         p.free_of(us as u32)

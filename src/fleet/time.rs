@@ -20,9 +20,7 @@ impl Duration {
     /// Parse `"12h"`-style text (or plain seconds). Fractions round to the nearest second.
     pub fn parse(text: &str) -> Result<Duration, String> {
         let t = text.trim();
-        let split = t
-            .find(|c: char| c.is_ascii_alphabetic())
-            .unwrap_or(t.len());
+        let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
         let value: f64 = num.trim().parse().map_err(|_| {
             format!("expected a duration such as 3600, \"90s\", \"15m\", \"2h\", \"7d\", \"2w\" or \"8y\", found \"{text}\"")
@@ -41,7 +39,7 @@ impl Duration {
             }
         };
         let s = value * scale;
-        if !s.is_finite() || s < 0.0 || s > 1e15 {
+        if !(0.0..=1e15).contains(&s) {
             return Err(format!(
                 "duration \"{text}\" is out of range; expected 0 to 1e15 seconds"
             ));

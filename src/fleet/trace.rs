@@ -79,9 +79,12 @@ pub fn parse_datetime(s: &str) -> Option<i64> {
     let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
     let (y, m, day) = (d.next()??, d.next()??, d.next()??);
     let mut t = time.split(':').map(|x| x.parse::<f64>().ok());
-    let (hh, mm, ss) = (t.next()??, t.next().flatten().unwrap_or(0.0), t.next().flatten().unwrap_or(0.0));
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh >= 24.0 || mm >= 60.0 || ss > 60.0
-    {
+    let (hh, mm, ss) = (
+        t.next()??,
+        t.next().flatten().unwrap_or(0.0),
+        t.next().flatten().unwrap_or(0.0),
+    );
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh >= 24.0 || mm >= 60.0 || ss > 60.0 {
         return None;
     }
     // Days from civil (Howard Hinnant's algorithm).
@@ -192,7 +195,12 @@ pub fn read(
             t.parse::<f64>()
                 .ok()
                 .filter(|x| x.is_finite() && *x >= 0.0 && *x < 1e15)
-                .ok_or_else(|| err(n, format!("column {name}: '{t}' is not a non-negative number")))
+                .ok_or_else(|| {
+                    err(
+                        n,
+                        format!("column {name}: '{t}' is not a non-negative number"),
+                    )
+                })
         };
         let run = num(i_run, &c.run_time)?;
         let size = num(i_chips, &c.chips)?;
@@ -200,7 +208,10 @@ pub fn read(
         if chips < 1.0 || chips > u32::MAX as f64 {
             return Err(err(
                 n,
-                format!("column {}: {size} gives {chips} chips; expected at least 1", c.chips),
+                format!(
+                    "column {}: {size} gives {chips} chips; expected at least 1",
+                    c.chips
+                ),
             ));
         }
         let tenant = match i_tenant {
@@ -273,11 +284,19 @@ mod tests {
         assert_eq!((jobs[0].tenant, jobs[0].submit_s, jobs[0].chips), (1, 0, 8));
         assert_eq!((jobs[1].submit_s, jobs[1].work_s), (2932, 66));
         let bad = text.replace("8,2951.0,b", "x,2951.0,b");
-        let e = read(&bad, "t.csv", &fmt, &defaults, &lookup).unwrap_err().to_string();
-        assert!(e.starts_with("t.csv:3:") && e.contains("num_gpus"), "{e}");
-        let e = read(&text.replace(",a\n", ",zz\n"), "t.csv", &fmt, &defaults, &lookup)
+        let e = read(&bad, "t.csv", &fmt, &defaults, &lookup)
             .unwrap_err()
             .to_string();
+        assert!(e.starts_with("t.csv:3:") && e.contains("num_gpus"), "{e}");
+        let e = read(
+            &text.replace(",a\n", ",zz\n"),
+            "t.csv",
+            &fmt,
+            &defaults,
+            &lookup,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("t.csv:2:") && e.contains("'zz'"), "{e}");
     }
 }

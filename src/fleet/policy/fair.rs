@@ -9,7 +9,7 @@
 use std::cmp::Reverse;
 
 use super::{Attempt, Candidate, CrossTenant, Fit, Policy, View, best_victim, quota_fit};
-use crate::fleet::fleet::GenId;
+use crate::fleet::hardware::GenId;
 use crate::fleet::job::JobId;
 use crate::fleet::quota::Share;
 use crate::fleet::tenant::{ReclaimWithinCohort, TenantId};

@@ -16,7 +16,7 @@ use super::{
     Attempt, Candidate, CrossTenant, Fit, Policy, View, best_victim, fits_nominal_somewhere,
     quota_fit,
 };
-use crate::fleet::fleet::GenId;
+use crate::fleet::hardware::GenId;
 use crate::fleet::job::JobId;
 use crate::fleet::tenant::{BorrowWithinCohort, ReclaimWithinCohort, TenantId};
 

@@ -22,7 +22,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use super::fleet::GenId;
+use super::hardware::GenId;
 use super::job::JobId;
 use super::quota::QuotaTree;
 use super::tenant::{TenantId, TenantPlan, WithinQueue};
@@ -221,9 +221,7 @@ pub fn cross_eligible(
     match rule {
         CrossTenant::None => false,
         CrossTenant::AnyLowerPriority => key.0 < c.priority,
-        CrossTenant::ReclaimAny | CrossTenant::FairShare => {
-            same_tree && v.quota.is_borrowing(t, g)
-        }
+        CrossTenant::ReclaimAny | CrossTenant::FairShare => same_tree && v.quota.is_borrowing(t, g),
         CrossTenant::ReclaimLowerPriority => {
             same_tree && v.quota.is_borrowing(t, g) && key.0 < c.priority
         }

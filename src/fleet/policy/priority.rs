@@ -6,7 +6,7 @@
 use std::cmp::Reverse;
 
 use super::{Attempt, Candidate, CrossTenant, Fit, Policy, View, best_victim};
-use crate::fleet::fleet::GenId;
+use crate::fleet::hardware::GenId;
 use crate::fleet::job::JobId;
 use crate::fleet::tenant::{TenantId, WithinQueue};
 

@@ -3,7 +3,7 @@
 //! a tenant's own queue, by its `within_queue` setting.
 
 use super::{Attempt, Candidate, CrossTenant, Fit, Policy, View, best_victim};
-use crate::fleet::fleet::GenId;
+use crate::fleet::hardware::GenId;
 use crate::fleet::job::JobId;
 use crate::fleet::tenant::{TenantId, WithinQueue};
 

@@ -327,7 +327,12 @@ impl Pool {
             match rem_us {
                 Some(us) => parts.push((us, rem)),
                 // The remainder took one more whole UltraServer.
-                None => parts.last_mut().expect("a whole UltraServer for the remainder").1 = rem,
+                None => {
+                    parts
+                        .last_mut()
+                        .expect("a whole UltraServer for the remainder")
+                        .1 = rem
+                }
             }
         }
         for &(us, k) in &parts {
@@ -381,7 +386,9 @@ impl Pool {
     /// The `k`-th UltraServer that is up, scanning from a random start (for failures).
     pub fn nth_up_from(&self, start: u32) -> Option<u32> {
         let n = self.free.len() as u32;
-        (0..n).map(|i| (start + i) % n).find(|&us| !self.down[us as usize])
+        (0..n)
+            .map(|i| (start + i) % n)
+            .find(|&us| !self.down[us as usize])
     }
 
     /// Free chips that cannot host a gang of `chips` (for the fragmentation metric): all free

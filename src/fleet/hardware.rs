@@ -1,7 +1,7 @@
 //! The hardware: chip generations, UltraServers grouped into clusters, deliveries over time and
 //! failures, kept as counts (free chips per UltraServer), never as per-chip objects.
 //!
-//! [`FleetPlan`] is the immutable layout a scenario describes; [`Pools`] is the per-run state:
+//! [`FleetPlan`] is the immutable layout a scenario describes; [`Pool`] (one per generation) is the per-run state:
 //! free chips per UltraServer, indexed so that placement is a bit scan rather than a search.
 
 use serde::Serialize;

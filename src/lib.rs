@@ -12,6 +12,8 @@
 //! - [`isa`]: the NKI-style instruction set, tiles, and the kernel-trace text format.
 //! - [`chip`]: resource checks, the timing plan and event-driven simulation, functional execution,
 //!   the run report and the Perfetto timeline.
+//! - [`fleet`]: the fleet capacity scheduler: a discrete-event simulation of tenants, quotas,
+//!   reservations in time, preemption and gang placement on a growing Trainium fleet.
 //! - [`report`]: tabular results rendered as a table for people, or JSON / CSV for programs.
 //! - [`cli`]: the commands of the `trnsim` binary as library functions; [`atomic`]: file output
 //!   that never leaves a partial file.
@@ -61,6 +63,7 @@ pub mod arch;
 pub mod atomic;
 pub mod chip;
 pub mod cli;
+pub mod fleet;
 pub mod isa;
 pub mod kernels;
 pub mod numerics;

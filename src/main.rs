@@ -73,6 +73,23 @@ enum Command {
         #[command(subcommand)]
         command: HwCommand,
     },
+    /// Simulate a fleet scenario: tenants, reservations in time, quotas, preemption, placement.
+    Plan {
+        /// The scenario (TOML; format: scenarios/README.md).
+        scenario: PathBuf,
+        /// Override a scenario key: KEY.PATH=VALUE (e.g. policy.name=fair); repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = cli::plan::key_value)]
+        set: Vec<(String, String)>,
+        /// Seed (default: the scenario's `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Also write summary.json, metrics.csv and timeseries.csv into this directory.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Print a shell completion script to stdout.
     Completions {
         /// The shell.
@@ -361,6 +378,22 @@ fn run(command: Command) -> anyhow::Result<()> {
                 out.write_all(cli::hw::show(&h, json).as_bytes())?;
             }
         },
+        Command::Plan {
+            scenario,
+            set,
+            seed,
+            format,
+            out: dir,
+        } => {
+            let args = cli::plan::PlanArgs {
+                scenario,
+                set,
+                seed,
+                format,
+                out: dir,
+            };
+            out.write_all(cli::plan::plan(&args)?.as_bytes())?;
+        }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "trnsim", &mut out);
         }

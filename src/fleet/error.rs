@@ -1,0 +1,46 @@
+//! Errors of the fleet scheduler: bad scenarios and traces (with file, line and key path), and
+//! broken invariants (a bug, reported instead of silently producing wrong numbers).
+
+/// What can go wrong loading a scenario or running it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A scenario key with a value that is missing, of the wrong type or out of range.
+    #[error("{location}: {path}: {message}")]
+    Scenario {
+        /// `file:line` (or `file (--set)` for a command-line override).
+        location: String,
+        /// Dotted key path (`tenants.anchor.quota.trn3.nominal_gw`).
+        path: String,
+        /// What is wrong and what was expected.
+        message: String,
+    },
+    /// A trace file row that cannot be read.
+    #[error("{file}:{line}: {message}")]
+    Trace {
+        /// The trace file.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file could not be read.
+    #[error("{file}: {message}")]
+    Io {
+        /// The file.
+        file: String,
+        /// The OS error.
+        message: String,
+    },
+    /// An internal consistency check failed (only when checks are enabled).
+    #[error("invariant violated at t={time_s} s: {message}")]
+    Invariant {
+        /// Simulated time.
+        time_s: u64,
+        /// Which invariant.
+        message: String,
+    },
+}
+
+/// Result of the fleet layer.
+pub type Result<T> = std::result::Result<T, Error>;

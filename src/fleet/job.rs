@@ -1,0 +1,67 @@
+//! Jobs: what a tenant submits (an immutable [`JobSpec`]), and how long it runs on a generation
+//! (the [`RunTime`] hook, so a later layer can take run times from the chip simulator).
+
+use super::hardware::{GenId, Generation};
+use super::tenant::TenantId;
+
+/// Dense id of a job (its index in the run's arrival order).
+pub type JobId = u32;
+
+/// A submitted job. Gang-scheduled: all `chips` at once or nothing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobSpec {
+    /// Owner.
+    pub tenant: TenantId,
+    /// Submit time (s).
+    pub submit_s: u64,
+    /// Chips of the gang.
+    pub chips: u32,
+    /// Run time on the reference generation (s), i.e. work in chip-seconds / chips.
+    pub work_s: u64,
+    /// Priority (higher runs first; preempts lower).
+    pub priority: i32,
+    /// May be preempted.
+    pub preemptible: bool,
+    /// Checkpoint interval (s): a preemption loses the work since the last one. 0 = never
+    /// checkpoints (a preemption loses everything).
+    pub checkpoint_s: u64,
+    /// The generation it must run on, or any (tried in fleet order).
+    pub generation: Option<GenId>,
+}
+
+/// Run time of (the rest of) a job on a generation. The default divides the reference run time
+/// by the generation's speed-up; a chip-simulator-backed provider can replace it.
+pub trait RunTime: Send + Sync {
+    /// Seconds to run `remaining_work_s` reference-seconds of `job` on generation `gen_`
+    /// (at least 1 for any positive work).
+    fn run_s(
+        &self,
+        job: &JobSpec,
+        gen_: GenId,
+        generation: &Generation,
+        remaining_work_s: f64,
+    ) -> u64;
+
+    /// Reference-seconds of work done by running `elapsed_s` on generation `gen_` (the inverse).
+    fn work_done(&self, job: &JobSpec, gen_: GenId, generation: &Generation, elapsed_s: u64)
+    -> f64;
+}
+
+/// Run time scales with the generation's speed-up.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SpeedupRunTime;
+
+impl RunTime for SpeedupRunTime {
+    fn run_s(&self, _: &JobSpec, _: GenId, generation: &Generation, remaining_work_s: f64) -> u64 {
+        if remaining_work_s <= 0.0 {
+            return 0;
+        }
+        // Round to the nearest second (an exact reference run time stays exact at speed-up 1),
+        // at least one second.
+        ((remaining_work_s / generation.speedup).round() as u64).max(1)
+    }
+
+    fn work_done(&self, _: &JobSpec, _: GenId, generation: &Generation, elapsed_s: u64) -> f64 {
+        elapsed_s as f64 * generation.speedup
+    }
+}

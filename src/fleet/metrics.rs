@@ -1,0 +1,264 @@
+//! What a run reports: per-tenant job counts, chip-hours, delays, preemptions, reservation
+//! honour, borrowing and lending, reclaim times; fleet utilization, idle reserved capacity and
+//! fragmentation; and a time series. Keys are documented in `scenarios/README.md`.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// Percentiles of a sample (nearest rank), in the sample's unit.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Percentiles {
+    /// Number of values.
+    pub count: u64,
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+impl Percentiles {
+    /// Of a list of values (sorted here).
+    pub fn of(values: &mut [f64]) -> Percentiles {
+        if values.is_empty() {
+            return Percentiles::default();
+        }
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        let at = |p: f64| values[((p / 100.0 * n as f64).ceil() as usize).clamp(1, n) - 1];
+        Percentiles {
+            count: n as u64,
+            mean: values.iter().sum::<f64>() / n as f64,
+            p50: at(50.0),
+            p90: at(90.0),
+            p99: at(99.0),
+            max: values[n - 1],
+        }
+    }
+}
+
+/// Per-tenant results.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct TenantMetrics {
+    /// Tenant name.
+    pub tenant: String,
+    /// Jobs submitted before the horizon.
+    pub jobs_submitted: u64,
+    /// Jobs that started at least once.
+    pub jobs_started: u64,
+    /// Jobs that completed.
+    pub jobs_completed: u64,
+    /// Jobs rejected at submission (larger than any capacity or quota they could ever get).
+    pub jobs_rejected: u64,
+    /// Jobs waiting at the horizon.
+    pub jobs_queued: u64,
+    /// Jobs running at the horizon.
+    pub jobs_running: u64,
+    /// Chip-hours of work submitted (on the reference generation).
+    pub chip_hours_demanded: f64,
+    /// Chip-hours allocated (integral of the tenant's allocated chips; includes lost work).
+    pub chip_hours_served: f64,
+    /// Chip-hours allocated, summed job by job (equals `chip_hours_served`: a conservation check).
+    pub chip_hours_accounted: f64,
+    /// Queueing delay: first start minus submission (s), started jobs.
+    pub queue_delay_s: Percentiles,
+    /// Job completion time: completion minus submission (s), completed jobs.
+    pub jct_s: Percentiles,
+    /// Bounded slowdown: completion time / max(uninterrupted run time, 10 s).
+    pub slowdown: Percentiles,
+    /// Preemptions suffered (including kills by hardware failures).
+    pub preemptions: u64,
+    /// Of which by hardware failures.
+    pub failure_kills: u64,
+    /// Chip-hours of work lost to preemptions and failures (since the last checkpoint).
+    pub chip_hours_lost: f64,
+    /// Share of the time with a reservation in force in which the tenant had
+    /// min(demand, reservation) (`null` without a reservation).
+    pub reservation_honoured: Option<f64>,
+    /// Reservation in force, time-averaged over its window (chips).
+    pub reserved_chips_mean: f64,
+    /// Chip-hours used beyond nominal quota.
+    pub chip_hours_borrowed: f64,
+    /// Chip-hours of this tenant's idle lendable quota used by borrowers (borrowed chips
+    /// attributed to lenders in proportion to their idle lendable quota).
+    pub chip_hours_lent: f64,
+    /// Time from the moment a job first needed preemptions to its start (s).
+    pub reclaim_s: Percentiles,
+}
+
+/// Fleet-wide results.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct FleetMetrics {
+    /// Chips installed at the horizon.
+    pub chips_installed: u64,
+    /// Facility gigawatts of the chips installed at the horizon.
+    pub gw_installed: f64,
+    /// Chip-hours installed over the run.
+    pub chip_hours_installed: f64,
+    /// Chip-hours up (installed and not failed).
+    pub chip_hours_up: f64,
+    /// Chip-hours allocated to jobs.
+    pub chip_hours_allocated: f64,
+    /// Allocated / up.
+    pub utilization: f64,
+    /// Chip-hours of reserved capacity neither used by its owner nor lent out.
+    pub chip_hours_idle_reserved: f64,
+    /// Time-mean of free chips that cannot host the smallest waiting gang (sampled).
+    pub fragmented_chips_mean: f64,
+    /// Time-mean of fragmented / free chips when some job waits (sampled).
+    pub fragmentation: f64,
+    /// Hardware failures.
+    pub failures: u64,
+    /// Events processed.
+    pub events: u64,
+}
+
+/// One row of the time series.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Sample {
+    /// Time (s).
+    pub time_s: u64,
+    /// Tenant name, or `*fleet*`.
+    pub series: String,
+    /// Chips installed (fleet rows).
+    pub chips_installed: u64,
+    /// Chips up (fleet rows).
+    pub chips_up: u64,
+    /// Chips allocated.
+    pub chips_allocated: u64,
+    /// Nominal quota, reservation included (tenant rows).
+    pub chips_nominal: u64,
+    /// Reservation in force.
+    pub chips_reserved: u64,
+    /// Chips used beyond nominal.
+    pub chips_borrowed: u64,
+    /// Jobs waiting.
+    pub jobs_queued: u64,
+    /// Chips waiting jobs ask for.
+    pub chips_queued: u64,
+    /// Free chips that cannot host the smallest waiting gang (fleet rows).
+    pub chips_fragmented: u64,
+}
+
+/// Everything a run reports.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Outcome {
+    /// Scenario name.
+    pub scenario: String,
+    /// Policy name.
+    pub policy: String,
+    /// Seed of the run.
+    pub seed: u64,
+    /// Horizon (s).
+    pub horizon_s: u64,
+    /// Per tenant, in scenario order.
+    pub tenants: Vec<TenantMetrics>,
+    /// Fleet-wide.
+    pub fleet: FleetMetrics,
+    /// The time series (not part of `summary.json`).
+    #[serde(skip)]
+    pub timeseries: Vec<Sample>,
+    /// Per-job records, when asked for ([`super::RunOptions::record_jobs`]).
+    #[serde(skip)]
+    pub jobs: Vec<JobRecord>,
+}
+
+/// What happened to one submitted job.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct JobRecord {
+    /// Tenant id.
+    pub tenant: usize,
+    /// Submit time (s).
+    pub submit_s: u64,
+    /// Gang size.
+    pub chips: u32,
+    /// Priority.
+    pub priority: i32,
+    /// First start (s), if it started.
+    pub first_start_s: Option<u64>,
+    /// Completion (s), if it completed.
+    pub end_s: Option<u64>,
+    /// Rejected at submission.
+    pub rejected: bool,
+}
+
+impl Outcome {
+    /// The summary as JSON (tenants and fleet, no time series).
+    pub fn summary_json(&self) -> Value {
+        serde_json::to_value(self).expect("outcome serializes")
+    }
+}
+
+/// The element-wise mean of JSON documents of the same shape (numbers averaged, everything else
+/// from the first): how a sweep averages outcomes over seeds.
+pub fn mean_json(docs: &[Value]) -> Value {
+    fn go(docs: &[&Value]) -> Value {
+        match docs[0] {
+            Value::Number(_) => {
+                let xs: Vec<f64> = docs.iter().filter_map(|d| d.as_f64()).collect();
+                if xs.len() == docs.len() {
+                    Value::from(xs.iter().sum::<f64>() / xs.len() as f64)
+                } else {
+                    docs[0].clone()
+                }
+            }
+            Value::Object(m) => Value::Object(
+                m.keys()
+                    .map(|k| {
+                        let sub: Vec<&Value> = docs.iter().filter_map(|d| d.get(k)).collect();
+                        let v = if sub.len() == docs.len() {
+                            go(&sub)
+                        } else {
+                            m[k].clone()
+                        };
+                        (k.clone(), v)
+                    })
+                    .collect(),
+            ),
+            Value::Array(a) => Value::Array(
+                (0..a.len())
+                    .map(|i| {
+                        let sub: Vec<&Value> = docs.iter().filter_map(|d| d.get(i)).collect();
+                        if sub.len() == docs.len() {
+                            go(&sub)
+                        } else {
+                            a[i].clone()
+                        }
+                    })
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+    if docs.is_empty() {
+        return Value::Null;
+    }
+    let refs: Vec<&Value> = docs.iter().collect();
+    go(&refs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn nearest_rank_and_means() {
+        let mut v: Vec<f64> = (1..=100).map(f64::from).collect();
+        let p = Percentiles::of(&mut v);
+        assert_eq!(
+            (p.p50, p.p90, p.p99, p.max, p.mean),
+            (50.0, 90.0, 99.0, 100.0, 50.5)
+        );
+        let m = mean_json(&[
+            json!({"a": 1, "b": [2, "x"]}),
+            json!({"a": 3, "b": [4, "y"]}),
+        ]);
+        assert_eq!(m, json!({"a": 2.0, "b": [3.0, "x"]}));
+    }
+}

@@ -1,0 +1,66 @@
+//! The fleet capacity scheduler: "when an anchor customer reserves gigawatts of the fleet,
+//! what happens to everyone else?"
+//!
+//! A discrete-event simulation of a Trainium fleet (generations, UltraServers, clusters,
+//! deliveries, failures) in which a scheduler allocates chips to tenants with quotas in a
+//! cohort tree (Kueue's nominal, borrowing and lending limits), reservations in time with a ramp
+//! and an exclusive part, priorities and spot usage. Jobs are gangs placed inside one
+//! UltraServer or on whole UltraServers of one cluster. Policies: [`policy::static_`],
+//! [`policy::kueue`], [`policy::fair`], [`policy::priority`], each with optional backfill, and
+//! three ways of reclaiming lent capacity ([`reclaim`]). Demand comes from seeded generators or
+//! trace replay. The semantics follow Kueue, Slurm and YARN as summarised in the scenario
+//! format's documentation (`scenarios/README.md`).
+//!
+//! [`run`] is a pure function of a [`Scenario`] and a seed: same inputs, same bytes.
+//!
+//! ```
+//! use trnsim::fleet::{self, Scenario};
+//!
+//! let text = r#"
+//! horizon = "1d"
+//! [fleet.generations.trn2]
+//! [[fleet.deliveries]]
+//! at = 0
+//! generation = "trn2"
+//! chips = 128
+//! [tenants.a.quota.trn2]
+//! nominal_chips = 128
+//! [demand.a]
+//! kind = "jobs"
+//! tenant = "a"
+//! jobs = [{ at = 0, chips = 64, run_time = "1h", count = 3 }]
+//! "#;
+//! let s = Scenario::from_toml(text, "doc.toml", ".".as_ref(), &[], &|_| unreachable!())?;
+//! let out = fleet::run(&s, s.seed)?;
+//! let a = &out.tenants[0];
+//! // Two gangs of 64 run at once; the third waits an hour.
+//! assert_eq!((a.jobs_completed, a.queue_delay_s.max), (3, 3600.0));
+//! # Ok::<(), trnsim::fleet::Error>(())
+//! ```
+
+pub mod demand;
+pub mod error;
+pub mod event;
+pub mod hardware;
+pub mod job;
+pub mod metrics;
+pub mod policy;
+pub mod quota;
+pub mod reclaim;
+pub mod rng;
+pub mod scenario;
+pub mod sim;
+pub mod tenant;
+pub mod time;
+pub mod trace;
+
+pub use error::{Error, Result};
+pub use job::{RunTime, SpeedupRunTime};
+pub use metrics::Outcome;
+pub use scenario::Scenario;
+pub use sim::RunOptions;
+
+/// Run a scenario with a seed (run times from the generations' speed-ups).
+pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome> {
+    sim::run_with(scenario, seed, &SpeedupRunTime, &RunOptions::default())
+}

@@ -1,0 +1,280 @@
+//! Scheduling policies behind one trait. The engine ([`super::sim`]) owns placement, the event
+//! loop, backfill and reclaim pacing; a policy answers three questions:
+//!
+//! 1. does a job fit its tenant's quota on a generation now, within nominal or by borrowing
+//!    ([`Policy::fit`]);
+//! 2. which waiting job goes next among the heads of the tenants' queues ([`Policy::pick`]);
+//! 3. which running jobs may be preempted for it, in what order ([`Policy::preemption`] and
+//!    [`Policy::next_victim`]).
+//!
+//! One file per policy: [`static_`] (hard partitions), [`kueue`] (quotas, cohorts, borrowing,
+//! lending, Kueue's three preemption settings), [`fair`] (Kueue with weighted dominant resource
+//! share ordering and fair-sharing preemption), [`priority`] (one queue, strict priority with
+//! preemption).
+
+pub mod fair;
+pub mod kueue;
+pub mod priority;
+pub mod static_;
+
+use std::cmp::Reverse;
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use super::hardware::GenId;
+use super::job::JobId;
+use super::quota::QuotaTree;
+use super::tenant::{TenantId, TenantPlan, WithinQueue};
+
+/// A running, preemptible job as victim selection sees it: (priority, start time, job, chips),
+/// ordered lowest priority first, then most recently started first (Kueue's order; it never
+/// looks at remaining work).
+pub type VictimKey = (i32, Reverse<u64>, JobId, u32);
+
+/// Preemptible running jobs per (tenant, generation).
+#[derive(Clone, Debug, Default)]
+pub struct RunningSets {
+    gens: usize,
+    sets: Vec<BTreeSet<VictimKey>>,
+}
+
+impl RunningSets {
+    /// Empty sets for `tenants` x `gens`.
+    pub fn new(tenants: usize, gens: usize) -> Self {
+        RunningSets {
+            gens,
+            sets: vec![BTreeSet::new(); tenants * gens],
+        }
+    }
+
+    /// The set of (tenant, generation).
+    pub fn of(&self, tenant: TenantId, g: GenId) -> &BTreeSet<VictimKey> {
+        &self.sets[tenant * self.gens + g]
+    }
+
+    /// Add a job.
+    pub fn insert(&mut self, tenant: TenantId, g: GenId, key: VictimKey) {
+        self.sets[tenant * self.gens + g].insert(key);
+    }
+
+    /// Remove a job.
+    pub fn remove(&mut self, tenant: TenantId, g: GenId, key: &VictimKey) -> bool {
+        self.sets[tenant * self.gens + g].remove(key)
+    }
+}
+
+/// What a policy may look at.
+#[derive(Clone, Copy)]
+pub struct View<'a> {
+    /// Quotas and usage.
+    pub quota: &'a QuotaTree,
+    /// The tenants.
+    pub tenants: &'a [TenantPlan],
+    /// Preemptible running jobs.
+    pub running: &'a RunningSets,
+    /// Number of generations.
+    pub gens: usize,
+}
+
+/// A waiting job being considered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    /// The job.
+    pub job: JobId,
+    /// Its tenant.
+    pub tenant: TenantId,
+    /// Gang size.
+    pub chips: u64,
+    /// Priority.
+    pub priority: i32,
+    /// Submit time (its place in FIFO order; kept across preemptions, as Kueue requeues).
+    pub submit_s: u64,
+    /// Required generation, if any.
+    pub generation: Option<GenId>,
+}
+
+impl Candidate {
+    /// Generations the job may run on, in preference order.
+    pub fn gens(&self, n: usize) -> std::ops::Range<usize> {
+        match self.generation {
+            Some(g) => g..g + 1,
+            None => 0..n,
+        }
+    }
+}
+
+/// Whether a job fits its quota.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fit {
+    /// It does not.
+    No,
+    /// It fits within the tenant's nominal quota.
+    Nominal,
+    /// It fits by borrowing from the cohort.
+    Borrow,
+}
+
+/// Which jobs of other tenants an attempt may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrossTenant {
+    /// None.
+    None,
+    /// Any job of a borrowing tenant in the same cohort tree.
+    ReclaimAny,
+    /// Lower-priority jobs of a borrowing tenant in the same cohort tree.
+    ReclaimLowerPriority,
+    /// Lower-priority jobs at or below a priority threshold of a borrowing tenant.
+    BorrowLowerPriority(i32),
+    /// Jobs of borrowing tenants whose share, after losing the job, stays at least the
+    /// preemptor's share after admission (Kueue's `LessThanOrEqualToFinalShare`).
+    FairShare,
+    /// Any lower-priority job anywhere (strict priority).
+    AnyLowerPriority,
+}
+
+/// One preemption attempt: which victims, and whether the job may borrow once they are gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    /// The preemptor may end up borrowing.
+    pub allow_borrowing: bool,
+    /// Own jobs that may be taken.
+    pub own: WithinQueue,
+    /// Other tenants' jobs that may be taken.
+    pub cross: CrossTenant,
+}
+
+/// A scheduling policy.
+pub trait Policy: Send + Sync + std::fmt::Debug {
+    /// Its name in scenarios and reports.
+    fn name(&self) -> &'static str;
+
+    /// One queue for all tenants (strict priority) instead of one per tenant.
+    fn single_queue(&self) -> bool {
+        false
+    }
+
+    /// Whether `chips` more chips fit the tenant's quota on `g`.
+    fn fit(&self, v: &View, tenant: TenantId, g: GenId, chips: u64) -> Fit;
+
+    /// Index (into `heads`, one waiting job per queue) of the job to try next.
+    fn pick(&self, v: &View, heads: &[Candidate]) -> usize;
+
+    /// Preemption attempts for a job that does not fit on `g`, in the order to try.
+    fn preemption(&self, v: &View, c: &Candidate, g: GenId) -> Vec<Attempt>;
+
+    /// The next victim for an attempt, or `None` when there is none left. The engine removes
+    /// each victim it takes (tentatively) before asking again, so the sets and the quota usage
+    /// always describe the state after the victims so far.
+    fn next_victim(&self, v: &View, c: &Candidate, g: GenId, a: &Attempt) -> Option<JobId>;
+}
+
+/// Policy names, for scenarios and errors.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyKind {
+    /// Hard partitions, nothing lent.
+    Static,
+    /// Kueue quotas, cohorts, borrowing, lending and preemption.
+    #[default]
+    Kueue,
+    /// Kueue with dominant-resource-share fair sharing.
+    Fair,
+    /// Strict priority with preemption, one queue.
+    Priority,
+}
+
+impl PolicyKind {
+    /// The policy object.
+    pub fn build(self) -> Box<dyn Policy> {
+        match self {
+            PolicyKind::Static => Box::new(static_::Static),
+            PolicyKind::Kueue => Box::new(kueue::Kueue),
+            PolicyKind::Fair => Box::new(fair::Fair),
+            PolicyKind::Priority => Box::new(priority::Priority),
+        }
+    }
+}
+
+/// Whether an own job with this key may be taken under `rule`.
+pub fn own_eligible(rule: WithinQueue, c: &Candidate, key: &VictimKey) -> bool {
+    match rule {
+        WithinQueue::Never => false,
+        WithinQueue::LowerPriority => key.0 < c.priority,
+        WithinQueue::LowerOrNewerEqualPriority => {
+            key.0 < c.priority || (key.0 == c.priority && key.1.0 > c.submit_s)
+        }
+    }
+}
+
+/// Whether another tenant's job with this key may be taken under `rule` (share-based rules are
+/// checked by the fair policy itself).
+pub fn cross_eligible(
+    v: &View,
+    rule: CrossTenant,
+    c: &Candidate,
+    t: TenantId,
+    g: GenId,
+    key: &VictimKey,
+) -> bool {
+    let same_tree = v.quota.root(t) == v.quota.root(c.tenant);
+    match rule {
+        CrossTenant::None => false,
+        CrossTenant::AnyLowerPriority => key.0 < c.priority,
+        CrossTenant::ReclaimAny | CrossTenant::FairShare => same_tree && v.quota.is_borrowing(t, g),
+        CrossTenant::ReclaimLowerPriority => {
+            same_tree && v.quota.is_borrowing(t, g) && key.0 < c.priority
+        }
+        CrossTenant::BorrowLowerPriority(max) => {
+            same_tree && v.quota.is_borrowing(t, g) && key.0 < c.priority && key.0 <= max
+        }
+    }
+}
+
+/// The victim minimising `order` over every tenant's first eligible running job. `order` gets
+/// (tenant, is own tenant, key) and returns a sort key (smaller goes first), or `None` to skip.
+pub fn best_victim<K: Ord>(
+    v: &View,
+    c: &Candidate,
+    g: GenId,
+    a: &Attempt,
+    mut order: impl FnMut(TenantId, bool, &VictimKey) -> Option<K>,
+) -> Option<JobId> {
+    let mut best: Option<(K, JobId)> = None;
+    for t in 0..v.tenants.len() {
+        let Some(key) = v.running.of(t, g).first() else {
+            continue;
+        };
+        let own = t == c.tenant;
+        let ok = if own {
+            own_eligible(a.own, c, key)
+        } else {
+            cross_eligible(v, a.cross, c, t, g, key)
+        };
+        if !ok {
+            continue;
+        }
+        let Some(k) = order(t, own, key) else {
+            continue;
+        };
+        if best.as_ref().is_none_or(|(bk, _)| k < *bk) {
+            best = Some((k, key.2));
+        }
+    }
+    best.map(|b| b.1)
+}
+
+/// Kueue's quota fit on `g`.
+pub fn quota_fit(v: &View, tenant: TenantId, g: GenId, chips: u64) -> Fit {
+    match v.quota.fits(tenant, g, chips) {
+        (false, _) => Fit::No,
+        (true, true) => Fit::Nominal,
+        (true, false) => Fit::Borrow,
+    }
+}
+
+/// Whether a job fits within its tenant's nominal quota on some generation it may use.
+pub fn fits_nominal_somewhere(p: &dyn Policy, v: &View, c: &Candidate) -> bool {
+    c.gens(v.gens)
+        .any(|g| p.fit(v, c.tenant, g, c.chips) == Fit::Nominal)
+}

@@ -1,0 +1,350 @@
+//! Kueue's quota arithmetic on a cohort tree, per generation: nominal quota, borrowing and
+//! lending limits, what a queue may still admit (`available`), and the dominant resource share
+//! used by fair sharing.
+//!
+//! It follows Kueue's hierarchical resource nodes: a cohort's subtree quota is what its
+//! children lend to it (`subtree - guaranteed`, where `guaranteed = subtree - lending_limit`),
+//! its usage is what its children use beyond their guaranteed part, and a queue's available
+//! quota is its unused guaranteed part plus what its ancestors can still lend, capped by its
+//! borrowing limit. Scheduling.md section 1 (cases K1-K4) is this arithmetic.
+
+use std::cmp::Ordering;
+
+/// No limit.
+pub const UNLIMITED: u64 = u64::MAX;
+const NONE: u32 = u32::MAX;
+
+/// The quota tree of a run: tenants are nodes `0..tenants`, cohorts follow.
+#[derive(Clone, Debug)]
+pub struct QuotaTree {
+    gens: usize,
+    tenants: usize,
+    parent: Vec<u32>,
+    /// Nodes in an order where children come before their parents.
+    post_order: Vec<u32>,
+    root: Vec<u32>,
+    weight_milli: Vec<u64>,
+    nominal: Vec<u64>,
+    borrowing_limit: Vec<u64>,
+    lending_limit: Vec<u64>,
+    subtree: Vec<u64>,
+    guaranteed: Vec<u64>,
+    usage: Vec<u64>,
+}
+
+/// A dominant resource share as an exact fraction (`num / den`; `den == 0` is infinite).
+#[derive(Clone, Copy, Debug)]
+pub struct Share {
+    num: u128,
+    den: u128,
+}
+
+impl Share {
+    /// No borrowing.
+    pub const ZERO: Share = Share { num: 0, den: 1 };
+
+    /// Kueue's integer form: borrowed * 1000 / lendable, divided by the weight (625 for 5 of 8
+    /// borrowed at weight 1).
+    pub fn kueue_value(&self) -> f64 {
+        if self.den == 0 {
+            f64::INFINITY
+        } else {
+            self.num as f64 * 1000.0 / self.den as f64
+        }
+    }
+}
+
+impl PartialEq for Share {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Share {}
+impl PartialOrd for Share {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Share {
+    fn cmp(&self, o: &Self) -> Ordering {
+        match (self.den == 0, o.den == 0) {
+            (true, true) => Ordering::Equal,
+            (true, false) => Ordering::Greater,
+            (false, true) => Ordering::Less,
+            _ => (self.num * o.den).cmp(&(o.num * self.den)),
+        }
+    }
+}
+
+impl QuotaTree {
+    /// A tree of `parents.len()` nodes (the first `tenants` are tenants) over `gens` generations,
+    /// every quota 0. `parents` must be acyclic (checked by the scenario loader).
+    pub fn new(tenants: usize, parents: &[Option<usize>], weights: &[f64], gens: usize) -> Self {
+        let n = parents.len();
+        let parent: Vec<u32> = parents
+            .iter()
+            .map(|p| p.map_or(NONE, |p| p as u32))
+            .collect();
+        let root: Vec<u32> = (0..n)
+            .map(|mut i| {
+                while parent[i] != NONE {
+                    i = parent[i] as usize;
+                }
+                i as u32
+            })
+            .collect();
+        let depth = |mut i: usize| {
+            let mut d = 0;
+            while parent[i] != NONE {
+                i = parent[i] as usize;
+                d += 1;
+            }
+            d
+        };
+        let mut post_order: Vec<u32> = (0..n as u32).collect();
+        post_order.sort_by_key(|&i| std::cmp::Reverse(depth(i as usize)));
+        QuotaTree {
+            gens,
+            tenants,
+            parent,
+            post_order,
+            root,
+            weight_milli: weights
+                .iter()
+                .map(|w| (w * 1000.0).round().max(0.0) as u64)
+                .collect(),
+            nominal: vec![0; n * gens],
+            borrowing_limit: vec![UNLIMITED; n * gens],
+            lending_limit: vec![UNLIMITED; n * gens],
+            subtree: vec![0; n * gens],
+            guaranteed: vec![0; n * gens],
+            usage: vec![0; n * gens],
+        }
+    }
+
+    #[inline]
+    fn ix(&self, node: usize, g: usize) -> usize {
+        node * self.gens + g
+    }
+
+    /// Number of tenants.
+    pub fn tenants(&self) -> usize {
+        self.tenants
+    }
+
+    /// Parent of a node.
+    pub fn parent(&self, node: usize) -> Option<usize> {
+        (self.parent[node] != NONE).then(|| self.parent[node] as usize)
+    }
+
+    /// Root of a node's tree (itself when it has no cohort).
+    pub fn root(&self, node: usize) -> usize {
+        self.root[node] as usize
+    }
+
+    /// Set a tenant's quota on generation `g` (call [`QuotaTree::recompute`] after).
+    pub fn set_quota(
+        &mut self,
+        tenant: usize,
+        g: usize,
+        nominal: u64,
+        borrowing_limit: Option<u64>,
+        lending_limit: Option<u64>,
+    ) {
+        let i = self.ix(tenant, g);
+        self.nominal[i] = nominal;
+        self.borrowing_limit[i] = borrowing_limit.unwrap_or(UNLIMITED);
+        self.lending_limit[i] = lending_limit.unwrap_or(UNLIMITED);
+    }
+
+    /// Recompute subtree quotas, guaranteed parts and cohort usages from the tenants' quotas
+    /// and usages.
+    pub fn recompute(&mut self) {
+        let n = self.parent.len();
+        for node in self.tenants..n {
+            for g in 0..self.gens {
+                let i = self.ix(node, g);
+                self.subtree[i] = self.nominal[i];
+                self.usage[i] = 0;
+            }
+        }
+        for k in 0..n {
+            let node = self.post_order[k] as usize;
+            for g in 0..self.gens {
+                let i = self.ix(node, g);
+                if node < self.tenants {
+                    self.subtree[i] = self.nominal[i];
+                }
+                let ll = self.lending_limit[i];
+                self.guaranteed[i] = if ll == UNLIMITED {
+                    0
+                } else {
+                    self.subtree[i].saturating_sub(ll)
+                };
+                if let Some(p) = self.parent(node) {
+                    let pi = self.ix(p, g);
+                    self.subtree[pi] += self.subtree[i] - self.guaranteed[i];
+                    self.usage[pi] += self.usage[i].saturating_sub(self.guaranteed[i]);
+                }
+            }
+        }
+    }
+
+    /// Chips a node uses on `g` (for a cohort: what its children use beyond their guaranteed
+    /// quota).
+    pub fn usage(&self, node: usize, g: usize) -> u64 {
+        self.usage[self.ix(node, g)]
+    }
+
+    /// A node's quota on `g` (a tenant's nominal; a cohort's lendable subtree quota).
+    pub fn quota(&self, node: usize, g: usize) -> u64 {
+        self.subtree[self.ix(node, g)]
+    }
+
+    /// A node's guaranteed (never lent) quota on `g`.
+    pub fn guaranteed(&self, node: usize, g: usize) -> u64 {
+        self.guaranteed[self.ix(node, g)]
+    }
+
+    /// Whether a tenant uses more than its nominal quota on `g`.
+    pub fn is_borrowing(&self, tenant: usize, g: usize) -> bool {
+        let i = self.ix(tenant, g);
+        self.usage[i] > self.subtree[i]
+    }
+
+    /// Chips a tenant uses beyond its nominal on `g`.
+    pub fn borrowed(&self, tenant: usize, g: usize) -> u64 {
+        let i = self.ix(tenant, g);
+        self.usage[i].saturating_sub(self.subtree[i])
+    }
+
+    /// Add `delta` chips to a tenant's usage on `g`, updating its cohorts.
+    pub fn add_usage(&mut self, tenant: usize, g: usize, delta: i64) {
+        let mut node = tenant;
+        let mut d = delta;
+        loop {
+            let i = self.ix(node, g);
+            let old = self.usage[i];
+            let new = (old as i64 + d) as u64;
+            self.usage[i] = new;
+            let gt = self.guaranteed[i];
+            let up = new.saturating_sub(gt) as i64 - old.saturating_sub(gt) as i64;
+            match self.parent(node) {
+                Some(p) if up != 0 => {
+                    node = p;
+                    d = up;
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// Chips a tenant may still admit on `g` (Kueue's `available`; may be negative when quotas
+    /// shrank under running work).
+    pub fn available(&self, node: usize, g: usize) -> i64 {
+        let i = self.ix(node, g);
+        let (sub, gt, use_) = (
+            self.subtree[i] as i64,
+            self.guaranteed[i] as i64,
+            self.usage[i] as i64,
+        );
+        let Some(p) = self.parent(node) else {
+            return sub - use_;
+        };
+        let local = (gt - use_).max(0);
+        let mut parent = self.available(p, g);
+        let bl = self.borrowing_limit[i];
+        if bl != UNLIMITED {
+            let stored = sub - gt;
+            let used_in_parent = (use_ - gt).max(0);
+            parent = parent.min(stored - used_in_parent + bl as i64);
+        }
+        local + parent
+    }
+
+    /// Whether `chips` more fit a tenant's quota on `g`, and whether they stay within nominal.
+    pub fn fits(&self, tenant: usize, g: usize, chips: u64) -> (bool, bool) {
+        let fits = self.available(tenant, g) >= chips as i64;
+        let nominal = self.usage(tenant, g) + chips <= self.quota(tenant, g);
+        (fits, fits && nominal)
+    }
+
+    /// How much a node's usage on `g` changes if tenant `leaf` (in its subtree) uses `delta`
+    /// chips more (or fewer).
+    pub fn usage_change(&self, leaf: usize, g: usize, delta: i64, node: usize) -> i64 {
+        let mut cur = leaf;
+        let mut d = delta;
+        while cur != node {
+            let i = self.ix(cur, g);
+            let (u, gt) = (self.usage[i] as i64, self.guaranteed[i] as i64);
+            d = (u + d - gt).max(0) - (u - gt).max(0);
+            match self.parent(cur) {
+                Some(p) if d != 0 => cur = p,
+                _ => return if cur == node { d } else { 0 },
+            }
+        }
+        d
+    }
+
+    /// Dominant resource share of a node with `delta(g)` more (or less) usage: the largest
+    /// borrowed / lendable ratio over generations, divided by the node's weight. Lendable is the
+    /// whole tree's lendable quota (the root's subtree quota).
+    pub fn share_with(&self, node: usize, delta: impl Fn(usize) -> i64) -> Share {
+        let w = self.weight_milli[node] as u128;
+        let root = self.root(node);
+        let mut best = Share::ZERO;
+        for g in 0..self.gens {
+            let i = self.ix(node, g);
+            let used = (self.usage[i] as i64 + delta(g)).max(0) as u64;
+            let borrowed = used.saturating_sub(self.subtree[i]);
+            if borrowed == 0 {
+                continue;
+            }
+            let lendable = self.subtree[self.ix(root, g)].max(1) as u128;
+            let s = Share {
+                num: borrowed as u128 * 1000,
+                den: lendable * w,
+            };
+            if s > best {
+                best = s;
+            }
+        }
+        best
+    }
+
+    /// Dominant resource share of a node now.
+    pub fn share(&self, node: usize) -> Share {
+        self.share_with(node, |_| 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cohort(quotas: &[(u64, Option<u64>, Option<u64>)]) -> QuotaTree {
+        let n = quotas.len();
+        let mut parents = vec![Some(n); n];
+        parents.push(None);
+        let mut t = QuotaTree::new(n, &parents, &vec![1.0; n + 1], 1);
+        for (i, &(nom, bl, ll)) in quotas.iter().enumerate() {
+            t.set_quota(i, 0, nom, bl, ll);
+        }
+        t.recompute();
+        t
+    }
+
+    #[test]
+    fn k1_to_k3_reach() {
+        let t = cohort(&[(9, None, None), (12, None, None)]);
+        assert_eq!((t.available(0, 0), t.available(1, 0)), (21, 21));
+        let t = cohort(&[(9, Some(1), None), (12, None, None)]);
+        assert_eq!((t.available(0, 0), t.available(1, 0)), (10, 21));
+        let mut t = cohort(&[(9, None, None), (12, None, Some(1))]);
+        assert_eq!((t.available(0, 0), t.available(1, 0)), (10, 21));
+        t.add_usage(1, 0, 11);
+        assert_eq!(t.available(0, 0), 10);
+        t.add_usage(1, 0, 1);
+        assert_eq!(t.available(0, 0), 9);
+    }
+}

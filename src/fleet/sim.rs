@@ -1,0 +1,1432 @@
+//! The engine: one run of a scenario. Events (arrivals, completions, evictions, deliveries,
+//! quota updates, failures, repairs, samples) are processed in (time, sequence) order; after
+//! the events of one instant, one scheduling round admits, places and preempts.
+//!
+//! The engine owns placement, backfill and reclaim pacing; the policy answers quota and order
+//! questions. All state is per run: [`run_with`] is a pure function of the scenario, the seed
+//! and the run-time provider.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound::{Excluded, Unbounded};
+
+use super::demand;
+use super::error::{Error, Result};
+use super::event::{EventKind, EventQueue};
+use super::hardware::{GenId, Placement, Pool, for_parts};
+use super::job::{JobId, JobSpec, RunTime};
+use super::metrics::{FleetMetrics, JobRecord, Outcome, Percentiles, Sample, TenantMetrics};
+use super::policy::{Candidate, Fit, Policy, PolicyKind, RunningSets, View};
+use super::quota::QuotaTree;
+use super::reclaim::ReclaimMode;
+use super::rng::Rng;
+use super::scenario::{Backfill, Scenario};
+use super::tenant::TenantId;
+
+/// Options of a run that do not change its results.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunOptions {
+    /// Check capacity, quota and accounting invariants after every round (slow; for tests).
+    pub check_invariants: bool,
+    /// Return one [`JobRecord`] per job in [`Outcome::jobs`] (for job-level analysis).
+    pub record_jobs: bool,
+}
+
+/// Most victims one preemption attempt may take before giving up (a bound on work per attempt).
+const MAX_VICTIMS: usize = 2048;
+
+const NO_TIME: u64 = u64::MAX;
+const NO_JOB: JobId = JobId::MAX;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    Future,
+    Waiting,
+    Running,
+    Evicting,
+    Done,
+    Rejected,
+}
+
+#[derive(Clone, Debug)]
+struct JobState {
+    status: Status,
+    gen_: u8,
+    epoch: u32,
+    start_s: u64,
+    first_start_s: u64,
+    remaining: f64,
+    placement: Placement,
+    spent_chip_s: u64,
+    awaiting: u32,
+    evicted_for: JobId,
+    reclaim_since: u64,
+    end_s: Option<u64>,
+    /// Generation + 1 of the quota claimed while waiting for evictions (0: none).
+    claim: u8,
+}
+
+/// Queue order inside a queue: higher priority first, then submission order.
+type QKey = (Reverse<i32>, u64, JobId);
+
+enum TryResult {
+    Started,
+    /// Waiting; `Some(g)` when the quota allowed generation `g` but the capacity did not.
+    Waiting(Option<GenId>),
+}
+
+#[derive(Default, Clone)]
+struct TenantAcc {
+    submitted: u64,
+    started: u64,
+    completed: u64,
+    rejected: u64,
+    demanded_chip_s: f64,
+    served_chip_s: f64,
+    borrowed_chip_s: f64,
+    lent_chip_s: f64,
+    lost_chip_s: f64,
+    preemptions: u64,
+    failure_kills: u64,
+    delays: Vec<f64>,
+    jcts: Vec<f64>,
+    slowdowns: Vec<f64>,
+    reclaims: Vec<f64>,
+    reserved_time_s: u64,
+    honoured_time_s: u64,
+    reserved_chip_s: f64,
+    honoured_now: bool,
+    waiting_jobs: u64,
+    waiting_chips: u64,
+    waiting_sizes: BTreeMap<u32, u32>,
+}
+
+struct Easy {
+    job: JobId,
+    shadow_s: u64,
+    extra: u64,
+}
+
+struct Sim<'a> {
+    s: &'a Scenario,
+    rt: &'a dyn RunTime,
+    policy: Box<dyn Policy>,
+    opts: RunOptions,
+    gens: usize,
+    now: u64,
+    jobs: Vec<JobSpec>,
+    st: Vec<JobState>,
+    next_arrival: usize,
+    events: EventQueue,
+    pools: Vec<Pool>,
+    us_jobs: Vec<Vec<Vec<JobId>>>,
+    peak_us: Vec<u64>,
+    quota: QuotaTree,
+    reserved: Vec<u64>,
+    ceiling: Vec<u64>,
+    peak_capacity: Vec<u64>,
+    /// Largest gang a generation can place (one cluster).
+    max_gang: Vec<u64>,
+    running: RunningSets,
+    queues: Vec<BTreeSet<QKey>>,
+    ends: Vec<BTreeSet<(u64, JobId)>>,
+    gen_waiting: Vec<BTreeMap<u32, u32>>,
+    acc: Vec<TenantAcc>,
+    /// Per generation: the throttled-reclaim round being booked and chips booked in it.
+    reclaim_slot: Vec<(u64, u64)>,
+    /// Per (tenant, generation): quota claimed by jobs waiting for graceful evictions (counted in
+    /// the quota tree's usage so later jobs do not evict for the same entitlement twice).
+    claims: Vec<u64>,
+    /// Per (tenant, generation): (chips, state epoch) of the last preemption attempt that
+    /// failed; it is not retried until a job starts or stops or quotas change (the epoch moves).
+    preempt_failed: Vec<(u64, u64)>,
+    preempt_epoch: u64,
+    dirty: bool,
+    fleet: FleetMetrics,
+    frag_sum: f64,
+    frag_share_sum: f64,
+    frag_samples: u64,
+    samples: Vec<Sample>,
+    fail_rng: Rng,
+}
+
+/// Run a scenario with a seed and a run-time provider.
+pub fn run_with(s: &Scenario, seed: u64, rt: &dyn RunTime, opts: &RunOptions) -> Result<Outcome> {
+    let jobs = demand::generate(&s.demand, seed);
+    let mut sim = Sim::new(s, seed, rt, *opts, jobs);
+    sim.run()?;
+    Ok(sim.outcome(seed))
+}
+
+fn add_size(m: &mut BTreeMap<u32, u32>, k: u32) {
+    *m.entry(k).or_insert(0) += 1;
+}
+
+fn remove_size(m: &mut BTreeMap<u32, u32>, k: u32) {
+    if let Some(c) = m.get_mut(&k) {
+        *c -= 1;
+        if *c == 0 {
+            m.remove(&k);
+        }
+    }
+}
+
+impl<'a> Sim<'a> {
+    fn new(
+        s: &'a Scenario,
+        seed: u64,
+        rt: &'a dyn RunTime,
+        opts: RunOptions,
+        jobs: Vec<JobSpec>,
+    ) -> Self {
+        let gens = s.fleet.generations.len();
+        let nt = s.tenants.len();
+        let policy = s.policy.kind.build();
+        let mut parents: Vec<Option<usize>> =
+            s.tenants.iter().map(|t| t.cohort.map(|c| nt + c)).collect();
+        parents.extend(s.cohorts.iter().map(|c| c.parent.map(|p| nt + p)));
+        let mut weights: Vec<f64> = s.tenants.iter().map(|t| t.weight).collect();
+        weights.extend(s.cohorts.iter().map(|c| c.weight));
+        let quota = QuotaTree::new(nt, &parents, &weights, gens);
+        let pools = s
+            .fleet
+            .generations
+            .iter()
+            .map(|g| Pool::new(g.ultraserver_chips, g.ultraservers_per_cluster))
+            .collect();
+        let peak_capacity: Vec<u64> = (0..gens).map(|g| s.fleet.peak_chips(g)).collect();
+        let peak_us = (0..gens)
+            .map(|g| peak_capacity[g] / s.fleet.generations[g].ultraserver_chips as u64)
+            .collect();
+        let nq = if policy.single_queue() { 1 } else { nt };
+        let st = jobs
+            .iter()
+            .map(|j| JobState {
+                status: Status::Future,
+                gen_: 0,
+                epoch: 0,
+                start_s: 0,
+                first_start_s: NO_TIME,
+                remaining: j.work_s as f64,
+                placement: Placement::None,
+                spent_chip_s: 0,
+                awaiting: 0,
+                evicted_for: NO_JOB,
+                reclaim_since: NO_TIME,
+                end_s: None,
+                claim: 0,
+            })
+            .collect();
+        let mut sim = Sim {
+            s,
+            rt,
+            policy,
+            opts,
+            gens,
+            now: 0,
+            jobs,
+            st,
+            next_arrival: 0,
+            events: EventQueue::new(),
+            pools,
+            us_jobs: vec![Vec::new(); gens],
+            peak_us,
+            quota,
+            reserved: vec![0; nt * gens],
+            ceiling: vec![0; nt * gens],
+            max_gang: s
+                .fleet
+                .generations
+                .iter()
+                .map(|g| g.ultraserver_chips as u64 * g.ultraservers_per_cluster as u64)
+                .collect(),
+            peak_capacity,
+            running: RunningSets::new(nt, gens),
+            queues: vec![BTreeSet::new(); nq],
+            ends: vec![BTreeSet::new(); gens],
+            gen_waiting: vec![BTreeMap::new(); gens],
+            acc: vec![TenantAcc::default(); nt],
+            reclaim_slot: vec![(0, 0); gens],
+            preempt_failed: vec![(u64::MAX, u64::MAX); nt * gens],
+            preempt_epoch: 0,
+            claims: vec![0; nt * gens],
+            dirty: false,
+            fleet: FleetMetrics::default(),
+            frag_sum: 0.0,
+            frag_share_sum: 0.0,
+            frag_samples: 0,
+            samples: Vec::new(),
+            fail_rng: Rng::new(seed, 7),
+        };
+        sim.compute_ceilings();
+        sim
+    }
+
+    /// Chips a tenant's running jobs hold on `g` (quota usage without claims).
+    fn alloc(&self, t: TenantId, g: GenId) -> u64 {
+        self.quota.usage(t, g) - self.claims[t * self.gens + g]
+    }
+
+    /// Chips a tenant's running jobs hold beyond its nominal on `g`.
+    fn borrowed(&self, t: TenantId, g: GenId) -> u64 {
+        self.alloc(t, g).saturating_sub(self.quota.quota(t, g))
+    }
+
+    fn set_claim(&mut self, id: JobId, g: Option<GenId>) {
+        let t = self.jobs[id as usize].tenant;
+        let chips = self.jobs[id as usize].chips as u64;
+        let old = self.st[id as usize].claim;
+        if old > 0 {
+            let og = old as usize - 1;
+            self.quota.add_usage(t, og, -(chips as i64));
+            self.claims[t * self.gens + og] -= chips;
+        }
+        self.st[id as usize].claim = 0;
+        if let Some(g) = g {
+            self.quota.add_usage(t, g, chips as i64);
+            self.claims[t * self.gens + g] += chips;
+            self.st[id as usize].claim = g as u8 + 1;
+        }
+    }
+
+    fn view(&self) -> View<'_> {
+        View {
+            quota: &self.quota,
+            tenants: &self.s.tenants,
+            running: &self.running,
+            gens: self.gens,
+        }
+    }
+
+    fn queue_of(&self, t: TenantId) -> usize {
+        if self.queues.len() == 1 { 0 } else { t }
+    }
+
+    /// Quota epochs: every time a nominal quota or reservation may change.
+    fn epochs(&self) -> Vec<u64> {
+        let s = self.s;
+        let mut e = vec![0];
+        e.extend(s.fleet.deliveries.iter().map(|d| d.at_s));
+        let step = s.policy.quota_step_s.max(1);
+        for t in &s.tenants {
+            for r in t.reservation.iter().flatten() {
+                e.push(r.start_s);
+                e.push(r.end_s);
+                if r.ramp_s > 0 {
+                    let mut x = r.start_s + step;
+                    while x < r.start_s + r.ramp_s && x < s.horizon_s {
+                        e.push(x);
+                        x += step;
+                    }
+                    e.push(r.start_s + r.ramp_s);
+                }
+            }
+        }
+        e.retain(|&x| x < s.horizon_s);
+        e.sort_unstable();
+        e.dedup();
+        e
+    }
+
+    /// Set every tenant's quota for time `t_s` from its base quota, share and reservation.
+    fn set_quotas(&mut self, t_s: u64) {
+        let s = self.s;
+        let g_n = self.gens;
+        for g in 0..g_n {
+            let installed = s.fleet.installed_chips(g, t_s);
+            let mut total_reserved = 0u64;
+            for (ti, t) in s.tenants.iter().enumerate() {
+                let r = t.reservation[g].as_ref().map_or(0, |r| r.chips_at(t_s));
+                self.reserved[ti * g_n + g] = r;
+                total_reserved += r;
+            }
+            let unreserved = installed.saturating_sub(total_reserved);
+            for (ti, t) in s.tenants.iter().enumerate() {
+                let q = &t.quota[g];
+                let r = self.reserved[ti * g_n + g];
+                let nominal =
+                    q.nominal_chips + (q.nominal_share * unreserved as f64).floor() as u64 + r;
+                let exclusive = t.reservation[g]
+                    .as_ref()
+                    .map_or(0, |res| res.exclusive_chips(r));
+                let ll = match q.lending_limit {
+                    Some(l) => Some(l + (r - exclusive)),
+                    None if exclusive > 0 => Some(nominal - exclusive),
+                    None => None,
+                };
+                self.quota.set_quota(ti, g, nominal, q.borrowing_limit, ll);
+            }
+        }
+        self.quota.recompute();
+    }
+
+    /// The most a tenant could ever be admitted per generation (for rejecting impossible jobs).
+    fn compute_ceilings(&mut self) {
+        let g_n = self.gens;
+        for t_s in self.epochs() {
+            self.set_quotas(t_s);
+            for t in 0..self.s.tenants.len() {
+                for g in 0..g_n {
+                    let c = match self.s.policy.kind {
+                        PolicyKind::Priority => u64::MAX,
+                        PolicyKind::Static => self.quota.quota(t, g),
+                        _ => self.quota.available(t, g).max(0) as u64,
+                    };
+                    let i = t * g_n + g;
+                    self.ceiling[i] = self.ceiling[i].max(c);
+                }
+            }
+        }
+    }
+
+    fn run(&mut self) -> Result<()> {
+        let s = self.s;
+        let h = s.horizon_s;
+        for (i, d) in s.fleet.deliveries.iter().enumerate() {
+            if d.at_s < h {
+                self.events.push(d.at_s, EventKind::Delivery(i as u32));
+            }
+        }
+        for t in self.epochs() {
+            self.events.push(t, EventKind::QuotaUpdate);
+        }
+        if let Some(j) = self.jobs.first()
+            && j.submit_s < h
+        {
+            self.events.push(j.submit_s, EventKind::Arrival);
+        }
+        for (g, gen_) in s.fleet.generations.iter().enumerate() {
+            if gen_.mtbf_s > 0 && self.peak_us[g] > 0 {
+                self.us_jobs[g] = vec![Vec::new(); self.peak_us[g] as usize];
+                let dt = self
+                    .fail_rng
+                    .exponential(gen_.mtbf_s as f64 / self.peak_us[g] as f64);
+                self.events
+                    .push(dt.round() as u64, EventKind::Failure(g as u32));
+            }
+        }
+        self.events.push(0, EventKind::Report);
+        while let Some(t) = self.events.peek_time() {
+            if t >= h {
+                break;
+            }
+            self.advance(t);
+            while self.events.peek_time() == Some(t) {
+                let e = self.events.pop().expect("peeked");
+                self.fleet.events += 1;
+                self.handle(e.kind);
+            }
+            if self.dirty {
+                self.dirty = false;
+                self.round();
+                if self.opts.check_invariants {
+                    self.check()?;
+                }
+            }
+            self.evaluate_honour();
+        }
+        self.advance(h);
+        if self.opts.check_invariants {
+            self.check()?;
+        }
+        Ok(())
+    }
+
+    fn handle(&mut self, kind: EventKind) {
+        match kind {
+            EventKind::Arrival => {
+                let t = self.now;
+                while self.next_arrival < self.jobs.len()
+                    && self.jobs[self.next_arrival].submit_s <= t
+                {
+                    let id = self.next_arrival as JobId;
+                    self.next_arrival += 1;
+                    self.arrive(id);
+                }
+                if let Some(j) = self.jobs.get(self.next_arrival)
+                    && j.submit_s < self.s.horizon_s
+                {
+                    self.events.push(j.submit_s, EventKind::Arrival);
+                }
+            }
+            EventKind::Finish { job, epoch } => {
+                let st = &self.st[job as usize];
+                if st.epoch == epoch && matches!(st.status, Status::Running | Status::Evicting) {
+                    self.detach(job);
+                    self.stop(job, Stop::Completed);
+                    self.dirty = true;
+                }
+            }
+            EventKind::EvictDue { job, epoch } => {
+                let st = &self.st[job as usize];
+                if st.epoch == epoch && st.status == Status::Evicting {
+                    let p = st.evicted_for;
+                    self.detach(job);
+                    self.stop(job, Stop::Preempted);
+                    self.dirty = true;
+                    // The chips freed for a preemptor go to it first (Kueue's nomination).
+                    if p != NO_JOB
+                        && self.st[p as usize].status == Status::Waiting
+                        && self.st[p as usize].awaiting == 0
+                    {
+                        self.start_if_fits(p);
+                    }
+                }
+            }
+            EventKind::Delivery(i) => {
+                let d = &self.s.fleet.deliveries[i as usize];
+                self.pools[d.generation].add_ultraservers(d.ultraservers);
+                self.preempt_epoch += 1;
+                self.dirty = true;
+            }
+            EventKind::QuotaUpdate => {
+                self.preempt_epoch += 1;
+                self.set_quotas(self.now);
+                self.dirty = true;
+            }
+            EventKind::Failure(g) => self.failure(g as usize),
+            EventKind::Repair(id) => {
+                let (g, us) = ((id >> 24) as usize, id & 0xFF_FFFF);
+                self.pools[g].repair(us);
+                self.preempt_epoch += 1;
+                self.dirty = true;
+            }
+            EventKind::Report => {
+                self.sample();
+                let next = self.now + self.s.report_interval_s.max(1);
+                if next < self.s.horizon_s {
+                    self.events.push(next, EventKind::Report);
+                }
+            }
+        }
+    }
+
+    fn arrive(&mut self, id: JobId) {
+        let j = &self.jobs[id as usize];
+        let a = &mut self.acc[j.tenant];
+        a.submitted += 1;
+        a.demanded_chip_s += j.chips as f64 * j.work_s as f64;
+        let g_n = self.gens;
+        let possible = match j.generation {
+            Some(g) => g..g + 1,
+            None => 0..g_n,
+        }
+        .any(|g| {
+            let gen_ = &self.s.fleet.generations[g];
+            let cluster = gen_.ultraserver_chips as u64 * gen_.ultraservers_per_cluster as u64;
+            j.chips as u64 <= self.peak_capacity[g].min(cluster)
+                && j.chips as u64 <= self.ceiling[j.tenant * g_n + g]
+        });
+        if !possible {
+            self.st[id as usize].status = Status::Rejected;
+            self.acc[j.tenant].rejected += 1;
+            return;
+        }
+        self.enqueue(id);
+        self.dirty = true;
+    }
+
+    fn qkey(&self, id: JobId) -> QKey {
+        let j = &self.jobs[id as usize];
+        (Reverse(j.priority), j.submit_s, id)
+    }
+
+    fn enqueue(&mut self, id: JobId) {
+        let j = &self.jobs[id as usize];
+        let (t, chips, gen_) = (j.tenant, j.chips, j.generation);
+        let key = self.qkey(id);
+        let q = self.queue_of(t);
+        self.queues[q].insert(key);
+        self.st[id as usize].status = Status::Waiting;
+        let a = &mut self.acc[t];
+        a.waiting_jobs += 1;
+        a.waiting_chips += chips as u64;
+        add_size(&mut a.waiting_sizes, chips);
+        match gen_ {
+            Some(g) => add_size(&mut self.gen_waiting[g], chips),
+            None => self.gen_waiting.iter_mut().for_each(|m| add_size(m, chips)),
+        }
+    }
+
+    fn dequeue(&mut self, id: JobId) {
+        let j = &self.jobs[id as usize];
+        let (t, chips, gen_) = (j.tenant, j.chips, j.generation);
+        let key = self.qkey(id);
+        let q = self.queue_of(t);
+        self.queues[q].remove(&key);
+        let a = &mut self.acc[t];
+        a.waiting_jobs -= 1;
+        a.waiting_chips -= chips as u64;
+        remove_size(&mut a.waiting_sizes, chips);
+        match gen_ {
+            Some(g) => remove_size(&mut self.gen_waiting[g], chips),
+            None => self
+                .gen_waiting
+                .iter_mut()
+                .for_each(|m| remove_size(m, chips)),
+        }
+    }
+
+    fn victim_key(&self, id: JobId) -> super::policy::VictimKey {
+        let j = &self.jobs[id as usize];
+        (
+            j.priority,
+            Reverse(self.st[id as usize].start_s),
+            id,
+            j.chips,
+        )
+    }
+
+    /// Start a waiting job on `g` at `p` (already taken from the pool).
+    fn start(&mut self, id: JobId, g: GenId, p: Placement) {
+        self.preempt_epoch += 1;
+        self.dequeue(id);
+        self.set_claim(id, None);
+        let now = self.now;
+        let j = &self.jobs[id as usize];
+        let (t, chips, preemptible) = (j.tenant, j.chips, j.preemptible);
+        let run_s = self
+            .rt
+            .run_s(
+                j,
+                g,
+                &self.s.fleet.generations[g],
+                self.st[id as usize].remaining,
+            )
+            .max(1);
+        let st = &mut self.st[id as usize];
+        st.status = Status::Running;
+        st.gen_ = g as u8;
+        st.start_s = now;
+        let first = st.first_start_s == NO_TIME;
+        if first {
+            st.first_start_s = now;
+        }
+        let reclaim = std::mem::replace(&mut st.reclaim_since, NO_TIME);
+        let epoch = st.epoch;
+        if !self.us_jobs[g].is_empty() {
+            for_parts(&p, |us, _| self.us_jobs[g][us as usize].push(id));
+        }
+        self.st[id as usize].placement = p;
+        self.events
+            .push(now + run_s, EventKind::Finish { job: id, epoch });
+        self.quota.add_usage(t, g, chips as i64);
+        if preemptible {
+            let key = self.victim_key(id);
+            self.running.insert(t, g, key);
+        }
+        if self.s.policy.backfill == Backfill::Easy {
+            self.ends[g].insert((now + run_s, id));
+        }
+        let a = &mut self.acc[t];
+        if first {
+            a.started += 1;
+            a.delays
+                .push((now - self.jobs[id as usize].submit_s) as f64);
+        }
+        if reclaim != NO_TIME {
+            a.reclaims.push((now - reclaim) as f64);
+        }
+    }
+
+    /// Give back a running job's chips and quota, and take it out of the victim sets (the first
+    /// half of stopping it; undone exactly by [`Sim::attach`]).
+    fn detach(&mut self, id: JobId) {
+        let g = self.st[id as usize].gen_ as usize;
+        let t = self.jobs[id as usize].tenant;
+        let chips = self.jobs[id as usize].chips;
+        self.pools[g].release(&self.st[id as usize].placement);
+        self.quota.add_usage(t, g, -(chips as i64));
+        if self.jobs[id as usize].preemptible && self.st[id as usize].status == Status::Running {
+            let key = self.victim_key(id);
+            self.running.remove(t, g, &key);
+        }
+    }
+
+    fn attach(&mut self, id: JobId) {
+        let g = self.st[id as usize].gen_ as usize;
+        let t = self.jobs[id as usize].tenant;
+        let chips = self.jobs[id as usize].chips;
+        self.pools[g].occupy(&self.st[id as usize].placement);
+        self.quota.add_usage(t, g, chips as i64);
+        if self.jobs[id as usize].preemptible && self.st[id as usize].status == Status::Running {
+            let key = self.victim_key(id);
+            self.running.insert(t, g, key);
+        }
+    }
+
+    /// The second half of stopping a detached job: accounting, and a requeue unless completed.
+    fn stop(&mut self, id: JobId, why: Stop) {
+        self.preempt_epoch += 1;
+        let now = self.now;
+        let g = self.st[id as usize].gen_ as usize;
+        let (t, chips) = (
+            self.jobs[id as usize].tenant,
+            self.jobs[id as usize].chips as u64,
+        );
+        let st = &mut self.st[id as usize];
+        let elapsed = now - st.start_s;
+        st.spent_chip_s += elapsed * chips;
+        let placement = std::mem::take(&mut st.placement);
+        if st.status == Status::Evicting && st.evicted_for != NO_JOB {
+            let p = std::mem::replace(&mut st.evicted_for, NO_JOB);
+            let pa = &mut self.st[p as usize].awaiting;
+            *pa = pa.saturating_sub(1);
+            if *pa == 0 {
+                self.set_claim(p, None);
+            }
+        }
+        let j = &self.jobs[id as usize];
+        let st = &mut self.st[id as usize];
+        st.epoch += 1;
+        if !self.us_jobs[g].is_empty() {
+            for_parts(&placement, |us, _| {
+                let v = &mut self.us_jobs[g][us as usize];
+                if let Some(k) = v.iter().position(|&x| x == id) {
+                    v.swap_remove(k);
+                }
+            });
+        }
+        if self.s.policy.backfill == Backfill::Easy {
+            let end = self.ends[g]
+                .range((st.start_s, id)..)
+                .find(|e| e.1 == id)
+                .copied();
+            if let Some(e) = end {
+                self.ends[g].remove(&e);
+            }
+        }
+        match why {
+            Stop::Completed => {
+                st.status = Status::Done;
+                st.remaining = 0.0;
+                st.end_s = Some(now);
+                let j = &self.jobs[id as usize];
+                let jct = (now - j.submit_s) as f64;
+                let ideal = self
+                    .rt
+                    .run_s(j, g, &self.s.fleet.generations[g], j.work_s as f64);
+                let a = &mut self.acc[t];
+                a.completed += 1;
+                a.jcts.push(jct);
+                a.slowdowns.push(jct / (ideal.max(10) as f64));
+            }
+            Stop::Preempted | Stop::Killed => {
+                let ck = j.checkpoint_s;
+                let kept_s = elapsed.checked_div(ck).map_or(0, |n| n * ck);
+                let done = self
+                    .rt
+                    .work_done(j, g, &self.s.fleet.generations[g], kept_s);
+                st.remaining = (st.remaining - done).max(0.0);
+                let a = &mut self.acc[t];
+                a.preemptions += 1;
+                if why == Stop::Killed {
+                    a.failure_kills += 1;
+                }
+                a.lost_chip_s += ((elapsed - kept_s) * chips) as f64;
+                self.enqueue(id);
+            }
+        }
+    }
+
+    fn failure(&mut self, g: GenId) {
+        let gen_ = &self.s.fleet.generations[g];
+        let dt = self
+            .fail_rng
+            .exponential(gen_.mtbf_s as f64 / self.peak_us[g] as f64)
+            .round() as u64;
+        self.events
+            .push(self.now + dt.max(1), EventKind::Failure(g as u32));
+        // Thinning: a candidate failure hits an UltraServer index among every one that will
+        // ever be installed; only an installed, working one fails.
+        let us = self.fail_rng.below(self.peak_us[g]) as u32;
+        if us as usize >= self.pools[g].ultraservers() || self.pools[g].is_down(us) {
+            return;
+        }
+        let victims = std::mem::take(&mut self.us_jobs[g][us as usize]);
+        for id in victims.iter().copied() {
+            if matches!(
+                self.st[id as usize].status,
+                Status::Running | Status::Evicting
+            ) {
+                self.detach(id);
+                self.stop(id, Stop::Killed);
+            }
+        }
+        self.pools[g].fail(us);
+        self.fleet.failures += 1;
+        self.events.push(
+            self.now + gen_.repair_s.max(1),
+            EventKind::Repair(((g as u32) << 24) | us),
+        );
+        self.dirty = true;
+    }
+
+    fn fits_after(&self, c: &Candidate, g: GenId, allow_borrowing: bool) -> bool {
+        let fit = self.policy.fit(&self.view(), c.tenant, g, c.chips);
+        (fit == Fit::Nominal || (allow_borrowing && fit == Fit::Borrow))
+            && self.pools[g].can_place(c.chips as u32)
+    }
+
+    fn candidate(&self, id: JobId) -> Candidate {
+        let j = &self.jobs[id as usize];
+        Candidate {
+            job: id,
+            tenant: j.tenant,
+            chips: j.chips as u64,
+            priority: j.priority,
+            submit_s: j.submit_s,
+            generation: j.generation,
+        }
+    }
+
+    fn run_s_on(&self, id: JobId, g: GenId) -> u64 {
+        self.rt.run_s(
+            &self.jobs[id as usize],
+            g,
+            &self.s.fleet.generations[g],
+            self.st[id as usize].remaining,
+        )
+    }
+
+    /// EASY: when may the blocked job `id` start on `g`, and how many chips are spare then.
+    fn shadow(&self, id: JobId, g: GenId) -> Option<Easy> {
+        let need = self.jobs[id as usize].chips as u64;
+        let mut free = self.pools[g].free_chips();
+        if free >= need {
+            return None; // blocked by placement, not by count: no count-based promise to make
+        }
+        for &(end, j) in &self.ends[g] {
+            free += self.jobs[j as usize].chips as u64;
+            if free >= need {
+                return Some(Easy {
+                    job: id,
+                    shadow_s: end,
+                    extra: free - need,
+                });
+            }
+        }
+        None
+    }
+
+    fn round(&mut self) {
+        let g_n = self.gens;
+        let nt = self.s.tenants.len();
+        let backfill = self.s.policy.backfill;
+        let max_scan = self.s.policy.max_scan.max(1);
+        let mut heads: Vec<Candidate> = Vec::new();
+        let mut head_q: Vec<usize> = Vec::new();
+        for q in 0..self.queues.len() {
+            if let Some(&(_, _, id)) = self.queues[q].first() {
+                heads.push(self.candidate(id));
+                head_q.push(q);
+            }
+        }
+        if heads.is_empty() {
+            return;
+        }
+        let mut scanned = vec![0u32; self.queues.len()];
+        let mut easy: Vec<Option<Easy>> = (0..g_n).map(|_| None).collect();
+        let mut failed_preempt = vec![u64::MAX; nt * g_n];
+        let mut failed_place = vec![u64::MAX; g_n];
+        while !heads.is_empty() {
+            let i = self.policy.pick(&self.view(), &heads);
+            let c = heads[i];
+            let q = head_q[i];
+            let key = self.qkey(c.job);
+            match self.try_start(&c, &mut easy, &mut failed_preempt, &mut failed_place) {
+                TryResult::Started => {}
+                TryResult::Waiting(capacity_gen) => {
+                    match backfill {
+                        Backfill::None => {
+                            heads.swap_remove(i);
+                            head_q.swap_remove(i);
+                            continue;
+                        }
+                        Backfill::BestEffort => {}
+                        Backfill::Easy => {
+                            if let Some(g) = capacity_gen
+                                && easy[g].is_none()
+                            {
+                                easy[g] = self.shadow(c.job, g);
+                            }
+                        }
+                    }
+                    scanned[q] += 1;
+                    if scanned[q] >= max_scan {
+                        heads.swap_remove(i);
+                        head_q.swap_remove(i);
+                        continue;
+                    }
+                }
+            }
+            match self.queues[q].range((Excluded(key), Unbounded)).next() {
+                Some(&(_, _, next)) => heads[i] = self.candidate(next),
+                None => {
+                    heads.swap_remove(i);
+                    head_q.swap_remove(i);
+                }
+            }
+        }
+    }
+
+    fn easy_allows(&self, easy: &mut [Option<Easy>], c: &Candidate, g: GenId) -> bool {
+        let Some(e) = &easy[g] else { return true };
+        if e.job == c.job {
+            return true;
+        }
+        if self.now + self.run_s_on(c.job, g) <= e.shadow_s {
+            return true;
+        }
+        if c.chips <= e.extra {
+            if let Some(e) = easy[g].as_mut() {
+                e.extra -= c.chips;
+            }
+            return true;
+        }
+        false
+    }
+
+    /// Try to start a waiting job: place it, else preempt for it. A job waiting for evictions
+    /// gives up its quota claim while it is tried (it must not count against itself).
+    fn try_start(
+        &mut self,
+        c: &Candidate,
+        easy: &mut [Option<Easy>],
+        failed_preempt: &mut [u64],
+        failed_place: &mut [u64],
+    ) -> TryResult {
+        let claim = self.st[c.job as usize].claim;
+        if claim > 0 {
+            self.set_claim(c.job, None);
+        }
+        let r = self.try_start_inner(c, easy, failed_preempt, failed_place);
+        let st = &self.st[c.job as usize];
+        if claim > 0 && st.status == Status::Waiting && st.awaiting > 0 && st.claim == 0 {
+            self.set_claim(c.job, Some(claim as usize - 1));
+        }
+        r
+    }
+
+    fn try_start_inner(
+        &mut self,
+        c: &Candidate,
+        easy: &mut [Option<Easy>],
+        failed_preempt: &mut [u64],
+        failed_place: &mut [u64],
+    ) -> TryResult {
+        let g_n = self.gens;
+        let mut quota_gen = None;
+        for g in c.gens(g_n) {
+            if self.pools[g].up_chips() == 0 || c.chips > self.max_gang[g] {
+                continue;
+            }
+            if self.policy.fit(&self.view(), c.tenant, g, c.chips) == Fit::No {
+                continue;
+            }
+            quota_gen.get_or_insert(g);
+            if !self.easy_allows(easy, c, g) {
+                continue;
+            }
+            if c.chips >= failed_place[g] {
+                continue;
+            }
+            if let Some(p) = self.pools[g].place(c.chips as u32) {
+                self.start(c.job, g, p);
+                return TryResult::Started;
+            }
+            failed_place[g] = c.chips;
+        }
+        if self.st[c.job as usize].awaiting > 0 {
+            return TryResult::Waiting(quota_gen);
+        }
+        for g in c.gens(g_n) {
+            let i = c.tenant * g_n + g;
+            let (chips, at) = self.preempt_failed[i];
+            if self.pools[g].up_chips() == 0
+                || c.chips > self.max_gang[g]
+                || failed_preempt[i] <= c.chips
+                || (chips <= c.chips && at == self.preempt_epoch)
+            {
+                continue;
+            }
+            match self.try_preempt(c, g) {
+                Some(r) => {
+                    // Chips were freed (or are about to be): placement may succeed again.
+                    failed_place.iter_mut().for_each(|f| *f = u64::MAX);
+                    return r;
+                }
+                None => {
+                    failed_preempt[i] = c.chips;
+                    self.preempt_failed[i] = (c.chips, self.preempt_epoch);
+                }
+            }
+        }
+        TryResult::Waiting(quota_gen)
+    }
+
+    /// Kueue-style preemption on `g`: take victims in the policy's order until the job fits,
+    /// trim the set to a minimal one, then evict per the reclaim mode. `None` when no attempt
+    /// can make room.
+    fn try_preempt(&mut self, c: &Candidate, g: GenId) -> Option<TryResult> {
+        let attempts = self.policy.preemption(&self.view(), c, g);
+        for a in attempts {
+            if !self.could_preempt(c, g, &a) {
+                continue;
+            }
+            let mut victims: Vec<JobId> = Vec::new();
+            let mut ok = false;
+            loop {
+                if self.fits_after(c, g, a.allow_borrowing) {
+                    ok = true;
+                    break;
+                }
+                if victims.len() >= MAX_VICTIMS {
+                    break;
+                }
+                let Some(v) = self.policy.next_victim(&self.view(), c, g, &a) else {
+                    break;
+                };
+                self.detach(v);
+                self.st[v as usize].status = Status::Evicting; // marks it taken
+                victims.push(v);
+            }
+            if !ok || victims.is_empty() {
+                self.restore(&victims);
+                if ok {
+                    // Fits without preemption (cannot happen after try_start; be safe).
+                    let p = self.pools[g].place(c.chips as u32)?;
+                    self.start(c.job, g, p);
+                    return Some(TryResult::Started);
+                }
+                continue;
+            }
+            // Trim: give back every victim the job can do without (latest taken first).
+            let mut needed = Vec::with_capacity(victims.len());
+            for &v in victims.iter().rev() {
+                self.st[v as usize].status = Status::Running;
+                self.attach(v);
+                if !self.fits_after(c, g, a.allow_borrowing) {
+                    self.detach(v);
+                    self.st[v as usize].status = Status::Evicting;
+                    needed.push(v);
+                }
+            }
+            needed.reverse();
+            return Some(self.evict(c, g, needed));
+        }
+        None
+    }
+
+    /// Start a waiting job at once if it fits its quota and the pool on some generation.
+    fn start_if_fits(&mut self, id: JobId) {
+        let c = self.candidate(id);
+        for g in c.gens(self.gens) {
+            if self.policy.fit(&self.view(), c.tenant, g, c.chips) == Fit::No {
+                continue;
+            }
+            if let Some(p) = self.pools[g].place(c.chips as u32) {
+                self.start(id, g, p);
+                return;
+            }
+        }
+    }
+
+    /// A cheap necessary condition for an attempt: the chips it may take plus the free ones
+    /// cover the job, and (without borrowing) the job fits the nominal quota once the tenant's
+    /// own takeable jobs are gone.
+    fn could_preempt(&self, c: &Candidate, g: GenId, a: &super::policy::Attempt) -> bool {
+        use super::policy::CrossTenant;
+        let own = if a.own == super::tenant::WithinQueue::Never {
+            0
+        } else {
+            self.alloc(c.tenant, g)
+        };
+        if !a.allow_borrowing
+            && self.alloc(c.tenant, g) - own + c.chips > self.quota.quota(c.tenant, g)
+        {
+            return false;
+        }
+        let root = self.quota.root(c.tenant);
+        let cross: u64 = (0..self.s.tenants.len())
+            .filter(|&t| t != c.tenant)
+            .filter(|&t| match a.cross {
+                CrossTenant::None => false,
+                CrossTenant::AnyLowerPriority => true,
+                _ => self.quota.root(t) == root && self.borrowed(t, g) > 0,
+            })
+            .map(|t| self.alloc(t, g))
+            .sum();
+        self.pools[g].free_chips() + own + cross >= c.chips
+    }
+
+    fn restore(&mut self, victims: &[JobId]) {
+        for &v in victims.iter().rev() {
+            self.st[v as usize].status = Status::Running;
+            self.attach(v);
+        }
+    }
+
+    /// Carry out a preemption decision (`victims` are detached) per the reclaim mode:
+    /// immediate evictions start the job now; otherwise the victims keep running until a due
+    /// time (the grace period; for throttled reclaim, the round in which the per-round budget
+    /// has room for the whole set, plus the grace) and the job waits for them.
+    fn evict(&mut self, c: &Candidate, g: GenId, victims: Vec<JobId>) -> TryResult {
+        let r = self.s.policy.reclaim;
+        let now = self.now;
+        if self.st[c.job as usize].reclaim_since == NO_TIME {
+            self.st[c.job as usize].reclaim_since = now;
+        }
+        let mut due = now + r.grace();
+        if r.mode == ReclaimMode::Throttled {
+            let current = r.round_of(now);
+            let budget = r.budget(self.pools[g].up_chips());
+            let slot = &mut self.reclaim_slot[g];
+            if slot.0 < current {
+                *slot = (current, 0);
+            }
+            for &v in &victims {
+                let k = self.jobs[v as usize].chips as u64;
+                if slot.1 + k > budget && slot.1 > 0 {
+                    *slot = (slot.0 + 1, 0);
+                }
+                slot.1 += k;
+            }
+            if slot.0 > current {
+                due = slot.0 * r.round_s.max(1) + r.grace();
+            }
+        }
+        if due == now {
+            for &v in &victims {
+                self.st[v as usize].status = Status::Running;
+                self.stop(v, Stop::Preempted);
+            }
+            let p = self.pools[g]
+                .place(c.chips as u32)
+                .expect("the preemption made room");
+            self.start(c.job, g, p);
+            return TryResult::Started;
+        }
+        for &v in &victims {
+            // Keep running (and holding its chips and quota) until it is due.
+            let vg = self.st[v as usize].gen_ as usize;
+            let t = self.jobs[v as usize].tenant;
+            self.pools[vg].occupy(&self.st[v as usize].placement);
+            self.quota
+                .add_usage(t, vg, self.jobs[v as usize].chips as i64);
+            let st = &mut self.st[v as usize];
+            st.status = Status::Evicting;
+            st.evicted_for = c.job;
+            let epoch = st.epoch;
+            self.events.push(due, EventKind::EvictDue { job: v, epoch });
+        }
+        self.st[c.job as usize].awaiting += victims.len() as u32;
+        self.set_claim(c.job, Some(g));
+        TryResult::Waiting(None)
+    }
+
+    /// Integrate the time-weighted metrics from `self.now` to `t`.
+    fn advance(&mut self, t: u64) {
+        let dt = t.saturating_sub(self.now);
+        if dt > 0 {
+            let g_n = self.gens;
+            let dtf = dt as f64;
+            let mut allocated = 0u64;
+            for g in 0..g_n {
+                let mut borrowed_total = 0u64;
+                let mut idle_total = 0u64;
+                let mut idle_reserved = 0u64;
+                for ti in 0..self.s.tenants.len() {
+                    let u = self.alloc(ti, g);
+                    allocated += u;
+                    borrowed_total += self.borrowed(ti, g);
+                    let nominal = self.quota.quota(ti, g);
+                    idle_total += nominal.saturating_sub(u.max(self.quota.guaranteed(ti, g)));
+                    idle_reserved += self.reserved[ti * g_n + g].saturating_sub(u);
+                }
+                self.fleet.chip_hours_idle_reserved +=
+                    idle_reserved.min(self.pools[g].free_chips()) as f64 * dtf;
+                for ti in 0..self.s.tenants.len() {
+                    let u = self.alloc(ti, g);
+                    let b = self.borrowed(ti, g);
+                    let nominal = self.quota.quota(ti, g);
+                    let idle = nominal.saturating_sub(u.max(self.quota.guaranteed(ti, g)));
+                    let a = &mut self.acc[ti];
+                    a.served_chip_s += u as f64 * dtf;
+                    a.borrowed_chip_s += b as f64 * dtf;
+                    if borrowed_total > 0 && idle_total > 0 {
+                        a.lent_chip_s += borrowed_total.min(idle_total) as f64 * idle as f64
+                            / idle_total as f64
+                            * dtf;
+                    }
+                }
+                self.fleet.chip_hours_installed += self.pools[g].installed_chips() as f64 * dtf;
+                self.fleet.chip_hours_up += self.pools[g].up_chips() as f64 * dtf;
+            }
+            self.fleet.chip_hours_allocated += allocated as f64 * dtf;
+            for ti in 0..self.s.tenants.len() {
+                let r: u64 = (0..g_n).map(|g| self.reserved[ti * g_n + g]).sum();
+                if r > 0 {
+                    let a = &mut self.acc[ti];
+                    a.reserved_time_s += dt;
+                    a.reserved_chip_s += r as f64 * dtf;
+                    if a.honoured_now {
+                        a.honoured_time_s += dt;
+                    }
+                }
+            }
+        }
+        self.now = t;
+    }
+
+    /// Whether each reservation owner has min(demand, reservation) now (up to gang size: a
+    /// waiting job larger than the unused reservation does not count against it).
+    fn evaluate_honour(&mut self) {
+        let g_n = self.gens;
+        for ti in 0..self.s.tenants.len() {
+            let r: u64 = (0..g_n).map(|g| self.reserved[ti * g_n + g]).sum();
+            if r == 0 {
+                continue;
+            }
+            let alloc: u64 = (0..g_n).map(|g| self.alloc(ti, g)).sum();
+            let a = &mut self.acc[ti];
+            let want = r.min(alloc + a.waiting_chips);
+            a.honoured_now = alloc >= want
+                || a.waiting_sizes
+                    .keys()
+                    .next()
+                    .is_none_or(|&k| k as u64 > r - alloc);
+        }
+    }
+
+    fn sample(&mut self) {
+        let g_n = self.gens;
+        let now = self.now;
+        for (ti, t) in self.s.tenants.iter().enumerate() {
+            let a = &self.acc[ti];
+            self.samples.push(Sample {
+                time_s: now,
+                series: t.name.clone(),
+                chips_allocated: (0..g_n).map(|g| self.alloc(ti, g)).sum(),
+                chips_nominal: (0..g_n).map(|g| self.quota.quota(ti, g)).sum(),
+                chips_reserved: (0..g_n).map(|g| self.reserved[ti * g_n + g]).sum(),
+                chips_borrowed: (0..g_n).map(|g| self.borrowed(ti, g)).sum(),
+                jobs_queued: a.waiting_jobs,
+                chips_queued: a.waiting_chips,
+                ..Default::default()
+            });
+        }
+        let mut fragmented = 0u64;
+        let mut free = 0u64;
+        let mut waiting = false;
+        for g in 0..g_n {
+            if let Some(&smallest) = self.gen_waiting[g].keys().next() {
+                waiting = true;
+                fragmented += self.pools[g].fragmented_chips(smallest);
+                free += self.pools[g].free_chips();
+            }
+        }
+        let queued: u64 = self.acc.iter().map(|a| a.waiting_jobs).sum();
+        self.samples.push(Sample {
+            time_s: now,
+            series: "*fleet*".into(),
+            chips_installed: self.pools.iter().map(|p| p.installed_chips()).sum(),
+            chips_up: self.pools.iter().map(|p| p.up_chips()).sum(),
+            chips_allocated: (0..g_n)
+                .map(|g| self.pools[g].up_chips() - self.pools[g].free_chips())
+                .sum(),
+            jobs_queued: queued,
+            chips_queued: self.acc.iter().map(|a| a.waiting_chips).sum(),
+            chips_fragmented: fragmented,
+            ..Default::default()
+        });
+        self.frag_samples += 1;
+        self.frag_sum += fragmented as f64;
+        if waiting && free > 0 {
+            self.frag_share_sum += fragmented as f64 / free as f64;
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        let err = |message: String| Error::Invariant {
+            time_s: self.now,
+            message,
+        };
+        let g_n = self.gens;
+        let mut used = vec![0u64; g_n];
+        let mut per_tenant = vec![0u64; self.s.tenants.len() * g_n];
+        let mut per_us: Vec<Vec<u64>> = self
+            .pools
+            .iter()
+            .map(|p| vec![0; p.ultraservers()])
+            .collect();
+        for (id, st) in self.st.iter().enumerate() {
+            if matches!(st.status, Status::Running | Status::Evicting) {
+                let j = &self.jobs[id];
+                let g = st.gen_ as usize;
+                used[g] += j.chips as u64;
+                per_tenant[j.tenant * g_n + g] += j.chips as u64;
+                let mut placed = 0u64;
+                for_parts(&st.placement, |us, k| {
+                    per_us[g][us as usize] += k as u64;
+                    placed += k as u64;
+                });
+                if placed != j.chips as u64 {
+                    return Err(err(format!("job {id} holds {placed} chips of {}", j.chips)));
+                }
+            }
+        }
+        for (g, p) in self.pools.iter().enumerate() {
+            p.check().map_err(err)?;
+            if used[g] != p.up_chips() - p.free_chips() {
+                return Err(err(format!(
+                    "generation {g}: jobs hold {} chips, the pool says {} allocated",
+                    used[g],
+                    p.up_chips() - p.free_chips()
+                )));
+            }
+            if used[g] > p.installed_chips() {
+                return Err(err(format!(
+                    "generation {g}: more chips allocated than exist"
+                )));
+            }
+            for (us, &k) in per_us[g].iter().enumerate() {
+                let cap = p.ultraserver_chips() as u64;
+                if k > cap
+                    || k + p.free_of(us as u32) as u64 != if p.is_down(us as u32) { k } else { cap }
+                {
+                    return Err(err(format!(
+                        "generation {g} UltraServer {us}: {k} chips held, {} free, {cap} in all",
+                        p.free_of(us as u32)
+                    )));
+                }
+            }
+        }
+        for t in 0..self.s.tenants.len() {
+            for g in 0..g_n {
+                if per_tenant[t * g_n + g] != self.alloc(t, g) {
+                    return Err(err(format!(
+                        "tenant {t} generation {g}: jobs hold {} chips, quota usage {}",
+                        per_tenant[t * g_n + g],
+                        self.quota.usage(t, g)
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn outcome(mut self, seed: u64) -> Outcome {
+        let s = self.s;
+        let h = s.horizon_s;
+        let mut tenants = Vec::with_capacity(s.tenants.len());
+        let mut accounted = vec![0f64; s.tenants.len()];
+        let mut queued = vec![0u64; s.tenants.len()];
+        let mut running = vec![0u64; s.tenants.len()];
+        for (id, st) in self.st.iter().enumerate() {
+            let j = &self.jobs[id];
+            let mut spent = st.spent_chip_s as f64;
+            match st.status {
+                Status::Running | Status::Evicting => {
+                    running[j.tenant] += 1;
+                    spent += ((h - st.start_s) * j.chips as u64) as f64;
+                }
+                Status::Waiting => queued[j.tenant] += 1,
+                _ => {}
+            }
+            accounted[j.tenant] += spent;
+        }
+        for (ti, t) in s.tenants.iter().enumerate() {
+            let a = &mut self.acc[ti];
+            let hours = |x: f64| x / 3600.0;
+            tenants.push(TenantMetrics {
+                tenant: t.name.clone(),
+                jobs_submitted: a.submitted,
+                jobs_started: a.started,
+                jobs_completed: a.completed,
+                jobs_rejected: a.rejected,
+                jobs_queued: queued[ti],
+                jobs_running: running[ti],
+                chip_hours_demanded: hours(a.demanded_chip_s),
+                chip_hours_served: hours(a.served_chip_s),
+                chip_hours_accounted: hours(accounted[ti]),
+                queue_delay_s: Percentiles::of(&mut a.delays),
+                jct_s: Percentiles::of(&mut a.jcts),
+                slowdown: Percentiles::of(&mut a.slowdowns),
+                preemptions: a.preemptions,
+                failure_kills: a.failure_kills,
+                chip_hours_lost: hours(a.lost_chip_s),
+                reservation_honoured: (a.reserved_time_s > 0)
+                    .then(|| a.honoured_time_s as f64 / a.reserved_time_s as f64),
+                reserved_chips_mean: if a.reserved_time_s > 0 {
+                    a.reserved_chip_s / a.reserved_time_s as f64
+                } else {
+                    0.0
+                },
+                chip_hours_borrowed: hours(a.borrowed_chip_s),
+                chip_hours_lent: hours(a.lent_chip_s),
+                reclaim_s: Percentiles::of(&mut a.reclaims),
+            });
+        }
+        let mut fleet = std::mem::take(&mut self.fleet);
+        for x in [
+            &mut fleet.chip_hours_installed,
+            &mut fleet.chip_hours_up,
+            &mut fleet.chip_hours_allocated,
+            &mut fleet.chip_hours_idle_reserved,
+        ] {
+            *x /= 3600.0;
+        }
+        fleet.utilization = if fleet.chip_hours_up > 0.0 {
+            fleet.chip_hours_allocated / fleet.chip_hours_up
+        } else {
+            0.0
+        };
+        fleet.chips_installed = self.pools.iter().map(|p| p.installed_chips()).sum();
+        fleet.gw_installed = self
+            .pools
+            .iter()
+            .zip(&s.fleet.generations)
+            .map(|(p, g)| g.gw_for_chips(p.installed_chips()))
+            .sum();
+        if self.frag_samples > 0 {
+            fleet.fragmented_chips_mean = self.frag_sum / self.frag_samples as f64;
+            fleet.fragmentation = self.frag_share_sum / self.frag_samples as f64;
+        }
+        let jobs = if self.opts.record_jobs {
+            self.jobs
+                .iter()
+                .zip(&self.st)
+                .filter(|(_, st)| st.status != Status::Future)
+                .map(|(j, st)| JobRecord {
+                    tenant: j.tenant,
+                    submit_s: j.submit_s,
+                    chips: j.chips,
+                    priority: j.priority,
+                    first_start_s: (st.first_start_s != NO_TIME).then_some(st.first_start_s),
+                    end_s: st.end_s,
+                    rejected: st.status == Status::Rejected,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Outcome {
+            jobs,
+            scenario: s.name.clone(),
+            policy: self.policy.name().to_string(),
+            seed,
+            horizon_s: h,
+            tenants,
+            fleet,
+            timeseries: std::mem::take(&mut self.samples),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    Completed,
+    Preempted,
+    Killed,
+}

@@ -1,0 +1,214 @@
+//! `trnsim plan` as a user runs it: the shipped scenarios, a golden output, bad scenarios
+//! (error names the file, line and key path; exit 2; no partial output), `--set` and `--out`.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn trnsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trnsim"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("binary runs")
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8(b.to_vec()).unwrap()
+}
+
+#[test]
+fn shipped_scenarios_run_with_the_documented_keys() {
+    let mut n = 0;
+    for entry in std::fs::read_dir(root().join("scenarios")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        // The 8-year anchor scenario runs in about 10 s; its first year keeps the suite fast.
+        let mut args = vec!["plan", path.to_str().unwrap(), "--format", "json"];
+        if path.ends_with("anchor-2gw.toml") {
+            args.extend(["--set", "horizon=1y"]);
+        }
+        let o = trnsim(&args);
+        assert!(
+            o.status.success(),
+            "{}: {}",
+            path.display(),
+            text(&o.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        for key in [
+            "scenario",
+            "policy",
+            "seed",
+            "horizon_s",
+            "tenants",
+            "fleet",
+        ] {
+            assert!(v.get(key).is_some(), "{}: no key {key}", path.display());
+        }
+        for t in v["tenants"].as_array().unwrap() {
+            let submitted = t["jobs_submitted"].as_u64().unwrap();
+            let parts: u64 = [
+                "jobs_completed",
+                "jobs_rejected",
+                "jobs_queued",
+                "jobs_running",
+            ]
+            .iter()
+            .map(|k| t[k].as_u64().unwrap())
+            .sum();
+            assert_eq!(submitted, parts, "{}: {}", path.display(), t["tenant"]);
+            for key in [
+                "chip_hours_demanded",
+                "chip_hours_served",
+                "queue_delay_s",
+                "jct_s",
+                "slowdown",
+                "preemptions",
+                "chip_hours_lost",
+                "reservation_honoured",
+                "chip_hours_borrowed",
+                "chip_hours_lent",
+                "reclaim_s",
+            ] {
+                assert!(t.get(key).is_some(), "no tenant key {key}");
+            }
+        }
+        for key in [
+            "utilization",
+            "chip_hours_idle_reserved",
+            "fragmentation",
+            "events",
+        ] {
+            assert!(v["fleet"].get(key).is_some(), "no fleet key {key}");
+        }
+        n += 1;
+    }
+    assert!(n >= 2, "expected at least two shipped scenarios");
+}
+
+#[test]
+fn golden_small_scenario_and_same_seed_same_bytes() {
+    let scenario = root().join("tests/golden/fleet/small.toml");
+    let o = trnsim(&["plan", scenario.to_str().unwrap(), "--format", "json"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let golden = std::fs::read_to_string(root().join("tests/golden/fleet/small.json")).unwrap();
+    assert_eq!(
+        text(&o.stdout),
+        golden,
+        "regenerate with: trnsim plan tests/golden/fleet/small.toml --format json > tests/golden/fleet/small.json"
+    );
+    let again = trnsim(&["plan", scenario.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(o.stdout, again.stdout);
+    let other = trnsim(&[
+        "plan",
+        scenario.to_str().unwrap(),
+        "--format",
+        "json",
+        "--seed",
+        "2",
+    ]);
+    assert_ne!(o.stdout, other.stdout);
+}
+
+#[test]
+fn set_and_out_write_three_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let scenario = root().join("tests/golden/fleet/small.toml");
+    let o = trnsim(&[
+        "plan",
+        scenario.to_str().unwrap(),
+        "--set",
+        "policy.name=fair",
+        "--set",
+        "policy.reclaim=throttled",
+        "--format",
+        "csv",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).starts_with("tenant,jobs_submitted,"));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["policy"], "fair");
+    let metrics = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().count(), 4);
+    let ts = std::fs::read_to_string(out.join("timeseries.csv")).unwrap();
+    assert!(ts.starts_with("time_s,series,") && ts.contains("*fleet*"));
+    let table = trnsim(&["plan", scenario.to_str().unwrap()]);
+    assert!(text(&table.stdout).contains("wait_p99"));
+}
+
+#[test]
+fn bad_scenarios_name_file_line_and_key_path_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &str)] = &[
+        (
+            "horizon = \"1d\"\n[fleet.generations.trn2]\nbogus = 3\n[tenants.a]\n",
+            ":3: fleet.generations.trn2.bogus: unknown field `bogus`",
+        ),
+        (
+            "horizon = \"1d\"\n[fleet.generations.trn2]\n[[fleet.deliveries]]\nat = 0\ngeneration = \"trn2\"\nchipz = 64\n[tenants.a]\n",
+            ":6: fleet.deliveries[0].chipz: unknown field",
+        ),
+        (
+            "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\nweight = -1\n",
+            ":4: tenants.a.weight: -1 is out of range",
+        ),
+        (
+            "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a.quota.trn9]\nnominal_chips = 3\n",
+            ":3: tenants.a.quota.trn9: unknown generation 'trn9'; expected one of: trn2",
+        ),
+        (
+            "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[demand.x]\nkind = \"poisson\"\ntenant = \"a\"\nrate_per_hour = 1\nrun_time = { dist = \"exponential\", meen = 3 }\n",
+            ":8: demand.x.run_time.meen: unknown field `meen`",
+        ),
+        (
+            "horizon = \"forever\"\n[fleet.generations.trn2]\n[tenants.a]\n",
+            ":1: horizon:",
+        ),
+        (
+            "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[demand.x]\nkind = \"poisson\"\ntenant = \"a\"\nrate_per_hour = 1e9\nrun_time = { dist = \"fixed\", value = 1 }\nend = \"1000y\"\n",
+            "demand.x: the demand adds up to",
+        ),
+    ];
+    for (i, (body, want)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("bad{i}.toml"));
+        std::fs::write(&path, body).unwrap();
+        let out = dir.path().join(format!("out{i}"));
+        let o = trnsim(&[
+            "plan",
+            path.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "case {i}: {}", text(&o.stderr));
+        let err = text(&o.stderr);
+        assert!(
+            err.contains(path.to_str().unwrap()) && err.contains(want),
+            "case {i}: {err}"
+        );
+        assert!(!out.exists(), "case {i}: no output on error");
+        assert!(!err.contains("panicked"), "case {i}: {err}");
+    }
+    let scenario = root().join("tests/golden/fleet/small.toml");
+    let o = trnsim(&[
+        "plan",
+        scenario.to_str().unwrap(),
+        "--set",
+        "tenants.b.quota.trn2.nominal_sharez=1",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("(--set): tenants.b.quota.trn2.nominal_sharez: unknown field")
+    );
+    let o = trnsim(&["plan", scenario.to_str().unwrap(), "--set", "nonsense"]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -1,0 +1,214 @@
+//! Queueing-theory validation (scheduling.md section 5): in the single-pool, one-chip-job, FIFO
+//! limit the fleet simulator is an M/M/c queue and must agree with Erlang C; with two priority
+//! classes and preemptive-resume it must agree with the exact M/M/1 priority results.
+//!
+//! Estimates come from one long run per case (fixed seed) with its warm-up (the first 5 % of
+//! jobs) and its tail (the last 2 %) removed, cut into 20 consecutive batches; the 95 %
+//! confidence interval of the batch means is mean +- t(0.975, 19) * sd / sqrt(20). Batches hold
+//! at least 4,500 jobs, several times the relaxation time of the heaviest case. Time is integer
+//! seconds, so service times are large (1000 s per server and more) to keep rounding negligible.
+
+use trnsim::fleet::{RunOptions, Scenario, SpeedupRunTime, sim::run_with};
+
+const BATCHES: usize = 20;
+/// t(0.975, 19).
+const T_975_19: f64 = 2.093;
+
+/// Erlang C probability of waiting, via the Erlang B recursion (stable for large c).
+fn erlang_c(c: u32, a: f64) -> f64 {
+    let mut b = 1.0;
+    for k in 1..=c {
+        b = a * b / (k as f64 + a * b);
+    }
+    let c = c as f64;
+    c * b / (c - a * (1.0 - b))
+}
+
+fn scenario(text: &str) -> Scenario {
+    Scenario::from_toml(text, "test.toml", ".".as_ref(), &[], &|_| unreachable!()).unwrap()
+}
+
+/// Mean over replications and the CI half-width.
+fn ci(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, T_975_19 * (var / n).sqrt())
+}
+
+/// Batch means of `metric` over the steady-state jobs of tenant `tenant`.
+fn batch_means(s: &Scenario, tenant: usize, metric: impl Fn(u64, u64, u64) -> f64) -> Vec<f64> {
+    let opts = RunOptions {
+        record_jobs: true,
+        ..Default::default()
+    };
+    let out = run_with(s, 1, &SpeedupRunTime, &opts).unwrap();
+    let all = &out.jobs;
+    let n = all.len();
+    let steady: Vec<f64> = all[n / 20..n - n / 50]
+        .iter()
+        .filter(|j| j.tenant == tenant)
+        .map(|j| {
+            metric(
+                j.submit_s,
+                j.first_start_s.expect("every steady-state job starts"),
+                j.end_s.expect("every steady-state job completes"),
+            )
+        })
+        .collect();
+    let per = steady.len() / BATCHES;
+    (0..BATCHES)
+        .map(|b| steady[b * per..(b + 1) * per].iter().sum::<f64>() / per as f64)
+        .collect()
+}
+
+fn mmc(c: u32, rho: f64, jobs: u64) -> (f64, f64, f64) {
+    let mean_s = 1000.0 * c as f64;
+    let lambda = rho * c as f64 / mean_s;
+    let horizon = (jobs as f64 / lambda * 1.05 + 100.0 * mean_s) as u64;
+    let text = format!(
+        r#"
+horizon = {horizon}
+report_interval = {horizon}
+[fleet.generations.pool]
+watts_per_chip = 1000
+ultraserver_chips = {c}
+ultraservers_per_cluster = 1
+[[fleet.deliveries]]
+at = 0
+generation = "pool"
+ultraservers = 1
+[tenants.a.quota.pool]
+nominal_chips = {c}
+[demand.a]
+kind = "poisson"
+tenant = "a"
+rate_per_hour = {rate}
+max_jobs = {jobs}
+chips = {{ dist = "fixed", value = 1 }}
+run_time = {{ dist = "exponential", mean = {mean_s} }}
+"#,
+        rate = lambda * 3600.0
+    );
+    let s = scenario(&text);
+    let waits = batch_means(&s, 0, |submit, start, _| (start - submit) as f64);
+    let (mean, half) = ci(&waits);
+    let a = rho * c as f64;
+    let wq = erlang_c(c, a) / (c as f64 / mean_s - lambda);
+    (wq, mean, half)
+}
+
+#[test]
+fn erlang_b_recursion_matches_known_values() {
+    // M/M/1: C = rho. M/M/2 at a = 1: C = 1/3.
+    assert!((erlang_c(1, 0.7) - 0.7).abs() < 1e-12);
+    assert!((erlang_c(2, 1.0) - 1.0 / 3.0).abs() < 1e-12);
+    // Large c does not overflow.
+    let c = erlang_c(1000, 950.0);
+    assert!(c > 0.0 && c < 1.0, "{c}");
+}
+
+#[test]
+fn mmc_mean_wait_matches_erlang_c() {
+    let mut failures = Vec::new();
+    let mut table = String::from("c     load  erlang_c_wq_s  sim_mean_s  ci95_half_s\n");
+    for c in [1u32, 10, 100, 1000] {
+        for rho in [0.5, 0.8, 0.95] {
+            // Heavier load relaxes more slowly: more jobs per replication.
+            let jobs = if rho > 0.9 {
+                600_000
+            } else if rho > 0.7 {
+                200_000
+            } else {
+                100_000
+            };
+            let (wq, mean, half) = mmc(c, rho, jobs);
+            table.push_str(&format!(
+                "{c:<5} {rho:<5} {wq:>13.3} {mean:>11.3} {half:>12.3}\n"
+            ));
+            let slack = 1e-6 * 1000.0 * c as f64; // integer-time rounding of near-zero waits
+            if (mean - wq).abs() > half + slack {
+                failures.push(format!(
+                    "c={c} load={rho}: Erlang C {wq:.3} s, simulated {mean:.3} +- {half:.3} s"
+                ));
+            }
+        }
+    }
+    println!("{table}");
+    assert!(
+        failures.is_empty(),
+        "outside the 95 % CI:\n{}\n{table}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn two_class_preemptive_resume_priority_matches_exact_mm1() {
+    // One server, equal exponential service rates, preemptive-resume (checkpoint every second:
+    // integer time keeps all progress). High class: M/M/1 with its own rate. Low class: total
+    // jobs in system (M/M/1 at the total load) minus high-class jobs, then Little's law.
+    let mean_s = 1000.0;
+    let mu = 1.0 / mean_s;
+    let (rho_h, rho_l) = (0.3, 0.5);
+    let (lh, ll) = (rho_h * mu, rho_l * mu);
+    let jobs = 400_000u64;
+    let horizon = (jobs as f64 / (lh + ll) * 1.05 + 200.0 * mean_s) as u64;
+    let text = format!(
+        r#"
+horizon = {horizon}
+report_interval = {horizon}
+[policy]
+name = "priority"
+[fleet.generations.pool]
+watts_per_chip = 1000
+ultraserver_chips = 1
+ultraservers_per_cluster = 1
+[[fleet.deliveries]]
+at = 0
+generation = "pool"
+ultraservers = 1
+[tenants.high]
+priority = 10
+[tenants.low]
+priority = 0
+[demand.high]
+kind = "poisson"
+tenant = "high"
+rate_per_hour = {rh}
+max_jobs = {mh}
+checkpoint = 1
+run_time = {{ dist = "exponential", mean = {mean_s} }}
+[demand.low]
+kind = "poisson"
+tenant = "low"
+rate_per_hour = {rl}
+max_jobs = {ml}
+checkpoint = 1
+run_time = {{ dist = "exponential", mean = {mean_s} }}
+"#,
+        rh = lh * 3600.0,
+        rl = ll * 3600.0,
+        mh = (jobs as f64 * rho_h / (rho_h + rho_l)) as u64,
+        ml = (jobs as f64 * rho_l / (rho_h + rho_l)) as u64,
+    );
+    let s = scenario(&text);
+    let response = |submit: u64, _: u64, end: u64| (end - submit) as f64;
+    let (th, hh) = ci(&batch_means(&s, 0, response));
+    let (tl, hl) = ci(&batch_means(&s, 1, response));
+    let exact_h = 1.0 / (mu - lh);
+    let rho = rho_h + rho_l;
+    let n_total = rho / (1.0 - rho);
+    let n_high = rho_h / (1.0 - rho_h);
+    let exact_l = (n_total - n_high) / ll;
+    println!(
+        "high: exact {exact_h:.1} s, simulated {th:.1} +- {hh:.1}\nlow: exact {exact_l:.1} s, simulated {tl:.1} +- {hl:.1}"
+    );
+    assert!(
+        (th - exact_h).abs() <= hh,
+        "high class: exact {exact_h}, simulated {th} +- {hh}"
+    );
+    assert!(
+        (tl - exact_l).abs() <= hl,
+        "low class: exact {exact_l}, simulated {tl} +- {hl}"
+    );
+}

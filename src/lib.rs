@@ -68,6 +68,7 @@ pub mod isa;
 pub mod kernels;
 pub mod numerics;
 pub mod report;
+pub mod sweep;
 
 /// The README's Rust examples are compiled and run as doctests.
 #[doc = include_str!("../README.md")]

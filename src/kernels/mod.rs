@@ -7,12 +7,15 @@
 //! in the binary) and a lowering in `src/kernels/NAME.rs` with an f64 reference of what it
 //! computes, so every kernel can be checked numerically ([`check`]).
 
+mod attention;
 mod builder;
 pub mod def;
 mod error;
 mod matmul;
+mod mlp;
+pub mod model;
 
-pub use builder::{Builder, Role};
+pub use builder::{Builder, DMA_PART_BYTES, Role};
 pub use def::{KernelDef, Params};
 pub use error::{Error, Result};
 
@@ -46,7 +49,12 @@ pub trait Kernel: Sync {
 
 /// Every kernel, in the order `trnsim kernel list` shows them.
 pub fn all() -> &'static [&'static dyn Kernel] {
-    &[&matmul::Matmul, &matmul::Bmm]
+    &[
+        &matmul::Matmul,
+        &matmul::Bmm,
+        &attention::Attention,
+        &mlp::Mlp,
+    ]
 }
 
 /// A kernel's parsed definition.

@@ -68,6 +68,11 @@ enum Command {
         #[command(subcommand)]
         command: KernelCommand,
     },
+    /// Transformer models from config files: one step (prefill or decode) kernel by kernel.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
     /// Hardware presets.
     Hw {
         #[command(subcommand)]
@@ -172,6 +177,51 @@ enum KernelCommand {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// The shipped model configs (kernels/models/).
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Run one step of a model: every kernel of a decoder layer and of the head, timing-only.
+    Run {
+        /// A model config file, or a shipped model's name (see `trnsim model list`).
+        model: String,
+        /// prefill: a batch of prompts; decode: one new token per sequence.
+        #[arg(long, value_enum)]
+        phase: PhaseArg,
+        /// Sequences.
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        /// Prefill: prompt tokens per sequence.
+        #[arg(long)]
+        seq: Option<usize>,
+        /// Decode: KV-cache positions per sequence (the new token's included).
+        #[arg(long)]
+        context: Option<usize>,
+        /// Dtype of every kernel.
+        #[arg(long, default_value = "bfloat16")]
+        dtype: String,
+        /// Hardware: a preset (trn1, trn2, trn3) or a path to a hardware TOML file.
+        #[arg(long, default_value = "trn2")]
+        hw: String,
+        /// Override fields of the hardware: FIELD=VALUE[,FIELD=VALUE...].
+        #[arg(long, value_name = "FIELD=VALUE,...")]
+        hw_set: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PhaseArg {
+    Prefill,
+    Decode,
 }
 
 #[derive(clap::Args)]
@@ -369,6 +419,36 @@ fn run(command: Command) -> anyhow::Result<()> {
                     out.flush()?;
                     return Err(e.into());
                 }
+            }
+        },
+        Command::Model { command } => match command {
+            ModelCommand::List { format } => out.write_all(cli::model::list(format)?.as_bytes())?,
+            ModelCommand::Run {
+                model,
+                phase,
+                batch,
+                seq,
+                context,
+                dtype,
+                hw,
+                hw_set,
+                format,
+            } => {
+                let hw = HwArgs { hw, set: hw_set };
+                let h = cli::run::load_hardware(&hw.hw, &hw.overrides()?)?;
+                let args = cli::model::ModelRunArgs {
+                    model,
+                    phase: match phase {
+                        PhaseArg::Prefill => trnsim::kernels::model::Phase::Prefill,
+                        PhaseArg::Decode => trnsim::kernels::model::Phase::Decode,
+                    },
+                    batch,
+                    seq,
+                    context,
+                    dtype: dtype.parse::<DType>().map_err(cli::Error::from)?,
+                    format,
+                };
+                out.write_all(cli::model::run(&args, &h)?.as_bytes())?;
             }
         },
         Command::Hw { command } => match command {

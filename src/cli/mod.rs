@@ -6,6 +6,7 @@ pub mod demo;
 pub mod dtype;
 pub mod hw;
 pub mod kernel;
+pub mod model;
 pub mod plan;
 pub mod run;
 

@@ -151,6 +151,18 @@ impl<'h> Builder<'h> {
 
     /// A PSUM buffer of `banks` whole banks (fp32), if they are free.
     pub fn psum(&mut self, name: &str, partitions: usize, banks: u32) -> Result<BufferId> {
+        self.psum_typed(name, DType::Float32, partitions, banks)
+    }
+
+    /// A PSUM buffer of `banks` whole banks holding `dtype`: PE transposes write their input's
+    /// dtype (bf16 into PSUM takes half the bank space and half the evacuation time of fp32).
+    pub fn psum_typed(
+        &mut self,
+        name: &str,
+        dtype: DType,
+        partitions: usize,
+        banks: u32,
+    ) -> Result<BufferId> {
         if self.psum_banks + banks > self.hw.psum.banks {
             return Err(self.does_not_fit(format!(
                 "PSUM buffer '{name}' needs {banks} banks; {} of {} are left",
@@ -159,14 +171,30 @@ impl<'h> Builder<'h> {
             )));
         }
         self.psum_banks += banks;
-        let free = banks as usize * self.bank_elems();
-        Ok(self.buffer(
-            name,
-            Memory::Psum,
-            DType::Float32,
-            &[partitions, free],
-            Init::Zeros,
-        ))
+        let bank_bytes = (self.hw.psum.bytes_per_partition / self.hw.psum.banks as u64) as usize;
+        let free = banks as usize * bank_bytes / dtype.size_bytes();
+        Ok(self.buffer(name, Memory::Psum, dtype, &[partitions, free], Init::Zeros))
+    }
+
+    /// Give a buffer's SBUF bytes or PSUM banks back, for buffers declared after this call: the
+    /// caller uses `id` no more (a kernel in phases, such as mlp's two GEMMs). The chip's check
+    /// still measures peak liveness, so a buffer used after its release is an error there, never
+    /// a silent overcommit.
+    pub fn release(&mut self, id: BufferId) {
+        let buf = self.program.buffer(id);
+        match buf.memory {
+            Memory::Sbuf => {
+                self.sbuf_bytes_per_partition = self
+                    .sbuf_bytes_per_partition
+                    .saturating_sub(buf.row_bytes() as u64)
+            }
+            Memory::Psum => {
+                let bank_bytes = self.hw.psum.bytes_per_partition / self.hw.psum.banks as u64;
+                let banks = (buf.row_bytes() as u64).div_ceil(bank_bytes) as u32;
+                self.psum_banks = self.psum_banks.saturating_sub(banks);
+            }
+            Memory::Hbm => {}
+        }
     }
 
     /// fp32 elements per partition in one PSUM bank.
@@ -189,9 +217,16 @@ impl<'h> Builder<'h> {
             .size_bytes()
             .max(self.dtype(dst.buffer).size_bytes());
         let bytes = src.elems() * elem;
+        self.dma_parts(role, dst, src, bytes / DMA_PART_BYTES);
+    }
+
+    /// A DMA copy split by partitions into `parts` transfers on consecutive engines (at most
+    /// one per engine and per partition): for transfers of short rows, whose many small
+    /// descriptors make one engine slow while the bytes are few.
+    pub fn dma_parts(&mut self, role: Role, dst: Tile, src: Tile, parts: usize) {
         let np = src.np();
         let engines = (self.hw.dma.engines as usize).max(1);
-        let parts = (bytes / DMA_PART_BYTES).clamp(1, engines.min(np.max(1)));
+        let parts = parts.clamp(1, engines.min(np.max(1)));
         if parts == 1 {
             return self.dma_one(role, dst, src);
         }
@@ -249,7 +284,7 @@ impl<'h> Builder<'h> {
 }
 
 /// Smallest part a large DMA is split into (a measured 32 KiB transfer on one engine took
-/// 1,416 ns [DMA]: below that the fixed cost dominates).
+/// 1,416 ns \[DMA\]: below that the fixed cost dominates).
 pub const DMA_PART_BYTES: usize = 32 * 1024;
 
 /// Partitions `p0..p0 + np`, elements `off..off + len` of each.

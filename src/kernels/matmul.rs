@@ -18,7 +18,7 @@ use super::builder::{
 };
 use super::{Kernel, Params, Result, unit_roundoff};
 use crate::arch::Hardware;
-use crate::isa::{BufferId, Op, Program};
+use crate::isa::{BufferId, Op, Program, Tile};
 use crate::numerics::DType;
 
 /// `matmul`.
@@ -73,6 +73,35 @@ pub struct Operand {
     pub row0: usize,
     /// Columns (row length).
     pub cols: usize,
+}
+
+/// One finished `[rows, cols]` block of C in PSUM (fp32), with the SBUF slot (of the output
+/// dtype) reserved for its evacuation.
+pub struct Done {
+    /// First row of the block in C.
+    pub m0: usize,
+    /// Rows (at most one m-tile).
+    pub rows: usize,
+    /// First column of the block in C.
+    pub n0: usize,
+    /// Columns (at most one n-tile).
+    pub cols: usize,
+    /// The accumulated result.
+    pub psum: Tile,
+    /// Its evacuation slot.
+    pub out: Tile,
+}
+
+impl Done {
+    /// Copy the result to its slot with the cast, on the `k`-th evacuation's engine (Vector
+    /// and Scalar alternate).
+    pub fn evacuate(&self, b: &mut Builder, k: usize) {
+        b.push(Op::TensorCopy {
+            engine: evac_engine(k),
+            dst: self.out.clone(),
+            src: self.psum.clone(),
+        });
+    }
 }
 
 /// Buffers and tiling of one GEMM shape, reused for every GEMM of that shape in a program.
@@ -213,6 +242,39 @@ impl Gemm {
 
     /// Emit C = A @ B (A as `layout` says, `[k, m]` or `[m, k]`; B `[k, n]`; C `[m, n]`).
     pub fn emit(&mut self, b: &mut Builder, a: Operand, bmat: Operand, c: Operand) {
+        let mut k = self.evac_next;
+        self.emit_with(b, a, bmat, &mut |b: &mut Builder, done: &[Done]| {
+            for d in done {
+                d.evacuate(b, k);
+                k += 1;
+                b.dma(
+                    Role::Store,
+                    hbm_block(c.buf, c.row0 + d.m0, d.rows, d.n0, d.cols),
+                    d.out.clone(),
+                );
+            }
+        });
+        self.evac_next = k;
+    }
+
+    /// Give the GEMM's SBUF and PSUM back to the builder once its last [`Gemm::emit`] is done,
+    /// so a later phase of the same kernel can plan in them.
+    pub fn release(&self, b: &mut Builder) {
+        for id in [self.a_blk, self.b_ring, self.out_ring, self.acc] {
+            b.release(id);
+        }
+    }
+
+    /// Emit the multiplies of C = A @ B and hand each group of finished results (the tiles of
+    /// one resident block times one B load, in m-tile then n-tile order) to `epilogue`, which
+    /// evacuates them: a fused kernel applies its elementwise work there instead of a plain copy.
+    pub fn emit_with(
+        &mut self,
+        b: &mut Builder,
+        a: Operand,
+        bmat: Operand,
+        epilogue: &mut dyn FnMut(&mut Builder, &[Done]),
+    ) {
         let tm = b.hw().pe.stationary_free_max as usize;
         let width_max = self.bm * tm;
         let mut m0 = 0;
@@ -281,25 +343,22 @@ impl Gemm {
                     }
                 }
                 // Evacuate (with the cast) and store each result of this group.
+                let mut done = Vec::with_capacity(tiles * subs);
                 for j in 0..tiles {
                     let msz = tm.min(width - j * tm);
                     for t in 0..subs {
                         let nsz = self.tn.min(gw - t * self.tn);
-                        let out = tile(self.out_ring, 0, msz, bank_of(j, t) * self.tn, nsz);
-                        b.push(Op::TensorCopy {
-                            engine: evac_engine(self.evac_next),
-                            dst: out.clone(),
-                            src: tile(self.acc, 0, msz, bank_of(j, t) * self.bank, nsz),
+                        done.push(Done {
+                            m0: m0 + j * tm,
+                            rows: msz,
+                            n0: n0 + t * self.tn,
+                            cols: nsz,
+                            psum: tile(self.acc, 0, msz, bank_of(j, t) * self.bank, nsz),
+                            out: tile(self.out_ring, 0, msz, bank_of(j, t) * self.tn, nsz),
                         });
-                        self.evac_next += 1;
-                        let c0 = n0 + t * self.tn;
-                        b.dma(
-                            Role::Store,
-                            hbm_block(c.buf, c.row0 + m0 + j * tm, msz, c0, nsz),
-                            out,
-                        );
                     }
                 }
+                epilogue(b, &done);
                 n0 += gw;
             }
             m0 += width;

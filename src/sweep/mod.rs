@@ -60,9 +60,16 @@ impl Vary {
 
 /// `i/n`: shard `i` (0-based) of `n`.
 pub fn parse_shard(s: &str) -> Result<(usize, usize)> {
-    let bad = || Error::Spec(format!("--shard: expected I/N with 0 <= I < N, found '{s}'"));
+    let bad = || {
+        Error::Spec(format!(
+            "--shard: expected I/N with 0 <= I < N, found '{s}'"
+        ))
+    };
     let (i, n) = s.split_once('/').ok_or_else(bad)?;
-    let (i, n): (usize, usize) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    let (i, n): (usize, usize) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
     if n == 0 || i >= n {
         return Err(bad());
     }
@@ -187,8 +194,19 @@ fn fnv(text: &str) -> String {
 fn resolve(spec: &Spec, point: &Point) -> Result<Scenario> {
     let mut set = spec.set.clone();
     set.extend(point.values.iter().cloned());
-    let base = spec.file.parent().map(Path::to_path_buf).unwrap_or_default();
-    Scenario::from_toml(spec.text, &spec.file.display().to_string(), &base, &set, spec.read).map_err(|source| Error::Fleet {
+    let base = spec
+        .file
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    Scenario::from_toml(
+        spec.text,
+        &spec.file.display().to_string(),
+        &base,
+        &set,
+        spec.read,
+    )
+    .map_err(|source| Error::Fleet {
         point: point.label(),
         source,
     })
@@ -201,7 +219,13 @@ pub fn run(spec: &Spec, done: &(dyn Fn() + Sync)) -> Result<Runs> {
     }
     let all = points(&spec.vary);
     // Resolve every point first: a bad value fails before any run, naming the point.
-    let base = resolve(spec, &Point { index: 0, values: Vec::new() })?;
+    let base = resolve(
+        spec,
+        &Point {
+            index: 0,
+            values: Vec::new(),
+        },
+    )?;
     let grid = Grid {
         scenario: spec.file.display().to_string(),
         scenario_hash: fnv(spec.text),
@@ -213,7 +237,10 @@ pub fn run(spec: &Spec, done: &(dyn Fn() + Sync)) -> Result<Runs> {
     };
     let (i, n) = spec.shard;
     let mine: Vec<&Point> = all.iter().filter(|p| p.index % n == i).collect();
-    let scenarios: Vec<Scenario> = mine.iter().map(|p| resolve(spec, p)).collect::<Result<_>>()?;
+    let scenarios: Vec<Scenario> = mine
+        .iter()
+        .map(|p| resolve(spec, p))
+        .collect::<Result<_>>()?;
     let jobs: Vec<(usize, u64)> = (0..mine.len())
         .flat_map(|k| (0..spec.seeds).map(move |s| (k, s)))
         .collect();
@@ -252,7 +279,9 @@ pub fn run(spec: &Spec, done: &(dyn Fn() + Sync)) -> Result<Runs> {
 /// Merge shards of one sweep into the whole: the same grid, every point exactly once.
 pub fn merge(parts: Vec<(PathBuf, Runs)>) -> Result<Runs> {
     let Some((first_path, first)) = parts.first() else {
-        return Err(Error::Spec("sweep merge: no shard directories given".into()));
+        return Err(Error::Spec(
+            "sweep merge: no shard directories given".into(),
+        ));
     };
     let n = first.shard.1;
     let mut seen = vec![None; n];
@@ -267,7 +296,10 @@ pub fn merge(parts: Vec<(PathBuf, Runs)>) -> Result<Runs> {
         }
         let (i, m) = part.shard;
         if m != n || i >= n {
-            return Err(Error::Spec(format!("{}: shard {i}/{m} does not fit {n} shards", path.display())));
+            return Err(Error::Spec(format!(
+                "{}: shard {i}/{m} does not fit {n} shards",
+                path.display()
+            )));
         }
         if let Some(prev) = seen[i].replace(path.clone()) {
             return Err(Error::Spec(format!(
@@ -279,7 +311,9 @@ pub fn merge(parts: Vec<(PathBuf, Runs)>) -> Result<Runs> {
         runs.extend(part.runs.iter().cloned());
     }
     if let Some(i) = seen.iter().position(Option::is_none) {
-        return Err(Error::Spec(format!("sweep merge: shard {i}/{n} is missing")));
+        return Err(Error::Spec(format!(
+            "sweep merge: shard {i}/{n} is missing"
+        )));
     }
     runs.sort_by_key(|r| (r.point, r.seed));
     Ok(Runs {
@@ -333,14 +367,21 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, f64)>) {
         }
         Value::Object(m) => {
             for (k, x) in m {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten(&key, x, out);
             }
         }
         Value::Array(a) => {
             for (i, x) in a.iter().enumerate() {
                 // Tenants by name, not position.
-                let name = x.get("tenant").and_then(Value::as_str).map_or_else(|| i.to_string(), str::to_string);
+                let name = x
+                    .get("tenant")
+                    .and_then(Value::as_str)
+                    .map_or_else(|| i.to_string(), str::to_string);
                 flatten(&format!("{prefix}.{name}"), x, out);
             }
         }
@@ -370,11 +411,15 @@ pub fn aggregate(runs: &Runs) -> Vec<PointStats> {
             let metrics = flat[0]
                 .iter()
                 .map(|(path, _)| {
-                    let xs: Vec<f64> = flat.iter().filter_map(|f| f.iter().find(|(k, _)| k == path).map(|x| x.1)).collect();
+                    let xs: Vec<f64> = flat
+                        .iter()
+                        .filter_map(|f| f.iter().find(|(k, _)| k == path).map(|x| x.1))
+                        .collect();
                     let n = xs.len();
                     let mean = xs.iter().sum::<f64>() / n as f64;
                     let ci95 = if n > 1 {
-                        let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1) as f64;
+                        let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>()
+                            / (n - 1) as f64;
                         t95(n - 1) * (var / n as f64).sqrt()
                     } else {
                         0.0
@@ -382,7 +427,10 @@ pub fn aggregate(runs: &Runs) -> Vec<PointStats> {
                     (path.clone(), Stat { mean, ci95, n })
                 })
                 .collect();
-            Some(PointStats { point: p.clone(), metrics })
+            Some(PointStats {
+                point: p.clone(),
+                metrics,
+            })
         })
         .collect()
 }

@@ -91,14 +91,66 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
-        /// Also write summary.json, metrics.csv and timeseries.csv into this directory.
+        /// Also write summary.json, metrics.csv, timeseries.csv, SVG charts and report.html
+        /// into this directory.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Run a scenario over a grid of values and seeds in parallel: mean and 95 % CI per metric.
+    #[command(args_conflicts_with_subcommands = true)]
+    Sweep {
+        #[command(subcommand)]
+        command: Option<SweepCommand>,
+        #[command(flatten)]
+        args: SweepRun,
     },
     /// Print a shell completion script to stdout.
     Completions {
         /// The shell.
         shell: Shell,
+    },
+}
+
+#[derive(clap::Args)]
+struct SweepRun {
+    /// The scenario (TOML; format: scenarios/README.md).
+    scenario: Option<PathBuf>,
+    /// Vary a scenario key over values: KEY.PATH=V1,V2,... (repeatable: the grid is the product).
+    #[arg(long, value_name = "KEY=V1,V2,...")]
+    vary: Vec<String>,
+    /// Override a scenario key at every point: KEY.PATH=VALUE (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = cli::plan::key_value)]
+    set: Vec<(String, String)>,
+    /// Seeds per grid point (the scenario's seed, +1, +2, ...).
+    #[arg(long, default_value_t = 5)]
+    seeds: u64,
+    /// Run only shard I of N (0-based): a deterministic slice of the grid's points.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
+    /// Worker threads (default: one per core). Results do not depend on it.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Write runs.json, summary.json, metrics.csv, SVG charts and report.html into this directory.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum SweepCommand {
+    /// Merge the runs.json of shard directories into the whole sweep's result.
+    Merge {
+        /// Shard output directories (each with runs.json).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Write the merged outputs into this directory.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -474,6 +526,35 @@ fn run(command: Command) -> anyhow::Result<()> {
             };
             out.write_all(cli::plan::plan(&args)?.as_bytes())?;
         }
+        Command::Sweep { command, args } => match command {
+            Some(SweepCommand::Merge {
+                dirs,
+                format,
+                out: dir,
+            }) => {
+                out.write_all(cli::sweep::merge(&dirs, format, dir.as_deref())?.as_bytes())?;
+            }
+            None => {
+                let Some(scenario) = args.scenario else {
+                    return Err(cli::Error::Input(
+                        "trnsim sweep: a SCENARIO file (or `merge DIR...`) is required".into(),
+                    )
+                    .into());
+                };
+                let a = cli::sweep::SweepArgs {
+                    scenario,
+                    set: args.set,
+                    vary: args.vary,
+                    seeds: args.seeds,
+                    shard: args.shard,
+                    threads: args.threads,
+                    format: args.format,
+                    out: args.out,
+                    progress: true,
+                };
+                out.write_all(cli::sweep::run(&a)?.as_bytes())?;
+            }
+        },
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "trnsim", &mut out);
         }

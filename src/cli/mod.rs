@@ -9,6 +9,7 @@ pub mod kernel;
 pub mod model;
 pub mod plan;
 pub mod run;
+pub mod sweep;
 
 use std::io;
 

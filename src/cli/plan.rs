@@ -44,9 +44,16 @@ fn fleet_err(e: fleet::Error) -> Error {
 pub fn plan(args: &PlanArgs) -> Result<String> {
     let scenario = Scenario::load(&args.scenario, &args.set).map_err(fleet_err)?;
     let seed = args.seed.unwrap_or(scenario.seed);
-    let outcome = fleet::run(&scenario, seed).map_err(fleet_err)?;
+    // With --out, keep per-job records for the queueing-delay chart.
+    let opts = fleet::RunOptions {
+        record_jobs: args.out.is_some(),
+        ..Default::default()
+    };
+    let outcome =
+        fleet::sim::run_with(&scenario, seed, &fleet::SpeedupRunTime, &opts).map_err(fleet_err)?;
     if let Some(dir) = &args.out {
         write_outputs(dir, &outcome)?;
+        super::sweep::write_plan_report(dir, &outcome, vec![tenant_table(&outcome)])?;
     }
     Ok(render(&outcome, args.format))
 }

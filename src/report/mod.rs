@@ -3,6 +3,8 @@
 //! Every command that prints rows builds a [`Table`] and lets the caller choose the [`Format`],
 //! so `--format table|json|csv` means the same thing everywhere.
 
+pub mod charts;
+
 use std::fmt::Write as _;
 
 use serde_json::{Map, Value};

@@ -69,6 +69,7 @@ pub mod kernels;
 pub mod numerics;
 pub mod report;
 pub mod sweep;
+pub mod workload;
 
 /// The README's Rust examples are compiled and run as doctests.
 #[doc = include_str!("../README.md")]

@@ -213,6 +213,8 @@ pub struct ChipConfig {
     pub dma_bytes_per_ns: f64,
     /// NeuronLink bandwidth per chip (for multi-chip communication models).
     pub neuronlink_bytes_per_ns: f64,
+    /// EFA (the network between servers) bandwidth per chip: data-parallel communication.
+    pub efa_bytes_per_ns: f64,
 }
 
 impl Hardware {
@@ -449,6 +451,7 @@ impl Hardware {
         range("chip.hbm_bytes", ch.hbm_bytes as f64, 1.0, 1e15)?;
         range("chip.hbm_bytes_per_ns", ch.hbm_bytes_per_ns, 1e-3, 1e7)?;
         range("chip.dma_bytes_per_ns", ch.dma_bytes_per_ns, 1e-3, 1e7)?;
+        range("chip.efa_bytes_per_ns", ch.efa_bytes_per_ns, 1e-3, 1e7)?;
         range(
             "chip.neuronlink_bytes_per_ns",
             ch.neuronlink_bytes_per_ns,

@@ -227,12 +227,18 @@ fn arg(name: &'static [&'static str], v: impl ToString) -> Arg {
     (name, v.to_string())
 }
 
-/// Rows and columns of a row-wise kernel (a norm).
+/// Rows and columns of a row-wise kernel (a norm). Activations stay 16-bit when the GEMMs
+/// run in fp8 (the norms and residual adds keep bf16, as fp8 inference does).
 fn rows_cols(rows: usize, cols: usize, dtype: DType) -> Vec<Arg> {
+    let act = if dtype.is_fp8() {
+        DType::BFloat16
+    } else {
+        dtype
+    };
     vec![
         arg(&["rows"], rows),
         arg(&["cols"], cols),
-        arg(&["dtype"], dtype.name()),
+        arg(&["dtype"], act.name()),
     ]
 }
 

@@ -12,6 +12,8 @@
 //! - [`isa`]: the NKI-style instruction set, tiles, and the kernel-trace text format.
 //! - [`chip`]: resource checks, the timing plan and event-driven simulation, functional execution,
 //!   the run report and the Perfetto timeline.
+//! - [`systolic`]: systolic design-space mode: closed-form layer timing of any R x C array
+//!   (ws/os/is), SCALE-Sim compatible, beside the Trainium-style engine.
 //! - [`report`]: tabular results rendered as a table for people, or JSON / CSV for programs.
 //! - [`cli`]: the commands of the `trnsim` binary as library functions; [`atomic`]: file output
 //!   that never leaves a partial file.
@@ -64,6 +66,7 @@ pub mod cli;
 pub mod isa;
 pub mod numerics;
 pub mod report;
+pub mod systolic;
 
 /// The README's Rust examples are compiled and run as doctests.
 #[doc = include_str!("../README.md")]

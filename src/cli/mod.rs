@@ -6,6 +6,7 @@ pub mod demo;
 pub mod dtype;
 pub mod hw;
 pub mod run;
+pub mod systolic;
 
 use std::io;
 

@@ -270,19 +270,23 @@ impl Folds {
         }
     }
 
-    /// SCALE-Sim's average of a per-fold value, as it computes it: the values appended fold by
+    /// SCALE-Sim's averages of per-fold values, as it computes them: the values appended fold by
     /// fold (column folds outer, row folds inner), summed left to right in `f64` (Python 3.11's
-    /// `sum`), divided by the fold count. `value(rows_used, cols_used)` gives a fold's value.
-    /// Beyond [`EXACT_SUM_MAX_FOLDS`] folds the sum is taken in closed form.
-    pub fn scalesim_average(&self, value: impl Fn(u64, u64) -> f64) -> f64 {
+    /// `sum`), divided by the fold count. `value(rows_used, cols_used)` gives a fold's values;
+    /// the `N` sums run side by side (independent chains of additions). Beyond
+    /// [`EXACT_SUM_MAX_FOLDS`] folds the sums are taken in closed form.
+    pub fn scalesim_averages<const N: usize>(
+        &self,
+        value: impl Fn(u64, u64) -> [f64; N],
+    ) -> [f64; N] {
         let (fr, fc) = (self.row_folds, self.col_folds);
         let (r_full, c_full) = (self.array.rows, self.array.cols);
         let inner = |cols: u64| (value(r_full, cols), value(self.last_rows, cols));
         let (full, full_edge) = inner(c_full);
         let (edge, edge_edge) = inner(self.last_cols);
-        let count = self.count();
-        if count <= EXACT_SUM_MAX_FOLDS as u128 {
-            let mut sum = 0.0f64;
+        let count = self.count() as f64;
+        let mut sum = [0.0f64; N];
+        if self.count() <= EXACT_SUM_MAX_FOLDS as u128 {
             for c in 0..fc {
                 let (a, b) = if c + 1 == fc {
                     (edge, edge_edge)
@@ -290,16 +294,21 @@ impl Folds {
                     (full, full_edge)
                 };
                 for _ in 1..fr {
-                    sum += a;
+                    for i in 0..N {
+                        sum[i] += a[i];
+                    }
                 }
-                sum += b;
+                for i in 0..N {
+                    sum[i] += b[i];
+                }
             }
-            sum / count as f64
         } else {
             let (fr1, fc1) = ((fr - 1) as f64, (fc - 1) as f64);
-            let sum = fc1 * (fr1 * full + full_edge) + fr1 * edge + edge_edge;
-            sum / count as f64
+            for i in 0..N {
+                sum[i] = fc1 * (fr1 * full[i] + full_edge[i]) + fr1 * edge[i] + edge_edge[i];
+            }
         }
+        sum.map(|x| x / count)
     }
 }
 

@@ -24,7 +24,7 @@
 //!   times 100, where `fold_cycles` is SCALE-Sim's per-fold count (`2R + 2C + T - 3` for `ws`
 //!   and `is`, one more skew than the lines above; `R + C + T - 2` for `os`).
 //!
-//! The means are summed fold by fold in SCALE-Sim's order ([`Folds::scalesim_average`]) so the
+//! The means are summed fold by fold in SCALE-Sim's order ([`Folds::scalesim_averages`]) so the
 //! floating-point results are bit-identical to SCALE-Sim's under Python 3.11.
 
 use super::error::Result;
@@ -51,7 +51,8 @@ pub fn util_cycles_per_fold(dataflow: Dataflow, array: Array, t: u64) -> u128 {
 /// SCALE-Sim's mapping efficiency (percent): the mean over folds of the fraction of PEs used.
 pub fn mapping_eff_pct(folds: &Folds) -> f64 {
     let pes = folds.array.pes() as u128;
-    folds.scalesim_average(|rows, cols| ratio(rows as u128 * cols as u128, pes)) * 100.0
+    let [m] = folds.scalesim_averages(|rows, cols| [ratio(rows as u128 * cols as u128, pes)]);
+    m * 100.0
 }
 
 /// The layer's stall-free timing under SCALE-Sim v3.0.0's convention.
@@ -63,13 +64,16 @@ pub fn layer(gemm: &Gemm, array: Array, dataflow: Dataflow) -> Result<LayerTimin
     let pes = array.pes() as u128;
     let fold_cycles = util_cycles_per_fold(dataflow, array, mapping.t);
     let t = mapping.t as u128;
-    let compute = folds
-        .scalesim_average(|rows, cols| ratio(rows as u128 * cols as u128 * t, pes * fold_cycles));
+    // Both means in one pass: mapping efficiency and compute utilization.
+    let [mapping_eff, compute] = folds.scalesim_averages(|rows, cols| {
+        let used = rows as u128 * cols as u128;
+        [ratio(used, pes), ratio(used * t, pes * fold_cycles)]
+    });
     Ok(LayerTiming {
         total_cycles,
         stall_cycles: 0,
         overall_util_pct: ratio(gemm.macs() * 100, total_cycles as u128 * pes),
-        mapping_eff_pct: mapping_eff_pct(&folds),
+        mapping_eff_pct: mapping_eff * 100.0,
         compute_util_pct: compute * 100.0,
     })
 }

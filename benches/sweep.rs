@@ -6,7 +6,10 @@ use std::path::Path;
 use trnsim::sweep::{self, Spec, Vary};
 
 fn bench_sweep(c: &mut Criterion) {
-    let file = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/fleet/small.toml"));
+    let file = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/golden/fleet/small.toml"
+    ));
     let text = std::fs::read_to_string(file).unwrap();
     let read = |p: &Path| std::fs::read_to_string(p);
     let vary = vec![

@@ -14,6 +14,8 @@
 //!   the run report and the Perfetto timeline.
 //! - [`fleet`]: the fleet capacity scheduler: a discrete-event simulation of tenants, quotas,
 //!   reservations in time, preemption and gang placement on a growing Trainium fleet.
+//! - [`systolic`]: systolic design-space mode: closed-form layer timing of any R x C array
+//!   (ws/os/is), SCALE-Sim compatible, beside the Trainium-style engine.
 //! - [`report`]: tabular results rendered as a table for people, or JSON / CSV for programs.
 //! - [`cli`]: the commands of the `trnsim` binary as library functions; [`atomic`]: file output
 //!   that never leaves a partial file.
@@ -69,6 +71,7 @@ pub mod kernels;
 pub mod numerics;
 pub mod report;
 pub mod sweep;
+pub mod systolic;
 pub mod workload;
 
 /// The README's Rust examples are compiled and run as doctests.

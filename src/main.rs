@@ -10,6 +10,7 @@ use tracing_subscriber::EnvFilter;
 use trnsim::cli;
 use trnsim::numerics::{Cast, DType, Overflow, Rounding};
 use trnsim::report::Format;
+use trnsim::systolic::{Dataflow, Mode as SystolicMode};
 
 /// Simulate Trainium-style ML accelerators (kernels, in time and in numbers) and the fleets built
 /// from them (capacity scheduling under reservations).
@@ -103,6 +104,15 @@ enum Command {
         command: Option<SweepCommand>,
         #[command(flatten)]
         args: SweepRun,
+    },
+    /// Systolic design-space mode: SCALE-Sim configs and topologies timed in closed form, in
+    /// SCALE-Sim's convention and the Trainium-style one side by side.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    Systolic {
+        #[command(subcommand)]
+        command: Option<SystolicCommand>,
+        #[command(flatten)]
+        args: SystolicArgs,
     },
     /// Print a shell completion script to stdout.
     Completions {
@@ -298,6 +308,60 @@ impl KernelParams {
         let h = cli::run::load_hardware(&hw.hw, &hw.overrides()?)?;
         Ok((cli::kernel::parse_set(&self.set)?, h))
     }
+}
+
+#[derive(clap::Args)]
+struct SystolicArgs {
+    /// SCALE-Sim config file (.cfg): array, SRAMs, bandwidth, dataflow.
+    #[arg(long, required = true)]
+    config: Option<PathBuf>,
+    /// SCALE-Sim topology file (.csv): convolution or `Layer, M, N, K,` GEMM layers.
+    #[arg(long, required = true)]
+    topology: Option<PathBuf>,
+    #[command(flatten)]
+    common: SystolicCommon,
+}
+
+#[derive(clap::Args)]
+struct SystolicCommon {
+    /// Settings to report: SCALE-Sim's convention, the Trainium-style one, or both side by side.
+    #[arg(long, value_enum, default_value_t = SystolicMode::Both)]
+    mode: SystolicMode,
+    #[command(flatten)]
+    hw: HwArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+#[derive(Subcommand)]
+enum SystolicCommand {
+    /// One GEMM layer: ofmap (M x N) = ifmap (M x K) x filter (K x N).
+    Gemm {
+        /// Output rows (M).
+        m: u64,
+        /// Output columns (N).
+        n: u64,
+        /// Contraction (K).
+        k: u64,
+        /// PE rows (default: the --hw preset's).
+        #[arg(long)]
+        rows: Option<u64>,
+        /// PE columns (default: the --hw preset's).
+        #[arg(long)]
+        cols: Option<u64>,
+        /// Dataflow: weight, output or input stationary.
+        #[arg(long, value_enum, default_value_t = Dataflow::Ws)]
+        dataflow: Dataflow,
+        /// DRAM words per cycle per interface (N, or IFMAP,FILTER,OFMAP); unlimited if absent.
+        #[arg(long)]
+        bandwidth: Option<String>,
+        /// SRAM sizes in kB: IFMAP,FILTER,OFMAP (SCALE-Sim's defaults).
+        #[arg(long, default_value = "256,256,128")]
+        sram_kb: String,
+        #[command(flatten)]
+        common: SystolicCommon,
+    },
 }
 
 #[derive(clap::Args)]
@@ -553,6 +617,55 @@ fn run(command: Command) -> anyhow::Result<()> {
                     progress: true,
                 };
                 out.write_all(cli::sweep::run(&a)?.as_bytes())?;
+            }
+        },
+        Command::Systolic { command, args } => match command {
+            Some(SystolicCommand::Gemm {
+                m,
+                n,
+                k,
+                rows,
+                cols,
+                dataflow,
+                bandwidth,
+                sram_kb,
+                common,
+            }) => {
+                let a = cli::systolic::GemmArgs {
+                    m,
+                    n,
+                    k,
+                    rows,
+                    cols,
+                    dataflow,
+                    mode: common.mode,
+                    set: common.hw.overrides()?,
+                    hw: common.hw.hw,
+                    bandwidth,
+                    sram_kb,
+                    format: common.format,
+                };
+                out.write_all(cli::systolic::gemm(&a)?.as_bytes())?;
+            }
+            None => {
+                let (Some(config), Some(topology)) = (args.config, args.topology) else {
+                    let msg = "systolic needs --config FILE.cfg and --topology FILE.csv, or gemm";
+                    return Err(cli::Error::Input(msg.into()).into());
+                };
+                let common = args.common;
+                let a = cli::systolic::TopologyArgs {
+                    config,
+                    topology,
+                    mode: common.mode,
+                    set: common.hw.overrides()?,
+                    hw: common.hw.hw,
+                    format: common.format,
+                };
+                let o = cli::systolic::run(&a)?;
+                for w in &o.warnings {
+                    tracing::warn!("{w}");
+                }
+                out.write_all(o.text.as_bytes())?;
             }
         },
         Command::Completions { shell } => {

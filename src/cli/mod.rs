@@ -10,6 +10,7 @@ pub mod model;
 pub mod plan;
 pub mod run;
 pub mod sweep;
+pub mod systolic;
 
 use std::io;
 

@@ -445,8 +445,8 @@ pub fn build(program: &Program, hw: &Hardware, live: &Liveness) -> Plan {
         deps: Vec::with_capacity(n * 2),
         dep_start: Vec::with_capacity(n + 1),
     };
-    for (i, &q) in queue.iter().enumerate() {
-        b.step(i, q, &mut out);
+    for (i, (ins, &q)) in program.instrs.iter().zip(&queue).enumerate() {
+        b.step(i, &ins.op, q, &mut out);
     }
     out.dep_start.push(out.deps.len() as u32);
     b.totals().into_plan(queue, out, hw)
@@ -468,8 +468,9 @@ pub fn build_streamed(
     let mut b = Builder::new(program, hw, live);
     for (c, qs) in queue.chunks(chunk).enumerate() {
         let mut out = recycled.try_recv().unwrap_or_default();
-        for (k, &q) in qs.iter().enumerate() {
-            b.step(c * chunk + k, q, &mut out);
+        let first = c * chunk;
+        for (k, (ins, &q)) in program.instrs[first..].iter().zip(qs).enumerate() {
+            b.step(first + k, &ins.op, q, &mut out);
         }
         if tx.send(out).is_err() {
             // The simulator stopped early (it only does on a panic, which the scope reports).
@@ -577,9 +578,8 @@ impl<'a> Builder<'a> {
     }
 
     /// Plan instruction `i` (on queue `q`), appending its entries to `out`.
-    #[inline]
-    fn step(&mut self, i: usize, q: u16, out: &mut Parts) {
-        let op = &self.program.instrs[i].op;
+    #[inline(always)]
+    fn step(&mut self, i: usize, op: &Op, q: u16, out: &mut Parts) {
         let first = out.deps.len();
         out.dep_start.push(first as u32);
         let reads = op.reads();

@@ -347,35 +347,25 @@ impl<S: Source> Sim<'_, S> {
     /// Each DMA engine serves its active transfers round-robin (an equal share of its peak
     /// rate); transfers touching HBM are slowed together when they would exceed the core's share.
     fn rates_and_check(&mut self) {
-        // One pass computes every rate, the HBM demand and the earliest completion as if HBM
-        // kept up; only when it does not are the HBM transfers' rates and times redone.
         let mut hbm = 0.0;
-        let (mut next_plain_ns, mut next_hbm_ns) = (f64::INFINITY, f64::INFINITY);
         for a in &mut self.active {
             let c = self.per_engine[a.engine as usize] as usize;
             a.rate = match self.share_of.get(c) {
                 Some(&r) => r,
                 None => self.hw.dma.peak_bytes_per_ns / c as f64,
             };
-            let t = (a.remaining / a.rate).max(0.0);
-            if a.hbm_ratio > 0.0 {
-                hbm += a.rate * a.hbm_ratio;
-                next_hbm_ns = next_hbm_ns.min(t);
-            } else {
-                next_plain_ns = next_plain_ns.min(t);
-            }
+            hbm += a.rate * a.hbm_ratio;
         }
-        if hbm > self.hbm_share {
-            let f = self.hbm_share / hbm;
-            next_hbm_ns = f64::INFINITY;
-            for a in &mut self.active {
-                if a.hbm_ratio > 0.0 {
-                    a.rate *= f;
-                    next_hbm_ns = next_hbm_ns.min((a.remaining / a.rate).max(0.0));
-                }
+        let scale = (hbm > self.hbm_share).then(|| self.hbm_share / hbm);
+        let mut next_ns = f64::INFINITY;
+        for a in &mut self.active {
+            if let Some(f) = scale
+                && a.hbm_ratio > 0.0
+            {
+                a.rate *= f;
             }
+            next_ns = next_ns.min((a.remaining / a.rate).max(0.0));
         }
-        let next_ns = next_plain_ns.min(next_hbm_ns);
         self.check = None;
         if next_ns.is_finite() {
             let t = self.now + ceil_ps(next_ns * 1000.0);

@@ -344,20 +344,26 @@ impl Pool {
 
     /// Give back what a placement took (UltraServers that failed meanwhile stay at 0 free).
     pub fn release(&mut self, p: &Placement) {
-        for_parts(p, |us, k| {
-            if !self.down[us as usize] {
-                let f = self.free[us as usize];
-                self.set_free(us, f + k);
-            }
-        });
+        for_parts(p, |us, k| self.release_part(us, k));
     }
 
     /// Take exactly the chips of a placement again (undoing a tentative release).
     pub fn occupy(&mut self, p: &Placement) {
-        for_parts(p, |us, k| {
+        for_parts(p, |us, k| self.occupy_part(us, k));
+    }
+
+    /// Take `chips` free chips of one UltraServer (which must have them).
+    pub fn occupy_part(&mut self, us: u32, chips: u32) {
+        let f = self.free[us as usize];
+        self.set_free(us, f - chips);
+    }
+
+    /// Give back `chips` chips of one UltraServer (ignored when it failed meanwhile).
+    pub fn release_part(&mut self, us: u32, chips: u32) {
+        if !self.down[us as usize] {
             let f = self.free[us as usize];
-            self.set_free(us, f - k);
-        });
+            self.set_free(us, f + chips);
+        }
     }
 
     /// Mark an UltraServer failed. Its jobs must have been released first (it is wholly free).

@@ -64,14 +64,33 @@ impl Reclaim {
         t_s / self.round_s.max(1)
     }
 
-    /// Longest an owner waits for `chips` of its guaranteed quota that others hold, when no
-    /// other reclaim competes for the budget: the grace, plus for throttled the rounds needed.
-    pub fn wait_bound_s(&self, chips: u64, up_chips: u64) -> u64 {
+    /// The longest a job waits for chips its tenant lent out, from the scheduling round in
+    /// which its preemption is decided to its start, on a generation with `up_chips` chips up
+    /// (scenarios/README.md, "Reclaim"):
+    ///
+    /// - immediate: 0 (it starts in that round);
+    /// - graceful: `grace_s`;
+    /// - throttled: `grace_s + round_s * k`, the rounds `k` its victims' chips wait for budget.
+    ///   Chips are booked earliest round with room first, so with `A` chips booked in the
+    ///   current and later rounds before it and `V` chips of its own victims,
+    ///   `k <= ceil((A + V) / budget) - 1`. Booked chips of victims that stop early are
+    ///   refunded, so when `grace_s >= round_s` every chip booked in the current and later
+    ///   rounds is still held by a victim, `A + V <= up_chips` and `k <= ceil(up / budget) - 1`;
+    ///   a shorter grace lets the current round's evicted chips count too (one round more).
+    ///
+    /// Failures of the UltraServers set aside for the job are not covered.
+    pub fn wait_bound_s(&self, up_chips: u64) -> u64 {
         match self.mode {
             ReclaimMode::Immediate => 0,
             ReclaimMode::Graceful => self.grace_s,
             ReclaimMode::Throttled => {
-                self.grace_s + self.round_s * chips.div_ceil(self.budget(up_chips))
+                let rounds = up_chips.div_ceil(self.budget(up_chips));
+                let rounds = if self.grace_s >= self.round_s {
+                    rounds.saturating_sub(1)
+                } else {
+                    rounds
+                };
+                self.grace_s + self.round_s * rounds
             }
         }
     }

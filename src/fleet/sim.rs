@@ -43,6 +43,9 @@ enum Status {
     Future,
     Waiting,
     Running,
+    /// Tentatively taken as a victim while a preemption is worked out (detached).
+    Taken,
+    /// Chosen as a victim, running until its eviction is due.
     Evicting,
     Done,
     Rejected,
@@ -73,6 +76,21 @@ enum TryResult {
     Started,
     /// Waiting; `Some(g)` when the quota allowed generation `g` but the capacity did not.
     Waiting(Option<GenId>),
+    /// Waiting for its victims to stop, with its chips already set aside (not tried again).
+    Nominated,
+}
+
+/// A waiting job whose victims are still running their grace period (graceful and throttled
+/// reclaim). Its gang's chips are set aside at the decision, so that nothing admitted in the
+/// meantime can take them: it starts on `target` the moment its last victim stops, which is
+/// what makes the wait bound of the reclaim mode hold (scenarios/README.md).
+struct Nomination {
+    gen_: GenId,
+    /// Where the job will run.
+    target: Placement,
+    /// The parts of `target` it holds in the pool already: the free chips at the decision,
+    /// then the chips of each victim that stops.
+    held: Vec<(u32, u32)>,
 }
 
 #[derive(Default, Clone)]
@@ -132,14 +150,28 @@ struct Sim<'a> {
     ends: Vec<BTreeSet<(u64, JobId)>>,
     gen_waiting: Vec<BTreeMap<u32, u32>>,
     acc: Vec<TenantAcc>,
-    /// Per generation: the throttled-reclaim round being booked and chips booked in it.
-    reclaim_slot: Vec<(u64, u64)>,
-    /// Per (tenant, generation): quota claimed by jobs waiting for graceful evictions (counted in
-    /// the quota tree's usage so later jobs do not evict for the same entitlement twice).
+    /// Per generation: chips booked for throttled eviction per reclaim round (rounds before
+    /// the current one are dropped as time passes).
+    booked: Vec<BTreeMap<u64, u64>>,
+    /// Per evicting victim (throttled): the (round, chips) it booked, refunded if it stops
+    /// before it is due.
+    bookings: BTreeMap<JobId, Vec<(u64, u64)>>,
+    /// Per (tenant, generation): quota claimed by jobs waiting for evictions (counted in the
+    /// quota tree's usage so later jobs do not evict for the same entitlement twice).
     claims: Vec<u64>,
-    /// Per (tenant, generation): (chips, state epoch) of the last preemption attempt that
-    /// failed; it is not retried until a job starts or stops or quotas change (the epoch moves).
-    preempt_failed: Vec<(u64, u64)>,
+    /// Waiting jobs with chips set aside for them, by job.
+    nominations: BTreeMap<JobId, Nomination>,
+    /// Per evicting victim: the parts of its placement its preemptor's target takes. Their
+    /// quota moved to the preemptor's claim at the decision; the victim's tenant keeps only
+    /// the rest, so the quota tree counts every chip once.
+    overlap: BTreeMap<JobId, Vec<(u32, u32)>>,
+    /// Per (tenant, generation): chips of evicting victims whose quota moved to a claim.
+    overlap_chips: Vec<u64>,
+    /// Preemptors whose last victim stopped during the current event (started after it).
+    ready: Vec<JobId>,
+    /// Per (tenant, generation): the last preemption attempt that failed; it is not retried
+    /// for a job it covers until a job starts or stops or quotas change (the epoch moves).
+    preempt_failed: Vec<PreemptMemo>,
     preempt_epoch: u64,
     dirty: bool,
     fleet: FleetMetrics,
@@ -148,6 +180,39 @@ struct Sim<'a> {
     frag_samples: u64,
     samples: Vec<Sample>,
     fail_rng: Rng,
+}
+
+/// A preemption attempt that found no room: any job of the same tenant on the same generation
+/// at least as large, of no higher priority and submitted no earlier has no more victims to
+/// choose from (every eligibility rule is monotone in those three), so it would fail too.
+#[derive(Clone, Copy, Debug)]
+struct PreemptMemo {
+    chips: u64,
+    priority: i32,
+    submit_s: u64,
+    epoch: u64,
+}
+
+impl PreemptMemo {
+    const NONE: PreemptMemo = PreemptMemo {
+        chips: u64::MAX,
+        priority: i32::MIN,
+        submit_s: u64::MAX,
+        epoch: u64::MAX,
+    };
+
+    fn of(c: &Candidate, epoch: u64) -> Self {
+        PreemptMemo {
+            chips: c.chips,
+            priority: c.priority,
+            submit_s: c.submit_s,
+            epoch,
+        }
+    }
+
+    fn covers(&self, c: &Candidate) -> bool {
+        c.chips >= self.chips && c.priority <= self.priority && c.submit_s >= self.submit_s
+    }
 }
 
 /// Run a scenario with a seed and a run-time provider.
@@ -246,10 +311,15 @@ impl<'a> Sim<'a> {
             ends: vec![BTreeSet::new(); gens],
             gen_waiting: vec![BTreeMap::new(); gens],
             acc: vec![TenantAcc::default(); nt],
-            reclaim_slot: vec![(0, 0); gens],
-            preempt_failed: vec![(u64::MAX, u64::MAX); nt * gens],
+            booked: vec![BTreeMap::new(); gens],
+            bookings: BTreeMap::new(),
+            preempt_failed: vec![PreemptMemo::NONE; nt * gens],
             preempt_epoch: 0,
             claims: vec![0; nt * gens],
+            nominations: BTreeMap::new(),
+            overlap: BTreeMap::new(),
+            overlap_chips: vec![0; nt * gens],
+            ready: Vec::new(),
             dirty: false,
             fleet: FleetMetrics::default(),
             frag_sum: 0.0,
@@ -262,14 +332,21 @@ impl<'a> Sim<'a> {
         sim
     }
 
-    /// Chips a tenant's running jobs hold on `g` (quota usage without claims).
+    /// Chips a tenant's jobs count against its quota on `g` (quota usage without claims: the
+    /// running jobs, and the evicting ones except the chips already claimed by their
+    /// preemptors).
     fn alloc(&self, t: TenantId, g: GenId) -> u64 {
         self.quota.usage(t, g) - self.claims[t * self.gens + g]
     }
 
-    /// Chips a tenant's running jobs hold beyond its nominal on `g`.
+    /// Chips a tenant's running and evicting jobs hold on `g` (what it is served).
+    fn held(&self, t: TenantId, g: GenId) -> u64 {
+        self.alloc(t, g) + self.overlap_chips[t * self.gens + g]
+    }
+
+    /// Chips a tenant's jobs hold beyond its nominal on `g`.
     fn borrowed(&self, t: TenantId, g: GenId) -> u64 {
-        self.alloc(t, g).saturating_sub(self.quota.quota(t, g))
+        self.held(t, g).saturating_sub(self.quota.quota(t, g))
     }
 
     fn set_claim(&mut self, id: JobId, g: Option<GenId>) {
@@ -415,6 +492,7 @@ impl<'a> Sim<'a> {
                 let e = self.events.pop().expect("peeked");
                 self.fleet.events += 1;
                 self.handle(e.kind);
+                self.start_ready();
             }
             if self.dirty {
                 self.dirty = false;
@@ -460,17 +538,10 @@ impl<'a> Sim<'a> {
             EventKind::EvictDue { job, epoch } => {
                 let st = &self.st[job as usize];
                 if st.epoch == epoch && st.status == Status::Evicting {
-                    let p = st.evicted_for;
+                    // Its chips go to the preemptor (`start_ready`).
                     self.detach(job);
                     self.stop(job, Stop::Preempted);
                     self.dirty = true;
-                    // The chips freed for a preemptor go to it first (Kueue's nomination).
-                    if p != NO_JOB
-                        && self.st[p as usize].status == Status::Waiting
-                        && self.st[p as usize].awaiting == 0
-                    {
-                        self.start_if_fits(p);
-                    }
                 }
             }
             EventKind::Delivery(i) => {
@@ -629,17 +700,36 @@ impl<'a> Sim<'a> {
         }
     }
 
-    /// Give back a running job's chips and quota, and take it out of the victim sets (the first
-    /// half of stopping it; undone exactly by [`Sim::attach`]).
+    /// Give back a running or evicting job's chips and quota, and take it out of the victim
+    /// sets (the first half of stopping it; for a running job undone exactly by
+    /// [`Sim::attach`]). An evicting job's chips that its preemptor's target takes go to the
+    /// preemptor's hold instead of the free pool (their quota is the preemptor's claim already).
     fn detach(&mut self, id: JobId) {
         let g = self.st[id as usize].gen_ as usize;
         let t = self.jobs[id as usize].tenant;
-        let chips = self.jobs[id as usize].chips;
+        let chips = self.jobs[id as usize].chips as u64;
         self.pools[g].release(&self.st[id as usize].placement);
-        self.quota.add_usage(t, g, -(chips as i64));
-        if self.jobs[id as usize].preemptible && self.st[id as usize].status == Status::Running {
-            let key = self.victim_key(id);
-            self.running.remove(t, g, &key);
+        match self.st[id as usize].status {
+            Status::Evicting => {
+                let parts = self.overlap.remove(&id).unwrap_or_default();
+                let moved: u64 = parts.iter().map(|p| p.1 as u64).sum();
+                self.quota.add_usage(t, g, -((chips - moved) as i64));
+                self.overlap_chips[t * self.gens + g] -= moved;
+                let p = self.st[id as usize].evicted_for;
+                if let Some(n) = self.nominations.get_mut(&p) {
+                    for &(us, k) in &parts {
+                        self.pools[g].occupy_part(us, k);
+                    }
+                    n.held.extend(parts);
+                }
+            }
+            status => {
+                self.quota.add_usage(t, g, -(chips as i64));
+                if self.jobs[id as usize].preemptible && status == Status::Running {
+                    let key = self.victim_key(id);
+                    self.running.remove(t, g, &key);
+                }
+            }
         }
     }
 
@@ -673,7 +763,21 @@ impl<'a> Sim<'a> {
             let pa = &mut self.st[p as usize].awaiting;
             *pa = pa.saturating_sub(1);
             if *pa == 0 {
-                self.set_claim(p, None);
+                self.ready.push(p);
+            }
+        }
+        if self.s.policy.reclaim.mode == ReclaimMode::Throttled
+            && let Some(pieces) = self.bookings.remove(&id)
+            && why != Stop::Preempted
+        {
+            // Stopped before its eviction was due: give back the budget it had booked.
+            let current = self.s.policy.reclaim.round_of(now);
+            for (round, k) in pieces {
+                if round >= current
+                    && let Some(b) = self.booked[g].get_mut(&round)
+                {
+                    *b -= k;
+                }
             }
         }
         let j = &self.jobs[id as usize];
@@ -742,6 +846,24 @@ impl<'a> Sim<'a> {
         let us = self.fail_rng.below(self.peak_us[g]) as u32;
         if us as usize >= self.pools[g].ultraservers() || self.pools[g].is_down(us) {
             return;
+        }
+        // Jobs nominated onto this UltraServer lose their target (they are started, or tried
+        // again, once their victims are gone).
+        let hit: Vec<JobId> = self
+            .nominations
+            .iter()
+            .filter(|(_, n)| {
+                let mut on = false;
+                for_parts(&n.target, |u, _| on |= u == us);
+                n.gen_ == g && on
+            })
+            .map(|(&id, _)| id)
+            .collect();
+        for id in hit {
+            let n = self.nominations.remove(&id).expect("listed");
+            for (u, k) in n.held {
+                self.pools[g].release_part(u, k);
+            }
         }
         let victims = std::mem::take(&mut self.us_jobs[g][us as usize]);
         for id in victims.iter().copied() {
@@ -827,7 +949,7 @@ impl<'a> Sim<'a> {
         }
         let mut scanned = vec![0u32; self.queues.len()];
         let mut easy: Vec<Option<Easy>> = (0..g_n).map(|_| None).collect();
-        let mut failed_preempt = vec![u64::MAX; nt * g_n];
+        let mut failed_preempt = vec![PreemptMemo::NONE; nt * g_n];
         let mut failed_place = vec![u64::MAX; g_n];
         while !heads.is_empty() {
             let i = self.policy.pick(&self.view(), &heads);
@@ -835,7 +957,7 @@ impl<'a> Sim<'a> {
             let q = head_q[i];
             let key = self.qkey(c.job);
             match self.try_start(&c, &mut easy, &mut failed_preempt, &mut failed_place) {
-                TryResult::Started => {}
+                TryResult::Started | TryResult::Nominated => {}
                 TryResult::Waiting(capacity_gen) => {
                     match backfill {
                         Backfill::None => {
@@ -887,34 +1009,18 @@ impl<'a> Sim<'a> {
         false
     }
 
-    /// Try to start a waiting job: place it, else preempt for it. A job waiting for evictions
-    /// gives up its quota claim while it is tried (it must not count against itself).
+    /// Try to start a waiting job: place it, else preempt for it. A job waiting for its
+    /// victims is not tried: its chips are set aside and it starts when they are gone.
     fn try_start(
         &mut self,
         c: &Candidate,
         easy: &mut [Option<Easy>],
-        failed_preempt: &mut [u64],
+        failed_preempt: &mut [PreemptMemo],
         failed_place: &mut [u64],
     ) -> TryResult {
-        let claim = self.st[c.job as usize].claim;
-        if claim > 0 {
-            self.set_claim(c.job, None);
+        if self.st[c.job as usize].awaiting > 0 {
+            return TryResult::Nominated;
         }
-        let r = self.try_start_inner(c, easy, failed_preempt, failed_place);
-        let st = &self.st[c.job as usize];
-        if claim > 0 && st.status == Status::Waiting && st.awaiting > 0 && st.claim == 0 {
-            self.set_claim(c.job, Some(claim as usize - 1));
-        }
-        r
-    }
-
-    fn try_start_inner(
-        &mut self,
-        c: &Candidate,
-        easy: &mut [Option<Easy>],
-        failed_preempt: &mut [u64],
-        failed_place: &mut [u64],
-    ) -> TryResult {
         let g_n = self.gens;
         let mut quota_gen = None;
         for g in c.gens(g_n) {
@@ -937,16 +1043,13 @@ impl<'a> Sim<'a> {
             }
             failed_place[g] = c.chips;
         }
-        if self.st[c.job as usize].awaiting > 0 {
-            return TryResult::Waiting(quota_gen);
-        }
         for g in c.gens(g_n) {
             let i = c.tenant * g_n + g;
-            let (chips, at) = self.preempt_failed[i];
+            let memo = self.preempt_failed[i];
             if self.pools[g].up_chips() == 0
                 || c.chips > self.max_gang[g]
-                || failed_preempt[i] <= c.chips
-                || (chips <= c.chips && at == self.preempt_epoch)
+                || failed_preempt[i].covers(c)
+                || (memo.epoch == self.preempt_epoch && memo.covers(c))
             {
                 continue;
             }
@@ -957,8 +1060,8 @@ impl<'a> Sim<'a> {
                     return r;
                 }
                 None => {
-                    failed_preempt[i] = c.chips;
-                    self.preempt_failed[i] = (c.chips, self.preempt_epoch);
+                    failed_preempt[i] = PreemptMemo::of(c, self.preempt_epoch);
+                    self.preempt_failed[i] = failed_preempt[i];
                 }
             }
         }
@@ -988,7 +1091,7 @@ impl<'a> Sim<'a> {
                     break;
                 };
                 self.detach(v);
-                self.st[v as usize].status = Status::Evicting; // marks it taken
+                self.st[v as usize].status = Status::Taken;
                 victims.push(v);
             }
             if !ok || victims.is_empty() {
@@ -1008,7 +1111,7 @@ impl<'a> Sim<'a> {
                 self.attach(v);
                 if !self.fits_after(c, g, a.allow_borrowing) {
                     self.detach(v);
-                    self.st[v as usize].status = Status::Evicting;
+                    self.st[v as usize].status = Status::Taken;
                     needed.push(v);
                 }
             }
@@ -1069,35 +1172,25 @@ impl<'a> Sim<'a> {
 
     /// Carry out a preemption decision (`victims` are detached) per the reclaim mode:
     /// immediate evictions start the job now; otherwise the victims keep running until a due
-    /// time (the grace period; for throttled reclaim, the round in which the per-round budget
-    /// has room for the whole set, plus the grace) and the job waits for them.
+    /// time (the grace period; for throttled reclaim, the start of the round in which the
+    /// per-round budget has room for the last of their chips, plus the grace) and the job is
+    /// nominated: its gang's target placement is chosen now, the free chips of it are held at
+    /// once and each victim's chips in it are handed over when the victim stops, so it starts
+    /// on its target when its last victim stops, whatever was admitted meanwhile.
     fn evict(&mut self, c: &Candidate, g: GenId, victims: Vec<JobId>) -> TryResult {
         let r = self.s.policy.reclaim;
         let now = self.now;
         if self.st[c.job as usize].reclaim_since == NO_TIME {
             self.st[c.job as usize].reclaim_since = now;
         }
-        let mut due = now + r.grace();
-        if r.mode == ReclaimMode::Throttled {
-            let current = r.round_of(now);
-            let budget = r.budget(self.pools[g].up_chips());
-            let slot = &mut self.reclaim_slot[g];
-            if slot.0 < current {
-                *slot = (current, 0);
-            }
-            for &v in &victims {
-                let k = self.jobs[v as usize].chips as u64;
-                if slot.1 + k > budget && slot.1 > 0 {
-                    *slot = (slot.0 + 1, 0);
-                }
-                slot.1 += k;
-            }
-            if slot.0 > current {
-                due = slot.0 * r.round_s.max(1) + r.grace();
-            }
-        }
+        let due = match r.mode {
+            ReclaimMode::Immediate => now,
+            ReclaimMode::Graceful => now + r.grace(),
+            ReclaimMode::Throttled => self.book(g, &victims),
+        };
         if due == now {
             for &v in &victims {
+                self.bookings.remove(&v);
                 self.st[v as usize].status = Status::Running;
                 self.stop(v, Stop::Preempted);
             }
@@ -1107,22 +1200,126 @@ impl<'a> Sim<'a> {
             self.start(c.job, g, p);
             return TryResult::Started;
         }
+        let target = self.pools[g]
+            .place(c.chips as u32)
+            .expect("the preemption made room");
+        // Victims back in the pool (they run until due); the target's free chips held now.
+        self.pools[g].release(&target);
         for &v in &victims {
-            // Keep running (and holding its chips and quota) until it is due.
-            let vg = self.st[v as usize].gen_ as usize;
+            self.pools[g].occupy(&self.st[v as usize].placement);
+        }
+        let mut held = Vec::new();
+        let mut from_victims: Vec<(u32, u32)> = Vec::new();
+        for_parts(&target, |us, k| {
+            let f = self.pools[g].free_of(us).min(k);
+            if f > 0 {
+                held.push((us, f));
+            }
+            if k > f {
+                from_victims.push((us, k - f));
+            }
+        });
+        for &(us, k) in &held {
+            self.pools[g].occupy_part(us, k);
+        }
+        for &v in &victims {
+            // The chips of this victim the target takes: their quota moves to the claim.
+            let mut parts = Vec::new();
+            for_parts(&self.st[v as usize].placement, |us, k| {
+                if let Some(n) = from_victims.iter_mut().find(|n| n.0 == us && n.1 > 0) {
+                    let take = k.min(n.1);
+                    n.1 -= take;
+                    parts.push((us, take));
+                }
+            });
+            let moved: u64 = parts.iter().map(|p| p.1 as u64).sum();
             let t = self.jobs[v as usize].tenant;
-            self.pools[vg].occupy(&self.st[v as usize].placement);
-            self.quota
-                .add_usage(t, vg, self.jobs[v as usize].chips as i64);
+            let chips = self.jobs[v as usize].chips as u64;
+            self.quota.add_usage(t, g, (chips - moved) as i64);
+            self.overlap_chips[t * self.gens + g] += moved;
+            if !parts.is_empty() {
+                self.overlap.insert(v, parts);
+            }
             let st = &mut self.st[v as usize];
             st.status = Status::Evicting;
             st.evicted_for = c.job;
             let epoch = st.epoch;
             self.events.push(due, EventKind::EvictDue { job: v, epoch });
         }
+        debug_assert!(from_victims.iter().all(|n| n.1 == 0));
         self.st[c.job as usize].awaiting += victims.len() as u32;
         self.set_claim(c.job, Some(g));
-        TryResult::Waiting(None)
+        self.nominations.insert(
+            c.job,
+            Nomination {
+                gen_: g,
+                target,
+                held,
+            },
+        );
+        TryResult::Nominated
+    }
+
+    /// Throttled reclaim: book the victims' chips against the per-round budget, earliest
+    /// round with room first (a victim larger than the room left spills into the next
+    /// rounds), and return when the set is due: now plus the grace when it all fits the
+    /// current round, else the start of the last round it needs plus the grace.
+    fn book(&mut self, g: GenId, victims: &[JobId]) -> u64 {
+        let r = self.s.policy.reclaim;
+        let now = self.now;
+        let current = r.round_of(now);
+        let budget = r.budget(self.pools[g].up_chips());
+        let rounds = &mut self.booked[g];
+        while rounds.first_key_value().is_some_and(|(&k, _)| k < current) {
+            rounds.pop_first();
+        }
+        let mut last = current;
+        for &v in victims {
+            let mut left = self.jobs[v as usize].chips as u64;
+            let mut pieces = Vec::new();
+            let mut round = current;
+            while left > 0 {
+                let used = rounds.entry(round).or_insert(0);
+                let take = budget.saturating_sub(*used).min(left);
+                if take > 0 {
+                    *used += take;
+                    left -= take;
+                    pieces.push((round, take));
+                    last = round;
+                }
+                round += 1;
+            }
+            self.bookings.insert(v, pieces);
+        }
+        if last == current {
+            now + r.grace()
+        } else {
+            last * r.round_s.max(1) + r.grace()
+        }
+    }
+
+    /// Start the preemptors whose last victim stopped: a nominated one on its target (whose
+    /// chips it holds by now), one that lost its target to a failure wherever it fits.
+    fn start_ready(&mut self) {
+        for p in std::mem::take(&mut self.ready) {
+            if self.st[p as usize].status != Status::Waiting || self.st[p as usize].awaiting > 0 {
+                continue;
+            }
+            match self.nominations.remove(&p) {
+                Some(n) => {
+                    for &(us, k) in &n.held {
+                        self.pools[n.gen_].release_part(us, k);
+                    }
+                    self.pools[n.gen_].occupy(&n.target);
+                    self.start(p, n.gen_, n.target);
+                }
+                None => {
+                    self.set_claim(p, None);
+                    self.start_if_fits(p);
+                }
+            }
+            self.dirty = true;
+        }
     }
 
     /// Integrate the time-weighted metrics from `self.now` to `t`.
@@ -1137,7 +1334,7 @@ impl<'a> Sim<'a> {
                 let mut idle_total = 0u64;
                 let mut idle_reserved = 0u64;
                 for ti in 0..self.s.tenants.len() {
-                    let u = self.alloc(ti, g);
+                    let u = self.held(ti, g);
                     allocated += u;
                     borrowed_total += self.borrowed(ti, g);
                     let nominal = self.quota.quota(ti, g);
@@ -1147,7 +1344,7 @@ impl<'a> Sim<'a> {
                 self.fleet.chip_hours_idle_reserved +=
                     idle_reserved.min(self.pools[g].free_chips()) as f64 * dtf;
                 for ti in 0..self.s.tenants.len() {
-                    let u = self.alloc(ti, g);
+                    let u = self.held(ti, g);
                     let b = self.borrowed(ti, g);
                     let nominal = self.quota.quota(ti, g);
                     let idle = nominal.saturating_sub(u.max(self.quota.guaranteed(ti, g)));
@@ -1188,7 +1385,7 @@ impl<'a> Sim<'a> {
             if r == 0 {
                 continue;
             }
-            let alloc: u64 = (0..g_n).map(|g| self.alloc(ti, g)).sum();
+            let alloc: u64 = (0..g_n).map(|g| self.held(ti, g)).sum();
             let a = &mut self.acc[ti];
             let want = r.min(alloc + a.waiting_chips);
             a.honoured_now = alloc >= want
@@ -1207,7 +1404,7 @@ impl<'a> Sim<'a> {
             self.samples.push(Sample {
                 time_s: now,
                 series: t.name.clone(),
-                chips_allocated: (0..g_n).map(|g| self.alloc(ti, g)).sum(),
+                chips_allocated: (0..g_n).map(|g| self.held(ti, g)).sum(),
                 chips_nominal: (0..g_n).map(|g| self.quota.quota(ti, g)).sum(),
                 chips_reserved: (0..g_n).map(|g| self.reserved[ti * g_n + g]).sum(),
                 chips_borrowed: (0..g_n).map(|g| self.borrowed(ti, g)).sum(),
@@ -1276,6 +1473,39 @@ impl<'a> Sim<'a> {
                 }
             }
         }
+        // Chips set aside for nominated jobs: what they hold now plus what their victims will
+        // hand over is exactly their target.
+        let mut handed: BTreeMap<JobId, u64> = BTreeMap::new();
+        for (&v, parts) in &self.overlap {
+            let st = &self.st[v as usize];
+            if st.status != Status::Evicting {
+                return Err(err(format!(
+                    "job {v} has handed-over chips but is not evicting"
+                )));
+            }
+            *handed.entry(st.evicted_for).or_default() +=
+                parts.iter().map(|p| p.1 as u64).sum::<u64>();
+        }
+        for (&id, n) in &self.nominations {
+            let mut held = 0u64;
+            for &(us, k) in &n.held {
+                per_us[n.gen_][us as usize] += k as u64;
+                held += k as u64;
+            }
+            used[n.gen_] += held;
+            let chips = self.jobs[id as usize].chips as u64;
+            let st = &self.st[id as usize];
+            if st.status != Status::Waiting
+                || st.awaiting == 0
+                || st.claim == 0
+                || held + handed.get(&id).copied().unwrap_or(0) != chips
+            {
+                return Err(err(format!(
+                    "nominated job {id} ({:?}, awaiting {}) holds {held} chips of {chips}",
+                    st.status, st.awaiting
+                )));
+            }
+        }
         for (g, p) in self.pools.iter().enumerate() {
             p.check().map_err(err)?;
             if used[g] != p.up_chips() - p.free_chips() {
@@ -1304,7 +1534,7 @@ impl<'a> Sim<'a> {
         }
         for t in 0..self.s.tenants.len() {
             for g in 0..g_n {
-                if per_tenant[t * g_n + g] != self.alloc(t, g) {
+                if per_tenant[t * g_n + g] != self.held(t, g) {
                     return Err(err(format!(
                         "tenant {t} generation {g}: jobs hold {} chips, quota usage {}",
                         per_tenant[t * g_n + g],

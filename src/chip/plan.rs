@@ -445,9 +445,7 @@ pub fn build(program: &Program, hw: &Hardware, live: &Liveness) -> Plan {
         deps: Vec::with_capacity(n * 2),
         dep_start: Vec::with_capacity(n + 1),
     };
-    for (i, (ins, &q)) in program.instrs.iter().zip(&queue).enumerate() {
-        b.step(i, &ins.op, q, &mut out);
-    }
+    b.steps(0, &queue, &mut out);
     out.dep_start.push(out.deps.len() as u32);
     b.totals().into_plan(queue, out, hw)
 }
@@ -468,10 +466,7 @@ pub fn build_streamed(
     let mut b = Builder::new(program, hw, live);
     for (c, qs) in queue.chunks(chunk).enumerate() {
         let mut out = recycled.try_recv().unwrap_or_default();
-        let first = c * chunk;
-        for (k, (ins, &q)) in program.instrs[first..].iter().zip(qs).enumerate() {
-            b.step(first + k, &ins.op, q, &mut out);
-        }
+        b.steps(c * chunk, qs, &mut out);
         if tx.send(out).is_err() {
             // The simulator stopped early (it only does on a panic, which the scope reports).
             break;
@@ -574,6 +569,16 @@ impl<'a> Builder<'a> {
             ideal_compute_ps: self.ideal_compute_ps,
             hbm_bytes: self.hbm_bytes,
             queues: self.last_on_queue.len(),
+        }
+    }
+
+    /// Plan instructions `first..first + queues.len()` (on `queues`), appending to `out`. The
+    /// one loop both builds share, so the per-instruction work inlines into a single copy.
+    #[inline(never)]
+    fn steps(&mut self, first: usize, queues: &[u16], out: &mut Parts) {
+        let program = self.program;
+        for (k, (ins, &q)) in program.instrs[first..].iter().zip(queues).enumerate() {
+            self.step(first + k, &ins.op, q, out);
         }
     }
 

@@ -28,7 +28,7 @@ use super::{Error, Kernel, Params, Result, unit_roundoff};
 use crate::arch::Hardware;
 use crate::isa::{
     AccessPattern, ActFunc, Activation, AluOp, BufferId, CmpOp, Engine, Op, PartitionStep, Program,
-    ReduceOp, Scalar, TensorScalar, Tile,
+    ReduceOp, Scalar, Tile,
 };
 use crate::numerics::DType;
 
@@ -496,31 +496,10 @@ fn stat(stats: BufferId, rows: usize, st: usize, field: usize) -> Tile {
     tile(stats, 0, rows, st * FIELDS + field, 1)
 }
 
-fn act(func: ActFunc, dst: Tile, src: Tile, scale: Scalar, bias: Scalar) -> Op {
-    Op::Activation(Box::new(Activation {
-        func,
-        dst,
-        src,
-        scale,
-        bias,
-        reduce: None,
-    }))
-}
+use super::builder::{activation, tensor_scalar as ts};
 
-fn ts(
-    engine: Engine,
-    dst: Tile,
-    src: Tile,
-    op0: (AluOp, Scalar),
-    op1: Option<(AluOp, Scalar)>,
-) -> Op {
-    Op::TensorScalar(Box::new(TensorScalar {
-        engine,
-        dst,
-        src,
-        op0,
-        op1,
-    }))
+fn act(func: ActFunc, dst: Tile, src: Tile, scale: Scalar, bias: Scalar) -> Op {
+    activation(func, dst, src, (scale, bias), None)
 }
 
 impl Emitter<'_> {

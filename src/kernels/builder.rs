@@ -3,8 +3,8 @@
 
 use crate::arch::Hardware;
 use crate::isa::{
-    AccessPattern, Buffer, BufferId, DmaQueue, Engine, Init, Instr, Memory, Op, PartitionStep,
-    Program, Tile,
+    AccessPattern, ActFunc, Activation, AluOp, Buffer, BufferId, DmaQueue, Engine, Init, Instr,
+    Memory, Op, PartitionStep, Program, ReduceOp, Scalar, TensorScalar, Tile,
 };
 use crate::numerics::DType;
 
@@ -347,6 +347,41 @@ pub fn sbuf_double_rows(
         partition_step: PartitionStep::ROW,
         ap: AccessPattern::new((off + c0) as u32, &[(width as u32, 2), (1, nc as u32)]),
     }
+}
+
+/// `dst = (src op0 scalar0) op1 scalar1` on `engine`.
+pub fn tensor_scalar(
+    engine: Engine,
+    dst: Tile,
+    src: Tile,
+    op0: (AluOp, Scalar),
+    op1: Option<(AluOp, Scalar)>,
+) -> Op {
+    Op::TensorScalar(Box::new(TensorScalar {
+        engine,
+        dst,
+        src,
+        op0,
+        op1,
+    }))
+}
+
+/// `dst = func(src * scale + bias)` on the Scalar engine, with an optional reduction.
+pub fn activation(
+    func: ActFunc,
+    dst: Tile,
+    src: Tile,
+    (scale, bias): (Scalar, Scalar),
+    reduce: Option<(ReduceOp, Tile)>,
+) -> Op {
+    Op::Activation(Box::new(Activation {
+        func,
+        dst,
+        src,
+        scale,
+        bias,
+        reduce,
+    }))
 }
 
 /// Which compute engine evacuates the `k`-th result: Vector and Scalar take turns, so both

@@ -12,7 +12,7 @@ use super::{Kernel, Params, Result, unit_roundoff};
 use crate::arch::Hardware;
 use crate::isa::{
     AccessPattern, ActFunc, Activation, AluOp, BufferId, Engine, Init, Op, PartitionStep, Program,
-    ReduceOp, Scalar, TensorScalar, Tile,
+    ReduceOp, Scalar, Tile,
 };
 use crate::numerics::DType;
 
@@ -38,14 +38,10 @@ fn broadcast_row(v: BufferId, np: usize, cols: usize) -> Tile {
     }
 }
 
+use super::builder::{activation, tensor_scalar};
+
 fn ts(dst: Tile, src: Tile, op0: (AluOp, Scalar), op1: Option<(AluOp, Scalar)>) -> Op {
-    Op::TensorScalar(Box::new(TensorScalar {
-        engine: Engine::Vector,
-        dst,
-        src,
-        op0,
-        op1,
-    }))
+    tensor_scalar(Engine::Vector, dst, src, op0, op1)
 }
 
 fn act(
@@ -56,14 +52,13 @@ fn act(
     bias: f32,
     reduce: Option<(ReduceOp, Tile)>,
 ) -> Op {
-    Op::Activation(Box::new(Activation {
+    activation(
         func,
         dst,
         src,
-        scale: Scalar::Imm(scale),
-        bias: Scalar::Imm(bias),
+        (Scalar::Imm(scale), Scalar::Imm(bias)),
         reduce,
-    }))
+    )
 }
 
 fn lower_norm(p: &Params, hw: &Hardware, name: &str, layer: bool) -> Result<Program> {

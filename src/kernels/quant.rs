@@ -13,7 +13,7 @@ use super::{Kernel, Params, Result, unit_roundoff};
 use crate::arch::Hardware;
 use crate::isa::{
     AccessPattern, ActFunc, Activation, AluOp, Engine, Init, Op, PartitionStep, Program, ReduceOp,
-    Scalar, TensorScalar, Tile,
+    Scalar, Tile,
 };
 use crate::numerics::DType;
 
@@ -22,21 +22,7 @@ pub struct Quantize;
 /// `dequantize`.
 pub struct Dequantize;
 
-fn ts(
-    engine: Engine,
-    dst: Tile,
-    src: Tile,
-    op0: (AluOp, Scalar),
-    op1: Option<(AluOp, Scalar)>,
-) -> Op {
-    Op::TensorScalar(Box::new(TensorScalar {
-        engine,
-        dst,
-        src,
-        op0,
-        op1,
-    }))
-}
+use super::builder::tensor_scalar as ts;
 
 /// The per-tensor scale (HBM `[1, 1]`) read into `np` partitions.
 fn broadcast_scalar(s: crate::isa::BufferId, np: usize) -> Tile {

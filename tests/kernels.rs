@@ -243,4 +243,10 @@ fn bad_parameters_name_the_parameter() {
         .unwrap()
         .to_string();
     assert!(e.contains("SBUF"), "{e}");
+    // An absurd shape is refused before it takes the machine's memory.
+    let e = kernels::lower("matmul", &set("m=65536,k=65536,n=65536"), &hw)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("4000000 instructions"), "{e}");
 }

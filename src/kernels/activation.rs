@@ -75,7 +75,7 @@ impl Kernel for Activation {
                 ry.tile(oy, t.nr, 0, t.nc),
             );
         }
-        Ok(b.finish())
+        b.finish()
     }
 
     fn reference(

@@ -994,7 +994,7 @@ impl Kernel for Attention {
                 e.scores(&mut b, i);
             }
         }
-        Ok(b.finish())
+        b.finish()
     }
 
     /// f64 reference: per head, softmax(Q K^T * scale [+ mask]) V.

@@ -35,7 +35,13 @@ pub struct Builder<'h> {
     next_engine: [u16; 4],
     /// Seeds of the inputs' initializers, one per input in declaration order.
     seed: u64,
+    /// Set when the program outgrew [`MAX_INSTRS`].
+    truncated: bool,
 }
+
+/// Most instructions a lowering may emit (about 700 MB of program): absurd shapes are an error,
+/// not an out-of-memory kill.
+pub const MAX_INSTRS: usize = 4_000_000;
 
 impl<'h> Builder<'h> {
     /// A new program named `kernel` for `hw`; inputs are seeded from `seed`.
@@ -51,6 +57,7 @@ impl<'h> Builder<'h> {
             psum_banks: 0,
             next_engine: [0; 4],
             seed,
+            truncated: false,
         }
     }
 
@@ -204,6 +211,11 @@ impl<'h> Builder<'h> {
 
     /// Append an instruction.
     pub fn push(&mut self, op: Op) {
+        // A bound on memory before it is spent: past it, stop recording and fail at `finish`.
+        if self.program.instrs.len() >= MAX_INSTRS {
+            self.truncated = true;
+            return;
+        }
         let line = self.program.instrs.len() as u32 + 1;
         self.program.instrs.push(Instr { op, line });
     }
@@ -273,8 +285,13 @@ impl<'h> Builder<'h> {
     }
 
     /// The program.
-    pub fn finish(self) -> Program {
-        self.program
+    pub fn finish(self) -> Result<Program> {
+        if self.truncated {
+            return Err(self.does_not_fit(format!(
+                "the lowered program would exceed {MAX_INSTRS} instructions; choose smaller shapes"
+            )));
+        }
+        Ok(self.program)
     }
 
     /// The buffer's dtype.

@@ -147,7 +147,7 @@ impl Kernel for Conv2d {
                 k += 1;
             }
         }
-        Ok(b.finish())
+        b.finish()
     }
 
     fn reference(

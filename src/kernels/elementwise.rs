@@ -61,7 +61,7 @@ impl Kernel for Elementwise {
                 rc.tile(oc, t.nr, 0, t.nc),
             );
         }
-        Ok(b.finish())
+        b.finish()
     }
 
     fn reference(

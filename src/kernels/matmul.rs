@@ -418,7 +418,7 @@ fn lower_batched(p: &Params, hw: &Hardware, name: &str, batch: usize) -> Result<
             },
         );
     }
-    Ok(b.finish())
+    b.finish()
 }
 
 /// f64 reference of batched C = A @ B.

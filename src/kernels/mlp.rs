@@ -281,7 +281,7 @@ impl Kernel for Mlp {
         } else {
             weights_stationary_gemms(&mut b, &bufs, (t, h, i), dtype)?;
         }
-        Ok(b.finish())
+        b.finish()
     }
 
     /// f64 reference with the kernel's roundings of the intermediate: silu(g) and h are stored in

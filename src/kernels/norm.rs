@@ -225,7 +225,7 @@ fn lower_norm(p: &Params, hw: &Hardware, name: &str, layer: bool) -> Result<Prog
     for s in stages.iter_mut().skip(t.saturating_sub(2)) {
         b.extend(std::mem::take(&mut s.1));
     }
-    Ok(b.finish())
+    b.finish()
 }
 
 fn reference_norm(input: &dyn Fn(&str) -> ArrayD<f64>, layer: bool) -> Vec<(String, ArrayD<f64>)> {

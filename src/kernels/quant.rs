@@ -160,7 +160,7 @@ impl Kernel for Quantize {
                 rq.tile(oq, t.nr, 0, cols),
             );
         }
-        Ok(b.finish())
+        b.finish()
     }
 
     fn reference(
@@ -257,7 +257,7 @@ impl Kernel for Dequantize {
                 ry.tile(oy, t.nr, 0, cols),
             );
         }
-        Ok(b.finish())
+        b.finish()
     }
 
     fn reference(

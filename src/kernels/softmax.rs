@@ -83,7 +83,7 @@ impl Kernel for Softmax {
                 ry.tile(oy, t.nr, 0, cols),
             );
         }
-        Ok(b.finish())
+        b.finish()
     }
 
     fn reference(

@@ -46,7 +46,7 @@ impl Kernel for Transpose {
                     );
                 }
             }
-            return Ok(b.finish());
+            return b.finish();
         }
         // Four 128-row input blocks of up to 512 columns (1 KiB rows) at a time; each 128-column
         // piece of the four goes through the array into one PSUM bank side by side, so a result
@@ -98,7 +98,7 @@ impl Kernel for Transpose {
                 }
             }
         }
-        Ok(b.finish())
+        b.finish()
     }
 
     fn reference(

@@ -355,9 +355,9 @@ pub fn generate(streams: &[DemandStream], seed: u64) -> Vec<JobSpec> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn poisson_rate_and_daily_cycle() {
-        let p = PoissonStream {
+    /// A 100-day stream of 10-second jobs of tenant 0.
+    fn stream(rate: RateSchedule, daily_amplitude: f64, chips: Dist) -> PoissonStream {
+        PoissonStream {
             template: JobTemplate {
                 tenant: 0,
                 priority: 0,
@@ -367,16 +367,22 @@ mod tests {
             },
             start_s: 0,
             end_s: 100 * 86_400,
-            rate: RateSchedule::constant(1.0 / 60.0),
-            daily_amplitude: 0.8,
+            rate,
+            daily_amplitude,
             peak_hour: 14.0,
-            chips: Dist::Empirical {
-                values: vec![1.0, 8.0],
-                cumulative: vec![0.75, 1.0],
-            },
+            chips,
             work: WorkDist::RunTime(Dist::Fixed { value: 10.0 }),
             max_jobs: u64::MAX,
+        }
+    }
+
+    #[test]
+    fn poisson_rate_and_daily_cycle() {
+        let chips = Dist::Empirical {
+            values: vec![1.0, 8.0],
+            cumulative: vec![0.75, 1.0],
         };
+        let p = stream(RateSchedule::constant(1.0 / 60.0), 0.8, chips);
         let jobs = generate(&[DemandStream::Poisson(p)], 3);
         let n = jobs.len() as f64;
         assert!((n / 144_000.0 - 1.0).abs() < 0.02, "{n}");
@@ -419,23 +425,7 @@ mod tests {
             (50 * day, 0.5 / 60.0),
         ])
         .unwrap();
-        let p = PoissonStream {
-            template: JobTemplate {
-                tenant: 0,
-                priority: 0,
-                preemptible: true,
-                checkpoint_s: 0,
-                generation: None,
-            },
-            start_s: 0,
-            end_s: 100 * day,
-            rate: rate.clone(),
-            daily_amplitude: 0.0,
-            peak_hour: 14.0,
-            chips: Dist::Fixed { value: 1.0 },
-            work: WorkDist::RunTime(Dist::Fixed { value: 10.0 }),
-            max_jobs: u64::MAX,
-        };
+        let p = stream(rate.clone(), 0.0, Dist::Fixed { value: 1.0 });
         let jobs = generate(&[DemandStream::Poisson(p)], 5);
         let count = |a: u64, b: u64| {
             jobs.iter()

@@ -28,7 +28,8 @@ fn shipped_scenarios_run_with_the_documented_keys() {
         if path.extension().is_none_or(|e| e != "toml") {
             continue;
         }
-        // The 8-year anchor scenario runs in about 10 s; its first year keeps the suite fast.
+        // The 8-year anchor scenario takes about 2 s in a release build (much longer in a
+        // debug one); its first year keeps the suite fast.
         let mut args = vec!["plan", path.to_str().unwrap(), "--format", "json"];
         if path.ends_with("anchor-2gw.toml") {
             args.extend(["--set", "horizon=1y"]);
@@ -177,6 +178,22 @@ fn bad_scenarios_name_file_line_and_key_path_and_exit_2() {
         (
             "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[demand.x]\nkind = \"poisson\"\ntenant = \"a\"\nrate_per_hour = 1e9\nrun_time = { dist = \"fixed\", value = 1 }\nend = \"1000y\"\n",
             "demand.x: the demand adds up to",
+        ),
+        (
+            "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[demand.x]\nkind = \"poisson\"\ntenant = \"a\"\nrun_time = { dist = \"fixed\", value = 1 }\nrate_schedule = [\n  { at = \"2h\", rate_per_hour = 1 },\n  { at = \"1h\", rate_per_hour = 2 },\n]\n",
+            ":10: demand.x.rate_schedule[1].at: earlier than the point before it",
+        ),
+        (
+            "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[demand.x]\nkind = \"poisson\"\ntenant = \"a\"\nload = 0.5\nrun_time = { dist = \"fixed\", value = 1 }\n",
+            ":7: demand.x.load: needs `generation`",
+        ),
+        (
+            "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[demand.x]\nkind = \"poisson\"\ntenant = \"a\"\ngeneration = \"trn2\"\nload = 0.5\nrun_time = { dist = \"fixed\", value = 1 }\n",
+            ":8: demand.x.load: tenant a has no nominal quota on trn2",
+        ),
+        (
+            "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[demand.x]\nkind = \"poisson\"\ntenant = \"a\"\nrate_per_hour = 1\nload = 1\nrun_time = { dist = \"fixed\", value = 1 }\n",
+            "demand.x: give only one of the keys rate_per_hour, rate_schedule, load",
         ),
     ];
     for (i, (body, want)) in cases.iter().enumerate() {

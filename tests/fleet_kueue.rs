@@ -396,3 +396,55 @@ fn quota_arithmetic_reaches() {
         assert_eq!(&got, want, "{queues:?}");
     }
 }
+
+/// Reclaim for a gang that needs a whole cluster evicts inside one cluster: the one where the
+/// borrower's jobs can make room, not the spot jobs that come first in Kueue's victim order but
+/// share their cluster with a job that cannot be preempted.
+#[test]
+fn reclaim_for_a_cluster_sized_gang_evicts_in_one_cluster() {
+    let text = r#"
+horizon = "1d"
+[fleet.generations.g]
+watts_per_chip = 1000
+ultraserver_chips = 64
+ultraservers_per_cluster = 4
+[[fleet.deliveries]]
+at = 0
+generation = "g"
+ultraservers = 8
+[cohorts.all]
+[tenants.owner]
+cohort = "all"
+quota.g.nominal_chips = 256
+[tenants.b]
+cohort = "all"
+quota.g.nominal_chips = 256
+[tenants.spot]
+cohort = "all"
+spot = true
+[demand.b]
+kind = "jobs"
+tenant = "b"
+jobs = [
+  { at = 0, chips = 64, run_time = "1d", preemptible = false },
+  { at = 10, chips = 256, run_time = "1d" },
+  { at = 20, chips = 64, run_time = "1d", count = 3 },
+]
+[demand.spot]
+kind = "jobs"
+tenant = "spot"
+jobs = [{ at = 5, chips = 64, run_time = "1d", count = 3 }]
+[demand.owner]
+kind = "jobs"
+tenant = "owner"
+jobs = [{ at = "1h", chips = 256, run_time = "1h" }]
+"#;
+    // b's non-preemptible job and the spot jobs share one cluster; b's 256-chip gang has the
+    // other. b's three later jobs cannot start (the fleet is full) and wait.
+    let s =
+        Scenario::from_toml(text, "cluster.toml", ".".as_ref(), &[], &|_| unreachable!()).unwrap();
+    let out = run(&s, 1).unwrap();
+    let [owner, b, spot] = [0, 1, 2].map(|i| &out.tenants[i]);
+    assert_eq!(owner.queue_delay_s.max, 0.0, "immediate reclaim");
+    assert_eq!((b.preemptions, spot.preemptions), (1, 0));
+}

@@ -212,3 +212,52 @@ run_time = {{ dist = "exponential", mean = {mean_s} }}
         "low class: exact {exact_l}, simulated {tl} +- {hl}"
     );
 }
+
+/// A `load` stream offers that fraction of its tenant's nominal quota at every quota epoch:
+/// the quota doubles with a delivery, the arrival rate doubles with it, and a generation twice
+/// as fast gets twice the jobs for the same load (scenarios/README.md, `load`).
+#[test]
+fn load_streams_follow_the_nominal_quota() {
+    let s = scenario(
+        r#"
+horizon = "40d"
+[fleet.generations.g]
+watts_per_chip = 1000
+ultraserver_chips = 64
+speedup = 2.0
+[[fleet.deliveries]]
+at = 0
+generation = "g"
+chips = 256
+[[fleet.deliveries]]
+at = "20d"
+generation = "g"
+chips = 256
+[tenants.a]
+quota.g.nominal_share = 0.5
+[tenants.b]
+quota.g.nominal_share = 0.5
+[demand.a]
+kind = "poisson"
+tenant = "a"
+generation = "g"
+load = 0.6
+chips = { dist = "fixed", value = 4 }
+run_time = { dist = "fixed", value = "1h" }
+"#,
+    );
+    let trnsim::fleet::demand::DemandStream::Poisson(p) = &s.demand[0] else {
+        panic!("a poisson stream")
+    };
+    // 0.6 x 128 chips x speed-up 2 / (4 chips x 3600 s), then with 256 chips.
+    let r0 = 0.6 * 128.0 * 2.0 / (4.0 * 3600.0);
+    let r = &p.rate;
+    assert!((r.at(0.0) - r0).abs() < 1e-12 && (r.at(19.0 * 86_400.0) - r0).abs() < 1e-12);
+    assert!((r.at(20.0 * 86_400.0) - 2.0 * r0).abs() < 1e-12);
+    // The run: chips held by the tenant's jobs over the horizon are 0.6 of its quota.
+    let out = run_with(&s, 3, &SpeedupRunTime, &RunOptions::default()).unwrap();
+    let a = &out.tenants[0];
+    let quota_chip_hours = (128.0 * 20.0 + 256.0 * 20.0) * 24.0;
+    let offered = a.chip_hours_served / quota_chip_hours;
+    assert!((offered - 0.6).abs() < 0.02, "{offered}");
+}

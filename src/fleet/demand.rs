@@ -1,7 +1,7 @@
-//! Demand: seeded generators (Poisson arrivals with an optional daily cycle; fixed, exponential,
-//! lognormal, uniform or empirical sizes and run times) and explicit job lists (inline, or read
-//! from a trace by [`super::trace`]). All of it becomes one arrival-ordered list of [`JobSpec`]s
-//! before the run starts.
+//! Demand: seeded generators (Poisson arrivals whose rate follows a schedule over time, with an
+//! optional daily cycle; fixed, exponential, lognormal, uniform or empirical sizes and run
+//! times) and explicit job lists (inline, or read from a trace by [`super::trace`]). All of it
+//! becomes one arrival-ordered list of [`JobSpec`]s before the run starts.
 
 use std::sync::Arc;
 
@@ -113,6 +113,108 @@ pub struct JobTemplate {
     pub generation: Option<GenId>,
 }
 
+/// An arrival rate over time: points `(time s, rate per second)` joined by straight lines,
+/// constant before the first point and after the last; two points at one time make a step.
+/// Demand that grows with a fleet over years is the reason: a constant rate either swamps the
+/// first deliveries or leaves the last ones idle.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RateSchedule {
+    points: Vec<(u64, f64)>,
+}
+
+impl RateSchedule {
+    /// The same rate at every time.
+    pub fn constant(rate_per_s: f64) -> Self {
+        RateSchedule {
+            points: vec![(0, rate_per_s)],
+        }
+    }
+
+    /// Straight lines between points (times non-decreasing; equal times make a step). `None`
+    /// when there is no point, a time goes back or a rate is negative or not finite.
+    pub fn linear(points: Vec<(u64, f64)>) -> Option<Self> {
+        let ok = !points.is_empty()
+            && points.windows(2).all(|w| w[0].0 <= w[1].0)
+            && points.iter().all(|p| p.1.is_finite() && p.1 >= 0.0);
+        ok.then_some(RateSchedule { points })
+    }
+
+    /// A step function: each rate holds from its time until the next point's time.
+    pub fn steps(points: &[(u64, f64)]) -> Option<Self> {
+        let mut out = Vec::with_capacity(2 * points.len());
+        for (i, &(t, r)) in points.iter().enumerate() {
+            if i > 0 {
+                out.push((t, points[i - 1].1));
+            }
+            out.push((t, r));
+        }
+        Self::linear(out)
+    }
+
+    /// The points.
+    pub fn points(&self) -> &[(u64, f64)] {
+        &self.points
+    }
+
+    /// Rate at `t` (per second); at a step, the rate after it.
+    pub fn at(&self, t: f64) -> f64 {
+        let i = self.points.partition_point(|p| p.0 as f64 <= t);
+        self.between(i, t)
+    }
+
+    /// Rate just before `t` (the left limit; at a step, the rate before it).
+    fn before(&self, t: f64) -> f64 {
+        let i = self.points.partition_point(|p| (p.0 as f64) < t);
+        self.between(i, t)
+    }
+
+    /// Rate at `t` given that points `..i` are at or before it and `i..` after it.
+    fn between(&self, i: usize, t: f64) -> f64 {
+        let p = &self.points;
+        if i == 0 {
+            return p[0].1;
+        }
+        if i == p.len() {
+            return p[i - 1].1;
+        }
+        let (a, b) = (p[i - 1], p[i]);
+        let span = (b.0 - a.0) as f64;
+        if span <= 0.0 {
+            return b.1;
+        }
+        a.1 + (b.1 - a.1) * (t - a.0 as f64) / span
+    }
+
+    /// Times in `(from, to)` where the rate changes slope or steps, with `from` and `to`: the
+    /// rate is a straight line between consecutive ones.
+    fn segments(&self, from: u64, to: u64) -> Vec<u64> {
+        let mut b = vec![from];
+        b.extend(
+            self.points
+                .iter()
+                .map(|p| p.0)
+                .filter(|&t| t > from && t < to),
+        );
+        b.push(to);
+        b.dedup();
+        b
+    }
+
+    /// Expected arrivals in `[from, to)`.
+    pub fn integral(&self, from: u64, to: u64) -> f64 {
+        if to <= from {
+            return 0.0;
+        }
+        self.segments(from, to)
+            .windows(2)
+            .map(|w| {
+                let (a, b) = (w[0] as f64, w[1] as f64);
+                (self.at(a) + self.before(b)) / 2.0 * (b - a)
+            })
+            .sum()
+    }
+}
+
 /// Poisson arrivals of jobs with random sizes and run times.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PoissonStream {
@@ -122,8 +224,8 @@ pub struct PoissonStream {
     pub start_s: u64,
     /// No arrival at or after this (s).
     pub end_s: u64,
-    /// Mean arrival rate (per second).
-    pub rate_per_s: f64,
+    /// Mean arrival rate over time (per second).
+    pub rate: RateSchedule,
     /// Daily cycle: the rate is `rate * (1 + amplitude * cos(2 pi (hour - peak_hour) / 24))`.
     pub daily_amplitude: f64,
     /// Hour of the day (0-24) of the peak rate.
@@ -150,8 +252,7 @@ impl DemandStream {
     pub fn expected_jobs(&self) -> f64 {
         match self {
             DemandStream::Poisson(p) => {
-                let span = p.end_s.saturating_sub(p.start_s) as f64;
-                (p.rate_per_s * span).min(p.max_jobs as f64)
+                (p.rate.integral(p.start_s, p.end_s)).min(p.max_jobs as f64)
             }
             DemandStream::Jobs(j) => j.len() as f64,
         }
@@ -160,45 +261,67 @@ impl DemandStream {
 
 const SECONDS_PER_DAY: f64 = 86_400.0;
 
+/// Arrivals by thinning, one straight piece of the rate schedule at a time: candidates come at
+/// the piece's peak rate (times the daily cycle's peak) and each is kept with probability
+/// rate(t) / peak. Memorylessness makes restarting at a piece boundary exact. A constant rate
+/// without a daily cycle draws no thinning variate at all.
 fn generate_poisson(p: &PoissonStream, rng: &mut Rng, out: &mut Vec<JobSpec>) {
-    if p.rate_per_s <= 0.0 || p.max_jobs == 0 {
+    if p.max_jobs == 0 || p.end_s <= p.start_s {
         return;
     }
-    let peak = p.rate_per_s * (1.0 + p.daily_amplitude);
+    let bounds = p.rate.segments(p.start_s, p.end_s);
+    let mut piece = 0;
     let mut t = p.start_s as f64;
     let mut n = 0u64;
-    loop {
-        t += rng.exponential(1.0 / peak);
-        let submit_s = t.round() as u64;
-        if submit_s >= p.end_s || t > 1e15 {
-            break;
+    'pieces: while piece + 1 < bounds.len() {
+        let (a, b) = (bounds[piece] as f64, bounds[piece + 1] as f64);
+        let last = piece + 2 == bounds.len();
+        let (ra, rb) = (p.rate.at(a), p.rate.before(b));
+        let base_peak = ra.max(rb);
+        let peak = base_peak * (1.0 + p.daily_amplitude);
+        let thin = p.daily_amplitude > 0.0 || ra != rb;
+        if peak <= 0.0 {
+            t = b;
+            piece += 1;
+            continue;
         }
-        if p.daily_amplitude > 0.0 {
-            // Thinning: keep the candidate with probability rate(t) / peak.
-            let phase = (t / SECONDS_PER_DAY - p.peak_hour / 24.0) * std::f64::consts::TAU;
-            let rate = p.rate_per_s * (1.0 + p.daily_amplitude * phase.cos());
-            if rng.uniform() * peak >= rate {
-                continue;
+        loop {
+            t += rng.exponential(1.0 / peak);
+            if !last && t >= b {
+                t = b;
+                piece += 1;
+                continue 'pieces;
             }
-        }
-        let chips = p.chips.sample(rng).round().clamp(1.0, u32::MAX as f64) as u32;
-        let work_s = match &p.work {
-            WorkDist::RunTime(d) => d.sample(rng),
-            WorkDist::ChipHours(d) => d.sample(rng) * 3600.0 / chips as f64,
-        };
-        out.push(JobSpec {
-            tenant: p.template.tenant,
-            submit_s,
-            chips,
-            work_s: (work_s.round() as u64).max(1),
-            priority: p.template.priority,
-            preemptible: p.template.preemptible,
-            checkpoint_s: p.template.checkpoint_s,
-            generation: p.template.generation,
-        });
-        n += 1;
-        if n >= p.max_jobs {
-            break;
+            let submit_s = t.round() as u64;
+            if submit_s >= p.end_s || t > 1e15 {
+                break 'pieces;
+            }
+            if thin {
+                let phase = (t / SECONDS_PER_DAY - p.peak_hour / 24.0) * std::f64::consts::TAU;
+                let rate = p.rate.at(t) * (1.0 + p.daily_amplitude * phase.cos());
+                if rng.uniform() * peak >= rate {
+                    continue;
+                }
+            }
+            let chips = p.chips.sample(rng).round().clamp(1.0, u32::MAX as f64) as u32;
+            let work_s = match &p.work {
+                WorkDist::RunTime(d) => d.sample(rng),
+                WorkDist::ChipHours(d) => d.sample(rng) * 3600.0 / chips as f64,
+            };
+            out.push(JobSpec {
+                tenant: p.template.tenant,
+                submit_s,
+                chips,
+                work_s: (work_s.round() as u64).max(1),
+                priority: p.template.priority,
+                preemptible: p.template.preemptible,
+                checkpoint_s: p.template.checkpoint_s,
+                generation: p.template.generation,
+            });
+            n += 1;
+            if n >= p.max_jobs {
+                break 'pieces;
+            }
         }
     }
 }
@@ -232,9 +355,9 @@ pub fn generate(streams: &[DemandStream], seed: u64) -> Vec<JobSpec> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn poisson_rate_and_daily_cycle() {
-        let p = PoissonStream {
+    /// A 100-day stream of 10-second jobs of tenant 0.
+    fn stream(rate: RateSchedule, daily_amplitude: f64, chips: Dist) -> PoissonStream {
+        PoissonStream {
             template: JobTemplate {
                 tenant: 0,
                 priority: 0,
@@ -244,16 +367,22 @@ mod tests {
             },
             start_s: 0,
             end_s: 100 * 86_400,
-            rate_per_s: 1.0 / 60.0,
-            daily_amplitude: 0.8,
+            rate,
+            daily_amplitude,
             peak_hour: 14.0,
-            chips: Dist::Empirical {
-                values: vec![1.0, 8.0],
-                cumulative: vec![0.75, 1.0],
-            },
+            chips,
             work: WorkDist::RunTime(Dist::Fixed { value: 10.0 }),
             max_jobs: u64::MAX,
+        }
+    }
+
+    #[test]
+    fn poisson_rate_and_daily_cycle() {
+        let chips = Dist::Empirical {
+            values: vec![1.0, 8.0],
+            cumulative: vec![0.75, 1.0],
         };
+        let p = stream(RateSchedule::constant(1.0 / 60.0), 0.8, chips);
         let jobs = generate(&[DemandStream::Poisson(p)], 3);
         let n = jobs.len() as f64;
         assert!((n / 144_000.0 - 1.0).abs() < 0.02, "{n}");
@@ -269,5 +398,48 @@ mod tests {
         let eights = jobs.iter().filter(|j| j.chips == 8).count() as f64 / n;
         assert!((eights - 0.25).abs() < 0.01);
         assert!(jobs.windows(2).all(|w| w[0].submit_s <= w[1].submit_s));
+    }
+
+    #[test]
+    fn rate_schedule_lines_steps_and_integral() {
+        let r = RateSchedule::linear(vec![(100, 1.0), (200, 3.0), (200, 0.5), (300, 0.5)]).unwrap();
+        assert_eq!(
+            (r.at(0.0), r.at(150.0), r.at(200.0), r.at(1e9)),
+            (1.0, 2.0, 0.5, 0.5)
+        );
+        assert_eq!(r.before(200.0), 3.0);
+        // 100 s at 1, a line from 1 to 3 over 100 s, then 0.5 for 100 s.
+        assert_eq!(r.integral(0, 300), 100.0 + 200.0 + 50.0);
+        let s = RateSchedule::steps(&[(0, 2.0), (10, 4.0)]).unwrap();
+        assert_eq!((s.at(9.9), s.at(10.0), s.integral(0, 20)), (2.0, 4.0, 60.0));
+        assert!(RateSchedule::linear(vec![(5, 1.0), (4, 1.0)]).is_none());
+    }
+
+    #[test]
+    fn arrivals_follow_a_ramp_and_a_step() {
+        // 0 to 2 per minute over 50 days, then a step down to 0.5 per minute for 50 days.
+        let day = 86_400;
+        let rate = RateSchedule::linear(vec![
+            (0, 0.0),
+            (50 * day, 2.0 / 60.0),
+            (50 * day, 0.5 / 60.0),
+        ])
+        .unwrap();
+        let p = stream(rate.clone(), 0.0, Dist::Fixed { value: 1.0 });
+        let jobs = generate(&[DemandStream::Poisson(p)], 5);
+        let count = |a: u64, b: u64| {
+            jobs.iter()
+                .filter(|j| (a * day..b * day).contains(&j.submit_s))
+                .count() as f64
+        };
+        for (a, b) in [(0, 10), (20, 30), (40, 50), (50, 60), (90, 100)] {
+            let want = rate.integral(a * day, b * day);
+            // Within 4 standard deviations of a Poisson count.
+            assert!(
+                (count(a, b) - want).abs() < 4.0 * want.sqrt(),
+                "days {a}-{b}: {} arrivals, expected {want}",
+                count(a, b)
+            );
+        }
     }
 }

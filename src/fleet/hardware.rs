@@ -115,6 +115,8 @@ pub struct Pool {
     mask: Vec<u64>,
     /// Wholly free UltraServers per cluster.
     cluster_whole_free: Vec<u32>,
+    /// Free chips per cluster (for choosing where to preempt).
+    cluster_free: Vec<u64>,
     /// Chips installed, up (not failed), and free.
     installed_chips: u64,
     up_chips: u64,
@@ -133,6 +135,7 @@ impl Pool {
             pos: Vec::new(),
             mask: vec![0; (us_chips as usize + 1).div_ceil(64)],
             cluster_whole_free: Vec::new(),
+            cluster_free: Vec::new(),
             installed_chips: 0,
             up_chips: 0,
             free_chips: 0,
@@ -174,8 +177,19 @@ impl Pool {
         self.down[us as usize]
     }
 
-    fn cluster(&self, us: u32) -> usize {
+    /// The cluster of an UltraServer.
+    pub fn cluster_of(&self, us: u32) -> usize {
         (us / self.per_cluster) as usize
+    }
+
+    /// Clusters installed (the last may be partly delivered).
+    pub fn clusters(&self) -> usize {
+        self.cluster_whole_free.len()
+    }
+
+    /// Free chips of a cluster.
+    pub fn cluster_free(&self, c: usize) -> u64 {
+        self.cluster_free[c]
     }
 
     fn bucket_insert(&mut self, us: u32, f: u32) {
@@ -205,11 +219,13 @@ impl Pool {
             self.free.push(self.us_chips);
             self.down.push(false);
             self.pos.push(0);
-            let c = self.cluster(us);
+            let c = self.cluster_of(us);
             if c == self.cluster_whole_free.len() {
                 self.cluster_whole_free.push(0);
+                self.cluster_free.push(0);
             }
             self.cluster_whole_free[c] += 1;
+            self.cluster_free[c] += self.us_chips as u64;
             self.bucket_insert(us, self.us_chips);
         }
         let chips = n as u64 * self.us_chips as u64;
@@ -225,13 +241,14 @@ impl Pool {
         }
         self.bucket_remove(us, old);
         self.bucket_insert(us, new);
-        let c = self.cluster(us);
+        let c = self.cluster_of(us);
         if old == self.us_chips {
             self.cluster_whole_free[c] -= 1;
         }
         if new == self.us_chips {
             self.cluster_whole_free[c] += 1;
         }
+        self.cluster_free[c] = self.cluster_free[c] + new as u64 - old as u64;
         self.free[us as usize] = new;
         self.free_chips = self.free_chips + new as u64 - old as u64;
     }
@@ -262,38 +279,51 @@ impl Pool {
     }
 
     /// For a gang larger than an UltraServer: the cluster, with the UltraServers to take. Whole
-    /// UltraServers for `chips / us_chips`, the remainder best-fit inside the same cluster.
+    /// UltraServers for `chips / us_chips`, the remainder best-fit inside the same cluster. The
+    /// cluster is the one with the fewest wholly free UltraServers that fits (keep big holes
+    /// big), the lowest-numbered among equals.
     fn find_cluster(&self, chips: u32) -> Option<(usize, u32, Option<u32>)> {
         let full = chips / self.us_chips;
         let rem = chips % self.us_chips;
-        let mut best: Option<(usize, u32, Option<u32>)> = None;
+        let mut best: Option<(u32, usize, Option<u32>)> = None;
         for (c, &whole) in self.cluster_whole_free.iter().enumerate() {
-            if whole < full {
+            if whole < full || best.is_some_and(|b| whole >= b.0) {
                 continue;
             }
-            // The remainder: the partly used UltraServer of this cluster that fits it best.
-            let mut rem_us = None;
-            if rem > 0 {
-                let lo = c as u32 * self.per_cluster;
-                let hi = (lo + self.per_cluster).min(self.free.len() as u32);
-                let mut best_free = u32::MAX;
-                for us in lo..hi {
-                    let f = self.free[us as usize];
-                    if !self.down[us as usize] && f >= rem && f < self.us_chips && f < best_free {
-                        best_free = f;
-                        rem_us = Some(us);
-                    }
+            // The remainder: the partly used UltraServer of this cluster that fits it best, or
+            // one more whole one.
+            let rem_us = if rem > 0 {
+                self.best_partial(c, rem)
+            } else {
+                None
+            };
+            if rem == 0 || rem_us.is_some() || whole > full {
+                best = Some((whole, c, rem_us));
+                if whole == full {
+                    break; // none can have fewer
                 }
-                if rem_us.is_none() && whole < full + 1 {
-                    continue;
-                }
-            }
-            // Prefer the cluster with the fewest wholly free UltraServers (keep big holes big).
-            if best.is_none_or(|(bc, _, _)| whole < self.cluster_whole_free[bc]) {
-                best = Some((c, full, rem_us));
             }
         }
-        best
+        best.map(|(_, c, rem_us)| (c, full, rem_us))
+    }
+
+    /// The partly used, working UltraServer of cluster `c` with the fewest free chips that
+    /// still holds `chips` (lowest-numbered among equals).
+    fn best_partial(&self, c: usize, chips: u32) -> Option<u32> {
+        let lo = c as u32 * self.per_cluster;
+        let hi = (lo + self.per_cluster).min(self.free.len() as u32);
+        let mut best: Option<(u32, u32)> = None;
+        for us in lo..hi {
+            let f = self.free[us as usize];
+            if !self.down[us as usize]
+                && f >= chips
+                && f < self.us_chips
+                && best.is_none_or(|(bf, _)| f < bf)
+            {
+                best = Some((f, us));
+            }
+        }
+        best.map(|b| b.1)
     }
 
     /// Place a gang of `chips`, or `None` when it does not fit now.

@@ -15,7 +15,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use toml::de::{DeTable, DeValue};
 
-use super::demand::{DemandStream, Dist, JobTemplate, PoissonStream, WorkDist};
+use super::demand::{DemandStream, Dist, JobTemplate, PoissonStream, RateSchedule, WorkDist};
 use super::error::{Error, Result};
 use super::hardware::{Delivery, FleetPlan, GenId, Generation};
 use super::job::JobSpec;
@@ -23,7 +23,7 @@ use super::policy::PolicyKind;
 use super::reclaim::{Reclaim, ReclaimMode};
 use super::tenant::{
     BorrowWithinCohort, CohortPlan, Preemption, Quota, ReclaimWithinCohort, Reservation,
-    SPOT_PRIORITY, TenantPlan, WithinQueue,
+    SPOT_PRIORITY, TenantPlan, WithinQueue, quota_epochs, quotas_at,
 };
 use super::time::{DAY_S, Duration, YEAR_S};
 use super::trace::{self, Columns, TimeFormat, TraceDefaults, TraceFormat};
@@ -353,6 +353,13 @@ struct FileJob {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct FileRatePoint {
+    at: Duration,
+    rate_per_hour: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct FileColumns {
     submit: String,
     run_time: String,
@@ -371,6 +378,8 @@ struct FileDemand {
     checkpoint: Option<Duration>,
     // poisson
     rate_per_hour: Option<f64>,
+    rate_schedule: Option<Vec<FileRatePoint>>,
+    load: Option<f64>,
     start: Option<Duration>,
     end: Option<Duration>,
     daily_amplitude: Option<f64>,
@@ -1296,7 +1305,16 @@ fn build(
     let mut expected_jobs = 0.0;
     for (n, d) in &f.demand.0 {
         let path = format!("demand.{n}");
-        let stream = demand_stream(&path, d, &names, &tenants, horizon_s, base_dir, read)?;
+        let ctx = StreamContext {
+            names: &names,
+            tenants: &tenants,
+            fleet: &fleet,
+            quota_step_s: policy.quota_step_s,
+            horizon_s,
+            base_dir,
+            read,
+        };
+        let stream = demand_stream(&path, d, &ctx)?;
         expected_jobs += stream.expected_jobs();
         if expected_jobs > MAX_JOBS {
             return bad(
@@ -1322,22 +1340,127 @@ fn build(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn demand_stream(
+/// A Poisson stream's arrival rate: `rate_per_hour` (constant), `rate_schedule` (points joined
+/// by straight lines) or `load` (a fraction of the tenant's nominal quota on the stream's
+/// generation, kept at every quota epoch, so demand grows with deliveries and reservations).
+fn rate_schedule(
     path: &str,
     d: &FileDemand,
-    names: &Names,
-    tenants: &[TenantPlan],
+    tenant: usize,
+    generation: Option<GenId>,
+    chips: &Dist,
+    work: &WorkDist,
+    ctx: &StreamContext,
+) -> Built<RateSchedule> {
+    let (k, _) = one_of(
+        path,
+        &[
+            ("rate_per_hour", d.rate_per_hour.map(|_| ())),
+            ("rate_schedule", d.rate_schedule.as_ref().map(|_| ())),
+            ("load", d.load.map(|_| ())),
+        ],
+    )?;
+    match k {
+        0 => {
+            let rate = d.rate_per_hour.expect("given");
+            check_range(&format!("{path}.rate_per_hour"), rate, 0.0, 1e9)?;
+            Ok(RateSchedule::constant(rate / 3600.0))
+        }
+        1 => {
+            let list = d.rate_schedule.as_ref().expect("given");
+            if list.is_empty() {
+                return bad(
+                    format!("{path}.rate_schedule"),
+                    "empty; expected at least one { at, rate_per_hour }",
+                );
+            }
+            let mut points = Vec::with_capacity(list.len());
+            for (i, p) in list.iter().enumerate() {
+                let pp = format!("{path}.rate_schedule[{i}]");
+                check_range(&format!("{pp}.rate_per_hour"), p.rate_per_hour, 0.0, 1e9)?;
+                if points.last().is_some_and(|&(t, _)| p.at.0 < t) {
+                    return bad(
+                        format!("{pp}.at"),
+                        "earlier than the point before it; expected times in order",
+                    );
+                }
+                points.push((p.at.0, p.rate_per_hour / 3600.0));
+            }
+            Ok(RateSchedule::linear(points).expect("checked"))
+        }
+        _ => {
+            let load = d.load.expect("given");
+            let lp = format!("{path}.load");
+            check_range(&lp, load, 0.0, 100.0)?;
+            let Some(g) = generation else {
+                return bad(
+                    lp,
+                    "needs `generation`: the load is a fraction of the tenant's nominal quota on it",
+                );
+            };
+            // Reference chip-seconds per job, then chip-seconds on `g` at its speed-up.
+            let per_job = match work {
+                WorkDist::RunTime(rt) => chips.mean() * rt.mean(),
+                WorkDist::ChipHours(w) => w.mean() * 3600.0,
+            };
+            let per_job_on_g = per_job / ctx.fleet.generations[g].speedup;
+            let points: Vec<(u64, f64)> =
+                quota_epochs(ctx.fleet, ctx.tenants, ctx.quota_step_s, ctx.horizon_s)
+                    .into_iter()
+                    .map(|e| {
+                        let installed = ctx.fleet.installed_chips(g, e);
+                        let nominal = quotas_at(ctx.tenants, g, installed, e)[tenant].nominal;
+                        (e, load * nominal as f64 / per_job_on_g.max(1e-9))
+                    })
+                    .collect();
+            let tp = &ctx.tenants[tenant];
+            let q = &tp.quota[g];
+            if q.nominal_chips == 0 && q.nominal_share == 0.0 && tp.reservation[g].is_none() {
+                return bad(
+                    lp,
+                    format!(
+                        "tenant {} has no nominal quota on {}; the load is a fraction of it",
+                        tp.name, ctx.fleet.generations[g].name
+                    ),
+                );
+            }
+            Ok(RateSchedule::steps(&points).expect("epochs in order"))
+        }
+    }
+}
+
+/// What a demand stream is resolved against.
+struct StreamContext<'a> {
+    names: &'a Names<'a>,
+    tenants: &'a [TenantPlan],
+    fleet: &'a FleetPlan,
+    quota_step_s: u64,
     horizon_s: u64,
-    base_dir: &Path,
-    read: &dyn Fn(&Path) -> std::io::Result<String>,
-) -> Built<DemandStream> {
+    base_dir: &'a Path,
+    read: &'a dyn Fn(&Path) -> std::io::Result<String>,
+}
+
+fn demand_stream(path: &str, d: &FileDemand, ctx: &StreamContext) -> Built<DemandStream> {
+    let StreamContext {
+        names,
+        tenants,
+        horizon_s,
+        base_dir,
+        read,
+        ..
+    } = *ctx;
     let present = [
         (
             "rate_per_hour",
             d.rate_per_hour.is_some(),
             DemandKind::Poisson,
         ),
+        (
+            "rate_schedule",
+            d.rate_schedule.is_some(),
+            DemandKind::Poisson,
+        ),
+        ("load", d.load.is_some(), DemandKind::Poisson),
         ("start", d.start.is_some(), DemandKind::Poisson),
         ("end", d.end.is_some(), DemandKind::Poisson),
         (
@@ -1417,10 +1540,6 @@ fn demand_stream(
     match d.kind {
         DemandKind::Poisson => {
             let t = need_tenant()?;
-            let rate = d
-                .rate_per_hour
-                .map_or_else(|| bad(format!("{path}.rate_per_hour"), "missing"), Ok)?;
-            check_range(&format!("{path}.rate_per_hour"), rate, 0.0, 1e9)?;
             let amplitude = d.daily_amplitude.unwrap_or(0.0);
             check_range(&format!("{path}.daily_amplitude"), amplitude, 0.0, 1.0)?;
             let peak_hour = d.peak_hour.unwrap_or(14.0);
@@ -1451,11 +1570,12 @@ fn demand_stream(
             };
             let start_s = d.start.map_or(0, |x| x.0);
             let end_s = d.end.map_or(horizon_s, |x| x.0).min(horizon_s);
+            let rate = rate_schedule(path, d, t, generation, &chips, &work, ctx)?;
             Ok(DemandStream::Poisson(PoissonStream {
                 template: template(t),
                 start_s,
                 end_s,
-                rate_per_s: rate / 3600.0,
+                rate,
                 daily_amplitude: amplitude,
                 peak_hour,
                 chips,

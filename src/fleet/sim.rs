@@ -16,12 +16,12 @@ use super::event::{EventKind, EventQueue};
 use super::hardware::{GenId, Placement, Pool, for_parts};
 use super::job::{JobId, JobSpec, RunTime};
 use super::metrics::{FleetMetrics, JobRecord, Outcome, Percentiles, Sample, TenantMetrics};
-use super::policy::{Candidate, Fit, Policy, PolicyKind, RunningSets, View};
+use super::policy::{Attempt, Candidate, CrossTenant, Fit, Policy, PolicyKind, RunningSets, View};
 use super::quota::QuotaTree;
 use super::reclaim::ReclaimMode;
 use super::rng::Rng;
 use super::scenario::{Backfill, Scenario};
-use super::tenant::TenantId;
+use super::tenant::{TenantId, WithinQueue, quota_epochs, quotas_at};
 
 /// Options of a run that do not change its results.
 #[derive(Clone, Copy, Debug, Default)]
@@ -35,7 +35,12 @@ pub struct RunOptions {
 /// Most victims one preemption attempt may take before giving up (a bound on work per attempt).
 const MAX_VICTIMS: usize = 2048;
 
+/// Most clusters one preemption attempt tries for a gang that cannot be placed now (a bound on
+/// work per attempt; clusters are tried most promising first).
+const MAX_CLUSTERS: usize = 4;
+
 const NO_TIME: u64 = u64::MAX;
+
 const NO_JOB: JobId = JobId::MAX;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,7 +69,8 @@ struct JobState {
     awaiting: u32,
     evicted_for: JobId,
     reclaim_since: u64,
-    end_s: Option<u64>,
+    /// Completion time ([`NO_TIME`] until it completes).
+    end_s: u64,
     /// Generation + 1 of the quota claimed while waiting for evictions (0: none).
     claim: u8,
 }
@@ -145,6 +151,8 @@ struct Sim<'a> {
     peak_capacity: Vec<u64>,
     /// Largest gang a generation can place (one cluster).
     max_gang: Vec<u64>,
+    /// Largest job of each tenant (bounds what reclaim can take from a borrowing tenant).
+    max_job: Vec<u64>,
     running: RunningSets,
     queues: Vec<BTreeSet<QKey>>,
     ends: Vec<BTreeSet<(u64, JobId)>>,
@@ -264,6 +272,10 @@ impl<'a> Sim<'a> {
             .map(|g| peak_capacity[g] / s.fleet.generations[g].ultraserver_chips as u64)
             .collect();
         let nq = if policy.single_queue() { 1 } else { nt };
+        let mut max_job = vec![0u64; nt];
+        for j in &jobs {
+            max_job[j.tenant] = max_job[j.tenant].max(j.chips as u64);
+        }
         let st = jobs
             .iter()
             .map(|j| JobState {
@@ -278,7 +290,7 @@ impl<'a> Sim<'a> {
                 awaiting: 0,
                 evicted_for: NO_JOB,
                 reclaim_since: NO_TIME,
-                end_s: None,
+                end_s: NO_TIME,
                 claim: 0,
             })
             .collect();
@@ -299,6 +311,7 @@ impl<'a> Sim<'a> {
             quota,
             reserved: vec![0; nt * gens],
             ceiling: vec![0; nt * gens],
+            max_job,
             max_gang: s
                 .fleet
                 .generations
@@ -367,12 +380,29 @@ impl<'a> Sim<'a> {
     }
 
     fn view(&self) -> View<'_> {
+        self.view_in(None)
+    }
+
+    /// The policy's view, with victims restricted to one cluster when `cluster` is set.
+    fn view_in(&self, cluster: Option<usize>) -> View<'_> {
         View {
             quota: &self.quota,
             tenants: &self.s.tenants,
             running: &self.running,
             gens: self.gens,
+            cluster,
         }
+    }
+
+    /// The cluster a running job is in (a gang never spans clusters).
+    fn cluster_of_job(&self, id: JobId) -> usize {
+        let st = &self.st[id as usize];
+        let us = match &st.placement {
+            Placement::None => 0,
+            Placement::One { us, .. } => *us,
+            Placement::Many(parts) => parts.first().map_or(0, |p| p.0),
+        };
+        self.pools[st.gen_ as usize].cluster_of(us)
     }
 
     fn queue_of(&self, t: TenantId) -> usize {
@@ -382,27 +412,7 @@ impl<'a> Sim<'a> {
     /// Quota epochs: every time a nominal quota or reservation may change.
     fn epochs(&self) -> Vec<u64> {
         let s = self.s;
-        let mut e = vec![0];
-        e.extend(s.fleet.deliveries.iter().map(|d| d.at_s));
-        let step = s.policy.quota_step_s.max(1);
-        for t in &s.tenants {
-            for r in t.reservation.iter().flatten() {
-                e.push(r.start_s);
-                e.push(r.end_s);
-                if r.ramp_s > 0 {
-                    let mut x = r.start_s + step;
-                    while x < r.start_s + r.ramp_s && x < s.horizon_s {
-                        e.push(x);
-                        x += step;
-                    }
-                    e.push(r.start_s + r.ramp_s);
-                }
-            }
-        }
-        e.retain(|&x| x < s.horizon_s);
-        e.sort_unstable();
-        e.dedup();
-        e
+        quota_epochs(&s.fleet, &s.tenants, s.policy.quota_step_s, s.horizon_s)
     }
 
     /// Set every tenant's quota for time `t_s` from its base quota, share and reservation.
@@ -411,27 +421,13 @@ impl<'a> Sim<'a> {
         let g_n = self.gens;
         for g in 0..g_n {
             let installed = s.fleet.installed_chips(g, t_s);
-            let mut total_reserved = 0u64;
-            for (ti, t) in s.tenants.iter().enumerate() {
-                let r = t.reservation[g].as_ref().map_or(0, |r| r.chips_at(t_s));
-                self.reserved[ti * g_n + g] = r;
-                total_reserved += r;
-            }
-            let unreserved = installed.saturating_sub(total_reserved);
-            for (ti, t) in s.tenants.iter().enumerate() {
-                let q = &t.quota[g];
-                let r = self.reserved[ti * g_n + g];
-                let nominal =
-                    q.nominal_chips + (q.nominal_share * unreserved as f64).floor() as u64 + r;
-                let exclusive = t.reservation[g]
-                    .as_ref()
-                    .map_or(0, |res| res.exclusive_chips(r));
-                let ll = match q.lending_limit {
-                    Some(l) => Some(l + (r - exclusive)),
-                    None if exclusive > 0 => Some(nominal - exclusive),
-                    None => None,
-                };
-                self.quota.set_quota(ti, g, nominal, q.borrowing_limit, ll);
+            for (ti, q) in quotas_at(&s.tenants, g, installed, t_s)
+                .into_iter()
+                .enumerate()
+            {
+                self.reserved[ti * g_n + g] = q.reserved;
+                self.quota
+                    .set_quota(ti, g, q.nominal, q.borrowing_limit, q.lending_limit);
             }
         }
         self.quota.recompute();
@@ -492,7 +488,9 @@ impl<'a> Sim<'a> {
                 let e = self.events.pop().expect("peeked");
                 self.fleet.events += 1;
                 self.handle(e.kind);
-                self.start_ready();
+                if !self.ready.is_empty() {
+                    self.start_ready();
+                }
             }
             if self.dirty {
                 self.dirty = false;
@@ -684,7 +682,8 @@ impl<'a> Sim<'a> {
         self.quota.add_usage(t, g, chips as i64);
         if preemptible {
             let key = self.victim_key(id);
-            self.running.insert(t, g, key);
+            let cl = self.cluster_of_job(id);
+            self.running.insert(t, g, cl, key);
         }
         if self.s.policy.backfill == Backfill::Easy {
             self.ends[g].insert((now + run_s, id));
@@ -741,7 +740,8 @@ impl<'a> Sim<'a> {
         self.quota.add_usage(t, g, chips as i64);
         if self.jobs[id as usize].preemptible && self.st[id as usize].status == Status::Running {
             let key = self.victim_key(id);
-            self.running.insert(t, g, key);
+            let cl = self.cluster_of_job(id);
+            self.running.insert(t, g, cl, key);
         }
     }
 
@@ -792,19 +792,19 @@ impl<'a> Sim<'a> {
             });
         }
         if self.s.policy.backfill == Backfill::Easy {
-            let end = self.ends[g]
-                .range((st.start_s, id)..)
-                .find(|e| e.1 == id)
-                .copied();
-            if let Some(e) = end {
-                self.ends[g].remove(&e);
-            }
+            // Its key in the end list: the run time as computed at its start (the remaining
+            // work is still the one it started with).
+            let run_s = self
+                .rt
+                .run_s(j, g, &self.s.fleet.generations[g], st.remaining)
+                .max(1);
+            self.ends[g].remove(&(st.start_s + run_s, id));
         }
         match why {
             Stop::Completed => {
                 st.status = Status::Done;
                 st.remaining = 0.0;
-                st.end_s = Some(now);
+                st.end_s = now;
                 let j = &self.jobs[id as usize];
                 let jct = (now - j.submit_s) as f64;
                 let ideal = self
@@ -1071,54 +1071,159 @@ impl<'a> Sim<'a> {
     /// Kueue-style preemption on `g`: take victims in the policy's order until the job fits,
     /// trim the set to a minimal one, then evict per the reclaim mode. `None` when no attempt
     /// can make room.
+    ///
+    /// When the gang cannot be placed now, victims are looked for inside one cluster at a time
+    /// (a gang never spans clusters): those where the free chips and the chips the attempt may
+    /// take could hold it, fewest chips to free first, at most [`MAX_CLUSTERS`]. Taking victims
+    /// across the whole generation in policy order would evict jobs in every cluster before
+    /// one cluster had room, and the trim cannot give back what a gang of a different shape
+    /// needed on the way.
     fn try_preempt(&mut self, c: &Candidate, g: GenId) -> Option<TryResult> {
         let attempts = self.policy.preemption(&self.view(), c, g);
+        let placeable = self.pools[g].can_place(c.chips as u32);
         for a in attempts {
             if !self.could_preempt(c, g, &a) {
                 continue;
             }
-            let mut victims: Vec<JobId> = Vec::new();
-            let mut ok = false;
-            loop {
-                if self.fits_after(c, g, a.allow_borrowing) {
-                    ok = true;
-                    break;
-                }
-                if victims.len() >= MAX_VICTIMS {
-                    break;
-                }
-                let Some(v) = self.policy.next_victim(&self.view(), c, g, &a) else {
-                    break;
-                };
-                self.detach(v);
-                self.st[v as usize].status = Status::Taken;
-                victims.push(v);
-            }
-            if !ok || victims.is_empty() {
-                self.restore(&victims);
-                if ok {
-                    // Fits without preemption (cannot happen after try_start; be safe).
-                    let p = self.pools[g].place(c.chips as u32)?;
-                    self.start(c.job, g, p);
-                    return Some(TryResult::Started);
+            if placeable {
+                if let Some(r) = self.preempt_with(c, g, &a, None) {
+                    return Some(r);
                 }
                 continue;
             }
-            // Trim: give back every victim the job can do without (latest taken first).
-            let mut needed = Vec::with_capacity(victims.len());
-            for &v in victims.iter().rev() {
-                self.st[v as usize].status = Status::Running;
-                self.attach(v);
-                if !self.fits_after(c, g, a.allow_borrowing) {
-                    self.detach(v);
-                    self.st[v as usize].status = Status::Taken;
-                    needed.push(v);
+            for cl in self.preempt_clusters(c, g, &a) {
+                if let Some(r) = self.preempt_with(c, g, &a, Some(cl)) {
+                    return Some(r);
                 }
             }
-            needed.reverse();
-            return Some(self.evict(c, g, needed));
         }
         None
+    }
+
+    /// Clusters of `g` worth a preemption attempt for `c`: the free chips plus the most the
+    /// attempt could take there ([`Sim::takeable`]) cover the gang. Fewest chips to free first,
+    /// then cluster order.
+    fn preempt_clusters(&self, c: &Candidate, g: GenId, a: &Attempt) -> Vec<usize> {
+        let pool = &self.pools[g];
+        let nt = self.s.tenants.len();
+        let mut out: Vec<(u64, usize)> = (0..pool.clusters())
+            .filter_map(|cl| {
+                let free = pool.cluster_free(cl);
+                let take: u64 = (0..nt).map(|t| self.takeable(c, g, a, t, Some(cl))).sum();
+                (free + take >= c.chips && take > 0).then(|| (c.chips.saturating_sub(free), cl))
+            })
+            .collect();
+        out.sort_unstable();
+        out.truncate(MAX_CLUSTERS);
+        out.into_iter().map(|x| x.1).collect()
+    }
+
+    /// The most an attempt could take of tenant `t`'s preemptible chips on `g` (in `cluster`
+    /// when given): nothing when even its lowest-priority job on `g` is not eligible by priority;
+    /// else all of them for own jobs and under strict priority, and for rules that take only
+    /// from borrowing tenants what it borrows plus less than one job (a tenant stops being a
+    /// victim once it no longer borrows). An upper bound: the policy applies the job-level
+    /// rules.
+    fn takeable(
+        &self,
+        c: &Candidate,
+        g: GenId,
+        a: &Attempt,
+        t: TenantId,
+        cluster: Option<usize>,
+    ) -> u64 {
+        let held = match cluster {
+            Some(cl) => self.running.cluster_chips(t, g, cl),
+            None => self.running.chips(t, g),
+        };
+        // Lowest priority on the whole generation: a bound for one cluster too.
+        let Some(lowest) = self.running.of(t, g).first() else {
+            return 0;
+        };
+        if held == 0 {
+            return 0;
+        }
+        let lower = lowest.0 < c.priority;
+        if t == c.tenant {
+            return match a.own {
+                WithinQueue::Never => 0,
+                WithinQueue::LowerPriority if !lower => 0,
+                WithinQueue::LowerOrNewerEqualPriority if lowest.0 > c.priority => 0,
+                _ => held,
+            };
+        }
+        let borrowing =
+            || self.quota.root(t) == self.quota.root(c.tenant) && self.quota.is_borrowing(t, g);
+        let cap = || held.min(self.quota.borrowed(t, g) + self.max_job[t].saturating_sub(1));
+        match a.cross {
+            CrossTenant::None => 0,
+            CrossTenant::AnyLowerPriority if lower => held,
+            CrossTenant::AnyLowerPriority
+            | CrossTenant::ReclaimLowerPriority
+            | CrossTenant::BorrowLowerPriority(_)
+                if !lower =>
+            {
+                0
+            }
+            _ if borrowing() => cap(),
+            _ => 0,
+        }
+    }
+
+    /// One preemption attempt: victims in the policy's order (inside `cluster` when given,
+    /// then anywhere if the gang has room there but the quota still needs more) until the job
+    /// fits; trimmed to a minimal set (latest taken first) and evicted.
+    fn preempt_with(
+        &mut self,
+        c: &Candidate,
+        g: GenId,
+        a: &Attempt,
+        cluster: Option<usize>,
+    ) -> Option<TryResult> {
+        let mut victims: Vec<JobId> = Vec::new();
+        let mut ok = false;
+        let mut scope = cluster;
+        loop {
+            if self.fits_after(c, g, a.allow_borrowing) {
+                ok = true;
+                break;
+            }
+            if victims.len() >= MAX_VICTIMS {
+                break;
+            }
+            match self.policy.next_victim(&self.view_in(scope), c, g, a) {
+                Some(v) => {
+                    self.detach(v);
+                    self.st[v as usize].status = Status::Taken;
+                    victims.push(v);
+                }
+                None if scope.is_some() && self.pools[g].can_place(c.chips as u32) => scope = None,
+                None => break,
+            }
+        }
+        if !ok || victims.is_empty() {
+            self.restore(&victims);
+            if ok {
+                // Fits without preemption (cannot happen after try_start; be safe).
+                let p = self.pools[g].place(c.chips as u32)?;
+                self.start(c.job, g, p);
+                return Some(TryResult::Started);
+            }
+            return None;
+        }
+        // Trim: give back every victim the job can do without (latest taken first).
+        let mut needed = Vec::with_capacity(victims.len());
+        for &v in victims.iter().rev() {
+            self.st[v as usize].status = Status::Running;
+            self.attach(v);
+            if !self.fits_after(c, g, a.allow_borrowing) {
+                self.detach(v);
+                self.st[v as usize].status = Status::Taken;
+                needed.push(v);
+            }
+        }
+        needed.reverse();
+        Some(self.evict(c, g, needed))
     }
 
     /// Start a waiting job at once if it fits its quota and the pool on some generation.
@@ -1135,32 +1240,20 @@ impl<'a> Sim<'a> {
         }
     }
 
-    /// A cheap necessary condition for an attempt: the chips it may take plus the free ones
-    /// cover the job, and (without borrowing) the job fits the nominal quota once the tenant's
-    /// own takeable jobs are gone.
-    fn could_preempt(&self, c: &Candidate, g: GenId, a: &super::policy::Attempt) -> bool {
-        use super::policy::CrossTenant;
-        let own = if a.own == super::tenant::WithinQueue::Never {
-            0
-        } else {
-            self.alloc(c.tenant, g)
-        };
+    /// A cheap necessary condition for an attempt: the most it could take
+    /// ([`Sim::takeable`]) plus the free chips cover the job, and (without borrowing) the job
+    /// fits the nominal quota once the tenant's own takeable jobs are gone.
+    fn could_preempt(&self, c: &Candidate, g: GenId, a: &Attempt) -> bool {
+        let own = self.takeable(c, g, a, c.tenant, None);
         if !a.allow_borrowing
             && self.alloc(c.tenant, g) - own + c.chips > self.quota.quota(c.tenant, g)
         {
             return false;
         }
-        let root = self.quota.root(c.tenant);
-        let cross: u64 = (0..self.s.tenants.len())
-            .filter(|&t| t != c.tenant)
-            .filter(|&t| match a.cross {
-                CrossTenant::None => false,
-                CrossTenant::AnyLowerPriority => true,
-                _ => self.quota.root(t) == root && self.borrowed(t, g) > 0,
-            })
-            .map(|t| self.alloc(t, g))
+        let take: u64 = (0..self.s.tenants.len())
+            .map(|t| self.takeable(c, g, a, t, None))
             .sum();
-        self.pools[g].free_chips() + own + cross >= c.chips
+        self.pools[g].free_chips() + take >= c.chips
     }
 
     fn restore(&mut self, victims: &[JobId]) {
@@ -1322,6 +1415,18 @@ impl<'a> Sim<'a> {
         }
     }
 
+    /// A tenant's chips on `g` now: (held, borrowed beyond nominal, idle lendable nominal).
+    #[inline]
+    fn usage_now(&self, t: TenantId, g: GenId) -> (u64, u64, u64) {
+        let u = self.held(t, g);
+        let nominal = self.quota.quota(t, g);
+        (
+            u,
+            u.saturating_sub(nominal),
+            nominal.saturating_sub(u.max(self.quota.guaranteed(t, g))),
+        )
+    }
+
     /// Integrate the time-weighted metrics from `self.now` to `t`.
     fn advance(&mut self, t: u64) {
         let dt = t.saturating_sub(self.now);
@@ -1329,32 +1434,28 @@ impl<'a> Sim<'a> {
             let g_n = self.gens;
             let dtf = dt as f64;
             let mut allocated = 0u64;
+            let nt = self.s.tenants.len();
             for g in 0..g_n {
                 let mut borrowed_total = 0u64;
                 let mut idle_total = 0u64;
                 let mut idle_reserved = 0u64;
-                for ti in 0..self.s.tenants.len() {
-                    let u = self.held(ti, g);
+                for ti in 0..nt {
+                    let (u, b, idle) = self.usage_now(ti, g);
                     allocated += u;
-                    borrowed_total += self.borrowed(ti, g);
-                    let nominal = self.quota.quota(ti, g);
-                    idle_total += nominal.saturating_sub(u.max(self.quota.guaranteed(ti, g)));
+                    borrowed_total += b;
+                    idle_total += idle;
                     idle_reserved += self.reserved[ti * g_n + g].saturating_sub(u);
                 }
                 self.fleet.chip_hours_idle_reserved +=
                     idle_reserved.min(self.pools[g].free_chips()) as f64 * dtf;
-                for ti in 0..self.s.tenants.len() {
-                    let u = self.held(ti, g);
-                    let b = self.borrowed(ti, g);
-                    let nominal = self.quota.quota(ti, g);
-                    let idle = nominal.saturating_sub(u.max(self.quota.guaranteed(ti, g)));
+                let lent = borrowed_total.min(idle_total) as f64;
+                for ti in 0..nt {
+                    let (u, b, idle) = self.usage_now(ti, g);
                     let a = &mut self.acc[ti];
                     a.served_chip_s += u as f64 * dtf;
                     a.borrowed_chip_s += b as f64 * dtf;
                     if borrowed_total > 0 && idle_total > 0 {
-                        a.lent_chip_s += borrowed_total.min(idle_total) as f64 * idle as f64
-                            / idle_total as f64
-                            * dtf;
+                        a.lent_chip_s += lent * idle as f64 / idle_total as f64 * dtf;
                     }
                 }
                 self.fleet.chip_hours_installed += self.pools[g].installed_chips() as f64 * dtf;
@@ -1634,7 +1735,7 @@ impl<'a> Sim<'a> {
                     chips: j.chips,
                     priority: j.priority,
                     first_start_s: (st.first_start_s != NO_TIME).then_some(st.first_start_s),
-                    end_s: st.end_s,
+                    end_s: (st.end_s != NO_TIME).then_some(st.end_s),
                     rejected: st.status == Status::Rejected,
                 })
                 .collect()

@@ -4,6 +4,8 @@
 
 use serde::Serialize;
 
+use super::hardware::{FleetPlan, GenId};
+
 /// Dense id of a tenant.
 pub type TenantId = usize;
 
@@ -139,6 +141,85 @@ pub struct CohortPlan {
 
 /// Priority given to spot jobs (below every class a scenario can name).
 pub const SPOT_PRIORITY: i32 = i32::MIN / 2;
+
+/// One tenant's quota on one generation at one time, as the quota tree is given it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QuotaAt {
+    /// Nominal quota: fixed chips, plus the share of the unreserved chips, plus the
+    /// reservation in force.
+    pub nominal: u64,
+    /// The reservation in force.
+    pub reserved: u64,
+    /// Kueue `borrowingLimit`.
+    pub borrowing_limit: Option<u64>,
+    /// Kueue `lendingLimit`, with the exclusive part of the reservation kept back.
+    pub lending_limit: Option<u64>,
+}
+
+/// Every tenant's quota on generation `g` at `t_s`, when `installed` chips of it are in. The
+/// engine sets its quota tree from this, and `load` demand streams size their arrival rates by
+/// it, so both always agree.
+pub fn quotas_at(tenants: &[TenantPlan], g: GenId, installed: u64, t_s: u64) -> Vec<QuotaAt> {
+    let reserved: Vec<u64> = tenants
+        .iter()
+        .map(|t| t.reservation[g].as_ref().map_or(0, |r| r.chips_at(t_s)))
+        .collect();
+    let unreserved = installed.saturating_sub(reserved.iter().sum());
+    tenants
+        .iter()
+        .zip(reserved)
+        .map(|(t, r)| {
+            let q = &t.quota[g];
+            let nominal =
+                q.nominal_chips + (q.nominal_share * unreserved as f64).floor() as u64 + r;
+            let exclusive = t.reservation[g]
+                .as_ref()
+                .map_or(0, |res| res.exclusive_chips(r));
+            let lending_limit = match q.lending_limit {
+                Some(l) => Some(l + (r - exclusive)),
+                None if exclusive > 0 => Some(nominal - exclusive),
+                None => None,
+            };
+            QuotaAt {
+                nominal,
+                reserved: r,
+                borrowing_limit: q.borrowing_limit,
+                lending_limit,
+            }
+        })
+        .collect()
+}
+
+/// Every time before `horizon_s` at which a quota may change: time 0, deliveries, reservation
+/// window edges, and every `step_s` along a reservation's ramp (sorted, no duplicates).
+pub fn quota_epochs(
+    fleet: &FleetPlan,
+    tenants: &[TenantPlan],
+    step_s: u64,
+    horizon_s: u64,
+) -> Vec<u64> {
+    let mut e = vec![0];
+    e.extend(fleet.deliveries.iter().map(|d| d.at_s));
+    let step = step_s.max(1);
+    for t in tenants {
+        for r in t.reservation.iter().flatten() {
+            e.push(r.start_s);
+            e.push(r.end_s);
+            if r.ramp_s > 0 {
+                let mut x = r.start_s + step;
+                while x < r.start_s + r.ramp_s && x < horizon_s {
+                    e.push(x);
+                    x += step;
+                }
+                e.push(r.start_s + r.ramp_s);
+            }
+        }
+    }
+    e.retain(|&x| x < horizon_s);
+    e.sort_unstable();
+    e.dedup();
+    e
+}
 
 #[cfg(test)]
 mod tests {

@@ -32,19 +32,33 @@ use super::tenant::{TenantId, TenantPlan, WithinQueue};
 /// looks at remaining work).
 pub type VictimKey = (i32, Reverse<u64>, JobId, u32);
 
-/// Preemptible running jobs per (tenant, generation).
+/// Preemptible running jobs per (tenant, generation), with their chips per cluster and each
+/// job's cluster, so that preemption for a gang can look for victims inside the one cluster the
+/// gang will be placed in (a gang never spans clusters). Per-cluster chip counts are enough to
+/// choose a cluster; the victims in it are found by filtering the tenant's set, which costs
+/// only when such a preemption runs.
 #[derive(Clone, Debug, Default)]
 pub struct RunningSets {
+    tenants: usize,
     gens: usize,
     sets: Vec<BTreeSet<VictimKey>>,
+    chips: Vec<u64>,
+    /// Per generation, indexed `cluster * tenants + tenant` (grown as clusters appear).
+    cluster_chips: Vec<Vec<u64>>,
+    /// Cluster of each running job, by job id (grown as jobs run).
+    job_cluster: Vec<u32>,
 }
 
 impl RunningSets {
     /// Empty sets for `tenants` x `gens`.
     pub fn new(tenants: usize, gens: usize) -> Self {
         RunningSets {
+            tenants,
             gens,
             sets: vec![BTreeSet::new(); tenants * gens],
+            chips: vec![0; tenants * gens],
+            cluster_chips: vec![Vec::new(); gens],
+            job_cluster: Vec::new(),
         }
     }
 
@@ -53,14 +67,49 @@ impl RunningSets {
         &self.sets[tenant * self.gens + g]
     }
 
-    /// Add a job.
-    pub fn insert(&mut self, tenant: TenantId, g: GenId, key: VictimKey) {
+    /// The cluster a job in the sets runs in.
+    pub fn cluster_of(&self, job: JobId) -> usize {
+        self.job_cluster[job as usize] as usize
+    }
+
+    /// Chips of a tenant's preemptible running jobs on `g`.
+    pub fn chips(&self, tenant: TenantId, g: GenId) -> u64 {
+        self.chips[tenant * self.gens + g]
+    }
+
+    /// Chips of a tenant's preemptible running jobs in one cluster of `g`.
+    pub fn cluster_chips(&self, tenant: TenantId, g: GenId, cluster: usize) -> u64 {
+        self.cluster_chips[g]
+            .get(cluster * self.tenants + tenant)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Add a job running in `cluster`.
+    pub fn insert(&mut self, tenant: TenantId, g: GenId, cluster: usize, key: VictimKey) {
         self.sets[tenant * self.gens + g].insert(key);
+        self.chips[tenant * self.gens + g] += key.3 as u64;
+        let i = cluster * self.tenants + tenant;
+        if self.cluster_chips[g].len() <= i {
+            self.cluster_chips[g].resize((cluster + 1) * self.tenants, 0);
+        }
+        self.cluster_chips[g][i] += key.3 as u64;
+        let j = key.2 as usize;
+        if self.job_cluster.len() <= j {
+            self.job_cluster.resize(j + 1, 0);
+        }
+        self.job_cluster[j] = cluster as u32;
     }
 
     /// Remove a job.
     pub fn remove(&mut self, tenant: TenantId, g: GenId, key: &VictimKey) -> bool {
-        self.sets[tenant * self.gens + g].remove(key)
+        let removed = self.sets[tenant * self.gens + g].remove(key);
+        if removed {
+            self.chips[tenant * self.gens + g] -= key.3 as u64;
+            let i = self.cluster_of(key.2) * self.tenants + tenant;
+            self.cluster_chips[g][i] -= key.3 as u64;
+        }
+        removed
     }
 }
 
@@ -75,6 +124,20 @@ pub struct View<'a> {
     pub running: &'a RunningSets,
     /// Number of generations.
     pub gens: usize,
+    /// When set, victims are looked for in this cluster only (placement-aware preemption).
+    pub cluster: Option<usize>,
+}
+
+impl View<'_> {
+    /// A tenant's first preemptible running job on `g` in victim order (within the view's
+    /// cluster when it has one).
+    pub fn first_victim(&self, tenant: TenantId, g: GenId) -> Option<&VictimKey> {
+        let set = self.running.of(tenant, g);
+        match self.cluster {
+            Some(c) => set.iter().find(|k| self.running.cluster_of(k.2) == c),
+            None => set.first(),
+        }
+    }
 }
 
 /// A waiting job being considered.
@@ -242,7 +305,7 @@ pub fn best_victim<K: Ord>(
 ) -> Option<JobId> {
     let mut best: Option<(K, JobId)> = None;
     for t in 0..v.tenants.len() {
-        let Some(key) = v.running.of(t, g).first() else {
+        let Some(key) = v.first_victim(t, g) else {
             continue;
         };
         let own = t == c.tenant;

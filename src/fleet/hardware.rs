@@ -234,6 +234,7 @@ impl Pool {
         self.free_chips += chips;
     }
 
+    #[inline]
     fn set_free(&mut self, us: u32, new: u32) {
         let old = self.free[us as usize];
         if old == new {
@@ -383,12 +384,14 @@ impl Pool {
     }
 
     /// Take `chips` free chips of one UltraServer (which must have them).
+    #[inline]
     pub fn occupy_part(&mut self, us: u32, chips: u32) {
         let f = self.free[us as usize];
         self.set_free(us, f - chips);
     }
 
     /// Give back `chips` chips of one UltraServer (ignored when it failed meanwhile).
+    #[inline]
     pub fn release_part(&mut self, us: u32, chips: u32) {
         if !self.down[us as usize] {
             let f = self.free[us as usize];

@@ -191,8 +191,10 @@ struct Sim<'a> {
 }
 
 /// A preemption attempt that found no room: any job of the same tenant on the same generation
-/// at least as large, of no higher priority and submitted no earlier has no more victims to
-/// choose from (every eligibility rule is monotone in those three), so it would fail too.
+/// at least as large and of no higher priority has no more victims to choose from (every
+/// eligibility rule is monotone in both), so it would fail too. Under
+/// `lower_or_newer_equal_priority` an earlier submission may take more of its own tenant's
+/// jobs, so there the job must also be submitted no earlier.
 #[derive(Clone, Copy, Debug)]
 struct PreemptMemo {
     chips: u64,
@@ -218,8 +220,10 @@ impl PreemptMemo {
         }
     }
 
-    fn covers(&self, c: &Candidate) -> bool {
-        c.chips >= self.chips && c.priority <= self.priority && c.submit_s >= self.submit_s
+    fn covers(&self, c: &Candidate, by_submission: bool) -> bool {
+        c.chips >= self.chips
+            && c.priority <= self.priority
+            && (!by_submission || c.submit_s >= self.submit_s)
     }
 }
 
@@ -1043,13 +1047,15 @@ impl<'a> Sim<'a> {
             }
             failed_place[g] = c.chips;
         }
+        let by_submission = self.s.tenants[c.tenant].preemption.within_queue
+            == WithinQueue::LowerOrNewerEqualPriority;
         for g in c.gens(g_n) {
             let i = c.tenant * g_n + g;
             let memo = self.preempt_failed[i];
             if self.pools[g].up_chips() == 0
                 || c.chips > self.max_gang[g]
-                || failed_preempt[i].covers(c)
-                || (memo.epoch == self.preempt_epoch && memo.covers(c))
+                || failed_preempt[i].covers(c, by_submission)
+                || (memo.epoch == self.preempt_epoch && memo.covers(c, by_submission))
             {
                 continue;
             }
@@ -1080,12 +1086,12 @@ impl<'a> Sim<'a> {
     /// needed on the way.
     fn try_preempt(&mut self, c: &Candidate, g: GenId) -> Option<TryResult> {
         let attempts = self.policy.preemption(&self.view(), c, g);
-        let placeable = self.pools[g].can_place(c.chips as u32);
+        let mut placeable = None;
         for a in attempts {
             if !self.could_preempt(c, g, &a) {
                 continue;
             }
-            if placeable {
+            if *placeable.get_or_insert_with(|| self.pools[g].can_place(c.chips as u32)) {
                 if let Some(r) = self.preempt_with(c, g, &a, None) {
                     return Some(r);
                 }
@@ -1136,36 +1142,33 @@ impl<'a> Sim<'a> {
             Some(cl) => self.running.cluster_chips(t, g, cl),
             None => self.running.chips(t, g),
         };
-        // Lowest priority on the whole generation: a bound for one cluster too.
-        let Some(lowest) = self.running.of(t, g).first() else {
-            return 0;
-        };
         if held == 0 {
             return 0;
         }
-        let lower = lowest.0 < c.priority;
+        // The tenant's lowest priority on the whole generation (a bound for one cluster too),
+        // looked up only for rules that depend on priority.
+        let lowest = || self.running.of(t, g).first().map_or(i32::MAX, |k| k.0);
+        let lower = || lowest() < c.priority;
         if t == c.tenant {
-            return match a.own {
-                WithinQueue::Never => 0,
-                WithinQueue::LowerPriority if !lower => 0,
-                WithinQueue::LowerOrNewerEqualPriority if lowest.0 > c.priority => 0,
-                _ => held,
+            let ok = match a.own {
+                WithinQueue::Never => false,
+                WithinQueue::LowerPriority => lower(),
+                WithinQueue::LowerOrNewerEqualPriority => lowest() <= c.priority,
             };
+            return if ok { held } else { 0 };
         }
         let borrowing =
             || self.quota.root(t) == self.quota.root(c.tenant) && self.quota.is_borrowing(t, g);
         let cap = || held.min(self.quota.borrowed(t, g) + self.max_job[t].saturating_sub(1));
         match a.cross {
             CrossTenant::None => 0,
-            CrossTenant::AnyLowerPriority if lower => held,
-            CrossTenant::AnyLowerPriority
-            | CrossTenant::ReclaimLowerPriority
-            | CrossTenant::BorrowLowerPriority(_)
-                if !lower =>
+            CrossTenant::AnyLowerPriority if lower() => held,
+            CrossTenant::ReclaimAny | CrossTenant::FairShare if borrowing() => cap(),
+            CrossTenant::ReclaimLowerPriority | CrossTenant::BorrowLowerPriority(_)
+                if borrowing() && lower() =>
             {
-                0
+                cap()
             }
-            _ if borrowing() => cap(),
             _ => 0,
         }
     }

@@ -1,13 +1,14 @@
 //! `activation`: y = func(x) over `[rows, cols]` on the Scalar engine, streamed like
 //! `elementwise`.
 
+use super::builder::activation;
 use ndarray::ArrayD;
 
 use super::builder::{Builder, Role, hbm_block};
 use super::rows::{Ring, chunk, tiles};
 use super::{Kernel, Params, Result, unit_roundoff};
 use crate::arch::Hardware;
-use crate::isa::{ActFunc, Activation as Act, Op, Program, Scalar};
+use crate::isa::{ActFunc, Program, Scalar};
 
 /// `activation`.
 pub struct Activation;
@@ -61,14 +62,13 @@ impl Kernel for Activation {
                 rx.tile(ox, t.nr, 0, t.nc),
                 hbm_block(x, t.r0, t.nr, t.c0, t.nc),
             );
-            b.push(Op::Activation(Box::new(Act {
-                func: func(p),
-                dst: ry.tile(oy, t.nr, 0, t.nc),
-                src: rx.tile(ox, t.nr, 0, t.nc),
-                scale: Scalar::Imm(1.0),
-                bias: Scalar::Imm(0.0),
-                reduce: None,
-            })));
+            b.push(activation(
+                func(p),
+                ry.tile(oy, t.nr, 0, t.nc),
+                rx.tile(ox, t.nr, 0, t.nc),
+                (Scalar::Imm(1.0), Scalar::Imm(0.0)),
+                None,
+            ));
             b.dma(
                 Role::Store,
                 hbm_block(y, t.r0, t.nr, t.c0, t.nc),

@@ -27,8 +27,8 @@ use super::builder::{Builder, Role, hbm_block, tile};
 use super::{Error, Kernel, Params, Result, unit_roundoff};
 use crate::arch::Hardware;
 use crate::isa::{
-    AccessPattern, ActFunc, Activation, AluOp, BufferId, CmpOp, Engine, Op, PartitionStep, Program,
-    ReduceOp, Scalar, Tile,
+    AccessPattern, ActFunc, AluOp, BufferId, CmpOp, Engine, Op, PartitionStep, Program, ReduceOp,
+    Scalar, Tile,
 };
 use crate::numerics::DType;
 
@@ -717,14 +717,13 @@ impl Emitter<'_> {
             ));
         }
         let p = tile(bu.p_ring, 0, rows, (t % P_SLOTS) * s.w, it.w);
-        b.push(Op::Activation(Box::new(Activation {
-            func: ActFunc::Exp,
-            dst: p,
+        b.push(activation(
+            ActFunc::Exp,
+            p,
             src,
-            scale: Scalar::Imm(s.scale()),
-            bias: sc(it.st, NM),
-            reduce: Some((ReduceOp::Sum, st(LBLK))),
-        })));
+            (Scalar::Imm(s.scale()), sc(it.st, NM)),
+            Some((ReduceOp::Sum, st(LBLK))),
+        ));
     }
 
     /// Positions (partitions) of transpose block `i` of an item: those `p` with `p * r + i < w`.

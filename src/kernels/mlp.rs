@@ -10,6 +10,7 @@
 //! HBM for h costs 2 T I bytes each way, small beside the weights' 6 H I bytes at decode and
 //! beside the compute at prefill.
 
+use super::builder::activation;
 use ndarray::{Array2, ArrayD, Ix2};
 
 use super::builder::{Builder, Role, hbm_block};
@@ -17,8 +18,7 @@ use super::matmul::{Done, Gemm, Layout, Operand, out_dtype};
 use super::{Error, Kernel, Params, Result, round_to, unit_roundoff};
 use crate::arch::Hardware;
 use crate::isa::{
-    AccessPattern, ActFunc, Activation, AluOp, BufferId, Engine, Init, Op, PartitionStep, Program,
-    Scalar, Tile,
+    AccessPattern, ActFunc, AluOp, BufferId, Engine, Init, Op, PartitionStep, Program, Scalar, Tile,
 };
 use crate::numerics::DType;
 
@@ -208,14 +208,13 @@ fn transposed(buf: BufferId, t0: usize, rows: usize, offset: usize, dims: &[(u32
 /// `dst = silu(gate) * up`: SiLU on Scalar straight from PSUM, the product on Vector (a PSUM
 /// operand runs at one element per cycle).
 fn swiglu(b: &mut Builder, dst: Tile, gate: Tile, up: Tile) {
-    b.push(Op::Activation(Box::new(Activation {
-        func: ActFunc::Silu,
-        dst: dst.clone(),
-        src: gate,
-        scale: Scalar::Imm(1.0),
-        bias: Scalar::Imm(0.0),
-        reduce: None,
-    })));
+    b.push(activation(
+        ActFunc::Silu,
+        dst.clone(),
+        gate,
+        (Scalar::Imm(1.0), Scalar::Imm(0.0)),
+        None,
+    ));
     b.push(Op::TensorTensor {
         engine: Engine::Vector,
         op: AluOp::Mul,

@@ -11,8 +11,8 @@ use super::rows::{Ring, tiles};
 use super::{Kernel, Params, Result, unit_roundoff};
 use crate::arch::Hardware;
 use crate::isa::{
-    AccessPattern, ActFunc, Activation, AluOp, BufferId, Engine, Init, Op, PartitionStep, Program,
-    ReduceOp, Scalar, Tile,
+    AccessPattern, ActFunc, AluOp, BufferId, Engine, Init, Op, PartitionStep, Program, ReduceOp,
+    Scalar, Tile,
 };
 use crate::numerics::DType;
 
@@ -170,14 +170,13 @@ fn lower_norm(p: &Params, hw: &Hardware, name: &str, layer: bool) -> Result<Prog
         let stage_b = b.capture(|b| {
             let rstd = Scalar::PerPartition(stat(agg + 2, 1));
             if layer {
-                b.push(Op::Activation(Box::new(Activation {
-                    func: ActFunc::Identity,
-                    dst: tmp.clone(),
-                    src: xs.clone(),
-                    scale: rstd,
-                    bias: Scalar::PerPartition(stat(agg + 3, 1)),
-                    reduce: None,
-                })));
+                b.push(activation(
+                    ActFunc::Identity,
+                    tmp.clone(),
+                    xs.clone(),
+                    (rstd, Scalar::PerPartition(stat(agg + 3, 1))),
+                    None,
+                ));
             } else {
                 b.push(ts(tmp.clone(), xs.clone(), (AluOp::Mul, rstd), None));
             }

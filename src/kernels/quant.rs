@@ -5,6 +5,7 @@
 //! as calibrated inference does): one scale given as an input, read into every partition.
 //! Dequantize multiplies back (per-partition scale on Vector).
 
+use super::builder::activation;
 use ndarray::{ArrayD, Axis, Ix2};
 
 use super::builder::{Builder, Role, hbm_block, tile};
@@ -12,8 +13,7 @@ use super::rows::{Ring, tiles};
 use super::{Kernel, Params, Result, unit_roundoff};
 use crate::arch::Hardware;
 use crate::isa::{
-    AccessPattern, ActFunc, Activation, AluOp, Engine, Init, Op, PartitionStep, Program, ReduceOp,
-    Scalar, Tile,
+    AccessPattern, ActFunc, AluOp, Engine, Init, Op, PartitionStep, Program, ReduceOp, Scalar, Tile,
 };
 use crate::numerics::DType;
 
@@ -80,14 +80,13 @@ impl Kernel for Quantize {
                 tile(st, 0, np, 0, 1),
                 broadcast_scalar(scale, np),
             );
-            b.push(Op::Activation(Box::new(Activation {
-                func: ActFunc::Reciprocal,
-                dst: tile(st, 0, np, 1, 1),
-                src: tile(st, 0, np, 0, 1),
-                scale: Scalar::Imm(1.0),
-                bias: Scalar::Imm(0.0),
-                reduce: None,
-            })));
+            b.push(activation(
+                ActFunc::Reciprocal,
+                tile(st, 0, np, 1, 1),
+                tile(st, 0, np, 0, 1),
+                (Scalar::Imm(1.0), Scalar::Imm(0.0)),
+                None,
+            ));
         }
         for (k, t) in tiles(rows, cols, cols).into_iter().enumerate() {
             let (ox, oq, os) = (rx.take(), rq.take(), rs.take());
@@ -127,14 +126,13 @@ impl Kernel for Quantize {
                     Some((AluOp::Mul, Scalar::Imm(1.0 / fmax))),
                 ));
                 b.dma(Role::Other, hbm_block(scale, t.r0, t.nr, 0, 1), stat(2));
-                b.push(Op::Activation(Box::new(Activation {
-                    func: ActFunc::Reciprocal,
-                    dst: stat(3),
-                    src: stat(2),
-                    scale: Scalar::Imm(1.0),
-                    bias: Scalar::Imm(0.0),
-                    reduce: None,
-                })));
+                b.push(activation(
+                    ActFunc::Reciprocal,
+                    stat(3),
+                    stat(2),
+                    (Scalar::Imm(1.0), Scalar::Imm(0.0)),
+                    None,
+                ));
                 stat(3)
             } else {
                 tile(st, 0, t.nr, 1, 1)
@@ -168,8 +166,8 @@ impl Kernel for Quantize {
         p: &Params,
         input: &dyn Fn(&str) -> ArrayD<f64>,
     ) -> Vec<(String, ArrayD<f64>)> {
-        // The reference dequantizes the result: what quantization must preserve is q * scale ~ x.
-        // Compared as q itself against x / scale, with the scale the kernel used.
+        // q against x / scale (clamped to the fp8 range), with per-row scales from the inputs'
+        // row maxima, or the given per-tensor scale.
         let x = input("x").into_dimensionality::<Ix2>().expect("2-D");
         let fmax = p.dtype("fp8").max() as f64;
         let scales: Vec<f64> = if per_row(p) {

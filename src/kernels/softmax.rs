@@ -3,13 +3,14 @@
 //! then a per-partition multiply on GpSimd (each engine one full pass), with loads and stores
 //! double-buffered.
 
+use super::builder::{activation, tensor_scalar};
 use ndarray::{ArrayD, Axis};
 
 use super::builder::{Builder, Role, hbm_block, tile};
 use super::rows::{Ring, tiles};
 use super::{Kernel, Params, Result, unit_roundoff};
 use crate::arch::Hardware;
-use crate::isa::{ActFunc, Activation, AluOp, Engine, Op, Program, ReduceOp, Scalar, TensorScalar};
+use crate::isa::{ActFunc, AluOp, Engine, Op, Program, ReduceOp, Scalar};
 use crate::numerics::DType;
 
 /// `softmax`.
@@ -46,37 +47,35 @@ impl Kernel for Softmax {
                 dst: stat(0),
                 src: rx.tile(ox, t.nr, 0, cols),
             });
-            b.push(Op::TensorScalar(Box::new(TensorScalar {
-                engine: Engine::Vector,
-                dst: stat(1),
-                src: stat(0),
-                op0: (AluOp::Mul, Scalar::Imm(-1.0)),
-                op1: None,
-            })));
-            b.push(Op::Activation(Box::new(Activation {
-                func: ActFunc::Exp,
-                dst: re.tile(oe, t.nr, 0, cols),
-                src: rx.tile(ox, t.nr, 0, cols),
-                scale: Scalar::Imm(1.0),
-                bias: Scalar::PerPartition(stat(1)),
-                reduce: Some((ReduceOp::Sum, stat(2))),
-            })));
-            b.push(Op::Activation(Box::new(Activation {
-                func: ActFunc::Reciprocal,
-                dst: stat(3),
-                src: stat(2),
-                scale: Scalar::Imm(1.0),
-                bias: Scalar::Imm(0.0),
-                reduce: None,
-            })));
+            b.push(tensor_scalar(
+                Engine::Vector,
+                stat(1),
+                stat(0),
+                (AluOp::Mul, Scalar::Imm(-1.0)),
+                None,
+            ));
+            b.push(activation(
+                ActFunc::Exp,
+                re.tile(oe, t.nr, 0, cols),
+                rx.tile(ox, t.nr, 0, cols),
+                (Scalar::Imm(1.0), Scalar::PerPartition(stat(1))),
+                Some((ReduceOp::Sum, stat(2))),
+            ));
+            b.push(activation(
+                ActFunc::Reciprocal,
+                stat(3),
+                stat(2),
+                (Scalar::Imm(1.0), Scalar::Imm(0.0)),
+                None,
+            ));
             // The last pass on GpSimd: Vector already took the max, Scalar the exp.
-            b.push(Op::TensorScalar(Box::new(TensorScalar {
-                engine: Engine::GpSimd,
-                dst: ry.tile(oy, t.nr, 0, cols),
-                src: re.tile(oe, t.nr, 0, cols),
-                op0: (AluOp::Mul, Scalar::PerPartition(stat(3))),
-                op1: None,
-            })));
+            b.push(tensor_scalar(
+                Engine::GpSimd,
+                ry.tile(oy, t.nr, 0, cols),
+                re.tile(oe, t.nr, 0, cols),
+                (AluOp::Mul, Scalar::PerPartition(stat(3))),
+                None,
+            ));
             b.dma(
                 Role::Store,
                 hbm_block(y, t.r0, t.nr, 0, cols),

@@ -25,10 +25,30 @@ fn check(body: &str, set: &str) -> String {
         .unwrap()
         .with_overrides(&parse_overrides(set).unwrap())
         .unwrap();
-    match chip::run(&program, &hw, "bad.trace", &[], &RunOptions::default()) {
+    let err = match chip::run(&program, &hw, "bad.trace", &[], &RunOptions::default()) {
         Ok(_) => panic!("accepted:\n{body}"),
         Err(e) => e.to_string(),
+    };
+    // Checked in two halves on two threads (as long traces are), the error is the same.
+    let threaded = RunOptions {
+        pipeline: chip::Pipeline::Threaded(1),
+        ..Default::default()
+    };
+    match chip::run(&program, &hw, "bad.trace", &[], &threaded) {
+        Ok(_) => panic!("accepted on two threads:\n{body}"),
+        Err(e) => assert_eq!(e.to_string(), err, "two threads disagree on:\n{body}"),
     }
+    err
+}
+
+#[test]
+fn the_first_bad_instruction_is_reported_when_both_halves_have_one() {
+    // Four instructions, split 2 + 2 on two threads: lines 2 and 4 are both out of bounds.
+    let body = "memset dst=s[0:128, 0:1] value=0
+memset dst=s[0:128, 0:4096] value=0
+memset dst=s[0:128, 0:1] value=0
+memset dst=s[0:128, 0:9999] value=0";
+    expect(body, "", 2, &["s"]);
 }
 
 fn expect(body: &str, set: &str, line_offset: u32, needles: &[&str]) {

@@ -151,7 +151,7 @@ proptest! {
         // Every instruction waits for its producers, and queues run in order.
         let mut last_end = vec![0u64; r.plan.queues];
         for i in 0..p.instrs.len() {
-            for &d in &r.plan.deps[r.plan.dep_start[i] as usize..r.plan.dep_start[i + 1] as usize] {
+            for &d in r.plan.deps_of(i) {
                 let j = (d & plan::INDEX) as usize;
                 let need = if d & plan::WAR != 0 { s.end_ps[j] } else { s.visible_ps[j] };
                 let phase_start = if d & plan::LOAD != 0 { s.start_ps[i] } else { s.end_ps[i] - 1 };

@@ -248,7 +248,8 @@ fn dependencies_follow_regions_not_names() {
     assert_eq!(s.start_ps[3], s.end_ps[0].max(s.end_ps[1]).max(s.end_ps[2]));
     assert!(s.end_ps[2] > s.end_ps[0] && s.end_ps[2] < s.visible_ps[2]);
     let deps = |i: usize| {
-        r.plan.deps[r.plan.dep_start[i] as usize..r.plan.dep_start[i + 1] as usize]
+        r.plan
+            .deps_of(i)
             .iter()
             .map(|d| d & plan::INDEX)
             .collect::<Vec<_>>()

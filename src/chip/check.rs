@@ -75,6 +75,32 @@ impl Ctx<'_> {
 
 /// Check every buffer and instruction of `program` against `hw`.
 pub fn check(program: &Program, hw: &Hardware, file: &str) -> Result<Usage> {
+    check_slices(program, hw, file, 1, &mut [])
+}
+
+/// [`check`] with the instructions split into `threads` contiguous slices checked at once (the
+/// checks of one instruction never look at another's), also returning each instruction's queue
+/// ([`super::plan::queues`]). The result, error included, is [`check`]'s: the first failing
+/// instruction in program order is the one reported.
+pub fn check_split(
+    program: &Program,
+    hw: &Hardware,
+    file: &str,
+    threads: usize,
+) -> Result<(Usage, Vec<u16>)> {
+    let mut queue = super::pages::filled(program.instrs.len(), 0);
+    let usage = check_slices(program, hw, file, threads, &mut queue)?;
+    Ok((usage, queue))
+}
+
+/// The checks, on `threads` slices; `queue` is empty or gets the queue of every instruction.
+fn check_slices(
+    program: &Program,
+    hw: &Hardware,
+    file: &str,
+    threads: usize,
+    queue: &mut [u16],
+) -> Result<Usage> {
     let info = program
         .buffers
         .iter()
@@ -95,19 +121,59 @@ pub fn check(program: &Program, hw: &Hardware, file: &str) -> Result<Usage> {
     for b in &program.buffers {
         check_buffer(&cx, b)?;
     }
-    let n = program.buffers.len();
-    let mut live = Liveness {
-        first: vec![usize::MAX; n],
-        last: vec![0; n],
-        last_write: vec![None; n],
-    };
-    for (i, ins) in program.instrs.iter().enumerate() {
+    let n = program.instrs.len();
+    let live = super::in_slices(n, threads, queue, |r, q| check_instrs(&cx, r, q))
+        .into_iter()
+        .try_fold(None, |acc: Option<Liveness>, part| {
+            let part = part?;
+            Ok::<_, Error>(Some(match acc {
+                None => part,
+                Some(mut l) => {
+                    l.merge_later(&part);
+                    l
+                }
+            }))
+        })?
+        .unwrap_or_else(|| Liveness::new(program.buffers.len()));
+    capacity(&cx, live)
+}
+
+impl Liveness {
+    fn new(buffers: usize) -> Liveness {
+        Liveness {
+            first: vec![usize::MAX; buffers],
+            last: vec![0; buffers],
+            last_write: vec![None; buffers],
+        }
+    }
+
+    /// Fold in the liveness of the instructions that follow.
+    fn merge_later(&mut self, later: &Liveness) {
+        for b in 0..self.first.len() {
+            self.first[b] = self.first[b].min(later.first[b]);
+            if later.first[b] != usize::MAX {
+                self.last[b] = later.last[b];
+            }
+            if later.last_write[b].is_some() {
+                self.last_write[b] = later.last_write[b];
+            }
+        }
+    }
+}
+
+/// Check instructions `range`, measuring their liveness; fill `queue` (empty, or one entry per
+/// instruction of the range) with their queues.
+fn check_instrs(cx: &Ctx, range: std::ops::Range<usize>, queue: &mut [u16]) -> Result<Liveness> {
+    let mut live = Liveness::new(cx.program.buffers.len());
+    let first = range.start;
+    for (k, ins) in cx.program.instrs[range].iter().enumerate() {
+        let i = first + k;
         let reads = ins.op.reads();
         let writes = ins.op.writes();
         // The partition-start rules are the engines' SBUF/PSUM ports'; DMA reaches any partition.
         let port = !matches!(ins.op, Op::DmaCopy { .. });
         for &t in reads.iter().chain(&writes) {
-            check_tile(&cx, ins.line, t, port)?;
+            check_tile(cx, ins.line, t, port)?;
             let b = t.buffer.0 as usize;
             live.first[b] = live.first[b].min(i);
             live.last[b] = i;
@@ -115,9 +181,12 @@ pub fn check(program: &Program, hw: &Hardware, file: &str) -> Result<Usage> {
         for t in &writes {
             live.last_write[t.buffer.0 as usize] = Some(i);
         }
-        check_op(&cx, ins.line, &ins.op, (&reads, &writes))?;
+        check_op(cx, ins.line, &ins.op, (&reads, &writes))?;
+        if let Some(q) = queue.get_mut(k) {
+            *q = super::plan::queue_of(&ins.op, cx.hw);
+        }
     }
-    capacity(&cx, live)
+    Ok(live)
 }
 
 fn check_buffer(cx: &Ctx, b: &Buffer) -> Result<()> {

@@ -8,6 +8,7 @@
 pub mod check;
 mod error;
 pub mod exec;
+mod pages;
 pub mod plan;
 pub mod report;
 pub mod sim;
@@ -30,8 +31,9 @@ pub struct RunOptions {
     pub pipeline: Pipeline,
 }
 
-/// How [`run`] schedules its timing work. Every choice gives the same plan and schedule, bit for
-/// bit: the simulator only ever waits for plan entries, it never runs ahead of them.
+/// How [`run`] schedules its timing work. Every choice gives the same checks, plan and schedule,
+/// bit for bit: the checks of two halves of the program merge in order, and the simulator only
+/// ever waits for plan entries, it never runs ahead of them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Pipeline {
     /// Two threads for programs of at least [`PIPELINE_MIN_INSTRS`] instructions when the machine
@@ -40,8 +42,8 @@ pub enum Pipeline {
     Auto,
     /// Plan, then simulate, on the calling thread.
     Serial,
-    /// Build the plan on a second thread in parts of this many instructions while the calling
-    /// thread simulates (any size; tests use small parts).
+    /// Build the plan on a second thread in parts of this many instructions (rounded up to a
+    /// power of two) while the calling thread simulates (any size; tests use small parts).
     Threaded(usize),
 }
 
@@ -50,7 +52,7 @@ pub const PIPELINE_MIN_INSTRS: usize = 1 << 16;
 
 /// Instructions per part of a streamed plan: large enough that handing parts over costs
 /// nothing measurable, small enough that the simulator starts at once.
-const PART_INSTRS: usize = 4096;
+const PART_INSTRS: usize = plan::CHUNK_INSTRS;
 
 /// Everything one run produced.
 pub struct RunResult {
@@ -72,7 +74,6 @@ pub fn run(
     inputs: &[(BufferId, Tensor)],
     opts: &RunOptions,
 ) -> Result<RunResult> {
-    let usage = check::check(program, hw, file)?;
     let part = match opts.pipeline {
         Pipeline::Serial => None,
         Pipeline::Threaded(k) => Some(k),
@@ -80,13 +81,16 @@ pub fn run(
             && std::thread::available_parallelism().is_ok_and(|c| c.get() >= 2))
         .then_some(PART_INSTRS),
     };
+    // With two threads the checks split the program in halves too, and work out the queues
+    // as they go (a pass over a million instructions is mostly memory traffic).
+    let (usage, queue) = check::check_split(program, hw, file, if part.is_some() { 2 } else { 1 })?;
     let (plan, schedule) = match part {
         None => {
             let plan = plan::build(program, hw, &usage.liveness);
             let schedule = sim::simulate(&plan, hw);
             (plan, schedule)
         }
-        Some(k) => plan_and_simulate(program, hw, &usage.liveness, k),
+        Some(k) => plan_and_simulate(program, hw, &usage.liveness, queue, k),
     };
     let state = if opts.data {
         let mut state = exec::DataState::new(program, inputs)?;
@@ -109,24 +113,61 @@ fn plan_and_simulate(
     program: &Program,
     hw: &Hardware,
     live: &check::Liveness,
+    queue: Vec<u16>,
     part: usize,
 ) -> (plan::Plan, sim::Schedule) {
     use std::sync::mpsc;
-    let queue = plan::queues(program, hw);
-    // A few parts in flight keep both threads busy; recycled parts bound the memory.
-    let (tx, rx) = mpsc::sync_channel(4);
-    let (recycle_tx, recycle_rx) = mpsc::channel();
+    // The builder runs ahead as far as it can: the parts become the plan, so a bounded channel
+    // would only make it wait.
+    let (tx, rx) = mpsc::channel();
     std::thread::scope(|s| {
-        let q = &queue;
-        let builder =
-            s.spawn(move || plan::build_streamed(program, hw, live, q, part, tx, recycle_rx));
+        let builder = s.spawn(move || plan::build_streamed(program, hw, live, part, tx));
         let (mut plan, schedule) =
-            sim::simulate_streamed(plan::Plan::streamed(queue.clone(), hw), hw, rx, recycle_tx);
+            sim::simulate_streamed(plan::Plan::streamed(queue, part, hw), hw, rx);
         let totals = match builder.join() {
             Ok(t) => t,
             Err(panic) => std::panic::resume_unwind(panic),
         };
         plan.set_totals(totals);
         (plan, schedule)
+    })
+}
+
+/// `f` over `threads` contiguous slices of `0..n` at once (the first on this thread), results
+/// in slice order; each call also gets its slice of `out` (`out` is empty or `n` long). One
+/// slice (`0..n`, even when empty) for one thread.
+pub(crate) fn in_slices<T: Send, O: Send>(
+    n: usize,
+    threads: usize,
+    out: &mut [O],
+    f: impl Fn(std::ops::Range<usize>, &mut [O]) -> T + Sync,
+) -> Vec<T> {
+    debug_assert!(out.is_empty() || out.len() == n);
+    let threads = threads.clamp(1, n.max(1));
+    if threads == 1 {
+        return vec![f(0..n, out)];
+    }
+    let per = n.div_ceil(threads);
+    let range = |t: usize| t * per..((t + 1) * per).min(n);
+    let mut outs: Vec<&mut [O]> = if out.is_empty() {
+        (0..threads).map(|_| <&mut [O]>::default()).collect()
+    } else {
+        out.chunks_mut(per).collect()
+    };
+    let first = std::mem::take(&mut outs[0]);
+    std::thread::scope(|s| {
+        let f = &f;
+        let handles: Vec<_> = outs
+            .into_iter()
+            .enumerate()
+            .skip(1)
+            .map(|(t, o)| s.spawn(move || f(range(t), o)))
+            .collect();
+        let mut results = vec![f(range(0), first)];
+        results.extend(handles.into_iter().map(|h| match h.join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }));
+        results
     })
 }

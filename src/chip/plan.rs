@@ -153,20 +153,19 @@ impl QueueCosts {
     }
 }
 
-/// The plan: per instruction its queue, cost and dependencies (CSR arrays).
-#[derive(Clone, Debug, PartialEq)]
+/// The plan: per instruction its queue, cost and dependencies.
+///
+/// Entries live in chunks of a power-of-two number of instructions, each a [`Parts`] with its
+/// own CSR arrays: a builder on another thread hands each chunk over whole, and the simulator
+/// reads it in place (no copy into one array, no second set of fresh pages to fault in).
+#[derive(Clone, Debug)]
 pub struct Plan {
     /// Queue of each instruction.
     pub queue: Vec<u16>,
-    /// Cost of each instruction, packed (see [`Plan::cost`]).
-    costs: Vec<PackedCost>,
+    /// The entries, `1 << chunk_shift` instructions per chunk (the last may be shorter).
+    chunks: Vec<Parts>,
+    chunk_shift: u32,
     queue_costs: QueueCosts,
-    /// `deps[dep_start[i]..dep_start[i+1]]`: instructions `i` waits for; the high bit marks a
-    /// write-after-read dependency, satisfied when the reader ends (others: when the result is
-    /// visible); bit 30 marks a dependency that gates a matmul's weight load.
-    pub deps: Vec<u32>,
-    /// CSR offsets into `deps`.
-    pub dep_start: Vec<u32>,
     /// Number of queues (4 compute + DMA engines x queues).
     pub queues: usize,
     /// Matmul FLOPs of the whole program (summed in program order).
@@ -176,6 +175,10 @@ pub struct Plan {
     /// Bytes moved to or from HBM in all.
     pub hbm_bytes: u64,
 }
+
+/// Instructions per chunk of a plan built in one go: large enough that the per-chunk work is
+/// nothing, small enough that a streamed simulator starts at once.
+pub const CHUNK_INSTRS: usize = 4096;
 
 /// Flag: dependency satisfied at the reader's end (write after read).
 pub const WAR: u32 = 1 << 31;
@@ -437,37 +440,33 @@ pub fn queues(program: &Program, hw: &Hardware) -> Vec<u16> {
 /// One pass over the instructions; each tile's region is computed once and serves both the
 /// dependency queries and the recording.
 pub fn build(program: &Program, hw: &Hardware, live: &Liveness) -> Plan {
-    let n = program.instrs.len();
     let queue = queues(program, hw);
     let mut b = Builder::new(program, hw, live);
-    let mut out = Parts {
-        costs: Vec::with_capacity(n),
-        deps: Vec::with_capacity(n * 2),
-        dep_start: Vec::with_capacity(n + 1),
-    };
-    b.steps(0, &queue, &mut out);
-    out.dep_start.push(out.deps.len() as u32);
-    b.totals().into_plan(queue, out, hw)
+    let shift = CHUNK_INSTRS.trailing_zeros();
+    let chunks = queue
+        .chunks(CHUNK_INSTRS)
+        .enumerate()
+        .map(|(c, qs)| b.part(c << shift, qs.len(), Some(qs)))
+        .collect();
+    b.totals().into_plan(queue, chunks, shift, hw)
 }
 
-/// Build the plan in chunks of `chunk` instructions sent to `tx` (the simulator, running
-/// meanwhile on another thread, assembles them: see [`super::sim::simulate_streamed`]); emptied
-/// chunks come back on `recycled`, so a long plan reuses a few buffers. Returns the totals.
+/// Build the plan in chunks of `chunk` instructions (rounded up to a power of two) sent to `tx`
+/// (the simulator, running meanwhile on another thread, reads them in place: see
+/// [`super::sim::simulate_streamed`]). Returns the totals.
 pub fn build_streamed(
     program: &Program,
     hw: &Hardware,
     live: &Liveness,
-    queue: &[u16],
     chunk: usize,
-    tx: std::sync::mpsc::SyncSender<Parts>,
-    recycled: std::sync::mpsc::Receiver<Parts>,
+    tx: std::sync::mpsc::Sender<Parts>,
 ) -> Totals {
-    let chunk = chunk.max(1);
+    let chunk = chunk.max(1).next_power_of_two();
     let mut b = Builder::new(program, hw, live);
-    for (c, qs) in queue.chunks(chunk).enumerate() {
-        let mut out = recycled.try_recv().unwrap_or_default();
-        b.steps(c * chunk, qs, &mut out);
-        if tx.send(out).is_err() {
+    let n = program.instrs.len();
+    for first in (0..n).step_by(chunk) {
+        let part = b.part(first, chunk.min(n - first), None);
+        if tx.send(part).is_err() {
             // The simulator stopped early (it only does on a panic, which the scope reports).
             break;
         }
@@ -476,8 +475,8 @@ pub fn build_streamed(
 }
 
 /// A run of consecutive instructions' plan entries: their packed costs and dependency lists
-/// (`dep_start` relative to this part's `deps`, without the closing entry).
-#[derive(Debug, Default)]
+/// (`dep_start` relative to this part's `deps`, closing entry included).
+#[derive(Clone, Debug, Default)]
 pub struct Parts {
     costs: Vec<PackedCost>,
     deps: Vec<u32>,
@@ -485,11 +484,10 @@ pub struct Parts {
 }
 
 impl Parts {
-    /// Empty the part, keeping its allocations.
-    pub fn clear(&mut self) {
-        self.costs.clear();
-        self.deps.clear();
-        self.dep_start.clear();
+    /// Dependencies of the part's `l`-th instruction.
+    #[inline]
+    fn deps_of(&self, l: usize) -> &[u32] {
+        &self.deps[self.dep_start[l] as usize..self.dep_start[l + 1] as usize]
     }
 }
 
@@ -503,13 +501,18 @@ pub struct Totals {
 }
 
 impl Totals {
-    fn into_plan(self, queue: Vec<u16>, out: Parts, hw: &Hardware) -> Plan {
+    fn into_plan(
+        self,
+        queue: Vec<u16>,
+        chunks: Vec<Parts>,
+        chunk_shift: u32,
+        hw: &Hardware,
+    ) -> Plan {
         Plan {
             queue,
-            costs: out.costs,
+            chunks,
+            chunk_shift,
             queue_costs: QueueCosts::of(hw),
-            deps: out.deps,
-            dep_start: out.dep_start,
             queues: self.queues,
             flops: self.flops,
             ideal_compute_ps: self.ideal_compute_ps,
@@ -572,14 +575,26 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// Plan instructions `first..first + queues.len()` (on `queues`), appending to `out`. The
-    /// one loop both builds share, so the per-instruction work inlines into a single copy.
+    /// The entries of instructions `first..first + len`, on `queues` (or each on
+    /// [`queue_of`]): the one loop both builds share, so the per-instruction work inlines into
+    /// a single copy.
     #[inline(never)]
-    fn steps(&mut self, first: usize, queues: &[u16], out: &mut Parts) {
+    fn part(&mut self, first: usize, len: usize, queues: Option<&[u16]>) -> Parts {
+        let mut out = Parts {
+            costs: Vec::with_capacity(len),
+            deps: Vec::with_capacity(len * 3),
+            dep_start: Vec::with_capacity(len + 1),
+        };
         let program = self.program;
-        for (k, (ins, &q)) in program.instrs[first..].iter().zip(queues).enumerate() {
-            self.step(first + k, &ins.op, q, out);
+        for (k, ins) in program.instrs[first..first + len].iter().enumerate() {
+            let q = match queues {
+                Some(qs) => qs[k],
+                None => queue_of(&ins.op, self.hw),
+            };
+            self.step(first + k, &ins.op, q, &mut out);
         }
+        out.dep_start.push(out.deps.len() as u32);
+        out
     }
 
     /// Plan instruction `i` (on queue `q`), appending its entries to `out`.
@@ -696,18 +711,16 @@ impl<'a> Builder<'a> {
 }
 
 impl Plan {
-    /// An empty plan for `queue` (one entry per instruction) to be filled by
-    /// [`Plan::append`], as a streamed build sends its parts; then [`Plan::set_totals`].
-    pub fn streamed(queue: Vec<u16>, hw: &Hardware) -> Plan {
-        let n = queue.len();
-        let mut dep_start = Vec::with_capacity(n + 1);
-        dep_start.push(0);
+    /// An empty plan for `queue` (one entry per instruction) whose chunks of `chunk`
+    /// instructions (rounded up to a power of two, as [`build_streamed`] sends them) are added
+    /// by [`Plan::push_part`]; then [`Plan::set_totals`].
+    pub fn streamed(queue: Vec<u16>, chunk: usize, hw: &Hardware) -> Plan {
+        let chunk = chunk.max(1).next_power_of_two();
         Plan {
+            chunks: Vec::with_capacity(queue.len().div_ceil(chunk)),
             queue,
-            costs: Vec::with_capacity(n),
+            chunk_shift: chunk.trailing_zeros(),
             queue_costs: QueueCosts::of(hw),
-            deps: Vec::with_capacity(n * 2),
-            dep_start,
             queues: FIRST_DMA as usize + (hw.dma.engines * hw.dma.queues_per_engine) as usize,
             flops: 0.0,
             ideal_compute_ps: 0.0,
@@ -716,20 +729,14 @@ impl Plan {
     }
 
     /// Instructions whose entries are in (all of them once built).
+    #[inline]
     pub fn planned(&self) -> usize {
-        self.costs.len()
+        (self.chunks.len() << self.chunk_shift).min(self.queue.len())
     }
 
-    /// Append the entries of the next instructions.
-    pub fn append(&mut self, part: &Parts) {
-        let base = self.deps.len() as u32;
-        // The closing entry moves behind the new instructions.
-        self.dep_start.pop();
-        self.dep_start
-            .extend(part.dep_start.iter().map(|&s| base + s));
-        self.deps.extend_from_slice(&part.deps);
-        self.dep_start.push(self.deps.len() as u32);
-        self.costs.extend_from_slice(&part.costs);
+    /// Add the next chunk.
+    pub fn push_part(&mut self, part: Parts) {
+        self.chunks.push(part);
     }
 
     /// Set the whole-program sums once the build is done.
@@ -738,6 +745,29 @@ impl Plan {
         self.flops = t.flops;
         self.ideal_compute_ps = t.ideal_compute_ps;
         self.hbm_bytes = t.hbm_bytes;
+    }
+
+    /// The chunk of instruction `i`, and `i`'s position in it.
+    #[inline]
+    fn at(&self, i: usize) -> (&Parts, usize) {
+        (
+            &self.chunks[i >> self.chunk_shift],
+            i & ((1 << self.chunk_shift) - 1),
+        )
+    }
+
+    /// The instructions `i` waits for: the high bit ([`WAR`]) marks a write-after-read
+    /// dependency, satisfied when the reader ends (others: when the result is visible); [`LOAD`]
+    /// marks one that gates a matmul's weight load; [`INDEX`] masks the instruction.
+    #[inline]
+    pub fn deps_of(&self, i: usize) -> &[u32] {
+        let (c, l) = self.at(i);
+        c.deps_of(l)
+    }
+
+    /// Number of dependencies in all.
+    pub fn dep_count(&self) -> usize {
+        self.chunks.iter().map(|c| c.deps.len()).sum()
     }
 
     /// Number of instructions.
@@ -752,35 +782,66 @@ impl Plan {
 
     /// What instruction `i` costs on its queue.
     pub fn cost(&self, i: usize) -> Cost {
-        self.queue_costs.unpack(self.queue[i], self.costs[i])
+        let (c, l) = self.at(i);
+        self.queue_costs.unpack(self.queue[i], c.costs[l])
     }
 
     /// Reverse edges, computed on demand (the simulator needs none): `(dependents,
     /// dependent_start)` where `dependents[dependent_start[j]..dependent_start[j+1]]` are the
     /// instructions that wait for `j`, in program order.
     pub fn dependents(&self) -> (Vec<u32>, Vec<u32>) {
-        reverse(&self.deps, &self.dep_start, self.queue.len())
+        let n = self.queue.len();
+        let mut count = vec![0u32; n + 1];
+        for i in 0..n {
+            for &d in self.deps_of(i) {
+                count[(d & INDEX) as usize + 1] += 1;
+            }
+        }
+        for i in 0..n {
+            count[i + 1] += count[i];
+        }
+        let mut fill = count.clone();
+        let mut out = vec![0u32; self.dep_count()];
+        for i in 0..n {
+            for &d in self.deps_of(i) {
+                let p = (d & INDEX) as usize;
+                out[fill[p] as usize] = i as u32;
+                fill[p] += 1;
+            }
+        }
+        (out, count)
+    }
+
+    /// The dependency lists as one CSR pair `(deps, dep_start)`, `deps[dep_start[i] ..
+    /// dep_start[i + 1]]` being [`Plan::deps_of`]`(i)` (for tools and tests; the simulator reads
+    /// the chunks in place).
+    pub fn csr(&self) -> (Vec<u32>, Vec<u32>) {
+        let mut deps = Vec::with_capacity(self.dep_count());
+        let mut start = Vec::with_capacity(self.len() + 1);
+        for i in 0..self.len() {
+            start.push(deps.len() as u32);
+            deps.extend_from_slice(self.deps_of(i));
+        }
+        start.push(deps.len() as u32);
+        (deps, start)
     }
 }
 
-fn reverse(deps: &[u32], dep_start: &[u32], n: usize) -> (Vec<u32>, Vec<u32>) {
-    let mut count = vec![0u32; n + 1];
-    for &d in deps {
-        count[(d & INDEX) as usize + 1] += 1;
+/// Plans are equal when their entries are, however they are chunked.
+impl PartialEq for Plan {
+    fn eq(&self, o: &Plan) -> bool {
+        self.queue == o.queue
+            && self.queue_costs == o.queue_costs
+            && self.queues == o.queues
+            && self.flops.to_bits() == o.flops.to_bits()
+            && self.ideal_compute_ps.to_bits() == o.ideal_compute_ps.to_bits()
+            && self.hbm_bytes == o.hbm_bytes
+            && self.planned() == o.planned()
+            && (0..self.planned()).all(|i| {
+                let ((a, k), (b, l)) = (self.at(i), o.at(i));
+                a.costs[k] == b.costs[l] && a.deps_of(k) == b.deps_of(l)
+            })
     }
-    for i in 0..n {
-        count[i + 1] += count[i];
-    }
-    let mut fill = count.clone();
-    let mut out = vec![0u32; deps.len()];
-    for i in 0..n {
-        for &d in &deps[dep_start[i] as usize..dep_start[i + 1] as usize] {
-            let p = (d & INDEX) as usize;
-            out[fill[p] as usize] = i as u32;
-            fill[p] += 1;
-        }
-    }
-    (out, count)
 }
 
 /// Lanes of `e` for operands whose widest dtype is `widest`.

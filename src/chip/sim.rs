@@ -11,7 +11,7 @@ use std::collections::{BinaryHeap, VecDeque};
 
 use crate::arch::Hardware;
 
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::Receiver;
 
 use super::plan::{Cost, FIRST_DMA, INDEX, LOAD, Parts, Picos, Plan, TENSOR, WAR, cycles_to_ps};
 
@@ -43,12 +43,21 @@ pub struct Schedule {
     pub total_ps: Picos,
 }
 
+/// A DMA transfer. Its rate changes only when its engine gains or loses a transfer or the
+/// HBM cap's scale changes, so the work left is brought up to date then, not at every event.
+#[derive(Clone, Copy)]
 struct Active {
     instr: u32,
     engine: u16,
-    remaining: f64,
     hbm_ratio: f64,
+    /// Work left at `since` (bytes at the engine's peak rate).
+    remaining: f64,
+    /// When `remaining` was last brought up to date.
+    since: Picos,
+    /// Rate since then (bytes per ns); 0 before its first rate.
     rate: f64,
+    /// When it completes at this rate.
+    finish: Picos,
 }
 
 struct Sim<'a, S> {
@@ -68,7 +77,7 @@ struct Sim<'a, S> {
     // producer alone (no per-instruction counters or reverse edges: only heads ever wait).
     /// Per queue: the instruction `scan` belongs to.
     scan_for: Vec<u32>,
-    /// Per queue: position in `plan.deps` of the first dependency of the head not known met.
+    /// Per queue: position in the head's dependency list of the first not known met.
     scan: Vec<u32>,
     /// Per queue: whether its head waits for a producer.
     waiting: Vec<bool>,
@@ -84,16 +93,22 @@ struct Sim<'a, S> {
     ran_before: bool,
     tensor_busy_end: Picos,
     // DMA fluid model. Events are ordered by (time, sequence number); a transfer's start is an
-    // event in `starts` (by queue), and the earliest completion under the current rates is the one pending
-    // `check` (rates change at every event, so an earlier check is void once a new one is due).
+    // event in `starts` (by queue), and the earliest completion under the current rates is the
+    // one pending `check` (rates change at every event, so an earlier check is void once a new
+    // one is due).
     starts: BinaryHeap<Reverse<(Picos, u64, u32)>>,
     /// Per queue, the transfer issued and waiting for its start event (read from the plan at
     /// issue, where the access overlaps other work).
-    pending: Vec<Option<Active>>,
+    pending: Vec<Active>,
     check: Option<(Picos, u64)>,
     active: Vec<Active>,
     /// Active transfers per DMA engine, kept as transfers start and finish.
     per_engine: Vec<u32>,
+    /// Engines whose count changed since the last rates (their transfers' rates change).
+    engine_changed: Vec<bool>,
+    changed: Vec<u16>,
+    /// The factor HBM transfers are slowed by (1: under the core's share).
+    scale: f64,
     /// `share_of[c]`: the engine's peak rate divided by `c` (the same division, done once).
     share_of: Vec<f64>,
     now: Picos,
@@ -120,11 +135,10 @@ impl Source for Whole<'_> {
     fn ensure(&mut self, _: usize) {}
 }
 
-/// A plan assembled from the parts a builder thread sends, in order; emptied parts go back.
+/// A plan assembled from the chunks a builder thread sends, in order.
 struct Streamed {
     plan: Plan,
     rx: Receiver<Parts>,
-    recycle: Sender<Parts>,
 }
 
 impl Source for Streamed {
@@ -136,14 +150,11 @@ impl Source for Streamed {
     #[inline]
     fn ensure(&mut self, i: usize) {
         while self.plan.planned() <= i {
-            let mut part = self
+            let part = self
                 .rx
                 .recv()
                 .expect("the builder sends every instruction before it stops");
-            self.plan.append(&part);
-            part.clear();
-            // The builder may be done and gone: then the part is simply dropped.
-            let _ = self.recycle.send(part);
+            self.plan.push_part(part);
         }
     }
 }
@@ -154,17 +165,11 @@ pub fn simulate(plan: &Plan, hw: &Hardware) -> Schedule {
 }
 
 /// Simulate a plan while it is being built: `plan` holds the queues (see [`Plan::streamed`]),
-/// the rest arrives in order on `rx` (from [`super::plan::build_streamed`]); emptied parts go back
-/// on `recycle`. The schedule is the one [`simulate`] gives for the whole plan: the simulator
+/// the rest arrives in order on `rx` (from [`super::plan::build_streamed`]). The schedule is the one [`simulate`] gives for the whole plan: the simulator
 /// only ever waits for entries, it never guesses. Returns the assembled plan too.
-pub fn simulate_streamed(
-    plan: Plan,
-    hw: &Hardware,
-    rx: Receiver<Parts>,
-    recycle: Sender<Parts>,
-) -> (Plan, Schedule) {
+pub fn simulate_streamed(plan: Plan, hw: &Hardware, rx: Receiver<Parts>) -> (Plan, Schedule) {
     let n = plan.len();
-    let mut src = Streamed { plan, rx, recycle };
+    let mut src = Streamed { plan, rx };
     let s = simulate_from_with(&mut src, hw);
     if n > 0 {
         src.ensure(n - 1);
@@ -196,7 +201,7 @@ fn simulate_from_with<S: Source>(src: S, hw: &Hardware) -> Schedule {
         count[q + 1] += count[q];
     }
     let mut fill = count.clone();
-    let mut queue_instrs = vec![0u32; n];
+    let mut queue_instrs = super::pages::filled(n, 0u32);
     for (i, &q) in plan.queue.iter().enumerate() {
         queue_instrs[fill[q as usize] as usize] = i as u32;
         fill[q as usize] += 1;
@@ -208,9 +213,9 @@ fn simulate_from_with<S: Source>(src: S, hw: &Hardware) -> Schedule {
             // Every instruction runs (dependencies point back in program order and queues run
             // in it), so each start and end is written: zeroed memory comes from the OS without
             // the fill pass a marker value would take. Visible times keep their marker.
-            start_ps: vec![0; n],
-            end_ps: vec![0; n],
-            visible_ps: vec![UNKNOWN; n],
+            start_ps: super::pages::filled(n, 0),
+            end_ps: super::pages::filled(n, 0),
+            visible_ps: super::pages::filled(n, UNKNOWN),
             queue_busy_ps: vec![0; nq],
             dma_busy_ps: 0,
             total_ps: 0,
@@ -235,10 +240,23 @@ fn simulate_from_with<S: Source>(src: S, hw: &Hardware) -> Schedule {
         ran_before: false,
         tensor_busy_end: 0,
         starts: BinaryHeap::new(),
-        pending: (0..nq).map(|_| None).collect(),
+        pending: (0..nq)
+            .map(|_| Active {
+                instr: NONE,
+                engine: 0,
+                hbm_ratio: 0.0,
+                remaining: 0.0,
+                since: 0,
+                rate: 0.0,
+                finish: UNKNOWN,
+            })
+            .collect(),
         check: None,
         active: Vec::new(),
         per_engine: vec![0; hw.dma.engines as usize],
+        engine_changed: vec![false; hw.dma.engines as usize],
+        changed: Vec::new(),
+        scale: 1.0,
         share_of: (0..=hw.dma.queues_per_engine)
             .map(|c| hw.dma.peak_bytes_per_ns / c as f64)
             .collect(),
@@ -277,13 +295,18 @@ impl<S: Source> Sim<'_, S> {
             };
             if take_check {
                 let (t, _) = self.check.take().expect("chosen");
-                self.advance(t, true);
+                self.advance_to(t);
+                self.complete_due();
             } else {
                 let Reverse((t, _, q)) = self.starts.pop().expect("chosen");
-                self.advance(t, false);
-                let a = self.pending[q as usize].take().expect("issued");
-                self.per_engine[a.engine as usize] += 1;
+                self.advance_to(t);
+                let p = &mut self.pending[q as usize];
+                debug_assert!(p.instr != NONE, "issued");
+                let a = Active { since: t, ..*p };
+                p.instr = NONE;
+                let e = a.engine;
                 self.active.push(a);
+                self.count_change(e, 1);
             }
             self.rates_and_check();
             self.resolve();
@@ -295,40 +318,44 @@ impl<S: Source> Sim<'_, S> {
         self.seq
     }
 
-    /// Move the fluid model forward to `t`; with `complete`, finish the transfers done by then.
-    ///
-    /// One pass: a finished transfer is swap-removed, and the one moved into its place (not
-    /// yet visited) is advanced next.
-    fn advance(&mut self, t: Picos, complete: bool) {
-        let dt_ns = (t > self.now).then(|| (t - self.now) as f64 / 1000.0);
-        if dt_ns.is_some() {
+    /// Move the clock to `t` (the busy time counts while any transfer moves data).
+    #[inline]
+    fn advance_to(&mut self, t: Picos) {
+        if t > self.now {
             if !self.active.is_empty() {
                 self.s.dma_busy_ps += t - self.now;
             }
             self.now = t;
         }
-        if dt_ns.is_none() && !complete {
-            return;
+    }
+
+    /// Engine `e` gains (`+1`) or loses (`-1`) a transfer.
+    #[inline]
+    fn count_change(&mut self, e: u16, d: i32) {
+        let c = &mut self.per_engine[e as usize];
+        *c = c.wrapping_add_signed(d);
+        if !self.engine_changed[e as usize] {
+            self.engine_changed[e as usize] = true;
+            self.changed.push(e);
         }
+    }
+
+    /// Finish the transfers complete by now: one pass, a finished transfer swap-removed and the
+    /// one moved into its place visited next.
+    fn complete_due(&mut self) {
         let mut k = 0;
         while k < self.active.len() {
-            let a = &mut self.active[k];
-            if let Some(dt) = dt_ns {
-                a.remaining -= a.rate * dt;
-            }
-            // Finished, up to the rounding of event times to whole picoseconds.
-            if complete && a.remaining <= a.rate * 1e-3 + 1e-9 {
-                let (i, engine) = (a.instr as usize, a.engine as usize);
-                self.active.swap_remove(k);
-                self.finish_dma(i, engine);
+            if self.active[k].finish <= self.now {
+                let a = self.active.swap_remove(k);
+                self.count_change(a.engine, -1);
+                self.finish_dma(a.instr as usize);
             } else {
                 k += 1;
             }
         }
     }
 
-    fn finish_dma(&mut self, i: usize, engine: usize) {
-        self.per_engine[engine] -= 1;
+    fn finish_dma(&mut self, i: usize) {
         let q = self.src.plan().queue[i] as usize;
         self.s.end_ps[i] = self.now;
         let waited = self.set_visible(i, self.now);
@@ -342,35 +369,52 @@ impl<S: Source> Sim<'_, S> {
         }
     }
 
-    /// New rates, and the check at the earliest completion under them.
+    /// New rates where they changed, and the check at the earliest completion under them.
     ///
     /// Each DMA engine serves its active transfers round-robin (an equal share of its peak
     /// rate); transfers touching HBM are slowed together when they would exceed the core's share.
     fn rates_and_check(&mut self) {
+        let share = |c: u32| match self.share_of.get(c as usize) {
+            Some(&r) => r,
+            None => self.hw.dma.peak_bytes_per_ns / c as f64,
+        };
         let mut hbm = 0.0;
-        for a in &mut self.active {
-            let c = self.per_engine[a.engine as usize] as usize;
-            a.rate = match self.share_of.get(c) {
-                Some(&r) => r,
-                None => self.hw.dma.peak_bytes_per_ns / c as f64,
-            };
-            hbm += a.rate * a.hbm_ratio;
+        for a in &self.active {
+            hbm += share(self.per_engine[a.engine as usize]) * a.hbm_ratio;
         }
-        let scale = (hbm > self.hbm_share).then(|| self.hbm_share / hbm);
-        let mut next_ns = f64::INFINITY;
+        let scale = if hbm > self.hbm_share {
+            self.hbm_share / hbm
+        } else {
+            1.0
+        };
+        let rescale = scale != self.scale;
+        self.scale = scale;
+        let now = self.now;
+        let mut next = UNKNOWN;
         for a in &mut self.active {
-            if let Some(f) = scale
-                && a.hbm_ratio > 0.0
-            {
-                a.rate *= f;
+            if self.engine_changed[a.engine as usize] || (rescale && a.hbm_ratio > 0.0) {
+                let base = share(self.per_engine[a.engine as usize]);
+                let rate = if a.hbm_ratio > 0.0 {
+                    base * scale
+                } else {
+                    base
+                };
+                if rate != a.rate {
+                    a.remaining -= a.rate * ((now - a.since) as f64 / 1000.0);
+                    a.since = now;
+                    a.rate = rate;
+                    a.finish = now + ceil_ps((a.remaining / rate).max(0.0) * 1000.0);
+                }
             }
-            next_ns = next_ns.min((a.remaining / a.rate).max(0.0));
+            next = next.min(a.finish);
+        }
+        for e in self.changed.drain(..) {
+            self.engine_changed[e as usize] = false;
         }
         self.check = None;
-        if next_ns.is_finite() {
-            let t = self.now + ceil_ps(next_ns * 1000.0);
+        if next != UNKNOWN {
             let seq = self.next_seq();
-            self.check = Some((t, seq));
+            self.check = Some((next, seq));
         }
     }
 
@@ -406,12 +450,13 @@ impl<S: Source> Sim<'_, S> {
         }
         if self.scan_for[q] != i as u32 {
             self.scan_for[q] = i as u32;
-            self.scan[q] = self.src.plan().dep_start[i];
+            self.scan[q] = 0;
         }
-        let end = self.src.plan().dep_start[i + 1];
+        let deps = self.src.plan().deps_of(i);
+        let end = deps.len() as u32;
         let mut k = self.scan[q];
         while k < end {
-            let p = (self.src.plan().deps[k as usize] & INDEX) as usize;
+            let p = (deps[k as usize] & INDEX) as usize;
             let v = self.s.visible_ps[p];
             if v >= WAITED_MIN {
                 self.wait_next[q] = if v == UNKNOWN {
@@ -458,9 +503,7 @@ impl<S: Source> Sim<'_, S> {
     /// (ready for the weight load, ready for everything else) from the producers' times.
     fn ready(&self, i: usize) -> (Picos, Picos) {
         let (mut load, mut all) = (0, 0);
-        for &d in &self.src.plan().deps
-            [self.src.plan().dep_start[i] as usize..self.src.plan().dep_start[i + 1] as usize]
-        {
+        for &d in self.src.plan().deps_of(i) {
             let p = (d & INDEX) as usize;
             let t = if d & WAR != 0 {
                 self.s.end_ps[p]
@@ -513,7 +556,7 @@ impl<S: Source> Sim<'_, S> {
         else {
             unreachable!("DMA queue holds DMA")
         };
-        self.pending[q] = Some(Active {
+        self.pending[q] = Active {
             instr: i as u32,
             engine,
             remaining: work_bytes,
@@ -522,8 +565,10 @@ impl<S: Source> Sim<'_, S> {
             } else {
                 0.0
             },
+            since: 0,
             rate: 0.0,
-        });
+            finish: UNKNOWN,
+        };
         let (_, ready) = self.ready(i);
         let issue = ready.max(self.prev_issue[q]);
         self.prev_issue[q] = issue;

@@ -222,24 +222,18 @@ mod tests {
 
     const TEXT: &str = r#"
 horizon = "30d"
+[fleet]
+deliveries = [
+  { at = 0, generation = "trn2", chips = 1024 },
+  { at = 0, generation = "trn3", chips = 1152 },
+  { at = 0, generation = "trn4", chips = 1152 },
+]
 [fleet.generations.trn2]
 [fleet.generations.trn3]
 [fleet.generations.trn4]
 watts_per_chip = 2500
 ultraserver_chips = 144
 hw = "trn3"
-[[fleet.deliveries]]
-at = 0
-generation = "trn2"
-chips = 1024
-[[fleet.deliveries]]
-at = 0
-generation = "trn3"
-chips = 1152
-[[fleet.deliveries]]
-at = 0
-generation = "trn4"
-chips = 1152
 [tenants.a.quota.trn3]
 nominal_chips = 1152
 [workloads.train]

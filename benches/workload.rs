@@ -15,63 +15,16 @@ use std::hint::black_box;
 use trnsim::fleet::{self, RunOptions, Scenario, WorkloadRunTime};
 use trnsim::workload::CostModel;
 
-const HEAD: &str = r#"
-horizon = "400d"
-report_interval = "1d"
-[fleet.generations.trn2]
-[[fleet.deliveries]]
-at = 0
-generation = "trn2"
-chips = 4096
-[cohorts.all]
-[tenants.a]
-cohort = "all"
-quota.trn2.nominal_share = 0.4
-[tenants.b]
-cohort = "all"
-quota.trn2.nominal_share = 0.3
-[tenants.c]
-cohort = "all"
-quota.trn2.nominal_share = 0.3
-[tenants.spot]
-cohort = "all"
-spot = true
-[workloads.g1]
-model = "llama3-8b"
-phase = "decode"
-batch = 8
-seq = 2048
-steps = 1
-[workloads.g4]
-model = "llama3-8b"
-phase = "prefill"
-batch = 4
-seq = 2048
-steps = 1
-tp = 4
-[workloads.g8]
-model = "llama3-8b"
-phase = "train"
-batch = 1
-seq = 2048
-steps = 1
-tp = 8
-[workloads.g16]
-model = "llama3-8b"
-phase = "train"
-batch = 1
-seq = 2048
-steps = 1
-tp = 4
-dp = 4
-[workloads.g64]
-model = "llama3-8b"
-phase = "train"
-batch = 1
-seq = 2048
-steps = 1
-tp = 8
-dp = 8
+mod common;
+
+/// The workloads, one per gang size (1, 4, 8, 16 and 64 chips); the streams draw the steps.
+const WORKLOADS: &str = r#"
+[workloads]
+g1 = { model = "llama3-8b", phase = "decode", batch = 8, seq = 2048, steps = 1 }
+g4 = { model = "llama3-8b", phase = "prefill", batch = 4, seq = 2048, steps = 1, tp = 4 }
+g8 = { model = "llama3-8b", phase = "train", batch = 1, seq = 2048, steps = 1, tp = 8 }
+g16 = { model = "llama3-8b", phase = "train", batch = 1, seq = 2048, steps = 1, tp = 4, dp = 4 }
+g64 = { model = "llama3-8b", phase = "train", batch = 1, seq = 2048, steps = 1, tp = 8, dp = 8 }
 "#;
 
 /// One stream of the synthetic scenario, split by gang size.
@@ -108,33 +61,36 @@ const fn stream(
     }
 }
 
+impl Stream {
+    /// Checkpoints every `interval`.
+    const fn checkpoint(self, interval: &'static str) -> Stream {
+        Stream {
+            checkpoint: Some(interval),
+            ..self
+        }
+    }
+
+    /// Lognormal run times of this median and shape.
+    const fn run_time(self, median_s: f64, sigma: f64) -> Stream {
+        Stream {
+            median_s,
+            sigma,
+            ..self
+        }
+    }
+}
+
 /// `benches/fleet.rs`' streams: a (40/h, gangs of 1, 8, 64 in 60/30/10 %, checkpoints every
 /// 15 min), b (30/h, the same gangs), c (20/h of 4 chips), spot (10/h of 16 chips).
 const STREAMS: [Stream; 8] = [
-    Stream {
-        checkpoint: Some("15m"),
-        ..stream("a1", "a", 24.0, 240_000, "g1", 1)
-    },
-    Stream {
-        checkpoint: Some("15m"),
-        ..stream("a8", "a", 12.0, 120_000, "g8", 8)
-    },
-    Stream {
-        checkpoint: Some("15m"),
-        ..stream("a64", "a", 4.0, 40_000, "g64", 64)
-    },
+    stream("a1", "a", 24.0, 240_000, "g1", 1).checkpoint("15m"),
+    stream("a8", "a", 12.0, 120_000, "g8", 8).checkpoint("15m"),
+    stream("a64", "a", 4.0, 40_000, "g64", 64).checkpoint("15m"),
     stream("b1", "b", 18.0, 180_000, "g1", 1),
     stream("b8", "b", 9.0, 90_000, "g8", 8),
     stream("b64", "b", 3.0, 30_000, "g64", 64),
-    Stream {
-        sigma: 0.8,
-        ..stream("c", "c", 20.0, 200_000, "g4", 4)
-    },
-    Stream {
-        sigma: 0.8,
-        median_s: 5400.0,
-        ..stream("spot", "spot", 10.0, 100_000, "g16", 16)
-    },
+    stream("c", "c", 20.0, 200_000, "g4", 4).run_time(7200.0, 0.8),
+    stream("spot", "spot", 10.0, 100_000, "g16", 16).run_time(5400.0, 0.8),
 ];
 
 fn scenario(text: &str) -> Scenario {
@@ -143,15 +99,16 @@ fn scenario(text: &str) -> Scenario {
 
 /// The workload scenario, and the run-time scenario with the same draws.
 fn scenarios() -> (Scenario, Scenario) {
-    let mut with = HEAD.to_string();
+    let head = format!("{}{WORKLOADS}", common::SYNTHETIC_FLEET);
+    let mut with = head.clone();
     // Steps and run times: lognormal medians of (run time / step) and (run time).
-    let probe = scenario(HEAD);
+    let probe = scenario(&head);
     let table = WorkloadRunTime::build(&probe, &CostModel::new()).unwrap();
     let step_of = |w: &str| {
         let id = probe.workloads.iter().position(|d| d.name == w).unwrap();
         table.step_s(id as u32, 0).unwrap()
     };
-    let mut given = HEAD.to_string();
+    let mut given = head;
     for st in &STREAMS {
         let mut common = format!(
             "[demand.{}]\nkind = \"poisson\"\ntenant = \"{}\"\nrate_per_hour = {}\nmax_jobs = {}\n",

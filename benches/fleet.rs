@@ -6,30 +6,12 @@ use std::hint::black_box;
 use std::path::Path;
 use trnsim::fleet::{self, Scenario};
 
+mod common;
+
 /// One million jobs from four tenants in a cohort on a 4,096-chip fleet at about 80 % load:
 /// gangs of 1 to 64 chips, lognormal run times.
 fn synthetic_1m() -> Scenario {
-    let text = r#"
-horizon = "400d"
-report_interval = "1d"
-[fleet.generations.trn2]
-[[fleet.deliveries]]
-at = 0
-generation = "trn2"
-chips = 4096
-[cohorts.all]
-[tenants.a]
-cohort = "all"
-quota.trn2.nominal_share = 0.4
-[tenants.b]
-cohort = "all"
-quota.trn2.nominal_share = 0.3
-[tenants.c]
-cohort = "all"
-quota.trn2.nominal_share = 0.3
-[tenants.spot]
-cohort = "all"
-spot = true
+    let demand = r#"
 [demand.a]
 kind = "poisson"
 tenant = "a"
@@ -60,7 +42,15 @@ max_jobs = 100000
 chips = { dist = "fixed", value = 16 }
 run_time = { dist = "exponential", mean = "2h" }
 "#;
-    Scenario::from_toml(text, "synthetic-1m", ".".as_ref(), &[], &|_| unreachable!()).unwrap()
+    let text = format!("{}{demand}", common::SYNTHETIC_FLEET);
+    Scenario::from_toml(
+        &text,
+        "synthetic-1m",
+        ".".as_ref(),
+        &[],
+        &|_| unreachable!(),
+    )
+    .unwrap()
 }
 
 fn bench(c: &mut Criterion) {

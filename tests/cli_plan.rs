@@ -195,6 +195,51 @@ fn bad_scenarios_name_file_line_and_key_path_and_exit_2() {
             "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[demand.x]\nkind = \"poisson\"\ntenant = \"a\"\nrate_per_hour = 1\nload = 1\nrun_time = { dist = \"fixed\", value = 1 }\n",
             "demand.x: give only one of the keys rate_per_hour, rate_schedule, load",
         ),
+        // Workloads: each field checked where it is written.
+        (
+            "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[workloads.w]\nmodel = \"llama9\"\nphase = \"train\"\nbatch = 1\nseq = 512\nsteps = 10\n",
+            ":5: workloads.w.model: unknown model 'llama9'; the shipped models are: llama3-8b, llama3-70b",
+        ),
+        (
+            "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[workloads.w]\nmodel = \"llama3-8b\"\nphase = \"train\"\nbatch = 1\nseq = 512\nsteps = 10\ndtype = \"bf17\"\n",
+            ":10: workloads.w.dtype:",
+        ),
+        (
+            "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[workloads.w]\nmodel = \"llama3-8b\"\nphase = \"train\"\nbatch = 1\nseq = 512\nsteps = 10\ntp = 0\n",
+            ":10: workloads.w.tp: 0 is out of range 1..=1024",
+        ),
+        (
+            "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[workloads.w]\nmodel = \"llama3-8b\"\nphase = \"train\"\nbatch = 1\nseq = 512\nsteps = 10\nphase2 = 1\n",
+            ":10: workloads.w.phase2: unknown field `phase2`",
+        ),
+        (
+            "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[workloads.w]\nmodel = \"llama3-8b\"\nphase = \"train\"\nbatch = 1\nseq = 512\nsteps = 10\n[demand.x]\nkind = \"poisson\"\ntenant = \"a\"\nrate_per_hour = 1\nworkload = \"nope\"\n",
+            ":14: demand.x.workload: unknown workload 'nope'; expected one of: w",
+        ),
+        (
+            "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[workloads.w]\nmodel = \"llama3-8b\"\nphase = \"train\"\nbatch = 1\nseq = 512\nsteps = 10\n[demand.x]\nkind = \"poisson\"\ntenant = \"a\"\nrate_per_hour = 1\nworkload = { dist = \"empirical\", values = [\"w\", \"v\"] }\n",
+            ":14: demand.x.workload.values[1]: unknown workload 'v'",
+        ),
+        (
+            "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[workloads.w]\nmodel = \"llama3-8b\"\nphase = \"train\"\nbatch = 1\nseq = 512\nsteps = 10\n[demand.x]\nkind = \"poisson\"\ntenant = \"a\"\nrate_per_hour = 1\nworkload = \"w\"\nchips = { dist = \"fixed\", value = 4 }\n",
+            ":15: demand.x.chips: not with a workload",
+        ),
+        (
+            "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[workloads.w]\nmodel = \"llama3-8b\"\nphase = \"train\"\nbatch = 1\nseq = 512\nsteps = 10\n[demand.x]\nkind = \"jobs\"\ntenant = \"a\"\njobs = [{ at = 0, workload = \"w\", run_time = 5 }]\n",
+            ":13: demand.x.jobs[0]: give only one of the keys run_time, workload",
+        ),
+        (
+            "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[workloads.w]\nmodel = \"llama3-8b\"\nphase = \"train\"\nbatch = 1\nseq = 512\nsteps = 10\n[demand.x]\nkind = \"poisson\"\ntenant = \"a\"\ngeneration = \"trn2\"\nload = 0.5\nworkload = \"w\"\n",
+            ":14: demand.x.load: not with a workload",
+        ),
+        (
+            "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[workloads.w]\nmodel = \"llama3-8b\"\nphase = \"train\"\nbatch = 1\nseq = 512\nsteps = 10\n[fleet.generations.trn9]\nwatts_per_chip = 1000\nultraserver_chips = 64\n[demand.x]\nkind = \"jobs\"\ntenant = \"a\"\njobs = [{ at = 0, workload = \"w\" }]\n",
+            ":16: demand.x.jobs[0].workload: jobs of workload 'w' may run on generation trn9, which has no chip preset",
+        ),
+        (
+            "horizon = \"1d\"\n[fleet.generations.trn2]\nhw = \"trn7\"\n[tenants.a]\n",
+            ":3: fleet.generations.trn2.hw: unknown chip preset 'trn7'; expected one of: trn1, trn2, trn3",
+        ),
     ];
     for (i, (body, want)) in cases.iter().enumerate() {
         let path = dir.path().join(format!("bad{i}.toml"));

@@ -143,3 +143,53 @@ fn plan_out_writes_charts_and_report() {
         assert!(svg.contains(label), "allocation.svg lacks '{label}'");
     }
 }
+
+/// A sweep whose points change workload shapes (so each point needs its own chip simulations,
+/// made once for the whole sweep through one shared memo) gives the same bytes with one and
+/// with two threads.
+#[test]
+fn workload_sweeps_give_the_same_bytes_whatever_the_threads() {
+    let t = tempfile::tempdir().unwrap();
+    let scenario = root().join("scenarios/reclaim-policy.toml");
+    let run = |threads: &str| {
+        let dir = t.path().join(threads);
+        let o = trnsim(&[
+            "sweep",
+            scenario.to_str().unwrap(),
+            "--vary",
+            "workloads.anchor-train.dtype=bfloat16,float8_e4m3",
+            "--vary",
+            "workloads.lab-70b.tp=4,8",
+            "--seeds",
+            "2",
+            "--set",
+            "horizon=3w",
+            "--threads",
+            threads,
+            "--format",
+            "json",
+            "--out",
+            dir.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        (
+            text(&o.stdout),
+            std::fs::read(dir.join("runs.json")).unwrap(),
+        )
+    };
+    let (one, one_runs) = run("1");
+    let (two, two_runs) = run("2");
+    assert_eq!(one, two);
+    assert!(
+        one_runs == two_runs,
+        "runs.json differs between 1 and 2 threads"
+    );
+    // Each point reports the table it ran with: the varied fields, and their step times.
+    let v: serde_json::Value = serde_json::from_str(&one).unwrap();
+    let step = |p: usize, key: &str| v["points"][p]["metrics"][key]["mean"].as_f64().unwrap();
+    let anchor = "workloads.anchor-train.generations.trn3.step_s";
+    let lab = "workloads.lab-70b.generations.trn3.step_s";
+    assert!(step(2, anchor) < step(0, anchor), "fp8 is faster");
+    assert_ne!(step(0, lab), step(1, lab), "tp changes the lab's step");
+    assert_eq!(step(0, lab), step(2, lab));
+}

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use super::{Error, Result};
-use crate::fleet::{self, Outcome, Scenario};
+use crate::fleet::{self, Outcome, Scenario, WorkloadRunTime};
 use crate::report::{Format, Table};
+use crate::workload::CostModel;
 
 /// Options of `trnsim plan`.
 #[derive(Clone, Debug, Default)]
@@ -49,13 +50,82 @@ pub fn plan(args: &PlanArgs) -> Result<String> {
         record_jobs: args.out.is_some(),
         ..Default::default()
     };
-    let outcome =
-        fleet::sim::run_with(&scenario, seed, &fleet::SpeedupRunTime, &opts).map_err(fleet_err)?;
+    // Workload jobs are timed by the chip simulator, each distinct shape once.
+    let cost = CostModel::new();
+    let table = WorkloadRunTime::build(&scenario, &cost).map_err(fleet_err)?;
+    let outcome = fleet::run_timed(&scenario, seed, &table, &opts).map_err(fleet_err)?;
+    let simulations = cost.simulations();
     if let Some(dir) = &args.out {
         write_outputs(dir, &outcome)?;
-        super::sweep::write_plan_report(dir, &outcome, vec![tenant_table(&outcome)])?;
+        let mut tables = vec![tenant_table(&outcome)];
+        tables.extend(workload_table(&outcome, simulations));
+        super::sweep::write_plan_report(dir, &outcome, tables)?;
     }
-    Ok(render(&outcome, args.format))
+    let mut text = render(&outcome, args.format);
+    if args.format == Format::Table
+        && let Some(t) = workload_table(&outcome, simulations)
+    {
+        text.push('\n');
+        text.push_str(&t.render(Format::Table));
+    }
+    Ok(text)
+}
+
+/// The run times workload jobs got: per workload and generation, the step as the chip simulator
+/// timed it (compute, tensor- and data-parallel communication) and the run time of the
+/// workload's own steps. `None` without workloads.
+pub fn workload_table(o: &Outcome, simulations: usize) -> Option<Table> {
+    if o.workloads.is_empty() {
+        return None;
+    }
+    let mut t = Table::new([
+        "workload",
+        "generation",
+        "hw",
+        "model",
+        "phase",
+        "dtype",
+        "batch",
+        "seq",
+        "tp",
+        "dp",
+        "chips",
+        "compute_s",
+        "tp_comm_s",
+        "dp_comm_s",
+        "step_s",
+        "steps",
+        "run_h",
+    ])
+    .with_title(format!(
+        "workload run times from the chip simulator ({simulations} shapes simulated; a job \
+         runs steps x step_s on the generation it gets)"
+    ));
+    for r in &o.workloads {
+        let w = &r.workload;
+        for g in &r.generations {
+            t.push(vec![
+                r.name.clone().into(),
+                g.generation.clone().into(),
+                g.hw.clone().into(),
+                w.model.clone().into(),
+                serde_json::to_value(w.phase).expect("serializes"),
+                w.dtype.clone().into(),
+                w.batch.into(),
+                w.seq.into(),
+                w.tp.into(),
+                w.dp.into(),
+                r.chips.into(),
+                round(g.step.compute_s, 4),
+                round(g.step.tp_comm_s, 4),
+                round(g.step.dp_comm_s, 4),
+                round(g.step.step_s, 4),
+                w.steps.into(),
+                round(g.run_s / 3600.0, 2),
+            ]);
+        }
+    }
+    Some(t)
 }
 
 /// Write `summary.json`, `metrics.csv` and `timeseries.csv` into `dir` (created if missing),

@@ -155,12 +155,20 @@ fn pm(s: Option<&sweep::Stat>, scale: f64, digits: usize) -> Value {
 }
 
 /// The headline table: one row per point: the varied values, fleet utilization, and each
-/// tenant's p99 queueing delay (hours), as mean ± 95 % CI over the seeds.
+/// tenant's p99 queueing delay (hours), as mean ± 95 % CI over the seeds; when the scenario
+/// has workload jobs (whose run times change with the chip model's inputs), also each tenant's
+/// mean job run time (hours).
 pub fn headline(runs: &Runs, stats: &[PointStats]) -> Table {
     let names = tenants(stats);
+    let timed = stats
+        .first()
+        .is_some_and(|p| p.metrics.iter().any(|(k, _)| k.starts_with("workloads.")));
     let mut cols: Vec<String> = runs.grid.vary.iter().map(|v| v.key.clone()).collect();
     cols.push("utilization_pct".into());
     cols.extend(names.iter().map(|n| format!("{n}_wait_p99_h")));
+    if timed {
+        cols.extend(names.iter().map(|n| format!("{n}_run_mean_h")));
+    }
     let mut t = Table::new(cols).with_title(format!(
         "sweep of {} ({} points x {} seeds; mean ± 95 % CI)",
         runs.grid.scenario,
@@ -181,6 +189,15 @@ pub fn headline(runs: &Runs, stats: &[PointStats]) -> Table {
                 1.0 / 3600.0,
                 2,
             ));
+        }
+        if timed {
+            for n in &names {
+                row.push(pm(
+                    stat(p, &format!("tenants.{n}.run_time_s.mean")),
+                    1.0 / 3600.0,
+                    1,
+                ));
+            }
         }
         t.push(row);
     }

@@ -1,14 +1,15 @@
 //! Demand: seeded generators (Poisson arrivals whose rate follows a schedule over time, with an
 //! optional daily cycle; fixed, exponential, lognormal, uniform or empirical sizes and run
-//! times) and explicit job lists (inline, or read from a trace by [`super::trace`]). All of it
-//! becomes one arrival-ordered list of [`JobSpec`]s before the run starts.
+//! times, or workloads drawn from a list with their steps) and explicit job lists (inline, or
+//! read from a trace by [`super::trace`]). All of it becomes one arrival-ordered list of
+//! [`JobSpec`]s before the run starts.
 
 use std::sync::Arc;
 
 use serde::Serialize;
 
 use super::hardware::GenId;
-use super::job::JobSpec;
+use super::job::{JobSpec, WorkloadId};
 use super::rng::Rng;
 use super::tenant::TenantId;
 
@@ -96,6 +97,47 @@ pub enum WorkDist {
     RunTime(Dist),
     /// Work in chip-hours on the reference generation (run time = work / chips).
     ChipHours(Dist),
+    /// Workload jobs: the workload and its steps (the gang is the workload's `tp x dp`).
+    Workload(Box<WorkloadDraw>),
+}
+
+/// One workload a stream may draw: its id, gang size and default steps.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct WorkloadOption {
+    /// The workload.
+    pub id: WorkloadId,
+    /// Its gang (`tp x dp` chips).
+    pub chips: u32,
+    /// Its steps, unless the stream draws them.
+    pub steps: u64,
+}
+
+/// How a workload stream draws a job: which workload, then how many steps.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WorkloadDraw {
+    /// The workloads the stream may draw.
+    pub options: Vec<WorkloadOption>,
+    /// Which one: a distribution over indices into `options` (`None`: always the first, and no
+    /// random draw).
+    pub pick: Option<Dist>,
+    /// Steps per job (`None`: the workload's own `steps`).
+    pub steps: Option<Dist>,
+}
+
+impl WorkloadDraw {
+    /// One job's (workload, chips, steps).
+    fn sample(&self, rng: &mut Rng) -> (WorkloadId, u32, u64) {
+        let i = self
+            .pick
+            .as_ref()
+            .map_or(0, |d| (d.sample(rng) as usize).min(self.options.len() - 1));
+        let o = self.options[i];
+        let steps = self
+            .steps
+            .as_ref()
+            .map_or(o.steps, |d| (d.sample(rng).round() as u64).max(1));
+        (o.id, o.chips, steps)
+    }
 }
 
 /// Attributes every job of a stream shares.
@@ -303,20 +345,30 @@ fn generate_poisson(p: &PoissonStream, rng: &mut Rng, out: &mut Vec<JobSpec>) {
                     continue;
                 }
             }
-            let chips = p.chips.sample(rng).round().clamp(1.0, u32::MAX as f64) as u32;
-            let work_s = match &p.work {
-                WorkDist::RunTime(d) => d.sample(rng),
-                WorkDist::ChipHours(d) => d.sample(rng) * 3600.0 / chips as f64,
+            let (chips, work, workload) = match &p.work {
+                WorkDist::Workload(w) => {
+                    let (id, chips, steps) = w.sample(rng);
+                    (chips, steps, Some(id))
+                }
+                WorkDist::RunTime(d) | WorkDist::ChipHours(d) => {
+                    let chips = p.chips.sample(rng).round().clamp(1.0, u32::MAX as f64) as u32;
+                    let mut work = d.sample(rng);
+                    if matches!(p.work, WorkDist::ChipHours(_)) {
+                        work *= 3600.0 / chips as f64;
+                    }
+                    (chips, (work.round() as u64).max(1), None)
+                }
             };
             out.push(JobSpec {
                 tenant: p.template.tenant,
                 submit_s,
                 chips,
-                work_s: (work_s.round() as u64).max(1),
+                work,
                 priority: p.template.priority,
                 preemptible: p.template.preemptible,
                 checkpoint_s: p.template.checkpoint_s,
                 generation: p.template.generation,
+                workload,
             });
             n += 1;
             if n >= p.max_jobs {

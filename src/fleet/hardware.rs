@@ -29,6 +29,8 @@ pub struct Generation {
     pub mtbf_s: u64,
     /// Time to repair a failed UltraServer (s).
     pub repair_s: u64,
+    /// The chip preset ([`crate::arch::PRESETS`]) that times workload jobs on it, if any.
+    pub hw: Option<String>,
 }
 
 impl Generation {

@@ -5,6 +5,8 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use super::workload::WorkloadReport;
+
 /// Percentiles of a sample (nearest rank), in the sample's unit.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Percentiles {
@@ -71,6 +73,8 @@ pub struct TenantMetrics {
     pub jct_s: Percentiles,
     /// Bounded slowdown: completion time / max(uninterrupted run time, 10 s).
     pub slowdown: Percentiles,
+    /// Uninterrupted run time of completed jobs on the generation they finished on (s).
+    pub run_time_s: Percentiles,
     /// Preemptions suffered (including kills by hardware failures).
     pub preemptions: u64,
     /// Of which by hardware failures.
@@ -160,6 +164,13 @@ pub struct Outcome {
     pub tenants: Vec<TenantMetrics>,
     /// Fleet-wide.
     pub fleet: FleetMetrics,
+    /// Per workload (`[workloads.NAME]`), its step and run time on each generation, as the
+    /// chip simulator gave them (absent without workloads).
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "super::workload::by_name"
+    )]
+    pub workloads: Vec<WorkloadReport>,
     /// The time series (not part of `summary.json`).
     #[serde(skip)]
     pub timeseries: Vec<Sample>,

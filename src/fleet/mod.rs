@@ -53,14 +53,32 @@ pub mod sim;
 pub mod tenant;
 pub mod time;
 pub mod trace;
+pub mod workload;
 
 pub use error::{Error, Result};
 pub use job::{RunTime, SpeedupRunTime};
 pub use metrics::Outcome;
 pub use scenario::Scenario;
 pub use sim::RunOptions;
+pub use workload::WorkloadRunTime;
 
-/// Run a scenario with a seed (run times from the generations' speed-ups).
+/// Run a scenario with a seed: jobs given as run times run at the generations' speed-ups,
+/// workload jobs as the chip simulator times them (a fresh memo: see [`run_timed`] to share
+/// one).
 pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome> {
-    sim::run_with(scenario, seed, &SpeedupRunTime, &RunOptions::default())
+    let table = WorkloadRunTime::build(scenario, &crate::workload::CostModel::new())?;
+    run_timed(scenario, seed, &table, &RunOptions::default())
+}
+
+/// Run a scenario with a seed and its workload table ([`WorkloadRunTime::build`], once per
+/// scenario however many seeds): the outcome reports the table it used.
+pub fn run_timed(
+    scenario: &Scenario,
+    seed: u64,
+    table: &WorkloadRunTime,
+    opts: &RunOptions,
+) -> Result<Outcome> {
+    let mut out = sim::run_with(scenario, seed, table, opts)?;
+    out.workloads = table.reports().to_vec();
+    Ok(out)
 }

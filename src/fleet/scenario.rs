@@ -15,10 +15,13 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use toml::de::{DeTable, DeValue};
 
-use super::demand::{DemandStream, Dist, JobTemplate, PoissonStream, RateSchedule, WorkDist};
+use super::demand::{
+    DemandStream, Dist, JobTemplate, PoissonStream, RateSchedule, WorkDist, WorkloadDraw,
+    WorkloadOption,
+};
 use super::error::{Error, Result};
 use super::hardware::{Delivery, FleetPlan, GenId, Generation};
-use super::job::JobSpec;
+use super::job::{JobSpec, WorkloadId};
 use super::policy::PolicyKind;
 use super::reclaim::{Reclaim, ReclaimMode};
 use super::tenant::{
@@ -27,6 +30,7 @@ use super::tenant::{
 };
 use super::time::{DAY_S, Duration, YEAR_S};
 use super::trace::{self, Columns, TimeFormat, TraceDefaults, TraceFormat};
+use crate::workload::Workload;
 
 /// What a blocked job does to the jobs behind it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +84,21 @@ pub struct Scenario {
     pub demand: Vec<DemandStream>,
     /// Policy.
     pub policy: PolicyConfig,
+    /// Workloads (`[workloads.NAME]`), in file order: [`WorkloadId`] indexes this.
+    pub workloads: Vec<WorkloadDef>,
+}
+
+/// A named workload of a scenario: what its jobs run, timed on each generation's chip preset by
+/// [`super::workload::WorkloadRunTime`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WorkloadDef {
+    /// Name (the key of `[workloads.NAME]`).
+    pub name: String,
+    /// The workload.
+    pub workload: Workload,
+    /// Where it is defined (`file:line`, or `file (--set)`), for errors found when it is timed.
+    #[serde(skip)]
+    pub location: String,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -200,6 +219,8 @@ struct FileScenario {
     demand: Named<FileDemand>,
     #[serde(default)]
     policy: FilePolicy,
+    #[serde(default)]
+    workloads: Named<Workload>,
 }
 
 #[derive(Deserialize)]
@@ -221,6 +242,7 @@ struct FileGeneration {
     speedup: Option<f64>,
     mtbf: Option<Duration>,
     repair: Option<Duration>,
+    hw: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -342,8 +364,10 @@ struct FileDist {
 #[serde(deny_unknown_fields)]
 struct FileJob {
     at: Duration,
-    chips: u32,
-    run_time: Duration,
+    chips: Option<u32>,
+    run_time: Option<Duration>,
+    workload: Option<String>,
+    steps: Option<u64>,
     count: Option<u32>,
     priority: Option<Prio>,
     preemptible: Option<bool>,
@@ -367,6 +391,52 @@ struct FileColumns {
     tenant: Option<String>,
 }
 
+/// `workload = "name"`, or a distribution over names:
+/// `workload = { dist = "empirical", values = ["a", "b"], weights = [3, 1] }`.
+enum FileWorkloadChoice {
+    One(String),
+    Empirical(FileWorkloadDist),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileWorkloadDist {
+    dist: WorkloadDistKind,
+    values: Vec<String>,
+    weights: Option<Vec<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum WorkloadDistKind {
+    Empirical,
+}
+
+impl<'de> Deserialize<'de> for FileWorkloadChoice {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = FileWorkloadChoice;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    "a workload name, or { dist = \"empirical\", values = [names], weights = [...] }",
+                )
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+                Ok(FileWorkloadChoice::One(v.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                m: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                FileWorkloadDist::deserialize(de::value::MapAccessDeserializer::new(m))
+                    .map(FileWorkloadChoice::Empirical)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileDemand {
@@ -387,6 +457,8 @@ struct FileDemand {
     chips: Option<FileDist>,
     run_time: Option<FileDist>,
     work_chip_hours: Option<FileDist>,
+    workload: Option<FileWorkloadChoice>,
+    steps: Option<FileDist>,
     max_jobs: Option<u64>,
     // jobs
     jobs: Option<Vec<FileJob>>,
@@ -415,6 +487,7 @@ pub const GENERATION_PRESETS: [(&str, f64, f64, u32, u32, f64); 2] = [
 const MAX_CHIPS_PER_GENERATION: u64 = 1_000_000_000;
 const MAX_JOBS: f64 = 20_000_000.0;
 const MAX_SAMPLES: u64 = 1_000_000;
+const MAX_WORKLOADS: usize = 1000;
 
 // ---------------------------------------------------------------------------------------------
 // Loading.
@@ -526,27 +599,32 @@ impl Scenario {
             || "scenario".to_string(),
             |s| s.to_string_lossy().into_owned(),
         );
-        build(&parsed, &default_name, base_dir, read).map_err(|e| match e {
-            BuildError::Other(e) => e,
-            BuildError::At(b) => {
-                let overridden = overrides
-                    .iter()
-                    .any(|(k, _)| b.path.starts_with(k.as_str()) || k.starts_with(&b.path));
-                let location = if overridden {
-                    format!("{file} (--set)")
-                } else {
-                    match locate(doc.get_ref(), &b.path) {
-                        Some(at) => format!("{file}:{}", line_of(text, at)),
-                        None => file.to_string(),
-                    }
-                };
-                Error::Scenario {
-                    location,
-                    path: b.path,
-                    message: b.message,
+        // `file:line` of a key path, or `file (--set)` when an override touches it.
+        let location = |path: &str| {
+            let overridden = overrides
+                .iter()
+                .any(|(k, _)| path.starts_with(k.as_str()) || k.starts_with(path));
+            if overridden {
+                format!("{file} (--set)")
+            } else {
+                match locate(doc.get_ref(), path) {
+                    Some(at) => format!("{file}:{}", line_of(text, at)),
+                    None => file.to_string(),
                 }
             }
-        })
+        };
+        let mut scenario = build(&parsed, &default_name, base_dir, read).map_err(|e| match e {
+            BuildError::Other(e) => e,
+            BuildError::At(b) => Error::Scenario {
+                location: location(&b.path),
+                path: b.path,
+                message: b.message,
+            },
+        })?;
+        for w in &mut scenario.workloads {
+            w.location = location(&format!("workloads.{}", w.name));
+        }
+        Ok(scenario)
     }
 
     /// The generation id of a name.
@@ -739,41 +817,39 @@ fn one_of<T: Copy>(path: &str, options: &[(&str, Option<T>)]) -> Built<(usize, T
 struct Names<'a> {
     generations: Vec<&'a str>,
     tenants: Vec<&'a str>,
+    workloads: Vec<&'a str>,
     classes: &'a Named<i64>,
+}
+
+/// The index of `name` in `list`, or an error at `path` listing what `what` may be.
+fn lookup(list: &[&str], what: &str, path: &str, name: &str) -> Built<usize> {
+    match list.iter().position(|x| *x == name) {
+        Some(i) => Ok(i),
+        None => bad(
+            path,
+            format!(
+                "unknown {what} '{name}'; expected one of: {}",
+                if list.is_empty() {
+                    format!("(no [{what}s])")
+                } else {
+                    list.join(", ")
+                }
+            ),
+        ),
+    }
 }
 
 impl Names<'_> {
     fn generation(&self, path: &str, name: &str) -> Built<GenId> {
-        self.generations
-            .iter()
-            .position(|g| *g == name)
-            .map_or_else(
-                || {
-                    bad(
-                        path,
-                        format!(
-                            "unknown generation '{name}'; expected one of: {}",
-                            self.generations.join(", ")
-                        ),
-                    )
-                },
-                Ok,
-            )
+        lookup(&self.generations, "generation", path, name)
     }
 
     fn tenant(&self, path: &str, name: &str) -> Built<usize> {
-        self.tenants.iter().position(|g| *g == name).map_or_else(
-            || {
-                bad(
-                    path,
-                    format!(
-                        "unknown tenant '{name}'; expected one of: {}",
-                        self.tenants.join(", ")
-                    ),
-                )
-            },
-            Ok,
-        )
+        lookup(&self.tenants, "tenant", path, name)
+    }
+
+    fn workload(&self, path: &str, name: &str) -> Built<WorkloadId> {
+        lookup(&self.workloads, "workload", path, name).map(|i| i as WorkloadId)
     }
 
     fn priority(&self, path: &str, p: &Prio) -> Built<i32> {
@@ -866,6 +942,26 @@ fn generation(path: &str, name: &str, f: &FileGeneration) -> Built<Generation> {
     if repair_s == 0 {
         return bad(format!("{path}.repair"), "must be positive");
     }
+    // The chip preset that times workload jobs: `hw`, else the generation preset's name or the
+    // generation's own name when a chip preset has it (trn2, trn3).
+    let chip_presets: Vec<&str> = crate::arch::PRESETS.iter().map(|p| p.0).collect();
+    let hw = match &f.hw {
+        Some(h) if chip_presets.contains(&h.as_str()) => Some(h.clone()),
+        Some(h) => {
+            return bad(
+                format!("{path}.hw"),
+                format!(
+                    "unknown chip preset '{h}'; expected one of: {}",
+                    chip_presets.join(", ")
+                ),
+            );
+        }
+        None => [preset_name, Some(name)]
+            .into_iter()
+            .flatten()
+            .find(|n| chip_presets.contains(n))
+            .map(str::to_string),
+    };
     Ok(Generation {
         name: name.to_string(),
         watts_per_chip: watts,
@@ -875,6 +971,7 @@ fn generation(path: &str, name: &str, f: &FileGeneration) -> Built<Generation> {
         speedup,
         mtbf_s,
         repair_s,
+        hw,
     })
 }
 
@@ -1047,6 +1144,7 @@ fn build(
     let names = Names {
         generations: f.fleet.generations.0.iter().map(|x| x.0.as_str()).collect(),
         tenants: f.tenants.0.iter().map(|x| x.0.as_str()).collect(),
+        workloads: f.workloads.0.iter().map(|x| x.0.as_str()).collect(),
         classes: &f.priority_classes,
     };
     let mut deliveries = Vec::new();
@@ -1144,24 +1242,7 @@ fn build(
     };
     // Cohorts.
     let cohort_names: Vec<&str> = f.cohorts.0.iter().map(|x| x.0.as_str()).collect();
-    let cohort_id = |path: &str, name: &str| -> Built<usize> {
-        cohort_names.iter().position(|c| *c == name).map_or_else(
-            || {
-                bad(
-                    path,
-                    format!(
-                        "unknown cohort '{name}'; expected one of: {}",
-                        if cohort_names.is_empty() {
-                            "(no [cohorts])".to_string()
-                        } else {
-                            cohort_names.join(", ")
-                        }
-                    ),
-                )
-            },
-            Ok,
-        )
-    };
+    let cohort_id = |path: &str, name: &str| lookup(&cohort_names, "cohort", path, name);
     let mut cohorts = Vec::new();
     for (n, c) in &f.cohorts.0 {
         let path = format!("cohorts.{n}");
@@ -1300,6 +1381,24 @@ fn build(
             )?,
         });
     }
+    // Workloads.
+    if f.workloads.0.len() > MAX_WORKLOADS {
+        return bad(
+            "workloads",
+            format!("at most {MAX_WORKLOADS} workloads (each is a chip simulation per generation)"),
+        );
+    }
+    let mut workloads = Vec::new();
+    for (n, w) in &f.workloads.0 {
+        if let Err(e) = w.check() {
+            return bad(format!("workloads.{n}.{}", e.field), e.message);
+        }
+        workloads.push(WorkloadDef {
+            name: n.clone(),
+            workload: w.clone(),
+            location: String::new(),
+        });
+    }
     // Demand.
     let mut demand = Vec::new();
     let mut expected_jobs = 0.0;
@@ -1308,6 +1407,7 @@ fn build(
         let ctx = StreamContext {
             names: &names,
             tenants: &tenants,
+            workloads: &workloads,
             fleet: &fleet,
             quota_step_s: policy.quota_step_s,
             horizon_s,
@@ -1337,6 +1437,7 @@ fn build(
         cohorts,
         demand,
         policy,
+        workloads,
     })
 }
 
@@ -1402,6 +1503,14 @@ fn rate_schedule(
             let per_job = match work {
                 WorkDist::RunTime(rt) => chips.mean() * rt.mean(),
                 WorkDist::ChipHours(w) => w.mean() * 3600.0,
+                WorkDist::Workload(_) => {
+                    return bad(
+                        lp,
+                        "not with a workload: a load is sized from run times known when the \
+                         scenario is read, and a workload's come from the chip simulator; give \
+                         rate_per_hour or rate_schedule",
+                    );
+                }
             };
             let per_job_on_g = per_job / ctx.fleet.generations[g].speedup;
             let points: Vec<(u64, f64)> =
@@ -1429,10 +1538,159 @@ fn rate_schedule(
     }
 }
 
+const CHIPS_OF_WORKLOAD: &str = "not with a workload: a workload job's gang is its workload's \
+     tp x dp chips (change tp or dp in [workloads.NAME])";
+
+const STEPS_NEED_WORKLOAD: &str = "only with `workload`: a job given as a run time has no steps";
+
+/// Jobs of workload `id` may run on `generation` (or on any generation when `None`): each must
+/// have a chip preset to time them.
+fn check_lands(
+    key: &str,
+    id: WorkloadId,
+    generation: Option<GenId>,
+    ctx: &StreamContext,
+) -> Built<()> {
+    let gens = &ctx.fleet.generations;
+    let range = generation.map_or(0..gens.len(), |g| g..g + 1);
+    match gens[range].iter().find(|g| g.hw.is_none()) {
+        None => Ok(()),
+        Some(g) => bad(
+            key,
+            format!(
+                "jobs of workload '{}' may run on generation {}, which has no chip preset to \
+                 time them; set fleet.generations.{}.hw to one ({}) or give the jobs a \
+                 generation that has one",
+                ctx.workloads[id as usize].name,
+                g.name,
+                g.name,
+                crate::arch::PRESETS.map(|p| p.0).join(", ")
+            ),
+        ),
+    }
+}
+
+/// A Poisson stream's `workload` (a name, or an empirical distribution over names) and
+/// optional `steps` distribution.
+fn workload_draw(
+    path: &str,
+    d: &FileDemand,
+    generation: Option<GenId>,
+    ctx: &StreamContext,
+) -> Built<WorkloadDraw> {
+    if d.chips.is_some() {
+        return bad(format!("{path}.chips"), CHIPS_OF_WORKLOAD);
+    }
+    let wp = format!("{path}.workload");
+    let (names, weights): (Vec<&str>, Option<&Vec<f64>>) = match d.workload.as_ref().expect("given")
+    {
+        FileWorkloadChoice::One(n) => (vec![n.as_str()], None),
+        FileWorkloadChoice::Empirical(e) => {
+            let WorkloadDistKind::Empirical = e.dist;
+            (
+                e.values.iter().map(String::as_str).collect(),
+                e.weights.as_ref(),
+            )
+        }
+    };
+    let listed = matches!(d.workload, Some(FileWorkloadChoice::Empirical(_)));
+    if names.is_empty() {
+        return bad(
+            format!("{wp}.values"),
+            "expected a non-empty list of workload names",
+        );
+    }
+    let mut options = Vec::with_capacity(names.len());
+    for (i, n) in names.iter().enumerate() {
+        let key = if listed {
+            format!("{wp}.values[{i}]")
+        } else {
+            wp.clone()
+        };
+        let id = ctx.names.workload(&key, n)?;
+        check_lands(&key, id, generation, ctx)?;
+        let w = &ctx.workloads[id as usize].workload;
+        options.push(WorkloadOption {
+            id,
+            chips: w.chips() as u32,
+            steps: w.steps,
+        });
+    }
+    let pick = if listed {
+        let indices = FileDist {
+            dist: DistKind::Empirical,
+            value: None,
+            mean: None,
+            median: None,
+            sigma: None,
+            min: None,
+            max: None,
+            values: Some((0..names.len()).map(|i| Num(i as f64)).collect()),
+            weights: weights.cloned(),
+        };
+        Some(dist(&wp, &indices, false)?)
+    } else {
+        None
+    };
+    let steps = d
+        .steps
+        .as_ref()
+        .map(|f| dist(&format!("{path}.steps"), f, true))
+        .transpose()?;
+    Ok(WorkloadDraw {
+        options,
+        pick,
+        steps,
+    })
+}
+
+/// One entry of a `kind = "jobs"` list: its (chips, work, workload), from `run_time` and
+/// `chips`, or from `workload` (and `steps`).
+fn listed_job(
+    jp: &str,
+    j: &FileJob,
+    generation: Option<GenId>,
+    ctx: &StreamContext,
+) -> Built<(u32, u64, Option<WorkloadId>)> {
+    let (k, _) = one_of(
+        jp,
+        &[
+            ("run_time", j.run_time.map(|_| ())),
+            ("workload", j.workload.as_ref().map(|_| ())),
+        ],
+    )?;
+    if k == 0 {
+        if j.steps.is_some() {
+            return bad(format!("{jp}.steps"), STEPS_NEED_WORKLOAD);
+        }
+        let chips = match j.chips {
+            Some(c) if c > 0 => c,
+            Some(_) => return bad(format!("{jp}.chips"), "expected at least 1"),
+            None => return bad(format!("{jp}.chips"), "missing; expected the gang's chips"),
+        };
+        return Ok((chips, j.run_time.expect("given").0.max(1), None));
+    }
+    let key = format!("{jp}.workload");
+    let id = ctx
+        .names
+        .workload(&key, j.workload.as_deref().expect("given"))?;
+    if j.chips.is_some() {
+        return bad(format!("{jp}.chips"), CHIPS_OF_WORKLOAD);
+    }
+    check_lands(&key, id, generation, ctx)?;
+    let w = &ctx.workloads[id as usize].workload;
+    let steps = j.steps.unwrap_or(w.steps);
+    if steps == 0 {
+        return bad(format!("{jp}.steps"), "expected at least 1");
+    }
+    Ok((w.chips() as u32, steps, Some(id)))
+}
+
 /// What a demand stream is resolved against.
 struct StreamContext<'a> {
     names: &'a Names<'a>,
     tenants: &'a [TenantPlan],
+    workloads: &'a [WorkloadDef],
     fleet: &'a FleetPlan,
     quota_step_s: u64,
     horizon_s: u64,
@@ -1476,6 +1734,8 @@ fn demand_stream(path: &str, d: &FileDemand, ctx: &StreamContext) -> Built<Deman
             d.work_chip_hours.is_some(),
             DemandKind::Poisson,
         ),
+        ("workload", d.workload.is_some(), DemandKind::Poisson),
+        ("steps", d.steps.is_some(), DemandKind::Poisson),
         ("max_jobs", d.max_jobs.is_some(), DemandKind::Poisson),
         ("jobs", d.jobs.is_some(), DemandKind::Jobs),
         ("path", d.path.is_some(), DemandKind::Trace),
@@ -1553,20 +1813,24 @@ fn demand_stream(path: &str, d: &FileDemand, ctx: &StreamContext) -> Built<Deman
                 &[
                     ("run_time", d.run_time.as_ref().map(|_| ())),
                     ("work_chip_hours", d.work_chip_hours.as_ref().map(|_| ())),
+                    ("workload", d.workload.as_ref().map(|_| ())),
                 ],
             )?;
-            let work = if k == 0 {
-                WorkDist::RunTime(dist(
+            if k != 2 && d.steps.is_some() {
+                return bad(format!("{path}.steps"), STEPS_NEED_WORKLOAD);
+            }
+            let work = match k {
+                0 => WorkDist::RunTime(dist(
                     &format!("{path}.run_time"),
                     d.run_time.as_ref().expect("given"),
                     true,
-                )?)
-            } else {
-                WorkDist::ChipHours(dist(
+                )?),
+                1 => WorkDist::ChipHours(dist(
                     &format!("{path}.work_chip_hours"),
                     d.work_chip_hours.as_ref().expect("given"),
                     true,
-                )?)
+                )?),
+                _ => WorkDist::Workload(Box::new(workload_draw(path, d, generation, ctx)?)),
             };
             let start_s = d.start.map_or(0, |x| x.0);
             let end_s = d.end.map_or(horizon_s, |x| x.0).min(horizon_s);
@@ -1589,9 +1853,6 @@ fn demand_stream(path: &str, d: &FileDemand, ctx: &StreamContext) -> Built<Deman
             let mut out = Vec::new();
             for (i, j) in list.iter().enumerate() {
                 let jp = format!("{path}.jobs[{i}]");
-                if j.chips == 0 {
-                    return bad(format!("{jp}.chips"), "expected at least 1");
-                }
                 let count = j.count.unwrap_or(1);
                 if out.len() as u64 + count as u64 > MAX_JOBS as u64 {
                     return bad(format!("{jp}.count"), "too many jobs");
@@ -1609,16 +1870,18 @@ fn demand_stream(path: &str, d: &FileDemand, ctx: &StreamContext) -> Built<Deman
                 if let Some(c) = j.checkpoint {
                     tpl.checkpoint_s = c.0;
                 }
+                let (chips, work, workload) = listed_job(&jp, j, tpl.generation, ctx)?;
                 for _ in 0..count {
                     out.push(JobSpec {
                         tenant: t,
                         submit_s: j.at.0,
-                        chips: j.chips,
-                        work_s: j.run_time.0.max(1),
+                        chips,
+                        work,
                         priority: tpl.priority,
                         preemptible: tpl.preemptible,
                         checkpoint_s: tpl.checkpoint_s,
                         generation: tpl.generation,
+                        workload,
                     });
                 }
             }

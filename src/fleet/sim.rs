@@ -115,6 +115,7 @@ struct TenantAcc {
     delays: Vec<f64>,
     jcts: Vec<f64>,
     slowdowns: Vec<f64>,
+    run_times: Vec<f64>,
     reclaims: Vec<f64>,
     reserved_time_s: u64,
     honoured_time_s: u64,
@@ -288,7 +289,7 @@ impl<'a> Sim<'a> {
                 epoch: 0,
                 start_s: 0,
                 first_start_s: NO_TIME,
-                remaining: j.work_s as f64,
+                remaining: j.work as f64,
                 placement: Placement::None,
                 spent_chip_s: 0,
                 awaiting: 0,
@@ -578,7 +579,7 @@ impl<'a> Sim<'a> {
         let j = &self.jobs[id as usize];
         let a = &mut self.acc[j.tenant];
         a.submitted += 1;
-        a.demanded_chip_s += j.chips as f64 * j.work_s as f64;
+        a.demanded_chip_s += j.chips as f64 * self.rt.reference_s(j);
         let g_n = self.gens;
         let possible = match j.generation {
             Some(g) => g..g + 1,
@@ -813,11 +814,12 @@ impl<'a> Sim<'a> {
                 let jct = (now - j.submit_s) as f64;
                 let ideal = self
                     .rt
-                    .run_s(j, g, &self.s.fleet.generations[g], j.work_s as f64);
+                    .run_s(j, g, &self.s.fleet.generations[g], j.work as f64);
                 let a = &mut self.acc[t];
                 a.completed += 1;
                 a.jcts.push(jct);
                 a.slowdowns.push(jct / (ideal.max(10) as f64));
+                a.run_times.push(ideal as f64);
             }
             Stop::Preempted | Stop::Killed => {
                 let ck = j.checkpoint_s;
@@ -1687,6 +1689,7 @@ impl<'a> Sim<'a> {
                 queue_delay_s: Percentiles::of(&mut a.delays),
                 jct_s: Percentiles::of(&mut a.jcts),
                 slowdown: Percentiles::of(&mut a.slowdowns),
+                run_time_s: Percentiles::of(&mut a.run_times),
                 preemptions: a.preemptions,
                 failure_kills: a.failure_kills,
                 chip_hours_lost: hours(a.lost_chip_s),
@@ -1754,6 +1757,7 @@ impl<'a> Sim<'a> {
             tenants,
             fleet,
             timeseries: std::mem::take(&mut self.samples),
+            workloads: Vec::new(),
         }
     }
 }

@@ -234,11 +234,12 @@ pub fn read(
                 tenant,
                 submit_s: 0,
                 chips: chips as u32,
-                work_s: (run.round() as u64).max(1),
+                work: (run.round() as u64).max(1),
                 priority: defaults.priority[tenant],
                 preemptible: defaults.preemptible,
                 checkpoint_s: defaults.checkpoint_s,
                 generation: None,
+                workload: None,
             },
         ));
     }
@@ -282,7 +283,7 @@ mod tests {
         let jobs = read(text, "t.csv", &fmt, &defaults, &lookup).unwrap();
         assert_eq!(jobs.len(), 2);
         assert_eq!((jobs[0].tenant, jobs[0].submit_s, jobs[0].chips), (1, 0, 8));
-        assert_eq!((jobs[1].submit_s, jobs[1].work_s), (2932, 66));
+        assert_eq!((jobs[1].submit_s, jobs[1].work), (2932, 66));
         let bad = text.replace("8,2951.0,b", "x,2951.0,b");
         let e = read(&bad, "t.csv", &fmt, &defaults, &lookup)
             .unwrap_err()

@@ -230,7 +230,9 @@ pub fn lines(
                 let ticks: Vec<String> = x_ticks.map(<[String]>::to_vec).unwrap_or_default();
                 let fmt = move |x: &f64| {
                     if ticks.is_empty() {
-                        format!("{x}")
+                        // Six decimals at most: 0.6, not the 0.6000000000000001 a tick step
+                        // of 0.2 lands on.
+                        format!("{}", (x * 1e6).round() / 1e6)
                     } else {
                         let k = x.round();
                         if (x - k).abs() < 1e-6 && k >= 0.0 && (k as usize) < ticks.len() {

@@ -13,7 +13,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::fleet::{self, Scenario};
+use crate::fleet::{self, Scenario, WorkloadRunTime};
+use crate::workload::CostModel;
 
 /// Errors of the sweep layer.
 #[derive(Debug, thiserror::Error)]
@@ -244,11 +245,22 @@ pub fn run(spec: &Spec, done: &(dyn Fn() + Sync)) -> Result<Runs> {
     let jobs: Vec<(usize, u64)> = (0..mine.len())
         .flat_map(|k| (0..spec.seeds).map(move |s| (k, s)))
         .collect();
+    let cost = CostModel::new();
     let work = || -> Result<Vec<Run>> {
+        let tables = workload_tables(&scenarios, &cost).map_err(|(k, source)| Error::Fleet {
+            point: mine[k].label(),
+            source,
+        })?;
         jobs.par_iter()
             .map(|&(k, s)| {
                 let seed = grid.base_seed.wrapping_add(s);
-                let outcome = fleet::run(&scenarios[k], seed).map_err(|source| Error::Fleet {
+                let outcome = fleet::run_timed(
+                    &scenarios[k],
+                    seed,
+                    &tables[k],
+                    &fleet::RunOptions::default(),
+                )
+                .map_err(|source| Error::Fleet {
                     point: mine[k].label(),
                     source,
                 })?;
@@ -274,6 +286,34 @@ pub fn run(spec: &Spec, done: &(dyn Fn() + Sync)) -> Result<Runs> {
         shard: spec.shard,
         runs,
     })
+}
+
+/// The workload table of every scenario, through one memo: the distinct (workload, chip preset)
+/// shapes of all of them are simulated first, in parallel, each once; the tables are then
+/// filled from the memo. An error names the scenario's index.
+pub fn workload_tables(
+    scenarios: &[Scenario],
+    cost: &CostModel,
+) -> std::result::Result<Vec<WorkloadRunTime>, (usize, fleet::Error)> {
+    let mut shapes: Vec<(crate::workload::Workload, crate::arch::Hardware)> = Vec::new();
+    for s in scenarios {
+        for (w, hw) in WorkloadRunTime::shapes(s) {
+            let w = crate::workload::Workload { steps: 1, ..w };
+            if !shapes.iter().any(|(x, h)| *x == w && h.name == hw.name) {
+                shapes.push((w, hw));
+            }
+        }
+    }
+    // A shape the kernels cannot run fails here quietly and again, with its scenario's key
+    // path, when its table is built.
+    shapes.par_iter().for_each(|(w, hw)| {
+        let _ = cost.step(w, hw);
+    });
+    scenarios
+        .iter()
+        .enumerate()
+        .map(|(k, s)| WorkloadRunTime::build(s, cost).map_err(|e| (k, e)))
+        .collect()
 }
 
 /// Merge shards of one sweep into the whole: the same grid, every point exactly once.

@@ -105,21 +105,32 @@ impl Workload {
 
     /// Check the fields and find the model.
     pub fn validate(&self) -> Result<(ModelConfig, DType)> {
+        self.check()
+            .map_err(|e| self.err(format!("{}: {}", e.field, e.message)))
+    }
+
+    /// Check the fields and find the model; a problem names the field (for callers that
+    /// report it at a key path of their own, like a scenario's `[workloads.NAME]`).
+    pub fn check(&self) -> std::result::Result<(ModelConfig, DType), FieldError> {
+        let field = |field: &'static str, message: String| FieldError { field, message };
         let cfg = ModelConfig::shipped(&self.model).ok_or_else(|| {
-            self.err(format!(
-                "unknown model '{}'; the shipped models are: {}",
-                self.model,
-                model::SHIPPED
-                    .iter()
-                    .map(|(n, _)| *n)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
+            field(
+                "model",
+                format!(
+                    "unknown model '{}'; the shipped models are: {}",
+                    self.model,
+                    model::SHIPPED
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
         })?;
         let dtype: DType = self
             .dtype
             .parse()
-            .map_err(|e: crate::numerics::Error| self.err(e.to_string()))?;
+            .map_err(|e: crate::numerics::Error| field("dtype", e.to_string()))?;
         for (name, v, max) in [
             ("batch", self.batch, 4096),
             ("seq", self.seq, 1 << 20),
@@ -127,14 +138,23 @@ impl Workload {
             ("dp", self.dp, 1 << 20),
         ] {
             if v == 0 || v > max {
-                return Err(self.err(format!("{name} = {v} is out of range 1..={max}")));
+                return Err(field(name, format!("{v} is out of range 1..={max}")));
             }
         }
         if self.steps == 0 {
-            return Err(self.err("steps must be at least 1".into()));
+            return Err(field("steps", "must be at least 1".into()));
         }
         Ok((cfg, dtype))
     }
+}
+
+/// A problem with one field of a [`Workload`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field (`model`, `dtype`, `batch`, `seq`, `steps`, `tp`, `dp`).
+    pub field: &'static str,
+    /// What is wrong and what was expected.
+    pub message: String,
 }
 
 /// The time of one step, and its parts.

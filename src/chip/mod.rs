@@ -50,10 +50,6 @@ pub enum Pipeline {
 /// Below this many instructions a second thread costs more than it saves.
 pub const PIPELINE_MIN_INSTRS: usize = 1 << 16;
 
-/// Instructions per part of a streamed plan: large enough that handing parts over costs
-/// nothing measurable, small enough that the simulator starts at once.
-const PART_INSTRS: usize = plan::CHUNK_INSTRS;
-
 /// Everything one run produced.
 pub struct RunResult {
     /// Capacity the program needed.
@@ -79,14 +75,14 @@ pub fn run(
         Pipeline::Threaded(k) => Some(k),
         Pipeline::Auto => (program.instrs.len() >= PIPELINE_MIN_INSTRS
             && std::thread::available_parallelism().is_ok_and(|c| c.get() >= 2))
-        .then_some(PART_INSTRS),
+        .then_some(plan::CHUNK_INSTRS),
     };
-    // With two threads the checks split the program in halves too, and work out the queues
-    // as they go (a pass over a million instructions is mostly memory traffic).
+    // With two threads the checks split the program in halves too. Either way they work out
+    // the queues as they go (a pass over a million instructions is mostly memory traffic).
     let (usage, queue) = check::check_split(program, hw, file, if part.is_some() { 2 } else { 1 })?;
     let (plan, schedule) = match part {
         None => {
-            let plan = plan::build(program, hw, &usage.liveness);
+            let plan = plan::build_on(program, hw, &usage.liveness, queue);
             let schedule = sim::simulate(&plan, hw);
             (plan, schedule)
         }

@@ -440,7 +440,13 @@ pub fn queues(program: &Program, hw: &Hardware) -> Vec<u16> {
 /// One pass over the instructions; each tile's region is computed once and serves both the
 /// dependency queries and the recording.
 pub fn build(program: &Program, hw: &Hardware, live: &Liveness) -> Plan {
-    let queue = queues(program, hw);
+    build_on(program, hw, live, queues(program, hw))
+}
+
+/// [`build`] with the instructions' queues already worked out ([`queues`], or
+/// [`super::check::check_split`], which finds them as it checks).
+pub fn build_on(program: &Program, hw: &Hardware, live: &Liveness, queue: Vec<u16>) -> Plan {
+    debug_assert_eq!(queue.len(), program.instrs.len());
     let mut b = Builder::new(program, hw, live);
     let shift = CHUNK_INSTRS.trailing_zeros();
     let chunks = queue

@@ -164,7 +164,11 @@ impl Liveness {
 /// Check instructions `range`, measuring their liveness; fill `queue` (empty, or one entry per
 /// instruction of the range) with their queues.
 fn check_instrs(cx: &Ctx, range: std::ops::Range<usize>, queue: &mut [u16]) -> Result<Liveness> {
-    let mut live = Liveness::new(cx.program.buffers.len());
+    let nb = cx.program.buffers.len();
+    // Written at every tile while another slice does the same on the other core: padded, so
+    // that no allocation of the other thread can share their cache lines (false sharing made
+    // the checks three times slower when the allocator happened to place them side by side).
+    let mut track = vec![(usize::MAX, 0usize, usize::MAX); nb + 2 * PAD];
     let first = range.start;
     for (k, ins) in cx.program.instrs[range].iter().enumerate() {
         let i = first + k;
@@ -174,20 +178,32 @@ fn check_instrs(cx: &Ctx, range: std::ops::Range<usize>, queue: &mut [u16]) -> R
         let port = !matches!(ins.op, Op::DmaCopy { .. });
         for &t in reads.iter().chain(&writes) {
             check_tile(cx, ins.line, t, port)?;
-            let b = t.buffer.0 as usize;
-            live.first[b] = live.first[b].min(i);
-            live.last[b] = i;
+            let e = &mut track[PAD + t.buffer.0 as usize];
+            e.0 = e.0.min(i);
+            e.1 = i;
         }
         for t in &writes {
-            live.last_write[t.buffer.0 as usize] = Some(i);
+            track[PAD + t.buffer.0 as usize].2 = i;
         }
         check_op(cx, ins.line, &ins.op, (&reads, &writes))?;
         if let Some(q) = queue.get_mut(k) {
             *q = super::plan::queue_of(&ins.op, cx.hw);
         }
     }
-    Ok(live)
+    let track = &track[PAD..PAD + nb];
+    Ok(Liveness {
+        first: track.iter().map(|e| e.0).collect(),
+        last: track.iter().map(|e| e.1).collect(),
+        last_write: track
+            .iter()
+            .map(|e| (e.2 != usize::MAX).then_some(e.2))
+            .collect(),
+    })
 }
+
+/// Elements of padding on each side of a slice's liveness array (3 x 8 x 8 = 192 bytes: more
+/// than a cache line and its prefetched neighbour).
+const PAD: usize = 8;
 
 fn check_buffer(cx: &Ctx, b: &Buffer) -> Result<()> {
     let (limit, what) = match b.memory {

@@ -308,11 +308,12 @@ fn key(a: &Access) -> (u64, u32) {
 }
 
 impl BufIndex {
-    /// Positions in `sorted` of the keys in `lo..hi`.
+    /// Positions in `sorted` of the accesses whose element start is in `lo..hi` (the keys in
+    /// `(lo, 0)..(hi, 0)`: comparing the starts alone finds the same positions, cheaper).
     #[inline]
-    fn range(&self, lo: (u64, u32), hi: (u64, u32)) -> std::ops::Range<usize> {
-        let a = self.sorted.partition_point(|b| key(b) < lo);
-        let b = a + self.sorted[a..].partition_point(|b| key(b) < hi);
+    fn range(&self, lo: u64, hi: u64) -> std::ops::Range<usize> {
+        let a = self.sorted.partition_point(|b| b.region.e0 < lo);
+        let b = a + self.sorted[a..].partition_point(|b| b.region.e0 < hi);
         a..b
     }
 
@@ -329,7 +330,7 @@ impl BufIndex {
             return;
         }
         let lo = r.e0.saturating_sub(self.max_len);
-        for a in &self.sorted[self.range((lo, 0), (r.e1, 0))] {
+        for a in &self.sorted[self.range(lo, r.e1)] {
             if a.region.overlaps(r) {
                 f(a);
             }
@@ -357,7 +358,7 @@ impl BufIndex {
             return;
         }
         // Keep the survivors of the covered range at its front; the doomed gap follows.
-        let range = self.range((r.e0, 0), (r.e1, 0));
+        let range = self.range(r.e0, r.e1);
         let mut w = range.start;
         for j in range.clone() {
             let b = &self.sorted[j];

@@ -114,6 +114,8 @@ struct Sim<'a, S> {
     now: Picos,
     seq: u64,
     hbm_share: f64,
+    /// The largest `hbm_ratio` of any transfer issued so far (bounds the HBM demand).
+    ratio_max: f64,
 }
 
 /// Where the simulator reads the plan: whole, or streamed in while it is being built.
@@ -263,6 +265,7 @@ fn simulate_from_with<S: Source>(src: S, hw: &Hardware) -> Schedule {
         now: 0,
         seq: 0,
         hbm_share: hw.core_hbm_bytes_per_ns(),
+        ratio_max: 0.0,
     };
     sim.run();
     let mut s = sim.s;
@@ -378,14 +381,23 @@ impl<S: Source> Sim<'_, S> {
             Some(&r) => r,
             None => self.hw.dma.peak_bytes_per_ns / c as f64,
         };
-        let mut hbm = 0.0;
-        for a in &self.active {
-            hbm += share(self.per_engine[a.engine as usize]) * a.hbm_ratio;
-        }
-        let scale = if hbm > self.hbm_share {
-            self.hbm_share / hbm
-        } else {
+        // Each engine moves at most its peak rate, so the demand is at most (engines with
+        // transfers) x peak x the largest ratio. Under the share (with room for the sum's
+        // rounding) the sum cannot be over it either, and the scale is 1 without it.
+        let busy = self.active.len().min(self.per_engine.len()) as f64;
+        let bound = busy * self.hw.dma.peak_bytes_per_ns * self.ratio_max;
+        let scale = if bound * (1.0 + 1e-9) <= self.hbm_share {
             1.0
+        } else {
+            let mut hbm = 0.0;
+            for a in &self.active {
+                hbm += share(self.per_engine[a.engine as usize]) * a.hbm_ratio;
+            }
+            if hbm > self.hbm_share {
+                self.hbm_share / hbm
+            } else {
+                1.0
+            }
         };
         let rescale = scale != self.scale;
         self.scale = scale;
@@ -556,15 +568,17 @@ impl<S: Source> Sim<'_, S> {
         else {
             unreachable!("DMA queue holds DMA")
         };
+        let hbm_ratio = if work_bytes > 0.0 {
+            hbm_bytes as f64 / work_bytes
+        } else {
+            0.0
+        };
+        self.ratio_max = self.ratio_max.max(hbm_ratio);
         self.pending[q] = Active {
             instr: i as u32,
             engine,
             remaining: work_bytes,
-            hbm_ratio: if work_bytes > 0.0 {
-                hbm_bytes as f64 / work_bytes
-            } else {
-                0.0
-            },
+            hbm_ratio,
             since: 0,
             rate: 0.0,
             finish: UNKNOWN,

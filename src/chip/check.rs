@@ -165,9 +165,10 @@ impl Liveness {
 /// instruction of the range) with their queues.
 fn check_instrs(cx: &Ctx, range: std::ops::Range<usize>, queue: &mut [u16]) -> Result<Liveness> {
     let nb = cx.program.buffers.len();
-    // Written at every tile while another slice does the same on the other core: padded, so
-    // that no allocation of the other thread can share their cache lines (false sharing made
-    // the checks three times slower when the allocator happened to place them side by side).
+    // Written at every tile while the other slice does the same on the other core. Three small
+    // arrays here made the checks three times slower after a process had run many small
+    // kernels (measured; where the allocator put them, most likely on cache lines the other
+    // thread writes). One array, padded so no other allocation can share its lines, is immune.
     let mut track = vec![(usize::MAX, 0usize, usize::MAX); nb + 2 * PAD];
     let first = range.start;
     for (k, ins) in cx.program.instrs[range].iter().enumerate() {

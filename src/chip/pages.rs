@@ -7,8 +7,8 @@
 //! NumPy does the same for its large arrays. Elsewhere, or when the kernel declines, this is a
 //! no-op and the arrays are ordinary vectors.
 
-/// Below this many bytes an array is not worth a hint (a huge page is 2 MiB).
-const MIN_BYTES: usize = 4 << 20;
+/// Below this many bytes no whole huge page (2 MiB) can lie inside an array.
+const MIN_BYTES: usize = 2 << 20;
 
 /// A vector of `n` copies of `value`, on huge pages where the system offers them.
 pub(crate) fn filled<T: Copy>(n: usize, value: T) -> Vec<T> {

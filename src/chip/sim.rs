@@ -268,9 +268,7 @@ fn simulate_from_with<S: Source>(src: S, hw: &Hardware) -> Schedule {
         ratio_max: 0.0,
     };
     sim.run();
-    let mut s = sim.s;
-    s.total_ps = s.visible_ps.iter().copied().max().unwrap_or(0);
-    s
+    sim.s
 }
 
 /// `x.ceil() as Picos` for finite `x >= 0`, without a libm call (baseline x86-64 has no rounding
@@ -449,6 +447,8 @@ impl<S: Source> Sim<'_, S> {
     /// Set the time `i`'s result is visible; the first queue whose head waited for it.
     fn set_visible(&mut self, i: usize, t: Picos) -> Option<u16> {
         let old = std::mem::replace(&mut self.s.visible_ps[i], t);
+        // The total is the latest result: kept here, not found by a pass over the array.
+        self.s.total_ps = self.s.total_ps.max(t);
         (WAITED_MIN..=WAITED)
             .contains(&old)
             .then(|| (WAITED - old) as u16)

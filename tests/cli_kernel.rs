@@ -3,22 +3,13 @@
 //! them with `TRNSIM_BLESS=1 cargo test --release --test cli_kernel` and review the diff (they
 //! are never rewritten otherwise).
 
+mod common;
+
+use common::{text, trnsim};
+
 use std::path::PathBuf;
-use std::process::{Command, Output};
 
 use serde_json::Value;
-
-fn trnsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trnsim"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("binary runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8(b.to_vec()).unwrap()
-}
 
 fn golden_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/kernels")

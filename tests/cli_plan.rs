@@ -1,24 +1,9 @@
 //! `trnsim plan` as a user runs it: the shipped scenarios, a golden output, bad scenarios
 //! (error names the file, line and key path; exit 2; no partial output), `--set` and `--out`.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-fn trnsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trnsim"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("binary runs")
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8(b.to_vec()).unwrap()
-}
+use common::{root, text, trnsim};
 
 #[test]
 fn shipped_scenarios_run_with_the_documented_keys() {

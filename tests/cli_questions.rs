@@ -3,14 +3,13 @@
 //! file's header, on a shorter horizon and fewer seeds, moves the model's outputs in the
 //! direction the question is about. Every number asserted on comes out of the simulators.
 
-use std::path::PathBuf;
+mod common;
+
+use common::root;
+
 use std::process::Command;
 
 use serde_json::Value;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// The `--vary KEY=V1,V2,...` of the sweep command in a scenario's header comment.
 fn header_vary(name: &str) -> (String, Vec<String>) {

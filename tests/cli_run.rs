@@ -1,27 +1,14 @@
 //! `trnsim run` and `trnsim hw` as a user runs them: real binary, real files.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use common::{root, text, trnsim};
+
+use std::path::Path;
 
 use ndarray::{Array2, ArrayD};
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};
 use serde_json::Value;
-
-fn trnsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trnsim"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("binary runs")
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8(b.to_vec()).unwrap()
-}
 
 fn json_report(args: &[&str]) -> Value {
     let o = trnsim(args);

@@ -1,24 +1,11 @@
 //! `trnsim sweep` as a user runs it: the same sweep with one thread, two threads, and as three
 //! shards merged gives byte-identical results; reports and charts are written; bad input exits 2.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn trnsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trnsim"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("binary runs")
-}
+use common::{root, text, trnsim};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8(b.to_vec()).unwrap()
-}
+use std::path::Path;
 
 fn sweep(dir: &Path, extra: &[&str]) -> String {
     let scenario = root().join("tests/golden/fleet/small.toml");

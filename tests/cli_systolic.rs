@@ -1,27 +1,10 @@
 //! `trnsim systolic` as a user runs it: the real binary on real SCALE-Sim files.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
+
+use common::{root, text, trnsim};
 
 use serde_json::Value;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Run the binary from the crate root, so relative paths in its output are stable.
-fn trnsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trnsim"))
-        .args(args)
-        .current_dir(root())
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("binary runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8(b.to_vec()).unwrap()
-}
 
 fn ok(args: &[&str]) -> String {
     let o = trnsim(args);

@@ -1,8 +1,9 @@
-//! Helpers shared by the kernel tests: run a kernel on trn2 with values (checked against its
-//! reference) or timing-only, and run the binary.
+//! Helpers shared by the tests: run a kernel on trn2 with values (checked against its
+//! reference) or timing-only, and run the binary as a user would.
 
 #![allow(dead_code)] // each test file uses its own subset
 
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use trnsim::arch::Hardware;
@@ -56,11 +57,21 @@ pub fn timing(kernel: &str, spec: &str) -> Report {
     chip::report::report(&program, &hw, &run)
 }
 
-/// The binary, run from the crate's root.
+/// The crate's root (where the shipped traces, scenarios and goldens are).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A process's output as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8(b.to_vec()).unwrap()
+}
+
+/// The binary, run from the crate's root (so relative paths in its output are stable).
 pub fn trnsim(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_trnsim"))
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(root())
         .env_remove("RUST_LOG")
         .output()
         .expect("binary runs")

@@ -86,6 +86,13 @@ pub fn list(format: Format) -> Result<String> {
 /// The step the options describe; a missing or misplaced length is an error naming the option.
 pub fn step(args: &ModelRunArgs) -> Result<Step> {
     let len = match (args.phase, args.seq, args.context) {
+        (Phase::Train, _, _) => {
+            return Err(Error::Input(
+                "--phase train does not apply to one step of a model (a forward pass): use \
+                 prefill or decode"
+                    .into(),
+            ));
+        }
         (Phase::Prefill, Some(s), None) => s,
         (Phase::Decode, None, Some(c)) => c,
         (Phase::Prefill, _, Some(_)) => {
@@ -179,6 +186,7 @@ pub fn render(r: &ModelReport, format: Format) -> String {
             let (phase, len) = match r.step.phase {
                 Phase::Prefill => ("prefill", format!("seq {}", r.step.len)),
                 Phase::Decode => ("decode", format!("context {}", r.step.len)),
+                Phase::Train => ("train", format!("seq {}", r.step.len)),
             };
             let title = format!(
                 "{} on {}: {phase}, batch {} x {len} ({} tokens), {}; one NeuronCore, kernels \

@@ -1,7 +1,7 @@
 //! The kernel library: parameterized kernels lowered to traces the way NKI's best samples are
 //! written (SBUF blocking sized to the preset, double-buffered loads spread over the DMA queues,
 //! fp32 accumulation in PSUM, evacuation on the Vector and Scalar engines), then run on the chip
-//! simulator; and transformer layers built from them ([`model`]).
+//! simulator. Transformer models built from them live in [`crate::workload`].
 //!
 //! Each kernel has a definition in `kernels/NAME.toml` (parameters, defaults, ranges; embedded
 //! in the binary) and a lowering in `src/kernels/NAME.rs` with an f64 reference of what it
@@ -16,7 +16,6 @@ mod elementwise;
 mod error;
 mod matmul;
 mod mlp;
-pub mod model;
 mod norm;
 mod quant;
 mod rows;
@@ -26,6 +25,14 @@ mod transpose;
 pub use builder::{Builder, DMA_PART_BYTES, Role};
 pub use def::{KernelDef, Params};
 pub use error::{Error, Result};
+
+/// The model items at their old path: they moved to [`crate::workload`]; this re-export keeps
+/// `trnsim::kernels::model::...` callers compiling until they import from there.
+pub mod model {
+    pub use crate::workload::{
+        ModelConfig, ModelReport, ModelTotal, Phase, Row, SHIPPED, Step, Total, run_model as run,
+    };
+}
 
 use ndarray::ArrayD;
 

@@ -8,7 +8,8 @@
 //! points), and the [`RunTime`] the engine asks: `steps x step time` on the generation a job
 //! runs on, and back from elapsed seconds to steps when it is preempted, so a job that moves
 //! between generations keeps its progress in steps. Jobs given as run times keep the
-//! generations' speed-ups ([`SpeedupRunTime`]).
+//! generations' speed-ups ([`SpeedupRunTime`]). What a workload is and how a step is timed live
+//! in [`crate::workload`]; this file is only the fleet's table of them.
 
 use serde::{Serialize, Serializer};
 

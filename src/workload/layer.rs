@@ -51,6 +51,7 @@ pub(super) struct Invocation {
     pub(super) role: &'static str,
     /// The library kernel's name.
     pub(super) kernel: &'static str,
+    /// Its parameters, in the order the report shows them.
     pub(super) args: Vec<Arg>,
     /// Invocations per layer (or per step, for the head).
     pub(super) count: usize,

@@ -342,3 +342,23 @@ pub fn run_model(
         missing,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_model_step_refuses_train() {
+        let cfg = ModelConfig::shipped("llama3-8b").unwrap();
+        let hw = Hardware::preset("trn2").unwrap();
+        let step = Step {
+            phase: Phase::Train,
+            batch: 1,
+            len: 128,
+        };
+        let e = run_model(&cfg, &step, DType::BFloat16, &hw)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("llama3-8b") && e.contains("phase train"), "{e}");
+    }
+}

@@ -38,6 +38,7 @@
 //! # Ok::<(), trnsim::fleet::Error>(())
 //! ```
 
+pub mod account;
 pub mod demand;
 pub mod error;
 pub mod event;
@@ -50,6 +51,7 @@ pub mod reclaim;
 pub mod rng;
 pub mod scenario;
 pub mod sim;
+pub mod table;
 pub mod tenant;
 pub mod time;
 pub mod trace;

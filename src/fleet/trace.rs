@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::error::{Error, Result};
 use super::job::JobSpec;
 use super::tenant::TenantId;
+use super::time::{DAY_S, HOUR_S_F64, MINUTE_S};
 
 /// How submit times are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -95,7 +96,10 @@ pub fn parse_datetime(s: &str) -> Option<i64> {
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + (hh * 3600.0 + mm * 60.0 + ss).round() as i64)
+    Some(
+        days * DAY_S as i64
+            + (hh * HOUR_S_F64 + mm * MINUTE_S as f64 + ss).round() as i64,
+    )
 }
 
 /// Split one CSV line (RFC 4180 quotes).

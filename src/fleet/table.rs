@@ -88,6 +88,12 @@ mod tests {
         x[(0, 1)] = 7;
         assert_eq!(x.row(1), &[1, 0, 5]);
         assert_eq!(x.row_sum(1), 6);
-        assert_eq!(x.iter().filter(|(_, v)| **v > 0).map(|(k, _)| k).collect::<Vec<_>>(), vec![(0, 1), (1, 0), (1, 2)]);
+        assert_eq!(
+            x.iter()
+                .filter(|(_, v)| **v > 0)
+                .map(|(k, _)| k)
+                .collect::<Vec<_>>(),
+            vec![(0, 1), (1, 0), (1, 2)]
+        );
     }
 }

@@ -83,9 +83,9 @@ impl Sim<'_> {
         for (&v, parts) in &self.reclaim.overlap {
             let st = &self.st[v as usize];
             if st.status != Status::Evicting {
-                return Err(self.broken(format!(
-                    "job {v} has handed-over chips but is not evicting"
-                )));
+                return Err(
+                    self.broken(format!("job {v} has handed-over chips but is not evicting"))
+                );
             }
             *handed.entry(st.evicted_for).or_default() +=
                 parts.iter().map(|p| p.1 as u64).sum::<u64>();
@@ -126,9 +126,7 @@ impl Sim<'_> {
                 )));
             }
             if used > p.installed_chips() {
-                return Err(self.broken(format!(
-                    "generation {g}: more chips allocated than exist"
-                )));
+                return Err(self.broken(format!("generation {g}: more chips allocated than exist")));
             }
             for (us, &k) in tally.per_us[g].iter().enumerate() {
                 let cap = p.ultraserver_chips() as u64;

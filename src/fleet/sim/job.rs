@@ -193,7 +193,8 @@ impl Sim<'_> {
                     .rt
                     .run_s(j, g, &self.s.fleet.generations[g], j.work as f64);
                 let jct_s = now - j.submit_s;
-                self.account.stop(t, Stopped::Completed { jct_s, ideal_run_s });
+                self.account
+                    .stop(t, Stopped::Completed { jct_s, ideal_run_s });
             }
             Stop::Preempted | Stop::Killed => {
                 let ck = j.checkpoint_s;

@@ -291,7 +291,8 @@ impl Sim<'_> {
                 .enumerate()
             {
                 self.books.reserved[(ti, g)] = q.reserved;
-                self.books.quota
+                self.books
+                    .quota
                     .set_quota(ti, g, q.nominal, q.borrowing_limit, q.lending_limit);
             }
         }

@@ -152,9 +152,12 @@ impl Sim<'_> {
             };
             return if ok { held } else { 0 };
         }
-        let borrowing =
-            || self.books.quota.root(t) == self.books.quota.root(c.tenant) && self.books.quota.is_borrowing(t, g);
-        let cap = || held.min(self.books.quota.borrowed(t, g) + self.books.max_job[t].saturating_sub(1));
+        let borrowing = || {
+            self.books.quota.root(t) == self.books.quota.root(c.tenant)
+                && self.books.quota.is_borrowing(t, g)
+        };
+        let cap =
+            || held.min(self.books.quota.borrowed(t, g) + self.books.max_job[t].saturating_sub(1));
         match a.cross {
             CrossTenant::None => 0,
             CrossTenant::AnyLowerPriority if lower() => held,
@@ -195,7 +198,9 @@ impl Sim<'_> {
                     self.st[v as usize].status = Status::Taken;
                     victims.push(v);
                 }
-                None if scope.is_some() && self.cap.pools[g].can_place(c.chips as u32) => scope = None,
+                None if scope.is_some() && self.cap.pools[g].can_place(c.chips as u32) => {
+                    scope = None
+                }
                 None => break,
             }
         }

@@ -7,9 +7,10 @@
 //! state is per run: [`run_with`] is a pure function of the scenario, the seed and the run-time
 //! provider.
 //!
-//! Rooms: this file (the state, the event loop and its handlers), [`job`] (a job's
-//! transitions), [`admission`] (rounds, placement, backfill), [`preemption`] (victims, reclaim
-//! modes, nominations), [`invariants`] (checks for tests), [`state`] (the engine's parts).
+//! Rooms: this file (the state, the event loop and its handlers), `job.rs` (a job's
+//! transitions), `admission.rs` (rounds, placement, backfill), `preemption.rs` (victims,
+//! reclaim modes, nominations), `invariants.rs` (checks for tests), `state.rs` (the engine's
+//! parts and what the recorder may read).
 
 mod admission;
 mod invariants;

@@ -282,12 +282,20 @@ impl Sim<'_> {
             self.start(c.job, g, p);
             return TryResult::Started;
         }
+        self.nominate(c, g, &victims, due);
+        TryResult::Nominated
+    }
+
+    /// Graceful and throttled reclaim: the victims run until `due`; `c`'s target is chosen now,
+    /// its free chips held at once, and each victim's chips in it handed over (with their
+    /// quota, as `c`'s claim) when the victim stops.
+    fn nominate(&mut self, c: &Candidate, g: GenId, victims: &[JobId], due: u64) {
         let target = self.cap.pools[g]
             .place(c.chips as u32)
             .expect("the preemption made room");
         // Victims back in the pool (they run until due); the target's free chips held now.
         self.cap.pools[g].release(&target);
-        for &v in &victims {
+        for &v in victims {
             self.cap.pools[g].occupy(&self.st[v as usize].placement);
         }
         let mut held = Vec::new();
@@ -304,7 +312,7 @@ impl Sim<'_> {
         for &(us, k) in &held {
             self.cap.pools[g].occupy_part(us, k);
         }
-        for &v in &victims {
+        for &v in victims {
             // The chips of this victim the target takes: their quota moves to the claim.
             let mut parts = Vec::new();
             for_parts(&self.st[v as usize].placement, |us, k| {
@@ -339,7 +347,6 @@ impl Sim<'_> {
                 held,
             },
         );
-        TryResult::Nominated
     }
 
     /// Throttled reclaim: book the victims' chips against the per-round budget, earliest

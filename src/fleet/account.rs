@@ -178,6 +178,7 @@ impl Account {
     }
 
     /// A job was submitted, asking for `demanded_chip_s` on the reference generation.
+    #[inline]
     pub fn arrive(&mut self, t: TenantId, demanded_chip_s: f64) {
         let a = &mut self.tenants[t];
         a.submitted += 1;
@@ -185,11 +186,13 @@ impl Account {
     }
 
     /// A submitted job was rejected: no capacity or quota could ever hold it.
+    #[inline]
     pub fn reject(&mut self, t: TenantId) {
         self.tenants[t].rejected += 1;
     }
 
     /// A job started waiting.
+    #[inline]
     pub fn enqueue(&mut self, j: &JobSpec) {
         let a = &mut self.tenants[j.tenant];
         a.waiting_jobs += 1;
@@ -205,6 +208,7 @@ impl Account {
     }
 
     /// A job stopped waiting.
+    #[inline]
     pub fn dequeue(&mut self, j: &JobSpec) {
         let a = &mut self.tenants[j.tenant];
         a.waiting_jobs -= 1;
@@ -221,6 +225,7 @@ impl Account {
 
     /// A job started: `queue_delay_s` on its first start, `reclaim_s` when it waited for
     /// preemptions since it first needed them.
+    #[inline]
     pub fn start(&mut self, t: TenantId, queue_delay_s: Option<u64>, reclaim_s: Option<u64>) {
         let a = &mut self.tenants[t];
         if let Some(d) = queue_delay_s {
@@ -233,6 +238,7 @@ impl Account {
     }
 
     /// A job stopped.
+    #[inline]
     pub fn stop(&mut self, t: TenantId, why: Stopped) {
         let a = &mut self.tenants[t];
         match why {

@@ -135,11 +135,13 @@ impl Queues {
         if self.sets.len() == 1 { 0 } else { t }
     }
 
+    #[inline]
     pub(super) fn insert(&mut self, t: TenantId, key: QKey) {
         let q = self.of(t);
         self.sets[q].insert(key);
     }
 
+    #[inline]
     pub(super) fn remove(&mut self, t: TenantId, key: &QKey) {
         let q = self.of(t);
         self.sets[q].remove(key);

@@ -12,6 +12,7 @@ use super::hardware::GenId;
 use super::job::{JobSpec, WorkloadId};
 use super::rng::Rng;
 use super::tenant::TenantId;
+use super::time::{DAY_S, HOUR_S_F64};
 
 /// A distribution of a non-negative quantity (chips, seconds).
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -301,7 +302,7 @@ impl DemandStream {
     }
 }
 
-const SECONDS_PER_DAY: f64 = 86_400.0;
+const SECONDS_PER_DAY: f64 = DAY_S as f64;
 
 /// Arrivals by thinning, one straight piece of the rate schedule at a time: candidates come at
 /// the piece's peak rate (times the daily cycle's peak) and each is kept with probability
@@ -354,7 +355,7 @@ fn generate_poisson(p: &PoissonStream, rng: &mut Rng, out: &mut Vec<JobSpec>) {
                     let chips = p.chips.sample(rng).round().clamp(1.0, u32::MAX as f64) as u32;
                     let mut work = d.sample(rng);
                     if matches!(p.work, WorkDist::ChipHours(_)) {
-                        work *= 3600.0 / chips as f64;
+                        work *= HOUR_S_F64 / chips as f64;
                     }
                     (chips, (work.round() as u64).max(1), None)
                 }
@@ -406,6 +407,7 @@ pub fn generate(streams: &[DemandStream], seed: u64) -> Vec<JobSpec> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fleet::time::HOUR_S;
 
     /// A 100-day stream of 10-second jobs of tenant 0.
     fn stream(rate: RateSchedule, daily_amplitude: f64, chips: Dist) -> PoissonStream {
@@ -418,7 +420,7 @@ mod tests {
                 generation: None,
             },
             start_s: 0,
-            end_s: 100 * 86_400,
+            end_s: 100 * DAY_S,
             rate,
             daily_amplitude,
             peak_hour: 14.0,
@@ -440,11 +442,11 @@ mod tests {
         assert!((n / 144_000.0 - 1.0).abs() < 0.02, "{n}");
         let peak = jobs
             .iter()
-            .filter(|j| (13 * 3600..15 * 3600).contains(&(j.submit_s % 86_400)))
+            .filter(|j| (13 * HOUR_S..15 * HOUR_S).contains(&(j.submit_s % DAY_S)))
             .count();
         let trough = jobs
             .iter()
-            .filter(|j| (3600..3 * 3600).contains(&(j.submit_s % 86_400)))
+            .filter(|j| (HOUR_S..3 * HOUR_S).contains(&(j.submit_s % DAY_S)))
             .count();
         assert!(peak > 5 * trough, "{peak} {trough}");
         let eights = jobs.iter().filter(|j| j.chips == 8).count() as f64 / n;
@@ -470,7 +472,7 @@ mod tests {
     #[test]
     fn arrivals_follow_a_ramp_and_a_step() {
         // 0 to 2 per minute over 50 days, then a step down to 0.5 per minute for 50 days.
-        let day = 86_400;
+        let day = DAY_S;
         let rate = RateSchedule::linear(vec![
             (0, 0.0),
             (50 * day, 2.0 / 60.0),

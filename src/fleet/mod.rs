@@ -11,6 +11,23 @@
 //! trace replay. The semantics follow Kueue, Slurm and YARN as summarised in the scenario
 //! format's documentation (`scenarios/README.md`).
 //!
+//! A run goes through five stages, each one room:
+//!
+//! 1. **File**: a scenario TOML as written, checked, with `--set` overrides ([`scenario`]).
+//! 2. **Resolved scenario**: [`Scenario`], immutable and shared across seeds: the fleet
+//!    ([`hardware`]), tenants and their quotas ([`tenant`]), demand streams ([`demand`],
+//!    [`trace`]), workload run times ([`workload`]) and the policy ([`policy`]).
+//! 3. **Engine**: [`sim::run_with`] draws the jobs ([`demand::generate`], seeded by [`rng`]) and
+//!    runs the event loop
+//!    ([`event`]): admission, placement, preemption and reclaim ([`reclaim`]), asking the
+//!    [`policy::Policy`] every policy question and keeping quota usage in the cohort tree
+//!    ([`quota`]); per-(tenant, generation) state lives in [`table::PerTenantGen`].
+//! 4. **Recorder**: [`account::Account`], fed by the engine's hooks (enqueue, start, stop,
+//!    advance, sample), keeps the books and holds no scheduling state.
+//! 5. **Report**: [`account::Account::finish`] gives the [`Outcome`] ([`metrics`]): per-tenant
+//!    and fleet metrics and a time series, which the CLI writes as `summary.json` and
+//!    `metrics.csv`.
+//!
 //! [`run`] is a pure function of a [`Scenario`] and a seed: same inputs, same bytes.
 //!
 //! ```
@@ -38,6 +55,7 @@
 //! # Ok::<(), trnsim::fleet::Error>(())
 //! ```
 
+pub mod account;
 pub mod demand;
 pub mod error;
 pub mod event;
@@ -50,6 +68,7 @@ pub mod reclaim;
 pub mod rng;
 pub mod scenario;
 pub mod sim;
+pub mod table;
 pub mod tenant;
 pub mod time;
 pub mod trace;

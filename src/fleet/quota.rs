@@ -10,6 +10,8 @@
 
 use std::cmp::Ordering;
 
+use super::table::PerTenantGen;
+
 /// No limit.
 pub const UNLIMITED: u64 = u64::MAX;
 const NONE: u32 = u32::MAX;
@@ -24,12 +26,12 @@ pub struct QuotaTree {
     post_order: Vec<u32>,
     root: Vec<u32>,
     weight_milli: Vec<u64>,
-    nominal: Vec<u64>,
-    borrowing_limit: Vec<u64>,
-    lending_limit: Vec<u64>,
-    subtree: Vec<u64>,
-    guaranteed: Vec<u64>,
-    usage: Vec<u64>,
+    nominal: PerTenantGen<u64>,
+    borrowing_limit: PerTenantGen<u64>,
+    lending_limit: PerTenantGen<u64>,
+    subtree: PerTenantGen<u64>,
+    guaranteed: PerTenantGen<u64>,
+    usage: PerTenantGen<u64>,
 }
 
 /// A dominant resource share as an exact fraction (`num / den`; `den == 0` is infinite).
@@ -113,18 +115,13 @@ impl QuotaTree {
                 .iter()
                 .map(|w| (w * 1000.0).round().max(0.0) as u64)
                 .collect(),
-            nominal: vec![0; n * gens],
-            borrowing_limit: vec![UNLIMITED; n * gens],
-            lending_limit: vec![UNLIMITED; n * gens],
-            subtree: vec![0; n * gens],
-            guaranteed: vec![0; n * gens],
-            usage: vec![0; n * gens],
+            nominal: PerTenantGen::new(n, gens, 0),
+            borrowing_limit: PerTenantGen::new(n, gens, UNLIMITED),
+            lending_limit: PerTenantGen::new(n, gens, UNLIMITED),
+            subtree: PerTenantGen::new(n, gens, 0),
+            guaranteed: PerTenantGen::new(n, gens, 0),
+            usage: PerTenantGen::new(n, gens, 0),
         }
-    }
-
-    #[inline]
-    fn ix(&self, node: usize, g: usize) -> usize {
-        node * self.gens + g
     }
 
     /// Number of tenants.
@@ -151,7 +148,7 @@ impl QuotaTree {
         borrowing_limit: Option<u64>,
         lending_limit: Option<u64>,
     ) {
-        let i = self.ix(tenant, g);
+        let i = (tenant, g);
         self.nominal[i] = nominal;
         self.borrowing_limit[i] = borrowing_limit.unwrap_or(UNLIMITED);
         self.lending_limit[i] = lending_limit.unwrap_or(UNLIMITED);
@@ -163,7 +160,7 @@ impl QuotaTree {
         let n = self.parent.len();
         for node in self.tenants..n {
             for g in 0..self.gens {
-                let i = self.ix(node, g);
+                let i = (node, g);
                 self.subtree[i] = self.nominal[i];
                 self.usage[i] = 0;
             }
@@ -171,7 +168,7 @@ impl QuotaTree {
         for k in 0..n {
             let node = self.post_order[k] as usize;
             for g in 0..self.gens {
-                let i = self.ix(node, g);
+                let i = (node, g);
                 if node < self.tenants {
                     self.subtree[i] = self.nominal[i];
                 }
@@ -182,7 +179,7 @@ impl QuotaTree {
                     self.subtree[i].saturating_sub(ll)
                 };
                 if let Some(p) = self.parent(node) {
-                    let pi = self.ix(p, g);
+                    let pi = (p, g);
                     self.subtree[pi] += self.subtree[i] - self.guaranteed[i];
                     self.usage[pi] += self.usage[i].saturating_sub(self.guaranteed[i]);
                 }
@@ -193,28 +190,28 @@ impl QuotaTree {
     /// Chips a node uses on `g` (for a cohort: what its children use beyond their guaranteed
     /// quota).
     pub fn usage(&self, node: usize, g: usize) -> u64 {
-        self.usage[self.ix(node, g)]
+        self.usage[(node, g)]
     }
 
     /// A node's quota on `g` (a tenant's nominal; a cohort's lendable subtree quota).
     pub fn quota(&self, node: usize, g: usize) -> u64 {
-        self.subtree[self.ix(node, g)]
+        self.subtree[(node, g)]
     }
 
     /// A node's guaranteed (never lent) quota on `g`.
     pub fn guaranteed(&self, node: usize, g: usize) -> u64 {
-        self.guaranteed[self.ix(node, g)]
+        self.guaranteed[(node, g)]
     }
 
     /// Whether a tenant uses more than its nominal quota on `g`.
     pub fn is_borrowing(&self, tenant: usize, g: usize) -> bool {
-        let i = self.ix(tenant, g);
+        let i = (tenant, g);
         self.usage[i] > self.subtree[i]
     }
 
     /// Chips a tenant uses beyond its nominal on `g`.
     pub fn borrowed(&self, tenant: usize, g: usize) -> u64 {
-        let i = self.ix(tenant, g);
+        let i = (tenant, g);
         self.usage[i].saturating_sub(self.subtree[i])
     }
 
@@ -223,7 +220,7 @@ impl QuotaTree {
         let mut node = tenant;
         let mut d = delta;
         loop {
-            let i = self.ix(node, g);
+            let i = (node, g);
             let old = self.usage[i];
             let new = (old as i64 + d) as u64;
             self.usage[i] = new;
@@ -242,7 +239,7 @@ impl QuotaTree {
     /// Chips a tenant may still admit on `g` (Kueue's `available`; may be negative when quotas
     /// shrank under running work).
     pub fn available(&self, node: usize, g: usize) -> i64 {
-        let i = self.ix(node, g);
+        let i = (node, g);
         let (sub, gt, use_) = (
             self.subtree[i] as i64,
             self.guaranteed[i] as i64,
@@ -275,7 +272,7 @@ impl QuotaTree {
         let mut cur = leaf;
         let mut d = delta;
         while cur != node {
-            let i = self.ix(cur, g);
+            let i = (cur, g);
             let (u, gt) = (self.usage[i] as i64, self.guaranteed[i] as i64);
             d = (u + d - gt).max(0) - (u - gt).max(0);
             match self.parent(cur) {
@@ -294,13 +291,13 @@ impl QuotaTree {
         let root = self.root(node);
         let mut best = Share::ZERO;
         for g in 0..self.gens {
-            let i = self.ix(node, g);
+            let i = (node, g);
             let used = (self.usage[i] as i64 + delta(g)).max(0) as u64;
             let borrowed = used.saturating_sub(self.subtree[i]);
             if borrowed == 0 {
                 continue;
             }
-            let lendable = self.subtree[self.ix(root, g)].max(1) as u128;
+            let lendable = self.subtree[(root, g)].max(1) as u128;
             let s = Share {
                 num: borrowed as u128 * 1000,
                 den: lendable * w,

@@ -7,8 +7,14 @@ use std::fmt;
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// Seconds in a minute.
+pub const MINUTE_S: u64 = 60;
+/// Seconds in an hour.
+pub const HOUR_S: u64 = 60 * MINUTE_S;
+/// Seconds in an hour, for rates and chip-hours.
+pub const HOUR_S_F64: f64 = HOUR_S as f64;
 /// Seconds in a day.
-pub const DAY_S: u64 = 86_400;
+pub const DAY_S: u64 = 24 * HOUR_S;
 /// Seconds in a (365-day) year.
 pub const YEAR_S: u64 = 365 * DAY_S;
 
@@ -27,8 +33,8 @@ impl Duration {
         })?;
         let scale = match unit.trim() {
             "" | "s" => 1.0,
-            "m" | "min" => 60.0,
-            "h" => 3600.0,
+            "m" | "min" => MINUTE_S as f64,
+            "h" => HOUR_S_F64,
             "d" => DAY_S as f64,
             "w" => 7.0 * DAY_S as f64,
             "y" => YEAR_S as f64,

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::error::{Error, Result};
 use super::job::JobSpec;
 use super::tenant::TenantId;
+use super::time::{DAY_S, HOUR_S_F64, MINUTE_S};
 
 /// How submit times are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -95,7 +96,7 @@ pub fn parse_datetime(s: &str) -> Option<i64> {
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + (hh * 3600.0 + mm * 60.0 + ss).round() as i64)
+    Some(days * DAY_S as i64 + (hh * HOUR_S_F64 + mm * MINUTE_S as f64 + ss).round() as i64)
 }
 
 /// Split one CSV line (RFC 4180 quotes).
@@ -127,20 +128,16 @@ pub fn read(
     defaults: &TraceDefaults,
     tenant_of: &dyn Fn(&str) -> Option<TenantId>,
 ) -> Result<Vec<JobSpec>> {
-    let err = |line: usize, message: String| Error::Trace {
-        file: file.to_string(),
-        line,
-        message,
-    };
     let mut lines = text.lines().enumerate();
     let (_, header) = lines
         .next()
-        .ok_or_else(|| err(1, "empty file; expected a header row".into()))?;
+        .ok_or_else(|| line_err(file, 1, "empty file; expected a header row".into()))?;
     let mut fields = Vec::new();
     split_csv(header, &mut fields);
     let col = |name: &str| {
         fields.iter().position(|f| f.trim() == name).ok_or_else(|| {
-            err(
+            line_err(
+                file,
                 1,
                 format!(
                     "no column '{name}' in the header; it has: {}",
@@ -150,12 +147,19 @@ pub fn read(
         })
     };
     let c = &format.columns;
-    let (i_submit, i_run, i_chips) = (col(&c.submit)?, col(&c.run_time)?, col(&c.chips)?);
-    let i_tenant = c.tenant.as_deref().map(col).transpose()?;
+    let rd = Rows {
+        file,
+        format,
+        defaults,
+        tenant_of,
+        i_submit: col(&c.submit)?,
+        i_run: col(&c.run_time)?,
+        i_chips: col(&c.chips)?,
+        i_tenant: c.tenant.as_deref().map(col).transpose()?,
+    };
     let mut rows: Vec<(i64, JobSpec)> = Vec::new();
     let mut row = Vec::new();
     for (i, line) in lines {
-        let n = i + 1;
         if line.trim().is_empty() {
             continue;
         }
@@ -163,85 +167,7 @@ pub fn read(
             break;
         }
         split_csv(line, &mut row);
-        let get = |k: usize, what: &str| {
-            row.get(k)
-                .map(|s| s.trim())
-                .ok_or_else(|| err(n, format!("missing the {what} column")))
-        };
-        let submit_text = get(i_submit, &c.submit)?;
-        let submit = match format.time_format {
-            TimeFormat::Seconds => submit_text
-                .parse::<f64>()
-                .ok()
-                .filter(|x| x.is_finite() && x.abs() < 1e15)
-                .map(|x| x.round() as i64),
-            TimeFormat::Datetime => parse_datetime(submit_text),
-        }
-        .ok_or_else(|| {
-            err(
-                n,
-                format!(
-                    "column {}: '{submit_text}' is not a {}",
-                    c.submit,
-                    match format.time_format {
-                        TimeFormat::Seconds => "number of seconds",
-                        TimeFormat::Datetime => "date-time YYYY-MM-DD HH:MM:SS",
-                    }
-                ),
-            )
-        })?;
-        let num = |k: usize, name: &str| -> Result<f64> {
-            let t = get(k, name)?;
-            t.parse::<f64>()
-                .ok()
-                .filter(|x| x.is_finite() && *x >= 0.0 && *x < 1e15)
-                .ok_or_else(|| {
-                    err(
-                        n,
-                        format!("column {name}: '{t}' is not a non-negative number"),
-                    )
-                })
-        };
-        let run = num(i_run, &c.run_time)?;
-        let size = num(i_chips, &c.chips)?;
-        let chips = (size * format.chips_per_unit).round();
-        if chips < 1.0 || chips > u32::MAX as f64 {
-            return Err(err(
-                n,
-                format!(
-                    "column {}: {size} gives {chips} chips; expected at least 1",
-                    c.chips
-                ),
-            ));
-        }
-        let tenant = match i_tenant {
-            Some(k) => {
-                let name = get(k, c.tenant.as_deref().unwrap_or(""))?;
-                tenant_of(name).ok_or_else(|| {
-                    err(
-                        n,
-                        format!("tenant '{name}' is not declared in the scenario's [tenants]"),
-                    )
-                })?
-            }
-            None => defaults
-                .tenant
-                .ok_or_else(|| err(n, "no tenant column and no stream tenant".into()))?,
-        };
-        rows.push((
-            submit,
-            JobSpec {
-                tenant,
-                submit_s: 0,
-                chips: chips as u32,
-                work: (run.round() as u64).max(1),
-                priority: defaults.priority[tenant],
-                preemptible: defaults.preemptible,
-                checkpoint_s: defaults.checkpoint_s,
-                generation: None,
-                workload: None,
-            },
-        ));
+        rows.push(rd.job(i + 1, &row)?);
     }
     let first = rows.iter().map(|r| r.0).min().unwrap_or(0);
     let mut jobs: Vec<JobSpec> = rows
@@ -253,6 +179,100 @@ pub fn read(
         .collect();
     jobs.sort_by_key(|j| j.submit_s);
     Ok(jobs)
+}
+
+fn line_err(file: &str, line: usize, message: String) -> Error {
+    Error::Trace {
+        file: file.to_string(),
+        line,
+        message,
+    }
+}
+
+/// What reading rows needs: the format, the defaults and where the columns are.
+struct Rows<'a> {
+    file: &'a str,
+    format: &'a TraceFormat,
+    defaults: &'a TraceDefaults,
+    tenant_of: &'a dyn Fn(&str) -> Option<TenantId>,
+    i_submit: usize,
+    i_run: usize,
+    i_chips: usize,
+    i_tenant: Option<usize>,
+}
+
+impl Rows<'_> {
+    /// Line `n`'s job, with its submit time as written (seconds, not yet shifted).
+    fn job(&self, n: usize, row: &[String]) -> Result<(i64, JobSpec)> {
+        let err = |message: String| line_err(self.file, n, message);
+        let (format, defaults) = (self.format, self.defaults);
+        let c = &format.columns;
+        let get = |k: usize, what: &str| {
+            row.get(k)
+                .map(|s| s.trim())
+                .ok_or_else(|| err(format!("missing the {what} column")))
+        };
+        let submit_text = get(self.i_submit, &c.submit)?;
+        let submit = match format.time_format {
+            TimeFormat::Seconds => submit_text
+                .parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite() && x.abs() < 1e15)
+                .map(|x| x.round() as i64),
+            TimeFormat::Datetime => parse_datetime(submit_text),
+        }
+        .ok_or_else(|| {
+            err(format!(
+                "column {}: '{submit_text}' is not a {}",
+                c.submit,
+                match format.time_format {
+                    TimeFormat::Seconds => "number of seconds",
+                    TimeFormat::Datetime => "date-time YYYY-MM-DD HH:MM:SS",
+                }
+            ))
+        })?;
+        let num = |k: usize, name: &str| -> Result<f64> {
+            let t = get(k, name)?;
+            t.parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite() && *x >= 0.0 && *x < 1e15)
+                .ok_or_else(|| err(format!("column {name}: '{t}' is not a non-negative number")))
+        };
+        let run = num(self.i_run, &c.run_time)?;
+        let size = num(self.i_chips, &c.chips)?;
+        let chips = (size * format.chips_per_unit).round();
+        if chips < 1.0 || chips > u32::MAX as f64 {
+            return Err(err(format!(
+                "column {}: {size} gives {chips} chips; expected at least 1",
+                c.chips
+            )));
+        }
+        let tenant = match self.i_tenant {
+            Some(k) => {
+                let name = get(k, c.tenant.as_deref().unwrap_or(""))?;
+                (self.tenant_of)(name).ok_or_else(|| {
+                    err(format!(
+                        "tenant '{name}' is not declared in the scenario's [tenants]"
+                    ))
+                })?
+            }
+            None => defaults
+                .tenant
+                .ok_or_else(|| err("no tenant column and no stream tenant".into()))?,
+        };
+        let job = JobSpec {
+            tenant,
+            submit_s: 0,
+            chips: chips as u32,
+            work: (run.round() as u64).max(1),
+            priority: defaults.priority[tenant],
+            preemptible: defaults.preemptible,
+            checkpoint_s: defaults.checkpoint_s,
+            generation: None,
+            workload: None,
+        };
+        Ok((submit, job))
+    }
 }
 
 #[cfg(test)]

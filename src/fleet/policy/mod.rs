@@ -1,11 +1,14 @@
 //! Scheduling policies behind one trait. The engine ([`super::sim`]) owns placement, the event
-//! loop, backfill and reclaim pacing; a policy answers three questions:
+//! loop, backfill and reclaim pacing; a policy answers every other question, so the engine
+//! never asks which policy it runs:
 //!
 //! 1. does a job fit its tenant's quota on a generation now, within nominal or by borrowing
 //!    ([`Policy::fit`]);
 //! 2. which waiting job goes next among the heads of the tenants' queues ([`Policy::pick`]);
 //! 3. which running jobs may be preempted for it, in what order ([`Policy::preemption`] and
-//!    [`Policy::next_victim`]).
+//!    [`Policy::next_victim`]);
+//! 4. how many queues there are ([`Policy::single_queue`]) and the most a tenant could ever be
+//!    admitted, which rejects impossible jobs at submission ([`Policy::admission_ceiling`]).
 //!
 //! One file per policy: [`static_`] (hard partitions), [`kueue`] (quotas, cohorts, borrowing,
 //! lending, Kueue's three preemption settings), [`fair`] (Kueue with weighted dominant resource
@@ -25,6 +28,7 @@ use serde::Serialize;
 use super::hardware::GenId;
 use super::job::JobId;
 use super::quota::QuotaTree;
+use super::table::PerTenantGen;
 use super::tenant::{TenantId, TenantPlan, WithinQueue};
 
 /// A running, preemptible job as victim selection sees it: (priority, start time, job, chips),
@@ -40,9 +44,8 @@ pub type VictimKey = (i32, Reverse<u64>, JobId, u32);
 #[derive(Clone, Debug, Default)]
 pub struct RunningSets {
     tenants: usize,
-    gens: usize,
-    sets: Vec<BTreeSet<VictimKey>>,
-    chips: Vec<u64>,
+    sets: PerTenantGen<BTreeSet<VictimKey>>,
+    chips: PerTenantGen<u64>,
     /// Per generation, indexed `cluster * tenants + tenant` (grown as clusters appear).
     cluster_chips: Vec<Vec<u64>>,
     /// Cluster of each running job, by job id (grown as jobs run).
@@ -54,9 +57,8 @@ impl RunningSets {
     pub fn new(tenants: usize, gens: usize) -> Self {
         RunningSets {
             tenants,
-            gens,
-            sets: vec![BTreeSet::new(); tenants * gens],
-            chips: vec![0; tenants * gens],
+            sets: PerTenantGen::new(tenants, gens, BTreeSet::new()),
+            chips: PerTenantGen::new(tenants, gens, 0),
             cluster_chips: vec![Vec::new(); gens],
             job_cluster: Vec::new(),
         }
@@ -64,7 +66,7 @@ impl RunningSets {
 
     /// The set of (tenant, generation).
     pub fn of(&self, tenant: TenantId, g: GenId) -> &BTreeSet<VictimKey> {
-        &self.sets[tenant * self.gens + g]
+        &self.sets[(tenant, g)]
     }
 
     /// The cluster a job in the sets runs in.
@@ -74,7 +76,7 @@ impl RunningSets {
 
     /// Chips of a tenant's preemptible running jobs on `g`.
     pub fn chips(&self, tenant: TenantId, g: GenId) -> u64 {
-        self.chips[tenant * self.gens + g]
+        self.chips[(tenant, g)]
     }
 
     /// Chips of a tenant's preemptible running jobs in one cluster of `g`.
@@ -87,8 +89,8 @@ impl RunningSets {
 
     /// Add a job running in `cluster`.
     pub fn insert(&mut self, tenant: TenantId, g: GenId, cluster: usize, key: VictimKey) {
-        self.sets[tenant * self.gens + g].insert(key);
-        self.chips[tenant * self.gens + g] += key.3 as u64;
+        self.sets[(tenant, g)].insert(key);
+        self.chips[(tenant, g)] += key.3 as u64;
         let i = cluster * self.tenants + tenant;
         if self.cluster_chips[g].len() <= i {
             self.cluster_chips[g].resize((cluster + 1) * self.tenants, 0);
@@ -103,9 +105,9 @@ impl RunningSets {
 
     /// Remove a job.
     pub fn remove(&mut self, tenant: TenantId, g: GenId, key: &VictimKey) -> bool {
-        let removed = self.sets[tenant * self.gens + g].remove(key);
+        let removed = self.sets[(tenant, g)].remove(key);
         if removed {
-            self.chips[tenant * self.gens + g] -= key.3 as u64;
+            self.chips[(tenant, g)] -= key.3 as u64;
             let i = self.cluster_of(key.2) * self.tenants + tenant;
             self.cluster_chips[g][i] -= key.3 as u64;
         }
@@ -215,6 +217,13 @@ pub trait Policy: Send + Sync + std::fmt::Debug {
     /// One queue for all tenants (strict priority) instead of one per tenant.
     fn single_queue(&self) -> bool {
         false
+    }
+
+    /// The most a tenant could be admitted on `g` under the current quotas, so that a job no
+    /// quota epoch would ever admit is rejected at submission instead of waiting forever.
+    /// Kueue's: its available quota (nominal plus what the cohort may lend).
+    fn admission_ceiling(&self, quota: &QuotaTree, tenant: TenantId, g: GenId) -> u64 {
+        quota.available(tenant, g).max(0) as u64
     }
 
     /// Whether `chips` more chips fit the tenant's quota on `g`.

@@ -8,6 +8,7 @@ use std::cmp::Reverse;
 use super::{Attempt, Candidate, CrossTenant, Fit, Policy, View, best_victim};
 use crate::fleet::hardware::GenId;
 use crate::fleet::job::JobId;
+use crate::fleet::quota::QuotaTree;
 use crate::fleet::tenant::{TenantId, WithinQueue};
 
 /// Strict priority with preemption.
@@ -21,6 +22,11 @@ impl Policy for Priority {
 
     fn single_queue(&self) -> bool {
         true
+    }
+
+    /// No quotas: only capacity bounds a job.
+    fn admission_ceiling(&self, _: &QuotaTree, _: TenantId, _: GenId) -> u64 {
+        u64::MAX
     }
 
     fn fit(&self, _: &View, _: TenantId, _: GenId, _: u64) -> Fit {

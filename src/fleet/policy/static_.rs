@@ -5,6 +5,7 @@
 use super::{Attempt, Candidate, CrossTenant, Fit, Policy, View, best_victim};
 use crate::fleet::hardware::GenId;
 use crate::fleet::job::JobId;
+use crate::fleet::quota::QuotaTree;
 use crate::fleet::tenant::{TenantId, WithinQueue};
 
 /// Hard partitions.
@@ -14,6 +15,11 @@ pub struct Static;
 impl Policy for Static {
     fn name(&self) -> &'static str {
         "static"
+    }
+
+    /// Hard partitions: never more than the nominal quota.
+    fn admission_ceiling(&self, quota: &QuotaTree, tenant: TenantId, g: GenId) -> u64 {
+        quota.quota(tenant, g)
     }
 
     fn fit(&self, v: &View, tenant: TenantId, g: GenId, chips: u64) -> Fit {

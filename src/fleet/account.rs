@@ -1,0 +1,523 @@
+//! The run's books, kept apart from the engine (as dslab's energy meter is kept apart from its
+//! placement): the engine calls a hook at each step of a job's life and as time passes, and
+//! the recorder turns them into the [`Outcome`]. It holds no scheduling state, so a new metric
+//! touches this file, [`super::metrics`] and the report, never the engine.
+//!
+//! Lifecycle of one run:
+//!
+//! 1. [`Account::new`] with the number of tenants and generations;
+//! 2. per job: [`Account::arrive`] (or [`Account::reject`]), [`Account::enqueue`] and
+//!    [`Account::dequeue`] around each wait, [`Account::start`], [`Account::stop`];
+//! 3. as time passes: [`Account::advance`] integrates the time-weighted metrics up to the next
+//!    instant, [`Account::settle`] notes the state the instant left behind, [`Account::sample`]
+//!    adds a time-series row, [`Account::event`] and [`Account::failure`] count;
+//! 4. [`Account::finish`] turns the books and the jobs' final state into the [`Outcome`].
+//!
+//! Hooks that read the fleet get it as a [`State`]: borrowed for the call, never kept.
+
+use std::collections::BTreeMap;
+
+use super::hardware::{GenId, Pool};
+use super::job::JobSpec;
+use super::metrics::{FleetMetrics, JobRecord, Outcome, Percentiles, Sample, TenantMetrics};
+use super::scenario::Scenario;
+use super::tenant::TenantId;
+use super::time::HOUR_S_F64;
+
+/// What the recorder may read of the engine at a hook.
+pub trait State {
+    /// Chips a tenant's running and evicting jobs hold on `g` (what it is served).
+    fn held(&self, t: TenantId, g: GenId) -> u64;
+    /// A tenant's nominal quota on `g` now (its reservation included).
+    fn nominal(&self, t: TenantId, g: GenId) -> u64;
+    /// The part of a tenant's nominal quota on `g` it does not lend.
+    fn guaranteed(&self, t: TenantId, g: GenId) -> u64;
+    /// A tenant's reservation in force, per generation.
+    fn reserved(&self, t: TenantId) -> &[u64];
+    /// Each generation's pool.
+    fn pools(&self) -> &[Pool];
+}
+
+/// Why a job stopped, with what the books need of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// It completed: `jct_s` after its submission; `ideal_run_s` is its uninterrupted run time
+    /// on the generation it finished on.
+    Completed {
+        /// Completion minus submission.
+        jct_s: u64,
+        /// Uninterrupted run time.
+        ideal_run_s: u64,
+    },
+    /// Preempted, losing the chip-seconds since its last checkpoint.
+    Preempted {
+        /// Chip-seconds of work lost.
+        lost_chip_s: u64,
+    },
+    /// Killed by a hardware failure, losing the chip-seconds since its last checkpoint.
+    Killed {
+        /// Chip-seconds of work lost.
+        lost_chip_s: u64,
+    },
+}
+
+/// Where a job is at the horizon.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Not submitted before the horizon.
+    Unsubmitted,
+    /// Waiting in a queue.
+    Waiting,
+    /// Running (or evicting) since `start_s`.
+    Running {
+        /// Its last start.
+        start_s: u64,
+    },
+    /// Completed.
+    Done,
+    /// Rejected at submission.
+    Rejected,
+}
+
+/// One job at the horizon, for [`Account::finish`].
+#[derive(Clone, Copy, Debug)]
+pub struct JobEnd<'a> {
+    /// The job as submitted.
+    pub spec: &'a JobSpec,
+    /// Where it is.
+    pub phase: Phase,
+    /// Chip-seconds of its runs that ended.
+    pub spent_chip_s: u64,
+    /// Its first start, if it started.
+    pub first_start_s: Option<u64>,
+    /// Its completion, if it completed.
+    pub end_s: Option<u64>,
+}
+
+#[derive(Default, Clone)]
+struct TenantAcc {
+    submitted: u64,
+    started: u64,
+    completed: u64,
+    rejected: u64,
+    demanded_chip_s: f64,
+    served_chip_s: f64,
+    borrowed_chip_s: f64,
+    lent_chip_s: f64,
+    lost_chip_s: f64,
+    preemptions: u64,
+    failure_kills: u64,
+    delays: Vec<f64>,
+    jcts: Vec<f64>,
+    slowdowns: Vec<f64>,
+    run_times: Vec<f64>,
+    reclaims: Vec<f64>,
+    reserved_time_s: u64,
+    honoured_time_s: u64,
+    reserved_chip_s: f64,
+    /// Whether the reservation was honoured at the last instant ([`Account::settle`]).
+    honoured_now: bool,
+    waiting_jobs: u64,
+    waiting_chips: u64,
+    /// Gang sizes of the waiting jobs, with their counts.
+    waiting_sizes: BTreeMap<u32, u32>,
+}
+
+/// The recorder of one run.
+pub struct Account {
+    now_s: u64,
+    tenants: Vec<TenantAcc>,
+    /// Per generation: gang sizes of the jobs that may wait for it (for fragmentation).
+    gen_waiting: Vec<BTreeMap<u32, u32>>,
+    fleet: FleetMetrics,
+    frag_sum: f64,
+    frag_share_sum: f64,
+    frag_samples: u64,
+    samples: Vec<Sample>,
+    record_jobs: bool,
+}
+
+fn add_size(m: &mut BTreeMap<u32, u32>, k: u32) {
+    *m.entry(k).or_insert(0) += 1;
+}
+
+fn remove_size(m: &mut BTreeMap<u32, u32>, k: u32) {
+    if let Some(c) = m.get_mut(&k) {
+        *c -= 1;
+        if *c == 0 {
+            m.remove(&k);
+        }
+    }
+}
+
+impl Account {
+    /// Empty books for `tenants` and `gens`; `record_jobs` keeps one record per job.
+    pub fn new(tenants: usize, gens: usize, record_jobs: bool) -> Self {
+        Account {
+            now_s: 0,
+            tenants: vec![TenantAcc::default(); tenants],
+            gen_waiting: vec![BTreeMap::new(); gens],
+            fleet: FleetMetrics::default(),
+            frag_sum: 0.0,
+            frag_share_sum: 0.0,
+            frag_samples: 0,
+            samples: Vec::new(),
+            record_jobs,
+        }
+    }
+
+    /// An event was processed.
+    #[inline]
+    pub fn event(&mut self) {
+        self.fleet.events += 1;
+    }
+
+    /// An UltraServer failed.
+    pub fn failure(&mut self) {
+        self.fleet.failures += 1;
+    }
+
+    /// A job was submitted, asking for `demanded_chip_s` on the reference generation.
+    #[inline]
+    pub fn arrive(&mut self, t: TenantId, demanded_chip_s: f64) {
+        let a = &mut self.tenants[t];
+        a.submitted += 1;
+        a.demanded_chip_s += demanded_chip_s;
+    }
+
+    /// A submitted job was rejected: no capacity or quota could ever hold it.
+    #[inline]
+    pub fn reject(&mut self, t: TenantId) {
+        self.tenants[t].rejected += 1;
+    }
+
+    /// A job started waiting.
+    #[inline]
+    pub fn enqueue(&mut self, j: &JobSpec) {
+        let a = &mut self.tenants[j.tenant];
+        a.waiting_jobs += 1;
+        a.waiting_chips += j.chips as u64;
+        add_size(&mut a.waiting_sizes, j.chips);
+        match j.generation {
+            Some(g) => add_size(&mut self.gen_waiting[g], j.chips),
+            None => self
+                .gen_waiting
+                .iter_mut()
+                .for_each(|m| add_size(m, j.chips)),
+        }
+    }
+
+    /// A job stopped waiting.
+    #[inline]
+    pub fn dequeue(&mut self, j: &JobSpec) {
+        let a = &mut self.tenants[j.tenant];
+        a.waiting_jobs -= 1;
+        a.waiting_chips -= j.chips as u64;
+        remove_size(&mut a.waiting_sizes, j.chips);
+        match j.generation {
+            Some(g) => remove_size(&mut self.gen_waiting[g], j.chips),
+            None => self
+                .gen_waiting
+                .iter_mut()
+                .for_each(|m| remove_size(m, j.chips)),
+        }
+    }
+
+    /// A job started: `queue_delay_s` on its first start, `reclaim_s` when it waited for
+    /// preemptions since it first needed them.
+    #[inline]
+    pub fn start(&mut self, t: TenantId, queue_delay_s: Option<u64>, reclaim_s: Option<u64>) {
+        let a = &mut self.tenants[t];
+        if let Some(d) = queue_delay_s {
+            a.started += 1;
+            a.delays.push(d as f64);
+        }
+        if let Some(r) = reclaim_s {
+            a.reclaims.push(r as f64);
+        }
+    }
+
+    /// A job stopped.
+    #[inline]
+    pub fn stop(&mut self, t: TenantId, why: Stopped) {
+        let a = &mut self.tenants[t];
+        match why {
+            Stopped::Completed { jct_s, ideal_run_s } => {
+                let jct = jct_s as f64;
+                a.completed += 1;
+                a.jcts.push(jct);
+                a.slowdowns.push(jct / (ideal_run_s.max(10) as f64));
+                a.run_times.push(ideal_run_s as f64);
+            }
+            Stopped::Preempted { lost_chip_s } | Stopped::Killed { lost_chip_s } => {
+                a.preemptions += 1;
+                if matches!(why, Stopped::Killed { .. }) {
+                    a.failure_kills += 1;
+                }
+                a.lost_chip_s += lost_chip_s as f64;
+            }
+        }
+    }
+
+    /// A tenant's chips on `g` now: (held, borrowed beyond nominal, idle lendable nominal).
+    #[inline]
+    fn usage_now(s: &impl State, t: TenantId, g: GenId) -> (u64, u64, u64) {
+        let u = s.held(t, g);
+        let nominal = s.nominal(t, g);
+        (
+            u,
+            u.saturating_sub(nominal),
+            nominal.saturating_sub(u.max(s.guaranteed(t, g))),
+        )
+    }
+
+    /// Time passes to `to_s` in state `s`: integrate the time-weighted metrics.
+    pub fn advance(&mut self, to_s: u64, s: &impl State) {
+        let dt = to_s.saturating_sub(self.now_s);
+        if dt > 0 {
+            let dtf = dt as f64;
+            let mut allocated = 0u64;
+            for (g, pool) in s.pools().iter().enumerate() {
+                allocated += self.advance_gen(s, g, pool, dtf);
+            }
+            self.fleet.chip_hours_allocated += allocated as f64 * dtf;
+            for (ti, a) in self.tenants.iter_mut().enumerate() {
+                let r: u64 = s.reserved(ti).iter().sum();
+                if r > 0 {
+                    a.reserved_time_s += dt;
+                    a.reserved_chip_s += r as f64 * dtf;
+                    if a.honoured_now {
+                        a.honoured_time_s += dt;
+                    }
+                }
+            }
+        }
+        self.now_s = to_s;
+    }
+
+    /// One generation's share of [`Account::advance`]; returns its allocated chips.
+    #[inline]
+    fn advance_gen(&mut self, s: &impl State, g: GenId, pool: &Pool, dtf: f64) -> u64 {
+        let mut allocated = 0u64;
+        let mut borrowed_total = 0u64;
+        let mut idle_total = 0u64;
+        let mut idle_reserved = 0u64;
+        for ti in 0..self.tenants.len() {
+            let (u, b, idle) = Self::usage_now(s, ti, g);
+            allocated += u;
+            borrowed_total += b;
+            idle_total += idle;
+            idle_reserved += s.reserved(ti)[g].saturating_sub(u);
+        }
+        self.fleet.chip_hours_idle_reserved += idle_reserved.min(pool.free_chips()) as f64 * dtf;
+        let lent = borrowed_total.min(idle_total) as f64;
+        for (ti, a) in self.tenants.iter_mut().enumerate() {
+            let (u, b, idle) = Self::usage_now(s, ti, g);
+            a.served_chip_s += u as f64 * dtf;
+            a.borrowed_chip_s += b as f64 * dtf;
+            if borrowed_total > 0 && idle_total > 0 {
+                a.lent_chip_s += lent * idle as f64 / idle_total as f64 * dtf;
+            }
+        }
+        self.fleet.chip_hours_installed += pool.installed_chips() as f64 * dtf;
+        self.fleet.chip_hours_up += pool.up_chips() as f64 * dtf;
+        allocated
+    }
+
+    /// An instant's events and round are done: note whether each reservation owner has
+    /// min(demand, reservation) until the next instant (up to gang size: a waiting job larger
+    /// than the unused reservation does not count against it).
+    pub fn settle(&mut self, s: &impl State) {
+        let g_n = s.pools().len();
+        for (ti, a) in self.tenants.iter_mut().enumerate() {
+            let r: u64 = s.reserved(ti).iter().sum();
+            if r == 0 {
+                continue;
+            }
+            let alloc: u64 = (0..g_n).map(|g| s.held(ti, g)).sum();
+            let want = r.min(alloc + a.waiting_chips);
+            a.honoured_now = alloc >= want
+                || a.waiting_sizes
+                    .keys()
+                    .next()
+                    .is_none_or(|&k| k as u64 > r - alloc);
+        }
+    }
+
+    /// Add the time-series rows of now: one per tenant, one for the fleet.
+    pub fn sample(&mut self, s: &impl State, names: impl Iterator<Item = String>) {
+        let g_n = s.pools().len();
+        let now = self.now_s;
+        for ((ti, a), name) in self.tenants.iter().enumerate().zip(names) {
+            self.samples.push(Sample {
+                time_s: now,
+                series: name,
+                chips_allocated: (0..g_n).map(|g| s.held(ti, g)).sum(),
+                chips_nominal: (0..g_n).map(|g| s.nominal(ti, g)).sum(),
+                chips_reserved: s.reserved(ti).iter().sum(),
+                chips_borrowed: (0..g_n)
+                    .map(|g| s.held(ti, g).saturating_sub(s.nominal(ti, g)))
+                    .sum(),
+                jobs_queued: a.waiting_jobs,
+                chips_queued: a.waiting_chips,
+                ..Default::default()
+            });
+        }
+        self.sample_fleet(s.pools());
+    }
+
+    fn sample_fleet(&mut self, pools: &[Pool]) {
+        let mut fragmented = 0u64;
+        let mut free = 0u64;
+        let mut waiting = false;
+        for (pool, sizes) in pools.iter().zip(&self.gen_waiting) {
+            if let Some(&smallest) = sizes.keys().next() {
+                waiting = true;
+                fragmented += pool.fragmented_chips(smallest);
+                free += pool.free_chips();
+            }
+        }
+        let queued: u64 = self.tenants.iter().map(|a| a.waiting_jobs).sum();
+        self.samples.push(Sample {
+            time_s: self.now_s,
+            series: "*fleet*".into(),
+            chips_installed: pools.iter().map(|p| p.installed_chips()).sum(),
+            chips_up: pools.iter().map(|p| p.up_chips()).sum(),
+            chips_allocated: pools.iter().map(|p| p.up_chips() - p.free_chips()).sum(),
+            jobs_queued: queued,
+            chips_queued: self.tenants.iter().map(|a| a.waiting_chips).sum(),
+            chips_fragmented: fragmented,
+            ..Default::default()
+        });
+        self.frag_samples += 1;
+        self.frag_sum += fragmented as f64;
+        if waiting && free > 0 {
+            self.frag_share_sum += fragmented as f64 / free as f64;
+        }
+    }
+
+    /// The run is over (time advanced to the horizon): the outcome of scenario `sc` with
+    /// `seed` under `policy`, from the books, the jobs at the horizon and the fleet's pools.
+    pub fn finish<'j>(
+        mut self,
+        sc: &Scenario,
+        seed: u64,
+        policy: &str,
+        jobs: impl Iterator<Item = JobEnd<'j>> + Clone,
+        pools: &[Pool],
+    ) -> Outcome {
+        let tenants = self.tenant_metrics(sc, jobs.clone());
+        let mut fleet = std::mem::take(&mut self.fleet);
+        for x in [
+            &mut fleet.chip_hours_installed,
+            &mut fleet.chip_hours_up,
+            &mut fleet.chip_hours_allocated,
+            &mut fleet.chip_hours_idle_reserved,
+        ] {
+            *x /= HOUR_S_F64;
+        }
+        fleet.utilization = if fleet.chip_hours_up > 0.0 {
+            fleet.chip_hours_allocated / fleet.chip_hours_up
+        } else {
+            0.0
+        };
+        fleet.chips_installed = pools.iter().map(|p| p.installed_chips()).sum();
+        fleet.gw_installed = pools
+            .iter()
+            .zip(&sc.fleet.generations)
+            .map(|(p, g)| g.gw_for_chips(p.installed_chips()))
+            .sum();
+        if self.frag_samples > 0 {
+            fleet.fragmented_chips_mean = self.frag_sum / self.frag_samples as f64;
+            fleet.fragmentation = self.frag_share_sum / self.frag_samples as f64;
+        }
+        let jobs = if self.record_jobs {
+            jobs.filter(|j| j.phase != Phase::Unsubmitted)
+                .map(|j| JobRecord {
+                    tenant: j.spec.tenant,
+                    submit_s: j.spec.submit_s,
+                    chips: j.spec.chips,
+                    priority: j.spec.priority,
+                    first_start_s: j.first_start_s,
+                    end_s: j.end_s,
+                    rejected: j.phase == Phase::Rejected,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Outcome {
+            jobs,
+            scenario: sc.name.clone(),
+            policy: policy.to_string(),
+            seed,
+            horizon_s: sc.horizon_s,
+            tenants,
+            fleet,
+            timeseries: std::mem::take(&mut self.samples),
+            workloads: Vec::new(),
+        }
+    }
+
+    /// Per-tenant results; the chip-hours accounted job by job count running jobs up to the
+    /// horizon.
+    fn tenant_metrics<'j>(
+        &mut self,
+        sc: &Scenario,
+        jobs: impl Iterator<Item = JobEnd<'j>>,
+    ) -> Vec<TenantMetrics> {
+        let h = sc.horizon_s;
+        let n = sc.tenants.len();
+        let mut accounted = vec![0f64; n];
+        let mut queued = vec![0u64; n];
+        let mut running = vec![0u64; n];
+        for j in jobs {
+            let t = j.spec.tenant;
+            let mut spent = j.spent_chip_s as f64;
+            match j.phase {
+                Phase::Running { start_s } => {
+                    running[t] += 1;
+                    spent += ((h - start_s) * j.spec.chips as u64) as f64;
+                }
+                Phase::Waiting => queued[t] += 1,
+                _ => {}
+            }
+            accounted[t] += spent;
+        }
+        let hours = |x: f64| x / HOUR_S_F64;
+        sc.tenants
+            .iter()
+            .zip(&mut self.tenants)
+            .enumerate()
+            .map(|(ti, (t, a))| TenantMetrics {
+                tenant: t.name.clone(),
+                jobs_submitted: a.submitted,
+                jobs_started: a.started,
+                jobs_completed: a.completed,
+                jobs_rejected: a.rejected,
+                jobs_queued: queued[ti],
+                jobs_running: running[ti],
+                chip_hours_demanded: hours(a.demanded_chip_s),
+                chip_hours_served: hours(a.served_chip_s),
+                chip_hours_accounted: hours(accounted[ti]),
+                queue_delay_s: Percentiles::of(&mut a.delays),
+                jct_s: Percentiles::of(&mut a.jcts),
+                slowdown: Percentiles::of(&mut a.slowdowns),
+                run_time_s: Percentiles::of(&mut a.run_times),
+                preemptions: a.preemptions,
+                failure_kills: a.failure_kills,
+                chip_hours_lost: hours(a.lost_chip_s),
+                reservation_honoured: (a.reserved_time_s > 0)
+                    .then(|| a.honoured_time_s as f64 / a.reserved_time_s as f64),
+                reserved_chips_mean: if a.reserved_time_s > 0 {
+                    a.reserved_chip_s / a.reserved_time_s as f64
+                } else {
+                    0.0
+                },
+                chip_hours_borrowed: hours(a.borrowed_chip_s),
+                chip_hours_lent: hours(a.lent_chip_s),
+                reclaim_s: Percentiles::of(&mut a.reclaims),
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,244 @@
+//! The engine's state in parts, each with the few questions asked of it: the hardware
+//! ([`Capacity`]), the quota books ([`Books`]), the queues ([`Queues`]), reclaim in flight
+//! ([`ReclaimState`]) and failed preemption attempts ([`PreemptMemos`]); and the
+//! [`Snapshot`] the recorder reads.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound::{Excluded, Unbounded};
+
+use super::QKey;
+use super::preemption::{Nomination, PreemptMemo};
+use crate::fleet::account::State;
+use crate::fleet::hardware::{GenId, Pool};
+use crate::fleet::job::{JobId, JobSpec};
+use crate::fleet::quota::QuotaTree;
+use crate::fleet::scenario::Scenario;
+use crate::fleet::table::PerTenantGen;
+use crate::fleet::tenant::TenantId;
+
+/// The hardware: a pool per generation, and which jobs run on each UltraServer.
+pub(super) struct Capacity {
+    pub(super) pools: Vec<Pool>,
+    /// Per generation and UltraServer, the jobs on it (only for generations that fail).
+    pub(super) us_jobs: Vec<Vec<Vec<JobId>>>,
+    /// UltraServers each generation will ever have installed (failures are drawn among them).
+    pub(super) peak_us: Vec<u64>,
+    pub(super) peak_capacity: Vec<u64>,
+    /// Largest gang a generation can place (one cluster).
+    pub(super) max_gang: Vec<u64>,
+}
+
+impl Capacity {
+    pub(super) fn new(s: &Scenario) -> Self {
+        let gens = s.fleet.generations.len();
+        let pools = s
+            .fleet
+            .generations
+            .iter()
+            .map(|g| Pool::new(g.ultraserver_chips, g.ultraservers_per_cluster))
+            .collect();
+        let peak_capacity: Vec<u64> = (0..gens).map(|g| s.fleet.peak_chips(g)).collect();
+        let peak_us = (0..gens)
+            .map(|g| peak_capacity[g] / s.fleet.generations[g].ultraserver_chips as u64)
+            .collect();
+        Capacity {
+            pools,
+            us_jobs: vec![Vec::new(); gens],
+            peak_us,
+            peak_capacity,
+            max_gang: s
+                .fleet
+                .generations
+                .iter()
+                .map(|g| g.ultraserver_chips as u64 * g.ultraservers_per_cluster as u64)
+                .collect(),
+        }
+    }
+}
+
+/// The quota books: the cohort tree's quotas and usage, and what the engine adds to them.
+pub(super) struct Books {
+    pub(super) quota: QuotaTree,
+    /// Reservation in force.
+    pub(super) reserved: PerTenantGen<u64>,
+    /// The most a tenant could ever be admitted ([`crate::fleet::policy::Policy::admission_ceiling`]
+    /// over every quota epoch).
+    pub(super) ceiling: PerTenantGen<u64>,
+    /// Quota claimed by jobs waiting for evictions (counted in the quota tree's usage so later
+    /// jobs do not evict for the same entitlement twice).
+    pub(super) claims: PerTenantGen<u64>,
+    /// Chips of evicting victims whose quota moved to a claim.
+    pub(super) overlap_chips: PerTenantGen<u64>,
+    /// Largest job of each tenant (bounds what reclaim can take from a borrowing tenant).
+    pub(super) max_job: Vec<u64>,
+}
+
+impl Books {
+    pub(super) fn new(s: &Scenario, jobs: &[JobSpec]) -> Self {
+        let gens = s.fleet.generations.len();
+        let nt = s.tenants.len();
+        let mut parents: Vec<Option<usize>> =
+            s.tenants.iter().map(|t| t.cohort.map(|c| nt + c)).collect();
+        parents.extend(s.cohorts.iter().map(|c| c.parent.map(|p| nt + p)));
+        let mut weights: Vec<f64> = s.tenants.iter().map(|t| t.weight).collect();
+        weights.extend(s.cohorts.iter().map(|c| c.weight));
+        let mut max_job = vec![0u64; nt];
+        for j in jobs {
+            max_job[j.tenant] = max_job[j.tenant].max(j.chips as u64);
+        }
+        Books {
+            quota: QuotaTree::new(nt, &parents, &weights, gens),
+            reserved: PerTenantGen::new(nt, gens, 0),
+            ceiling: PerTenantGen::new(nt, gens, 0),
+            claims: PerTenantGen::new(nt, gens, 0),
+            overlap_chips: PerTenantGen::new(nt, gens, 0),
+            max_job,
+        }
+    }
+
+    /// Chips a tenant's jobs count against its quota on `g` (quota usage without claims: the
+    /// running jobs, and the evicting ones except the chips already claimed by their
+    /// preemptors).
+    #[inline]
+    pub(super) fn alloc(&self, t: TenantId, g: GenId) -> u64 {
+        self.quota.usage(t, g) - self.claims[(t, g)]
+    }
+
+    /// Chips a tenant's running and evicting jobs hold on `g` (what it is served).
+    #[inline]
+    pub(super) fn held(&self, t: TenantId, g: GenId) -> u64 {
+        self.alloc(t, g) + self.overlap_chips[(t, g)]
+    }
+}
+
+/// The waiting jobs: one queue per tenant, or one for all (a single-queue policy).
+pub(super) struct Queues {
+    sets: Vec<BTreeSet<QKey>>,
+}
+
+impl Queues {
+    pub(super) fn new(n: usize) -> Self {
+        Queues {
+            sets: vec![BTreeSet::new(); n],
+        }
+    }
+
+    /// Number of queues.
+    #[inline]
+    pub(super) fn len(&self) -> usize {
+        self.sets.len()
+    }
+
+    /// The queue of tenant `t`.
+    #[inline]
+    pub(super) fn of(&self, t: TenantId) -> usize {
+        if self.sets.len() == 1 { 0 } else { t }
+    }
+
+    #[inline]
+    pub(super) fn insert(&mut self, t: TenantId, key: QKey) {
+        let q = self.of(t);
+        self.sets[q].insert(key);
+    }
+
+    #[inline]
+    pub(super) fn remove(&mut self, t: TenantId, key: &QKey) {
+        let q = self.of(t);
+        self.sets[q].remove(key);
+    }
+
+    /// The first job of queue `q`.
+    #[inline]
+    pub(super) fn first(&self, q: usize) -> Option<JobId> {
+        self.sets[q].first().map(|k| k.2)
+    }
+
+    /// The job after `key` in queue `q`.
+    #[inline]
+    pub(super) fn after(&self, q: usize, key: QKey) -> Option<JobId> {
+        self.sets[q]
+            .range((Excluded(key), Unbounded))
+            .next()
+            .map(|k| k.2)
+    }
+}
+
+/// Reclaim in flight: throttling budgets, nominated preemptors and the chips their victims
+/// hand over.
+pub(super) struct ReclaimState {
+    /// Per generation: chips booked for throttled eviction per reclaim round (rounds before
+    /// the current one are dropped as time passes).
+    pub(super) booked: Vec<BTreeMap<u64, u64>>,
+    /// Per evicting victim (throttled): the (round, chips) it booked, refunded if it stops
+    /// before it is due.
+    pub(super) bookings: BTreeMap<JobId, Vec<(u64, u64)>>,
+    /// Waiting jobs with chips set aside for them, by job.
+    pub(super) nominations: BTreeMap<JobId, Nomination>,
+    /// Per evicting victim: the parts of its placement its preemptor's target takes. Their
+    /// quota moved to the preemptor's claim at the decision; the victim's tenant keeps only
+    /// the rest, so the quota tree counts every chip once.
+    pub(super) overlap: BTreeMap<JobId, Vec<(u32, u32)>>,
+    /// Preemptors whose last victim stopped during the current event (started after it).
+    pub(super) ready: Vec<JobId>,
+}
+
+impl ReclaimState {
+    pub(super) fn new(gens: usize) -> Self {
+        ReclaimState {
+            booked: vec![BTreeMap::new(); gens],
+            bookings: BTreeMap::new(),
+            nominations: BTreeMap::new(),
+            overlap: BTreeMap::new(),
+            ready: Vec::new(),
+        }
+    }
+}
+
+/// Failed preemption attempts: per (tenant, generation), the last one; it is not retried for
+/// a job it covers until a job starts or stops or quotas change (the epoch moves).
+pub(super) struct PreemptMemos {
+    pub(super) failed: PerTenantGen<PreemptMemo>,
+    pub(super) epoch: u64,
+}
+
+impl PreemptMemos {
+    pub(super) fn new(tenants: usize, gens: usize) -> Self {
+        PreemptMemos {
+            failed: PerTenantGen::new(tenants, gens, PreemptMemo::NONE),
+            epoch: 0,
+        }
+    }
+}
+
+/// What the recorder reads of the engine at a hook.
+pub(super) struct Snapshot<'a> {
+    pub(super) books: &'a Books,
+    pub(super) pools: &'a [Pool],
+}
+
+impl State for Snapshot<'_> {
+    #[inline]
+    fn held(&self, t: TenantId, g: GenId) -> u64 {
+        self.books.held(t, g)
+    }
+
+    #[inline]
+    fn nominal(&self, t: TenantId, g: GenId) -> u64 {
+        self.books.quota.quota(t, g)
+    }
+
+    #[inline]
+    fn guaranteed(&self, t: TenantId, g: GenId) -> u64 {
+        self.books.quota.guaranteed(t, g)
+    }
+
+    #[inline]
+    fn reserved(&self, t: TenantId) -> &[u64] {
+        self.books.reserved.row(t)
+    }
+
+    #[inline]
+    fn pools(&self) -> &[Pool] {
+        self.pools
+    }
+}

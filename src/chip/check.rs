@@ -80,7 +80,7 @@ pub fn check(program: &Program, hw: &Hardware, file: &str) -> Result<Usage> {
 
 /// [`check`] with the instructions split into `threads` contiguous slices checked at once (the
 /// checks of one instruction never look at another's), also returning each instruction's queue
-/// ([`super::plan::queues`]). The result, error included, is [`check`]'s: the first failing
+/// ([`super::queue::queues`]). The result, error included, is [`check`]'s: the first failing
 /// instruction in program order is the one reported.
 pub fn check_split(
     program: &Program,
@@ -188,7 +188,7 @@ fn check_instrs(cx: &Ctx, range: std::ops::Range<usize>, queue: &mut [u16]) -> R
         }
         check_op(cx, ins.line, &ins.op, (&reads, &writes))?;
         if let Some(q) = queue.get_mut(k) {
-            *q = super::plan::queue_of(&ins.op, cx.hw);
+            *q = super::queue::queue_of(&ins.op, cx.hw);
         }
     }
     let track = &track[PAD..PAD + nb];

@@ -10,6 +10,7 @@ mod error;
 pub mod exec;
 mod pages;
 pub mod plan;
+pub mod queue;
 pub mod report;
 pub mod sim;
 pub mod timeline;

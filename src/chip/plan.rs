@@ -10,20 +10,10 @@
 use arrayvec::ArrayVec;
 
 use super::check::Liveness;
+pub use super::queue::{FIRST_DMA, GPSIMD, SCALAR, TENSOR, VECTOR, queue_of, queues};
 use crate::arch::{EngineConfig, Hardware};
 use crate::isa::{AluOp, Engine, Memory, Op, Program, ReduceOp, Tile, TileList};
 use crate::numerics::DType;
-
-/// Compute queues; DMA queues follow them.
-pub const TENSOR: u16 = 0;
-/// Vector engine queue.
-pub const VECTOR: u16 = 1;
-/// Scalar engine queue.
-pub const SCALAR: u16 = 2;
-/// GpSimd engine queue.
-pub const GPSIMD: u16 = 3;
-/// First DMA queue.
-pub const FIRST_DMA: u16 = 4;
 
 /// Integer picoseconds, the simulator's unit of time.
 pub type Picos = u64;
@@ -399,22 +389,6 @@ fn insert_sorted(v: &mut Vec<Access>, a: Access) {
     }
 }
 
-/// The queue an instruction runs on.
-pub fn queue_of(op: &Op, hw: &Hardware) -> u16 {
-    match op {
-        Op::DmaCopy { queue, .. } => {
-            FIRST_DMA + queue.engine * hw.dma.queues_per_engine as u16 + queue.queue
-        }
-        _ => match op.engine() {
-            Engine::Tensor => TENSOR,
-            Engine::Vector => VECTOR,
-            Engine::Scalar => SCALAR,
-            Engine::GpSimd => GPSIMD,
-            Engine::Dma => unreachable!("only dma_copy runs on DMA"),
-        },
-    }
-}
-
 /// Add dependency `d` to the list `deps[first..]` of one instruction: one entry per producer,
 /// the strictest kind winning (visible over end; load gating kept). Lists are a handful long: a
 /// linear merge beats sorting.
@@ -424,16 +398,6 @@ fn add_dep(deps: &mut Vec<u32>, first: usize, d: u32) {
         Some(prev) => *prev = (*prev & !WAR & !LOAD) | (*prev & d & WAR) | ((*prev | d) & LOAD),
         None => deps.push(d),
     }
-}
-
-/// The queue of every instruction (the simulator needs them all before it starts, to know each
-/// queue's order; a streamed plan sends the rest later).
-pub fn queues(program: &Program, hw: &Hardware) -> Vec<u16> {
-    program
-        .instrs
-        .iter()
-        .map(|ins| queue_of(&ins.op, hw))
-        .collect()
 }
 
 /// Build the plan. The program must have passed [`super::check::check`], which measured `live`.
@@ -564,11 +528,7 @@ impl<'a> Builder<'a> {
             flops: -0.0,
             ideal_compute_ps: 0.0,
             hbm_bytes: 0,
-            last_on_queue: vec![
-                None;
-                FIRST_DMA as usize
-                    + (hw.dma.engines * hw.dma.queues_per_engine) as usize
-            ],
+            last_on_queue: vec![None; super::queue::count(hw)],
             loaded: None,
         }
     }
@@ -728,7 +688,7 @@ impl Plan {
             queue,
             chunk_shift: chunk.trailing_zeros(),
             queue_costs: QueueCosts::of(hw),
-            queues: FIRST_DMA as usize + (hw.dma.engines * hw.dma.queues_per_engine) as usize,
+            queues: super::queue::count(hw),
             flops: 0.0,
             ideal_compute_ps: 0.0,
             hbm_bytes: 0,

@@ -5,9 +5,7 @@
 //! its last use in program order, as a compiler's allocator would place it.
 
 use crate::arch::Hardware;
-use crate::isa::{
-    Activation, Buffer, Engine, Memory, Op, Program, Scalar, TensorScalar, Tile, TileList,
-};
+use crate::isa::{Activation, Buffer, Memory, Op, Program, Scalar, TensorScalar, Tile, TileList};
 use crate::numerics::DType;
 
 use super::{Error, Result};
@@ -387,9 +385,8 @@ fn check_op(cx: &Ctx, line: u32, op: &Op, rw: (&TileList, &TileList)) -> Result<
             need_mem(cx, line, name, "operand", t, &onchip)?;
         }
     }
-    if let Some(e) = engine_of(op)
-        && !allowed_engines(op).contains(&e)
-    {
+    let e = op.engine();
+    if !op.kind().engines().contains(&e) {
         return Err(cx.err(
             line,
             format!("{name} cannot run on the {} engine", e.name()),
@@ -616,26 +613,6 @@ fn reduced_shape(cx: &Ctx, line: u32, op: &str, dst: &Tile, src: &Tile, free: us
         ));
     }
     Ok(())
-}
-
-fn engine_of(op: &Op) -> Option<Engine> {
-    match op {
-        Op::TensorTensor { engine, .. }
-        | Op::TensorReduce { engine, .. }
-        | Op::TensorCopy { engine, .. }
-        | Op::Memset { engine, .. } => Some(*engine),
-        Op::TensorScalar(ts) => Some(ts.engine),
-        _ => None,
-    }
-}
-
-fn allowed_engines(op: &Op) -> &'static [Engine] {
-    match op {
-        Op::TensorScalar { .. } | Op::TensorCopy { .. } => {
-            &[Engine::Vector, Engine::Scalar, Engine::GpSimd]
-        }
-        _ => &[Engine::Vector, Engine::GpSimd],
-    }
 }
 
 /// Peak live SBUF bytes per partition and PSUM banks, checked against the preset.

@@ -13,7 +13,7 @@ use std::fmt;
 
 use super::{
     AccessPattern, ActFunc, Activation, AluOp, Buffer, BufferId, CmpOp, DmaQueue, Engine, Error,
-    Init, Instr, MAX_AP_DIMS, Memory, Op, PartitionStep, Program, ReduceOp, Result, Scalar,
+    Init, Instr, MAX_AP_DIMS, Memory, Op, OpKind, PartitionStep, Program, ReduceOp, Result, Scalar,
     TRACE_VERSION, TensorScalar, Tile,
 };
 use crate::numerics::DType;
@@ -231,8 +231,8 @@ impl<'t> Parser<'t> {
 
     /// `OPCODE KEY=VALUE ...` (after the opcode, which starts at `at`).
     fn instr(&mut self, c: &mut Cur<'t>, opcode: &str, at: usize) -> LResult<()> {
-        let Some(spec) = SPECS.iter().find(|s| s.name == opcode) else {
-            let names: Vec<&str> = SPECS.iter().map(|s| s.name).collect();
+        let Some(spec) = SPECS.iter().find(|s| s.kind.name() == opcode) else {
+            let names: Vec<&str> = SPECS.iter().map(|s| s.kind.name()).collect();
             let msg = format!(
                 "unknown opcode {}; expected one of: {}",
                 c.shown(at, opcode),
@@ -274,13 +274,13 @@ impl<'t> Parser<'t> {
             let keys: Vec<&str> = spec.keys.iter().map(|k| k.0).collect();
             let msg = format!(
                 "unknown key '{key}' for {}; expected one of: {}",
-                spec.name,
+                spec.kind.name(),
                 keys.join(", ")
             );
             return Err(fail(key_at, msg));
         };
         if slots.vals[idx].is_some() {
-            let msg = format!("duplicate key '{key}' for {}", spec.name);
+            let msg = format!("duplicate key '{key}' for {}", spec.kind.name());
             return Err(fail(key_at, msg));
         }
         if !c.eat(b'=') {
@@ -290,7 +290,7 @@ impl<'t> Parser<'t> {
             );
             return Err(fail(c.pos, msg));
         }
-        let value = self.value(c, spec.keys[idx].1, spec.name, key)?;
+        let value = self.value(c, spec.keys[idx].1, spec.kind, key)?;
         slots.vals[idx] = Some(value);
         slots.pos[idx] = key_at;
         if !c.at_ws_or_end() {
@@ -304,7 +304,7 @@ impl<'t> Parser<'t> {
     }
 
     /// A value of the given kind.
-    fn value(&self, c: &mut Cur<'t>, kind: Kind, op: &str, key: &str) -> LResult<Value> {
+    fn value(&self, c: &mut Cur<'t>, kind: Kind, op: OpKind, key: &str) -> LResult<Value> {
         Ok(match kind {
             Kind::Tile => Value::Tile(self.tile(c)?),
             Kind::Scalar => Value::Scalar(self.scalar(c, key)?),
@@ -312,7 +312,7 @@ impl<'t> Parser<'t> {
             Kind::I64 => Value::I64(c.int_token(key)?),
             Kind::Bool => Value::Bool(c.choice(&BOOLS, "boolean")?),
             Kind::Queue => Value::Queue(c.queue()?),
-            Kind::Engine(allowed) => Value::Engine(c.engine(allowed, op)?),
+            Kind::Engine => Value::Engine(c.engine(op.engines(), op.name())?),
             Kind::Func => Value::Func(c.choice(&ACT_FUNCS, "activation function")?),
             Kind::Alu => Value::Alu(c.choice(&ALU_OPS, "ALU operation")?),
             Kind::Red => Value::Red(c.choice(&REDUCE_OPS, "reduction")?),
@@ -1050,7 +1050,8 @@ enum Kind {
     I64,
     Bool,
     Queue,
-    Engine(&'static [Engine]),
+    /// One of the opcode's [`OpKind::engines`].
+    Engine,
     Func,
     Alu,
     Red,
@@ -1074,7 +1075,7 @@ enum Value {
 
 /// An opcode: its keys in canonical order and how to build the op from their values.
 struct Spec {
-    name: &'static str,
+    kind: OpKind,
     keys: &'static [(&'static str, Kind)],
     build: fn(&mut Slots) -> LResult<Op>,
 }
@@ -1094,13 +1095,22 @@ impl Slots<'_> {
     fn bad(&self, i: usize, missing: bool) -> Fail {
         let key = self.spec.keys.get(i).map_or("?", |k| k.0);
         if missing {
-            let msg = format!("missing required key '{key}' for {}", self.spec.name);
+            let msg = format!("missing required key '{key}' for {}", self.spec.kind.name());
             fail(self.op_pos, msg)
         } else {
             fail(
                 self.op_pos,
                 format!("internal error: key '{key}' read as the wrong kind"),
             )
+        }
+    }
+
+    /// The engine in slot `i`, or the opcode's default (the first of [`OpKind::engines`]).
+    fn engine(&mut self, i: usize) -> LResult<Engine> {
+        match self.vals[i].take() {
+            Some(Value::Engine(e)) => Ok(e),
+            None => Ok(self.spec.kind.engines()[0]),
+            Some(_) => Err(self.bad(i, false)),
         }
     }
 
@@ -1149,13 +1159,10 @@ macro_rules! opt {
     };
 }
 
-const VG: &[Engine] = &[Engine::Vector, Engine::GpSimd];
-const VSG: &[Engine] = &[Engine::Vector, Engine::Scalar, Engine::GpSimd];
-
 /// Every opcode, in the order error messages list them.
 const SPECS: [Spec; 13] = [
     Spec {
-        name: "dma_copy",
+        kind: OpKind::DmaCopy,
         keys: &[
             ("dst", Kind::Tile),
             ("src", Kind::Tile),
@@ -1173,7 +1180,7 @@ const SPECS: [Spec; 13] = [
         },
     },
     Spec {
-        name: "matmul",
+        kind: OpKind::Matmul,
         keys: &[
             ("dst", Kind::Tile),
             ("stationary", Kind::Tile),
@@ -1190,7 +1197,7 @@ const SPECS: [Spec; 13] = [
         },
     },
     Spec {
-        name: "transpose",
+        kind: OpKind::Transpose,
         keys: &[("dst", Kind::Tile), ("src", Kind::Tile)],
         build: |s| {
             Ok(Op::Transpose {
@@ -1200,7 +1207,7 @@ const SPECS: [Spec; 13] = [
         },
     },
     Spec {
-        name: "activation",
+        kind: OpKind::Activation,
         keys: &[
             ("func", Kind::Func),
             ("dst", Kind::Tile),
@@ -1229,9 +1236,9 @@ const SPECS: [Spec; 13] = [
         },
     },
     Spec {
-        name: "tensor_tensor",
+        kind: OpKind::TensorTensor,
         keys: &[
-            ("engine", Kind::Engine(VG)),
+            ("engine", Kind::Engine),
             ("op", Kind::Alu),
             ("dst", Kind::Tile),
             ("a", Kind::Tile),
@@ -1239,7 +1246,7 @@ const SPECS: [Spec; 13] = [
         ],
         build: |s| {
             Ok(Op::TensorTensor {
-                engine: opt!(s, 0, Engine).unwrap_or(Engine::Vector),
+                engine: s.engine(0)?,
                 op: req!(s, 1, Alu),
                 dst: req!(s, 2, Tile),
                 a: req!(s, 3, Tile),
@@ -1248,9 +1255,9 @@ const SPECS: [Spec; 13] = [
         },
     },
     Spec {
-        name: "tensor_scalar",
+        kind: OpKind::TensorScalar,
         keys: &[
-            ("engine", Kind::Engine(VSG)),
+            ("engine", Kind::Engine),
             ("dst", Kind::Tile),
             ("src", Kind::Tile),
             ("op0", Kind::Alu),
@@ -1259,7 +1266,7 @@ const SPECS: [Spec; 13] = [
             ("scalar1", Kind::Scalar),
         ],
         build: |s| {
-            let engine = opt!(s, 0, Engine).unwrap_or(Engine::Vector);
+            let engine = s.engine(0)?;
             let dst = req!(s, 1, Tile);
             let src = req!(s, 2, Tile);
             let op0 = (req!(s, 3, Alu), req!(s, 4, Scalar));
@@ -1275,16 +1282,16 @@ const SPECS: [Spec; 13] = [
         },
     },
     Spec {
-        name: "tensor_reduce",
+        kind: OpKind::TensorReduce,
         keys: &[
-            ("engine", Kind::Engine(VG)),
+            ("engine", Kind::Engine),
             ("op", Kind::Red),
             ("dst", Kind::Tile),
             ("src", Kind::Tile),
         ],
         build: |s| {
             Ok(Op::TensorReduce {
-                engine: opt!(s, 0, Engine).unwrap_or(Engine::Vector),
+                engine: s.engine(0)?,
                 op: req!(s, 1, Red),
                 dst: req!(s, 2, Tile),
                 src: req!(s, 3, Tile),
@@ -1292,37 +1299,37 @@ const SPECS: [Spec; 13] = [
         },
     },
     Spec {
-        name: "tensor_copy",
+        kind: OpKind::TensorCopy,
         keys: &[
-            ("engine", Kind::Engine(VSG)),
+            ("engine", Kind::Engine),
             ("dst", Kind::Tile),
             ("src", Kind::Tile),
         ],
         build: |s| {
             Ok(Op::TensorCopy {
-                engine: opt!(s, 0, Engine).unwrap_or(Engine::Vector),
+                engine: s.engine(0)?,
                 dst: req!(s, 1, Tile),
                 src: req!(s, 2, Tile),
             })
         },
     },
     Spec {
-        name: "memset",
+        kind: OpKind::Memset,
         keys: &[
-            ("engine", Kind::Engine(VG)),
+            ("engine", Kind::Engine),
             ("dst", Kind::Tile),
             ("value", Kind::F32),
         ],
         build: |s| {
             Ok(Op::Memset {
-                engine: opt!(s, 0, Engine).unwrap_or(Engine::Vector),
+                engine: s.engine(0)?,
                 dst: req!(s, 1, Tile),
                 value: opt!(s, 2, F32).unwrap_or(0.0),
             })
         },
     },
     Spec {
-        name: "iota",
+        kind: OpKind::Iota,
         keys: &[
             ("dst", Kind::Tile),
             ("base", Kind::I64),
@@ -1339,7 +1346,7 @@ const SPECS: [Spec; 13] = [
         },
     },
     Spec {
-        name: "affine_select",
+        kind: OpKind::AffineSelect,
         keys: &[
             ("dst", Kind::Tile),
             ("src", Kind::Tile),
@@ -1362,7 +1369,7 @@ const SPECS: [Spec; 13] = [
         },
     },
     Spec {
-        name: "bn_stats",
+        kind: OpKind::BnStats,
         keys: &[("dst", Kind::Tile), ("src", Kind::Tile)],
         build: |s| {
             Ok(Op::BnStats {
@@ -1372,7 +1379,7 @@ const SPECS: [Spec; 13] = [
         },
     },
     Spec {
-        name: "bn_aggr",
+        kind: OpKind::BnAggr,
         keys: &[("dst", Kind::Tile), ("src", Kind::Tile)],
         build: |s| {
             Ok(Op::BnAggr {

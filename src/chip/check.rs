@@ -5,7 +5,9 @@
 //! its last use in program order, as a compiler's allocator would place it.
 
 use crate::arch::Hardware;
-use crate::isa::{Activation, Buffer, Memory, Op, Program, Scalar, TensorScalar, Tile, TileList};
+use crate::isa::{
+    Activation, Buffer, Engine, Memory, Op, Program, Scalar, TensorScalar, Tile, TileList,
+};
 use crate::numerics::DType;
 
 use super::{Error, Result};
@@ -174,7 +176,7 @@ fn check_instrs(cx: &Ctx, range: std::ops::Range<usize>, queue: &mut [u16]) -> R
         let reads = ins.op.reads();
         let writes = ins.op.writes();
         // The partition-start rules are the engines' SBUF/PSUM ports'; DMA reaches any partition.
-        let port = !matches!(ins.op, Op::DmaCopy { .. });
+        let port = ins.op.engine() != Engine::Dma;
         for &t in reads.iter().chain(&writes) {
             check_tile(cx, ins.line, t, port)?;
             let e = &mut track[PAD + t.buffer.0 as usize];
@@ -379,17 +381,17 @@ fn check_op(cx: &Ctx, line: u32, op: &Op, rw: (&TileList, &TileList)) -> Result<
     use Memory::*;
     let name = op.opcode();
     let onchip = [Sbuf, Psum];
+    let engine = op.engine();
     // Operands of the compute engines are on chip.
-    if !matches!(op, Op::DmaCopy { .. }) {
+    if engine != Engine::Dma {
         for &t in rw.0.iter().chain(rw.1) {
             need_mem(cx, line, name, "operand", t, &onchip)?;
         }
     }
-    let e = op.engine();
-    if !op.kind().engines().contains(&e) {
+    if !op.kind().engines().contains(&engine) {
         return Err(cx.err(
             line,
-            format!("{name} cannot run on the {} engine", e.name()),
+            format!("{name} cannot run on the {} engine", engine.name()),
         ));
     }
     match op {

@@ -30,7 +30,18 @@ pub fn queue_of(op: &Op, hw: &Hardware) -> u16 {
         Op::DmaCopy { queue, .. } => {
             FIRST_DMA + queue.engine * hw.dma.queues_per_engine as u16 + queue.queue
         }
-        _ => match op.engine() {
+        Op::Matmul { .. }
+        | Op::Transpose { .. }
+        | Op::Activation(_)
+        | Op::TensorTensor { .. }
+        | Op::TensorScalar(_)
+        | Op::TensorReduce { .. }
+        | Op::TensorCopy { .. }
+        | Op::Memset { .. }
+        | Op::Iota { .. }
+        | Op::AffineSelect { .. }
+        | Op::BnStats { .. }
+        | Op::BnAggr { .. } => match op.engine() {
             Engine::Tensor => TENSOR,
             Engine::Vector => VECTOR,
             Engine::Scalar => SCALAR,

@@ -5,7 +5,7 @@
 //! variable half of each cost packed ([`PackedCost`]) and [`QueueCosts`] restores the rest when the
 //! simulator asks.
 
-use crate::arch::{EngineConfig, Hardware};
+use crate::arch::{CostConfig, EngineConfig, Hardware, PeConfig};
 use crate::isa::{AluOp, Engine, Memory, Op, ReduceOp, Tile, TileList};
 use crate::numerics::DType;
 
@@ -149,7 +149,10 @@ fn lanes(e: &EngineConfig, widest: usize) -> u32 {
     }
 }
 
-/// `rw` is the instruction's (reads, writes).
+/// What `op` costs on its queue. `rw` is its (reads, writes); `prev_dep` whether it waits for
+/// the previous instruction of its queue; `loaded` the weights in the PE array (a matmul loads
+/// them, a transpose clears them); `stationary_writer` the newest writer of a matmul's
+/// stationary tile.
 pub(super) fn instr_cost(
     info: &[BufInfo],
     k: &Consts,
@@ -159,41 +162,13 @@ pub(super) fn instr_cost(
     loaded: &mut Option<(Tile, Option<u32>)>,
     stationary_writer: Option<u32>,
 ) -> Cost {
-    let dtype = |t: &Tile| info[t.buffer.0 as usize].dtype;
-    let mem = |t: &Tile| info[t.buffer.0 as usize].memory;
-    let (reads, writes) = rw;
-    let hw = k.hw;
-    let pe = &hw.pe;
     match op {
         Op::Matmul {
             stationary, dst, ..
-        } => {
-            let fp32 = dtype(stationary) == DType::Float32;
-            let factor = if fp32 { pe.fp32_cost_factor as u64 } else { 1 };
-            // [M, N] is the destination's shape; in fp8 double-row mode two K-rows stream per
-            // cycle, so the issue interval is that of one row.
-            let m = dst.partition_count as u64;
-            let n = dst.free_size() as u64;
-            let mm = (m.min(pe.min_issue_cycles as u64)).max(n) * factor;
-            let key = (stationary.clone(), stationary_writer);
-            let reuse = loaded.as_ref() == Some(&key);
-            *loaded = Some(key);
-            let load = if reuse {
-                0
-            } else {
-                (m * factor)
-                    .div_ceil(pe.load_stationary_divisor as u64)
-                    .max(1)
-            };
-            Cost::Tensor {
-                load_cycles: load,
-                mm_cycles: mm,
-                latency_cycles: pe.fill_drain_cycles as u64,
-                reuse_weights: reuse,
-            }
-        }
+        } => matmul_cost(info, &k.hw.pe, stationary, dst, loaded, stationary_writer),
         Op::Transpose { src, .. } => {
             *loaded = None;
+            let pe = &k.hw.pe;
             let (p, f) = (src.np() as u64, src.free_size() as u64);
             let c = p.max(f.min(pe.transpose_min_cycles as u64));
             Cost::Tensor {
@@ -204,96 +179,174 @@ pub(super) fn instr_cost(
             }
         }
         Op::DmaCopy { dst, src, queue } => dma_cost(info, k, dst, src, queue.engine),
-        _ => {
-            let (cfg, latency_ps) = match op.engine() {
-                Engine::Vector => (&hw.vector, k.access_latency_ps[0]),
-                Engine::Scalar => (&hw.scalar, k.access_latency_ps[1]),
-                _ => (&hw.gpsimd, k.access_latency_ps[2]),
-            };
-            let tiles: TileList = reads.iter().chain(writes).copied().take(4).collect();
-            let widest = tiles
-                .iter()
-                .map(|t| dtype(t).size_bytes())
-                .max()
-                .unwrap_or(4);
-            let per_cycle = (lanes(cfg, widest) as f64 / hw.sbuf.partitions as f64).max(1e-9);
-            let c = &hw.costs;
-            let main = reads.first().copied().unwrap_or_else(|| writes[0]);
-            let n = main.free_size() as f64 / per_cycle;
-            let min = cfg.min_cycles as f64;
+        Op::Activation(_)
+        | Op::TensorTensor { .. }
+        | Op::TensorScalar(_)
+        | Op::TensorReduce { .. }
+        | Op::TensorCopy { .. }
+        | Op::Memset { .. }
+        | Op::Iota { .. }
+        | Op::AffineSelect { .. }
+        | Op::BnStats { .. }
+        | Op::BnAggr { .. } => compute_cost(info, k, op, rw, prev_dep),
+    }
+}
+
+/// A matmul: the multiply, and the weight load unless the array still holds `stationary` as
+/// the same writer left it.
+#[inline]
+fn matmul_cost(
+    info: &[BufInfo],
+    pe: &PeConfig,
+    stationary: &Tile,
+    dst: &Tile,
+    loaded: &mut Option<(Tile, Option<u32>)>,
+    stationary_writer: Option<u32>,
+) -> Cost {
+    let fp32 = info[stationary.buffer.0 as usize].dtype == DType::Float32;
+    let factor = if fp32 { pe.fp32_cost_factor as u64 } else { 1 };
+    // [M, N] is the destination's shape; in fp8 double-row mode two K-rows stream per
+    // cycle, so the issue interval is that of one row.
+    let m = dst.partition_count as u64;
+    let n = dst.free_size() as u64;
+    let mm = (m.min(pe.min_issue_cycles as u64)).max(n) * factor;
+    let key = (stationary.clone(), stationary_writer);
+    let reuse = loaded.as_ref() == Some(&key);
+    *loaded = Some(key);
+    let load = if reuse {
+        0
+    } else {
+        (m * factor)
+            .div_ceil(pe.load_stationary_divisor as u64)
+            .max(1)
+    };
+    Cost::Tensor {
+        load_cycles: load,
+        mm_cycles: mm,
+        latency_cycles: pe.fill_drain_cycles as u64,
+        reuse_weights: reuse,
+    }
+}
+
+/// An instruction of the Vector, Scalar or GpSimd engine: its cycles at the engine's lanes for
+/// its widest dtype, slowed by strided access, plus the overhead of waiting for the previous
+/// instruction of its queue.
+#[inline]
+fn compute_cost(
+    info: &[BufInfo],
+    k: &Consts,
+    op: &Op,
+    (reads, writes): (&TileList, &TileList),
+    prev_dep: bool,
+) -> Cost {
+    let dtype = |t: &Tile| info[t.buffer.0 as usize].dtype;
+    let hw = k.hw;
+    let (cfg, latency_ps) = match op.engine() {
+        Engine::Vector => (&hw.vector, k.access_latency_ps[0]),
+        Engine::Scalar => (&hw.scalar, k.access_latency_ps[1]),
+        Engine::GpSimd => (&hw.gpsimd, k.access_latency_ps[2]),
+        Engine::Tensor | Engine::Dma => {
+            unreachable!("the checks allow compute ops no other engine")
+        }
+    };
+    let tiles: TileList = reads.iter().chain(writes).copied().take(4).collect();
+    let widest = tiles
+        .iter()
+        .map(|t| dtype(t).size_bytes())
+        .max()
+        .unwrap_or(4);
+    let per_cycle = (lanes(cfg, widest) as f64 / hw.sbuf.partitions as f64).max(1e-9);
+    let c = &hw.costs;
+    let main = reads.first().copied().unwrap_or_else(|| writes[0]);
+    let n = main.free_size() as f64 / per_cycle;
+    let mut cycles = compute_cycles(info, c, op, &tiles, n, cfg.min_cycles as f64);
+    // Bandwidth halves when the innermost stride is over the threshold [ARCH-V2].
+    if tiles
+        .iter()
+        .any(|t| (t.ap.inner_stride() * dtype(t).size_bytes()) as u32 > c.strided_threshold_bytes)
+    {
+        cycles *= c.strided_bandwidth_divisor as f64;
+    }
+    if prev_dep {
+        cycles += cfg.dependent_overhead_cycles as f64;
+    }
+    Cost::Compute {
+        busy_ps: cycles_to_ps(cycles.ceil() as u64, cfg.clock_mhz),
+        latency_ps,
+    }
+}
+
+/// Cycles of a compute op over `n` elements' worth of lane cycles (`min`: the engine's
+/// shortest instruction), before strides and dependencies; `tiles` are its operands.
+#[inline]
+fn compute_cycles(
+    info: &[BufInfo],
+    c: &CostConfig,
+    op: &Op,
+    tiles: &TileList,
+    n: f64,
+    min: f64,
+) -> f64 {
+    let dtype = |t: &Tile| info[t.buffer.0 as usize].dtype;
+    let mem = |t: &Tile| info[t.buffer.0 as usize].memory;
+    match op {
+        Op::Activation(a) => {
+            n.max(min)
+                + if a.reduce.is_some() {
+                    c.activation_reduce_cycles as f64
+                } else {
+                    0.0
+                }
+        }
+        Op::TensorScalar(ts) => {
+            let div = ts.op0.0 == AluOp::Div || ts.op1.as_ref().is_some_and(|o| o.0 == AluOp::Div);
+            if div {
+                (n * c.reciprocal_cycles_per_elem as f64).max(min)
+            } else {
+                n.max(min)
+            }
+        }
+        Op::TensorCopy { .. } | Op::BnStats { .. } => n.max(min),
+        Op::TensorTensor { op: alu, a, b, .. } => {
             let all_bf16_sbuf = tiles.iter().all(|t| {
                 dtype(t) == DType::BFloat16 && mem(t) == Memory::Sbuf && t.ap.is_contiguous()
             });
-            let mut cycles = match op {
-                Op::Activation(a) => {
-                    n.max(min)
-                        + if a.reduce.is_some() {
-                            c.activation_reduce_cycles as f64
-                        } else {
-                            0.0
-                        }
-                }
-                Op::TensorScalar(ts) => {
-                    let div = ts.op0.0 == AluOp::Div
-                        || ts.op1.as_ref().is_some_and(|o| o.0 == AluOp::Div);
-                    if div {
-                        (n * c.reciprocal_cycles_per_elem as f64).max(min)
-                    } else {
-                        n.max(min)
-                    }
-                }
-                Op::TensorCopy { .. } | Op::BnStats { .. } => n.max(min),
-                Op::TensorTensor { op: alu, a, b, .. } => {
-                    let fast = mem(a) == Memory::Psum
-                        || mem(b) == Memory::Psum
-                        || (all_bf16_sbuf && matches!(alu, AluOp::Add | AluOp::Sub | AluOp::Mul));
-                    let per = if *alu == AluOp::Div {
-                        c.reciprocal_cycles_per_elem
-                    } else if fast {
-                        c.tensor_tensor_fast_cycles_per_elem
-                    } else {
-                        c.tensor_tensor_cycles_per_elem
-                    };
-                    (n * per as f64).max(min)
-                }
-                Op::TensorReduce { op: r, src, .. } => {
-                    let fast =
-                        dtype(src) == DType::BFloat16 && matches!(r, ReduceOp::Sum | ReduceOp::Max);
-                    (if fast {
-                        n / c.reduce_fast_divisor as f64
-                    } else {
-                        n
-                    })
-                    .max(min)
-                }
-                Op::BnAggr { .. } => {
-                    (n * c.bn_aggr_numerator as f64 / c.bn_aggr_denominator as f64).max(min)
-                }
-                Op::Memset { value, dst, .. } => {
-                    let fast = *value == 0.0 && dtype(dst).size_bytes() == 2;
-                    (if fast {
-                        n / c.memset_fast_divisor as f64
-                    } else {
-                        n
-                    })
-                    .max(min)
-                }
-                Op::Iota { .. } | Op::AffineSelect { .. } => c.gpsimd_fixed_cycles as f64 + n,
-                _ => n.max(min),
+            let fast = mem(a) == Memory::Psum
+                || mem(b) == Memory::Psum
+                || (all_bf16_sbuf && matches!(alu, AluOp::Add | AluOp::Sub | AluOp::Mul));
+            let per = if *alu == AluOp::Div {
+                c.reciprocal_cycles_per_elem
+            } else if fast {
+                c.tensor_tensor_fast_cycles_per_elem
+            } else {
+                c.tensor_tensor_cycles_per_elem
             };
-            // Bandwidth halves when the innermost stride is over the threshold [ARCH-V2].
-            if tiles.iter().any(|t| {
-                (t.ap.inner_stride() * dtype(t).size_bytes()) as u32 > c.strided_threshold_bytes
-            }) {
-                cycles *= c.strided_bandwidth_divisor as f64;
-            }
-            if prev_dep {
-                cycles += cfg.dependent_overhead_cycles as f64;
-            }
-            Cost::Compute {
-                busy_ps: cycles_to_ps(cycles.ceil() as u64, cfg.clock_mhz),
-                latency_ps,
-            }
+            (n * per as f64).max(min)
+        }
+        Op::TensorReduce { op: r, src, .. } => {
+            let fast = dtype(src) == DType::BFloat16 && matches!(r, ReduceOp::Sum | ReduceOp::Max);
+            (if fast {
+                n / c.reduce_fast_divisor as f64
+            } else {
+                n
+            })
+            .max(min)
+        }
+        Op::BnAggr { .. } => {
+            (n * c.bn_aggr_numerator as f64 / c.bn_aggr_denominator as f64).max(min)
+        }
+        Op::Memset { value, dst, .. } => {
+            let fast = *value == 0.0 && dtype(dst).size_bytes() == 2;
+            (if fast {
+                n / c.memset_fast_divisor as f64
+            } else {
+                n
+            })
+            .max(min)
+        }
+        Op::Iota { .. } | Op::AffineSelect { .. } => c.gpsimd_fixed_cycles as f64 + n,
+        Op::DmaCopy { .. } | Op::Matmul { .. } | Op::Transpose { .. } => {
+            unreachable!("DMA and tensor ops have costs of their own")
         }
     }
 }

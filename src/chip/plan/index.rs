@@ -60,7 +60,7 @@ impl Region {
                     }
                 }
             }
-            _ => Region {
+            Memory::Sbuf | Memory::Psum => Region {
                 p0: p0 as u32,
                 p1: (p0 + np) as u32,
                 e0: t.ap.offset as u64,

@@ -335,6 +335,21 @@ impl<'a> Builder<'a> {
             &mut self.loaded,
             stationary_writer,
         );
+        let f = self.matmul_flops(op);
+        self.flops += f;
+        if let Cost::Dma { hbm_bytes: h, .. } = c {
+            self.hbm_bytes += h;
+        }
+        let packed = PackedCost::of(&c);
+        debug_assert_eq!(self.queue_costs.unpack(q, packed), c);
+        out.costs.push(packed);
+        self.last_on_queue[q as usize] = Some(i as u32);
+    }
+
+    /// A matmul's FLOPs (0 for other instructions), adding its time at the preset's peak for its
+    /// dtype to the ideal compute time.
+    #[inline(always)]
+    fn matmul_flops(&mut self, op: &Op) -> f64 {
         let mut f = 0.0;
         if let Op::Matmul {
             stationary,
@@ -361,14 +376,7 @@ impl<'a> Builder<'a> {
             };
             self.ideal_compute_ps += f / flops_per_s * 1e12;
         }
-        self.flops += f;
-        if let Cost::Dma { hbm_bytes: h, .. } = c {
-            self.hbm_bytes += h;
-        }
-        let packed = PackedCost::of(&c);
-        debug_assert_eq!(self.queue_costs.unpack(q, packed), c);
-        out.costs.push(packed);
-        self.last_on_queue[q as usize] = Some(i as u32);
+        f
     }
 }
 

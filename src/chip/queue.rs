@@ -1,7 +1,7 @@
 //! Queues: which in-order queue of the core runs each instruction.
 //!
 //! The checks work out every instruction's queue as they pass over the program (see
-//! [`super::check::check_split`]); the plan takes them from there (or from [`queues`]), and the
+//! `check::check_split`); the plan takes them from there (or from [`queues`]), and the
 //! simulator runs each queue in program order. Queues `0..FIRST_DMA` are the compute engines;
 //! DMA queue `k` of engine `e` is `FIRST_DMA + e * dma.queues_per_engine + k`.
 

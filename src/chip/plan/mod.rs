@@ -119,7 +119,7 @@ pub fn build_on(program: &Program, hw: &Hardware, live: &Liveness, queue: Vec<u1
 
 /// Build the plan in chunks of `chunk` instructions (rounded up to a power of two) sent to `tx`
 /// (the simulator, running meanwhile on another thread, reads them in place: see
-/// [`super::sim::simulate_streamed`]). Returns the totals.
+/// `sim::simulate_streamed`). Returns the totals.
 pub fn build_streamed(
     program: &Program,
     hw: &Hardware,

@@ -51,7 +51,7 @@ pub enum MatmulPath {
 /// (matrixmultiply's sgemm `KC`; tests/chip_exec.rs checks the agreement at K = 128 and 256).
 pub const GEMM_MAX_K: usize = 256;
 
-/// The kernel [`execute_instr`] uses for a matmul of stationary `s` (`[K, M]`, dtype `s_dtype`)
+/// The kernel [`super::execute_instr`] uses for a matmul of stationary `s` (`[K, M]`, dtype `s_dtype`)
 /// and moving `x` (`[K, N]`).
 pub fn matmul_path(s: &[f32], s_dtype: DType, x: &[f32], x_dtype: DType, k: usize) -> MatmulPath {
     if k <= GEMM_MAX_K && products_exact(s, s_dtype, x, x_dtype) {

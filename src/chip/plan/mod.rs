@@ -3,8 +3,8 @@
 //!
 //! Second stage of a run: built after the checks (which measured each buffer's liveness and
 //! found each instruction's queue), in chunks of instructions that the simulator reads in place,
-//! on the same thread or as they arrive from a second one. Costs are [`cost`]'s; the regions
-//! each instruction touches go through the interval index of [`index`].
+//! on the same thread or as they arrive from a second one. Costs are `cost`'s; the regions
+//! each instruction touches go through the interval index of `index`.
 //!
 //! Dependencies (RAW, WAR, WAW) are derived from the regions instructions read and write, the way
 //! the Neuron compiler inserts semaphores, so a trace needs only program order. Regions are

@@ -6,7 +6,8 @@
 
 use crate::arch::Hardware;
 use crate::isa::{
-    Activation, Buffer, Engine, Memory, Op, Program, Scalar, TensorScalar, Tile, TileList,
+    Activation, Buffer, DmaQueue, Engine, Memory, Op, OpKind, Program, Scalar, TensorScalar, Tile,
+    TileList,
 };
 use crate::numerics::DType;
 
@@ -80,7 +81,7 @@ pub fn check(program: &Program, hw: &Hardware, file: &str) -> Result<Usage> {
 
 /// [`check`] with the instructions split into `threads` contiguous slices checked at once (the
 /// checks of one instruction never look at another's), also returning each instruction's queue
-/// ([`super::plan::queues`]). The result, error included, is [`check`]'s: the first failing
+/// ([`super::queue::queues`]). The result, error included, is [`check`]'s: the first failing
 /// instruction in program order is the one reported.
 pub fn check_split(
     program: &Program,
@@ -176,7 +177,7 @@ fn check_instrs(cx: &Ctx, range: std::ops::Range<usize>, queue: &mut [u16]) -> R
         let reads = ins.op.reads();
         let writes = ins.op.writes();
         // The partition-start rules are the engines' SBUF/PSUM ports'; DMA reaches any partition.
-        let port = !matches!(ins.op, Op::DmaCopy { .. });
+        let port = ins.op.engine() != Engine::Dma;
         for &t in reads.iter().chain(&writes) {
             check_tile(cx, ins.line, t, port)?;
             let e = &mut track[PAD + t.buffer.0 as usize];
@@ -188,7 +189,7 @@ fn check_instrs(cx: &Ctx, range: std::ops::Range<usize>, queue: &mut [u16]) -> R
         }
         check_op(cx, ins.line, &ins.op, (&reads, &writes))?;
         if let Some(q) = queue.get_mut(k) {
-            *q = super::plan::queue_of(&ins.op, cx.hw);
+            *q = super::queue::queue_of(&ins.op, cx.hw);
         }
     }
     let track = &track[PAD..PAD + nb];
@@ -381,153 +382,28 @@ fn check_op(cx: &Ctx, line: u32, op: &Op, rw: (&TileList, &TileList)) -> Result<
     use Memory::*;
     let name = op.opcode();
     let onchip = [Sbuf, Psum];
+    let engine = op.engine();
     // Operands of the compute engines are on chip.
-    if !matches!(op, Op::DmaCopy { .. }) {
+    if engine != Engine::Dma {
         for &t in rw.0.iter().chain(rw.1) {
             need_mem(cx, line, name, "operand", t, &onchip)?;
         }
     }
-    if let Some(e) = engine_of(op)
-        && !allowed_engines(op).contains(&e)
-    {
+    if !op.kind().engines().contains(&engine) {
         return Err(cx.err(
             line,
-            format!("{name} cannot run on the {} engine", e.name()),
+            format!("{name} cannot run on the {} engine", engine.name()),
         ));
     }
     match op {
-        Op::DmaCopy { dst, src, queue } => {
-            need_mem(cx, line, name, "source", src, &[Hbm, Sbuf])?;
-            need_mem(cx, line, name, "destination", dst, &[Hbm, Sbuf])?;
-            if src.elems() != dst.elems() {
-                return Err(cx.err(
-                    line,
-                    format!(
-                        "dma_copy moves {} elements from '{}' into {} of '{}'",
-                        src.elems(),
-                        cx.buf(src).name,
-                        dst.elems(),
-                        cx.buf(dst).name
-                    ),
-                ));
-            }
-            let d = &cx.hw.dma;
-            if queue.engine as u32 >= d.engines || queue.queue as u32 >= d.queues_per_engine {
-                return Err(cx.err(line, format!(
-                    "dma queue {}.{} does not exist; the core has {} engines (dma.engines) of {} queues (dma.queues_per_engine)",
-                    queue.engine, queue.queue, d.engines, d.queues_per_engine
-                )));
-            }
-        }
+        Op::DmaCopy { dst, src, queue } => check_dma(cx, line, dst, src, queue)?,
         Op::Matmul {
             dst,
             stationary,
             moving,
             ..
-        } => {
-            need_mem(cx, line, name, "stationary", stationary, &[Sbuf])?;
-            need_mem(cx, line, name, "moving", moving, &[Sbuf])?;
-            need_mem(cx, line, name, "destination", dst, &[Psum])?;
-            let (ds, dm) = (dtype_of(cx, stationary), dtype_of(cx, moving));
-            if (ds == DType::Float32) != (dm == DType::Float32) {
-                return Err(cx.err(
-                    line,
-                    format!("matmul mixes {ds} and {dm}; fp32 inputs go only with fp32"),
-                ));
-            }
-            if matches!(
-                (ds, dm),
-                (DType::Float8E4M3, DType::Float8E4M3Fn) | (DType::Float8E4M3Fn, DType::Float8E4M3)
-            ) {
-                return Err(cx.err(
-                    line,
-                    "matmul mixes float8_e4m3 and float8_e4m3fn; they cannot share a matmul".into(),
-                ));
-            }
-            let pe = &cx.hw.pe;
-            let k = stationary.np();
-            if moving.np() != k {
-                let msg = format!(
-                    "matmul contracts over partitions: stationary has {k}, moving has {}",
-                    moving.np()
-                );
-                return Err(cx.err(line, msg));
-            }
-            if k > pe.contraction_max as usize {
-                let msg = format!(
-                    "matmul contraction K = {k} partitions exceeds {} (pe.contraction_max)",
-                    pe.contraction_max
-                );
-                return Err(cx.err(line, msg));
-            }
-            // The product is the destination's [M, N]; in fp8 double-row mode each partition of
-            // the inputs carries two K-rows, so their free sizes are 2M and 2N.
-            let (m, n) = (dst.np(), dst.free_size());
-            let rows = double_rows(cx.program, cx.hw, stationary, moving, dst);
-            if stationary.free_size() != rows * m || moving.free_size() != rows * n {
-                let how = if rows == 2 {
-                    " in fp8 double-row mode (two K-rows per partition)"
-                } else {
-                    ""
-                };
-                let msg = format!(
-                    "matmul into a [{m}, {n}] destination needs stationary [{k}, {}] and moving [{k}, {}]{how}, found [{k}, {}] and [{k}, {}]",
-                    rows * m,
-                    rows * n,
-                    stationary.free_size(),
-                    moving.free_size()
-                );
-                return Err(cx.err(line, msg));
-            }
-            if m > pe.stationary_free_max as usize {
-                let msg = format!(
-                    "matmul stationary free size {m} exceeds {} (pe.stationary_free_max)",
-                    pe.stationary_free_max
-                );
-                return Err(cx.err(line, msg));
-            }
-            if n > pe.moving_free_max as usize {
-                let msg = format!(
-                    "matmul moving free size {n} exceeds {} (pe.moving_free_max)",
-                    pe.moving_free_max
-                );
-                return Err(cx.err(line, msg));
-            }
-            let bank_elems = cx.hw.psum.bytes_per_partition as usize
-                / cx.hw.psum.banks as usize
-                / dtype_of(cx, dst).size_bytes();
-            if dst.ap.offset as usize / bank_elems != (dst.ap.end() - 1) / bank_elems {
-                return Err(cx.err(line, format!("matmul destination spans two PSUM banks; a bank holds {bank_elems} {} per partition", dtype_of(cx, dst))));
-            }
-        }
-        Op::Transpose { dst, src } => {
-            need_mem(cx, line, name, "source", src, &[Sbuf])?;
-            need_mem(cx, line, name, "destination", dst, &[Psum])?;
-            if dst.np() != src.free_size() || dst.free_size() != src.np() {
-                return Err(cx.err(
-                    line,
-                    format!(
-                        "transpose of [{}, {}] needs a [{}, {}] destination, found [{}, {}]",
-                        src.np(),
-                        src.free_size(),
-                        src.free_size(),
-                        src.np(),
-                        dst.np(),
-                        dst.free_size()
-                    ),
-                ));
-            }
-            let lim = cx.hw.pe.stationary_free_max as usize;
-            if src.free_size() > lim {
-                return Err(cx.err(
-                    line,
-                    format!(
-                        "transpose free size {} exceeds {lim} (pe.stationary_free_max)",
-                        src.free_size()
-                    ),
-                ));
-            }
-        }
+        } => check_matmul(cx, line, dst, stationary, moving)?,
+        Op::Transpose { dst, src } => check_transpose(cx, line, dst, src)?,
         Op::Activation(a) => {
             let Activation {
                 dst,
@@ -585,6 +461,152 @@ fn check_op(cx: &Ctx, line: u32, op: &Op, rw: (&TileList, &TileList)) -> Result<
     Ok(())
 }
 
+/// `dma_copy`: HBM or SBUF on both sides, as many elements out as in, a queue the core has.
+fn check_dma(cx: &Ctx, line: u32, dst: &Tile, src: &Tile, queue: &DmaQueue) -> Result<()> {
+    use Memory::*;
+    let name = OpKind::DmaCopy.name();
+    need_mem(cx, line, name, "source", src, &[Hbm, Sbuf])?;
+    need_mem(cx, line, name, "destination", dst, &[Hbm, Sbuf])?;
+    if src.elems() != dst.elems() {
+        return Err(cx.err(
+            line,
+            format!(
+                "dma_copy moves {} elements from '{}' into {} of '{}'",
+                src.elems(),
+                cx.buf(src).name,
+                dst.elems(),
+                cx.buf(dst).name
+            ),
+        ));
+    }
+    let d = &cx.hw.dma;
+    if queue.engine as u32 >= d.engines || queue.queue as u32 >= d.queues_per_engine {
+        return Err(cx.err(line, format!(
+            "dma queue {}.{} does not exist; the core has {} engines (dma.engines) of {} queues (dma.queues_per_engine)",
+            queue.engine, queue.queue, d.engines, d.queues_per_engine
+        )));
+    }
+
+    Ok(())
+}
+
+/// `matmul`: inputs in SBUF of compatible dtypes, the PE array's limits on K, M and N, and a
+/// destination within one PSUM bank.
+fn check_matmul(cx: &Ctx, line: u32, dst: &Tile, stationary: &Tile, moving: &Tile) -> Result<()> {
+    use Memory::*;
+    let name = OpKind::Matmul.name();
+    need_mem(cx, line, name, "stationary", stationary, &[Sbuf])?;
+    need_mem(cx, line, name, "moving", moving, &[Sbuf])?;
+    need_mem(cx, line, name, "destination", dst, &[Psum])?;
+    let (ds, dm) = (dtype_of(cx, stationary), dtype_of(cx, moving));
+    if (ds == DType::Float32) != (dm == DType::Float32) {
+        return Err(cx.err(
+            line,
+            format!("matmul mixes {ds} and {dm}; fp32 inputs go only with fp32"),
+        ));
+    }
+    if matches!(
+        (ds, dm),
+        (DType::Float8E4M3, DType::Float8E4M3Fn) | (DType::Float8E4M3Fn, DType::Float8E4M3)
+    ) {
+        return Err(cx.err(
+            line,
+            "matmul mixes float8_e4m3 and float8_e4m3fn; they cannot share a matmul".into(),
+        ));
+    }
+    let pe = &cx.hw.pe;
+    let k = stationary.np();
+    if moving.np() != k {
+        let msg = format!(
+            "matmul contracts over partitions: stationary has {k}, moving has {}",
+            moving.np()
+        );
+        return Err(cx.err(line, msg));
+    }
+    if k > pe.contraction_max as usize {
+        let msg = format!(
+            "matmul contraction K = {k} partitions exceeds {} (pe.contraction_max)",
+            pe.contraction_max
+        );
+        return Err(cx.err(line, msg));
+    }
+    // The product is the destination's [M, N]; in fp8 double-row mode each partition of
+    // the inputs carries two K-rows, so their free sizes are 2M and 2N.
+    let (m, n) = (dst.np(), dst.free_size());
+    let rows = double_rows(cx.program, cx.hw, stationary, moving, dst);
+    if stationary.free_size() != rows * m || moving.free_size() != rows * n {
+        let how = if rows == 2 {
+            " in fp8 double-row mode (two K-rows per partition)"
+        } else {
+            ""
+        };
+        let msg = format!(
+            "matmul into a [{m}, {n}] destination needs stationary [{k}, {}] and moving [{k}, {}]{how}, found [{k}, {}] and [{k}, {}]",
+            rows * m,
+            rows * n,
+            stationary.free_size(),
+            moving.free_size()
+        );
+        return Err(cx.err(line, msg));
+    }
+    if m > pe.stationary_free_max as usize {
+        let msg = format!(
+            "matmul stationary free size {m} exceeds {} (pe.stationary_free_max)",
+            pe.stationary_free_max
+        );
+        return Err(cx.err(line, msg));
+    }
+    if n > pe.moving_free_max as usize {
+        let msg = format!(
+            "matmul moving free size {n} exceeds {} (pe.moving_free_max)",
+            pe.moving_free_max
+        );
+        return Err(cx.err(line, msg));
+    }
+    let bank_elems = cx.hw.psum.bytes_per_partition as usize
+        / cx.hw.psum.banks as usize
+        / dtype_of(cx, dst).size_bytes();
+    if dst.ap.offset as usize / bank_elems != (dst.ap.end() - 1) / bank_elems {
+        return Err(cx.err(line, format!("matmul destination spans two PSUM banks; a bank holds {bank_elems} {} per partition", dtype_of(cx, dst))));
+    }
+
+    Ok(())
+}
+
+/// `transpose`: SBUF into PSUM, the destination the source's shape turned, within the PE array.
+fn check_transpose(cx: &Ctx, line: u32, dst: &Tile, src: &Tile) -> Result<()> {
+    use Memory::*;
+    let name = OpKind::Transpose.name();
+    need_mem(cx, line, name, "source", src, &[Sbuf])?;
+    need_mem(cx, line, name, "destination", dst, &[Psum])?;
+    if dst.np() != src.free_size() || dst.free_size() != src.np() {
+        return Err(cx.err(
+            line,
+            format!(
+                "transpose of [{}, {}] needs a [{}, {}] destination, found [{}, {}]",
+                src.np(),
+                src.free_size(),
+                src.free_size(),
+                src.np(),
+                dst.np(),
+                dst.free_size()
+            ),
+        ));
+    }
+    let lim = cx.hw.pe.stationary_free_max as usize;
+    if src.free_size() > lim {
+        return Err(cx.err(
+            line,
+            format!(
+                "transpose free size {} exceeds {lim} (pe.stationary_free_max)",
+                src.free_size()
+            ),
+        ));
+    }
+
+    Ok(())
+}
+
 /// K-rows per partition of a matmul's inputs: 2 in fp8 double-row mode (both inputs fp8, the
 /// preset has the mode, and the inputs are twice as wide as the destination), else 1.
 pub fn double_rows(
@@ -616,26 +638,6 @@ fn reduced_shape(cx: &Ctx, line: u32, op: &str, dst: &Tile, src: &Tile, free: us
         ));
     }
     Ok(())
-}
-
-fn engine_of(op: &Op) -> Option<Engine> {
-    match op {
-        Op::TensorTensor { engine, .. }
-        | Op::TensorReduce { engine, .. }
-        | Op::TensorCopy { engine, .. }
-        | Op::Memset { engine, .. } => Some(*engine),
-        Op::TensorScalar(ts) => Some(ts.engine),
-        _ => None,
-    }
-}
-
-fn allowed_engines(op: &Op) -> &'static [Engine] {
-    match op {
-        Op::TensorScalar { .. } | Op::TensorCopy { .. } => {
-            &[Engine::Vector, Engine::Scalar, Engine::GpSimd]
-        }
-        _ => &[Engine::Vector, Engine::GpSimd],
-    }
 }
 
 /// Peak live SBUF bytes per partition and PSUM banks, checked against the preset.

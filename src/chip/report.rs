@@ -10,7 +10,7 @@ use crate::isa::Program;
 use crate::report::{Table, format_f64};
 
 use super::RunResult;
-use super::plan::{FIRST_DMA, GPSIMD, SCALAR, TENSOR, VECTOR};
+use super::queue::{FIRST_DMA, GPSIMD, SCALAR, TENSOR, VECTOR};
 
 /// One engine's activity.
 #[derive(Clone, Debug, PartialEq, Serialize)]

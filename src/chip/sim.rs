@@ -13,7 +13,8 @@ use crate::arch::Hardware;
 
 use std::sync::mpsc::Receiver;
 
-use super::plan::{Cost, FIRST_DMA, INDEX, LOAD, Parts, Picos, Plan, TENSOR, WAR, cycles_to_ps};
+use super::plan::{Cost, INDEX, LOAD, Parts, Picos, Plan, WAR, cycles_to_ps};
+use super::queue::{FIRST_DMA, TENSOR};
 
 /// Not yet known: the instruction has not run (or not finished).
 const UNKNOWN: Picos = Picos::MAX;

@@ -7,7 +7,7 @@ use crate::arch::Hardware;
 use crate::isa::{Program, Tile};
 
 use super::plan::Plan;
-use super::plan::{FIRST_DMA, GPSIMD, SCALAR, TENSOR, VECTOR};
+use super::queue::{FIRST_DMA, GPSIMD, SCALAR, TENSOR, VECTOR};
 use super::sim::Schedule;
 
 fn queue_name(q: u16, hw: &Hardware) -> String {

@@ -119,7 +119,6 @@ impl Display for S<'_> {
 /// One instruction line (without the newline).
 fn op(f: &mut Formatter<'_>, p: &Program, op: &Op) -> fmt::Result {
     let t = |tile| T(p, tile);
-    let s = |scalar| S(p, scalar);
     f.write_str(op.opcode())?;
     match op {
         Op::DmaCopy { dst, src, queue } => write!(
@@ -145,34 +144,7 @@ fn op(f: &mut Formatter<'_>, p: &Program, op: &Op) -> fmt::Result {
         Op::Transpose { dst, src } | Op::BnStats { dst, src } | Op::BnAggr { dst, src } => {
             write!(f, " dst={} src={}", t(dst), t(src))
         }
-        Op::Activation(a) => {
-            let Activation {
-                func,
-                dst,
-                src,
-                scale,
-                bias,
-                reduce,
-            } = &**a;
-            write!(
-                f,
-                " func={} dst={} src={} scale={} bias={}",
-                name_of(&ACT_FUNCS, func),
-                t(dst),
-                t(src),
-                s(scale),
-                s(bias)
-            )?;
-            match reduce {
-                Some((r, rd)) => write!(
-                    f,
-                    " reduce={} reduce_dst={}",
-                    name_of(&REDUCE_OPS, r),
-                    t(rd)
-                ),
-                None => Ok(()),
-            }
-        }
+        Op::Activation(a) => activation(f, p, a),
         Op::TensorTensor {
             engine,
             op,
@@ -188,28 +160,7 @@ fn op(f: &mut Formatter<'_>, p: &Program, op: &Op) -> fmt::Result {
             t(a),
             t(b)
         ),
-        Op::TensorScalar(ts) => {
-            let TensorScalar {
-                engine,
-                dst,
-                src,
-                op0,
-                op1,
-            } = &**ts;
-            write!(
-                f,
-                " engine={} dst={} src={} op0={} scalar0={}",
-                engine.name(),
-                t(dst),
-                t(src),
-                name_of(&ALU_OPS, &op0.0),
-                s(&op0.1)
-            )?;
-            match op1 {
-                Some((o, v)) => write!(f, " op1={} scalar1={}", name_of(&ALU_OPS, o), s(v)),
-                None => Ok(()),
-            }
-        }
+        Op::TensorScalar(ts) => tensor_scalar(f, p, ts),
         Op::TensorReduce {
             engine,
             op,
@@ -255,5 +206,63 @@ fn op(f: &mut Formatter<'_>, p: &Program, op: &Op) -> fmt::Result {
             t(src),
             name_of(&CMP_OPS, cmp)
         ),
+    }
+}
+
+/// The operands of an `activation` line.
+fn activation(f: &mut Formatter<'_>, p: &Program, a: &Activation) -> fmt::Result {
+    let t = |tile| T(p, tile);
+    let s = |scalar| S(p, scalar);
+    let Activation {
+        func,
+        dst,
+        src,
+        scale,
+        bias,
+        reduce,
+    } = a;
+    write!(
+        f,
+        " func={} dst={} src={} scale={} bias={}",
+        name_of(&ACT_FUNCS, func),
+        t(dst),
+        t(src),
+        s(scale),
+        s(bias)
+    )?;
+    match reduce {
+        Some((r, rd)) => write!(
+            f,
+            " reduce={} reduce_dst={}",
+            name_of(&REDUCE_OPS, r),
+            t(rd)
+        ),
+        None => Ok(()),
+    }
+}
+
+/// The operands of a `tensor_scalar` line.
+fn tensor_scalar(f: &mut Formatter<'_>, p: &Program, ts: &TensorScalar) -> fmt::Result {
+    let t = |tile| T(p, tile);
+    let s = |scalar| S(p, scalar);
+    let TensorScalar {
+        engine,
+        dst,
+        src,
+        op0,
+        op1,
+    } = ts;
+    write!(
+        f,
+        " engine={} dst={} src={} op0={} scalar0={}",
+        engine.name(),
+        t(dst),
+        t(src),
+        name_of(&ALU_OPS, &op0.0),
+        s(&op0.1)
+    )?;
+    match op1 {
+        Some((o, v)) => write!(f, " op1={} scalar1={}", name_of(&ALU_OPS, o), s(v)),
+        None => Ok(()),
     }
 }

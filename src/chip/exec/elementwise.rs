@@ -1,0 +1,169 @@
+//! Elementwise work of the Vector, Scalar and GpSimd engines, and copies (`dma_copy`,
+//! `tensor_copy`): activation functions, ALU operations, reductions and fills, computed in f32
+//! (activation functions in f64, rounded once).
+
+use super::{Exec, Result};
+use crate::isa::{ActFunc, AluOp, ReduceOp, Scalar, Tile};
+
+impl Exec<'_> {
+    pub(super) fn copy(&mut self, dst: &Tile, src: &Tile) -> Result<()> {
+        let (_, mut v) = self.read(src, "src")?;
+        self.write(dst, &mut v)
+    }
+
+    pub(super) fn activation(
+        &mut self,
+        func: ActFunc,
+        dst: &Tile,
+        src: &Tile,
+        scale: &Scalar,
+        bias: &Scalar,
+        reduce: Option<&(ReduceOp, Tile)>,
+    ) -> Result<()> {
+        let (l, mut v) = self.read(src, "src")?;
+        let (p, f) = (l.partitions(), l.free());
+        let sc = self.scalar(scale, p, "scale")?;
+        let bi = self.scalar(bias, p, "bias")?;
+        let mut red = Vec::new();
+        for (i, row) in v.chunks_mut(f.max(1)).enumerate() {
+            for x in row.iter_mut() {
+                *x = act(func, *x * sc[i] + bi[i]);
+            }
+            if let Some((op, _)) = reduce {
+                red.push(reduce_row(*op, row));
+            }
+        }
+        if f == 0 && reduce.is_some() {
+            red = vec![reduce_row(reduce.map_or(ReduceOp::Sum, |r| r.0), &[]); p];
+        }
+        self.write(dst, &mut v)?;
+        if let Some((_, rdst)) = reduce {
+            self.write_cols(rdst, "reduce dst", p, 1, &mut red, self.stream | (1 << 31))?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn tensor_tensor(
+        &mut self,
+        op: AluOp,
+        dst: &Tile,
+        a: &Tile,
+        b: &Tile,
+    ) -> Result<()> {
+        let (_, mut va) = self.read(a, "a")?;
+        let (_, vb) = self.read(b, "b")?;
+        if va.len() != vb.len() {
+            return Err(self.err(format_args!(
+                "a '{}' has {} elements but b '{}' has {}",
+                self.buffer_name(a),
+                va.len(),
+                self.buffer_name(b),
+                vb.len()
+            )));
+        }
+        for (x, &y) in va.iter_mut().zip(&vb) {
+            *x = alu(op, *x, y);
+        }
+        self.write(dst, &mut va)
+    }
+
+    pub(super) fn tensor_scalar(
+        &mut self,
+        dst: &Tile,
+        src: &Tile,
+        op0: &(AluOp, Scalar),
+        op1: Option<&(AluOp, Scalar)>,
+    ) -> Result<()> {
+        let (l, mut v) = self.read(src, "src")?;
+        let (p, f) = (l.partitions(), l.free());
+        let s0 = self.scalar(&op0.1, p, "scalar0")?;
+        let s1 = match op1 {
+            Some((_, s)) => Some(self.scalar(s, p, "scalar1")?),
+            None => None,
+        };
+        for (i, row) in v.chunks_mut(f.max(1)).enumerate() {
+            for x in row.iter_mut() {
+                *x = alu(op0.0, *x, s0[i]);
+                if let (Some((op, _)), Some(s1)) = (op1, &s1) {
+                    *x = alu(*op, *x, s1[i]);
+                }
+            }
+        }
+        self.write(dst, &mut v)
+    }
+
+    pub(super) fn tensor_reduce(&mut self, op: ReduceOp, dst: &Tile, src: &Tile) -> Result<()> {
+        let (l, v) = self.read(src, "src")?;
+        let (p, f) = (l.partitions(), l.free());
+        let mut red: Vec<f32> = if f == 0 {
+            vec![reduce_row(op, &[]); p]
+        } else {
+            v.chunks(f).map(|row| reduce_row(op, row)).collect()
+        };
+        self.write_cols(dst, "dst", p, 1, &mut red, self.stream)
+    }
+
+    pub(super) fn memset(&mut self, dst: &Tile, value: f32) -> Result<()> {
+        let l = self.layout(dst, "dst")?;
+        let mut v = vec![value; l.elems()];
+        self.store(&l, &mut v, self.stream)
+    }
+}
+
+/// A Scalar-engine function at one point: computed in f64 from the f32 input and rounded once to
+/// f32 (f64 carries more than twice f32's precision, so the basic operations are correctly
+/// rounded; the transcendental ones are within an ulp of f32). NaN propagates.
+fn act(func: ActFunc, x: f32) -> f32 {
+    let v = x as f64;
+    let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
+    let y = match func {
+        ActFunc::Identity => v,
+        ActFunc::Relu => {
+            if v > 0.0 || v.is_nan() {
+                v
+            } else {
+                0.0
+            }
+        }
+        ActFunc::Gelu => {
+            let c = (2.0 / std::f64::consts::PI).sqrt();
+            0.5 * v * (1.0 + (c * (v + 0.044715 * v * v * v)).tanh())
+        }
+        ActFunc::Silu => v * sigmoid(v),
+        ActFunc::Sigmoid => sigmoid(v),
+        ActFunc::Tanh => v.tanh(),
+        ActFunc::Exp => v.exp(),
+        ActFunc::Square => v * v,
+        ActFunc::Rsqrt => 1.0 / v.sqrt(),
+        ActFunc::Reciprocal => 1.0 / v,
+    };
+    y as f32
+}
+
+/// A binary ALU operation in f32; `max` and `min` propagate NaN (IEEE `max` would drop it).
+fn alu(op: AluOp, a: f32, b: f32) -> f32 {
+    match op {
+        AluOp::Add => a + b,
+        AluOp::Sub => a - b,
+        AluOp::Mul => a * b,
+        AluOp::Div => a / b,
+        AluOp::Max | AluOp::Min if a.is_nan() => a,
+        AluOp::Max | AluOp::Min if b.is_nan() => b,
+        AluOp::Max => a.max(b),
+        AluOp::Min => a.min(b),
+    }
+}
+
+/// Reduce a row in f32, in order: the sum starts at 0, the max at -inf; NaN propagates.
+fn reduce_row(op: ReduceOp, row: &[f32]) -> f32 {
+    match op {
+        ReduceOp::Sum => row.iter().fold(0.0, |acc, &x| acc + x),
+        ReduceOp::Max => row.iter().fold(f32::NEG_INFINITY, |acc, &x| {
+            if x > acc || (x.is_nan() && !acc.is_nan()) {
+                x
+            } else {
+                acc
+            }
+        }),
+    }
+}

@@ -1,0 +1,260 @@
+//! Functional execution: every instruction computes real values.
+//!
+//! A [`DataState`] holds the contents of every buffer of one run as flat row-major `f32` values,
+//! each an exact value of its buffer's dtype. [`execute_instr`] gathers an instruction's input
+//! tiles into contiguous `[P, F]` arrays, computes in `f32` (as the engines do; casting on input
+//! and output is free in hardware), rounds the results to the destination's dtype and scatters
+//! them back. Nothing is cached between instructions, so timing and functional execution can
+//! interleave freely.
+//!
+//! Rounding: every value written is rounded with
+//! `Cast::new(dst_dtype).rounding(opts.rounding).seed(opts.seed)`. Element `e` (row-major position
+//! in the destination tile) of instruction `i` draws its stochastic bits from stream position
+//! `(i << 32) | e`; a second output of the same instruction (the reduction of `activation`) uses
+//! positions `(i << 32) | (1 << 31) | e`, so the two are independent. Results are therefore
+//! reproducible and do not depend on how the work is chunked.
+//!
+//! Operand shapes: operands whose element counts match but whose `[P, F]` shapes differ are
+//! paired in row-major order (as a DMA does). Where an operation depends on the position `(p, j)`
+//! (per-partition scalars, `iota`, `affine_select`), `p` and `j` are positions in the source tile
+//! (for `iota` and `affine_select`: the destination tile).
+//!
+//! Rooms: `operands` gathers tiles and stores results; `tensor` (matmul, transpose),
+//! `elementwise` (Vector/Scalar arithmetic and copies), `gpsimd` (iota, affine_select) and
+//! `stats` (bn_stats, bn_aggr) compute.
+
+mod elementwise;
+mod gpsimd;
+mod operands;
+mod stats;
+mod tensor;
+
+use ndarray::{ArrayD, IxDyn};
+
+use super::{Error, Result};
+use crate::isa::{Buffer, BufferId, Init, Op, Program, Tile};
+use crate::numerics::{Cast, DType, Rounding, Tensor, random_u32};
+pub use tensor::{GEMM_MAX_K, MatmulPath, matmul_f32, matmul_path};
+
+/// Options of functional execution: how results are rounded into narrow dtypes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExecOptions {
+    /// Rounding of every value written to a buffer (the hardware default is round-to-nearest).
+    pub rounding: Rounding,
+    /// Seed of the stochastic-rounding stream (unused by round-to-nearest).
+    pub seed: u64,
+}
+
+/// Per-run values of every buffer: flat row-major `f32` per buffer (indexed by [`BufferId`]).
+///
+/// Kept apart from the immutable [`Program`] so one program can be run many times, with
+/// different inputs or rounding, and so the timing model never needs the values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataState {
+    buffers: Vec<Vec<f32>>,
+}
+
+impl DataState {
+    /// Initialize every buffer from its [`Init`]: zeros; seeded normal or uniform values rounded
+    /// (to nearest) to the buffer dtype; `Input` from `inputs` when given, else zeros.
+    ///
+    /// Element `i` of a random buffer depends only on (seed, `i`): its uniform is
+    /// `(random_u32(seed, 2i) + 0.5) / 2^32`, and normals use Box-Muller with a second uniform
+    /// from position `2i + 1`. Inputs must have the buffer's exact shape and are rounded (to
+    /// nearest) to the buffer's dtype; an input for a buffer not declared `Input`, for an unknown
+    /// id, or given twice is an error.
+    pub fn new(program: &Program, inputs: &[(BufferId, Tensor)]) -> Result<Self> {
+        let mut buffers: Vec<Vec<f32>> = program.buffers.iter().map(init_values).collect();
+        let mut given = vec![false; buffers.len()];
+        for (id, tensor) in inputs {
+            let i = id.0 as usize;
+            let Some(buf) = program.buffers.get(i) else {
+                return Err(Error::Input {
+                    buffer: format!("#{}", id.0),
+                    message: format!(
+                        "no such buffer (the program declares {})",
+                        program.buffers.len()
+                    ),
+                });
+            };
+            let input_err = |message: String| Error::Input {
+                buffer: buf.name.clone(),
+                message,
+            };
+            if buf.init != Init::Input {
+                return Err(input_err(format!(
+                    "buffer is not declared as an input (its init is {:?})",
+                    buf.init
+                )));
+            }
+            if given[i] {
+                return Err(input_err("given more than once".into()));
+            }
+            given[i] = true;
+            if tensor.shape() != buf.shape.as_slice() {
+                return Err(input_err(format!(
+                    "shape {:?} does not match the buffer's shape {:?}",
+                    tensor.shape(),
+                    buf.shape
+                )));
+            }
+            let data = tensor.data().as_standard_layout();
+            let src = data
+                .as_slice()
+                .ok_or_else(|| input_err("data is not contiguous".into()))?;
+            Cast::new(buf.dtype).round_slice(src, 0, &mut buffers[i])?;
+        }
+        Ok(DataState { buffers })
+    }
+
+    /// A buffer's contents as a [`Tensor`] of its dtype and shape (for output files and tests).
+    ///
+    /// An id the program does not declare, or a state built for another program, gives an empty
+    /// tensor rather than a panic.
+    pub fn tensor(&self, program: &Program, id: BufferId) -> Tensor {
+        let empty = || Tensor::zeros(&[0], DType::Float32);
+        let Some(buf) = program.buffers.get(id.0 as usize) else {
+            return empty();
+        };
+        match ArrayD::from_shape_vec(IxDyn(&buf.shape), self.values(id).to_vec()) {
+            // Values are already exact in the dtype: the cast only re-checks the invariant.
+            Ok(data) => Tensor::from_f32(data, Cast::new(buf.dtype)),
+            Err(_) => empty(),
+        }
+    }
+
+    /// Raw values of a buffer, flat row-major (empty for an unknown id).
+    pub fn values(&self, id: BufferId) -> &[f32] {
+        self.buffers
+            .get(id.0 as usize)
+            .map_or(&[], |v| v.as_slice())
+    }
+}
+
+/// Uniform on (0, 1) from one position of the seed's stream (never exactly 0 or 1).
+fn unit(seed: u64, index: u64) -> f64 {
+    (random_u32(seed, index) as f64 + 0.5) / 4_294_967_296.0
+}
+
+/// Round an `f64` correctly (once) to a dtype, to nearest.
+fn round_f64(dtype: DType, x: f64) -> f32 {
+    dtype.decode(Cast::new(dtype).encode_f64(x, 0))
+}
+
+/// Initial contents of a buffer (inputs are filled in later).
+fn init_values(buf: &Buffer) -> Vec<f32> {
+    let n = buf.elems();
+    match buf.init {
+        Init::Zeros | Init::Input => vec![0.0; n],
+        Init::Uniform { low, high, seed } => (0..n as u64)
+            .map(|i| round_f64(buf.dtype, low + (high - low) * unit(seed, 2 * i)))
+            .collect(),
+        Init::Normal { mean, std, seed } => (0..n as u64)
+            .map(|i| {
+                let (u1, u2) = (unit(seed, 2 * i), unit(seed, 2 * i + 1));
+                let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+                round_f64(buf.dtype, mean + std * z)
+            })
+            .collect(),
+    }
+}
+
+/// Execute all instructions in program order.
+pub fn execute(program: &Program, state: &mut DataState, opts: &ExecOptions) -> Result<()> {
+    for i in 0..program.instrs.len() {
+        execute_instr(program, i, state, opts)?;
+    }
+    Ok(())
+}
+
+/// Execute instruction `index` of `program` on `state`.
+///
+/// Operands are expected to have passed the bounds checks; anything out of range is still
+/// reported as an [`Error::Check`] on the instruction's line, never a panic.
+pub fn execute_instr(
+    program: &Program,
+    index: usize,
+    state: &mut DataState,
+    opts: &ExecOptions,
+) -> Result<()> {
+    let Some(instr) = program.instrs.get(index) else {
+        return Err(Error::Check {
+            file: String::new(),
+            line: 0,
+            message: format!(
+                "no instruction {index} (the program has {})",
+                program.instrs.len()
+            ),
+        });
+    };
+    let mut ex = Exec {
+        program,
+        state,
+        opts,
+        line: instr.line,
+        opcode: instr.op.opcode(),
+        stream: (index as u64) << 32,
+    };
+    match &instr.op {
+        Op::DmaCopy { dst, src, .. } | Op::TensorCopy { dst, src, .. } => ex.copy(dst, src),
+        Op::Matmul {
+            dst,
+            stationary,
+            moving,
+            accumulate,
+        } => ex.matmul(dst, stationary, moving, *accumulate),
+        Op::Transpose { dst, src } => ex.transpose(dst, src),
+        Op::Activation(a) => {
+            ex.activation(a.func, &a.dst, &a.src, &a.scale, &a.bias, a.reduce.as_ref())
+        }
+        Op::TensorTensor { op, dst, a, b, .. } => ex.tensor_tensor(*op, dst, a, b),
+        Op::TensorScalar(ts) => ex.tensor_scalar(&ts.dst, &ts.src, &ts.op0, ts.op1.as_ref()),
+        Op::TensorReduce { op, dst, src, .. } => ex.tensor_reduce(*op, dst, src),
+        Op::Memset { dst, value, .. } => ex.memset(dst, *value),
+        Op::Iota {
+            dst,
+            base,
+            channel_multiplier,
+            step,
+        } => ex.iota(dst, *base, *channel_multiplier, *step),
+        Op::AffineSelect {
+            dst,
+            src,
+            cmp,
+            base,
+            channel_multiplier,
+            step,
+            fill,
+        } => ex.affine_select(dst, src, *cmp, (*base, *channel_multiplier, *step), *fill),
+        Op::BnStats { dst, src } => ex.bn_stats(dst, src),
+        Op::BnAggr { dst, src } => ex.bn_aggr(dst, src),
+    }
+}
+
+/// One instruction's execution context.
+struct Exec<'a> {
+    program: &'a Program,
+    state: &'a mut DataState,
+    opts: &'a ExecOptions,
+    line: u32,
+    opcode: &'static str,
+    /// Stochastic stream position of element 0 of this instruction's output.
+    stream: u64,
+}
+
+impl Exec<'_> {
+    fn err(&self, message: impl std::fmt::Display) -> Error {
+        Error::Check {
+            file: String::new(),
+            line: self.line,
+            message: format!("{}: {message}", self.opcode),
+        }
+    }
+
+    fn buffer_name(&self, tile: &Tile) -> String {
+        self.program
+            .buffers
+            .get(tile.buffer.0 as usize)
+            .map_or_else(|| format!("#{}", tile.buffer.0), |b| b.name.clone())
+    }
+}

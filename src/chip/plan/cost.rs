@@ -1,0 +1,440 @@
+//! Costs: what each instruction costs on its queue, from the preset's engine figures.
+//!
+//! The plan builder asks [`instr_cost`] once per instruction, in program order (a matmul's cost
+//! depends on whether the previous one left its weights in the PE array); the plan keeps the
+//! variable half of each cost packed ([`PackedCost`]) and [`QueueCosts`] restores the rest when the
+//! simulator asks.
+
+use crate::arch::{CostConfig, EngineConfig, Hardware, PeConfig};
+use crate::isa::{AluOp, Engine, Memory, Op, ReduceOp, Tile, TileList};
+use crate::numerics::DType;
+
+use super::BufInfo;
+use crate::chip::queue::{FIRST_DMA, TENSOR};
+
+/// Integer picoseconds, the simulator's unit of time.
+pub type Picos = u64;
+
+/// Convert engine cycles at `mhz` to picoseconds, rounding up.
+pub fn cycles_to_ps(cycles: u64, mhz: u32) -> Picos {
+    (cycles * 1_000_000).div_ceil(mhz as u64)
+}
+
+/// What an instruction costs on its queue.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cost {
+    /// Vector/Scalar/GpSimd: busy time, then `latency_ps` until the result is visible.
+    Compute {
+        /// Engine busy time (including the dependent-instruction overhead).
+        busy_ps: Picos,
+        /// Access latency after the busy time.
+        latency_ps: Picos,
+    },
+    /// Tensor engine: an optional weight load, then the multiply (or a transpose).
+    Tensor {
+        /// LoadStationary cycles (0: weights already in the array).
+        load_cycles: u64,
+        /// MultiplyMoving (or transpose) cycles at full speed.
+        mm_cycles: u64,
+        /// Cycles from the last issue to a readable result.
+        latency_cycles: u64,
+        /// Whether it reuses the weights loaded by the previous matmul.
+        reuse_weights: bool,
+    },
+    /// DMA: work in bytes at the engine's peak rate (payload plus descriptor overheads).
+    Dma {
+        /// DMA engine index.
+        engine: u16,
+        /// Bytes of work at peak rate.
+        work_bytes: f64,
+        /// Bytes moved to or from HBM.
+        hbm_bytes: u64,
+        /// Fixed latency before the first byte.
+        latency_ps: Picos,
+    },
+}
+
+/// The variable part of an instruction's [`Cost`] in 16 bytes (the kind follows from its queue,
+/// the latencies from the preset): half a `Cost`. A million-instruction plan writes all of it
+/// on fresh pages, so every byte per instruction is page-fault time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct PackedCost(u64, u64);
+
+/// Bit of a tensor cost's second word: the matmul reuses the loaded weights.
+const REUSE: u64 = 1 << 63;
+
+impl PackedCost {
+    pub(super) fn of(c: &Cost) -> PackedCost {
+        match *c {
+            Cost::Compute { busy_ps, .. } => PackedCost(busy_ps, 0),
+            Cost::Tensor {
+                load_cycles,
+                mm_cycles,
+                reuse_weights,
+                ..
+            } => {
+                debug_assert!(mm_cycles < REUSE);
+                PackedCost(
+                    load_cycles,
+                    mm_cycles | if reuse_weights { REUSE } else { 0 },
+                )
+            }
+            Cost::Dma {
+                work_bytes,
+                hbm_bytes,
+                ..
+            } => PackedCost(work_bytes.to_bits(), hbm_bytes),
+        }
+    }
+}
+
+/// The parts of costs that depend only on the queue.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct QueueCosts {
+    /// Access latency of the vector, scalar and gpsimd queues (indexed by queue).
+    compute_latency_ps: [Picos; FIRST_DMA as usize],
+    /// Tensor engine fill and drain.
+    tensor_latency_cycles: u64,
+    /// DMA fixed latency.
+    dma_latency_ps: Picos,
+    /// DMA queues per engine (queue `FIRST_DMA + e * per + k` is queue `k` of engine `e`).
+    dma_queues_per_engine: u16,
+}
+
+impl QueueCosts {
+    pub(super) fn of(hw: &Hardware) -> QueueCosts {
+        let lat =
+            |cfg: &EngineConfig| cycles_to_ps(cfg.access_latency_cycles as u64, cfg.clock_mhz);
+        QueueCosts {
+            compute_latency_ps: [0, lat(&hw.vector), lat(&hw.scalar), lat(&hw.gpsimd)],
+            tensor_latency_cycles: hw.pe.fill_drain_cycles as u64,
+            dma_latency_ps: hw.dma.fixed_latency_ns * 1000,
+            dma_queues_per_engine: hw.dma.queues_per_engine as u16,
+        }
+    }
+
+    /// The cost of an instruction on queue `q`.
+    pub(super) fn unpack(&self, q: u16, p: PackedCost) -> Cost {
+        let PackedCost(a, b) = p;
+        let qc = self;
+        if q == TENSOR {
+            Cost::Tensor {
+                load_cycles: a,
+                mm_cycles: b & !REUSE,
+                latency_cycles: qc.tensor_latency_cycles,
+                reuse_weights: b & REUSE != 0,
+            }
+        } else if q < FIRST_DMA {
+            Cost::Compute {
+                busy_ps: a,
+                latency_ps: qc.compute_latency_ps[q as usize],
+            }
+        } else {
+            Cost::Dma {
+                engine: (q - FIRST_DMA) / qc.dma_queues_per_engine,
+                work_bytes: f64::from_bits(a),
+                hbm_bytes: b,
+                latency_ps: qc.dma_latency_ps,
+            }
+        }
+    }
+}
+
+/// Lanes of `e` for operands whose widest dtype is `widest`.
+fn lanes(e: &EngineConfig, widest: usize) -> u32 {
+    match widest {
+        1 => e.lanes_8bit,
+        2 => e.lanes_16bit,
+        _ => e.lanes_other,
+    }
+}
+
+/// What `op` costs on its queue. `rw` is its (reads, writes); `prev_dep` whether it waits for
+/// the previous instruction of its queue; `loaded` the weights in the PE array (a matmul loads
+/// them, a transpose clears them); `stationary_writer` the newest writer of a matmul's
+/// stationary tile.
+pub(super) fn instr_cost(
+    info: &[BufInfo],
+    k: &Consts,
+    op: &Op,
+    rw: (&TileList, &TileList),
+    prev_dep: bool,
+    loaded: &mut Option<(Tile, Option<u32>)>,
+    stationary_writer: Option<u32>,
+) -> Cost {
+    match op {
+        Op::Matmul {
+            stationary, dst, ..
+        } => matmul_cost(info, &k.hw.pe, stationary, dst, loaded, stationary_writer),
+        Op::Transpose { src, .. } => {
+            *loaded = None;
+            let pe = &k.hw.pe;
+            let (p, f) = (src.np() as u64, src.free_size() as u64);
+            let c = p.max(f.min(pe.transpose_min_cycles as u64));
+            Cost::Tensor {
+                load_cycles: 0,
+                mm_cycles: c,
+                latency_cycles: pe.fill_drain_cycles as u64,
+                reuse_weights: false,
+            }
+        }
+        Op::DmaCopy { dst, src, queue } => dma_cost(info, k, dst, src, queue.engine),
+        Op::Activation(_)
+        | Op::TensorTensor { .. }
+        | Op::TensorScalar(_)
+        | Op::TensorReduce { .. }
+        | Op::TensorCopy { .. }
+        | Op::Memset { .. }
+        | Op::Iota { .. }
+        | Op::AffineSelect { .. }
+        | Op::BnStats { .. }
+        | Op::BnAggr { .. } => compute_cost(info, k, op, rw, prev_dep),
+    }
+}
+
+/// A matmul: the multiply, and the weight load unless the array still holds `stationary` as
+/// the same writer left it.
+#[inline]
+fn matmul_cost(
+    info: &[BufInfo],
+    pe: &PeConfig,
+    stationary: &Tile,
+    dst: &Tile,
+    loaded: &mut Option<(Tile, Option<u32>)>,
+    stationary_writer: Option<u32>,
+) -> Cost {
+    let fp32 = info[stationary.buffer.0 as usize].dtype == DType::Float32;
+    let factor = if fp32 { pe.fp32_cost_factor as u64 } else { 1 };
+    // [M, N] is the destination's shape; in fp8 double-row mode two K-rows stream per
+    // cycle, so the issue interval is that of one row.
+    let m = dst.partition_count as u64;
+    let n = dst.free_size() as u64;
+    let mm = (m.min(pe.min_issue_cycles as u64)).max(n) * factor;
+    let key = (stationary.clone(), stationary_writer);
+    let reuse = loaded.as_ref() == Some(&key);
+    *loaded = Some(key);
+    let load = if reuse {
+        0
+    } else {
+        (m * factor)
+            .div_ceil(pe.load_stationary_divisor as u64)
+            .max(1)
+    };
+    Cost::Tensor {
+        load_cycles: load,
+        mm_cycles: mm,
+        latency_cycles: pe.fill_drain_cycles as u64,
+        reuse_weights: reuse,
+    }
+}
+
+/// An instruction of the Vector, Scalar or GpSimd engine: its cycles at the engine's lanes for
+/// its widest dtype, slowed by strided access, plus the overhead of waiting for the previous
+/// instruction of its queue.
+#[inline]
+fn compute_cost(
+    info: &[BufInfo],
+    k: &Consts,
+    op: &Op,
+    (reads, writes): (&TileList, &TileList),
+    prev_dep: bool,
+) -> Cost {
+    let dtype = |t: &Tile| info[t.buffer.0 as usize].dtype;
+    let hw = k.hw;
+    let (cfg, latency_ps) = match op.engine() {
+        Engine::Vector => (&hw.vector, k.access_latency_ps[0]),
+        Engine::Scalar => (&hw.scalar, k.access_latency_ps[1]),
+        Engine::GpSimd => (&hw.gpsimd, k.access_latency_ps[2]),
+        Engine::Tensor | Engine::Dma => {
+            unreachable!("the checks allow compute ops no other engine")
+        }
+    };
+    let tiles: TileList = reads.iter().chain(writes).copied().take(4).collect();
+    let widest = tiles
+        .iter()
+        .map(|t| dtype(t).size_bytes())
+        .max()
+        .unwrap_or(4);
+    let per_cycle = (lanes(cfg, widest) as f64 / hw.sbuf.partitions as f64).max(1e-9);
+    let c = &hw.costs;
+    let main = reads.first().copied().unwrap_or_else(|| writes[0]);
+    let n = main.free_size() as f64 / per_cycle;
+    let mut cycles = compute_cycles(info, c, op, &tiles, n, cfg.min_cycles as f64);
+    // Bandwidth halves when the innermost stride is over the threshold [ARCH-V2].
+    if tiles
+        .iter()
+        .any(|t| (t.ap.inner_stride() * dtype(t).size_bytes()) as u32 > c.strided_threshold_bytes)
+    {
+        cycles *= c.strided_bandwidth_divisor as f64;
+    }
+    if prev_dep {
+        cycles += cfg.dependent_overhead_cycles as f64;
+    }
+    Cost::Compute {
+        busy_ps: cycles_to_ps(cycles.ceil() as u64, cfg.clock_mhz),
+        latency_ps,
+    }
+}
+
+/// Cycles of a compute op over `n` elements' worth of lane cycles (`min`: the engine's
+/// shortest instruction), before strides and dependencies; `tiles` are its operands.
+#[inline]
+fn compute_cycles(
+    info: &[BufInfo],
+    c: &CostConfig,
+    op: &Op,
+    tiles: &TileList,
+    n: f64,
+    min: f64,
+) -> f64 {
+    let dtype = |t: &Tile| info[t.buffer.0 as usize].dtype;
+    let mem = |t: &Tile| info[t.buffer.0 as usize].memory;
+    match op {
+        Op::Activation(a) => {
+            n.max(min)
+                + if a.reduce.is_some() {
+                    c.activation_reduce_cycles as f64
+                } else {
+                    0.0
+                }
+        }
+        Op::TensorScalar(ts) => {
+            let div = ts.op0.0 == AluOp::Div || ts.op1.as_ref().is_some_and(|o| o.0 == AluOp::Div);
+            if div {
+                (n * c.reciprocal_cycles_per_elem as f64).max(min)
+            } else {
+                n.max(min)
+            }
+        }
+        Op::TensorCopy { .. } | Op::BnStats { .. } => n.max(min),
+        Op::TensorTensor { op: alu, a, b, .. } => {
+            let all_bf16_sbuf = tiles.iter().all(|t| {
+                dtype(t) == DType::BFloat16 && mem(t) == Memory::Sbuf && t.ap.is_contiguous()
+            });
+            let fast = mem(a) == Memory::Psum
+                || mem(b) == Memory::Psum
+                || (all_bf16_sbuf && matches!(alu, AluOp::Add | AluOp::Sub | AluOp::Mul));
+            let per = if *alu == AluOp::Div {
+                c.reciprocal_cycles_per_elem
+            } else if fast {
+                c.tensor_tensor_fast_cycles_per_elem
+            } else {
+                c.tensor_tensor_cycles_per_elem
+            };
+            (n * per as f64).max(min)
+        }
+        Op::TensorReduce { op: r, src, .. } => {
+            let fast = dtype(src) == DType::BFloat16 && matches!(r, ReduceOp::Sum | ReduceOp::Max);
+            (if fast {
+                n / c.reduce_fast_divisor as f64
+            } else {
+                n
+            })
+            .max(min)
+        }
+        Op::BnAggr { .. } => {
+            (n * c.bn_aggr_numerator as f64 / c.bn_aggr_denominator as f64).max(min)
+        }
+        Op::Memset { value, dst, .. } => {
+            let fast = *value == 0.0 && dtype(dst).size_bytes() == 2;
+            (if fast {
+                n / c.memset_fast_divisor as f64
+            } else {
+                n
+            })
+            .max(min)
+        }
+        Op::Iota { .. } | Op::AffineSelect { .. } => c.gpsimd_fixed_cycles as f64 + n,
+        Op::DmaCopy { .. } | Op::Matmul { .. } | Op::Transpose { .. } => {
+            unreachable!("DMA and tensor ops have costs of their own")
+        }
+    }
+}
+
+/// Elements in the longest runs that are contiguous in memory, innermost first.
+fn run_elems(t: &Tile) -> usize {
+    let mut run = 1usize;
+    for &(s, n) in t.ap.dims.iter().rev() {
+        if n == 1 {
+            continue;
+        }
+        if s as usize == run {
+            run *= n as usize;
+        } else {
+            break;
+        }
+    }
+    run
+}
+
+/// Per-build constants of the cost model: preset values that take divisions to compute and
+/// would otherwise be recomputed for every instruction.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Consts<'a> {
+    /// The preset.
+    hw: &'a Hardware,
+    /// `hw.dma.descriptor_overhead_ns()`.
+    descriptor_overhead_ns: f64,
+    /// Access latency of each compute engine config in picoseconds: vector, scalar, gpsimd.
+    access_latency_ps: [Picos; 3],
+}
+
+impl Consts<'_> {
+    pub(super) fn of(hw: &Hardware) -> Consts<'_> {
+        let lat =
+            |cfg: &EngineConfig| cycles_to_ps(cfg.access_latency_cycles as u64, cfg.clock_mhz);
+        Consts {
+            hw,
+            descriptor_overhead_ns: hw.dma.descriptor_overhead_ns(),
+            access_latency_ps: [lat(&hw.vector), lat(&hw.scalar), lat(&hw.gpsimd)],
+        }
+    }
+}
+
+fn dma_cost(info: &[BufInfo], k: &Consts, dst: &Tile, src: &Tile, engine: u16) -> Cost {
+    let hw = k.hw;
+    let bd = &info[dst.buffer.0 as usize];
+    let bs = &info[src.buffer.0 as usize];
+    let elems = src.elems() as u64;
+    let bytes = elems * bs.dtype.size_bytes().max(bd.dtype.size_bytes()) as u64;
+    // A descriptor is contiguous on both sides and within one partition.
+    let run = run_elems(src).min(run_elems(dst)).max(1) as u64;
+    let run_bytes = run * bs.dtype.size_bytes().max(bd.dtype.size_bytes()) as u64;
+    // The common cases (one run; runs within one descriptor) without a 64-bit division.
+    let runs = if run == elems { 1 } else { elems.div_ceil(run) };
+    let per_run = if run_bytes <= hw.dma.descriptor_bytes_max {
+        1
+    } else {
+        run_bytes.div_ceil(hw.dma.descriptor_bytes_max)
+    };
+    let descs = runs * per_run;
+    // A tile that walks the partition dimension contiguously (an HBM tile with partition step 1
+    // whose free dimension strides) is a transpose: the DMA engine's transpose mode moves it at a
+    // fixed fraction of peak instead of in element-sized descriptors.
+    let transposing = |t: &Tile, b: &BufInfo| {
+        b.memory == Memory::Hbm && t.partition_step.get() == Some(1) && t.ap.inner_stride() != 1
+    };
+    let work = if transposing(src, bs) || transposing(dst, bd) {
+        let eff = if bs.memory == Memory::Hbm || bd.memory == Memory::Hbm {
+            hw.dma.transpose_efficiency_hbm
+        } else {
+            hw.dma.transpose_efficiency_sbuf
+        };
+        bytes as f64 / eff
+    } else {
+        bytes as f64 + descs as f64 * k.descriptor_overhead_ns * hw.dma.peak_bytes_per_ns
+    };
+    let mut hbm = 0;
+    if bs.memory == Memory::Hbm {
+        hbm += elems * bs.dtype.size_bytes() as u64;
+    }
+    if bd.memory == Memory::Hbm {
+        hbm += elems * bd.dtype.size_bytes() as u64;
+    }
+    Cost::Dma {
+        engine,
+        work_bytes: work,
+        hbm_bytes: hbm,
+        latency_ps: hw.dma.fixed_latency_ns * 1000,
+    }
+}

@@ -1,0 +1,62 @@
+//! Queues: which in-order queue of the core runs each instruction.
+//!
+//! The checks work out every instruction's queue as they pass over the program (see
+//! `check::check_split`); the plan takes them from there (or from [`queues`]), and the
+//! simulator runs each queue in program order. Queues `0..FIRST_DMA` are the compute engines;
+//! DMA queue `k` of engine `e` is `FIRST_DMA + e * dma.queues_per_engine + k`.
+
+use crate::arch::Hardware;
+use crate::isa::{Engine, Op, Program};
+
+/// Tensor engine queue (compute queues come first; DMA queues follow them).
+pub const TENSOR: u16 = 0;
+/// Vector engine queue.
+pub const VECTOR: u16 = 1;
+/// Scalar engine queue.
+pub const SCALAR: u16 = 2;
+/// GpSimd engine queue.
+pub const GPSIMD: u16 = 3;
+/// First DMA queue.
+pub const FIRST_DMA: u16 = 4;
+
+/// Number of queues of a core of `hw`: the compute engines' and every DMA engine's.
+pub fn count(hw: &Hardware) -> usize {
+    FIRST_DMA as usize + (hw.dma.engines * hw.dma.queues_per_engine) as usize
+}
+
+/// The queue an instruction runs on.
+pub fn queue_of(op: &Op, hw: &Hardware) -> u16 {
+    match op {
+        Op::DmaCopy { queue, .. } => {
+            FIRST_DMA + queue.engine * hw.dma.queues_per_engine as u16 + queue.queue
+        }
+        Op::Matmul { .. }
+        | Op::Transpose { .. }
+        | Op::Activation(_)
+        | Op::TensorTensor { .. }
+        | Op::TensorScalar(_)
+        | Op::TensorReduce { .. }
+        | Op::TensorCopy { .. }
+        | Op::Memset { .. }
+        | Op::Iota { .. }
+        | Op::AffineSelect { .. }
+        | Op::BnStats { .. }
+        | Op::BnAggr { .. } => match op.engine() {
+            Engine::Tensor => TENSOR,
+            Engine::Vector => VECTOR,
+            Engine::Scalar => SCALAR,
+            Engine::GpSimd => GPSIMD,
+            Engine::Dma => unreachable!("only dma_copy runs on DMA"),
+        },
+    }
+}
+
+/// The queue of every instruction (the simulator needs them all before it starts, to know each
+/// queue's order; a streamed plan sends the rest later).
+pub fn queues(program: &Program, hw: &Hardware) -> Vec<u16> {
+    program
+        .instrs
+        .iter()
+        .map(|ins| queue_of(&ins.op, hw))
+        .collect()
+}

@@ -1,0 +1,487 @@
+//! Instructions: what each operation does, on which engine, with which operands.
+//!
+//! A parsed trace line becomes an [`Instr`]; the checks, the timing plan and functional execution
+//! each match on its [`Op`] exhaustively, so a new operation does not compile until every stage
+//! handles it. [`OpKind`] is an operation without its operands: its trace name and the engines
+//! it may run on, the one table the parser and the checks share.
+
+use super::{Tile, TileList};
+
+/// Engines that execute instructions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Engine {
+    /// The PE array: matmul and transpose.
+    Tensor,
+    /// Vector engine.
+    Vector,
+    /// Scalar (activation) engine.
+    Scalar,
+    /// GpSimd engine.
+    GpSimd,
+    /// DMA engines (which one is the instruction's [`DmaQueue`]).
+    Dma,
+}
+
+impl Engine {
+    /// Name in the trace text and reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Engine::Tensor => "tensor",
+            Engine::Vector => "vector",
+            Engine::Scalar => "scalar",
+            Engine::GpSimd => "gpsimd",
+            Engine::Dma => "dma",
+        }
+    }
+}
+
+/// A DMA engine and one of its queues.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DmaQueue {
+    /// DMA engine index (0-based).
+    pub engine: u16,
+    /// Queue index within the engine (0-based).
+    pub queue: u16,
+}
+
+/// Activation functions of the Scalar engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ActFunc {
+    /// x
+    Identity,
+    /// max(x, 0)
+    Relu,
+    /// GELU, tanh approximation.
+    Gelu,
+    /// x * sigmoid(x)
+    Silu,
+    /// 1 / (1 + e^-x)
+    Sigmoid,
+    /// tanh(x)
+    Tanh,
+    /// e^x
+    Exp,
+    /// x^2
+    Square,
+    /// 1 / sqrt(x)
+    Rsqrt,
+    /// 1 / x
+    Reciprocal,
+}
+
+/// Binary ALU operations of `tensor_tensor` and `tensor_scalar`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AluOp {
+    /// a + b
+    Add,
+    /// a - b
+    Sub,
+    /// a * b
+    Mul,
+    /// max(a, b)
+    Max,
+    /// min(a, b)
+    Min,
+    /// a / b
+    Div,
+}
+
+/// Reductions along the free axis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReduceOp {
+    /// Sum.
+    Sum,
+    /// Maximum.
+    Max,
+}
+
+/// Comparisons of `affine_select`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CmpOp {
+    /// >= 0
+    Ge,
+    /// > 0
+    Gt,
+    /// <= 0
+    Le,
+    /// < 0
+    Lt,
+    /// == 0
+    Eq,
+    /// != 0
+    Ne,
+}
+
+/// A scalar operand: an immediate, or one value per partition from a `[P, 1]` tile.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Scalar {
+    /// The same value for every element.
+    Imm(f32),
+    /// Element `(p, 0)` of the tile for partition `p`.
+    PerPartition(Tile),
+}
+
+/// Operands of [`Op::Activation`]: `dst = func(src * scale + bias)`, optionally also reducing
+/// the result along the free axis into a `[P, 1]` tile.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Activation {
+    /// The function.
+    pub func: ActFunc,
+    /// Destination.
+    pub dst: Tile,
+    /// Source.
+    pub src: Tile,
+    /// Multiplier.
+    pub scale: Scalar,
+    /// Addend.
+    pub bias: Scalar,
+    /// Optional reduction of the result.
+    pub reduce: Option<(ReduceOp, Tile)>,
+}
+
+/// Operands of [`Op::TensorScalar`]: `dst = (src op0 scalar0) op1 scalar1`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorScalar {
+    /// Engine (vector, scalar or gpsimd).
+    pub engine: Engine,
+    /// Destination.
+    pub dst: Tile,
+    /// Source.
+    pub src: Tile,
+    /// First operation and operand.
+    pub op0: (AluOp, Scalar),
+    /// Optional second operation and operand.
+    pub op1: Option<(AluOp, Scalar)>,
+}
+
+/// One instruction's operation and operands.
+///
+/// Kept small (the common variants hold at most three tiles inline; the rare wide ones are
+/// boxed): a million-instruction program is streamed several times per simulation.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// Copy between HBM and SBUF (either way) or SBUF to SBUF, casting through fp32.
+    DmaCopy {
+        /// Destination.
+        dst: Tile,
+        /// Source (same element count).
+        src: Tile,
+        /// The queue that carries it.
+        queue: DmaQueue,
+    },
+    /// `dst[m, n] (+)= sum_k stationary[k, m] * moving[k, n]`, fp32 accumulation in PSUM.
+    /// K is the partition count of both inputs (up to 128, 256 in fp8 double-row mode).
+    Matmul {
+        /// PSUM tile `[M, N]`.
+        dst: Tile,
+        /// SBUF tile `[K, M]` (the weights loaded into the array).
+        stationary: Tile,
+        /// SBUF tile `[K, N]` (streamed through the array).
+        moving: Tile,
+        /// Add to `dst` (true) or overwrite it (false).
+        accumulate: bool,
+    },
+    /// `dst[f, p] = src[p, f]` through the PE array, into PSUM.
+    Transpose {
+        /// PSUM tile `[F, P]`.
+        dst: Tile,
+        /// SBUF tile `[P, F]`.
+        src: Tile,
+    },
+    /// Scalar engine: `dst = func(src * scale + bias)`, optionally also reducing the result along
+    /// the free axis into `reduce_dst` (`[P, 1]`). Boxed: its five tiles would otherwise size
+    /// every instruction.
+    Activation(Box<Activation>),
+    /// `dst = a op b`, elementwise.
+    TensorTensor {
+        /// Engine (vector or gpsimd).
+        engine: Engine,
+        /// Operation.
+        op: AluOp,
+        /// Destination.
+        dst: Tile,
+        /// First input.
+        a: Tile,
+        /// Second input.
+        b: Tile,
+    },
+    /// `dst = (src op0 scalar0) op1 scalar1`; the second stage is optional. Boxed: its four
+    /// tiles would otherwise size every instruction.
+    TensorScalar(Box<TensorScalar>),
+    /// `dst[p, 0] = reduce_j src[p, j]`.
+    TensorReduce {
+        /// Engine (vector or gpsimd).
+        engine: Engine,
+        /// Reduction.
+        op: ReduceOp,
+        /// `[P, 1]` destination.
+        dst: Tile,
+        /// Source.
+        src: Tile,
+    },
+    /// `dst = src` with a cast (PSUM evacuation).
+    TensorCopy {
+        /// Engine (vector, scalar or gpsimd).
+        engine: Engine,
+        /// Destination.
+        dst: Tile,
+        /// Source.
+        src: Tile,
+    },
+    /// `dst = value`.
+    Memset {
+        /// Engine (vector or gpsimd).
+        engine: Engine,
+        /// Destination.
+        dst: Tile,
+        /// Value.
+        value: f32,
+    },
+    /// GpSimd: `dst[p, j] = base + channel_multiplier * p + step * j`.
+    Iota {
+        /// Destination.
+        dst: Tile,
+        /// Value at (0, 0).
+        base: i64,
+        /// Increment per partition.
+        channel_multiplier: i64,
+        /// Increment per free element (in access-pattern order).
+        step: i64,
+    },
+    /// GpSimd: `dst[p, j] = src[p, j]` where `(base + channel_multiplier * p + step * j) cmp 0`,
+    /// else `fill` (causal masks).
+    AffineSelect {
+        /// Destination.
+        dst: Tile,
+        /// Source.
+        src: Tile,
+        /// Comparison against zero.
+        cmp: CmpOp,
+        /// Affine expression constant.
+        base: i64,
+        /// Per-partition coefficient.
+        channel_multiplier: i64,
+        /// Per-element coefficient.
+        step: i64,
+        /// Value where the predicate is false.
+        fill: f32,
+    },
+    /// Vector: per-partition statistics of `src`: `dst[p] = (count, mean, m2)` with
+    /// `m2 = sum (x - mean)^2`, so chunks can be combined exactly by `bn_aggr`.
+    BnStats {
+        /// `[P, 3]` destination.
+        dst: Tile,
+        /// Source chunk.
+        src: Tile,
+    },
+    /// Vector: combine `k` `(count, mean, m2)` triples per partition (`src` is `[P, 3k]`) into
+    /// `dst[p] = (mean, variance)` (population variance).
+    BnAggr {
+        /// `[P, 2]` destination.
+        dst: Tile,
+        /// `[P, 3k]` source.
+        src: Tile,
+    },
+}
+
+/// An operation without its operands (one per [`Op`] variant): its trace opcode and the engines
+/// it may run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OpKind {
+    /// [`Op::DmaCopy`].
+    DmaCopy,
+    /// [`Op::Matmul`].
+    Matmul,
+    /// [`Op::Transpose`].
+    Transpose,
+    /// [`Op::Activation`].
+    Activation,
+    /// [`Op::TensorTensor`].
+    TensorTensor,
+    /// [`Op::TensorScalar`].
+    TensorScalar,
+    /// [`Op::TensorReduce`].
+    TensorReduce,
+    /// [`Op::TensorCopy`].
+    TensorCopy,
+    /// [`Op::Memset`].
+    Memset,
+    /// [`Op::Iota`].
+    Iota,
+    /// [`Op::AffineSelect`].
+    AffineSelect,
+    /// [`Op::BnStats`].
+    BnStats,
+    /// [`Op::BnAggr`].
+    BnAggr,
+}
+
+/// Vector (the default) or GpSimd.
+const VG: &[Engine] = &[Engine::Vector, Engine::GpSimd];
+/// Vector (the default), Scalar or GpSimd.
+const VSG: &[Engine] = &[Engine::Vector, Engine::Scalar, Engine::GpSimd];
+
+impl OpKind {
+    /// Trace opcode.
+    pub const fn name(self) -> &'static str {
+        match self {
+            OpKind::DmaCopy => "dma_copy",
+            OpKind::Matmul => "matmul",
+            OpKind::Transpose => "transpose",
+            OpKind::Activation => "activation",
+            OpKind::TensorTensor => "tensor_tensor",
+            OpKind::TensorScalar => "tensor_scalar",
+            OpKind::TensorReduce => "tensor_reduce",
+            OpKind::TensorCopy => "tensor_copy",
+            OpKind::Memset => "memset",
+            OpKind::Iota => "iota",
+            OpKind::AffineSelect => "affine_select",
+            OpKind::BnStats => "bn_stats",
+            OpKind::BnAggr => "bn_aggr",
+        }
+    }
+
+    /// The engines it may run on, the default first. Where there are several, a trace picks one
+    /// with the `engine=` key (the parser refuses the others, and the checks refuse them in
+    /// programs built in code); [`Op::engine`] is always one of them.
+    pub const fn engines(self) -> &'static [Engine] {
+        match self {
+            OpKind::DmaCopy => &[Engine::Dma],
+            OpKind::Matmul | OpKind::Transpose => &[Engine::Tensor],
+            OpKind::Activation => &[Engine::Scalar],
+            OpKind::TensorTensor | OpKind::TensorReduce | OpKind::Memset => VG,
+            OpKind::TensorScalar | OpKind::TensorCopy => VSG,
+            OpKind::Iota | OpKind::AffineSelect => &[Engine::GpSimd],
+            OpKind::BnStats | OpKind::BnAggr => &[Engine::Vector],
+        }
+    }
+}
+
+impl Op {
+    /// The operation without its operands.
+    pub fn kind(&self) -> OpKind {
+        match self {
+            Op::DmaCopy { .. } => OpKind::DmaCopy,
+            Op::Matmul { .. } => OpKind::Matmul,
+            Op::Transpose { .. } => OpKind::Transpose,
+            Op::Activation(_) => OpKind::Activation,
+            Op::TensorTensor { .. } => OpKind::TensorTensor,
+            Op::TensorScalar(_) => OpKind::TensorScalar,
+            Op::TensorReduce { .. } => OpKind::TensorReduce,
+            Op::TensorCopy { .. } => OpKind::TensorCopy,
+            Op::Memset { .. } => OpKind::Memset,
+            Op::Iota { .. } => OpKind::Iota,
+            Op::AffineSelect { .. } => OpKind::AffineSelect,
+            Op::BnStats { .. } => OpKind::BnStats,
+            Op::BnAggr { .. } => OpKind::BnAggr,
+        }
+    }
+
+    /// Trace opcode.
+    pub fn opcode(&self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// The engine that executes it.
+    pub fn engine(&self) -> Engine {
+        match self {
+            Op::DmaCopy { .. } => Engine::Dma,
+            Op::Matmul { .. } | Op::Transpose { .. } => Engine::Tensor,
+            Op::Activation(_) => Engine::Scalar,
+            Op::TensorScalar(ts) => ts.engine,
+            Op::TensorTensor { engine, .. }
+            | Op::TensorReduce { engine, .. }
+            | Op::TensorCopy { engine, .. }
+            | Op::Memset { engine, .. } => *engine,
+            Op::Iota { .. } | Op::AffineSelect { .. } => Engine::GpSimd,
+            Op::BnStats { .. } | Op::BnAggr { .. } => Engine::Vector,
+        }
+    }
+
+    /// Tiles it reads (a matmul with `accumulate` also reads its destination).
+    pub fn reads(&self) -> TileList<'_> {
+        fn list<'a>(tiles: &[&'a Tile]) -> TileList<'a> {
+            tiles.iter().copied().collect()
+        }
+        fn scalar(s: &Scalar) -> Option<&Tile> {
+            match s {
+                Scalar::PerPartition(t) => Some(t),
+                Scalar::Imm(_) => None,
+            }
+        }
+        match self {
+            Op::DmaCopy { src, .. } | Op::Transpose { src, .. } | Op::TensorCopy { src, .. } => {
+                list(&[src])
+            }
+            Op::Matmul {
+                dst,
+                stationary,
+                moving,
+                accumulate,
+            } => {
+                let mut v = list(&[stationary, moving]);
+                if *accumulate {
+                    v.push(dst);
+                }
+                v
+            }
+            Op::Activation(a) => {
+                let mut v = list(&[&a.src]);
+                v.extend(scalar(&a.scale));
+                v.extend(scalar(&a.bias));
+                v
+            }
+            Op::TensorTensor { a, b, .. } => list(&[a, b]),
+            Op::TensorScalar(ts) => {
+                let mut v = list(&[&ts.src]);
+                v.extend(scalar(&ts.op0.1));
+                if let Some((_, s)) = &ts.op1 {
+                    v.extend(scalar(s));
+                }
+                v
+            }
+            Op::TensorReduce { src, .. }
+            | Op::AffineSelect { src, .. }
+            | Op::BnStats { src, .. }
+            | Op::BnAggr { src, .. } => list(&[src]),
+            Op::Memset { .. } | Op::Iota { .. } => TileList::new(),
+        }
+    }
+
+    /// Tiles it writes.
+    pub fn writes(&self) -> TileList<'_> {
+        fn list<'a>(tiles: &[&'a Tile]) -> TileList<'a> {
+            tiles.iter().copied().collect()
+        }
+        match self {
+            Op::Activation(a) => {
+                let mut v = list(&[&a.dst]);
+                if let Some((_, r)) = &a.reduce {
+                    v.push(r);
+                }
+                v
+            }
+            Op::TensorScalar(ts) => list(&[&ts.dst]),
+            Op::DmaCopy { dst, .. }
+            | Op::Matmul { dst, .. }
+            | Op::Transpose { dst, .. }
+            | Op::TensorTensor { dst, .. }
+            | Op::TensorReduce { dst, .. }
+            | Op::TensorCopy { dst, .. }
+            | Op::Memset { dst, .. }
+            | Op::Iota { dst, .. }
+            | Op::AffineSelect { dst, .. }
+            | Op::BnStats { dst, .. }
+            | Op::BnAggr { dst, .. } => list(&[dst]),
+        }
+    }
+}
+
+/// An instruction: an operation and where it came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Instr {
+    /// What it does.
+    pub op: Op,
+    /// 1-based trace line (0 when built in code).
+    pub line: u32,
+}

@@ -67,7 +67,6 @@ pub fn tenant_table(o: &Outcome) -> Table {
         .map(|t| {
             metrics(&serde_json::to_value(t).expect("serializes"))
                 .into_iter()
-                .map(|(k, v)| (k.replace('.', "_"), v))
                 .collect()
         })
         .collect();

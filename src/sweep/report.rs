@@ -140,6 +140,21 @@ pub fn summary(runs: &Runs, stats: &[PointStats]) -> Value {
     })
 }
 
+/// A line of means and its 95 % band, scaled (to percent, to hours).
+fn banded(name: String, pts: &[(f64, Stat)], scale: f64) -> Banded {
+    (
+        Series {
+            name,
+            points: pts.iter().map(|(x, s)| (*x, s.mean * scale)).collect(),
+        },
+        Some(
+            pts.iter()
+                .map(|(x, s)| (*x, (s.mean - s.ci95) * scale, (s.mean + s.ci95) * scale))
+                .collect(),
+        ),
+    )
+}
+
 /// Sweep charts: each headline metric against the first varied key, a line per series with
 /// its 95 % band (other varied keys at each value become separate lines).
 pub fn sweep_charts(runs: &Runs, stats: &[PointStats]) -> Vec<(String, String, String)> {
@@ -183,19 +198,7 @@ pub fn sweep_charts(runs: &Runs, stats: &[PointStats]) -> Vec<(String, String, S
                             Some((x_of(&p.point.values[0].1), stat(p, metric)?.clone()))
                         })
                         .collect();
-                    (
-                        Series {
-                            name: name_of(g),
-                            points: pts.iter().map(|(x, s)| (*x, s.mean * scale)).collect(),
-                        },
-                        Some(
-                            pts.iter()
-                                .map(|(x, s)| {
-                                    (*x, (s.mean - s.ci95) * scale, (s.mean + s.ci95) * scale)
-                                })
-                                .collect(),
-                        ),
-                    )
+                    banded(name_of(g), &pts, scale)
                 })
                 .collect();
             let tick_labels = numeric.is_none().then_some(ticks.as_slice());
@@ -235,18 +238,7 @@ pub fn sweep_charts(runs: &Runs, stats: &[PointStats]) -> Vec<(String, String, S
                         ))
                     })
                     .collect();
-                let h = 1.0 / 3600.0;
-                (
-                    Series {
-                        name: n.clone(),
-                        points: pts.iter().map(|(x, s)| (*x, s.mean * h)).collect(),
-                    },
-                    Some(
-                        pts.iter()
-                            .map(|(x, s)| (*x, (s.mean - s.ci95) * h, (s.mean + s.ci95) * h))
-                            .collect(),
-                    ),
-                )
+                banded(n.clone(), &pts, 1.0 / 3600.0)
             })
             .collect();
         let tick_labels = numeric.is_none().then_some(ticks.as_slice());

@@ -7,8 +7,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use trnsim::arch::Hardware;
 use trnsim::chip::{self, RunOptions};
-use trnsim::kernels::{self, model};
+use trnsim::kernels;
 use trnsim::numerics::DType;
+use trnsim::workload as model;
 
 fn set(spec: &str) -> Vec<(String, String)> {
     trnsim::cli::kernel::parse_set(&[spec.to_string()]).unwrap()
@@ -25,7 +26,7 @@ fn llama3_8b_prefill_layer(c: &mut Criterion) {
     let mut g = c.benchmark_group("llama3_8b_prefill_layer");
     g.sample_size(10);
     g.bench_function("model_run_seq4096", |b| {
-        b.iter(|| black_box(model::run(&cfg, &step, DType::BFloat16, &hw).unwrap()))
+        b.iter(|| black_box(model::run_model(&cfg, &step, DType::BFloat16, &hw).unwrap()))
     });
     for (name, spec) in [
         ("mlp", "tokens=4096,hidden=4096,intermediate=14336"),

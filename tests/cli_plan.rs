@@ -259,3 +259,23 @@ fn bad_scenarios_name_file_line_and_key_path_and_exit_2() {
     let o = trnsim(&["plan", scenario.to_str().unwrap(), "--set", "nonsense"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn metrics_csv_names_a_metric_as_sweeps_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = root().join("tests/golden/fleet/small.toml");
+    let scenario = scenario.to_str().unwrap();
+    let plan = dir.path().join("plan");
+    let o = trnsim(&["plan", scenario, "--out", plan.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let metrics = std::fs::read_to_string(plan.join("metrics.csv")).unwrap();
+    let header: Vec<&str> = metrics.lines().next().unwrap().split(',').collect();
+    assert!(header.contains(&"queue_delay_s.p99"), "{header:?}");
+    let tenant = metrics.lines().nth(1).unwrap().split(',').next().unwrap();
+    let o = trnsim(&["sweep", scenario, "--seeds", "1", "--format", "csv"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    for column in header.iter().filter(|c| c.contains('.')) {
+        let name = format!(",tenants.{tenant}.{column},");
+        assert!(text(&o.stdout).contains(&name), "sweep lacks {name}");
+    }
+}

@@ -159,7 +159,7 @@ fn bad_input_is_exit_2_with_a_clear_message() {
     let t = t.to_str().unwrap();
     let e = text(&trnsim(&["run", t, "--hw", "trn9"]).stderr);
     assert!(e.contains("unknown hardware preset 'trn9'"), "{e}");
-    let o = trnsim(&["run", t, "--set", "pe.clock_mhz=0"]);
+    let o = trnsim(&["run", t, "--hw-set", "pe.clock_mhz=0"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("pe.clock_mhz: 0 is out of range"));
     let o = trnsim(&["run", t, "--input", "nosuch=x.npy"]);
@@ -192,7 +192,7 @@ fn hw_list_and_show() {
         "show",
         "--hw",
         "trn3",
-        "--set",
+        "--hw-set",
         "pe.rows=256,dma.engines=8",
         "--json",
     ]);

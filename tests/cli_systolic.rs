@@ -195,7 +195,7 @@ fn the_array_comes_from_the_preset_unless_given() {
         "512",
         "512",
         "512",
-        "--set",
+        "--hw-set",
         "pe.rows=64,pe.contraction_max=64",
         "--format",
         "json",

@@ -150,7 +150,7 @@ fn check_runs_from_the_command_line() {
         "run",
         "attention",
         "--check",
-        "--set",
+        "--param",
         "heads=2,seq_q=128,seq_kv=384,causal=true",
         "--format",
         "json",

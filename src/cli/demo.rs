@@ -147,8 +147,7 @@ fn chip(out: &mut impl Write) -> Result<()> {
         out,
         "\n4. The chip: C[128, 512] = A[128, 512] @ B[512, 512] in bf16, K tiled in 4 steps accumulating in PSUM\n   (traces/matmul_k_accumulate.trace), on one NeuronCore of each generation\n"
     )?;
-    let program = crate::isa::parse::parse(KERNEL, "traces/matmul_k_accumulate.trace")
-        .map_err(|e| super::Error::Input(e.to_string()))?;
+    let program = crate::isa::parse::parse(KERNEL, "traces/matmul_k_accumulate.trace")?;
     let mut t = Table::new([
         "hw",
         "time_ns",
@@ -160,13 +159,12 @@ fn chip(out: &mut impl Write) -> Result<()> {
         "max_rel_error",
     ]);
     for name in ["trn1", "trn2", "trn3"] {
-        let hw = Hardware::preset(name).map_err(|e| super::Error::Input(e.to_string()))?;
+        let hw = Hardware::preset(name)?;
         let opts = RunOptions {
             data: true,
             ..Default::default()
         };
-        let r = crate::chip::run(&program, &hw, "demo", &[], &opts)
-            .map_err(|e| super::Error::Input(e.to_string()))?;
+        let r = crate::chip::run(&program, &hw, "demo", &[], &opts)?;
         let rep = crate::chip::report::report(&program, &hw, &r);
         let err = max_rel_error(&program, r.state.as_ref().expect("ran with data"));
         t.push(vec![
@@ -192,7 +190,7 @@ fn chip(out: &mut impl Write) -> Result<()> {
 fn library(out: &mut impl Write) -> Result<()> {
     writeln!(
         out,
-        "\n5. The kernel library: C = A @ B at 2048 x 4096 x 4096, lowered the way NKI's fastest matmul is\n   written (trnsim kernel run matmul --set m=2048,k=4096,n=4096,dtype=... --hw ... --no-data)\n"
+        "\n5. The kernel library: C = A @ B at 2048 x 4096 x 4096, lowered the way NKI's fastest matmul is\n   written (trnsim kernel run matmul --param m=2048,k=4096,n=4096,dtype=... --hw ... --no-data)\n"
     )?;
     let mut t = Table::new([
         "hw",
@@ -204,7 +202,7 @@ fn library(out: &mut impl Write) -> Result<()> {
         "instructions",
     ]);
     for name in ["trn1", "trn2", "trn3"] {
-        let hw = Hardware::preset(name).map_err(|e| super::Error::Input(e.to_string()))?;
+        let hw = Hardware::preset(name)?;
         for dtype in ["bfloat16", "float8_e4m3"] {
             let set = [
                 ("m", "2048"),
@@ -213,10 +211,8 @@ fn library(out: &mut impl Write) -> Result<()> {
                 ("dtype", dtype),
             ]
             .map(|(k, v)| (k.to_string(), v.to_string()));
-            let (_, program) = crate::kernels::lower("matmul", &set, &hw)
-                .map_err(|e| super::Error::Input(e.to_string()))?;
-            let r = crate::chip::run(&program, &hw, "demo", &[], &RunOptions::default())
-                .map_err(|e| super::Error::Input(e.to_string()))?;
+            let (_, program) = crate::kernels::lower("matmul", &set, &hw)?;
+            let r = crate::chip::run(&program, &hw, "demo", &[], &RunOptions::default())?;
             let rep = crate::chip::report::report(&program, &hw, &r);
             t.push(vec![
                 Value::from(name),
@@ -246,10 +242,9 @@ fn whatif(out: &mut impl Write) -> Result<()> {
         out,
         "\n6. A what-if: one day of a 1,024-chip Trn2 fleet; what do the other tenants wait when the anchor\n   reserves 0, 256 or 512 chips? (scenarios/demo-small.toml; 5 seeds per point, mean ± 95 % CI;\n   trnsim sweep scenarios/demo-small.toml --vary tenants.anchor.reservation.trn2.chips=0,256,512)\n"
     )?;
-    let vary = vec![
-        crate::sweep::Vary::parse("tenants.anchor.reservation.trn2.chips=0,256,512")
-            .map_err(|e| super::Error::Input(e.to_string()))?,
-    ];
+    let vary = vec![crate::sweep::Vary::parse(
+        "tenants.anchor.reservation.trn2.chips=0,256,512",
+    )?];
     let no_files = |p: &std::path::Path| -> std::io::Result<String> {
         Err(std::io::Error::new(
             std::io::ErrorKind::NotFound,
@@ -266,12 +261,12 @@ fn whatif(out: &mut impl Write) -> Result<()> {
         shard: (0, 1),
         threads: None,
     };
-    let runs = crate::sweep::run(&spec, &|| {}).map_err(|e| super::Error::Input(e.to_string()))?;
+    let runs = crate::sweep::run(&spec, &|| {})?;
     let stats = crate::sweep::aggregate(&runs);
     write!(
         out,
         "{}",
-        super::sweep::headline(&runs, &stats).render(Format::Table)
+        crate::sweep::report::headline(&runs, &stats).render(Format::Table)
     )?;
     writeln!(
         out,

@@ -5,8 +5,107 @@ use std::io::{BufRead, Write};
 use serde_json::Value;
 
 use super::{Error, Result};
-use crate::numerics::{Cast, DType, format_value};
+use crate::numerics::{Cast, DType, Overflow, Rounding, format_value};
 use crate::report::{Format, Table, json_f32, key_value_table};
+
+/// `trnsim dtype`'s subcommands.
+#[derive(Clone, Debug, clap::Subcommand)]
+pub enum DtypeCommand {
+    /// bits, exponent/mantissa, bias, max, smallest normal/subnormal, eps, inf and NaN encodings.
+    Info {
+        /// Dtypes (ml_dtypes names or short aliases); all when none.
+        dtypes: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Convert values (arguments, or stdin one per line) and print `0xBITS value` per input.
+    Cast(CastArgs),
+}
+
+/// Options of `trnsim dtype cast`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct CastArgs {
+    /// Target dtype.
+    #[arg(long)]
+    pub to: String,
+    /// Rounding mode.
+    #[arg(long, value_enum, default_value = "nearest")]
+    pub rounding: RoundingArg,
+    /// Seed of stochastic rounding.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Overflow mode: ieee (inf, or NaN without inf: as ml_dtypes) or saturate (to max).
+    #[arg(long, value_enum, default_value = "ieee")]
+    pub overflow: OverflowArg,
+    /// Decimal values, or 0x + 8 hex digits (f32 bits). None: read stdin.
+    #[arg(allow_hyphen_values = true)]
+    pub values: Vec<String>,
+}
+
+/// [`Rounding`] as a command-line value (the numerics type stays free of clap).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum RoundingArg {
+    /// Round to nearest, ties to even.
+    #[default]
+    Nearest,
+    /// Stochastic rounding (seeded).
+    Stochastic,
+}
+
+impl From<RoundingArg> for Rounding {
+    fn from(r: RoundingArg) -> Rounding {
+        match r {
+            RoundingArg::Nearest => Rounding::Nearest,
+            RoundingArg::Stochastic => Rounding::Stochastic,
+        }
+    }
+}
+
+/// [`Overflow`] as a command-line value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OverflowArg {
+    /// Inf, or NaN for formats without inf (as ml_dtypes).
+    Ieee,
+    /// Clamp to the largest finite value.
+    Saturate,
+}
+
+impl From<OverflowArg> for Overflow {
+    fn from(o: OverflowArg) -> Overflow {
+        match o {
+            OverflowArg::Ieee => Overflow::Ieee,
+            OverflowArg::Saturate => Overflow::Saturate,
+        }
+    }
+}
+
+/// Run a `trnsim dtype` subcommand: arguments from `command`, values from `stdin` when none are
+/// given, the report to `out`.
+pub fn dispatch(command: &DtypeCommand, stdin: impl BufRead, out: &mut impl Write) -> Result<()> {
+    match command {
+        DtypeCommand::Info { dtypes, format } => {
+            let dtypes = dtypes
+                .iter()
+                .map(|d| d.parse::<DType>())
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            out.write_all(info(&dtypes, *format).as_bytes())?;
+        }
+        DtypeCommand::Cast(a) => {
+            let cast = Cast::new(a.to.parse()?)
+                .rounding(a.rounding.into())
+                .overflow(a.overflow.into())
+                .seed(a.seed);
+            if a.values.is_empty() {
+                let n = cast_stream(&cast, "stdin", stdin, out)?;
+                tracing::info!(values = n, "cast done");
+            } else {
+                cast_values(&cast, &a.values, out)?;
+            }
+        }
+    }
+    Ok(())
+}
 
 /// Render `dtype info` for the given dtypes (all when empty).
 pub fn info(dtypes: &[DType], format: Format) -> String {

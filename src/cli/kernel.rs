@@ -1,23 +1,18 @@
 //! `trnsim kernel`: the kernel library: list, show, lower to a trace, run (and check).
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use serde_json::Value;
 
+use super::hw::HwArgs;
 use super::{Error, Result};
 use crate::arch::Hardware;
 use crate::chip::{self, RunOptions};
 use crate::kernels::{self, Kernel, Params, def::Kind};
 use crate::report::{Format, Table};
 
-fn kernel_err(e: kernels::Error) -> Error {
-    match e {
-        kernels::Error::Chip(chip::Error::Numerics(n)) => Error::Numerics(n),
-        other => Error::Input(other.to_string()),
-    }
-}
-
-/// Split `--set m=4096,k=8192,dtype=bf16` (repeatable) into pairs.
+/// Split `--param m=4096,k=8192,dtype=bf16` (repeatable) into pairs.
 pub fn parse_set(specs: &[String]) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for spec in specs {
@@ -28,13 +23,97 @@ pub fn parse_set(specs: &[String]) -> Result<Vec<(String, String)>> {
                 }
                 _ => {
                     return Err(Error::Input(format!(
-                        "--set: expected NAME=VALUE, found '{part}'"
+                        "--param: expected NAME=VALUE, found '{part}'"
                     )));
                 }
             }
         }
     }
     Ok(out)
+}
+
+/// A kernel's parameters and the hardware it is lowered for.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct KernelParams {
+    /// Kernel parameters: NAME=VALUE[,NAME=VALUE...] (see `trnsim kernel show NAME`).
+    #[arg(long, value_name = "NAME=VALUE,...")]
+    pub param: Vec<String>,
+    /// The hardware the kernel is lowered for.
+    #[command(flatten)]
+    pub hw: HwArgs,
+}
+
+impl KernelParams {
+    /// The parameter pairs and the hardware; `--set` is refused with the flag meant.
+    pub fn resolve(&self) -> Result<(Vec<(String, String)>, Hardware)> {
+        if let Some(v) = self.hw.refused_set.first() {
+            return Err(Error::Flag {
+                flag: "--set",
+                meaning: "scenario keys",
+                hint: format!(
+                    "for kernel parameters use --param {v} (and --hw-set for hardware fields)"
+                ),
+            });
+        }
+        let hw = self.hw.load()?;
+        Ok((parse_set(&self.param)?, hw))
+    }
+}
+
+/// `trnsim kernel`'s subcommands.
+#[derive(Clone, Debug, clap::Subcommand)]
+pub enum KernelCommand {
+    /// Every kernel, with its parameters.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// A kernel's description and parameters (defaults, valid ranges).
+    Show {
+        /// Kernel name.
+        name: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Lower a kernel to a trace (stdout, or -o FILE).
+    Lower {
+        /// Kernel name.
+        name: String,
+        /// Parameters and hardware.
+        #[command(flatten)]
+        params: KernelParams,
+        /// Write the trace here (atomically) instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Lower a kernel and run it on the chip simulator (the report is `trnsim run`'s).
+    Run(KernelRunArgs),
+}
+
+/// Run a `trnsim kernel` subcommand, writing its report to `out`. A failed `--check` is
+/// returned after the report is written and flushed.
+pub fn dispatch(command: &KernelCommand, out: &mut impl Write) -> Result<()> {
+    let text = match command {
+        KernelCommand::List { format } => list(*format)?,
+        KernelCommand::Show { name, format } => show(name, *format)?,
+        KernelCommand::Lower {
+            name,
+            params,
+            output,
+        } => {
+            let (set, hw) = params.resolve()?;
+            lower(name, &set, &hw, output.as_ref())?
+        }
+        KernelCommand::Run(args) => {
+            let r = run(args)?;
+            out.write_all(r.text.as_bytes())?;
+            out.flush()?;
+            return r.failed.map_or(Ok(()), Err);
+        }
+    };
+    Ok(out.write_all(text.as_bytes())?)
 }
 
 /// One row per kernel.
@@ -65,7 +144,7 @@ pub fn list(format: Format) -> Result<String> {
 
 /// A kernel's description and parameters.
 pub fn show(name: &str, format: Format) -> Result<String> {
-    let (_, d) = kernels::find(name).map_err(kernel_err)?;
+    let (_, d) = kernels::find(name)?;
     let mut t = Table::new(["parameter", "kind", "default", "valid", "meaning"])
         .with_title(format!("{}: {}", d.name, d.description));
     for p in &d.params {
@@ -92,7 +171,7 @@ pub fn lower(
     hw: &Hardware,
     out: Option<&PathBuf>,
 ) -> Result<String> {
-    let (p, program) = kernels::lower(name, set, hw).map_err(kernel_err)?;
+    let (p, program) = kernels::lower(name, set, hw)?;
     let mut text = format!(
         "# lowered by trnsim {} for {}: {} {}\n",
         env!("CARGO_PKG_VERSION"),
@@ -120,19 +199,24 @@ pub fn lower(
 }
 
 /// Options of `trnsim kernel run`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, clap::Args)]
 pub struct KernelRunArgs {
     /// Kernel name.
     pub name: String,
-    /// Parameter values.
-    pub set: Vec<(String, String)>,
-    /// Timing only.
+    /// Parameters and hardware.
+    #[command(flatten)]
+    pub params: KernelParams,
+    /// Timing only: skip computing values (the timing is identical).
+    #[arg(long)]
     pub no_data: bool,
-    /// Compare with the f64 reference.
+    /// Compare the outputs with an f64 reference; exit 1 above the dtype's tolerance.
+    #[arg(long)]
     pub check: bool,
-    /// Perfetto timeline output.
+    /// Write a Chrome/Perfetto trace-event timeline.
+    #[arg(long)]
     pub timeline: Option<PathBuf>,
-    /// Report format.
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }
 
@@ -146,21 +230,23 @@ pub struct KernelRunOutput {
 }
 
 /// Lower, run and report (and check).
-pub fn run(args: &KernelRunArgs, hw: &Hardware) -> Result<KernelRunOutput> {
+pub fn run(args: &KernelRunArgs) -> Result<KernelRunOutput> {
+    let (set, hw) = args.params.resolve()?;
+    let hw = &hw;
     if args.check && args.no_data {
         return Err(Error::Input(
             "--check compares values; it cannot be combined with --no-data".into(),
         ));
     }
-    let (k, d) = kernels::find(&args.name).map_err(kernel_err)?;
-    let p = d.params(&args.set).map_err(kernel_err)?;
-    let program = k.lower(&p, hw).map_err(kernel_err)?;
+    let (k, d) = kernels::find(&args.name)?;
+    let p = d.params(&set)?;
+    let program = k.lower(&p, hw)?;
     let opts = RunOptions {
         data: !args.no_data,
         ..Default::default()
     };
     let file = format!("<kernel {}>", args.name);
-    let result = chip::run(&program, hw, &file, &[], &opts).map_err(|e| kernel_err(e.into()))?;
+    let result = chip::run(&program, hw, &file, &[], &opts)?;
     if let Some(path) = &args.timeline {
         let text = chip::timeline::timeline(&program, hw, &result.plan, &result.schedule);
         super::write_atomic(path, text.as_bytes())?;
@@ -232,5 +318,5 @@ pub fn render(
 
 /// The kernel behind a name (for callers that hold one).
 pub fn kernel(name: &str) -> Result<&'static dyn Kernel> {
-    kernels::find(name).map(|(k, _)| k).map_err(kernel_err)
+    Ok(kernels::find(name).map(|(k, _)| k)?)
 }

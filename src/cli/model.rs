@@ -1,32 +1,64 @@
 //! `trnsim model`: transformer models from config files: list the shipped ones, run one step
 //! (prefill or decode) kernel by kernel.
 
+use std::io::Write;
 use std::path::Path;
 
 use serde_json::Value;
 
+use super::hw::HwArgs;
 use super::{Error, Result};
-use crate::arch::Hardware;
-use crate::kernels::model::{self, ModelConfig, ModelReport, Phase, Row, SHIPPED, Step};
 use crate::numerics::DType;
 use crate::report::{Format, Table, format_f64};
+use crate::workload::{ModelConfig, ModelReport, Phase, Row, SHIPPED, Step, run_model};
+
+/// `trnsim model`'s subcommands.
+#[derive(Clone, Debug, clap::Subcommand)]
+pub enum ModelCommand {
+    /// The shipped model configs (kernels/models/).
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Run one step of a model: every kernel of a decoder layer and of the head, timing-only.
+    Run(ModelRunArgs),
+}
+
+/// Run a `trnsim model` subcommand, writing its report to `out`.
+pub fn dispatch(command: &ModelCommand, out: &mut impl Write) -> Result<()> {
+    let text = match command {
+        ModelCommand::List { format } => list(*format)?,
+        ModelCommand::Run(args) => run(args)?,
+    };
+    Ok(out.write_all(text.as_bytes())?)
+}
 
 /// Options of `trnsim model run`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, clap::Args)]
 pub struct ModelRunArgs {
-    /// A config file, or the name of a shipped one.
+    /// A model config file, or a shipped model's name (see `trnsim model list`).
     pub model: String,
-    /// Prefill or decode.
+    /// prefill: a batch of prompts; decode: one new token per sequence.
+    #[arg(long, value_enum)]
     pub phase: Phase,
     /// Sequences.
+    #[arg(long, default_value_t = 1)]
     pub batch: usize,
     /// Prefill: prompt tokens per sequence.
+    #[arg(long)]
     pub seq: Option<usize>,
-    /// Decode: KV-cache positions per sequence.
+    /// Decode: KV-cache positions per sequence (the new token's included).
+    #[arg(long)]
     pub context: Option<usize>,
     /// Dtype of every kernel.
-    pub dtype: DType,
-    /// Report format.
+    #[arg(long, default_value = "bfloat16")]
+    pub dtype: String,
+    /// The hardware every kernel runs on.
+    #[command(flatten)]
+    pub hw: HwArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }
 
@@ -34,10 +66,8 @@ pub struct ModelRunArgs {
 pub fn load(spec: &str) -> Result<ModelConfig> {
     let path = Path::new(spec);
     if path.is_file() {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
-        return ModelConfig::from_toml(&text, &path.display().to_string())
-            .map_err(|e| Error::Input(e.to_string()));
+        let text = super::read(path)?;
+        return Ok(ModelConfig::from_toml(&text, &path.display().to_string())?);
     }
     ModelConfig::shipped(spec).ok_or_else(|| {
         Error::Input(format!(
@@ -130,13 +160,12 @@ pub fn step(args: &ModelRunArgs) -> Result<Step> {
 }
 
 /// Run one step of the model and render the report.
-pub fn run(args: &ModelRunArgs, hw: &Hardware) -> Result<String> {
+pub fn run(args: &ModelRunArgs) -> Result<String> {
+    let hw = args.hw.load()?;
+    let dtype: DType = args.dtype.parse()?;
     let cfg = load(&args.model)?;
     let step = step(args)?;
-    let report = model::run(&cfg, &step, args.dtype, hw).map_err(|e| match e {
-        crate::kernels::Error::Chip(crate::chip::Error::Numerics(n)) => Error::Numerics(n),
-        other => Error::Input(other.to_string()),
-    })?;
+    let report = run_model(&cfg, &step, dtype, &hw)?;
     Ok(render(&report, args.format))
 }
 

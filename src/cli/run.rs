@@ -2,35 +2,42 @@
 
 use std::path::{Path, PathBuf};
 
+use super::dtype::RoundingArg;
+use super::hw::HwArgs;
 use super::{Error, Result};
-use crate::arch::{self, Hardware};
 use crate::chip::{self, RunOptions, exec::ExecOptions, report::Report};
 use crate::isa::{self, BufferId, Program};
-use crate::numerics::{Cast, Rounding, npy};
+use crate::numerics::{Cast, npy};
 use crate::report::Format;
 
 /// Options of `trnsim run`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, clap::Args)]
 pub struct RunArgs {
-    /// The trace file.
+    /// The kernel trace (format: traces/README.md).
     pub trace: PathBuf,
-    /// Preset name or path to a hardware TOML.
-    pub hw: String,
-    /// `field=value` overrides of the hardware.
-    pub set: Vec<(String, String)>,
-    /// `NAME=file.npy` inputs.
+    /// The hardware the trace runs on.
+    #[command(flatten)]
+    pub hw: HwArgs,
+    /// Initial values of a buffer declared `input`: NAME=file.npy (float32, or raw bits).
+    #[arg(long = "input", value_name = "NAME=FILE", value_parser = name_path)]
     pub inputs: Vec<(String, PathBuf)>,
-    /// `NAME=file.npy` outputs.
+    /// Write a buffer's final values: NAME=file.npy (float32).
+    #[arg(long = "output", value_name = "NAME=FILE", value_parser = name_path)]
     pub outputs: Vec<(String, PathBuf)>,
-    /// Where to write the Perfetto timeline.
+    /// Write a Chrome/Perfetto trace-event timeline (open in ui.perfetto.dev).
+    #[arg(long)]
     pub timeline: Option<PathBuf>,
-    /// Timing only.
+    /// Timing only: skip computing values (the timing is identical).
+    #[arg(long)]
     pub no_data: bool,
-    /// Rounding of computed values.
-    pub rounding: Rounding,
+    /// Rounding of values written by the engines.
+    #[arg(long, value_enum, default_value = "nearest")]
+    pub rounding: RoundingArg,
     /// Seed of stochastic rounding.
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Report format.
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }
 
@@ -42,21 +49,10 @@ pub fn name_path(s: &str) -> std::result::Result<(String, PathBuf), String> {
     }
 }
 
-/// Load a hardware description: a preset or a TOML file, then overrides.
-pub fn load_hardware(spec: &str, set: &[(String, String)]) -> Result<Hardware> {
-    let hw = Hardware::resolve(spec, |p| std::fs::read_to_string(p)).map_err(hw_err)?;
-    hw.with_overrides(set).map_err(hw_err)
-}
-
-fn hw_err(e: arch::Error) -> Error {
-    Error::Input(e.to_string())
-}
-
 /// Read and parse a trace file.
 pub fn load_trace(path: &Path) -> Result<Program> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
-    isa::parse::parse(&text, &path.display().to_string()).map_err(|e| Error::Input(e.to_string()))
+    let text = super::read(path)?;
+    Ok(isa::parse::parse(&text, &path.display().to_string())?)
 }
 
 fn buffer(program: &Program, name: &str, what: &str) -> Result<BufferId> {
@@ -71,7 +67,7 @@ fn buffer(program: &Program, name: &str, what: &str) -> Result<BufferId> {
 
 /// Run, write the requested files, and return the report text.
 pub fn run(args: &RunArgs) -> Result<String> {
-    let hw = load_hardware(&args.hw, &args.set)?;
+    let hw = args.hw.load()?;
     let program = load_trace(&args.trace)?;
     let file = args.trace.display().to_string();
     let mut inputs = Vec::new();
@@ -93,15 +89,12 @@ pub fn run(args: &RunArgs) -> Result<String> {
     let opts = RunOptions {
         data: !args.no_data,
         exec: ExecOptions {
-            rounding: args.rounding,
+            rounding: args.rounding.into(),
             seed: args.seed,
         },
         ..Default::default()
     };
-    let result = chip::run(&program, &hw, &file, &inputs, &opts).map_err(|e| match e {
-        chip::Error::Numerics(n) => Error::Numerics(n),
-        other => Error::Input(other.to_string()),
-    })?;
+    let result = chip::run(&program, &hw, &file, &inputs, &opts)?;
     if let Some(state) = &result.state {
         for (id, path) in outputs {
             npy::write_tensor(path, &state.tensor(&program, id), npy::NpyLayout::Values)?;

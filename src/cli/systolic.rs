@@ -1,10 +1,11 @@
 //! `trnsim systolic`: time a SCALE-Sim topology (or one GEMM) on an R x C systolic array, in
 //! SCALE-Sim's stall-free convention and in the Trainium-style setting, side by side.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::Value;
 
+use super::hw::HwArgs;
 use super::{Error, Result};
 use crate::report::{Format, Table};
 use crate::systolic::{
@@ -12,50 +13,90 @@ use crate::systolic::{
     config, topology,
 };
 
-/// Options of `trnsim systolic --config F --topology F`.
-#[derive(Clone, Debug)]
-pub struct TopologyArgs {
-    /// SCALE-Sim config file.
-    pub config: PathBuf,
-    /// SCALE-Sim topology file (convolution or GEMM form).
-    pub topology: PathBuf,
-    /// Settings to report.
+/// Options of `trnsim systolic`: a topology run, or a subcommand.
+#[derive(Clone, Debug, clap::Args)]
+pub struct SystolicArgs {
+    /// `gemm`, or none for a topology.
+    #[command(subcommand)]
+    pub command: Option<SystolicCommand>,
+    /// The topology run's options (without a subcommand).
+    #[command(flatten)]
+    pub topology: TopologyArgs,
+}
+
+/// `trnsim systolic`'s subcommands.
+#[derive(Clone, Debug, clap::Subcommand)]
+pub enum SystolicCommand {
+    /// One GEMM layer: ofmap (M x N) = ifmap (M x K) x filter (K x N).
+    Gemm(GemmArgs),
+}
+
+/// Options every systolic run takes.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct Common {
+    /// Settings to report: SCALE-Sim's convention, the Trainium-style one, or both side by side.
+    #[arg(long, value_enum, default_value_t = Mode::Both)]
     pub mode: Mode,
-    /// Hardware preset (or TOML) giving the Trainium-style constants.
-    pub hw: String,
-    /// `field=value` overrides of the hardware.
-    pub set: Vec<(String, String)>,
+    /// The hardware giving the Trainium-style constants (and gemm's default array).
+    #[command(flatten)]
+    pub hw: HwArgs,
     /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }
 
+/// Options of `trnsim systolic --config F --topology F`.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct TopologyArgs {
+    /// SCALE-Sim config file (.cfg): array, SRAMs, bandwidth, dataflow.
+    #[arg(long, required = true)]
+    pub config: Option<PathBuf>,
+    /// SCALE-Sim topology file (.csv): convolution or `Layer, M, N, K,` GEMM layers.
+    #[arg(long, required = true)]
+    pub topology: Option<PathBuf>,
+    /// Mode, hardware, format.
+    #[command(flatten)]
+    pub common: Common,
+}
+
 /// Options of `trnsim systolic gemm M N K`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, clap::Args)]
 pub struct GemmArgs {
-    /// Output rows.
+    /// Output rows (M).
     pub m: u64,
-    /// Output columns.
+    /// Output columns (N).
     pub n: u64,
-    /// Contraction.
+    /// Contraction (K).
     pub k: u64,
-    /// PE rows; the preset's when `None`.
+    /// PE rows (default: the --hw preset's).
+    #[arg(long)]
     pub rows: Option<u64>,
-    /// PE columns; the preset's when `None`.
+    /// PE columns (default: the --hw preset's).
+    #[arg(long)]
     pub cols: Option<u64>,
-    /// Dataflow.
+    /// Dataflow: weight, output or input stationary.
+    #[arg(long, value_enum, default_value_t = Dataflow::Ws)]
     pub dataflow: Dataflow,
-    /// Settings to report.
-    pub mode: Mode,
-    /// Hardware preset (or TOML) giving the Trainium-style constants and default array size.
-    pub hw: String,
-    /// `field=value` overrides of the hardware.
-    pub set: Vec<(String, String)>,
-    /// DRAM words per cycle (one value, or ifmap,filter,ofmap); unlimited when `None`.
+    /// DRAM words per cycle per interface (N, or IFMAP,FILTER,OFMAP); unlimited if absent.
+    #[arg(long)]
     pub bandwidth: Option<String>,
-    /// SRAM sizes in kB: ifmap,filter,ofmap.
+    /// SRAM sizes in kB: IFMAP,FILTER,OFMAP (SCALE-Sim's defaults).
+    #[arg(long, default_value = "256,256,128")]
     pub sram_kb: String,
-    /// Output format.
-    pub format: Format,
+    /// Mode, hardware, format.
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// Run `trnsim systolic` (a topology, or `gemm`): the report, and warnings for the log.
+pub fn dispatch(args: &SystolicArgs) -> Result<Output> {
+    match &args.command {
+        Some(SystolicCommand::Gemm(g)) => Ok(Output {
+            text: gemm(g)?,
+            warnings: Vec::new(),
+        }),
+        None => run(&args.topology),
+    }
 }
 
 /// A command's output: the rendered report and warnings for the log.
@@ -67,34 +108,32 @@ pub struct Output {
     pub warnings: Vec<String>,
 }
 
-fn input(e: systolic::Error) -> Error {
-    Error::Input(e.to_string())
-}
-
-fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| Error::Input(format!("{}: {e}", path.display())))
-}
-
-fn trainium_params(hw: &str, set: &[(String, String)]) -> Result<(TrainiumParams, Array)> {
-    let h = super::run::load_hardware(hw, set)?;
-    let array = Array::new(h.pe.rows as u64, h.pe.cols as u64).map_err(input)?;
+fn trainium_params(hw: &HwArgs) -> Result<(TrainiumParams, Array)> {
+    let h = hw.load()?;
+    let array = Array::new(h.pe.rows as u64, h.pe.cols as u64)?;
     Ok((TrainiumParams::from_hardware(&h), array))
 }
 
 /// Read the config and topology, time every layer, and render the report.
 pub fn run(args: &TopologyArgs) -> Result<Output> {
-    let config_file = args.config.display().to_string();
-    let topo_file = args.topology.display().to_string();
-    let cfg = config::parse(&read(&args.config)?, &config_file).map_err(input)?;
-    let topo = topology::parse(&read(&args.topology)?, &topo_file).map_err(input)?;
-    let (params, _) = trainium_params(&args.hw, &args.set)?;
+    let (Some(config), Some(topology)) = (&args.config, &args.topology) else {
+        let msg = "systolic needs --config FILE.cfg and --topology FILE.csv, or gemm";
+        return Err(Error::Input(msg.into()));
+    };
+    args.common.hw.overrides_checked()?;
+    let (mode, format) = (args.common.mode, args.common.format);
+    let config_file = config.display().to_string();
+    let topo_file = topology.display().to_string();
+    let cfg = config::parse(&super::read(config)?, &config_file)?;
+    let topo = topology::parse(&super::read(topology)?, &topo_file)?;
+    let (params, _) = trainium_params(&args.common.hw)?;
     let machine = Machine {
         array: cfg.array,
         dataflow: cfg.dataflow,
         memory: cfg.memory(),
         trainium: params,
     };
-    let reports = systolic::time_topology(&topo, &topo_file, &machine, args.mode).map_err(input)?;
+    let reports = systolic::time_topology(&topo, &topo_file, &machine, mode)?;
     let title = format!(
         "{}: {} ({} layers) on a {}x{} array, {}, {}",
         cfg.run_name,
@@ -106,20 +145,20 @@ pub fn run(args: &TopologyArgs) -> Result<Output> {
         bandwidth_text(cfg.bandwidth),
     );
     Ok(Output {
-        text: render(&reports, args.mode, &title, args.format),
+        text: render(&reports, mode, &title, format),
         warnings: cfg.warnings,
     })
 }
 
 /// Time one GEMM and render the report.
 pub fn gemm(args: &GemmArgs) -> Result<String> {
-    let (params, preset_array) = trainium_params(&args.hw, &args.set)?;
+    let (params, preset_array) = trainium_params(&args.common.hw)?;
+    let (mode, format) = (args.common.mode, args.common.format);
     let array = Array::new(
         args.rows.unwrap_or(preset_array.rows),
         args.cols.unwrap_or(preset_array.cols),
-    )
-    .map_err(input)?;
-    let gemm = Gemm::new(args.m, args.n, args.k).map_err(input)?;
+    )?;
+    let gemm = Gemm::new(args.m, args.n, args.k)?;
     let bandwidth = match &args.bandwidth {
         None => None,
         Some(s) => Some(config::parse_bandwidth(s).ok_or_else(|| {
@@ -142,7 +181,7 @@ pub fn gemm(args: &GemmArgs) -> Result<String> {
         trainium: params,
     };
     let name = format!("gemm_{}x{}x{}", args.m, args.n, args.k);
-    let report = systolic::time_layer(0, &name, &gemm, &machine, args.mode).map_err(input)?;
+    let report = systolic::time_layer(0, &name, &gemm, &machine, mode)?;
     let title = format!(
         "{name} on a {}x{} array, {}, {}",
         array.rows,
@@ -150,7 +189,7 @@ pub fn gemm(args: &GemmArgs) -> Result<String> {
         args.dataflow,
         bandwidth_text(bandwidth)
     );
-    Ok(render(&[report], args.mode, &title, args.format))
+    Ok(render(&[report], mode, &title, format))
 }
 
 fn parse_sram(s: &str) -> Result<[u64; 3]> {

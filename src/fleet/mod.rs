@@ -65,6 +65,7 @@ pub mod metrics;
 pub mod policy;
 pub mod quota;
 pub mod reclaim;
+pub mod report;
 pub mod rng;
 pub mod scenario;
 pub mod sim;

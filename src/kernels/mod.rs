@@ -26,14 +26,6 @@ pub use builder::{Builder, DMA_PART_BYTES, Role};
 pub use def::{KernelDef, Params};
 pub use error::{Error, Result};
 
-/// The model items at their old path: they moved to [`crate::workload`]; this re-export keeps
-/// `trnsim::kernels::model::...` callers compiling until they import from there.
-pub mod model {
-    pub use crate::workload::{
-        ModelConfig, ModelReport, ModelTotal, Phase, Row, SHIPPED, Step, Total, run_model as run,
-    };
-}
-
 use ndarray::ArrayD;
 
 use crate::arch::Hardware;

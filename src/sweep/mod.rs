@@ -4,7 +4,9 @@
 //! Every run is independent and results are collected in input order, so the outcome is the same
 //! bytes whatever the number of threads. A grid can also be cut into shards (`--shard i/n`, a
 //! deterministic slice of its points) that run anywhere and are merged back ([`merge`]) into the
-//! result one run would have given.
+//! result one run would have given. [`report`] makes the tables, charts and HTML of a result.
+
+pub mod report;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -398,35 +400,12 @@ pub fn t95(df: usize) -> f64 {
     }
 }
 
-fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, f64)>) {
-    match v {
-        Value::Number(x) => {
-            if let Some(f) = x.as_f64() {
-                out.push((prefix.to_string(), f));
-            }
-        }
-        Value::Object(m) => {
-            for (k, x) in m {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten(&key, x, out);
-            }
-        }
-        Value::Array(a) => {
-            for (i, x) in a.iter().enumerate() {
-                // Tenants by name, not position.
-                let name = x
-                    .get("tenant")
-                    .and_then(Value::as_str)
-                    .map_or_else(|| i.to_string(), str::to_string);
-                flatten(&format!("{prefix}.{name}"), x, out);
-            }
-        }
-        _ => {}
-    }
+/// Every numeric metric of a summary, by its dotted name ([`fleet::report::metrics`]).
+fn numeric_metrics(summary: &Value) -> Vec<(String, f64)> {
+    fleet::report::metrics(summary)
+        .into_iter()
+        .filter_map(|(name, v)| Some((name, v.as_f64()?)))
+        .collect()
 }
 
 /// Per point, every numeric metric's mean and 95 % CI over the seeds.
@@ -440,14 +419,8 @@ pub fn aggregate(runs: &Runs) -> Vec<PointStats> {
         .iter()
         .filter_map(|p| {
             let rs = by_point.get(&p.index)?;
-            let flat: Vec<Vec<(String, f64)>> = rs
-                .iter()
-                .map(|r| {
-                    let mut v = Vec::new();
-                    flatten("", &r.summary, &mut v);
-                    v
-                })
-                .collect();
+            let flat: Vec<Vec<(String, f64)>> =
+                rs.iter().map(|r| numeric_metrics(&r.summary)).collect();
             let metrics = flat[0]
                 .iter()
                 .map(|(path, _)| {

@@ -77,9 +77,9 @@ pub fn trnsim(args: &[&str]) -> Output {
         .expect("binary runs")
 }
 
-/// `trnsim kernel run KERNEL --no-data --set SET` must exit 2 with an error naming `param`.
+/// `trnsim kernel run KERNEL --no-data --param SET` must exit 2 with an error naming `param`.
 pub fn rejects(kernel: &str, set: &str, param: &str) {
-    let o = trnsim(&["kernel", "run", kernel, "--no-data", "--set", set]);
+    let o = trnsim(&["kernel", "run", kernel, "--no-data", "--param", set]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{set}: {err}");
     assert!(err.contains(&format!("'{param}'")), "{set}: {err}");

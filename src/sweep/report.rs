@@ -1,0 +1,314 @@
+//! A sweep's report as values: the headline table (mean ± 95 % CI per point), every metric of
+//! every point, the JSON summary, the charts and the HTML page. Nothing here writes a file;
+//! `cli::sweep` decides where the bytes go. Metrics are named as [`crate::fleet::report`] names
+//! them.
+
+use serde_json::Value;
+
+use super::{PointStats, Runs, Stat};
+use crate::fleet::report::{UTILIZATION, tenant_metric};
+use crate::report::charts::{self, Banded, Part, Series};
+use crate::report::{Format, Table};
+
+fn stat<'a>(p: &'a PointStats, path: &str) -> Option<&'a Stat> {
+    p.metrics.iter().find(|(k, _)| k == path).map(|(_, s)| s)
+}
+
+/// Tenant names in the summaries' order.
+fn tenants(stats: &[PointStats]) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(p) = stats.first() {
+        for (k, _) in &p.metrics {
+            if let Some(rest) = k.strip_prefix("tenants.")
+                && let Some((name, _)) = rest.split_once('.')
+                && !out.iter().any(|n| n == name)
+            {
+                out.push(name.to_string());
+            }
+        }
+    }
+    out
+}
+
+fn pm(s: Option<&Stat>, scale: f64, digits: usize) -> Value {
+    match s {
+        Some(s) if s.n > 1 => Value::from(format!(
+            "{:.*} ± {:.*}",
+            digits,
+            s.mean * scale,
+            digits,
+            s.ci95 * scale
+        )),
+        Some(s) => Value::from(format!("{:.*}", digits, s.mean * scale)),
+        None => Value::Null,
+    }
+}
+
+/// The headline table: one row per point: the varied values, fleet utilization, and each
+/// tenant's p99 queueing delay (hours), as mean ± 95 % CI over the seeds; when the scenario
+/// has workload jobs (whose run times change with the chip model's inputs), also each tenant's
+/// mean job run time (hours).
+pub fn headline(runs: &Runs, stats: &[PointStats]) -> Table {
+    let names = tenants(stats);
+    let timed = stats
+        .first()
+        .is_some_and(|p| p.metrics.iter().any(|(k, _)| k.starts_with("workloads.")));
+    let mut cols: Vec<String> = runs.grid.vary.iter().map(|v| v.key.clone()).collect();
+    cols.push("utilization_pct".into());
+    cols.extend(names.iter().map(|n| format!("{n}_wait_p99_h")));
+    if timed {
+        cols.extend(names.iter().map(|n| format!("{n}_run_mean_h")));
+    }
+    let mut t = Table::new(cols).with_title(format!(
+        "sweep of {} ({} points x {} seeds; mean ± 95 % CI)",
+        runs.grid.scenario,
+        runs.grid.points.len(),
+        runs.grid.seeds
+    ));
+    for p in stats {
+        let mut row: Vec<Value> = p
+            .point
+            .values
+            .iter()
+            .map(|(_, v)| Value::from(v.clone()))
+            .collect();
+        row.push(pm(stat(p, UTILIZATION), 100.0, 1));
+        for n in &names {
+            row.push(pm(
+                stat(p, &tenant_metric(n, "queue_delay_s.p99")),
+                1.0 / 3600.0,
+                2,
+            ));
+        }
+        if timed {
+            for n in &names {
+                row.push(pm(
+                    stat(p, &tenant_metric(n, "run_time_s.mean")),
+                    1.0 / 3600.0,
+                    1,
+                ));
+            }
+        }
+        t.push(row);
+    }
+    t
+}
+
+/// Every metric of every point (`metrics.csv`): `point, <varied keys>, metric, mean, ci95, n`.
+pub fn metrics_table(runs: &Runs, stats: &[PointStats]) -> Table {
+    let mut cols = vec!["point".to_string()];
+    cols.extend(runs.grid.vary.iter().map(|v| v.key.clone()));
+    cols.extend(["metric", "mean", "ci95", "n"].map(String::from));
+    let mut t = Table::new(cols);
+    for p in stats {
+        for (k, s) in &p.metrics {
+            let mut row = vec![Value::from(p.point.index)];
+            row.extend(p.point.values.iter().map(|(_, v)| Value::from(v.clone())));
+            row.extend([
+                Value::from(k.clone()),
+                Value::from(s.mean),
+                Value::from(s.ci95),
+                Value::from(s.n),
+            ]);
+            t.push(row);
+        }
+    }
+    t
+}
+
+/// The report in a format: the headline table, every metric (CSV), or the summary (JSON).
+pub fn render(runs: &Runs, stats: &[PointStats], format: Format) -> String {
+    match format {
+        Format::Table => headline(runs, stats).render(Format::Table),
+        Format::Csv => metrics_table(runs, stats).render(Format::Csv),
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(&summary(runs, stats)).expect("serializes");
+            s.push('\n');
+            s
+        }
+    }
+}
+
+/// `summary.json`: the grid, and every point's metrics by name.
+pub fn summary(runs: &Runs, stats: &[PointStats]) -> Value {
+    serde_json::json!({
+        "grid": runs.grid,
+        "points": stats.iter().map(|p| serde_json::json!({
+            "point": p.point,
+            "metrics": p.metrics.iter().map(|(k, s)| (k.clone(), serde_json::to_value(s).expect("serializes"))).collect::<serde_json::Map<_, _>>(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// A line of means and its 95 % band, scaled (to percent, to hours).
+fn banded(name: String, pts: &[(f64, Stat)], scale: f64) -> Banded {
+    (
+        Series {
+            name,
+            points: pts.iter().map(|(x, s)| (*x, s.mean * scale)).collect(),
+        },
+        Some(
+            pts.iter()
+                .map(|(x, s)| (*x, (s.mean - s.ci95) * scale, (s.mean + s.ci95) * scale))
+                .collect(),
+        ),
+    )
+}
+
+/// Sweep charts: each headline metric against the first varied key, a line per series with
+/// its 95 % band (other varied keys at each value become separate lines).
+pub fn sweep_charts(runs: &Runs, stats: &[PointStats]) -> Vec<(String, String, String)> {
+    let Some(first) = runs.grid.vary.first() else {
+        return Vec::new();
+    };
+    let ticks: Vec<String> = first.values.clone();
+    let numeric: Option<Vec<f64>> = ticks.iter().map(|v| v.parse::<f64>().ok()).collect();
+    let x_of = |v: &str| -> f64 {
+        match &numeric {
+            Some(_) => v.parse().unwrap_or(0.0),
+            None => ticks.iter().position(|t| t == v).unwrap_or(0) as f64,
+        }
+    };
+    // Lines: one per combination of the other varied keys.
+    let rest_label = |p: &PointStats| -> String {
+        p.point
+            .values
+            .iter()
+            .skip(1)
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut groups: Vec<String> = Vec::new();
+    for p in stats {
+        let l = rest_label(p);
+        if !groups.contains(&l) {
+            groups.push(l);
+        }
+    }
+    let chart =
+        |metric: &str, name_of: &dyn Fn(&str) -> String, scale: f64, title: &str, y: &str| {
+            let series: Vec<Banded> = groups
+                .iter()
+                .map(|g| {
+                    let pts: Vec<(f64, Stat)> = stats
+                        .iter()
+                        .filter(|p| &rest_label(p) == g)
+                        .filter_map(|p| {
+                            Some((x_of(&p.point.values[0].1), stat(p, metric)?.clone()))
+                        })
+                        .collect();
+                    banded(name_of(g), &pts, scale)
+                })
+                .collect();
+            let tick_labels = numeric.is_none().then_some(ticks.as_slice());
+            charts::lines(title, &first.key, y, &series, false, tick_labels)
+        };
+    let mut out = Vec::new();
+    let label = |g: &str| {
+        if g.is_empty() {
+            "fleet".to_string()
+        } else {
+            g.to_string()
+        }
+    };
+    out.push((
+        "sweep_utilization.svg".to_string(),
+        "Fleet utilization".to_string(),
+        chart(
+            UTILIZATION,
+            &label,
+            100.0,
+            &format!("Fleet utilization vs {}", first.key),
+            "utilization (%)",
+        ),
+    ));
+    let names = tenants(stats);
+    if groups.len() == 1 {
+        // One varied key: every tenant on one chart.
+        let series: Vec<Banded> = names
+            .iter()
+            .map(|n| {
+                let pts: Vec<(f64, Stat)> = stats
+                    .iter()
+                    .filter_map(|p| {
+                        Some((
+                            x_of(&p.point.values[0].1),
+                            stat(p, &tenant_metric(n, "queue_delay_s.p99"))?.clone(),
+                        ))
+                    })
+                    .collect();
+                banded(n.clone(), &pts, 1.0 / 3600.0)
+            })
+            .collect();
+        let tick_labels = numeric.is_none().then_some(ticks.as_slice());
+        out.push((
+            "sweep_wait_p99.svg".to_string(),
+            "p99 queueing delay per tenant".to_string(),
+            charts::lines(
+                &format!("p99 queueing delay per tenant vs {}", first.key),
+                &first.key,
+                "p99 queueing delay (h)",
+                &series,
+                false,
+                tick_labels,
+            ),
+        ));
+    } else {
+        for n in names {
+            let l = |g: &str| format!("{n} {g}");
+            out.push((
+                format!("sweep_wait_p99_{n}.svg"),
+                format!("p99 queueing delay of {n}"),
+                chart(
+                    &tenant_metric(&n, "queue_delay_s.p99"),
+                    &l,
+                    1.0 / 3600.0,
+                    &format!("{n}: p99 queueing delay vs {}", first.key),
+                    "p99 queueing delay (h)",
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// Pretty JSON with a final newline.
+fn pretty(v: &impl serde::Serialize) -> Vec<u8> {
+    let mut s = serde_json::to_string_pretty(v).expect("serializes");
+    s.push('\n');
+    s.into_bytes()
+}
+
+/// Every file of `sweep --out`, `(file name, bytes)` in writing order: `runs.json`,
+/// `summary.json`, `metrics.csv`, the charts, and `report.html`.
+pub fn files(runs: &Runs, stats: &[PointStats]) -> Vec<(String, Vec<u8>)> {
+    let mut out = vec![
+        ("runs.json".to_string(), pretty(runs)),
+        ("summary.json".to_string(), pretty(&summary(runs, stats))),
+        (
+            "metrics.csv".to_string(),
+            metrics_table(runs, stats).render(Format::Csv).into_bytes(),
+        ),
+    ];
+    let mut parts = vec![
+        Part::Text(format!(
+            "Scenario {} (hash {}), fixed overrides {:?}; {} points x {} seeds from seed {}; every figure is the mean over seeds with its 95 % confidence interval (Student's t).",
+            runs.grid.scenario,
+            runs.grid.scenario_hash,
+            runs.grid.set,
+            runs.grid.points.len(),
+            runs.grid.seeds,
+            runs.grid.base_seed
+        )),
+        Part::Table(headline(runs, stats)),
+    ];
+    for (file, title, svg) in sweep_charts(runs, stats) {
+        out.push((file, svg.clone().into_bytes()));
+        parts.push(Part::Heading(title));
+        parts.push(Part::Svg(svg));
+    }
+    let html = charts::html(&format!("trnsim sweep: {}", runs.grid.scenario), &parts);
+    out.push(("report.html".to_string(), html.into_bytes()));
+    out
+}

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use super::Outcome;
 use super::metrics::Sample;
+use super::time::{DAY_S, HOUR_S_F64, MINUTE_S};
 use crate::report::charts::{self, Part, Series};
 use crate::report::{Format, Table};
 
@@ -130,7 +131,7 @@ pub fn workload_table(o: &Outcome, simulations: usize) -> Option<Table> {
                 round(g.step.dp_comm_s, 4),
                 round(g.step.step_s, 4),
                 w.steps.into(),
-                round(g.run_s / 3600.0, 2),
+                round(g.run_s / HOUR_S_F64, 2),
             ]);
         }
     }
@@ -197,7 +198,7 @@ pub fn files(o: &Outcome, tables: Vec<Table>) -> Vec<(String, Vec<u8>)> {
         o.scenario,
         o.policy,
         o.seed,
-        o.horizon_s / 86_400
+        o.horizon_s / DAY_S
     ))];
     parts.extend(tables.into_iter().map(Part::Table));
     for (file, title, svg) in plan_charts(o) {
@@ -213,7 +214,7 @@ pub fn files(o: &Outcome, tables: Vec<Table>) -> Vec<(String, Vec<u8>)> {
 /// Charts of one fleet run: allocation stacked by tenant with the reservations and the fleet
 /// installed, and the queueing-delay CDF per tenant (from job records, when the run kept them).
 pub fn plan_charts(o: &Outcome) -> Vec<(String, String, String)> {
-    let day = 86_400.0;
+    let day = DAY_S as f64;
     let names: Vec<String> = o.tenants.iter().map(|t| t.tenant.clone()).collect();
     let series = |name: &str, f: &dyn Fn(&Sample) -> f64| Series {
         name: name.to_string(),
@@ -258,7 +259,7 @@ pub fn plan_charts(o: &Outcome) -> Vec<(String, String, String)> {
             .filter(|j| j.tenant == i)
             .filter_map(|j| {
                 j.first_start_s
-                    .map(|s| ((s - j.submit_s) as f64).max(1.0) / 3600.0)
+                    .map(|s| ((s - j.submit_s) as f64).max(1.0) / HOUR_S_F64)
             })
             .collect();
         if !waits.is_empty() {
@@ -294,12 +295,12 @@ fn round(x: f64, digits: i32) -> Value {
 fn human_s(s: f64) -> String {
     if s < 120.0 {
         format!("{s:.0}s")
-    } else if s < 7200.0 {
-        format!("{:.1}m", s / 60.0)
-    } else if s < 3.0 * 86_400.0 {
-        format!("{:.1}h", s / 3600.0)
+    } else if s < 2.0 * HOUR_S_F64 {
+        format!("{:.1}m", s / MINUTE_S as f64)
+    } else if s < 3.0 * DAY_S as f64 {
+        format!("{:.1}h", s / HOUR_S_F64)
     } else {
-        format!("{:.1}d", s / 86_400.0)
+        format!("{:.1}d", s / DAY_S as f64)
     }
 }
 

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::{PointStats, Runs, Stat};
 use crate::fleet::report::{UTILIZATION, tenant_metric};
+use crate::fleet::time::HOUR_S_F64;
 use crate::report::charts::{self, Banded, Part, Series};
 use crate::report::{Format, Table};
 
@@ -76,7 +77,7 @@ pub fn headline(runs: &Runs, stats: &[PointStats]) -> Table {
         for n in &names {
             row.push(pm(
                 stat(p, &tenant_metric(n, "queue_delay_s.p99")),
-                1.0 / 3600.0,
+                1.0 / HOUR_S_F64,
                 2,
             ));
         }
@@ -84,7 +85,7 @@ pub fn headline(runs: &Runs, stats: &[PointStats]) -> Table {
             for n in &names {
                 row.push(pm(
                     stat(p, &tenant_metric(n, "run_time_s.mean")),
-                    1.0 / 3600.0,
+                    1.0 / HOUR_S_F64,
                     1,
                 ));
             }
@@ -238,7 +239,7 @@ pub fn sweep_charts(runs: &Runs, stats: &[PointStats]) -> Vec<(String, String, S
                         ))
                     })
                     .collect();
-                banded(n.clone(), &pts, 1.0 / 3600.0)
+                banded(n.clone(), &pts, 1.0 / HOUR_S_F64)
             })
             .collect();
         let tick_labels = numeric.is_none().then_some(ticks.as_slice());
@@ -263,7 +264,7 @@ pub fn sweep_charts(runs: &Runs, stats: &[PointStats]) -> Vec<(String, String, S
                 chart(
                     &tenant_metric(&n, "queue_delay_s.p99"),
                     &l,
-                    1.0 / 3600.0,
+                    1.0 / HOUR_S_F64,
                     &format!("{n}: p99 queueing delay vs {}", first.key),
                     "p99 queueing delay (h)",
                 ),

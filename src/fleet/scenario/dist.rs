@@ -17,6 +17,39 @@ pub(super) fn dist(path: &str, f: &FileDist, positive: bool) -> Built<Dist> {
             None => bad(format!("{path}.{key}"), "missing for this distribution"),
         }
     };
+    only_its_parameters(path, f)?;
+    let d = match f.dist {
+        DistKind::Fixed => Dist::Fixed {
+            value: req(f.value, "value")?,
+        },
+        DistKind::Exponential => Dist::Exponential {
+            mean: req(f.mean, "mean")?,
+        },
+        DistKind::Lognormal => {
+            let sigma = f.sigma.unwrap_or(1.0);
+            check_range(&format!("{path}.sigma"), sigma, 0.0, 10.0)?;
+            Dist::Lognormal {
+                median: req(f.median, "median")?,
+                sigma,
+            }
+        }
+        DistKind::Uniform => {
+            let (min, max) = (req(f.min, "min")?, req(f.max, "max")?);
+            if max < min {
+                return bad(format!("{path}.max"), format!("{max} is below min {min}"));
+            }
+            Dist::Uniform { min, max }
+        }
+        DistKind::Empirical => empirical(path, f)?,
+    };
+    if positive && d.mean() <= 0.0 {
+        return bad(path, "the mean must be positive");
+    }
+    Ok(d)
+}
+
+/// Only the parameters of `f`'s distribution are given.
+fn only_its_parameters(path: &str, f: &FileDist) -> Built<()> {
     let allowed: &[&str] = match f.dist {
         DistKind::Fixed => &["value"],
         DistKind::Exponential => &["mean"],
@@ -43,75 +76,50 @@ pub(super) fn dist(path: &str, f: &FileDist, positive: bool) -> Built<Dist> {
             ),
         );
     }
-    let d = match f.dist {
-        DistKind::Fixed => Dist::Fixed {
-            value: req(f.value, "value")?,
-        },
-        DistKind::Exponential => Dist::Exponential {
-            mean: req(f.mean, "mean")?,
-        },
-        DistKind::Lognormal => {
-            let sigma = f.sigma.unwrap_or(1.0);
-            check_range(&format!("{path}.sigma"), sigma, 0.0, 10.0)?;
-            Dist::Lognormal {
-                median: req(f.median, "median")?,
-                sigma,
-            }
-        }
-        DistKind::Uniform => {
-            let (min, max) = (req(f.min, "min")?, req(f.max, "max")?);
-            if max < min {
-                return bad(format!("{path}.max"), format!("{max} is below min {min}"));
-            }
-            Dist::Uniform { min, max }
-        }
-        DistKind::Empirical => {
-            let values: Vec<f64> = match &f.values {
-                Some(v) if !v.is_empty() => v.iter().map(|x| x.0).collect(),
-                _ => return bad(format!("{path}.values"), "expected a non-empty list"),
-            };
-            if let Some(x) = values
-                .iter()
-                .find(|x| !(x.is_finite() && **x >= 0.0 && **x < 1e15))
-            {
-                return bad(
-                    format!("{path}.values"),
-                    format!("{x} is out of range; expected 0 to 1e15"),
-                );
-            }
-            let weights = f.weights.clone().unwrap_or_else(|| vec![1.0; values.len()]);
-            if weights.len() != values.len() {
-                return bad(
-                    format!("{path}.weights"),
-                    format!(
-                        "{} weights for {} values; expected one per value",
-                        weights.len(),
-                        values.len()
-                    ),
-                );
-            }
-            if weights.iter().any(|w| !(w.is_finite() && *w >= 0.0))
-                || weights.iter().sum::<f64>() <= 0.0
-            {
-                return bad(
-                    format!("{path}.weights"),
-                    "expected non-negative weights with a positive sum",
-                );
-            }
-            let total: f64 = weights.iter().sum();
-            let mut acc = 0.0;
-            let cumulative = weights
-                .iter()
-                .map(|w| {
-                    acc += w / total;
-                    acc
-                })
-                .collect();
-            Dist::Empirical { values, cumulative }
-        }
+    Ok(())
+}
+
+/// `dist = "empirical"`: values in range, one non-negative weight per value (default equal),
+/// kept as a cumulative distribution.
+fn empirical(path: &str, f: &FileDist) -> Built<Dist> {
+    let values: Vec<f64> = match &f.values {
+        Some(v) if !v.is_empty() => v.iter().map(|x| x.0).collect(),
+        _ => return bad(format!("{path}.values"), "expected a non-empty list"),
     };
-    if positive && d.mean() <= 0.0 {
-        return bad(path, "the mean must be positive");
+    if let Some(x) = values
+        .iter()
+        .find(|x| !(x.is_finite() && **x >= 0.0 && **x < 1e15))
+    {
+        return bad(
+            format!("{path}.values"),
+            format!("{x} is out of range; expected 0 to 1e15"),
+        );
     }
-    Ok(d)
+    let weights = f.weights.clone().unwrap_or_else(|| vec![1.0; values.len()]);
+    if weights.len() != values.len() {
+        return bad(
+            format!("{path}.weights"),
+            format!(
+                "{} weights for {} values; expected one per value",
+                weights.len(),
+                values.len()
+            ),
+        );
+    }
+    if weights.iter().any(|w| !(w.is_finite() && *w >= 0.0)) || weights.iter().sum::<f64>() <= 0.0 {
+        return bad(
+            format!("{path}.weights"),
+            "expected non-negative weights with a positive sum",
+        );
+    }
+    let total: f64 = weights.iter().sum();
+    let mut acc = 0.0;
+    let cumulative = weights
+        .iter()
+        .map(|w| {
+            acc += w / total;
+            acc
+        })
+        .collect();
+    Ok(Dist::Empirical { values, cumulative })
 }

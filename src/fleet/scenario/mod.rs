@@ -5,12 +5,13 @@
 //! Lifecycle of a scenario:
 //! 1. [`Scenario::load`] reads the file (or [`Scenario::from_toml`] takes its text).
 //! 2. [`crate::config::Document`] parses it with spans; overrides are inserted, and the file as
-//!    written ([`file`]: serde structs, unknown keys denied) is deserialized.
-//! 3. [`resolve`] turns it into a [`Scenario`]: times, the fleet ([`fleet`]: built-in
-//!    generations from the chip presets' `[fleet]` tables), the policy ([`policy`]), cohorts and
-//!    tenants ([`tenants`]), workloads and demand streams ([`streams`], with [`dist`], [`rate`]
-//!    and [`work`]); names become dense ids ([`names`]). A bad value stops it with its key path
-//!    ([`checks`]), which the document locates as `file:line:col` (or `file (--set)`).
+//!    written (`file.rs`: serde structs, unknown keys denied) is deserialized.
+//! 3. `resolve.rs` turns it into a [`Scenario`]: times, the fleet (`fleet.rs`: built-in
+//!    generations from the chip presets' `[fleet]` tables, [`crate::arch::fleet_presets`]), the
+//!    policy (`policy.rs`), cohorts and tenants (`tenants.rs`), workloads and demand streams
+//!    (`streams.rs`, with `dist.rs`, `rate.rs` and `work.rs`); names become dense ids
+//!    (`names.rs`). A bad value stops it with its key path (`checks.rs`), which the document
+//!    locates as `file:line:col` (or `file (--set)`).
 //! 4. The [`Scenario`] is immutable and shared across threads, seeds and sweep points.
 
 use std::path::Path;
@@ -90,7 +91,7 @@ pub struct Scenario {
     pub demand: Vec<DemandStream>,
     /// Policy.
     pub policy: PolicyConfig,
-    /// Workloads (`[workloads.NAME]`), in file order: [`WorkloadId`] indexes this.
+    /// Workloads (`[workloads.NAME]`), in file order: [`WorkloadId`](super::job::WorkloadId) indexes this.
     pub workloads: Vec<WorkloadDef>,
 }
 

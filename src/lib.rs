@@ -16,6 +16,7 @@
 //!   reservations in time, preemption and gang placement on a growing Trainium fleet.
 //! - [`systolic`]: systolic design-space mode: closed-form layer timing of any R x C array
 //!   (ws/os/is), SCALE-Sim compatible, beside the Trainium-style engine.
+//! - [`config`]: input files read with their places, `--set` overrides, and one located error.
 //! - [`report`]: tabular results rendered as a table for people, or JSON / CSV for programs.
 //! - [`cli`]: the commands of the `trnsim` binary as library functions; [`atomic`]: file output
 //!   that never leaves a partial file.
@@ -65,6 +66,7 @@ pub mod arch;
 pub mod atomic;
 pub mod chip;
 pub mod cli;
+pub mod config;
 pub mod fleet;
 pub mod isa;
 pub mod kernels;

@@ -138,27 +138,27 @@ fn bad_scenarios_name_file_line_and_key_path_and_exit_2() {
     let cases: &[(&str, &str)] = &[
         (
             "horizon = \"1d\"\n[fleet.generations.trn2]\nbogus = 3\n[tenants.a]\n",
-            ":3: fleet.generations.trn2.bogus: unknown field `bogus`",
+            ":3:1: fleet.generations.trn2.bogus: unknown field `bogus`",
         ),
         (
             "horizon = \"1d\"\n[fleet.generations.trn2]\n[[fleet.deliveries]]\nat = 0\ngeneration = \"trn2\"\nchipz = 64\n[tenants.a]\n",
-            ":6: fleet.deliveries[0].chipz: unknown field",
+            ":6:1: fleet.deliveries[0].chipz: unknown field",
         ),
         (
             "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\nweight = -1\n",
-            ":4: tenants.a.weight: -1 is out of range",
+            ":4:1: tenants.a.weight: -1 is out of range",
         ),
         (
             "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a.quota.trn9]\nnominal_chips = 3\n",
-            ":3: tenants.a.quota.trn9: unknown generation 'trn9'; expected one of: trn2",
+            ":3:18: tenants.a.quota.trn9: unknown generation 'trn9'; expected one of: trn2",
         ),
         (
             "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[demand.x]\nkind = \"poisson\"\ntenant = \"a\"\nrate_per_hour = 1\nrun_time = { dist = \"exponential\", meen = 3 }\n",
-            ":8: demand.x.run_time.meen: unknown field `meen`",
+            ":8:36: demand.x.run_time.meen: unknown field `meen`",
         ),
         (
             "horizon = \"forever\"\n[fleet.generations.trn2]\n[tenants.a]\n",
-            ":1: horizon:",
+            ":1:11: horizon:",
         ),
         (
             "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[demand.x]\nkind = \"poisson\"\ntenant = \"a\"\nrate_per_hour = 1e9\nrun_time = { dist = \"fixed\", value = 1 }\nend = \"1000y\"\n",
@@ -166,15 +166,15 @@ fn bad_scenarios_name_file_line_and_key_path_and_exit_2() {
         ),
         (
             "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[demand.x]\nkind = \"poisson\"\ntenant = \"a\"\nrun_time = { dist = \"fixed\", value = 1 }\nrate_schedule = [\n  { at = \"2h\", rate_per_hour = 1 },\n  { at = \"1h\", rate_per_hour = 2 },\n]\n",
-            ":10: demand.x.rate_schedule[1].at: earlier than the point before it",
+            ":10:5: demand.x.rate_schedule[1].at: earlier than the point before it",
         ),
         (
             "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[demand.x]\nkind = \"poisson\"\ntenant = \"a\"\nload = 0.5\nrun_time = { dist = \"fixed\", value = 1 }\n",
-            ":7: demand.x.load: needs `generation`",
+            ":7:1: demand.x.load: needs `generation`",
         ),
         (
             "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[demand.x]\nkind = \"poisson\"\ntenant = \"a\"\ngeneration = \"trn2\"\nload = 0.5\nrun_time = { dist = \"fixed\", value = 1 }\n",
-            ":8: demand.x.load: tenant a has no nominal quota on trn2",
+            ":8:1: demand.x.load: tenant a has no nominal quota on trn2",
         ),
         (
             "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[demand.x]\nkind = \"poisson\"\ntenant = \"a\"\nrate_per_hour = 1\nload = 1\nrun_time = { dist = \"fixed\", value = 1 }\n",
@@ -183,47 +183,47 @@ fn bad_scenarios_name_file_line_and_key_path_and_exit_2() {
         // Workloads: each field checked where it is written.
         (
             "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[workloads.w]\nmodel = \"llama9\"\nphase = \"train\"\nbatch = 1\nseq = 512\nsteps = 10\n",
-            ":5: workloads.w.model: unknown model 'llama9'; the shipped models are: llama3-8b, llama3-70b",
+            ":5:1: workloads.w.model: unknown model 'llama9'; the shipped models are: llama3-8b, llama3-70b",
         ),
         (
             "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[workloads.w]\nmodel = \"llama3-8b\"\nphase = \"train\"\nbatch = 1\nseq = 512\nsteps = 10\ndtype = \"bf17\"\n",
-            ":10: workloads.w.dtype:",
+            ":10:1: workloads.w.dtype:",
         ),
         (
             "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[workloads.w]\nmodel = \"llama3-8b\"\nphase = \"train\"\nbatch = 1\nseq = 512\nsteps = 10\ntp = 0\n",
-            ":10: workloads.w.tp: 0 is out of range 1..=1024",
+            ":10:1: workloads.w.tp: 0 is out of range 1..=1024",
         ),
         (
             "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[workloads.w]\nmodel = \"llama3-8b\"\nphase = \"train\"\nbatch = 1\nseq = 512\nsteps = 10\nphase2 = 1\n",
-            ":10: workloads.w.phase2: unknown field `phase2`",
+            ":10:1: workloads.w.phase2: unknown field `phase2`",
         ),
         (
             "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[workloads.w]\nmodel = \"llama3-8b\"\nphase = \"train\"\nbatch = 1\nseq = 512\nsteps = 10\n[demand.x]\nkind = \"poisson\"\ntenant = \"a\"\nrate_per_hour = 1\nworkload = \"nope\"\n",
-            ":14: demand.x.workload: unknown workload 'nope'; expected one of: w",
+            ":14:1: demand.x.workload: unknown workload 'nope'; expected one of: w",
         ),
         (
             "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[workloads.w]\nmodel = \"llama3-8b\"\nphase = \"train\"\nbatch = 1\nseq = 512\nsteps = 10\n[demand.x]\nkind = \"poisson\"\ntenant = \"a\"\nrate_per_hour = 1\nworkload = { dist = \"empirical\", values = [\"w\", \"v\"] }\n",
-            ":14: demand.x.workload.values[1]: unknown workload 'v'",
+            ":14:49: demand.x.workload.values[1]: unknown workload 'v'",
         ),
         (
             "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[workloads.w]\nmodel = \"llama3-8b\"\nphase = \"train\"\nbatch = 1\nseq = 512\nsteps = 10\n[demand.x]\nkind = \"poisson\"\ntenant = \"a\"\nrate_per_hour = 1\nworkload = \"w\"\nchips = { dist = \"fixed\", value = 4 }\n",
-            ":15: demand.x.chips: not with a workload",
+            ":15:1: demand.x.chips: not with a workload",
         ),
         (
             "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[workloads.w]\nmodel = \"llama3-8b\"\nphase = \"train\"\nbatch = 1\nseq = 512\nsteps = 10\n[demand.x]\nkind = \"jobs\"\ntenant = \"a\"\njobs = [{ at = 0, workload = \"w\", run_time = 5 }]\n",
-            ":13: demand.x.jobs[0]: give only one of the keys run_time, workload",
+            ":13:9: demand.x.jobs[0]: give only one of the keys run_time, workload",
         ),
         (
             "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[workloads.w]\nmodel = \"llama3-8b\"\nphase = \"train\"\nbatch = 1\nseq = 512\nsteps = 10\n[demand.x]\nkind = \"poisson\"\ntenant = \"a\"\ngeneration = \"trn2\"\nload = 0.5\nworkload = \"w\"\n",
-            ":14: demand.x.load: not with a workload",
+            ":14:1: demand.x.load: not with a workload",
         ),
         (
             "horizon = \"1d\"\n[fleet.generations.trn2]\n[tenants.a]\n[workloads.w]\nmodel = \"llama3-8b\"\nphase = \"train\"\nbatch = 1\nseq = 512\nsteps = 10\n[fleet.generations.trn9]\nwatts_per_chip = 1000\nultraserver_chips = 64\n[demand.x]\nkind = \"jobs\"\ntenant = \"a\"\njobs = [{ at = 0, workload = \"w\" }]\n",
-            ":16: demand.x.jobs[0].workload: jobs of workload 'w' may run on generation trn9, which has no chip preset",
+            ":16:19: demand.x.jobs[0].workload: jobs of workload 'w' may run on generation trn9, which has no chip preset",
         ),
         (
             "horizon = \"1d\"\n[fleet.generations.trn2]\nhw = \"trn7\"\n[tenants.a]\n",
-            ":3: fleet.generations.trn2.hw: unknown chip preset 'trn7'; expected one of: trn1, trn2, trn3",
+            ":3:1: fleet.generations.trn2.hw: unknown chip preset 'trn7'; expected one of: trn1, trn2, trn3",
         ),
     ];
     for (i, (body, want)) in cases.iter().enumerate() {

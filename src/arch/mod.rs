@@ -44,6 +44,10 @@ pub struct Hardware {
     pub dma: DmaConfig,
     /// The chip: cores and shared HBM.
     pub chip: ChipConfig,
+    /// The chip as the fleet scheduler sees it (a `[fleet]` table): built-in presets that have
+    /// one are the built-in generations of scenarios.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetFacts>,
 }
 
 /// The tensor engine.
@@ -215,6 +219,37 @@ pub struct ChipConfig {
     pub neuronlink_bytes_per_ns: f64,
     /// EFA (the network between servers) bandwidth per chip: data-parallel communication.
     pub efa_bytes_per_ns: f64,
+}
+
+/// A chip generation's facts for fleet planning: power, placement unit and speed.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetFacts {
+    /// Electrical power per chip, including its share of host, network and storage (W).
+    pub watts_per_chip: f64,
+    /// Power usage effectiveness of the facility (facility power / IT power).
+    pub pue: f64,
+    /// Chips per UltraServer (the largest all-to-all placement unit).
+    pub ultraserver_chips: u32,
+    /// UltraServers per cluster (a gang larger than one UltraServer stays inside one cluster).
+    pub ultraservers_per_cluster: u32,
+    /// Run-time speed-up over the reference generation (trn2).
+    pub speedup: f64,
+}
+
+/// The built-in presets that have a `[fleet]` table, in [`PRESETS`] order: the generations a
+/// scenario may name without describing them. Read once.
+pub fn fleet_presets() -> &'static [(&'static str, FleetFacts)] {
+    static FACTS: std::sync::OnceLock<Vec<(&'static str, FleetFacts)>> = std::sync::OnceLock::new();
+    FACTS.get_or_init(|| {
+        PRESETS
+            .iter()
+            .filter_map(|(name, _)| {
+                let hw = Hardware::preset(name).expect("built-in presets are valid");
+                hw.fleet.map(|f| (*name, f))
+            })
+            .collect()
+    })
 }
 
 impl Hardware {

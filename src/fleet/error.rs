@@ -4,16 +4,10 @@
 /// What can go wrong loading a scenario or running it.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A scenario key with a value that is missing, of the wrong type or out of range.
-    #[error("{location}: {path}: {message}")]
-    Scenario {
-        /// `file:line` (or `file (--set)` for a command-line override).
-        location: String,
-        /// Dotted key path (`tenants.anchor.quota.trn3.nominal_gw`).
-        path: String,
-        /// What is wrong and what was expected.
-        message: String,
-    },
+    /// A scenario key with a value that is malformed, missing, of the wrong type or out of
+    /// range: `file:line:col: key.path: message`.
+    #[error(transparent)]
+    Config(#[from] crate::config::Error),
     /// A trace file row that cannot be read.
     #[error("{file}:{line}: {message}")]
     Trace {

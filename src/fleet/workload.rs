@@ -131,10 +131,12 @@ impl WorkloadRunTime {
             for (g, hw) in hws.iter().enumerate() {
                 let Some(hw) = hw else { continue };
                 let gname = &s.fleet.generations[g].name;
-                let step = cost.step(&def.workload, hw).map_err(|e| Error::Scenario {
-                    location: def.location.clone(),
-                    path: format!("workloads.{}", def.name),
-                    message: format!("on generation {gname} (chip preset {}): {e}", hw.name),
+                let step = cost.step(&def.workload, hw).map_err(|e| {
+                    Error::Config(crate::config::Error::new(
+                        def.location.clone(),
+                        format!("workloads.{}", def.name),
+                        format!("on generation {gname} (chip preset {}): {e}", hw.name),
+                    ))
                 })?;
                 step_s[w * gens + g] = step.step_s;
                 times.push(GenerationTime {

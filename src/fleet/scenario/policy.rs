@@ -1,0 +1,80 @@
+//! `[policy]`: which policy, backfill, reclaim and quota stepping, and the preemption settings a
+//! tenant inherits unless it gives its own.
+
+use super::checks::{Built, bad, check_range};
+use super::file::{FilePolicy, FilePreemption};
+use super::names::Names;
+use super::{MAX_SAMPLES, PolicyConfig};
+use crate::fleet::reclaim::{Reclaim, ReclaimMode};
+use crate::fleet::tenant::Preemption;
+use crate::fleet::time::DAY_S;
+
+/// The policy settings and the scenario-wide preemption settings.
+pub(super) fn policy(
+    fp: &FilePolicy,
+    horizon_s: u64,
+    names: &Names,
+) -> Built<(PolicyConfig, Preemption)> {
+    let kind = fp.name.unwrap_or_default();
+    let mut reclaim = Reclaim {
+        mode: fp.reclaim.unwrap_or_default(),
+        ..Reclaim::default()
+    };
+    if let Some(g) = fp.grace {
+        reclaim.grace_s = g.0;
+    } else if reclaim.mode == ReclaimMode::Graceful {
+        reclaim.grace_s = 15 * 60;
+    }
+    if let Some(x) = fp.throttle_fraction {
+        check_range("policy.throttle_fraction", x, 1e-6, 1.0)?;
+        reclaim.fraction = x;
+    }
+    if let Some(r) = fp.throttle_round {
+        if r.0 == 0 {
+            return bad("policy.throttle_round", "must be positive");
+        }
+        reclaim.round_s = r.0;
+    }
+    let quota_step_s = fp.quota_step.map_or(DAY_S, |d| d.0);
+    if quota_step_s == 0 || horizon_s / quota_step_s > MAX_SAMPLES {
+        return bad(
+            "policy.quota_step",
+            "must be positive and give at most 1e6 steps over the horizon",
+        );
+    }
+    let base_preemption = preemption(
+        "policy.preemption",
+        fp.preemption.as_ref(),
+        Preemption::default(),
+        names,
+    )?;
+    let policy = PolicyConfig {
+        kind,
+        backfill: fp.backfill.unwrap_or_default(),
+        max_scan: fp.max_scan.unwrap_or(256).max(1),
+        reclaim,
+        quota_step_s,
+    };
+    Ok((policy, base_preemption))
+}
+
+/// Preemption settings at `path`: those given, the rest from `base`.
+pub(super) fn preemption(
+    path: &str,
+    f: Option<&FilePreemption>,
+    base: Preemption,
+    names: &Names,
+) -> Built<Preemption> {
+    let Some(f) = f else { return Ok(base) };
+    Ok(Preemption {
+        within_queue: f.within_queue.unwrap_or(base.within_queue),
+        reclaim_within_cohort: f
+            .reclaim_within_cohort
+            .unwrap_or(base.reclaim_within_cohort),
+        borrow_within_cohort: f.borrow_within_cohort.unwrap_or(base.borrow_within_cohort),
+        borrow_max_priority: match &f.borrow_max_priority {
+            Some(p) => names.priority(&format!("{path}.borrow_max_priority"), p)?,
+            None => base.borrow_max_priority,
+        },
+    })
+}

@@ -1,0 +1,338 @@
+//! `[demand.NAME]` streams: Poisson arrivals (`kind = "poisson"`), a list of jobs
+//! (`kind = "jobs"`) or a trace file (`kind = "trace"`). Keys of another kind are refused; the
+//! keys common to every kind (tenant, generation, priority, preemptible, checkpoint) give each
+//! job's template.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::checks::{Bad, BuildError, Built, bad, check_range, one_of};
+use super::dist::dist;
+use super::file::{DemandKind, FileDemand, TraceKind};
+use super::names::Names;
+use super::rate::rate_schedule;
+use super::work::{STEPS_NEED_WORKLOAD, listed_job, workload_draw};
+use super::{MAX_JOBS, WorkloadDef};
+use crate::fleet::demand::{DemandStream, Dist, JobTemplate, PoissonStream, WorkDist};
+use crate::fleet::hardware::{FleetPlan, GenId};
+use crate::fleet::job::JobSpec;
+use crate::fleet::tenant::{SPOT_PRIORITY, TenantPlan};
+use crate::fleet::trace::{self, Columns, TimeFormat, TraceDefaults, TraceFormat};
+
+/// What a demand stream is resolved against.
+pub(super) struct StreamContext<'a> {
+    pub(super) names: &'a Names<'a>,
+    pub(super) tenants: &'a [TenantPlan],
+    pub(super) workloads: &'a [WorkloadDef],
+    pub(super) fleet: &'a FleetPlan,
+    pub(super) quota_step_s: u64,
+    pub(super) horizon_s: u64,
+    pub(super) base_dir: &'a Path,
+    pub(super) read: &'a dyn Fn(&Path) -> std::io::Result<String>,
+}
+
+/// The keys every kind of stream shares, resolved.
+struct Common {
+    tenant: Option<usize>,
+    generation: Option<GenId>,
+    checkpoint_s: u64,
+    priority: Option<i32>,
+    preemptible: Option<bool>,
+}
+
+impl Common {
+    fn new(path: &str, d: &FileDemand, names: &Names) -> Built<Common> {
+        Ok(Common {
+            tenant: d
+                .tenant
+                .as_deref()
+                .map(|t| names.tenant(&format!("{path}.tenant"), t))
+                .transpose()?,
+            generation: d
+                .generation
+                .as_deref()
+                .map(|g| names.generation(&format!("{path}.generation"), g))
+                .transpose()?,
+            checkpoint_s: d.checkpoint.map_or(0, |c| c.0),
+            priority: d
+                .priority
+                .as_ref()
+                .map(|p| names.priority(&format!("{path}.priority"), p))
+                .transpose()?,
+            preemptible: d.preemptible,
+        })
+    }
+
+    /// The template of a job of tenant `t` (a spot tenant's jobs are spot, whatever is given).
+    fn template(&self, t: usize, tenants: &[TenantPlan]) -> JobTemplate {
+        JobTemplate {
+            tenant: t,
+            priority: if tenants[t].spot {
+                SPOT_PRIORITY
+            } else {
+                self.priority.unwrap_or(tenants[t].priority)
+            },
+            preemptible: tenants[t].spot || self.preemptible.unwrap_or(true),
+            checkpoint_s: self.checkpoint_s,
+            generation: self.generation,
+        }
+    }
+
+    fn need_tenant(&self, path: &str) -> Built<usize> {
+        self.tenant.map_or_else(
+            || bad(format!("{path}.tenant"), "missing; expected a tenant name"),
+            Ok,
+        )
+    }
+}
+
+/// The stream at `path`.
+pub(super) fn demand_stream(
+    path: &str,
+    d: &FileDemand,
+    ctx: &StreamContext,
+) -> Built<DemandStream> {
+    check_kind_keys(path, d)?;
+    let common = Common::new(path, d, ctx.names)?;
+    match d.kind {
+        DemandKind::Poisson => poisson(path, d, &common, ctx),
+        DemandKind::Jobs => jobs(path, d, &common, ctx),
+        DemandKind::Trace => trace_stream(path, d, &common, ctx),
+    }
+}
+
+fn kind_name(k: DemandKind) -> &'static str {
+    match k {
+        DemandKind::Poisson => "poisson",
+        DemandKind::Jobs => "jobs",
+        DemandKind::Trace => "trace",
+    }
+}
+
+/// Every key given belongs to the stream's kind.
+fn check_kind_keys(path: &str, d: &FileDemand) -> Built<()> {
+    use DemandKind::{Jobs, Poisson, Trace};
+    let present = [
+        ("rate_per_hour", d.rate_per_hour.is_some(), Poisson),
+        ("rate_schedule", d.rate_schedule.is_some(), Poisson),
+        ("load", d.load.is_some(), Poisson),
+        ("start", d.start.is_some(), Poisson),
+        ("end", d.end.is_some(), Poisson),
+        ("daily_amplitude", d.daily_amplitude.is_some(), Poisson),
+        ("peak_hour", d.peak_hour.is_some(), Poisson),
+        ("chips", d.chips.is_some(), Poisson),
+        ("run_time", d.run_time.is_some(), Poisson),
+        ("work_chip_hours", d.work_chip_hours.is_some(), Poisson),
+        ("workload", d.workload.is_some(), Poisson),
+        ("steps", d.steps.is_some(), Poisson),
+        ("max_jobs", d.max_jobs.is_some(), Poisson),
+        ("jobs", d.jobs.is_some(), Jobs),
+        ("path", d.path.is_some(), Trace),
+        ("format", d.format.is_some(), Trace),
+        ("columns", d.columns.is_some(), Trace),
+        ("time_format", d.time_format.is_some(), Trace),
+        ("chips_per_unit", d.chips_per_unit.is_some(), Trace),
+        ("limit", d.limit.is_some(), Trace),
+    ];
+    match present.iter().find(|(_, p, o)| *p && *o != d.kind) {
+        Some((k, _, owner)) => bad(
+            format!("{path}.{k}"),
+            format!(
+                "only for kind = \"{}\"; this stream is kind = \"{}\"",
+                kind_name(*owner),
+                kind_name(d.kind)
+            ),
+        ),
+        None => Ok(()),
+    }
+}
+
+/// `kind = "poisson"`: arrivals at a rate, each job's gang and work drawn.
+fn poisson(
+    path: &str,
+    d: &FileDemand,
+    common: &Common,
+    ctx: &StreamContext,
+) -> Built<DemandStream> {
+    let t = common.need_tenant(path)?;
+    let amplitude = d.daily_amplitude.unwrap_or(0.0);
+    check_range(&format!("{path}.daily_amplitude"), amplitude, 0.0, 1.0)?;
+    let peak_hour = d.peak_hour.unwrap_or(14.0);
+    check_range(&format!("{path}.peak_hour"), peak_hour, 0.0, 24.0)?;
+    let chips = match &d.chips {
+        Some(c) => dist(&format!("{path}.chips"), c, true)?,
+        None => Dist::Fixed { value: 1.0 },
+    };
+    let work = work(path, d, common.generation, ctx)?;
+    let start_s = d.start.map_or(0, |x| x.0);
+    let end_s = d.end.map_or(ctx.horizon_s, |x| x.0).min(ctx.horizon_s);
+    let rate = rate_schedule(path, d, t, common.generation, &chips, &work, ctx)?;
+    Ok(DemandStream::Poisson(PoissonStream {
+        template: common.template(t, ctx.tenants),
+        start_s,
+        end_s,
+        rate,
+        daily_amplitude: amplitude,
+        peak_hour,
+        chips,
+        work,
+        max_jobs: d.max_jobs.unwrap_or(u64::MAX),
+    }))
+}
+
+/// A Poisson job's work: a run time, chip-hours, or a workload (and its steps).
+fn work(
+    path: &str,
+    d: &FileDemand,
+    generation: Option<GenId>,
+    ctx: &StreamContext,
+) -> Built<WorkDist> {
+    let (k, _) = one_of(
+        path,
+        &[
+            ("run_time", d.run_time.as_ref().map(|_| ())),
+            ("work_chip_hours", d.work_chip_hours.as_ref().map(|_| ())),
+            ("workload", d.workload.as_ref().map(|_| ())),
+        ],
+    )?;
+    if k != 2 && d.steps.is_some() {
+        return bad(format!("{path}.steps"), STEPS_NEED_WORKLOAD);
+    }
+    Ok(match k {
+        0 => WorkDist::RunTime(dist(
+            &format!("{path}.run_time"),
+            d.run_time.as_ref().expect("given"),
+            true,
+        )?),
+        1 => WorkDist::ChipHours(dist(
+            &format!("{path}.work_chip_hours"),
+            d.work_chip_hours.as_ref().expect("given"),
+            true,
+        )?),
+        _ => WorkDist::Workload(Box::new(workload_draw(path, d, generation, ctx)?)),
+    })
+}
+
+/// `kind = "jobs"`: the jobs listed, each `count` times, sorted by submit time.
+fn jobs(path: &str, d: &FileDemand, common: &Common, ctx: &StreamContext) -> Built<DemandStream> {
+    let t = common.need_tenant(path)?;
+    let names = ctx.names;
+    let list = d.jobs.as_ref().expect("present for kind jobs");
+    let mut out = Vec::new();
+    for (i, j) in list.iter().enumerate() {
+        let jp = format!("{path}.jobs[{i}]");
+        let count = j.count.unwrap_or(1);
+        if out.len() as u64 + count as u64 > MAX_JOBS as u64 {
+            return bad(format!("{jp}.count"), "too many jobs");
+        }
+        let mut tpl = common.template(t, ctx.tenants);
+        if let Some(p) = &j.priority {
+            tpl.priority = names.priority(&format!("{jp}.priority"), p)?;
+        }
+        if let Some(p) = j.preemptible {
+            tpl.preemptible = p;
+        }
+        if let Some(g) = &j.generation {
+            tpl.generation = Some(names.generation(&format!("{jp}.generation"), g)?);
+        }
+        if let Some(c) = j.checkpoint {
+            tpl.checkpoint_s = c.0;
+        }
+        let (chips, work, workload) = listed_job(&jp, j, tpl.generation, ctx)?;
+        for _ in 0..count {
+            out.push(JobSpec {
+                tenant: t,
+                submit_s: j.at.0,
+                chips,
+                work,
+                priority: tpl.priority,
+                preemptible: tpl.preemptible,
+                checkpoint_s: tpl.checkpoint_s,
+                generation: tpl.generation,
+                workload,
+            });
+        }
+    }
+    out.sort_by_key(|j| j.submit_s);
+    Ok(DemandStream::Jobs(Arc::new(out)))
+}
+
+/// How a trace file is read: its column mapping, time format and units.
+fn trace_format(path: &str, d: &FileDemand, common: &Common) -> Built<TraceFormat> {
+    let format = d.format.unwrap_or(TraceKind::Csv);
+    let columns = match (&d.columns, format) {
+        (Some(c), _) => Columns {
+            submit: c.submit.clone(),
+            run_time: c.run_time.clone(),
+            chips: c.chips.clone(),
+            tenant: c.tenant.clone(),
+        },
+        (None, TraceKind::Philly) => Columns::philly(),
+        (None, TraceKind::Csv) => {
+            return bad(
+                format!("{path}.columns"),
+                "missing; a csv trace needs a column mapping",
+            );
+        }
+    };
+    let time_format = d.time_format.unwrap_or(match format {
+        TraceKind::Philly => TimeFormat::Datetime,
+        TraceKind::Csv => TimeFormat::Seconds,
+    });
+    let chips_per_unit = d.chips_per_unit.unwrap_or(1.0);
+    check_range(&format!("{path}.chips_per_unit"), chips_per_unit, 1e-6, 1e6)?;
+    if columns.tenant.is_none() && common.tenant.is_none() {
+        return bad(
+            format!("{path}.tenant"),
+            "missing; a trace without a tenant column needs a stream tenant",
+        );
+    }
+    Ok(TraceFormat {
+        columns,
+        time_format,
+        chips_per_unit,
+        start_s: d.start.map_or(0, |x| x.0),
+        limit: d.limit.unwrap_or(u64::MAX),
+    })
+}
+
+/// `kind = "trace"`: the jobs of a trace file (relative to the scenario's directory).
+fn trace_stream(
+    path: &str,
+    d: &FileDemand,
+    common: &Common,
+    ctx: &StreamContext,
+) -> Built<DemandStream> {
+    let tenants = ctx.tenants;
+    let rel = d.path.as_deref().map_or_else(
+        || bad(format!("{path}.path"), "missing; expected a CSV file"),
+        Ok,
+    )?;
+    let fmt = trace_format(path, d, common)?;
+    let file: PathBuf = ctx.base_dir.join(rel);
+    let text = (ctx.read)(&file).map_err(|e| {
+        BuildError::At(Bad {
+            path: format!("{path}.path"),
+            message: format!("cannot read {}: {e}", file.display()),
+        })
+    })?;
+    let priorities: Vec<i32> = (0..tenants.len())
+        .map(|t| common.template(t, tenants).priority)
+        .collect();
+    let defaults = TraceDefaults {
+        tenant: common.tenant,
+        priority: priorities,
+        preemptible: d.preemptible.unwrap_or(true),
+        checkpoint_s: common.checkpoint_s,
+    };
+    let lookup = |name: &str| tenants.iter().position(|t| t.name == name);
+    let mut jobs = trace::read(&text, &file.display().to_string(), &fmt, &defaults, &lookup)?;
+    for j in &mut jobs {
+        if tenants[j.tenant].spot {
+            j.priority = SPOT_PRIORITY;
+            j.preemptible = true;
+        }
+        j.generation = common.generation;
+    }
+    Ok(DemandStream::Jobs(Arc::new(jobs)))
+}

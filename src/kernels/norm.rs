@@ -61,152 +61,62 @@ fn act(
     )
 }
 
+/// The buffers of one norm lowering that every row tile reads.
+struct NormBufs {
+    x: BufferId,
+    y: BufferId,
+    gamma: BufferId,
+    beta: Option<BufferId>,
+    stats: BufferId,
+    cols: usize,
+    /// `bn_stats` chunks per row; the aggregate statistics start at `3 * chunks`.
+    chunks: usize,
+}
+
+/// The statistics slots of one row tile: a third of `stats`, so three tiles can be in flight.
+#[derive(Clone, Copy)]
+struct StatSlots {
+    buf: BufferId,
+    nr: usize,
+    base: usize,
+}
+
+impl StatSlots {
+    fn at(&self, i: usize, len: usize) -> Tile {
+        tile(self.buf, 0, self.nr, self.base + i, len)
+    }
+}
+
 fn lower_norm(p: &Params, hw: &Hardware, name: &str, layer: bool) -> Result<Program> {
     let (rows, cols, dtype) = (p.int("rows"), p.int("cols"), p.dtype("dtype"));
     let mut b = Builder::new(name, hw, p.int("seed") as u64);
-    let x = b.input("x", dtype, &[rows, cols]);
-    let gamma = b.input_with(
-        "gamma",
-        dtype,
-        &[1, cols],
-        Init::Normal {
-            mean: 1.0,
-            std: 0.1,
-            seed: 101,
-        },
-    );
-    let beta = layer.then(|| {
-        b.input_with(
-            "beta",
-            dtype,
-            &[1, cols],
-            Init::Normal {
-                mean: 0.0,
-                std: 0.1,
-                seed: 102,
-            },
-        )
-    });
-    let y = b.output("y", dtype, &[rows, cols]);
-    let g_s = b.sbuf("gamma_s", dtype, 128, cols)?;
-    let b_s = match beta {
-        Some(_) => Some(b.sbuf("beta_s", dtype, 128, cols)?),
-        None => None,
-    };
-    let mut rx = Ring::new(&mut b, "x_s", dtype, 4, cols)?;
-    let mut rt = Ring::new(&mut b, "t_s", dtype, 3, cols)?;
-    let mut ry = Ring::new(&mut b, "y_s", dtype, 3, cols)?;
-    let chunks = cols.div_ceil(BN_FMAX);
-    let st = b.sbuf("stats", DType::Float32, 128, 3 * (3 * chunks + 4))?;
-    let np = rows.min(128);
-    b.dma(
-        Role::Resident,
-        tile(g_s, 0, np, 0, cols),
-        broadcast_row(gamma, np, cols),
-    );
-    if let (Some(bv), Some(bs)) = (beta, b_s) {
-        b.dma(
-            Role::Resident,
-            tile(bs, 0, np, 0, cols),
-            broadcast_row(bv, np, cols),
-        );
-    }
+    let (bufs, [mut rx, mut rt, mut ry]) = declare(&mut b, rows, cols, dtype, layer)?;
     // A software pipeline: stage A (load, statistics) of tile k, stage B (normalize) of tile
     // k - 1 and stage C (gamma, beta, store) of tile k - 2 are emitted together, so no engine's
     // in-order queue waits behind another engine's work on the same tile.
-    let agg = 3 * chunks;
     let mut stages: Vec<(Vec<Op>, Vec<Op>)> = Vec::new();
     for (k, t) in tiles(rows, cols, cols).into_iter().enumerate() {
         let (ox, ot, oy) = (rx.take(), rt.take(), ry.take());
-        let base = (k % 3) * (3 * chunks + 4);
-        let stat = |i: usize, len: usize| tile(st, 0, t.nr, base + i, len);
+        let stat = StatSlots {
+            buf: bufs.stats,
+            nr: t.nr,
+            base: (k % 3) * (3 * bufs.chunks + 4),
+        };
         let xs = rx.tile(ox, t.nr, 0, cols);
         let tmp = rt.tile(ot, t.nr, 0, cols);
-        b.dma(Role::Load, xs.clone(), hbm_block(x, t.r0, t.nr, 0, cols));
-        // Statistics: (mean, var) by bn_stats/bn_aggr, or the sum of squares in one Scalar pass
-        // (the squares are scratch); then rstd = 1 / sqrt(var + eps) (or ss / cols + eps).
-        if layer {
-            for c in 0..chunks {
-                let len = BN_FMAX.min(cols - c * BN_FMAX);
-                b.push(Op::BnStats {
-                    dst: stat(3 * c, 3),
-                    src: rx.tile(ox, t.nr, c * BN_FMAX, len),
-                });
-            }
-            b.push(Op::BnAggr {
-                dst: stat(agg, 2),
-                src: stat(0, 3 * chunks),
-            });
-            b.push(act(
-                ActFunc::Rsqrt,
-                stat(agg + 2, 1),
-                stat(agg + 1, 1),
-                1.0,
-                EPS,
-                None,
-            ));
-            // shift = -mean * rstd
-            b.push(ts(
-                stat(agg + 3, 1),
-                stat(agg, 1),
-                (AluOp::Mul, Scalar::PerPartition(stat(agg + 2, 1))),
-                Some((AluOp::Mul, Scalar::Imm(-1.0))),
-            ));
-        } else {
-            let sq = Some((ReduceOp::Sum, stat(agg, 1)));
-            b.push(act(ActFunc::Square, tmp.clone(), xs.clone(), 1.0, 0.0, sq));
-            let inv_n = 1.0 / cols as f32;
-            b.push(act(
-                ActFunc::Rsqrt,
-                stat(agg + 2, 1),
-                stat(agg, 1),
-                inv_n,
-                EPS,
-                None,
-            ));
-        }
-        // Stage B: normalized rows in the storage dtype (16-bit operands take the fast
-        // paths); stage C: gamma (and beta), each full pass on its own engine.
+        b.dma(
+            Role::Load,
+            xs.clone(),
+            hbm_block(bufs.x, t.r0, t.nr, 0, cols),
+        );
+        push_statistics(&mut b, &bufs, stat, &rx, ox, &xs, &tmp, layer);
         let stage_b = b.capture(|b| {
-            let rstd = Scalar::PerPartition(stat(agg + 2, 1));
-            if layer {
-                b.push(activation(
-                    ActFunc::Identity,
-                    tmp.clone(),
-                    xs.clone(),
-                    (rstd, Scalar::PerPartition(stat(agg + 3, 1))),
-                    None,
-                ));
-            } else {
-                b.push(ts(tmp.clone(), xs.clone(), (AluOp::Mul, rstd), None));
-            }
+            push_normalize(b, &bufs, stat, &xs, &tmp, layer);
             Ok(())
         })?;
+        let ys = ry.tile(oy, t.nr, 0, cols);
         let stage_c = b.capture(|b| {
-            let ys = ry.tile(oy, t.nr, 0, cols);
-            let gs = tile(g_s, 0, t.nr, 0, cols);
-            let tt = |engine, op, dst: Tile, a: Tile, bb: Tile| Op::TensorTensor {
-                engine,
-                op,
-                dst,
-                a,
-                b: bb,
-            };
-            match b_s {
-                Some(bs) => {
-                    b.push(tt(Engine::Vector, AluOp::Mul, tmp.clone(), tmp.clone(), gs));
-                    let beta = tile(bs, 0, t.nr, 0, cols);
-                    b.push(tt(
-                        Engine::GpSimd,
-                        AluOp::Add,
-                        ys.clone(),
-                        tmp.clone(),
-                        beta,
-                    ));
-                }
-                None => b.push(tt(Engine::GpSimd, AluOp::Mul, ys.clone(), tmp.clone(), gs)),
-            }
-            b.dma(Role::Store, hbm_block(y, t.r0, t.nr, 0, cols), ys);
+            push_scale_store(b, &bufs, t.r0, t.nr, &tmp, ys);
             Ok(())
         })?;
         stages.push((stage_b, stage_c));
@@ -225,6 +135,160 @@ fn lower_norm(p: &Params, hw: &Hardware, name: &str, layer: bool) -> Result<Prog
         b.extend(std::mem::take(&mut s.1));
     }
     b.finish()
+}
+
+/// The inputs, the output, gamma (and beta) resident in every partition, the rings of x, the
+/// normalized rows and y, and the statistics (declared in this order: it fixes the addresses).
+fn declare(
+    b: &mut Builder,
+    rows: usize,
+    cols: usize,
+    dtype: DType,
+    layer: bool,
+) -> Result<(NormBufs, [Ring; 3])> {
+    let normal = |mean, seed| Init::Normal {
+        mean,
+        std: 0.1,
+        seed,
+    };
+    let x = b.input("x", dtype, &[rows, cols]);
+    let gamma = b.input_with("gamma", dtype, &[1, cols], normal(1.0, 101));
+    let beta = layer.then(|| b.input_with("beta", dtype, &[1, cols], normal(0.0, 102)));
+    let y = b.output("y", dtype, &[rows, cols]);
+    let g_s = b.sbuf("gamma_s", dtype, 128, cols)?;
+    let b_s = match beta {
+        Some(_) => Some(b.sbuf("beta_s", dtype, 128, cols)?),
+        None => None,
+    };
+    let rings = [
+        Ring::new(b, "x_s", dtype, 4, cols)?,
+        Ring::new(b, "t_s", dtype, 3, cols)?,
+        Ring::new(b, "y_s", dtype, 3, cols)?,
+    ];
+    let chunks = cols.div_ceil(BN_FMAX);
+    let stats = b.sbuf("stats", DType::Float32, 128, 3 * (3 * chunks + 4))?;
+    let np = rows.min(128);
+    b.dma(
+        Role::Resident,
+        tile(g_s, 0, np, 0, cols),
+        broadcast_row(gamma, np, cols),
+    );
+    if let (Some(bv), Some(bs)) = (beta, b_s) {
+        b.dma(
+            Role::Resident,
+            tile(bs, 0, np, 0, cols),
+            broadcast_row(bv, np, cols),
+        );
+    }
+    let bufs = NormBufs {
+        x,
+        y,
+        gamma: g_s,
+        beta: b_s,
+        stats,
+        cols,
+        chunks,
+    };
+    Ok((bufs, rings))
+}
+
+/// Stage A's statistics: (mean, var) by bn_stats/bn_aggr, or the sum of squares in one Scalar
+/// pass (the squares are scratch); then rstd = 1 / sqrt(var + eps) (or ss / cols + eps).
+#[allow(clippy::too_many_arguments)]
+fn push_statistics(
+    b: &mut Builder,
+    bufs: &NormBufs,
+    stat: StatSlots,
+    rx: &Ring,
+    ox: usize,
+    xs: &Tile,
+    tmp: &Tile,
+    layer: bool,
+) {
+    let (cols, chunks) = (bufs.cols, bufs.chunks);
+    let agg = 3 * chunks;
+    if layer {
+        for c in 0..chunks {
+            let len = BN_FMAX.min(cols - c * BN_FMAX);
+            b.push(Op::BnStats {
+                dst: stat.at(3 * c, 3),
+                src: rx.tile(ox, stat.nr, c * BN_FMAX, len),
+            });
+        }
+        b.push(Op::BnAggr {
+            dst: stat.at(agg, 2),
+            src: stat.at(0, 3 * chunks),
+        });
+        let (mean, var, rstd) = (stat.at(agg, 1), stat.at(agg + 1, 1), stat.at(agg + 2, 1));
+        b.push(act(ActFunc::Rsqrt, rstd.clone(), var, 1.0, EPS, None));
+        // shift = -mean * rstd
+        b.push(ts(
+            stat.at(agg + 3, 1),
+            mean,
+            (AluOp::Mul, Scalar::PerPartition(rstd)),
+            Some((AluOp::Mul, Scalar::Imm(-1.0))),
+        ));
+    } else {
+        let sq = Some((ReduceOp::Sum, stat.at(agg, 1)));
+        b.push(act(ActFunc::Square, tmp.clone(), xs.clone(), 1.0, 0.0, sq));
+        let inv_n = 1.0 / cols as f32;
+        let (ss, rstd) = (stat.at(agg, 1), stat.at(agg + 2, 1));
+        b.push(act(ActFunc::Rsqrt, rstd, ss, inv_n, EPS, None));
+    }
+}
+
+/// Stage B: normalized rows in the storage dtype (16-bit operands take the fast paths).
+fn push_normalize(
+    b: &mut Builder,
+    bufs: &NormBufs,
+    stat: StatSlots,
+    xs: &Tile,
+    tmp: &Tile,
+    layer: bool,
+) {
+    let agg = 3 * bufs.chunks;
+    let rstd = Scalar::PerPartition(stat.at(agg + 2, 1));
+    if layer {
+        let shift = Scalar::PerPartition(stat.at(agg + 3, 1));
+        let op = activation(
+            ActFunc::Identity,
+            tmp.clone(),
+            xs.clone(),
+            (rstd, shift),
+            None,
+        );
+        b.push(op);
+    } else {
+        b.push(ts(tmp.clone(), xs.clone(), (AluOp::Mul, rstd), None));
+    }
+}
+
+/// Stage C: gamma (and beta), each full pass on its own engine, then the store.
+fn push_scale_store(b: &mut Builder, bufs: &NormBufs, r0: usize, nr: usize, tmp: &Tile, ys: Tile) {
+    let cols = bufs.cols;
+    let gs = tile(bufs.gamma, 0, nr, 0, cols);
+    let tt = |engine, op, dst: Tile, a: Tile, bb: Tile| Op::TensorTensor {
+        engine,
+        op,
+        dst,
+        a,
+        b: bb,
+    };
+    match bufs.beta {
+        Some(bs) => {
+            b.push(tt(Engine::Vector, AluOp::Mul, tmp.clone(), tmp.clone(), gs));
+            let beta = tile(bs, 0, nr, 0, cols);
+            b.push(tt(
+                Engine::GpSimd,
+                AluOp::Add,
+                ys.clone(),
+                tmp.clone(),
+                beta,
+            ));
+        }
+        None => b.push(tt(Engine::GpSimd, AluOp::Mul, ys.clone(), tmp.clone(), gs)),
+    }
+    b.dma(Role::Store, hbm_block(bufs.y, r0, nr, 0, cols), ys);
 }
 
 fn reference_norm(input: &dyn Fn(&str) -> ArrayD<f64>, layer: bool) -> Vec<(String, ArrayD<f64>)> {

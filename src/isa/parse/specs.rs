@@ -264,10 +264,32 @@ pub(super) const SPECS: [Spec; 13] = [
     },
 ];
 
-/// Every opcode's keys fit the slot array (checked at compile time).
+/// The row of each opcode in [`SPECS`]. The match is exhaustive, so a new [`OpKind`] does not
+/// compile until it has a row here (and so a way to be read from a trace).
+const fn row(kind: OpKind) -> usize {
+    match kind {
+        OpKind::DmaCopy => 0,
+        OpKind::Matmul => 1,
+        OpKind::Transpose => 2,
+        OpKind::Activation => 3,
+        OpKind::TensorTensor => 4,
+        OpKind::TensorScalar => 5,
+        OpKind::TensorReduce => 6,
+        OpKind::TensorCopy => 7,
+        OpKind::Memset => 8,
+        OpKind::Iota => 9,
+        OpKind::AffineSelect => 10,
+        OpKind::BnStats => 11,
+        OpKind::BnAggr => 12,
+    }
+}
+
+/// Checked at compile time: every row of [`SPECS`] is where [`row`] says, and every opcode's
+/// keys fit the slot array.
 const _: () = {
     let mut i = 0;
     while i < SPECS.len() {
+        assert!(row(SPECS[i].kind) == i);
         assert!(SPECS[i].keys.len() <= MAX_KEYS);
         i += 1;
     }

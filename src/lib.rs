@@ -60,16 +60,17 @@
 //! ```
 
 #![warn(missing_docs)]
+#![warn(unreachable_pub)]
 
 pub mod arch;
-pub mod atomic;
+pub(crate) mod atomic;
 pub mod chip;
 pub mod cli;
 pub mod fleet;
 pub mod isa;
 pub mod kernels;
 pub mod numerics;
-pub mod report;
+pub(crate) mod report;
 pub mod sweep;
 pub mod systolic;
 pub mod workload;

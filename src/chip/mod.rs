@@ -11,10 +11,10 @@ mod error;
 pub mod exec;
 mod pages;
 pub mod plan;
-pub mod queue;
+pub(crate) mod queue;
 pub mod report;
 pub mod sim;
-pub mod timeline;
+pub(crate) mod timeline;
 
 pub use error::{Error, Result};
 

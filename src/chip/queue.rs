@@ -20,7 +20,7 @@ pub const GPSIMD: u16 = 3;
 pub const FIRST_DMA: u16 = 4;
 
 /// Number of queues of a core of `hw`: the compute engines' and every DMA engine's.
-pub fn count(hw: &Hardware) -> usize {
+pub(crate) fn count(hw: &Hardware) -> usize {
     FIRST_DMA as usize + (hw.dma.engines * hw.dma.queues_per_engine) as usize
 }
 

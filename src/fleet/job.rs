@@ -6,10 +6,10 @@ use super::hardware::{GenId, Generation};
 use super::tenant::TenantId;
 
 /// Dense id of a job (its index in the run's arrival order).
-pub type JobId = u32;
+pub(crate) type JobId = u32;
 
 /// Dense id of a workload (its index in the scenario's `[workloads]`, file order).
-pub type WorkloadId = u32;
+pub(crate) type WorkloadId = u32;
 
 /// A submitted job. Gang-scheduled: all `chips` at once or nothing.
 #[derive(Clone, Debug, PartialEq)]

@@ -205,58 +205,9 @@ impl Outcome {
     }
 }
 
-/// The element-wise mean of JSON documents of the same shape (numbers averaged, everything else
-/// from the first): how a sweep averages outcomes over seeds.
-pub fn mean_json(docs: &[Value]) -> Value {
-    fn go(docs: &[&Value]) -> Value {
-        match docs[0] {
-            Value::Number(_) => {
-                let xs: Vec<f64> = docs.iter().filter_map(|d| d.as_f64()).collect();
-                if xs.len() == docs.len() {
-                    Value::from(xs.iter().sum::<f64>() / xs.len() as f64)
-                } else {
-                    docs[0].clone()
-                }
-            }
-            Value::Object(m) => Value::Object(
-                m.keys()
-                    .map(|k| {
-                        let sub: Vec<&Value> = docs.iter().filter_map(|d| d.get(k)).collect();
-                        let v = if sub.len() == docs.len() {
-                            go(&sub)
-                        } else {
-                            m[k].clone()
-                        };
-                        (k.clone(), v)
-                    })
-                    .collect(),
-            ),
-            Value::Array(a) => Value::Array(
-                (0..a.len())
-                    .map(|i| {
-                        let sub: Vec<&Value> = docs.iter().filter_map(|d| d.get(i)).collect();
-                        if sub.len() == docs.len() {
-                            go(&sub)
-                        } else {
-                            a[i].clone()
-                        }
-                    })
-                    .collect(),
-            ),
-            other => other.clone(),
-        }
-    }
-    if docs.is_empty() {
-        return Value::Null;
-    }
-    let refs: Vec<&Value> = docs.iter().collect();
-    go(&refs)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn nearest_rank_and_means() {
@@ -266,10 +217,5 @@ mod tests {
             (p.p50, p.p90, p.p99, p.max, p.mean),
             (50.0, 90.0, 99.0, 100.0, 50.5)
         );
-        let m = mean_json(&[
-            json!({"a": 1, "b": [2, "x"]}),
-            json!({"a": 3, "b": [4, "y"]}),
-        ]);
-        assert_eq!(m, json!({"a": 2.0, "b": [3.0, "x"]}));
     }
 }

@@ -55,25 +55,25 @@
 //! # Ok::<(), trnsim::fleet::Error>(())
 //! ```
 
-pub mod account;
+pub(crate) mod account;
 pub mod demand;
 pub mod error;
-pub mod event;
+pub(crate) mod event;
 pub mod hardware;
-pub mod job;
-pub mod metrics;
-pub mod policy;
+pub(crate) mod job;
+pub(crate) mod metrics;
+pub(crate) mod policy;
 pub mod quota;
 pub mod reclaim;
-pub mod report;
-pub mod rng;
+pub(crate) mod report;
+pub(crate) mod rng;
 pub mod scenario;
 pub mod sim;
-pub mod table;
-pub mod tenant;
-pub mod time;
-pub mod trace;
-pub mod workload;
+pub(crate) mod table;
+pub(crate) mod tenant;
+pub(crate) mod time;
+pub(crate) mod trace;
+pub(crate) mod workload;
 
 pub use error::{Error, Result};
 pub use job::{RunTime, SpeedupRunTime};

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::hardware::{FleetPlan, GenId};
 
 /// Dense id of a tenant.
-pub type TenantId = usize;
+pub(crate) type TenantId = usize;
 
 /// A reservation of one generation over a time window, ramping linearly from its start.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -140,11 +140,11 @@ pub struct CohortPlan {
 }
 
 /// Priority given to spot jobs (below every class a scenario can name).
-pub const SPOT_PRIORITY: i32 = i32::MIN / 2;
+pub(crate) const SPOT_PRIORITY: i32 = i32::MIN / 2;
 
 /// One tenant's quota on one generation at one time, as the quota tree is given it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct QuotaAt {
+pub(crate) struct QuotaAt {
     /// Nominal quota: fixed chips, plus the share of the unreserved chips, plus the
     /// reservation in force.
     pub nominal: u64,
@@ -159,7 +159,12 @@ pub struct QuotaAt {
 /// Every tenant's quota on generation `g` at `t_s`, when `installed` chips of it are in. The
 /// engine sets its quota tree from this, and `load` demand streams size their arrival rates by
 /// it, so both always agree.
-pub fn quotas_at(tenants: &[TenantPlan], g: GenId, installed: u64, t_s: u64) -> Vec<QuotaAt> {
+pub(crate) fn quotas_at(
+    tenants: &[TenantPlan],
+    g: GenId,
+    installed: u64,
+    t_s: u64,
+) -> Vec<QuotaAt> {
     let reserved: Vec<u64> = tenants
         .iter()
         .map(|t| t.reservation[g].as_ref().map_or(0, |r| r.chips_at(t_s)))
@@ -192,7 +197,7 @@ pub fn quotas_at(tenants: &[TenantPlan], g: GenId, installed: u64, t_s: u64) -> 
 
 /// Every time before `horizon_s` at which a quota may change: time 0, deliveries, reservation
 /// window edges, and every `step_s` along a reservation's ramp (sorted, no duplicates).
-pub fn quota_epochs(
+pub(crate) fn quota_epochs(
     fleet: &FleetPlan,
     tenants: &[TenantPlan],
     step_s: u64,

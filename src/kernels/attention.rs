@@ -33,7 +33,7 @@ use crate::isa::{
 use crate::numerics::DType;
 
 /// `attention`.
-pub struct Attention;
+pub(super) struct Attention;
 
 /// What the causal mask writes into a score: far below any real score, yet finite, so the
 /// exponential gives an exact 0 and a running max never meets inf - inf.

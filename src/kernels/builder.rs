@@ -41,7 +41,7 @@ pub struct Builder<'h> {
 
 /// Most instructions a lowering may emit (about 700 MB of program): absurd shapes are an error,
 /// not an out-of-memory kill.
-pub const MAX_INSTRS: usize = 4_000_000;
+pub(super) const MAX_INSTRS: usize = 4_000_000;
 
 impl<'h> Builder<'h> {
     /// A new program named `kernel` for `hw`; inputs are seeded from `seed`.
@@ -305,18 +305,25 @@ impl<'h> Builder<'h> {
 pub const DMA_PART_BYTES: usize = 32 * 1024;
 
 /// Partitions `p0..p0 + np`, elements `off..off + len` of each.
-pub fn tile(b: BufferId, p0: usize, np: usize, off: usize, len: usize) -> Tile {
+pub(super) fn tile(b: BufferId, p0: usize, np: usize, off: usize, len: usize) -> Tile {
     Tile::contiguous(b, p0 as u32..(p0 + np) as u32, off as u32, len as u32)
 }
 
 /// An HBM tile of a row-major `[rows, cols]` matrix: rows `r0..r0 + nr`, columns `c0..c0 + nc`.
-pub fn hbm_block(b: BufferId, r0: usize, nr: usize, c0: usize, nc: usize) -> Tile {
+pub(super) fn hbm_block(b: BufferId, r0: usize, nr: usize, c0: usize, nc: usize) -> Tile {
     tile(b, r0, nr, c0, nc)
 }
 
 /// The transpose of an HBM block of a row-major `[rows, cols]` matrix: partition `p` holds
 /// column `c0 + p`, its elements rows `r0..r0 + nr` (a DMA transpose).
-pub fn hbm_block_t(b: BufferId, cols: usize, r0: usize, nr: usize, c0: usize, nc: usize) -> Tile {
+pub(super) fn hbm_block_t(
+    b: BufferId,
+    cols: usize,
+    r0: usize,
+    nr: usize,
+    c0: usize,
+    nc: usize,
+) -> Tile {
     Tile {
         buffer: b,
         partition_start: c0 as u32,
@@ -329,7 +336,7 @@ pub fn hbm_block_t(b: BufferId, cols: usize, r0: usize, nr: usize, c0: usize, nc
 /// fp8 double-row rows of an HBM `[rows, cols]` matrix: partition `p` holds rows
 /// `r0 + 2p` and `r0 + 2p + 1`, columns `c0..c0 + nc` of each (`[2, nc]` row-major), for
 /// `np` partitions. `r0` must be even.
-pub fn hbm_double_rows(
+pub(super) fn hbm_double_rows(
     b: BufferId,
     cols: usize,
     r0: usize,
@@ -349,7 +356,7 @@ pub fn hbm_double_rows(
 
 /// An SBUF tile whose partitions hold `[2, width]` rows and take `nc` columns from `c0` of each
 /// row (the stationary operand of a double-row matmul out of a wider block).
-pub fn sbuf_double_rows(
+pub(super) fn sbuf_double_rows(
     b: BufferId,
     np: usize,
     off: usize,
@@ -367,7 +374,7 @@ pub fn sbuf_double_rows(
 }
 
 /// `dst = (src op0 scalar0) op1 scalar1` on `engine`.
-pub fn tensor_scalar(
+pub(super) fn tensor_scalar(
     engine: Engine,
     dst: Tile,
     src: Tile,
@@ -384,7 +391,7 @@ pub fn tensor_scalar(
 }
 
 /// `dst = func(src * scale + bias)` on the Scalar engine, with an optional reduction.
-pub fn activation(
+pub(super) fn activation(
     func: ActFunc,
     dst: Tile,
     src: Tile,
@@ -403,7 +410,7 @@ pub fn activation(
 
 /// Which compute engine evacuates the `k`-th result: Vector and Scalar take turns, so both
 /// drain PSUM while the tensor engine runs.
-pub fn evac_engine(k: usize) -> Engine {
+pub(super) fn evac_engine(k: usize) -> Engine {
     if k % 2 == 0 {
         Engine::Vector
     } else {

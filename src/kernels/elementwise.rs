@@ -11,7 +11,7 @@ use crate::arch::Hardware;
 use crate::isa::{AluOp, Engine, Op, Program};
 
 /// `elementwise`.
-pub struct Elementwise;
+pub(super) struct Elementwise;
 
 fn op(p: &Params) -> AluOp {
     match p.choice("op") {

@@ -18,9 +18,9 @@ use crate::isa::{
 use crate::numerics::DType;
 
 /// `quantize`.
-pub struct Quantize;
+pub(super) struct Quantize;
 /// `dequantize`.
-pub struct Dequantize;
+pub(super) struct Dequantize;
 
 use super::builder::tensor_scalar as ts;
 

@@ -14,7 +14,7 @@ use crate::isa::{ActFunc, AluOp, Engine, Op, Program, ReduceOp, Scalar};
 use crate::numerics::DType;
 
 /// `softmax`.
-pub struct Softmax;
+pub(super) struct Softmax;
 
 impl Kernel for Softmax {
     fn definition(&self) -> &'static str {

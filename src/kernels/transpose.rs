@@ -12,7 +12,7 @@ use crate::arch::Hardware;
 use crate::isa::{Op, Program};
 
 /// `transpose`.
-pub struct Transpose;
+pub(super) struct Transpose;
 
 impl Kernel for Transpose {
     fn definition(&self) -> &'static str {

@@ -3,7 +3,7 @@
 //! Every command that prints rows builds a [`Table`] and lets the caller choose the [`Format`],
 //! so `--format table|json|csv` means the same thing everywhere.
 
-pub mod charts;
+pub(crate) mod charts;
 
 use std::fmt::Write as _;
 
@@ -149,7 +149,7 @@ impl Table {
 }
 
 /// A key/value table (one row per field) from a JSON object, for showing a single record.
-pub fn key_value_table(title: impl Into<String>, record: &Value) -> Table {
+pub(crate) fn key_value_table(title: impl Into<String>, record: &Value) -> Table {
     let mut t = Table::new(["field", "value"]).with_title(title);
     if let Value::Object(m) = record {
         for (k, v) in m {
@@ -160,7 +160,7 @@ pub fn key_value_table(title: impl Into<String>, record: &Value) -> Table {
 }
 
 /// Text of one cell: numbers in their shortest round-trip form.
-pub fn cell_text(v: &Value) -> String {
+pub(crate) fn cell_text(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
@@ -175,7 +175,7 @@ pub fn cell_text(v: &Value) -> String {
 }
 
 /// Shortest round-trip text of an `f64`, scientific when the plain form would be long.
-pub fn format_f64(x: f64) -> String {
+pub(crate) fn format_f64(x: f64) -> String {
     let a = x.abs();
     if x.is_finite() && (a == 0.0 || (1e-4..1e16).contains(&a)) {
         format!("{x}")
@@ -200,7 +200,7 @@ fn csv_quote(s: &str) -> String {
 
 /// A JSON number from an `f32` value, exact (through its shortest decimal form), or a string for
 /// the non-finite values JSON cannot hold.
-pub fn json_f32(x: f32) -> Value {
+pub(crate) fn json_f32(x: f32) -> Value {
     if x.is_finite() {
         // The shortest decimal of the f32 parses to the f64 nearest it, which prints the same.
         let s = format!("{x}");

@@ -6,7 +6,7 @@
 //! deterministic slice of its points) that run anywhere and are merged back ([`merge`]) into the
 //! result one run would have given. [`report`] makes the tables, charts and HTML of a result.
 
-pub mod report;
+pub(crate) mod report;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -32,8 +32,8 @@
 
 pub mod config;
 pub mod error;
-pub mod memory;
-pub mod model;
+pub(crate) mod memory;
+pub(crate) mod model;
 pub mod scalesim;
 pub mod topology;
 pub mod trainium;

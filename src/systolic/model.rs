@@ -24,15 +24,15 @@ use super::error::{Error, Result};
 
 /// The largest GEMM dimension modelled (2^40): products of three stay far inside `u128`, and a
 /// cycle count that would not fit a `u64` is reported as an error instead of wrapping.
-pub const MAX_DIM: u64 = 1 << 40;
+pub(crate) const MAX_DIM: u64 = 1 << 40;
 
 /// The largest array side modelled (2^20 PEs per row or column).
-pub const MAX_ARRAY_SIDE: u64 = 1 << 20;
+pub(crate) const MAX_ARRAY_SIDE: u64 = 1 << 20;
 
 /// Above this many folds a layer's SCALE-Sim averages (mapping efficiency, compute utilization)
 /// are computed in closed form instead of by summing fold by fold as SCALE-Sim does, which may
 /// change their last bits. SCALE-Sim itself cannot run layers anywhere near this size.
-pub const EXACT_SUM_MAX_FOLDS: u64 = 1 << 24;
+pub(crate) const EXACT_SUM_MAX_FOLDS: u64 = 1 << 24;
 
 /// Which operand stays in the array while the others stream through it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, clap::ValueEnum)]
@@ -351,7 +351,7 @@ pub struct LayerTiming {
 
 /// `a / b` rounded once to the nearest `f64` (ties to even), as Python's `int / int` is.
 /// `b` must not be zero.
-pub fn ratio(a: u128, b: u128) -> f64 {
+pub(crate) fn ratio(a: u128, b: u128) -> f64 {
     const EXACT: u128 = 1 << 53;
     if a < EXACT && b < EXACT {
         return a as f64 / b as f64;

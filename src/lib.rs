@@ -16,8 +16,8 @@
 //!   reservations in time, preemption and gang placement on a growing Trainium fleet.
 //! - [`systolic`]: systolic design-space mode: closed-form layer timing of any R x C array
 //!   (ws/os/is), SCALE-Sim compatible, beside the Trainium-style engine.
-//! - [`report`]: tabular results rendered as a table for people, or JSON / CSV for programs.
-//! - [`cli`]: the commands of the `trnsim` binary as library functions; [`atomic`]: file output
+//! - `report`: tabular results rendered as a table for people, or JSON / CSV for programs.
+//! - [`cli`]: the commands of the `trnsim` binary as library functions; `atomic`: file output
 //!   that never leaves a partial file.
 //!
 //! The library never prints and never opens a file it was not handed; the `trnsim` binary parses

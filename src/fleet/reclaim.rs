@@ -44,7 +44,7 @@ impl Default for Reclaim {
 
 impl Reclaim {
     /// Seconds a victim keeps running after it is chosen.
-    pub fn grace(&self) -> u64 {
+    pub(crate) fn grace(&self) -> u64 {
         match self.mode {
             ReclaimMode::Immediate => 0,
             ReclaimMode::Graceful | ReclaimMode::Throttled => self.grace_s,
@@ -52,7 +52,7 @@ impl Reclaim {
     }
 
     /// Chips that may be evicted per round on a generation with `up_chips` chips up.
-    pub fn budget(&self, up_chips: u64) -> u64 {
+    pub(crate) fn budget(&self, up_chips: u64) -> u64 {
         match self.mode {
             ReclaimMode::Throttled => ((self.fraction * up_chips as f64).floor() as u64).max(1),
             _ => u64::MAX,
@@ -60,7 +60,7 @@ impl Reclaim {
     }
 
     /// Index of the round containing `t_s`.
-    pub fn round_of(&self, t_s: u64) -> u64 {
+    pub(crate) fn round_of(&self, t_s: u64) -> u64 {
         t_s / self.round_s.max(1)
     }
 

@@ -14,7 +14,7 @@ use super::{Error, Result};
 /// slot to be free never blocks a store behind it (queues are in order, engines serve their
 /// queues round-robin).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
+pub(super) enum Role {
     /// Streamed operand loads.
     Load = 0,
     /// Resident (reused) operand loads.
@@ -26,7 +26,7 @@ pub enum Role {
 }
 
 /// A program under construction, with what it has taken of the core's memories.
-pub struct Builder<'h> {
+pub(super) struct Builder<'h> {
     hw: &'h Hardware,
     kernel: String,
     program: Program,
@@ -45,7 +45,7 @@ pub(super) const MAX_INSTRS: usize = 4_000_000;
 
 impl<'h> Builder<'h> {
     /// A new program named `kernel` for `hw`; inputs are seeded from `seed`.
-    pub fn new(kernel: &str, hw: &'h Hardware, seed: u64) -> Builder<'h> {
+    pub(super) fn new(kernel: &str, hw: &'h Hardware, seed: u64) -> Builder<'h> {
         Builder {
             hw,
             kernel: kernel.to_string(),
@@ -62,12 +62,12 @@ impl<'h> Builder<'h> {
     }
 
     /// The preset.
-    pub fn hw(&self) -> &'h Hardware {
+    pub(super) fn hw(&self) -> &'h Hardware {
         self.hw
     }
 
     /// SBUF bytes per partition not yet taken.
-    pub fn sbuf_free_bytes(&self) -> u64 {
+    pub(super) fn sbuf_free_bytes(&self) -> u64 {
         self.hw
             .sbuf
             .bytes_per_partition
@@ -75,7 +75,7 @@ impl<'h> Builder<'h> {
     }
 
     /// An error saying the shape does not fit.
-    pub fn does_not_fit(&self, message: String) -> Error {
+    pub(super) fn does_not_fit(&self, message: String) -> Error {
         Error::DoesNotFit {
             kernel: self.kernel.clone(),
             message,
@@ -103,7 +103,7 @@ impl<'h> Builder<'h> {
     }
 
     /// An HBM input `[rows, cols]`, seeded normal(0, 1) values (or given at run time).
-    pub fn input(&mut self, name: &str, dtype: DType, shape: &[usize]) -> BufferId {
+    pub(super) fn input(&mut self, name: &str, dtype: DType, shape: &[usize]) -> BufferId {
         self.seed += 1;
         let init = Init::Normal {
             mean: 0.0,
@@ -114,7 +114,7 @@ impl<'h> Builder<'h> {
     }
 
     /// An HBM input with a chosen initializer.
-    pub fn input_with(
+    pub(super) fn input_with(
         &mut self,
         name: &str,
         dtype: DType,
@@ -125,13 +125,13 @@ impl<'h> Builder<'h> {
     }
 
     /// An HBM output (zeros until written).
-    pub fn output(&mut self, name: &str, dtype: DType, shape: &[usize]) -> BufferId {
+    pub(super) fn output(&mut self, name: &str, dtype: DType, shape: &[usize]) -> BufferId {
         self.buffer(name, Memory::Hbm, dtype, shape, Init::Zeros)
     }
 
     /// An SBUF buffer of `free` elements on each of `partitions` partitions, if it fits beside
     /// what is already taken (every buffer is live for the whole kernel).
-    pub fn sbuf(
+    pub(super) fn sbuf(
         &mut self,
         name: &str,
         dtype: DType,
@@ -157,13 +157,13 @@ impl<'h> Builder<'h> {
     }
 
     /// A PSUM buffer of `banks` whole banks (fp32), if they are free.
-    pub fn psum(&mut self, name: &str, partitions: usize, banks: u32) -> Result<BufferId> {
+    pub(super) fn psum(&mut self, name: &str, partitions: usize, banks: u32) -> Result<BufferId> {
         self.psum_typed(name, DType::Float32, partitions, banks)
     }
 
     /// A PSUM buffer of `banks` whole banks holding `dtype`: PE transposes write their input's
     /// dtype (bf16 into PSUM takes half the bank space and half the evacuation time of fp32).
-    pub fn psum_typed(
+    pub(super) fn psum_typed(
         &mut self,
         name: &str,
         dtype: DType,
@@ -187,7 +187,7 @@ impl<'h> Builder<'h> {
     /// caller uses `id` no more (a kernel in phases, such as mlp's two GEMMs). The chip's check
     /// still measures peak liveness, so a buffer used after its release is an error there, never
     /// a silent overcommit.
-    pub fn release(&mut self, id: BufferId) {
+    pub(super) fn release(&mut self, id: BufferId) {
         let buf = self.program.buffer(id);
         match buf.memory {
             Memory::Sbuf => {
@@ -205,12 +205,12 @@ impl<'h> Builder<'h> {
     }
 
     /// fp32 elements per partition in one PSUM bank.
-    pub fn bank_elems(&self) -> usize {
+    pub(super) fn bank_elems(&self) -> usize {
         (self.hw.psum.bytes_per_partition / self.hw.psum.banks as u64) as usize / 4
     }
 
     /// Append an instruction.
-    pub fn push(&mut self, op: Op) {
+    pub(super) fn push(&mut self, op: Op) {
         // A bound on memory before it is spent: past it, stop recording and fail at `finish`.
         if self.program.instrs.len() >= MAX_INSTRS {
             self.truncated = true;
@@ -223,7 +223,7 @@ impl<'h> Builder<'h> {
     /// A DMA copy, split by partitions over consecutive engines when it is large (the Neuron
     /// compiler spreads one large load over the DMA engines the same way): each part moves at
     /// least [`DMA_PART_BYTES`], on the role's queue of its engine.
-    pub fn dma(&mut self, role: Role, dst: Tile, src: Tile) {
+    pub(super) fn dma(&mut self, role: Role, dst: Tile, src: Tile) {
         let elem = self
             .dtype(src.buffer)
             .size_bytes()
@@ -235,7 +235,7 @@ impl<'h> Builder<'h> {
     /// A DMA copy split by partitions into `parts` transfers on consecutive engines (at most
     /// one per engine and per partition): for transfers of short rows, whose many small
     /// descriptors make one engine slow while the bytes are few.
-    pub fn dma_parts(&mut self, role: Role, dst: Tile, src: Tile, parts: usize) {
+    pub(super) fn dma_parts(&mut self, role: Role, dst: Tile, src: Tile, parts: usize) {
         let np = src.np();
         let engines = (self.hw.dma.engines as usize).max(1);
         let parts = parts.clamp(1, engines.min(np.max(1)));
@@ -255,7 +255,7 @@ impl<'h> Builder<'h> {
     }
 
     /// One DMA on the next engine (round-robin per role), on the role's queue.
-    pub fn dma_one(&mut self, role: Role, dst: Tile, src: Tile) {
+    pub(super) fn dma_one(&mut self, role: Role, dst: Tile, src: Tile) {
         let r = role as usize;
         let engines = (self.hw.dma.engines as u16).max(1);
         let engine = self.next_engine[r] % engines;
@@ -271,21 +271,21 @@ impl<'h> Builder<'h> {
     /// Run `f`, returning the instructions it emitted instead of appending them, so a lowering
     /// can software-pipeline: emit a stage of the next tile before the last stage of this one
     /// (engine queues are in order; a stage waiting on another engine would block its queue).
-    pub fn capture(&mut self, f: impl FnOnce(&mut Self) -> Result<()>) -> Result<Vec<Op>> {
+    pub(super) fn capture(&mut self, f: impl FnOnce(&mut Self) -> Result<()>) -> Result<Vec<Op>> {
         let before = self.program.instrs.len();
         f(self)?;
         Ok(self.program.instrs.drain(before..).map(|i| i.op).collect())
     }
 
     /// Append captured instructions.
-    pub fn extend(&mut self, ops: Vec<Op>) {
+    pub(super) fn extend(&mut self, ops: Vec<Op>) {
         for op in ops {
             self.push(op);
         }
     }
 
     /// The program.
-    pub fn finish(self) -> Result<Program> {
+    pub(super) fn finish(self) -> Result<Program> {
         if self.truncated {
             return Err(self.does_not_fit(format!(
                 "the lowered program would exceed {MAX_INSTRS} instructions; choose smaller shapes"
@@ -295,14 +295,14 @@ impl<'h> Builder<'h> {
     }
 
     /// The buffer's dtype.
-    pub fn dtype(&self, b: BufferId) -> DType {
+    pub(super) fn dtype(&self, b: BufferId) -> DType {
         self.program.buffer(b).dtype
     }
 }
 
 /// Smallest part a large DMA is split into (a measured 32 KiB transfer on one engine took
 /// 1,416 ns \[DMA\]: below that the fixed cost dominates).
-pub const DMA_PART_BYTES: usize = 32 * 1024;
+pub(crate) const DMA_PART_BYTES: usize = 32 * 1024;
 
 /// Partitions `p0..p0 + np`, elements `off..off + len` of each.
 pub(super) fn tile(b: BufferId, p0: usize, np: usize, off: usize, len: usize) -> Tile {

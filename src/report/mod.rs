@@ -24,7 +24,7 @@ pub enum Format {
 
 /// A titled table of typed cells. Cells are JSON values so JSON output keeps numbers as numbers.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Table {
+pub(crate) struct Table {
     /// Shown above the table form only.
     pub title: Option<String>,
     /// Column names (also the JSON keys and CSV header).
@@ -35,7 +35,7 @@ pub struct Table {
 
 impl Table {
     /// An empty table with these columns.
-    pub fn new<S: Into<String>>(columns: impl IntoIterator<Item = S>) -> Self {
+    pub(crate) fn new<S: Into<String>>(columns: impl IntoIterator<Item = S>) -> Self {
         Table {
             title: None,
             columns: columns.into_iter().map(Into::into).collect(),
@@ -44,13 +44,13 @@ impl Table {
     }
 
     /// Set the title.
-    pub fn with_title(mut self, title: impl Into<String>) -> Self {
+    pub(crate) fn with_title(mut self, title: impl Into<String>) -> Self {
         self.title = Some(title.into());
         self
     }
 
     /// Append a row; it must have one cell per column.
-    pub fn push(&mut self, row: Vec<Value>) {
+    pub(crate) fn push(&mut self, row: Vec<Value>) {
         assert_eq!(
             row.len(),
             self.columns.len(),
@@ -60,7 +60,7 @@ impl Table {
     }
 
     /// The rows as JSON objects keyed by column.
-    pub fn to_json_rows(&self) -> Vec<Value> {
+    pub(crate) fn to_json_rows(&self) -> Vec<Value> {
         self.rows
             .iter()
             .map(|r| {
@@ -76,7 +76,7 @@ impl Table {
     }
 
     /// Render in `format`. Text ends with a newline.
-    pub fn render(&self, format: Format) -> String {
+    pub(crate) fn render(&self, format: Format) -> String {
         match format {
             Format::Table => self.render_table(),
             Format::Json => {

@@ -8,7 +8,7 @@
 //!   bit for bit.
 //! - [`trainium`]: the tensor engine as the trn presets model it (LoadStationary in the
 //!   background of the previous pass, pipelined folds, the issue-interval floor), with the
-//!   analytic SRAM/DRAM model of [`memory`] adding stall cycles when a bandwidth is given.
+//!   analytic SRAM/DRAM model of `memory` adding stall cycles when a bandwidth is given.
 //!
 //! Inputs are SCALE-Sim's own files: [`config`] (`*.cfg`) and [`topology`] (`*.csv`, the
 //! convolution and the `Layer, M, N, K` GEMM forms). Every layer costs O(1) (O(folds) for

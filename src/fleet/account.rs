@@ -73,7 +73,6 @@ pub(crate) enum Phase {
         /// Its last start.
         start_s: u64,
     },
-    /// Completed.
     Done,
     /// Rejected at submission.
     Rejected,

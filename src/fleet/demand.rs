@@ -20,19 +20,19 @@ use super::time::{DAY_S, HOUR_S_F64};
 pub enum Dist {
     /// Always `value`.
     Fixed {
-        /// The value.
+        /// The quantity every sample takes (chips or seconds).
         value: f64,
     },
     /// Exponential with this mean.
     Exponential {
-        /// Mean.
+        /// Mean sample; the rate is its reciprocal.
         mean: f64,
     },
     /// Lognormal: `median * exp(sigma * N(0, 1))`.
     Lognormal {
-        /// Median.
+        /// Median sample (`exp` of the underlying normal's mean).
         median: f64,
-        /// Shape.
+        /// Spread: standard deviation of the underlying normal, in natural-log units.
         sigma: f64,
     },
     /// Uniform in [min, max].
@@ -44,7 +44,7 @@ pub enum Dist {
     },
     /// One of `values`, with probabilities proportional to the weights.
     Empirical {
-        /// The values.
+        /// The possible samples.
         values: Vec<f64>,
         /// Cumulative weights, normalised to end at 1.
         cumulative: Vec<f64>,
@@ -144,9 +144,9 @@ impl WorkloadDraw {
 /// Attributes every job of a stream shares.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct JobTemplate {
-    /// Owner.
+    /// Tenant that submits the jobs and whose quota they count against.
     pub tenant: TenantId,
-    /// Priority.
+    /// Priority: higher is more important (the priority policy runs it first and lets it preempt lower).
     pub priority: i32,
     /// May be preempted.
     pub preemptible: bool,

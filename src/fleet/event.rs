@@ -42,7 +42,6 @@ pub(crate) struct Event {
     pub time_s: u64,
     /// Insertion order: events at one time run in the order they were scheduled.
     pub seq: u64,
-    /// What.
     pub kind: EventKind,
 }
 

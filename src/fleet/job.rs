@@ -14,7 +14,6 @@ pub type WorkloadId = u32;
 /// A submitted job. Gang-scheduled: all `chips` at once or nothing.
 #[derive(Clone, Debug, PartialEq)]
 pub struct JobSpec {
-    /// Owner.
     pub tenant: TenantId,
     /// Submit time (s).
     pub submit_s: u64,

@@ -12,15 +12,12 @@ use super::workload::WorkloadReport;
 pub struct Percentiles {
     /// Number of values.
     pub count: u64,
-    /// Mean.
     pub mean: f64,
-    /// Median.
     pub p50: f64,
     /// 90th percentile.
     pub p90: f64,
     /// 99th percentile.
     pub p99: f64,
-    /// Largest.
     pub max: f64,
 }
 
@@ -125,7 +122,6 @@ pub struct FleetMetrics {
 /// One row of the time series.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Sample {
-    /// Time (s).
     pub time_s: u64,
     /// Tenant name, or `*fleet*`.
     pub series: String,
@@ -133,7 +129,6 @@ pub struct Sample {
     pub chips_installed: u64,
     /// Chips up (fleet rows).
     pub chips_up: u64,
-    /// Chips allocated.
     pub chips_allocated: u64,
     /// Nominal quota, reservation included (tenant rows).
     pub chips_nominal: u64,
@@ -158,11 +153,11 @@ pub struct Outcome {
     pub policy: String,
     /// Seed of the run.
     pub seed: u64,
-    /// Horizon (s).
+    /// Simulated time span (s); rates and utilizations are over it.
     pub horizon_s: u64,
     /// Per tenant, in scenario order.
     pub tenants: Vec<TenantMetrics>,
-    /// Fleet-wide.
+    /// Totals over the whole fleet, every tenant and generation.
     pub fleet: FleetMetrics,
     /// Per workload (`[workloads.NAME]`), its step and run time on each generation, as the
     /// chip simulator gave them (absent without workloads).
@@ -188,7 +183,6 @@ pub struct JobRecord {
     pub submit_s: u64,
     /// Gang size.
     pub chips: u32,
-    /// Priority.
     pub priority: i32,
     /// First start (s), if it started.
     pub first_start_s: Option<u64>,

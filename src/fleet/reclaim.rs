@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-/// The reclaim mode.
+/// How victims are evicted once chosen: at once, after a grace period, or throttled.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReclaimMode {
@@ -21,7 +21,7 @@ pub enum ReclaimMode {
 /// Reclaim settings.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Reclaim {
-    /// Mode.
+    /// How victims are evicted; the fields below apply per mode.
     pub mode: ReclaimMode,
     /// Grace period (graceful; wait before kill for throttled) in seconds.
     pub grace_s: u64,

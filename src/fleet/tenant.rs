@@ -74,7 +74,6 @@ pub enum WithinQueue {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReclaimWithinCohort {
-    /// Never.
     Never,
     /// Only jobs of lower priority than the reclaiming job.
     LowerPriority,
@@ -87,7 +86,6 @@ pub enum ReclaimWithinCohort {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BorrowWithinCohort {
-    /// Never.
     #[default]
     Never,
     /// Jobs of lower priority, at or below `max_priority_threshold`.
@@ -110,7 +108,6 @@ pub struct Preemption {
 /// A tenant after its scenario entry was resolved against the fleet.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TenantPlan {
-    /// Name.
     pub name: String,
     /// Cohort it belongs to (index into the scenario's cohorts), if any.
     pub cohort: Option<usize>,
@@ -131,7 +128,6 @@ pub struct TenantPlan {
 /// A cohort: a node of the quota tree that only aggregates its children.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CohortPlan {
-    /// Name.
     pub name: String,
     /// Parent cohort, if nested.
     pub parent: Option<usize>,

@@ -67,7 +67,6 @@ pub(crate) struct TraceDefaults {
     pub tenant: Option<TenantId>,
     /// Priority per tenant.
     pub priority: Vec<i32>,
-    /// Preemptible.
     pub preemptible: bool,
     /// Checkpoint interval (s).
     pub checkpoint_s: u64,

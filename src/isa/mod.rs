@@ -63,11 +63,11 @@ pub enum Init {
     Zeros,
     /// Seeded normal distribution, rounded to the buffer's dtype.
     Normal {
-        /// Mean.
+        /// Mean before rounding to the dtype.
         mean: f64,
         /// Standard deviation.
         std: f64,
-        /// Seed.
+        /// Seed of the generator: the same seed gives the same values.
         seed: u64,
     },
     /// Seeded uniform distribution on `[low, high)`, rounded to the buffer's dtype.
@@ -76,7 +76,7 @@ pub enum Init {
         low: f64,
         /// Upper bound.
         high: f64,
-        /// Seed.
+        /// Seed of the generator: the same seed gives the same values.
         seed: u64,
     },
     /// Given at run time (`trnsim run --input NAME=file.npy`); zeros when none is given.
@@ -288,7 +288,7 @@ impl Default for PartitionStep {
 /// millions of them, so memory traffic is most of its cost.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tile {
-    /// The buffer.
+    /// Buffer the tile is a view of.
     pub buffer: BufferId,
     /// First partition (row).
     pub partition_start: u32,

@@ -10,7 +10,6 @@ use super::{Kernel, Params, Result, unit_roundoff};
 use crate::arch::Hardware;
 use crate::isa::{ActFunc, Program, Scalar};
 
-/// `activation`.
 pub(super) struct Activation;
 
 fn func(p: &Params) -> ActFunc {

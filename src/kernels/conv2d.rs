@@ -16,7 +16,6 @@ use crate::arch::Hardware;
 use crate::isa::{AccessPattern, Op, PartitionStep, Program, Tile};
 use crate::numerics::DType;
 
-/// `conv2d`.
 pub(super) struct Conv2d;
 
 struct Shape {

@@ -10,7 +10,6 @@ use super::{Kernel, Params, Result, unit_roundoff};
 use crate::arch::Hardware;
 use crate::isa::{AluOp, Engine, Op, Program};
 
-/// `elementwise`.
 pub(super) struct Elementwise;
 
 fn op(p: &Params) -> AluOp {

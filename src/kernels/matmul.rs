@@ -21,10 +21,8 @@ use crate::arch::Hardware;
 use crate::isa::{BufferId, Op, Program, Tile};
 use crate::numerics::DType;
 
-/// `matmul`.
 pub(super) struct Matmul;
 
-/// `bmm`.
 pub(super) struct Bmm;
 
 /// The output dtype for inputs of `d`: 16- and 32-bit inputs keep theirs, fp8 gives bf16.

@@ -22,7 +22,6 @@ use crate::isa::{
 };
 use crate::numerics::DType;
 
-/// `mlp`.
 pub(super) struct Mlp;
 
 /// Width of the gate/up interleave: one m-tile of the GEMM.

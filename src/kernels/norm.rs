@@ -16,9 +16,7 @@ use crate::isa::{
 };
 use crate::numerics::DType;
 
-/// `layernorm`.
 pub(super) struct LayerNorm;
-/// `rmsnorm`.
 pub(super) struct RmsNorm;
 
 /// The epsilon added to the variance (mean square).

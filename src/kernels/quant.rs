@@ -17,9 +17,7 @@ use crate::isa::{
 };
 use crate::numerics::DType;
 
-/// `quantize`.
 pub(super) struct Quantize;
-/// `dequantize`.
 pub(super) struct Dequantize;
 
 use super::builder::tensor_scalar as ts;

@@ -20,7 +20,6 @@ pub(super) struct RowTile {
     pub nr: usize,
     /// First column.
     pub c0: usize,
-    /// Columns.
     pub nc: usize,
 }
 

@@ -13,7 +13,6 @@ use crate::arch::Hardware;
 use crate::isa::{ActFunc, AluOp, Engine, Op, Program, ReduceOp, Scalar};
 use crate::numerics::DType;
 
-/// `softmax`.
 pub(super) struct Softmax;
 
 impl Kernel for Softmax {

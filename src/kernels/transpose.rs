@@ -11,7 +11,6 @@ use super::{Kernel, Params, Result};
 use crate::arch::Hardware;
 use crate::isa::{Op, Program};
 
-/// `transpose`.
 pub(super) struct Transpose;
 
 impl Kernel for Transpose {

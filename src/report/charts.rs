@@ -316,6 +316,5 @@ pub(crate) enum Part {
     Text(String),
     /// An inline SVG chart.
     Svg(String),
-    /// A table.
     Table(super::Table),
 }

@@ -147,9 +147,9 @@ pub struct Grid {
 pub struct Run {
     /// Grid point index.
     pub point: usize,
-    /// Seed.
+    /// Seed of the run (the sweep's base seed plus the replicate).
     pub seed: u64,
-    /// `Outcome::summary_json()`.
+    /// The outcome's summary JSON, as `metrics.json` holds it.
     pub summary: Value,
 }
 
@@ -372,14 +372,12 @@ pub(crate) struct Stat {
     pub mean: f64,
     /// Half-width of the 95 % confidence interval of the mean (0 for one seed).
     pub ci95: f64,
-    /// Seeds.
     pub n: usize,
 }
 
 /// One grid point's statistics.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub(crate) struct PointStats {
-    /// The point.
     pub point: Point,
     /// Metric path (`fleet.utilization`, `tenants.<name>.queue_delay_s.p99`) to its statistics,
     /// in the summaries' order.

@@ -63,7 +63,7 @@ pub enum Mode {
 pub struct Machine {
     /// The PE array.
     pub array: Array,
-    /// The dataflow.
+    /// Which operand stays in the PEs: weights (ws), outputs (os) or inputs (is).
     pub dataflow: Dataflow,
     /// SRAMs and DRAM bandwidth (used by the Trainium-style setting).
     pub memory: Memory,

@@ -168,7 +168,6 @@ pub(crate) struct Folds {
     pub last_rows: u64,
     /// Columns used by the last column fold (all others use C).
     pub last_cols: u64,
-    /// The array.
     pub array: Array,
 }
 

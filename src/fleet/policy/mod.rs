@@ -120,7 +120,6 @@ impl RunningSets {
 pub struct View<'a> {
     /// Quotas and usage.
     pub quota: &'a QuotaTree,
-    /// The tenants.
     pub tenants: &'a [TenantPlan],
     /// Preemptible running jobs.
     pub running: &'a RunningSets,
@@ -145,13 +144,10 @@ impl View<'_> {
 /// A waiting job being considered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Candidate {
-    /// The job.
     pub job: JobId,
-    /// Its tenant.
     pub tenant: TenantId,
     /// Gang size.
     pub chips: u64,
-    /// Priority.
     pub priority: i32,
     /// Submit time (its place in FIFO order; kept across preemptions, as Kueue requeues).
     pub submit_s: u64,
@@ -183,7 +179,6 @@ pub enum Fit {
 /// Which jobs of other tenants an attempt may take.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CrossTenant {
-    /// None.
     None,
     /// Any job of a borrowing tenant in the same cohort tree.
     ReclaimAny,

@@ -37,7 +37,6 @@ use emit::{Bufs, Emitter};
 use schedule::kv_layout;
 use shape::{Shape, out_dtype, p_dtype};
 
-/// `attention`.
 pub(super) struct Attention;
 /// Steps Q K^T runs ahead of the transposes that need its softmax: the chain from S to P (row
 /// max, running max, exp, each with its access latency) takes about 1.7 steps of PE work. 4

@@ -83,7 +83,6 @@ pub(crate) enum Phase {
 pub(crate) struct JobEnd<'a> {
     /// The job as submitted.
     pub spec: &'a JobSpec,
-    /// Where it is.
     pub phase: Phase,
     /// Chip-seconds of its runs that ended.
     pub spent_chip_s: u64,

@@ -11,14 +11,12 @@ pub(crate) enum EventKind {
     Arrival,
     /// A job's run ends (stale when `epoch` is not the job's current run).
     Finish {
-        /// Job id.
         job: u32,
         /// Run number of the job when the event was scheduled.
         epoch: u32,
     },
     /// A job chosen for eviction with a grace period is stopped now.
     EvictDue {
-        /// Job id.
         job: u32,
         /// Run number of the job when the eviction was decided.
         epoch: u32,

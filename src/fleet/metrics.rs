@@ -44,7 +44,6 @@ impl Percentiles {
 /// Per-tenant results.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct TenantMetrics {
-    /// Tenant name.
     pub tenant: String,
     /// Jobs submitted before the horizon.
     pub jobs_submitted: u64,
@@ -147,9 +146,9 @@ pub struct Sample {
 /// Everything a run reports.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Outcome {
-    /// Scenario name.
+    /// Scenario name: the file's `name`, else the file's stem.
     pub scenario: String,
-    /// Policy name.
+    /// Name of the policy that scheduled the run (`fair`, `kueue`, ...).
     pub policy: String,
     /// Seed of the run.
     pub seed: u64,
@@ -177,7 +176,6 @@ pub struct Outcome {
 /// What happened to one submitted job.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct JobRecord {
-    /// Tenant id.
     pub tenant: usize,
     /// Submit time (s).
     pub submit_s: u64,

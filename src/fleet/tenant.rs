@@ -95,7 +95,6 @@ pub enum BorrowWithinCohort {
 /// The three Kueue preemption settings of a tenant's queue.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Preemption {
-    /// Inside the queue.
     pub within_queue: WithinQueue,
     /// Reclaiming lent quota.
     pub reclaim_within_cohort: ReclaimWithinCohort,

@@ -23,7 +23,6 @@ pub(crate) enum TimeFormat {
 /// Which CSV columns hold what.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub(crate) struct Columns {
-    /// Submit time.
     pub submit: String,
     /// Run time (s) on the reference generation.
     pub run_time: String,

@@ -61,7 +61,6 @@ impl<'h> Builder<'h> {
         }
     }
 
-    /// The preset.
     pub(super) fn hw(&self) -> &'h Hardware {
         self.hw
     }

@@ -65,7 +65,6 @@ impl Step {
 /// An HBM matrix operand: buffer, first row (batches stack along rows) and row length.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Operand {
-    /// The buffer.
     pub buf: BufferId,
     /// First row of this matrix in the buffer.
     pub row0: usize,

@@ -29,7 +29,7 @@ pub enum Error {
     Fleet {
         /// The grid point (`key=value ...`).
         point: String,
-        /// The error.
+        /// Why the scenario was refused or the run failed.
         source: fleet::Error,
     },
 }
@@ -157,7 +157,7 @@ pub struct Run {
 /// computed from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Runs {
-    /// The sweep.
+    /// The grid the runs cover (points, seeds, base seed).
     pub grid: Grid,
     /// `(i, n)` of the shard, `(0, 1)` for a whole sweep.
     pub shard: (usize, usize),
@@ -169,7 +169,7 @@ pub struct Runs {
 pub struct Spec<'a> {
     /// Scenario file (named in errors and in the grid).
     pub file: &'a Path,
-    /// Scenario text.
+    /// The scenario file's contents, before any override.
     pub text: &'a str,
     /// Reads files the scenario names (traces), relative paths against its directory.
     pub read: &'a (dyn Fn(&Path) -> std::io::Result<String> + Sync),

@@ -256,12 +256,10 @@ impl Folds {
         }
     }
 
-    /// The first fold.
     pub(crate) fn first(&self) -> FoldAt {
         FoldAt { c: 0, r: 0 }
     }
 
-    /// The last fold.
     pub(crate) fn last(&self) -> FoldAt {
         FoldAt {
             c: self.col_folds - 1,

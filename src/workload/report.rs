@@ -99,7 +99,7 @@ pub struct ModelTotal {
 /// What `trnsim model run` reports (the JSON keys are part of the interface).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ModelReport {
-    /// The config.
+    /// The model config the step ran.
     pub model: ModelConfig,
     /// Hardware preset.
     pub hardware: String,

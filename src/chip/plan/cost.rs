@@ -371,7 +371,6 @@ fn run_elems(t: &Tile) -> usize {
 /// would otherwise be recomputed for every instruction.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Consts<'a> {
-    /// The preset.
     hw: &'a Hardware,
     /// `hw.dma.descriptor_overhead_ns()`.
     descriptor_overhead_ns: f64,

@@ -14,7 +14,6 @@ use crate::fleet::job::JobId;
 use crate::fleet::quota::Share;
 use crate::fleet::tenant::{ReclaimWithinCohort, TenantId};
 
-/// Fair sharing.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Fair;
 

@@ -123,46 +123,8 @@ fn lower_norm(p: &Params, hw: &Hardware, name: &str, layer: bool) -> Result<Prog
         b.dma(Role::Load, xs.clone(), hbm_block(x, t.r0, t.nr, 0, cols));
         // Statistics: (mean, var) by bn_stats/bn_aggr, or the sum of squares in one Scalar pass
         // (the squares are scratch); then rstd = 1 / sqrt(var + eps) (or ss / cols + eps).
-        if layer {
-            for c in 0..chunks {
-                let len = BN_FMAX.min(cols - c * BN_FMAX);
-                b.push(Op::BnStats {
-                    dst: stat(3 * c, 3),
-                    src: rx.tile(ox, t.nr, c * BN_FMAX, len),
-                });
-            }
-            b.push(Op::BnAggr {
-                dst: stat(agg, 2),
-                src: stat(0, 3 * chunks),
-            });
-            b.push(act(
-                ActFunc::Rsqrt,
-                stat(agg + 2, 1),
-                stat(agg + 1, 1),
-                1.0,
-                EPS,
-                None,
-            ));
-            // shift = -mean * rstd
-            b.push(ts(
-                stat(agg + 3, 1),
-                stat(agg, 1),
-                (AluOp::Mul, Scalar::PerPartition(stat(agg + 2, 1))),
-                Some((AluOp::Mul, Scalar::Imm(-1.0))),
-            ));
-        } else {
-            let sq = Some((ReduceOp::Sum, stat(agg, 1)));
-            b.push(act(ActFunc::Square, tmp.clone(), xs.clone(), 1.0, 0.0, sq));
-            let inv_n = 1.0 / cols as f32;
-            b.push(act(
-                ActFunc::Rsqrt,
-                stat(agg + 2, 1),
-                stat(agg, 1),
-                inv_n,
-                EPS,
-                None,
-            ));
-        }
+        let x_cols = |c0: usize, len: usize| rx.tile(ox, t.nr, c0, len);
+        row_stats(&mut b, layer, &xs, &tmp, &stat, &x_cols, cols);
         // Stage B: normalized rows in the storage dtype (16-bit operands take the fast
         // paths); stage C: gamma (and beta), each full pass on its own engine.
         let stage_b = b.capture(|b| {
@@ -223,6 +185,63 @@ fn lower_norm(p: &Params, hw: &Hardware, name: &str, layer: bool) -> Result<Prog
         b.extend(std::mem::take(&mut s.1));
     }
     b.finish()
+}
+
+/// A tile's per-row statistics into its stats slot (`stat(i, len)`): rstd at `agg + 2` and, for
+/// layernorm, the shift -mean * rstd at `agg + 3` (agg = 3 x chunks). Layernorm takes (mean, var)
+/// from bn_stats/bn_aggr over `x_cols` chunks; rmsnorm the sum of squares in one Scalar pass, with
+/// `tmp` as scratch for the squares.
+fn row_stats(
+    b: &mut Builder,
+    layer: bool,
+    xs: &Tile,
+    tmp: &Tile,
+    stat: &dyn Fn(usize, usize) -> Tile,
+    x_cols: &dyn Fn(usize, usize) -> Tile,
+    cols: usize,
+) {
+    let chunks = cols.div_ceil(BN_FMAX);
+    let agg = 3 * chunks;
+    if layer {
+        for c in 0..chunks {
+            let len = BN_FMAX.min(cols - c * BN_FMAX);
+            b.push(Op::BnStats {
+                dst: stat(3 * c, 3),
+                src: x_cols(c * BN_FMAX, len),
+            });
+        }
+        b.push(Op::BnAggr {
+            dst: stat(agg, 2),
+            src: stat(0, 3 * chunks),
+        });
+        b.push(act(
+            ActFunc::Rsqrt,
+            stat(agg + 2, 1),
+            stat(agg + 1, 1),
+            1.0,
+            EPS,
+            None,
+        ));
+        // shift = -mean * rstd
+        b.push(ts(
+            stat(agg + 3, 1),
+            stat(agg, 1),
+            (AluOp::Mul, Scalar::PerPartition(stat(agg + 2, 1))),
+            Some((AluOp::Mul, Scalar::Imm(-1.0))),
+        ));
+    } else {
+        let sq = Some((ReduceOp::Sum, stat(agg, 1)));
+        b.push(act(ActFunc::Square, tmp.clone(), xs.clone(), 1.0, 0.0, sq));
+        let inv_n = 1.0 / cols as f32;
+        b.push(act(
+            ActFunc::Rsqrt,
+            stat(agg + 2, 1),
+            stat(agg, 1),
+            inv_n,
+            EPS,
+            None,
+        ));
+    }
 }
 
 fn reference_norm(input: &dyn Fn(&str) -> ArrayD<f64>, layer: bool) -> Vec<(String, ArrayD<f64>)> {

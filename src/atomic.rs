@@ -7,7 +7,7 @@ use std::path::Path;
 
 /// Write `path` through `write`, atomically. Errors are the I/O error (the temporary file is
 /// removed on failure).
-pub fn write(
+pub(crate) fn write(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
 ) -> io::Result<()> {

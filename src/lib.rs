@@ -17,8 +17,8 @@
 //! - [`systolic`]: systolic design-space mode: closed-form layer timing of any R x C array
 //!   (ws/os/is), SCALE-Sim compatible, beside the Trainium-style engine.
 //! - [`config`]: input files read with their places, `--set` overrides, and one located error.
-//! - [`report`]: tabular results rendered as a table for people, or JSON / CSV for programs.
-//! - [`cli`]: the commands of the `trnsim` binary as library functions; [`atomic`]: file output
+//! - `report`: tabular results rendered as a table for people, or JSON / CSV for programs.
+//! - [`cli`]: the commands of the `trnsim` binary as library functions; `atomic`: file output
 //!   that never leaves a partial file.
 //!
 //! The library never prints and never opens a file it was not handed; the `trnsim` binary parses
@@ -61,9 +61,10 @@
 //! ```
 
 #![warn(missing_docs)]
+#![warn(unreachable_pub)]
 
 pub mod arch;
-pub mod atomic;
+pub(crate) mod atomic;
 pub mod chip;
 pub mod cli;
 pub mod config;
@@ -71,7 +72,7 @@ pub mod fleet;
 pub mod isa;
 pub mod kernels;
 pub mod numerics;
-pub mod report;
+pub(crate) mod report;
 pub mod sweep;
 pub mod systolic;
 pub mod workload;

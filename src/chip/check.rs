@@ -83,7 +83,7 @@ pub fn check(program: &Program, hw: &Hardware, file: &str) -> Result<Usage> {
 /// checks of one instruction never look at another's), also returning each instruction's queue
 /// ([`super::queue::queues`]). The result, error included, is [`check`]'s: the first failing
 /// instruction in program order is the one reported.
-pub fn check_split(
+pub(crate) fn check_split(
     program: &Program,
     hw: &Hardware,
     file: &str,
@@ -609,7 +609,7 @@ fn check_transpose(cx: &Ctx, line: u32, dst: &Tile, src: &Tile) -> Result<()> {
 
 /// K-rows per partition of a matmul's inputs: 2 in fp8 double-row mode (both inputs fp8, the
 /// preset has the mode, and the inputs are twice as wide as the destination), else 1.
-pub fn double_rows(
+pub(crate) fn double_rows(
     p: &Program,
     hw: &Hardware,
     stationary: &Tile,

@@ -1,7 +1,7 @@
 //! The chip simulator: resource checks, the timing model and functional execution.
 //!
 //! [`check::check`] validates a [`Program`] against a [`Hardware`] preset (and, as it goes, puts
-//! each instruction on its [`queue`]); [`plan::build`] derives the immutable timing plan (queues,
+//! each instruction on its `queue`); [`plan::build`] derives the immutable timing plan (queues,
 //! costs, dependencies); [`sim::simulate`] runs it in integer picoseconds; [`exec`] computes the
 //! values. Timing never looks at values, so a run with and without data has the same timing by
 //! construction.
@@ -11,10 +11,10 @@ mod error;
 pub mod exec;
 mod pages;
 pub mod plan;
-pub mod queue;
+pub(crate) mod queue;
 pub mod report;
 pub mod sim;
-pub mod timeline;
+pub(crate) mod timeline;
 
 pub use error::{Error, Result};
 

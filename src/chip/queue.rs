@@ -9,23 +9,23 @@ use crate::arch::Hardware;
 use crate::isa::{Engine, Op, Program};
 
 /// Tensor engine queue (compute queues come first; DMA queues follow them).
-pub const TENSOR: u16 = 0;
+pub(crate) const TENSOR: u16 = 0;
 /// Vector engine queue.
-pub const VECTOR: u16 = 1;
+pub(crate) const VECTOR: u16 = 1;
 /// Scalar engine queue.
-pub const SCALAR: u16 = 2;
+pub(crate) const SCALAR: u16 = 2;
 /// GpSimd engine queue.
-pub const GPSIMD: u16 = 3;
+pub(crate) const GPSIMD: u16 = 3;
 /// First DMA queue.
-pub const FIRST_DMA: u16 = 4;
+pub(crate) const FIRST_DMA: u16 = 4;
 
 /// Number of queues of a core of `hw`: the compute engines' and every DMA engine's.
-pub fn count(hw: &Hardware) -> usize {
+pub(crate) fn count(hw: &Hardware) -> usize {
     FIRST_DMA as usize + (hw.dma.engines * hw.dma.queues_per_engine) as usize
 }
 
 /// The queue an instruction runs on.
-pub fn queue_of(op: &Op, hw: &Hardware) -> u16 {
+pub(crate) fn queue_of(op: &Op, hw: &Hardware) -> u16 {
     match op {
         Op::DmaCopy { queue, .. } => {
             FIRST_DMA + queue.engine * hw.dma.queues_per_engine as u16 + queue.queue
@@ -53,7 +53,7 @@ pub fn queue_of(op: &Op, hw: &Hardware) -> u16 {
 
 /// The queue of every instruction (the simulator needs them all before it starts, to know each
 /// queue's order; a streamed plan sends the rest later).
-pub fn queues(program: &Program, hw: &Hardware) -> Vec<u16> {
+pub(crate) fn queues(program: &Program, hw: &Hardware) -> Vec<u16> {
     program
         .instrs
         .iter()

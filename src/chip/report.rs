@@ -157,7 +157,7 @@ pub fn report(program: &Program, hw: &Hardware, run: &RunResult) -> Report {
 
 impl Report {
     /// The report for a person: a summary and an engine table.
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         let mut summary = Table::new(["metric", "value"])
             .with_title(format!("kernel {} on {}", self.kernel, self.hardware));
         let rows: Vec<(&str, String)> = vec![

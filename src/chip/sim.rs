@@ -170,7 +170,11 @@ pub fn simulate(plan: &Plan, hw: &Hardware) -> Schedule {
 /// Simulate a plan while it is being built: `plan` holds the queues (see [`Plan::streamed`]),
 /// the rest arrives in order on `rx` (from [`super::plan::build_streamed`]). The schedule is the one [`simulate`] gives for the whole plan: the simulator
 /// only ever waits for entries, it never guesses. Returns the assembled plan too.
-pub fn simulate_streamed(plan: Plan, hw: &Hardware, rx: Receiver<Parts>) -> (Plan, Schedule) {
+pub(crate) fn simulate_streamed(
+    plan: Plan,
+    hw: &Hardware,
+    rx: Receiver<Parts>,
+) -> (Plan, Schedule) {
     let n = plan.len();
     let mut src = Streamed { plan, rx };
     let s = simulate_from_with(&mut src, hw);

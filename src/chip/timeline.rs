@@ -34,7 +34,7 @@ fn tile_text(program: &Program, t: &Tile) -> String {
 }
 
 /// The trace-event JSON text.
-pub fn timeline(program: &Program, hw: &Hardware, plan: &Plan, s: &Schedule) -> String {
+pub(crate) fn timeline(program: &Program, hw: &Hardware, plan: &Plan, s: &Schedule) -> String {
     let mut events = Vec::with_capacity(program.instrs.len() + 32);
     let mut used = vec![false; plan.queues];
     for &q in &plan.queue {

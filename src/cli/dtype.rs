@@ -108,7 +108,7 @@ pub fn dispatch(command: &DtypeCommand, stdin: impl BufRead, out: &mut impl Writ
 }
 
 /// Render `dtype info` for the given dtypes (all when empty).
-pub fn info(dtypes: &[DType], format: Format) -> String {
+pub(crate) fn info(dtypes: &[DType], format: Format) -> String {
     let all: Vec<DType> = if dtypes.is_empty() {
         DType::ALL.to_vec()
     } else {
@@ -138,7 +138,7 @@ pub fn info(dtypes: &[DType], format: Format) -> String {
 }
 
 /// One row per dtype with every `finfo` field.
-pub fn info_table(dtypes: &[DType]) -> Table {
+pub(crate) fn info_table(dtypes: &[DType]) -> Table {
     let mut t = Table::new([
         "name",
         "short_name",
@@ -177,7 +177,7 @@ pub fn info_table(dtypes: &[DType]) -> Table {
 
 /// Parse one input value: a decimal number (as `f64`, so it is rounded once, correctly), or `0x`
 /// followed by exactly eight hex digits, the bit pattern of an `f32`.
-pub fn parse_value(text: &str) -> std::result::Result<Input, String> {
+pub(crate) fn parse_value(text: &str) -> std::result::Result<Input, String> {
     let t = text.trim();
     if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
         if hex.len() == 8 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -196,7 +196,7 @@ pub fn parse_value(text: &str) -> std::result::Result<Input, String> {
 
 /// A parsed input value.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Input {
+pub(crate) enum Input {
     /// A decimal, held exactly as parsed to `f64`.
     Decimal(f64),
     /// An `f32` bit pattern.
@@ -218,7 +218,7 @@ fn cast_line(cast: &Cast, input: Input, index: u64, out: &mut impl Write) -> std
 }
 
 /// Cast values given on the command line.
-pub fn cast_values(cast: &Cast, values: &[String], out: &mut impl Write) -> Result<()> {
+pub(crate) fn cast_values(cast: &Cast, values: &[String], out: &mut impl Write) -> Result<()> {
     let inputs = values
         .iter()
         .enumerate()

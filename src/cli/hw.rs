@@ -37,7 +37,7 @@ impl Default for HwArgs {
 
 impl HwArgs {
     /// The `--hw-set` overrides as pairs.
-    pub fn overrides(&self) -> Result<Vec<(String, String)>> {
+    pub(crate) fn overrides(&self) -> Result<Vec<(String, String)>> {
         let mut out = Vec::new();
         for s in &self.hw_set {
             out.extend(arch::parse_overrides(s)?);
@@ -46,7 +46,7 @@ impl HwArgs {
     }
 
     /// Refuse `--set`, and read the `--hw-set` overrides: the checks that need no file.
-    pub fn overrides_checked(&self) -> Result<Vec<(String, String)>> {
+    pub(crate) fn overrides_checked(&self) -> Result<Vec<(String, String)>> {
         if let Some(v) = self.refused_set.first() {
             return Err(Error::Flag {
                 flag: "--set",
@@ -58,13 +58,13 @@ impl HwArgs {
     }
 
     /// Refuse `--set`, then load the hardware with its overrides.
-    pub fn load(&self) -> Result<Hardware> {
+    pub(crate) fn load(&self) -> Result<Hardware> {
         load_hardware(&self.hw, &self.overrides_checked()?)
     }
 }
 
 /// Load a hardware description: a preset or a TOML file, then overrides.
-pub fn load_hardware(spec: &str, set: &[(String, String)]) -> Result<Hardware> {
+pub(crate) fn load_hardware(spec: &str, set: &[(String, String)]) -> Result<Hardware> {
     let hw = Hardware::resolve(spec, |p| std::fs::read_to_string(p))?;
     Ok(hw.with_overrides(set)?)
 }
@@ -99,7 +99,7 @@ pub fn dispatch(command: &HwCommand, out: &mut impl Write) -> Result<()> {
 }
 
 /// One row per preset: the headline numbers and the derived peaks.
-pub fn list(format: Format) -> Result<String> {
+pub(crate) fn list(format: Format) -> Result<String> {
     let mut t = Table::new([
         "name",
         "pe",
@@ -134,7 +134,7 @@ pub fn list(format: Format) -> Result<String> {
 }
 
 /// The full description of one hardware (after overrides) as TOML or JSON.
-pub fn show(hw: &Hardware, json: bool) -> String {
+pub(crate) fn show(hw: &Hardware, json: bool) -> String {
     if json {
         let mut s = serde_json::to_string_pretty(hw).expect("hardware serializes");
         s.push('\n');

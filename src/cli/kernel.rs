@@ -9,7 +9,7 @@ use super::hw::HwArgs;
 use super::{Error, Result};
 use crate::arch::Hardware;
 use crate::chip::{self, RunOptions};
-use crate::kernels::{self, Kernel, Params, def::Kind};
+use crate::kernels::{self, Params, def::Kind};
 use crate::report::{Format, Table};
 
 /// Split `--param m=4096,k=8192,dtype=bf16` (repeatable) into pairs.
@@ -45,7 +45,7 @@ pub struct KernelParams {
 
 impl KernelParams {
     /// The parameter pairs and the hardware; `--set` is refused with the flag meant.
-    pub fn resolve(&self) -> Result<(Vec<(String, String)>, Hardware)> {
+    pub(crate) fn resolve(&self) -> Result<(Vec<(String, String)>, Hardware)> {
         if let Some(v) = self.hw.refused_set.first() {
             return Err(Error::Flag {
                 flag: "--set",
@@ -117,7 +117,7 @@ pub fn dispatch(command: &KernelCommand, out: &mut impl Write) -> Result<()> {
 }
 
 /// One row per kernel.
-pub fn list(format: Format) -> Result<String> {
+pub(crate) fn list(format: Format) -> Result<String> {
     let mut t = Table::new(["kernel", "parameters", "description"]);
     for &k in kernels::all() {
         let d = kernels::definition(k);
@@ -143,7 +143,7 @@ pub fn list(format: Format) -> Result<String> {
 }
 
 /// A kernel's description and parameters.
-pub fn show(name: &str, format: Format) -> Result<String> {
+pub(crate) fn show(name: &str, format: Format) -> Result<String> {
     let (_, d) = kernels::find(name)?;
     let mut t = Table::new(["parameter", "kind", "default", "valid", "meaning"])
         .with_title(format!("{}: {}", d.name, d.description));
@@ -165,7 +165,7 @@ pub fn show(name: &str, format: Format) -> Result<String> {
 }
 
 /// `trnsim kernel lower`: the trace text (written to `out` when given; else returned).
-pub fn lower(
+pub(crate) fn lower(
     name: &str,
     set: &[(String, String)],
     hw: &Hardware,
@@ -222,7 +222,7 @@ pub struct KernelRunArgs {
 
 /// What `trnsim kernel run` produced: the report, and the failed check if any (exit 1 after
 /// the report is printed).
-pub struct KernelRunOutput {
+pub(crate) struct KernelRunOutput {
     /// The report text.
     pub text: String,
     /// Set when `--check` failed.
@@ -230,7 +230,7 @@ pub struct KernelRunOutput {
 }
 
 /// Lower, run and report (and check).
-pub fn run(args: &KernelRunArgs) -> Result<KernelRunOutput> {
+pub(crate) fn run(args: &KernelRunArgs) -> Result<KernelRunOutput> {
     let (set, hw) = args.params.resolve()?;
     let hw = &hw;
     if args.check && args.no_data {
@@ -267,7 +267,7 @@ pub fn run(args: &KernelRunArgs) -> Result<KernelRunOutput> {
 }
 
 /// The run report with the kernel's parameters (and the check) added.
-pub fn render(
+pub(crate) fn render(
     report: &chip::report::Report,
     p: &Params,
     check: Option<&kernels::CheckReport>,
@@ -314,9 +314,4 @@ pub fn render(
             s
         }
     }
-}
-
-/// The kernel behind a name (for callers that hold one).
-pub fn kernel(name: &str) -> Result<&'static dyn Kernel> {
-    Ok(kernels::find(name).map(|(k, _)| k)?)
 }

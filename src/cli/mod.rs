@@ -5,7 +5,7 @@
 //! here (`run::RunArgs`, `plan::PlanArgs`, ...; `src/main.rs` only names the commands); (2) the
 //! command resolves them (hardware, scenario, kernel parameters), refusing a flag spelled the way
 //! another command spells it; (3) the library runs; (4) the domain's report module makes the
-//! tables, charts and HTML as values ([`crate::fleet::report`], [`crate::sweep::report`]); (5) the
+//! tables, charts and HTML as values (`crate::fleet::report`, `crate::sweep::report`); (5) the
 //! command writes the files and returns the text for stdout. Every command is testable without a
 //! process, and every failure stays a typed [`Error`] whose variant gives the exit code.
 
@@ -90,7 +90,7 @@ impl Error {
     }
 
     /// A file error naming the path.
-    pub fn file(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
+    pub(crate) fn file(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
         let path = path.into();
         move |source| Error::File { path, source }
     }
@@ -100,17 +100,17 @@ impl Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Read a file named on the command line.
-pub fn read(path: &std::path::Path) -> Result<String> {
+pub(crate) fn read(path: &std::path::Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(Error::file(path))
 }
 
 /// Create a directory named on the command line (and its parents).
-pub fn create_dir(dir: &std::path::Path) -> Result<()> {
+pub(crate) fn create_dir(dir: &std::path::Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(Error::file(dir))
 }
 
 /// Write a file atomically: to a temporary file beside it, then renamed into place, so a failure
 /// never leaves a partial file.
-pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     crate::atomic::write(path, |w| std::io::Write::write_all(w, bytes)).map_err(Error::file(path))
 }

@@ -63,7 +63,7 @@ pub struct ModelRunArgs {
 }
 
 /// A config from a file, or else a shipped one by name or by its path in the repository.
-pub fn load(spec: &str) -> Result<ModelConfig> {
+pub(crate) fn load(spec: &str) -> Result<ModelConfig> {
     let path = Path::new(spec);
     if path.is_file() {
         let text = super::read(path)?;
@@ -82,7 +82,7 @@ pub fn load(spec: &str) -> Result<ModelConfig> {
 }
 
 /// The shipped configs.
-pub fn list(format: Format) -> Result<String> {
+pub(crate) fn list(format: Format) -> Result<String> {
     let mut t = Table::new([
         "model",
         "hidden",
@@ -114,7 +114,7 @@ pub fn list(format: Format) -> Result<String> {
 }
 
 /// The step the options describe; a missing or misplaced length is an error naming the option.
-pub fn step(args: &ModelRunArgs) -> Result<Step> {
+pub(crate) fn step(args: &ModelRunArgs) -> Result<Step> {
     let len = match (args.phase, args.seq, args.context) {
         (Phase::Train, _, _) => {
             return Err(Error::Input(
@@ -160,7 +160,7 @@ pub fn step(args: &ModelRunArgs) -> Result<Step> {
 }
 
 /// Run one step of the model and render the report.
-pub fn run(args: &ModelRunArgs) -> Result<String> {
+pub(crate) fn run(args: &ModelRunArgs) -> Result<String> {
     let hw = args.hw.load()?;
     let dtype: DType = args.dtype.parse()?;
     let cfg = load(&args.model)?;
@@ -204,7 +204,7 @@ fn row_cells(part: &str, r: &Row) -> Vec<Value> {
 }
 
 /// The report for a person (a table), or JSON (the whole report), or CSV (the kernel rows).
-pub fn render(r: &ModelReport, format: Format) -> String {
+pub(crate) fn render(r: &ModelReport, format: Format) -> String {
     match format {
         Format::Json => {
             let mut s = serde_json::to_string_pretty(r).expect("report serializes");

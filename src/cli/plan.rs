@@ -1,5 +1,5 @@
 //! `trnsim plan`: run a fleet scenario, print its report and, with `--out`, write every file of
-//! it ([`crate::fleet::report`] makes them).
+//! it (`crate::fleet::report` makes them).
 
 use std::path::PathBuf;
 
@@ -30,7 +30,7 @@ pub struct PlanArgs {
 }
 
 /// Split `KEY=VALUE` (the value may contain `=` and commas).
-pub fn key_value(s: &str) -> std::result::Result<(String, String), String> {
+pub(crate) fn key_value(s: &str) -> std::result::Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
         _ => Err(format!(

@@ -42,7 +42,7 @@ pub struct RunArgs {
 }
 
 /// Split `NAME=PATH`.
-pub fn name_path(s: &str) -> std::result::Result<(String, PathBuf), String> {
+pub(crate) fn name_path(s: &str) -> std::result::Result<(String, PathBuf), String> {
     match s.split_once('=') {
         Some((n, p)) if !n.is_empty() && !p.is_empty() => Ok((n.to_string(), PathBuf::from(p))),
         _ => Err(format!("expected NAME=FILE.npy, found '{s}'")),
@@ -50,7 +50,7 @@ pub fn name_path(s: &str) -> std::result::Result<(String, PathBuf), String> {
 }
 
 /// Read and parse a trace file.
-pub fn load_trace(path: &Path) -> Result<Program> {
+pub(crate) fn load_trace(path: &Path) -> Result<Program> {
     let text = super::read(path)?;
     Ok(isa::parse::parse(&text, &path.display().to_string())?)
 }
@@ -109,7 +109,7 @@ pub fn run(args: &RunArgs) -> Result<String> {
 }
 
 /// The report in a format.
-pub fn render(report: &Report, format: Format) -> String {
+pub(crate) fn render(report: &Report, format: Format) -> String {
     match format {
         Format::Table => report.to_text(),
         Format::Json => {

@@ -1,6 +1,6 @@
 //! `trnsim sweep`: a scenario over a grid of `--vary` values and seeds, in parallel, reported
 //! as mean and 95 % confidence interval per metric; `trnsim sweep merge` joins shards. The
-//! report's tables, charts and HTML come from [`crate::sweep::report`]; this module reads the
+//! report's tables, charts and HTML come from `crate::sweep::report`; this module reads the
 //! inputs, shows progress and writes the files.
 
 use std::io::IsTerminal;
@@ -91,7 +91,7 @@ fn progress_bar(args: &SweepArgs, total: u64) -> Option<indicatif::ProgressBar> 
 }
 
 /// Run the sweep (or a shard), write `--out`, return the report.
-pub fn run(args: &SweepArgs) -> Result<String> {
+pub(crate) fn run(args: &SweepArgs) -> Result<String> {
     let Some(scenario) = &args.scenario else {
         return Err(Error::Input(
             "trnsim sweep: a SCENARIO file (or `merge DIR...`) is required".into(),
@@ -137,7 +137,7 @@ pub fn run(args: &SweepArgs) -> Result<String> {
 }
 
 /// `trnsim sweep merge DIR...`: join shard outputs into the whole sweep.
-pub fn merge(dirs: &[PathBuf], format: Format, out: Option<&Path>) -> Result<String> {
+pub(crate) fn merge(dirs: &[PathBuf], format: Format, out: Option<&Path>) -> Result<String> {
     let mut parts = Vec::new();
     for d in dirs {
         let f = d.join("runs.json");

@@ -115,7 +115,7 @@ fn trainium_params(hw: &HwArgs) -> Result<(TrainiumParams, Array)> {
 }
 
 /// Read the config and topology, time every layer, and render the report.
-pub fn run(args: &TopologyArgs) -> Result<Output> {
+pub(crate) fn run(args: &TopologyArgs) -> Result<Output> {
     let (Some(config), Some(topology)) = (&args.config, &args.topology) else {
         let msg = "systolic needs --config FILE.cfg and --topology FILE.csv, or gemm";
         return Err(Error::Input(msg.into()));
@@ -151,7 +151,7 @@ pub fn run(args: &TopologyArgs) -> Result<Output> {
 }
 
 /// Time one GEMM and render the report.
-pub fn gemm(args: &GemmArgs) -> Result<String> {
+pub(crate) fn gemm(args: &GemmArgs) -> Result<String> {
     let (params, preset_array) = trainium_params(&args.common.hw)?;
     let (mode, format) = (args.common.mode, args.common.format);
     let array = Array::new(
@@ -222,7 +222,7 @@ fn bandwidth_text(bw: Option<[u64; 3]>) -> String {
 /// The COMPUTE_REPORT-like table: SCALE-Sim's columns for the first setting, `trn_` columns for
 /// the Trainium-style one beside it. Percentages are exact in JSON and CSV, two decimals in the
 /// table form; the table's title carries the totals.
-pub fn render(reports: &[LayerReport], mode: Mode, title: &str, format: Format) -> String {
+pub(crate) fn render(reports: &[LayerReport], mode: Mode, title: &str, format: Format) -> String {
     const COLS: [&str; 5] = [
         "total_cycles",
         "stall_cycles",

@@ -25,7 +25,7 @@ use super::tenant::TenantId;
 use super::time::HOUR_S_F64;
 
 /// What the recorder may read of the engine at a hook.
-pub trait State {
+pub(crate) trait State {
     /// Chips a tenant's running and evicting jobs hold on `g` (what it is served).
     fn held(&self, t: TenantId, g: GenId) -> u64;
     /// A tenant's nominal quota on `g` now (its reservation included).
@@ -40,7 +40,7 @@ pub trait State {
 
 /// Why a job stopped, with what the books need of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stopped {
+pub(crate) enum Stopped {
     /// It completed: `jct_s` after its submission; `ideal_run_s` is its uninterrupted run time
     /// on the generation it finished on.
     Completed {
@@ -63,7 +63,7 @@ pub enum Stopped {
 
 /// Where a job is at the horizon.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
+pub(crate) enum Phase {
     /// Not submitted before the horizon.
     Unsubmitted,
     /// Waiting in a queue.
@@ -73,7 +73,6 @@ pub enum Phase {
         /// Its last start.
         start_s: u64,
     },
-    /// Completed.
     Done,
     /// Rejected at submission.
     Rejected,
@@ -81,10 +80,9 @@ pub enum Phase {
 
 /// One job at the horizon, for [`Account::finish`].
 #[derive(Clone, Copy, Debug)]
-pub struct JobEnd<'a> {
+pub(crate) struct JobEnd<'a> {
     /// The job as submitted.
     pub spec: &'a JobSpec,
-    /// Where it is.
     pub phase: Phase,
     /// Chip-seconds of its runs that ended.
     pub spent_chip_s: u64,
@@ -124,7 +122,7 @@ struct TenantAcc {
 }
 
 /// The recorder of one run.
-pub struct Account {
+pub(crate) struct Account {
     now_s: u64,
     tenants: Vec<TenantAcc>,
     /// Per generation: gang sizes of the jobs that may wait for it (for fragmentation).
@@ -152,7 +150,7 @@ fn remove_size(m: &mut BTreeMap<u32, u32>, k: u32) {
 
 impl Account {
     /// Empty books for `tenants` and `gens`; `record_jobs` keeps one record per job.
-    pub fn new(tenants: usize, gens: usize, record_jobs: bool) -> Self {
+    pub(crate) fn new(tenants: usize, gens: usize, record_jobs: bool) -> Self {
         Account {
             now_s: 0,
             tenants: vec![TenantAcc::default(); tenants],
@@ -168,18 +166,18 @@ impl Account {
 
     /// An event was processed.
     #[inline]
-    pub fn event(&mut self) {
+    pub(crate) fn event(&mut self) {
         self.fleet.events += 1;
     }
 
     /// An UltraServer failed.
-    pub fn failure(&mut self) {
+    pub(crate) fn failure(&mut self) {
         self.fleet.failures += 1;
     }
 
     /// A job was submitted, asking for `demanded_chip_s` on the reference generation.
     #[inline]
-    pub fn arrive(&mut self, t: TenantId, demanded_chip_s: f64) {
+    pub(crate) fn arrive(&mut self, t: TenantId, demanded_chip_s: f64) {
         let a = &mut self.tenants[t];
         a.submitted += 1;
         a.demanded_chip_s += demanded_chip_s;
@@ -187,13 +185,13 @@ impl Account {
 
     /// A submitted job was rejected: no capacity or quota could ever hold it.
     #[inline]
-    pub fn reject(&mut self, t: TenantId) {
+    pub(crate) fn reject(&mut self, t: TenantId) {
         self.tenants[t].rejected += 1;
     }
 
     /// A job started waiting.
     #[inline]
-    pub fn enqueue(&mut self, j: &JobSpec) {
+    pub(crate) fn enqueue(&mut self, j: &JobSpec) {
         let a = &mut self.tenants[j.tenant];
         a.waiting_jobs += 1;
         a.waiting_chips += j.chips as u64;
@@ -209,7 +207,7 @@ impl Account {
 
     /// A job stopped waiting.
     #[inline]
-    pub fn dequeue(&mut self, j: &JobSpec) {
+    pub(crate) fn dequeue(&mut self, j: &JobSpec) {
         let a = &mut self.tenants[j.tenant];
         a.waiting_jobs -= 1;
         a.waiting_chips -= j.chips as u64;
@@ -226,7 +224,12 @@ impl Account {
     /// A job started: `queue_delay_s` on its first start, `reclaim_s` when it waited for
     /// preemptions since it first needed them.
     #[inline]
-    pub fn start(&mut self, t: TenantId, queue_delay_s: Option<u64>, reclaim_s: Option<u64>) {
+    pub(crate) fn start(
+        &mut self,
+        t: TenantId,
+        queue_delay_s: Option<u64>,
+        reclaim_s: Option<u64>,
+    ) {
         let a = &mut self.tenants[t];
         if let Some(d) = queue_delay_s {
             a.started += 1;
@@ -239,7 +242,7 @@ impl Account {
 
     /// A job stopped.
     #[inline]
-    pub fn stop(&mut self, t: TenantId, why: Stopped) {
+    pub(crate) fn stop(&mut self, t: TenantId, why: Stopped) {
         let a = &mut self.tenants[t];
         match why {
             Stopped::Completed { jct_s, ideal_run_s } => {
@@ -272,7 +275,7 @@ impl Account {
     }
 
     /// Time passes to `to_s` in state `s`: integrate the time-weighted metrics.
-    pub fn advance(&mut self, to_s: u64, s: &impl State) {
+    pub(crate) fn advance(&mut self, to_s: u64, s: &impl State) {
         let dt = to_s.saturating_sub(self.now_s);
         if dt > 0 {
             let dtf = dt as f64;
@@ -327,7 +330,7 @@ impl Account {
     /// An instant's events and round are done: note whether each reservation owner has
     /// min(demand, reservation) until the next instant (up to gang size: a waiting job larger
     /// than the unused reservation does not count against it).
-    pub fn settle(&mut self, s: &impl State) {
+    pub(crate) fn settle(&mut self, s: &impl State) {
         let g_n = s.pools().len();
         for (ti, a) in self.tenants.iter_mut().enumerate() {
             let r: u64 = s.reserved(ti).iter().sum();
@@ -345,7 +348,7 @@ impl Account {
     }
 
     /// Add the time-series rows of now: one per tenant, one for the fleet.
-    pub fn sample(&mut self, s: &impl State, names: impl Iterator<Item = String>) {
+    pub(crate) fn sample(&mut self, s: &impl State, names: impl Iterator<Item = String>) {
         let g_n = s.pools().len();
         let now = self.now_s;
         for ((ti, a), name) in self.tenants.iter().enumerate().zip(names) {
@@ -398,7 +401,7 @@ impl Account {
 
     /// The run is over (time advanced to the horizon): the outcome of scenario `sc` with
     /// `seed` under `policy`, from the books, the jobs at the horizon and the fleet's pools.
-    pub fn finish<'j>(
+    pub(crate) fn finish<'j>(
         mut self,
         sc: &Scenario,
         seed: u64,

@@ -1,8 +1,8 @@
 //! Demand: seeded generators (Poisson arrivals whose rate follows a schedule over time, with an
 //! optional daily cycle; fixed, exponential, lognormal, uniform or empirical sizes and run
 //! times, or workloads drawn from a list with their steps) and explicit job lists (inline, or
-//! read from a trace by [`super::trace`]). All of it becomes one arrival-ordered list of
-//! [`JobSpec`]s before the run starts.
+//! read from a trace by `super::trace`). All of it becomes one arrival-ordered list of
+//! `JobSpec`s before the run starts.
 
 use std::sync::Arc;
 
@@ -20,19 +20,19 @@ use super::time::{DAY_S, HOUR_S_F64};
 pub enum Dist {
     /// Always `value`.
     Fixed {
-        /// The value.
+        /// The quantity every sample takes (chips or seconds).
         value: f64,
     },
     /// Exponential with this mean.
     Exponential {
-        /// Mean.
+        /// Mean sample; the rate is its reciprocal.
         mean: f64,
     },
     /// Lognormal: `median * exp(sigma * N(0, 1))`.
     Lognormal {
-        /// Median.
+        /// Median sample (`exp` of the underlying normal's mean).
         median: f64,
-        /// Shape.
+        /// Spread: standard deviation of the underlying normal, in natural-log units.
         sigma: f64,
     },
     /// Uniform in [min, max].
@@ -44,7 +44,7 @@ pub enum Dist {
     },
     /// One of `values`, with probabilities proportional to the weights.
     Empirical {
-        /// The values.
+        /// The possible samples.
         values: Vec<f64>,
         /// Cumulative weights, normalised to end at 1.
         cumulative: Vec<f64>,
@@ -53,7 +53,7 @@ pub enum Dist {
 
 impl Dist {
     /// One sample.
-    pub fn sample(&self, rng: &mut Rng) -> f64 {
+    pub(crate) fn sample(&self, rng: &mut Rng) -> f64 {
         match self {
             Dist::Fixed { value } => *value,
             Dist::Exponential { mean } => rng.exponential(*mean),
@@ -68,7 +68,7 @@ impl Dist {
     }
 
     /// The mean (for load estimates and size checks).
-    pub fn mean(&self) -> f64 {
+    pub(crate) fn mean(&self) -> f64 {
         match self {
             Dist::Fixed { value } => *value,
             Dist::Exponential { mean } => *mean,
@@ -144,9 +144,9 @@ impl WorkloadDraw {
 /// Attributes every job of a stream shares.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct JobTemplate {
-    /// Owner.
+    /// Tenant that submits the jobs and whose quota they count against.
     pub tenant: TenantId,
-    /// Priority.
+    /// Priority: higher is more important (the priority policy runs it first and lets it preempt lower).
     pub priority: i32,
     /// May be preempted.
     pub preemptible: bool,
@@ -167,7 +167,7 @@ pub struct RateSchedule {
 
 impl RateSchedule {
     /// The same rate at every time.
-    pub fn constant(rate_per_s: f64) -> Self {
+    pub(crate) fn constant(rate_per_s: f64) -> Self {
         RateSchedule {
             points: vec![(0, rate_per_s)],
         }
@@ -175,7 +175,7 @@ impl RateSchedule {
 
     /// Straight lines between points (times non-decreasing; equal times make a step). `None`
     /// when there is no point, a time goes back or a rate is negative or not finite.
-    pub fn linear(points: Vec<(u64, f64)>) -> Option<Self> {
+    pub(crate) fn linear(points: Vec<(u64, f64)>) -> Option<Self> {
         let ok = !points.is_empty()
             && points.windows(2).all(|w| w[0].0 <= w[1].0)
             && points.iter().all(|p| p.1.is_finite() && p.1 >= 0.0);
@@ -183,7 +183,7 @@ impl RateSchedule {
     }
 
     /// A step function: each rate holds from its time until the next point's time.
-    pub fn steps(points: &[(u64, f64)]) -> Option<Self> {
+    pub(crate) fn steps(points: &[(u64, f64)]) -> Option<Self> {
         let mut out = Vec::with_capacity(2 * points.len());
         for (i, &(t, r)) in points.iter().enumerate() {
             if i > 0 {
@@ -192,11 +192,6 @@ impl RateSchedule {
             out.push((t, r));
         }
         Self::linear(out)
-    }
-
-    /// The points.
-    pub fn points(&self) -> &[(u64, f64)] {
-        &self.points
     }
 
     /// Rate at `t` (per second); at a step, the rate after it.
@@ -244,7 +239,7 @@ impl RateSchedule {
     }
 
     /// Expected arrivals in `[from, to)`.
-    pub fn integral(&self, from: u64, to: u64) -> f64 {
+    pub(crate) fn integral(&self, from: u64, to: u64) -> f64 {
         if to <= from {
             return 0.0;
         }
@@ -292,7 +287,7 @@ pub enum DemandStream {
 
 impl DemandStream {
     /// Expected number of jobs (exact for lists), to refuse absurd scenarios before allocating.
-    pub fn expected_jobs(&self) -> f64 {
+    pub(crate) fn expected_jobs(&self) -> f64 {
         match self {
             DemandStream::Poisson(p) => {
                 (p.rate.integral(p.start_s, p.end_s)).min(p.max_jobs as f64)
@@ -381,7 +376,7 @@ fn generate_poisson(p: &PoissonStream, rng: &mut Rng, out: &mut Vec<JobSpec>) {
 
 /// Every job of every stream, sorted by submit time (ties: stream order, then order within the
 /// stream). Stream `i` draws from its own generator, derived from `seed`.
-pub fn generate(streams: &[DemandStream], seed: u64) -> Vec<JobSpec> {
+pub(crate) fn generate(streams: &[DemandStream], seed: u64) -> Vec<JobSpec> {
     let total: f64 = streams.iter().map(|s| s.expected_jobs()).sum();
     let mut all: Vec<(u64, usize, usize, JobSpec)> = Vec::with_capacity(total as usize + 16);
     for (i, s) in streams.iter().enumerate() {

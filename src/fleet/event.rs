@@ -6,19 +6,17 @@ use std::collections::BinaryHeap;
 
 /// What happens at an event. Payloads are dense ids into the run's vectors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum EventKind {
+pub(crate) enum EventKind {
     /// The next job of the arrival sequence is submitted.
     Arrival,
     /// A job's run ends (stale when `epoch` is not the job's current run).
     Finish {
-        /// Job id.
         job: u32,
         /// Run number of the job when the event was scheduled.
         epoch: u32,
     },
     /// A job chosen for eviction with a grace period is stopped now.
     EvictDue {
-        /// Job id.
         job: u32,
         /// Run number of the job when the eviction was decided.
         epoch: u32,
@@ -37,31 +35,30 @@ pub enum EventKind {
 
 /// One event: ordered by (time, sequence number).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Event {
+pub(crate) struct Event {
     /// When, in seconds since the scenario start.
     pub time_s: u64,
     /// Insertion order: events at one time run in the order they were scheduled.
     pub seq: u64,
-    /// What.
     pub kind: EventKind,
 }
 
 /// A min-queue of events.
 #[derive(Debug, Default)]
-pub struct EventQueue {
+pub(crate) struct EventQueue {
     heap: BinaryHeap<Reverse<Event>>,
     next_seq: u64,
 }
 
 impl EventQueue {
     /// An empty queue.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Schedule `kind` at `time_s`.
     #[inline]
-    pub fn push(&mut self, time_s: u64, kind: EventKind) {
+    pub(crate) fn push(&mut self, time_s: u64, kind: EventKind) {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.heap.push(Reverse(Event { time_s, seq, kind }));
@@ -69,24 +66,14 @@ impl EventQueue {
 
     /// The earliest event.
     #[inline]
-    pub fn pop(&mut self) -> Option<Event> {
+    pub(crate) fn pop(&mut self) -> Option<Event> {
         self.heap.pop().map(|Reverse(e)| e)
     }
 
     /// Time of the earliest event.
     #[inline]
-    pub fn peek_time(&self) -> Option<u64> {
+    pub(crate) fn peek_time(&self) -> Option<u64> {
         self.heap.peek().map(|Reverse(e)| e.time_s)
-    }
-
-    /// Events waiting.
-    pub fn len(&self) -> usize {
-        self.heap.len()
-    }
-
-    /// No events waiting.
-    pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
     }
 }
 

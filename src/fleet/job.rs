@@ -6,7 +6,7 @@ use super::hardware::{GenId, Generation};
 use super::tenant::TenantId;
 
 /// Dense id of a job (its index in the run's arrival order).
-pub type JobId = u32;
+pub(crate) type JobId = u32;
 
 /// Dense id of a workload (its index in the scenario's `[workloads]`, file order).
 pub type WorkloadId = u32;
@@ -14,7 +14,6 @@ pub type WorkloadId = u32;
 /// A submitted job. Gang-scheduled: all `chips` at once or nothing.
 #[derive(Clone, Debug, PartialEq)]
 pub struct JobSpec {
-    /// Owner.
     pub tenant: TenantId,
     /// Submit time (s).
     pub submit_s: u64,
@@ -37,7 +36,7 @@ pub struct JobSpec {
 }
 
 /// Run time of (the rest of) a job on a generation. Work is counted in the job's own unit
-/// ([`JobSpec::work`]: reference-seconds, or steps for a workload job), so a job that is
+/// (`JobSpec::work`: reference-seconds, or steps for a workload job), so a job that is
 /// preempted on one generation and resumed on another keeps its progress.
 pub trait RunTime: Send + Sync {
     /// Seconds to run `remaining` units of work of `job` on generation `gen_` (at least 1 for

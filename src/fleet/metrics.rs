@@ -12,15 +12,12 @@ use super::workload::WorkloadReport;
 pub struct Percentiles {
     /// Number of values.
     pub count: u64,
-    /// Mean.
     pub mean: f64,
-    /// Median.
     pub p50: f64,
     /// 90th percentile.
     pub p90: f64,
     /// 99th percentile.
     pub p99: f64,
-    /// Largest.
     pub max: f64,
 }
 
@@ -47,7 +44,6 @@ impl Percentiles {
 /// Per-tenant results.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct TenantMetrics {
-    /// Tenant name.
     pub tenant: String,
     /// Jobs submitted before the horizon.
     pub jobs_submitted: u64,
@@ -125,7 +121,6 @@ pub struct FleetMetrics {
 /// One row of the time series.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Sample {
-    /// Time (s).
     pub time_s: u64,
     /// Tenant name, or `*fleet*`.
     pub series: String,
@@ -133,7 +128,6 @@ pub struct Sample {
     pub chips_installed: u64,
     /// Chips up (fleet rows).
     pub chips_up: u64,
-    /// Chips allocated.
     pub chips_allocated: u64,
     /// Nominal quota, reservation included (tenant rows).
     pub chips_nominal: u64,
@@ -152,17 +146,17 @@ pub struct Sample {
 /// Everything a run reports.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Outcome {
-    /// Scenario name.
+    /// Scenario name: the file's `name`, else the file's stem.
     pub scenario: String,
-    /// Policy name.
+    /// Name of the policy that scheduled the run (`fair`, `kueue`, ...).
     pub policy: String,
     /// Seed of the run.
     pub seed: u64,
-    /// Horizon (s).
+    /// Simulated time span (s); rates and utilizations are over it.
     pub horizon_s: u64,
     /// Per tenant, in scenario order.
     pub tenants: Vec<TenantMetrics>,
-    /// Fleet-wide.
+    /// Totals over the whole fleet, every tenant and generation.
     pub fleet: FleetMetrics,
     /// Per workload (`[workloads.NAME]`), its step and run time on each generation, as the
     /// chip simulator gave them (absent without workloads).
@@ -182,13 +176,11 @@ pub struct Outcome {
 /// What happened to one submitted job.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct JobRecord {
-    /// Tenant id.
     pub tenant: usize,
     /// Submit time (s).
     pub submit_s: u64,
     /// Gang size.
     pub chips: u32,
-    /// Priority.
     pub priority: i32,
     /// First start (s), if it started.
     pub first_start_s: Option<u64>,
@@ -205,58 +197,9 @@ impl Outcome {
     }
 }
 
-/// The element-wise mean of JSON documents of the same shape (numbers averaged, everything else
-/// from the first): how a sweep averages outcomes over seeds.
-pub fn mean_json(docs: &[Value]) -> Value {
-    fn go(docs: &[&Value]) -> Value {
-        match docs[0] {
-            Value::Number(_) => {
-                let xs: Vec<f64> = docs.iter().filter_map(|d| d.as_f64()).collect();
-                if xs.len() == docs.len() {
-                    Value::from(xs.iter().sum::<f64>() / xs.len() as f64)
-                } else {
-                    docs[0].clone()
-                }
-            }
-            Value::Object(m) => Value::Object(
-                m.keys()
-                    .map(|k| {
-                        let sub: Vec<&Value> = docs.iter().filter_map(|d| d.get(k)).collect();
-                        let v = if sub.len() == docs.len() {
-                            go(&sub)
-                        } else {
-                            m[k].clone()
-                        };
-                        (k.clone(), v)
-                    })
-                    .collect(),
-            ),
-            Value::Array(a) => Value::Array(
-                (0..a.len())
-                    .map(|i| {
-                        let sub: Vec<&Value> = docs.iter().filter_map(|d| d.get(i)).collect();
-                        if sub.len() == docs.len() {
-                            go(&sub)
-                        } else {
-                            a[i].clone()
-                        }
-                    })
-                    .collect(),
-            ),
-            other => other.clone(),
-        }
-    }
-    if docs.is_empty() {
-        return Value::Null;
-    }
-    let refs: Vec<&Value> = docs.iter().collect();
-    go(&refs)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn nearest_rank_and_means() {
@@ -266,10 +209,5 @@ mod tests {
             (p.p50, p.p90, p.p99, p.max, p.mean),
             (50.0, 90.0, 99.0, 100.0, 50.5)
         );
-        let m = mean_json(&[
-            json!({"a": 1, "b": [2, "x"]}),
-            json!({"a": 3, "b": [4, "y"]}),
-        ]);
-        assert_eq!(m, json!({"a": 2.0, "b": [3.0, "x"]}));
     }
 }

@@ -5,8 +5,8 @@
 //! deliveries, failures) in which a scheduler allocates chips to tenants with quotas in a
 //! cohort tree (Kueue's nominal, borrowing and lending limits), reservations in time with a ramp
 //! and an exclusive part, priorities and spot usage. Jobs are gangs placed inside one
-//! UltraServer or on whole UltraServers of one cluster. Policies: [`policy::static_`],
-//! [`policy::kueue`], [`policy::fair`], [`policy::priority`], each with optional backfill, and
+//! UltraServer or on whole UltraServers of one cluster. Policies: `policy::static_`,
+//! `policy::kueue`, `policy::fair`, `policy::priority`, each with optional backfill, and
 //! three ways of reclaiming lent capacity ([`reclaim`]). Demand comes from seeded generators or
 //! trace replay. The semantics follow Kueue, Slurm and YARN as summarised in the scenario
 //! format's documentation (`scenarios/README.md`).
@@ -15,16 +15,16 @@
 //!
 //! 1. **File**: a scenario TOML as written, checked, with `--set` overrides ([`scenario`]).
 //! 2. **Resolved scenario**: [`Scenario`], immutable and shared across seeds: the fleet
-//!    ([`hardware`]), tenants and their quotas ([`tenant`]), demand streams ([`demand`],
-//!    [`trace`]), workload run times ([`workload`]) and the policy ([`policy`]).
-//! 3. **Engine**: [`sim::run_with`] draws the jobs ([`demand::generate`], seeded by [`rng`]) and
+//!    ([`hardware`]), tenants and their quotas (`tenant`), demand streams ([`demand`],
+//!    `trace`), workload run times (`workload`) and the policy (`policy`).
+//! 3. **Engine**: [`sim::run_with`] draws the jobs (`demand::generate`, seeded by `rng`) and
 //!    runs the event loop
-//!    ([`event`]): admission, placement, preemption and reclaim ([`reclaim`]), asking the
-//!    [`policy::Policy`] every policy question and keeping quota usage in the cohort tree
-//!    ([`quota`]); per-(tenant, generation) state lives in [`table::PerTenantGen`].
-//! 4. **Recorder**: [`account::Account`], fed by the engine's hooks (enqueue, start, stop,
+//!    (`event`): admission, placement, preemption and reclaim ([`reclaim`]), asking the
+//!    `policy::Policy` every policy question and keeping quota usage in the cohort tree
+//!    ([`quota`]); per-(tenant, generation) state lives in `table::PerTenantGen`.
+//! 4. **Recorder**: `account::Account`, fed by the engine's hooks (enqueue, start, stop,
 //!    advance, sample), keeps the books and holds no scheduling state.
-//! 5. **Report**: [`account::Account::finish`] gives the [`Outcome`] ([`metrics`]): per-tenant
+//! 5. **Report**: `account::Account::finish` gives the [`Outcome`] (`metrics`): per-tenant
 //!    and fleet metrics and a time series, which the CLI writes as `summary.json` and
 //!    `metrics.csv`.
 //!
@@ -55,28 +55,28 @@
 //! # Ok::<(), trnsim::fleet::Error>(())
 //! ```
 
-pub mod account;
+pub(crate) mod account;
 pub mod demand;
 pub mod error;
-pub mod event;
+pub(crate) mod event;
 pub mod hardware;
-pub mod job;
-pub mod metrics;
-pub mod policy;
+pub(crate) mod job;
+pub(crate) mod metrics;
+pub(crate) mod policy;
 pub mod quota;
 pub mod reclaim;
-pub mod report;
-pub mod rng;
+pub(crate) mod report;
+pub(crate) mod rng;
 pub mod scenario;
 pub mod sim;
-pub mod table;
-pub mod tenant;
-pub mod time;
-pub mod trace;
-pub mod workload;
+pub(crate) mod table;
+pub(crate) mod tenant;
+pub(crate) mod time;
+pub(crate) mod trace;
+pub(crate) mod workload;
 
 pub use error::{Error, Result};
-pub use job::{RunTime, SpeedupRunTime};
+pub use job::{RunTime, SpeedupRunTime, WorkloadId};
 pub use metrics::Outcome;
 pub use scenario::Scenario;
 pub use sim::RunOptions;

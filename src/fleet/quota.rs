@@ -13,7 +13,7 @@ use std::cmp::Ordering;
 use super::table::PerTenantGen;
 
 /// No limit.
-pub const UNLIMITED: u64 = u64::MAX;
+pub(crate) const UNLIMITED: u64 = u64::MAX;
 const NONE: u32 = u32::MAX;
 
 /// The quota tree of a run: tenants are nodes `0..tenants`, cohorts follow.
@@ -43,7 +43,7 @@ pub struct Share {
 
 impl Share {
     /// No borrowing.
-    pub const ZERO: Share = Share { num: 0, den: 1 };
+    pub(crate) const ZERO: Share = Share { num: 0, den: 1 };
 
     /// Kueue's integer form: borrowed * 1000 / lendable, divided by the weight (625 for 5 of 8
     /// borrowed at weight 1).
@@ -124,18 +124,13 @@ impl QuotaTree {
         }
     }
 
-    /// Number of tenants.
-    pub fn tenants(&self) -> usize {
-        self.tenants
-    }
-
     /// Parent of a node.
-    pub fn parent(&self, node: usize) -> Option<usize> {
+    pub(crate) fn parent(&self, node: usize) -> Option<usize> {
         (self.parent[node] != NONE).then(|| self.parent[node] as usize)
     }
 
     /// Root of a node's tree (itself when it has no cohort).
-    pub fn root(&self, node: usize) -> usize {
+    pub(crate) fn root(&self, node: usize) -> usize {
         self.root[node] as usize
     }
 
@@ -189,28 +184,28 @@ impl QuotaTree {
 
     /// Chips a node uses on `g` (for a cohort: what its children use beyond their guaranteed
     /// quota).
-    pub fn usage(&self, node: usize, g: usize) -> u64 {
+    pub(crate) fn usage(&self, node: usize, g: usize) -> u64 {
         self.usage[(node, g)]
     }
 
     /// A node's quota on `g` (a tenant's nominal; a cohort's lendable subtree quota).
-    pub fn quota(&self, node: usize, g: usize) -> u64 {
+    pub(crate) fn quota(&self, node: usize, g: usize) -> u64 {
         self.subtree[(node, g)]
     }
 
     /// A node's guaranteed (never lent) quota on `g`.
-    pub fn guaranteed(&self, node: usize, g: usize) -> u64 {
+    pub(crate) fn guaranteed(&self, node: usize, g: usize) -> u64 {
         self.guaranteed[(node, g)]
     }
 
     /// Whether a tenant uses more than its nominal quota on `g`.
-    pub fn is_borrowing(&self, tenant: usize, g: usize) -> bool {
+    pub(crate) fn is_borrowing(&self, tenant: usize, g: usize) -> bool {
         let i = (tenant, g);
         self.usage[i] > self.subtree[i]
     }
 
     /// Chips a tenant uses beyond its nominal on `g`.
-    pub fn borrowed(&self, tenant: usize, g: usize) -> u64 {
+    pub(crate) fn borrowed(&self, tenant: usize, g: usize) -> u64 {
         let i = (tenant, g);
         self.usage[i].saturating_sub(self.subtree[i])
     }
@@ -260,7 +255,7 @@ impl QuotaTree {
     }
 
     /// Whether `chips` more fit a tenant's quota on `g`, and whether they stay within nominal.
-    pub fn fits(&self, tenant: usize, g: usize, chips: u64) -> (bool, bool) {
+    pub(crate) fn fits(&self, tenant: usize, g: usize, chips: u64) -> (bool, bool) {
         let fits = self.available(tenant, g) >= chips as i64;
         let nominal = self.usage(tenant, g) + chips <= self.quota(tenant, g);
         (fits, fits && nominal)
@@ -268,7 +263,7 @@ impl QuotaTree {
 
     /// How much a node's usage on `g` changes if tenant `leaf` (in its subtree) uses `delta`
     /// chips more (or fewer).
-    pub fn usage_change(&self, leaf: usize, g: usize, delta: i64, node: usize) -> i64 {
+    pub(crate) fn usage_change(&self, leaf: usize, g: usize, delta: i64, node: usize) -> i64 {
         let mut cur = leaf;
         let mut d = delta;
         while cur != node {
@@ -286,7 +281,7 @@ impl QuotaTree {
     /// Dominant resource share of a node with `delta(g)` more (or less) usage: the largest
     /// borrowed / lendable ratio over generations, divided by the node's weight. Lendable is the
     /// whole tree's lendable quota (the root's subtree quota).
-    pub fn share_with(&self, node: usize, delta: impl Fn(usize) -> i64) -> Share {
+    pub(crate) fn share_with(&self, node: usize, delta: impl Fn(usize) -> i64) -> Share {
         let w = self.weight_milli[node] as u128;
         let root = self.root(node);
         let mut best = Share::ZERO;

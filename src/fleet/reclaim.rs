@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-/// The reclaim mode.
+/// How victims are evicted once chosen: at once, after a grace period, or throttled.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReclaimMode {
@@ -21,7 +21,7 @@ pub enum ReclaimMode {
 /// Reclaim settings.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Reclaim {
-    /// Mode.
+    /// How victims are evicted; the fields below apply per mode.
     pub mode: ReclaimMode,
     /// Grace period (graceful; wait before kill for throttled) in seconds.
     pub grace_s: u64,
@@ -44,7 +44,7 @@ impl Default for Reclaim {
 
 impl Reclaim {
     /// Seconds a victim keeps running after it is chosen.
-    pub fn grace(&self) -> u64 {
+    pub(crate) fn grace(&self) -> u64 {
         match self.mode {
             ReclaimMode::Immediate => 0,
             ReclaimMode::Graceful | ReclaimMode::Throttled => self.grace_s,
@@ -52,7 +52,7 @@ impl Reclaim {
     }
 
     /// Chips that may be evicted per round on a generation with `up_chips` chips up.
-    pub fn budget(&self, up_chips: u64) -> u64 {
+    pub(crate) fn budget(&self, up_chips: u64) -> u64 {
         match self.mode {
             ReclaimMode::Throttled => ((self.fraction * up_chips as f64).floor() as u64).max(1),
             _ => u64::MAX,
@@ -60,7 +60,7 @@ impl Reclaim {
     }
 
     /// Index of the round containing `t_s`.
-    pub fn round_of(&self, t_s: u64) -> u64 {
+    pub(crate) fn round_of(&self, t_s: u64) -> u64 {
         t_s / self.round_s.max(1)
     }
 

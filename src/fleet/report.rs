@@ -16,17 +16,17 @@ use crate::report::charts::{self, Part, Series};
 use crate::report::{Format, Table};
 
 /// Fleet utilization: allocated over up chip-hours.
-pub const UTILIZATION: &str = "fleet.utilization";
+pub(crate) const UTILIZATION: &str = "fleet.utilization";
 
 /// The name of a per-tenant metric (`queue_delay_s.p99`) of tenant `tenant`.
-pub fn tenant_metric(tenant: &str, metric: &str) -> String {
+pub(crate) fn tenant_metric(tenant: &str, metric: &str) -> String {
     format!("tenants.{tenant}.{metric}")
 }
 
 /// Every leaf of a summary (`Outcome::summary_json`, or one tenant's object) with its dotted
 /// name: objects by key, arrays by each element's `tenant` (else its index), so a metric is
 /// named by what it measures, not by position.
-pub fn metrics(summary: &Value) -> Vec<(String, Value)> {
+pub(crate) fn metrics(summary: &Value) -> Vec<(String, Value)> {
     let mut out = Vec::new();
     flatten("", summary, &mut out);
     out
@@ -61,7 +61,7 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, Value)>) {
 
 /// Every per-tenant metric (`metrics.csv`), one row per tenant; a column is the metric's name
 /// below `tenants.NAME.` (`queue_delay_s.p99`).
-pub fn tenant_table(o: &Outcome) -> Table {
+pub(crate) fn tenant_table(o: &Outcome) -> Table {
     let rows: Vec<Map<String, Value>> = o
         .tenants
         .iter()
@@ -84,7 +84,7 @@ pub fn tenant_table(o: &Outcome) -> Table {
 /// The run times workload jobs got: per workload and generation, the step as the chip simulator
 /// timed it (compute, tensor- and data-parallel communication) and the run time of the
 /// workload's own steps. `None` without workloads.
-pub fn workload_table(o: &Outcome, simulations: usize) -> Option<Table> {
+pub(crate) fn workload_table(o: &Outcome, simulations: usize) -> Option<Table> {
     if o.workloads.is_empty() {
         return None;
     }
@@ -139,7 +139,7 @@ pub fn workload_table(o: &Outcome, simulations: usize) -> Option<Table> {
 }
 
 /// The time series, one row per (time, series).
-pub fn timeseries_table(o: &Outcome) -> Table {
+pub(crate) fn timeseries_table(o: &Outcome) -> Table {
     let mut table = Table::new([
         "time_s",
         "series",
@@ -172,7 +172,7 @@ pub fn timeseries_table(o: &Outcome) -> Table {
 }
 
 /// `summary.json` as written: pretty JSON with a final newline.
-pub fn summary_text(o: &Outcome) -> String {
+pub(crate) fn summary_text(o: &Outcome) -> String {
     let mut s = serde_json::to_string_pretty(&o.summary_json()).expect("outcome serializes");
     s.push('\n');
     s
@@ -181,7 +181,7 @@ pub fn summary_text(o: &Outcome) -> String {
 /// Every file of `plan --out`, `(file name, bytes)` in writing order: `summary.json`,
 /// `metrics.csv`, `timeseries.csv`, the charts, and `report.html` (the tables given, then the
 /// charts).
-pub fn files(o: &Outcome, tables: Vec<Table>) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn files(o: &Outcome, tables: Vec<Table>) -> Vec<(String, Vec<u8>)> {
     let mut out = vec![
         ("summary.json".to_string(), summary_text(o).into_bytes()),
         (
@@ -213,7 +213,7 @@ pub fn files(o: &Outcome, tables: Vec<Table>) -> Vec<(String, Vec<u8>)> {
 
 /// Charts of one fleet run: allocation stacked by tenant with the reservations and the fleet
 /// installed, and the queueing-delay CDF per tenant (from job records, when the run kept them).
-pub fn plan_charts(o: &Outcome) -> Vec<(String, String, String)> {
+pub(crate) fn plan_charts(o: &Outcome) -> Vec<(String, String, String)> {
     let day = DAY_S as f64;
     let names: Vec<String> = o.tenants.iter().map(|t| t.tenant.clone()).collect();
     let series = |name: &str, f: &dyn Fn(&Sample) -> f64| Series {
@@ -306,7 +306,7 @@ fn human_s(s: f64) -> String {
 
 /// The report in a format: a headline table per tenant plus the fleet summary (table), the full
 /// summary (JSON), or every per-tenant metric (CSV).
-pub fn render(o: &Outcome, format: Format) -> String {
+pub(crate) fn render(o: &Outcome, format: Format) -> String {
     match format {
         Format::Json => summary_text(o),
         Format::Csv => tenant_table(o).render(Format::Csv),

@@ -6,7 +6,7 @@
 
 /// A small, fast, seedable generator (xoshiro256++). Deterministic on every platform.
 #[derive(Clone, Debug)]
-pub struct Rng {
+pub(crate) struct Rng {
     s: [u64; 4],
 }
 
@@ -20,7 +20,7 @@ fn splitmix(state: &mut u64) -> u64 {
 
 impl Rng {
     /// The generator of stream `stream` of run seed `seed`.
-    pub fn new(seed: u64, stream: u64) -> Rng {
+    pub(crate) fn new(seed: u64, stream: u64) -> Rng {
         let mut st = seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03);
         let s = [
             splitmix(&mut st),
@@ -33,7 +33,7 @@ impl Rng {
 
     /// 64 random bits.
     #[inline]
-    pub fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         let s = &mut self.s;
         let result = s[0].wrapping_add(s[3]).rotate_left(23).wrapping_add(s[0]);
         let t = s[1] << 17;
@@ -48,32 +48,32 @@ impl Rng {
 
     /// Uniform in [0, 1) with 53 random bits.
     #[inline]
-    pub fn uniform(&mut self) -> f64 {
+    pub(crate) fn uniform(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// Uniform integer in [0, n) (n > 0), without modulo bias worth mentioning (Lemire's method).
     #[inline]
-    pub fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         ((self.next_u64() as u128 * n as u128) >> 64) as u64
     }
 
     /// Exponential with the given mean.
     #[inline]
-    pub fn exponential(&mut self, mean: f64) -> f64 {
+    pub(crate) fn exponential(&mut self, mean: f64) -> f64 {
         // 1 - u is in (0, 1]: the logarithm is finite.
         -mean * (1.0 - self.uniform()).ln()
     }
 
     /// Standard normal (Box-Muller; one value per call so the stream position stays simple).
-    pub fn normal(&mut self) -> f64 {
+    pub(crate) fn normal(&mut self) -> f64 {
         let u1 = 1.0 - self.uniform();
         let u2 = self.uniform();
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
 
     /// Lognormal with the given median and shape sigma (of the underlying normal).
-    pub fn lognormal(&mut self, median: f64, sigma: f64) -> f64 {
+    pub(crate) fn lognormal(&mut self, median: f64, sigma: f64) -> f64 {
         median * (sigma * self.normal()).exp()
     }
 }

@@ -9,54 +9,35 @@ use super::tenant::TenantId;
 
 /// A value per (tenant, generation).
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct PerTenantGen<T> {
+pub(crate) struct PerTenantGen<T> {
     gens: usize,
     cells: Vec<T>,
 }
 
 impl<T: Clone> PerTenantGen<T> {
     /// `rows` x `gens` copies of `value`.
-    pub fn new(rows: usize, gens: usize, value: T) -> Self {
+    pub(crate) fn new(rows: usize, gens: usize, value: T) -> Self {
         PerTenantGen {
             gens,
             cells: vec![value; rows * gens],
         }
     }
-
-    /// Set every cell to `value`.
-    pub fn fill(&mut self, value: T) {
-        self.cells.fill(value);
-    }
 }
 
 impl<T> PerTenantGen<T> {
-    /// Number of generations (columns).
-    #[inline]
-    pub fn gens(&self) -> usize {
-        self.gens
-    }
-
     /// A tenant's row: its value on each generation.
     #[inline]
-    pub fn row(&self, t: TenantId) -> &[T] {
+    pub(crate) fn row(&self, t: TenantId) -> &[T] {
         &self.cells[t * self.gens..(t + 1) * self.gens]
     }
 
     /// Every ((tenant, generation), value), row after row.
-    pub fn iter(&self) -> impl Iterator<Item = ((TenantId, GenId), &T)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = ((TenantId, GenId), &T)> {
         let gens = self.gens.max(1);
         self.cells
             .iter()
             .enumerate()
             .map(move |(i, v)| ((i / gens, i % gens), v))
-    }
-}
-
-impl PerTenantGen<u64> {
-    /// A tenant's total over its generations.
-    #[inline]
-    pub fn row_sum(&self, t: TenantId) -> u64 {
-        self.row(t).iter().sum()
     }
 }
 
@@ -87,7 +68,6 @@ mod tests {
         x[(1, 0)] = 1;
         x[(0, 1)] = 7;
         assert_eq!(x.row(1), &[1, 0, 5]);
-        assert_eq!(x.row_sum(1), 6);
         assert_eq!(
             x.iter()
                 .filter(|(_, v)| **v > 0)

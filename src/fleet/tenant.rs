@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::hardware::{FleetPlan, GenId};
 
 /// Dense id of a tenant.
-pub type TenantId = usize;
+pub(crate) type TenantId = usize;
 
 /// A reservation of one generation over a time window, ramping linearly from its start.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -74,7 +74,6 @@ pub enum WithinQueue {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReclaimWithinCohort {
-    /// Never.
     Never,
     /// Only jobs of lower priority than the reclaiming job.
     LowerPriority,
@@ -87,7 +86,6 @@ pub enum ReclaimWithinCohort {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BorrowWithinCohort {
-    /// Never.
     #[default]
     Never,
     /// Jobs of lower priority, at or below `max_priority_threshold`.
@@ -97,7 +95,6 @@ pub enum BorrowWithinCohort {
 /// The three Kueue preemption settings of a tenant's queue.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Preemption {
-    /// Inside the queue.
     pub within_queue: WithinQueue,
     /// Reclaiming lent quota.
     pub reclaim_within_cohort: ReclaimWithinCohort,
@@ -110,7 +107,6 @@ pub struct Preemption {
 /// A tenant after its scenario entry was resolved against the fleet.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TenantPlan {
-    /// Name.
     pub name: String,
     /// Cohort it belongs to (index into the scenario's cohorts), if any.
     pub cohort: Option<usize>,
@@ -131,7 +127,6 @@ pub struct TenantPlan {
 /// A cohort: a node of the quota tree that only aggregates its children.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CohortPlan {
-    /// Name.
     pub name: String,
     /// Parent cohort, if nested.
     pub parent: Option<usize>,
@@ -140,11 +135,11 @@ pub struct CohortPlan {
 }
 
 /// Priority given to spot jobs (below every class a scenario can name).
-pub const SPOT_PRIORITY: i32 = i32::MIN / 2;
+pub(crate) const SPOT_PRIORITY: i32 = i32::MIN / 2;
 
 /// One tenant's quota on one generation at one time, as the quota tree is given it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct QuotaAt {
+pub(crate) struct QuotaAt {
     /// Nominal quota: fixed chips, plus the share of the unreserved chips, plus the
     /// reservation in force.
     pub nominal: u64,
@@ -159,7 +154,12 @@ pub struct QuotaAt {
 /// Every tenant's quota on generation `g` at `t_s`, when `installed` chips of it are in. The
 /// engine sets its quota tree from this, and `load` demand streams size their arrival rates by
 /// it, so both always agree.
-pub fn quotas_at(tenants: &[TenantPlan], g: GenId, installed: u64, t_s: u64) -> Vec<QuotaAt> {
+pub(crate) fn quotas_at(
+    tenants: &[TenantPlan],
+    g: GenId,
+    installed: u64,
+    t_s: u64,
+) -> Vec<QuotaAt> {
     let reserved: Vec<u64> = tenants
         .iter()
         .map(|t| t.reservation[g].as_ref().map_or(0, |r| r.chips_at(t_s)))
@@ -192,7 +192,7 @@ pub fn quotas_at(tenants: &[TenantPlan], g: GenId, installed: u64, t_s: u64) -> 
 
 /// Every time before `horizon_s` at which a quota may change: time 0, deliveries, reservation
 /// window edges, and every `step_s` along a reservation's ramp (sorted, no duplicates).
-pub fn quota_epochs(
+pub(crate) fn quota_epochs(
     fleet: &FleetPlan,
     tenants: &[TenantPlan],
     step_s: u64,

@@ -8,23 +8,23 @@ use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Seconds in a minute.
-pub const MINUTE_S: u64 = 60;
+pub(crate) const MINUTE_S: u64 = 60;
 /// Seconds in an hour.
-pub const HOUR_S: u64 = 60 * MINUTE_S;
+pub(crate) const HOUR_S: u64 = 60 * MINUTE_S;
 /// Seconds in an hour, for rates and chip-hours.
-pub const HOUR_S_F64: f64 = HOUR_S as f64;
+pub(crate) const HOUR_S_F64: f64 = HOUR_S as f64;
 /// Seconds in a day.
-pub const DAY_S: u64 = 24 * HOUR_S;
+pub(crate) const DAY_S: u64 = 24 * HOUR_S;
 /// Seconds in a (365-day) year.
-pub const YEAR_S: u64 = 365 * DAY_S;
+pub(crate) const YEAR_S: u64 = 365 * DAY_S;
 
 /// A duration (or a time since the scenario start) in whole seconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Duration(pub u64);
+pub(crate) struct Duration(pub u64);
 
 impl Duration {
     /// Parse `"12h"`-style text (or plain seconds). Fractions round to the nearest second.
-    pub fn parse(text: &str) -> Result<Duration, String> {
+    pub(crate) fn parse(text: &str) -> Result<Duration, String> {
         let t = text.trim();
         let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
         let (num, unit) = t.split_at(split);

@@ -13,7 +13,7 @@ use super::time::{DAY_S, HOUR_S_F64, MINUTE_S};
 /// How submit times are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum TimeFormat {
+pub(crate) enum TimeFormat {
     /// Seconds (integer or decimal).
     Seconds,
     /// `YYYY-MM-DD HH:MM:SS` (UTC).
@@ -22,8 +22,7 @@ pub enum TimeFormat {
 
 /// Which CSV columns hold what.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Columns {
-    /// Submit time.
+pub(crate) struct Columns {
     pub submit: String,
     /// Run time (s) on the reference generation.
     pub run_time: String,
@@ -35,7 +34,7 @@ pub struct Columns {
 
 impl Columns {
     /// The Philly trace's columns.
-    pub fn philly() -> Columns {
+    pub(crate) fn philly() -> Columns {
         Columns {
             submit: "timestamp".into(),
             run_time: "duration".into(),
@@ -47,7 +46,7 @@ impl Columns {
 
 /// How to read one trace.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct TraceFormat {
+pub(crate) struct TraceFormat {
     /// Column mapping.
     pub columns: Columns,
     /// Submit time format.
@@ -62,19 +61,18 @@ pub struct TraceFormat {
 
 /// Job attributes a trace row does not carry.
 #[derive(Clone, Debug, PartialEq)]
-pub struct TraceDefaults {
+pub(crate) struct TraceDefaults {
     /// Tenant of rows without a tenant column.
     pub tenant: Option<TenantId>,
     /// Priority per tenant.
     pub priority: Vec<i32>,
-    /// Preemptible.
     pub preemptible: bool,
     /// Checkpoint interval (s).
     pub checkpoint_s: u64,
 }
 
 /// Seconds since 1970-01-01 of a `YYYY-MM-DD HH:MM:SS` (or `YYYY-MM-DDTHH:MM:SS`) UTC time.
-pub fn parse_datetime(s: &str) -> Option<i64> {
+pub(crate) fn parse_datetime(s: &str) -> Option<i64> {
     let s = s.trim();
     let (date, time) = s.split_once([' ', 'T']).unwrap_or((s, "00:00:00"));
     let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
@@ -121,7 +119,7 @@ fn split_csv(line: &str, out: &mut Vec<String>) {
 
 /// Read a trace's jobs. `tenant_of` maps a tenant column value to a tenant id (an unknown
 /// value is an error naming the line). Rows need not be sorted.
-pub fn read(
+pub(crate) fn read(
     text: &str,
     file: &str,
     format: &TraceFormat,

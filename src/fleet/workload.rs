@@ -23,7 +23,6 @@ use crate::workload::{CostModel, StepTime, Workload};
 /// One workload's step on one generation, as timed by the chip simulator.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct GenerationTime {
-    /// Generation name.
     #[serde(skip)]
     pub generation: String,
     /// The chip preset that timed it.
@@ -40,7 +39,6 @@ pub struct GenerationTime {
 /// planner reads to see where the run times came from.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct WorkloadReport {
-    /// Workload name.
     #[serde(skip)]
     pub name: String,
     /// The workload (model, phase, batch, seq, steps, dtype, tp, dp).
@@ -55,7 +53,6 @@ pub struct WorkloadReport {
 
 /// A list entry with a name, serialized as an object keyed by it.
 pub(crate) trait Keyed {
-    /// The name.
     fn key(&self) -> &str;
 }
 

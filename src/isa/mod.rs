@@ -26,13 +26,13 @@ use crate::numerics::DType;
 
 /// The tiles an instruction reads or writes: at most four, without a heap allocation (these
 /// lists are built several times per instruction on the simulator's hot path).
-pub type TileList<'a> = ArrayVec<&'a Tile, 4>;
+pub(crate) type TileList<'a> = ArrayVec<&'a Tile, 4>;
 
 /// Version of the trace text format this build reads and writes.
-pub const TRACE_VERSION: u32 = 1;
+pub(crate) const TRACE_VERSION: u32 = 1;
 
 /// Most free-dimension access-pattern dimensions a tile may have (NKI: up to 4-D).
-pub const MAX_AP_DIMS: usize = 4;
+pub(crate) const MAX_AP_DIMS: usize = 4;
 
 /// Where a buffer lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -47,7 +47,7 @@ pub enum Memory {
 
 impl Memory {
     /// Name in the trace text.
-    pub const fn name(self) -> &'static str {
+    pub(crate) const fn name(self) -> &'static str {
         match self {
             Memory::Hbm => "hbm",
             Memory::Sbuf => "sbuf",
@@ -63,11 +63,11 @@ pub enum Init {
     Zeros,
     /// Seeded normal distribution, rounded to the buffer's dtype.
     Normal {
-        /// Mean.
+        /// Mean before rounding to the dtype.
         mean: f64,
         /// Standard deviation.
         std: f64,
-        /// Seed.
+        /// Seed of the generator: the same seed gives the same values.
         seed: u64,
     },
     /// Seeded uniform distribution on `[low, high)`, rounded to the buffer's dtype.
@@ -76,7 +76,7 @@ pub enum Init {
         low: f64,
         /// Upper bound.
         high: f64,
-        /// Seed.
+        /// Seed of the generator: the same seed gives the same values.
         seed: u64,
     },
     /// Given at run time (`trnsim run --input NAME=file.npy`); zeros when none is given.
@@ -128,7 +128,7 @@ impl Buffer {
 
 /// `(stride, size)` dimensions of an access pattern, held inline (no heap allocation per tile:
 /// the simulator walks millions of them). 32-bit like every tile coordinate (see [`Tile`]).
-pub type Dims = ArrayVec<(u32, u32), MAX_AP_DIMS>;
+pub(crate) type Dims = ArrayVec<(u32, u32), MAX_AP_DIMS>;
 
 /// The free-dimension access pattern of a tile: an element offset within the partition (row)
 /// and up to four `[stride, size]` dimensions, outermost first, strides in elements.
@@ -149,7 +149,7 @@ impl AccessPattern {
         Self::new(offset, &[(1, len)])
     }
 
-    /// An access pattern from `(stride, size)` pairs, outermost first (at most [`MAX_AP_DIMS`];
+    /// An access pattern from `(stride, size)` pairs, outermost first (at most `MAX_AP_DIMS`;
     /// extra dimensions are dropped, so callers validate first).
     pub fn new(offset: u32, dims: &[(u32, u32)]) -> Self {
         AccessPattern {
@@ -159,12 +159,12 @@ impl AccessPattern {
     }
 
     /// Elements addressed (product of the sizes).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.dims.iter().map(|d| d.1 as usize).product()
     }
 
     /// Whether it addresses no element.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.dims.iter().any(|d| d.1 == 0)
     }
 
@@ -184,7 +184,7 @@ impl AccessPattern {
     }
 
     /// Whether the elements are one contiguous run in order.
-    pub fn is_contiguous(&self) -> bool {
+    pub(crate) fn is_contiguous(&self) -> bool {
         let mut expect = 1usize;
         for &(s, n) in self.dims.iter().rev() {
             if n > 1 && s as usize != expect {
@@ -196,7 +196,7 @@ impl AccessPattern {
     }
 
     /// Stride of the innermost dimension with more than one element (1 when none).
-    pub fn inner_stride(&self) -> usize {
+    pub(crate) fn inner_stride(&self) -> usize {
         self.dims
             .iter()
             .rev()
@@ -288,7 +288,7 @@ impl Default for PartitionStep {
 /// millions of them, so memory traffic is most of its cost.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tile {
-    /// The buffer.
+    /// Buffer the tile is a view of.
     pub buffer: BufferId,
     /// First partition (row).
     pub partition_start: u32,
@@ -324,12 +324,12 @@ impl Tile {
     }
 
     /// Elements in all.
-    pub fn elems(&self) -> usize {
+    pub(crate) fn elems(&self) -> usize {
         self.partition_count as usize * self.free_size()
     }
 
     /// First partition (row), as an index.
-    pub fn p0(&self) -> usize {
+    pub(crate) fn p0(&self) -> usize {
         self.partition_start as usize
     }
 

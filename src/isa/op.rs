@@ -89,9 +89,9 @@ pub enum AluOp {
 /// Reductions along the free axis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ReduceOp {
-    /// Sum.
+    /// Sum in f32, in row order, from 0.
     Sum,
-    /// Maximum.
+    /// Maximum, from -inf; a NaN propagates.
     Max,
 }
 
@@ -127,13 +127,13 @@ pub enum Scalar {
 pub struct Activation {
     /// The function.
     pub func: ActFunc,
-    /// Destination.
+    /// Output tile, written in its buffer's dtype.
     pub dst: Tile,
-    /// Source.
+    /// Input tile (same shape as `dst`).
     pub src: Tile,
-    /// Multiplier.
+    /// Multiplier applied to `src` before `bias`.
     pub scale: Scalar,
-    /// Addend.
+    /// Added to `src * scale` before `func`.
     pub bias: Scalar,
     /// Optional reduction of the result.
     pub reduce: Option<(ReduceOp, Tile)>,
@@ -144,9 +144,9 @@ pub struct Activation {
 pub struct TensorScalar {
     /// Engine (vector, scalar or gpsimd).
     pub engine: Engine,
-    /// Destination.
+    /// Output tile, written in its buffer's dtype.
     pub dst: Tile,
-    /// Source.
+    /// Input tile (same shape as `dst`).
     pub src: Tile,
     /// First operation and operand.
     pub op0: (AluOp, Scalar),
@@ -162,7 +162,7 @@ pub struct TensorScalar {
 pub enum Op {
     /// Copy between HBM and SBUF (either way) or SBUF to SBUF, casting through fp32.
     DmaCopy {
-        /// Destination.
+        /// Destination (same element count as `src`).
         dst: Tile,
         /// Source (same element count).
         src: Tile,
@@ -196,9 +196,9 @@ pub enum Op {
     TensorTensor {
         /// Engine (vector or gpsimd).
         engine: Engine,
-        /// Operation.
+        /// Elementwise operation applied as `a op b`.
         op: AluOp,
-        /// Destination.
+        /// Output tile (same shape as `a` and `b`).
         dst: Tile,
         /// First input.
         a: Tile,
@@ -212,34 +212,34 @@ pub enum Op {
     TensorReduce {
         /// Engine (vector or gpsimd).
         engine: Engine,
-        /// Reduction.
+        /// Reduction applied along the free axis.
         op: ReduceOp,
         /// `[P, 1]` destination.
         dst: Tile,
-        /// Source.
+        /// `[P, F]` input, reduced over F.
         src: Tile,
     },
     /// `dst = src` with a cast (PSUM evacuation).
     TensorCopy {
         /// Engine (vector, scalar or gpsimd).
         engine: Engine,
-        /// Destination.
+        /// Output tile, in its buffer's dtype.
         dst: Tile,
-        /// Source.
+        /// Input tile (same shape as `dst`).
         src: Tile,
     },
     /// `dst = value`.
     Memset {
         /// Engine (vector or gpsimd).
         engine: Engine,
-        /// Destination.
+        /// Tile filled.
         dst: Tile,
-        /// Value.
+        /// Value written, rounded to `dst`'s dtype.
         value: f32,
     },
     /// GpSimd: `dst[p, j] = base + channel_multiplier * p + step * j`.
     Iota {
-        /// Destination.
+        /// Tile filled with the affine sequence.
         dst: Tile,
         /// Value at (0, 0).
         base: i64,
@@ -251,9 +251,9 @@ pub enum Op {
     /// GpSimd: `dst[p, j] = src[p, j]` where `(base + channel_multiplier * p + step * j) cmp 0`,
     /// else `fill` (causal masks).
     AffineSelect {
-        /// Destination.
+        /// Output tile.
         dst: Tile,
-        /// Source.
+        /// Input tile, copied where the condition holds.
         src: Tile,
         /// Comparison against zero.
         cmp: CmpOp,

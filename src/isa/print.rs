@@ -63,7 +63,7 @@ fn buffer(f: &mut Formatter<'_>, b: &Buffer) -> fmt::Result {
 }
 
 /// A tile in trace syntax (`name[0:128, 0:512]`), as reports and timelines show operands.
-pub fn tile(program: &Program, t: &Tile) -> String {
+pub(crate) fn tile(program: &Program, t: &Tile) -> String {
     T(program, t).to_string()
 }
 

@@ -10,8 +10,7 @@ use super::{Kernel, Params, Result, unit_roundoff};
 use crate::arch::Hardware;
 use crate::isa::{ActFunc, Program, Scalar};
 
-/// `activation`.
-pub struct Activation;
+pub(super) struct Activation;
 
 fn func(p: &Params) -> ActFunc {
     let name = p.choice("func");
@@ -23,7 +22,7 @@ fn func(p: &Params) -> ActFunc {
 }
 
 /// f64 value of an activation function (the tanh form of GELU, as the Scalar engine's `gelu`).
-pub fn act_f64(f: ActFunc, v: f64) -> f64 {
+pub(super) fn act_f64(f: ActFunc, v: f64) -> f64 {
     let sigmoid = 1.0 / (1.0 + (-v).exp());
     match f {
         ActFunc::Identity => v,

@@ -14,7 +14,7 @@ use super::{Error, Result};
 /// slot to be free never blocks a store behind it (queues are in order, engines serve their
 /// queues round-robin).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
+pub(super) enum Role {
     /// Streamed operand loads.
     Load = 0,
     /// Resident (reused) operand loads.
@@ -26,7 +26,7 @@ pub enum Role {
 }
 
 /// A program under construction, with what it has taken of the core's memories.
-pub struct Builder<'h> {
+pub(super) struct Builder<'h> {
     hw: &'h Hardware,
     kernel: String,
     program: Program,
@@ -41,11 +41,11 @@ pub struct Builder<'h> {
 
 /// Most instructions a lowering may emit (about 700 MB of program): absurd shapes are an error,
 /// not an out-of-memory kill.
-pub const MAX_INSTRS: usize = 4_000_000;
+pub(super) const MAX_INSTRS: usize = 4_000_000;
 
 impl<'h> Builder<'h> {
     /// A new program named `kernel` for `hw`; inputs are seeded from `seed`.
-    pub fn new(kernel: &str, hw: &'h Hardware, seed: u64) -> Builder<'h> {
+    pub(super) fn new(kernel: &str, hw: &'h Hardware, seed: u64) -> Builder<'h> {
         Builder {
             hw,
             kernel: kernel.to_string(),
@@ -61,13 +61,12 @@ impl<'h> Builder<'h> {
         }
     }
 
-    /// The preset.
-    pub fn hw(&self) -> &'h Hardware {
+    pub(super) fn hw(&self) -> &'h Hardware {
         self.hw
     }
 
     /// SBUF bytes per partition not yet taken.
-    pub fn sbuf_free_bytes(&self) -> u64 {
+    pub(super) fn sbuf_free_bytes(&self) -> u64 {
         self.hw
             .sbuf
             .bytes_per_partition
@@ -75,7 +74,7 @@ impl<'h> Builder<'h> {
     }
 
     /// An error saying the shape does not fit.
-    pub fn does_not_fit(&self, message: String) -> Error {
+    pub(super) fn does_not_fit(&self, message: String) -> Error {
         Error::DoesNotFit {
             kernel: self.kernel.clone(),
             message,
@@ -103,7 +102,7 @@ impl<'h> Builder<'h> {
     }
 
     /// An HBM input `[rows, cols]`, seeded normal(0, 1) values (or given at run time).
-    pub fn input(&mut self, name: &str, dtype: DType, shape: &[usize]) -> BufferId {
+    pub(super) fn input(&mut self, name: &str, dtype: DType, shape: &[usize]) -> BufferId {
         self.seed += 1;
         let init = Init::Normal {
             mean: 0.0,
@@ -114,7 +113,7 @@ impl<'h> Builder<'h> {
     }
 
     /// An HBM input with a chosen initializer.
-    pub fn input_with(
+    pub(super) fn input_with(
         &mut self,
         name: &str,
         dtype: DType,
@@ -125,13 +124,13 @@ impl<'h> Builder<'h> {
     }
 
     /// An HBM output (zeros until written).
-    pub fn output(&mut self, name: &str, dtype: DType, shape: &[usize]) -> BufferId {
+    pub(super) fn output(&mut self, name: &str, dtype: DType, shape: &[usize]) -> BufferId {
         self.buffer(name, Memory::Hbm, dtype, shape, Init::Zeros)
     }
 
     /// An SBUF buffer of `free` elements on each of `partitions` partitions, if it fits beside
     /// what is already taken (every buffer is live for the whole kernel).
-    pub fn sbuf(
+    pub(super) fn sbuf(
         &mut self,
         name: &str,
         dtype: DType,
@@ -157,13 +156,13 @@ impl<'h> Builder<'h> {
     }
 
     /// A PSUM buffer of `banks` whole banks (fp32), if they are free.
-    pub fn psum(&mut self, name: &str, partitions: usize, banks: u32) -> Result<BufferId> {
+    pub(super) fn psum(&mut self, name: &str, partitions: usize, banks: u32) -> Result<BufferId> {
         self.psum_typed(name, DType::Float32, partitions, banks)
     }
 
     /// A PSUM buffer of `banks` whole banks holding `dtype`: PE transposes write their input's
     /// dtype (bf16 into PSUM takes half the bank space and half the evacuation time of fp32).
-    pub fn psum_typed(
+    pub(super) fn psum_typed(
         &mut self,
         name: &str,
         dtype: DType,
@@ -187,7 +186,7 @@ impl<'h> Builder<'h> {
     /// caller uses `id` no more (a kernel in phases, such as mlp's two GEMMs). The chip's check
     /// still measures peak liveness, so a buffer used after its release is an error there, never
     /// a silent overcommit.
-    pub fn release(&mut self, id: BufferId) {
+    pub(super) fn release(&mut self, id: BufferId) {
         let buf = self.program.buffer(id);
         match buf.memory {
             Memory::Sbuf => {
@@ -205,12 +204,12 @@ impl<'h> Builder<'h> {
     }
 
     /// fp32 elements per partition in one PSUM bank.
-    pub fn bank_elems(&self) -> usize {
+    pub(super) fn bank_elems(&self) -> usize {
         (self.hw.psum.bytes_per_partition / self.hw.psum.banks as u64) as usize / 4
     }
 
     /// Append an instruction.
-    pub fn push(&mut self, op: Op) {
+    pub(super) fn push(&mut self, op: Op) {
         // A bound on memory before it is spent: past it, stop recording and fail at `finish`.
         if self.program.instrs.len() >= MAX_INSTRS {
             self.truncated = true;
@@ -223,7 +222,7 @@ impl<'h> Builder<'h> {
     /// A DMA copy, split by partitions over consecutive engines when it is large (the Neuron
     /// compiler spreads one large load over the DMA engines the same way): each part moves at
     /// least [`DMA_PART_BYTES`], on the role's queue of its engine.
-    pub fn dma(&mut self, role: Role, dst: Tile, src: Tile) {
+    pub(super) fn dma(&mut self, role: Role, dst: Tile, src: Tile) {
         let elem = self
             .dtype(src.buffer)
             .size_bytes()
@@ -235,7 +234,7 @@ impl<'h> Builder<'h> {
     /// A DMA copy split by partitions into `parts` transfers on consecutive engines (at most
     /// one per engine and per partition): for transfers of short rows, whose many small
     /// descriptors make one engine slow while the bytes are few.
-    pub fn dma_parts(&mut self, role: Role, dst: Tile, src: Tile, parts: usize) {
+    pub(super) fn dma_parts(&mut self, role: Role, dst: Tile, src: Tile, parts: usize) {
         let np = src.np();
         let engines = (self.hw.dma.engines as usize).max(1);
         let parts = parts.clamp(1, engines.min(np.max(1)));
@@ -255,7 +254,7 @@ impl<'h> Builder<'h> {
     }
 
     /// One DMA on the next engine (round-robin per role), on the role's queue.
-    pub fn dma_one(&mut self, role: Role, dst: Tile, src: Tile) {
+    pub(super) fn dma_one(&mut self, role: Role, dst: Tile, src: Tile) {
         let r = role as usize;
         let engines = (self.hw.dma.engines as u16).max(1);
         let engine = self.next_engine[r] % engines;
@@ -271,21 +270,21 @@ impl<'h> Builder<'h> {
     /// Run `f`, returning the instructions it emitted instead of appending them, so a lowering
     /// can software-pipeline: emit a stage of the next tile before the last stage of this one
     /// (engine queues are in order; a stage waiting on another engine would block its queue).
-    pub fn capture(&mut self, f: impl FnOnce(&mut Self) -> Result<()>) -> Result<Vec<Op>> {
+    pub(super) fn capture(&mut self, f: impl FnOnce(&mut Self) -> Result<()>) -> Result<Vec<Op>> {
         let before = self.program.instrs.len();
         f(self)?;
         Ok(self.program.instrs.drain(before..).map(|i| i.op).collect())
     }
 
     /// Append captured instructions.
-    pub fn extend(&mut self, ops: Vec<Op>) {
+    pub(super) fn extend(&mut self, ops: Vec<Op>) {
         for op in ops {
             self.push(op);
         }
     }
 
     /// The program.
-    pub fn finish(self) -> Result<Program> {
+    pub(super) fn finish(self) -> Result<Program> {
         if self.truncated {
             return Err(self.does_not_fit(format!(
                 "the lowered program would exceed {MAX_INSTRS} instructions; choose smaller shapes"
@@ -295,28 +294,35 @@ impl<'h> Builder<'h> {
     }
 
     /// The buffer's dtype.
-    pub fn dtype(&self, b: BufferId) -> DType {
+    pub(super) fn dtype(&self, b: BufferId) -> DType {
         self.program.buffer(b).dtype
     }
 }
 
 /// Smallest part a large DMA is split into (a measured 32 KiB transfer on one engine took
 /// 1,416 ns \[DMA\]: below that the fixed cost dominates).
-pub const DMA_PART_BYTES: usize = 32 * 1024;
+pub(crate) const DMA_PART_BYTES: usize = 32 * 1024;
 
 /// Partitions `p0..p0 + np`, elements `off..off + len` of each.
-pub fn tile(b: BufferId, p0: usize, np: usize, off: usize, len: usize) -> Tile {
+pub(super) fn tile(b: BufferId, p0: usize, np: usize, off: usize, len: usize) -> Tile {
     Tile::contiguous(b, p0 as u32..(p0 + np) as u32, off as u32, len as u32)
 }
 
 /// An HBM tile of a row-major `[rows, cols]` matrix: rows `r0..r0 + nr`, columns `c0..c0 + nc`.
-pub fn hbm_block(b: BufferId, r0: usize, nr: usize, c0: usize, nc: usize) -> Tile {
+pub(super) fn hbm_block(b: BufferId, r0: usize, nr: usize, c0: usize, nc: usize) -> Tile {
     tile(b, r0, nr, c0, nc)
 }
 
 /// The transpose of an HBM block of a row-major `[rows, cols]` matrix: partition `p` holds
 /// column `c0 + p`, its elements rows `r0..r0 + nr` (a DMA transpose).
-pub fn hbm_block_t(b: BufferId, cols: usize, r0: usize, nr: usize, c0: usize, nc: usize) -> Tile {
+pub(super) fn hbm_block_t(
+    b: BufferId,
+    cols: usize,
+    r0: usize,
+    nr: usize,
+    c0: usize,
+    nc: usize,
+) -> Tile {
     Tile {
         buffer: b,
         partition_start: c0 as u32,
@@ -329,7 +335,7 @@ pub fn hbm_block_t(b: BufferId, cols: usize, r0: usize, nr: usize, c0: usize, nc
 /// fp8 double-row rows of an HBM `[rows, cols]` matrix: partition `p` holds rows
 /// `r0 + 2p` and `r0 + 2p + 1`, columns `c0..c0 + nc` of each (`[2, nc]` row-major), for
 /// `np` partitions. `r0` must be even.
-pub fn hbm_double_rows(
+pub(super) fn hbm_double_rows(
     b: BufferId,
     cols: usize,
     r0: usize,
@@ -349,7 +355,7 @@ pub fn hbm_double_rows(
 
 /// An SBUF tile whose partitions hold `[2, width]` rows and take `nc` columns from `c0` of each
 /// row (the stationary operand of a double-row matmul out of a wider block).
-pub fn sbuf_double_rows(
+pub(super) fn sbuf_double_rows(
     b: BufferId,
     np: usize,
     off: usize,
@@ -367,7 +373,7 @@ pub fn sbuf_double_rows(
 }
 
 /// `dst = (src op0 scalar0) op1 scalar1` on `engine`.
-pub fn tensor_scalar(
+pub(super) fn tensor_scalar(
     engine: Engine,
     dst: Tile,
     src: Tile,
@@ -384,7 +390,7 @@ pub fn tensor_scalar(
 }
 
 /// `dst = func(src * scale + bias)` on the Scalar engine, with an optional reduction.
-pub fn activation(
+pub(super) fn activation(
     func: ActFunc,
     dst: Tile,
     src: Tile,
@@ -403,7 +409,7 @@ pub fn activation(
 
 /// Which compute engine evacuates the `k`-th result: Vector and Scalar take turns, so both
 /// drain PSUM while the tensor engine runs.
-pub fn evac_engine(k: usize) -> Engine {
+pub(super) fn evac_engine(k: usize) -> Engine {
     if k % 2 == 0 {
         Engine::Vector
     } else {

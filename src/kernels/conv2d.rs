@@ -16,8 +16,7 @@ use crate::arch::Hardware;
 use crate::isa::{AccessPattern, Op, PartitionStep, Program, Tile};
 use crate::numerics::DType;
 
-/// `conv2d`.
-pub struct Conv2d;
+pub(super) struct Conv2d;
 
 struct Shape {
     c: usize,

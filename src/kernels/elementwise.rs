@@ -10,8 +10,7 @@ use super::{Kernel, Params, Result, unit_roundoff};
 use crate::arch::Hardware;
 use crate::isa::{AluOp, Engine, Op, Program};
 
-/// `elementwise`.
-pub struct Elementwise;
+pub(super) struct Elementwise;
 
 fn op(p: &Params) -> AluOp {
     match p.choice("op") {

@@ -21,20 +21,18 @@ use crate::arch::Hardware;
 use crate::isa::{BufferId, Op, Program, Tile};
 use crate::numerics::DType;
 
-/// `matmul`.
-pub struct Matmul;
+pub(super) struct Matmul;
 
-/// `bmm`.
-pub struct Bmm;
+pub(super) struct Bmm;
 
 /// The output dtype for inputs of `d`: 16- and 32-bit inputs keep theirs, fp8 gives bf16.
-pub fn out_dtype(d: DType) -> DType {
+pub(super) fn out_dtype(d: DType) -> DType {
     if d.is_fp8() { DType::BFloat16 } else { d }
 }
 
 /// How A is stored in HBM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Layout {
+pub(super) enum Layout {
     /// A^T, `[k, m]` row-major (as NKI's matmul samples take it): plain row loads.
     Kxm,
     /// A, `[m, k]` row-major: loaded with DMA transposes.
@@ -66,8 +64,7 @@ impl Step {
 
 /// An HBM matrix operand: buffer, first row (batches stack along rows) and row length.
 #[derive(Clone, Copy, Debug)]
-pub struct Operand {
-    /// The buffer.
+pub(super) struct Operand {
     pub buf: BufferId,
     /// First row of this matrix in the buffer.
     pub row0: usize,
@@ -77,7 +74,7 @@ pub struct Operand {
 
 /// One finished `[rows, cols]` block of C in PSUM (fp32), with the SBUF slot (of the output
 /// dtype) reserved for its evacuation.
-pub struct Done {
+pub(super) struct Done {
     /// First row of the block in C.
     pub m0: usize,
     /// Rows (at most one m-tile).
@@ -95,7 +92,7 @@ pub struct Done {
 impl Done {
     /// Copy the result to its slot with the cast, on the `k`-th evacuation's engine (Vector
     /// and Scalar alternate).
-    pub fn evacuate(&self, b: &mut Builder, k: usize) {
+    pub(super) fn evacuate(&self, b: &mut Builder, k: usize) {
         b.push(Op::TensorCopy {
             engine: evac_engine(k),
             dst: self.out.clone(),
@@ -105,7 +102,7 @@ impl Done {
 }
 
 /// Buffers and tiling of one GEMM shape, reused for every GEMM of that shape in a program.
-pub struct Gemm {
+pub(super) struct Gemm {
     m: usize,
     n: usize,
     layout: Layout,
@@ -135,7 +132,7 @@ impl Gemm {
     /// `b`. `block_m` m-tiles per resident block (0: the most that fit, at most 4) and
     /// `b_buffers` B slots.
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
+    pub(super) fn new(
         b: &mut Builder,
         tag: &str,
         (m, k, n): (usize, usize, usize),
@@ -241,7 +238,7 @@ impl Gemm {
     }
 
     /// Emit C = A @ B (A as `layout` says, `[k, m]` or `[m, k]`; B `[k, n]`; C `[m, n]`).
-    pub fn emit(&mut self, b: &mut Builder, a: Operand, bmat: Operand, c: Operand) {
+    pub(super) fn emit(&mut self, b: &mut Builder, a: Operand, bmat: Operand, c: Operand) {
         let mut k = self.evac_next;
         self.emit_with(b, a, bmat, &mut |b: &mut Builder, done: &[Done]| {
             for d in done {
@@ -259,7 +256,7 @@ impl Gemm {
 
     /// Give the GEMM's SBUF and PSUM back to the builder once its last [`Gemm::emit`] is done,
     /// so a later phase of the same kernel can plan in them.
-    pub fn release(&self, b: &mut Builder) {
+    pub(super) fn release(&self, b: &mut Builder) {
         for id in [self.a_blk, self.b_ring, self.out_ring, self.acc] {
             b.release(id);
         }
@@ -268,7 +265,7 @@ impl Gemm {
     /// Emit the multiplies of C = A @ B and hand each group of finished results (the tiles of
     /// one resident block times one B load, in m-tile then n-tile order) to `epilogue`, which
     /// evacuates them: a fused kernel applies its elementwise work there instead of a plain copy.
-    pub fn emit_with(
+    pub(super) fn emit_with(
         &mut self,
         b: &mut Builder,
         a: Operand,

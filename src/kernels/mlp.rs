@@ -22,8 +22,7 @@ use crate::isa::{
 };
 use crate::numerics::DType;
 
-/// `mlp`.
-pub struct Mlp;
+pub(super) struct Mlp;
 
 /// Width of the gate/up interleave: one m-tile of the GEMM.
 const PAIR_COLS: usize = 128;

@@ -22,7 +22,7 @@ mod rows;
 mod softmax;
 mod transpose;
 
-pub use builder::{Builder, DMA_PART_BYTES, Role};
+pub(crate) use builder::DMA_PART_BYTES;
 pub use def::{KernelDef, Params};
 pub use error::{Error, Result};
 
@@ -167,12 +167,12 @@ pub fn check(k: &dyn Kernel, p: &Params, program: &Program, state: &DataState) -
 }
 
 /// Unit roundoff of a dtype (half its epsilon): the relative error of one rounding.
-pub fn unit_roundoff(d: DType) -> f64 {
+pub(crate) fn unit_roundoff(d: DType) -> f64 {
     d.epsilon() as f64 / 2.0
 }
 
 /// Round an f64 reference value the way a store to `d` would (for references that store
 /// intermediates, such as attention's probabilities).
-pub fn round_to(d: DType, x: f64) -> f64 {
+pub(crate) fn round_to(d: DType, x: f64) -> f64 {
     crate::numerics::Cast::new(d).round(x as f32, 0) as f64
 }

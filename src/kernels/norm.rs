@@ -16,13 +16,11 @@ use crate::isa::{
 };
 use crate::numerics::DType;
 
-/// `layernorm`.
-pub struct LayerNorm;
-/// `rmsnorm`.
-pub struct RmsNorm;
+pub(super) struct LayerNorm;
+pub(super) struct RmsNorm;
 
 /// The epsilon added to the variance (mean square).
-pub const EPS: f32 = 1e-5;
+pub(super) const EPS: f32 = 1e-5;
 
 /// `bn_stats` reduces at most this many elements per call (NKI's `BN_STATS_FMAX`).
 const BN_FMAX: usize = 512;

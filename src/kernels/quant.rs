@@ -17,10 +17,8 @@ use crate::isa::{
 };
 use crate::numerics::DType;
 
-/// `quantize`.
-pub struct Quantize;
-/// `dequantize`.
-pub struct Dequantize;
+pub(super) struct Quantize;
+pub(super) struct Dequantize;
 
 use super::builder::tensor_scalar as ts;
 

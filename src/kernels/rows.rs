@@ -9,23 +9,22 @@ use crate::numerics::DType;
 
 /// Elements per partition of one chunk: 8 KiB of 16-bit data per partition (1 MiB per
 /// 128-row tile), past the 4 KiB per partition where DMA saturates [DMA].
-pub const CHUNK_BYTES: usize = 8 * 1024;
+pub(super) const CHUNK_BYTES: usize = 8 * 1024;
 
 /// One tile of the walk: rows `r0..r0 + nr`, columns `c0..c0 + nc`.
 #[derive(Clone, Copy, Debug)]
-pub struct RowTile {
+pub(super) struct RowTile {
     /// First row.
     pub r0: usize,
     /// Rows (partitions).
     pub nr: usize,
     /// First column.
     pub c0: usize,
-    /// Columns.
     pub nc: usize,
 }
 
 /// Tiles of 128 rows by `chunk` columns, row-tile major.
-pub fn tiles(rows: usize, cols: usize, chunk: usize) -> Vec<RowTile> {
+pub(super) fn tiles(rows: usize, cols: usize, chunk: usize) -> Vec<RowTile> {
     let mut v = Vec::new();
     for r0 in (0..rows).step_by(128) {
         for c0 in (0..cols).step_by(chunk.max(1)) {
@@ -41,12 +40,12 @@ pub fn tiles(rows: usize, cols: usize, chunk: usize) -> Vec<RowTile> {
 }
 
 /// Column chunk for `dtype` elements (at most `cols`).
-pub fn chunk(cols: usize, dtype: DType) -> usize {
+pub(super) fn chunk(cols: usize, dtype: DType) -> usize {
     (CHUNK_BYTES / dtype.size_bytes()).min(cols).max(1)
 }
 
 /// A ring of equal SBUF slots.
-pub struct Ring {
+pub(super) struct Ring {
     buf: BufferId,
     slots: usize,
     slot_elems: usize,
@@ -55,7 +54,7 @@ pub struct Ring {
 
 impl Ring {
     /// `slots` slots of `slot_elems` elements per partition.
-    pub fn new(
+    pub(super) fn new(
         b: &mut Builder,
         name: &str,
         dtype: DType,
@@ -72,14 +71,14 @@ impl Ring {
     }
 
     /// The next slot's offset.
-    pub fn take(&mut self) -> usize {
+    pub(super) fn take(&mut self) -> usize {
         let off = (self.next % self.slots) * self.slot_elems;
         self.next += 1;
         off
     }
 
     /// Partitions `0..np`, `len` elements from `off + at` of a slot.
-    pub fn tile(&self, off: usize, np: usize, at: usize, len: usize) -> Tile {
+    pub(super) fn tile(&self, off: usize, np: usize, at: usize, len: usize) -> Tile {
         tile(self.buf, 0, np, off + at, len)
     }
 }

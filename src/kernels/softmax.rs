@@ -13,8 +13,7 @@ use crate::arch::Hardware;
 use crate::isa::{ActFunc, AluOp, Engine, Op, Program, ReduceOp, Scalar};
 use crate::numerics::DType;
 
-/// `softmax`.
-pub struct Softmax;
+pub(super) struct Softmax;
 
 impl Kernel for Softmax {
     fn definition(&self) -> &'static str {

@@ -11,8 +11,7 @@ use super::{Kernel, Params, Result};
 use crate::arch::Hardware;
 use crate::isa::{Op, Program};
 
-/// `transpose`.
-pub struct Transpose;
+pub(super) struct Transpose;
 
 impl Kernel for Transpose {
     fn definition(&self) -> &'static str {

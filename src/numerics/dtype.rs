@@ -106,7 +106,7 @@ impl DType {
         self.bits() - 1 - self.mantissa_bits()
     }
 
-    /// Exponent bias.
+    /// Exponent bias: `2^(exponent_bits - 1) - 1` (IEEE-style).
     pub const fn exponent_bias(self) -> i32 {
         (1 << (self.exponent_bits() - 1)) - 1
     }
@@ -277,7 +277,7 @@ pub struct DTypeInfo {
     pub exponent_bits: u32,
     /// Stored mantissa width.
     pub mantissa_bits: u32,
-    /// Exponent bias.
+    /// Exponent bias: stored exponent minus true exponent.
     pub exponent_bias: i32,
     /// Largest finite value.
     pub max: f32,

@@ -36,9 +36,9 @@ pub enum Error {
     NotRepresentable {
         /// Flat element index.
         index: usize,
-        /// The value.
+        /// The value that does not fit.
         value: f32,
-        /// The dtype.
+        /// The tensor's dtype.
         dtype: DType,
     },
     /// An .npy file could not be read or written or has the wrong element type.

@@ -17,7 +17,7 @@ pub use tensor::Tensor;
 
 /// Format a value the way trnsim prints numbers for people: the shortest text that reads back
 /// to the same `f32`, in scientific notation when the plain form would be long.
-pub fn format_value(x: f32) -> String {
+pub(crate) fn format_value(x: f32) -> String {
     if x.is_nan() {
         return "nan".into();
     }

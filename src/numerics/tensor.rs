@@ -76,7 +76,7 @@ impl Tensor {
         self.dtype
     }
 
-    /// The shape.
+    /// Dimensions, outermost first (row-major).
     pub fn shape(&self) -> &[usize] {
         self.data.shape()
     }

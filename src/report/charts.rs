@@ -6,10 +6,10 @@
 use plotters::prelude::*;
 
 /// Width and height of every chart, in pixels.
-pub const SIZE: (u32, u32) = (960, 540);
+pub(crate) const SIZE: (u32, u32) = (960, 540);
 
 /// Distinct series colours (Tableau 10), reused cyclically.
-pub fn colour(i: usize) -> RGBColor {
+pub(crate) fn colour(i: usize) -> RGBColor {
     const C: [(u8, u8, u8); 10] = [
         (78, 121, 167),
         (242, 142, 43),
@@ -27,10 +27,10 @@ pub fn colour(i: usize) -> RGBColor {
 }
 
 /// A line with an optional shaded band (`(x, low, high)` per point).
-pub type Banded = (Series, Option<Vec<(f64, f64, f64)>>);
+pub(crate) type Banded = (Series, Option<Vec<(f64, f64, f64)>>);
 
 /// One line of a chart: a name and its points.
-pub struct Series {
+pub(crate) struct Series {
     /// Legend entry.
     pub name: String,
     /// `(x, y)` points in x order.
@@ -65,7 +65,7 @@ where
 
 /// Stacked areas (`stacked`, bottom first) plus plain lines (`lines`, e.g. reservations and the
 /// installed fleet), over a shared x axis.
-pub fn stacked(
+pub(crate) fn stacked(
     title: &str,
     x_label: &str,
     y_label: &str,
@@ -149,7 +149,7 @@ pub fn stacked(
 
 /// Lines, optionally with a shaded band (`(x, lo, hi)` per point) each; `log_x` for a
 /// logarithmic x axis (values must be positive).
-pub fn lines(
+pub(crate) fn lines(
     title: &str,
     x_label: &str,
     y_label: &str,
@@ -258,7 +258,7 @@ pub fn lines(
 }
 
 /// The empirical CDF of `values` as a step series (x sorted, y from 1/n to 1).
-pub fn cdf(name: &str, values: &mut [f64]) -> Series {
+pub(crate) fn cdf(name: &str, values: &mut [f64]) -> Series {
     values.sort_by(f64::total_cmp);
     let n = values.len() as f64;
     Series {
@@ -272,7 +272,7 @@ pub fn cdf(name: &str, values: &mut [f64]) -> Series {
 }
 
 /// A self-contained HTML page: a title, paragraphs, inline SVG charts and HTML tables.
-pub fn html(title: &str, parts: &[Part]) -> String {
+pub(crate) fn html(title: &str, parts: &[Part]) -> String {
     let esc = |s: &str| {
         s.replace('&', "&amp;")
             .replace('<', "&lt;")
@@ -309,13 +309,12 @@ pub fn html(title: &str, parts: &[Part]) -> String {
 }
 
 /// A piece of an HTML report.
-pub enum Part {
+pub(crate) enum Part {
     /// A section heading.
     Heading(String),
     /// A paragraph.
     Text(String),
     /// An inline SVG chart.
     Svg(String),
-    /// A table.
     Table(super::Table),
 }

@@ -3,7 +3,7 @@
 //! Every command that prints rows builds a [`Table`] and lets the caller choose the [`Format`],
 //! so `--format table|json|csv` means the same thing everywhere.
 
-pub mod charts;
+pub(crate) mod charts;
 
 use std::fmt::Write as _;
 
@@ -24,7 +24,7 @@ pub enum Format {
 
 /// A titled table of typed cells. Cells are JSON values so JSON output keeps numbers as numbers.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Table {
+pub(crate) struct Table {
     /// Shown above the table form only.
     pub title: Option<String>,
     /// Column names (also the JSON keys and CSV header).
@@ -35,7 +35,7 @@ pub struct Table {
 
 impl Table {
     /// An empty table with these columns.
-    pub fn new<S: Into<String>>(columns: impl IntoIterator<Item = S>) -> Self {
+    pub(crate) fn new<S: Into<String>>(columns: impl IntoIterator<Item = S>) -> Self {
         Table {
             title: None,
             columns: columns.into_iter().map(Into::into).collect(),
@@ -44,13 +44,13 @@ impl Table {
     }
 
     /// Set the title.
-    pub fn with_title(mut self, title: impl Into<String>) -> Self {
+    pub(crate) fn with_title(mut self, title: impl Into<String>) -> Self {
         self.title = Some(title.into());
         self
     }
 
     /// Append a row; it must have one cell per column.
-    pub fn push(&mut self, row: Vec<Value>) {
+    pub(crate) fn push(&mut self, row: Vec<Value>) {
         assert_eq!(
             row.len(),
             self.columns.len(),
@@ -60,7 +60,7 @@ impl Table {
     }
 
     /// The rows as JSON objects keyed by column.
-    pub fn to_json_rows(&self) -> Vec<Value> {
+    pub(crate) fn to_json_rows(&self) -> Vec<Value> {
         self.rows
             .iter()
             .map(|r| {
@@ -76,7 +76,7 @@ impl Table {
     }
 
     /// Render in `format`. Text ends with a newline.
-    pub fn render(&self, format: Format) -> String {
+    pub(crate) fn render(&self, format: Format) -> String {
         match format {
             Format::Table => self.render_table(),
             Format::Json => {
@@ -149,7 +149,7 @@ impl Table {
 }
 
 /// A key/value table (one row per field) from a JSON object, for showing a single record.
-pub fn key_value_table(title: impl Into<String>, record: &Value) -> Table {
+pub(crate) fn key_value_table(title: impl Into<String>, record: &Value) -> Table {
     let mut t = Table::new(["field", "value"]).with_title(title);
     if let Value::Object(m) = record {
         for (k, v) in m {
@@ -160,7 +160,7 @@ pub fn key_value_table(title: impl Into<String>, record: &Value) -> Table {
 }
 
 /// Text of one cell: numbers in their shortest round-trip form.
-pub fn cell_text(v: &Value) -> String {
+pub(crate) fn cell_text(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
@@ -175,7 +175,7 @@ pub fn cell_text(v: &Value) -> String {
 }
 
 /// Shortest round-trip text of an `f64`, scientific when the plain form would be long.
-pub fn format_f64(x: f64) -> String {
+pub(crate) fn format_f64(x: f64) -> String {
     let a = x.abs();
     if x.is_finite() && (a == 0.0 || (1e-4..1e16).contains(&a)) {
         format!("{x}")
@@ -200,7 +200,7 @@ fn csv_quote(s: &str) -> String {
 
 /// A JSON number from an `f32` value, exact (through its shortest decimal form), or a string for
 /// the non-finite values JSON cannot hold.
-pub fn json_f32(x: f32) -> Value {
+pub(crate) fn json_f32(x: f32) -> Value {
     if x.is_finite() {
         // The shortest decimal of the f32 parses to the f64 nearest it, which prints the same.
         let s = format!("{x}");

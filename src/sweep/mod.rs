@@ -3,10 +3,10 @@
 //!
 //! Every run is independent and results are collected in input order, so the outcome is the same
 //! bytes whatever the number of threads. A grid can also be cut into shards (`--shard i/n`, a
-//! deterministic slice of its points) that run anywhere and are merged back ([`merge`]) into the
-//! result one run would have given. [`report`] makes the tables, charts and HTML of a result.
+//! deterministic slice of its points) that run anywhere and are merged back (`merge`) into the
+//! result one run would have given. `report` makes the tables, charts and HTML of a result.
 
-pub mod report;
+pub(crate) mod report;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -29,7 +29,7 @@ pub enum Error {
     Fleet {
         /// The grid point (`key=value ...`).
         point: String,
-        /// The error.
+        /// Why the scenario was refused or the run failed.
         source: fleet::Error,
     },
 }
@@ -62,7 +62,7 @@ impl Vary {
 }
 
 /// `i/n`: shard `i` (0-based) of `n`.
-pub fn parse_shard(s: &str) -> Result<(usize, usize)> {
+pub(crate) fn parse_shard(s: &str) -> Result<(usize, usize)> {
     let bad = || {
         Error::Spec(format!(
             "--shard: expected I/N with 0 <= I < N, found '{s}'"
@@ -90,7 +90,7 @@ pub struct Point {
 
 impl Point {
     /// `key=value key=value` (or `base` for the ungridded scenario).
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         if self.values.is_empty() {
             return "base".into();
         }
@@ -103,7 +103,7 @@ impl Point {
 }
 
 /// The cartesian product of the varied values; one point (the base scenario) without any.
-pub fn points(vary: &[Vary]) -> Vec<Point> {
+pub(crate) fn points(vary: &[Vary]) -> Vec<Point> {
     let mut pts = vec![Vec::new()];
     for v in vary {
         pts = pts
@@ -147,9 +147,9 @@ pub struct Grid {
 pub struct Run {
     /// Grid point index.
     pub point: usize,
-    /// Seed.
+    /// Seed of the run (the sweep's base seed plus the replicate).
     pub seed: u64,
-    /// `Outcome::summary_json()`.
+    /// The outcome's summary JSON, as `metrics.json` holds it.
     pub summary: Value,
 }
 
@@ -157,7 +157,7 @@ pub struct Run {
 /// computed from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Runs {
-    /// The sweep.
+    /// The grid the runs cover (points, seeds, base seed).
     pub grid: Grid,
     /// `(i, n)` of the shard, `(0, 1)` for a whole sweep.
     pub shard: (usize, usize),
@@ -169,7 +169,7 @@ pub struct Runs {
 pub struct Spec<'a> {
     /// Scenario file (named in errors and in the grid).
     pub file: &'a Path,
-    /// Scenario text.
+    /// The scenario file's contents, before any override.
     pub text: &'a str,
     /// Reads files the scenario names (traces), relative paths against its directory.
     pub read: &'a (dyn Fn(&Path) -> std::io::Result<String> + Sync),
@@ -293,7 +293,7 @@ pub fn run(spec: &Spec, done: &(dyn Fn() + Sync)) -> Result<Runs> {
 /// The workload table of every scenario, through one memo: the distinct (workload, chip preset)
 /// shapes of all of them are simulated first, in parallel, each once; the tables are then
 /// filled from the memo. An error names the scenario's index.
-pub fn workload_tables(
+pub(crate) fn workload_tables(
     scenarios: &[Scenario],
     cost: &CostModel,
 ) -> std::result::Result<Vec<WorkloadRunTime>, (usize, fleet::Error)> {
@@ -319,7 +319,7 @@ pub fn workload_tables(
 }
 
 /// Merge shards of one sweep into the whole: the same grid, every point exactly once.
-pub fn merge(parts: Vec<(PathBuf, Runs)>) -> Result<Runs> {
+pub(crate) fn merge(parts: Vec<(PathBuf, Runs)>) -> Result<Runs> {
     let Some((first_path, first)) = parts.first() else {
         return Err(Error::Spec(
             "sweep merge: no shard directories given".into(),
@@ -367,19 +367,17 @@ pub fn merge(parts: Vec<(PathBuf, Runs)>) -> Result<Runs> {
 
 /// Mean and 95 % confidence half-width (Student's t) of one metric at one point.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Stat {
+pub(crate) struct Stat {
     /// Mean over seeds.
     pub mean: f64,
     /// Half-width of the 95 % confidence interval of the mean (0 for one seed).
     pub ci95: f64,
-    /// Seeds.
     pub n: usize,
 }
 
 /// One grid point's statistics.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct PointStats {
-    /// The point.
+pub(crate) struct PointStats {
     pub point: Point,
     /// Metric path (`fleet.utilization`, `tenants.<name>.queue_delay_s.p99`) to its statistics,
     /// in the summaries' order.
@@ -387,7 +385,7 @@ pub struct PointStats {
 }
 
 /// Student's t quantile for a two-sided 95 % interval with `df` degrees of freedom.
-pub fn t95(df: usize) -> f64 {
+pub(crate) fn t95(df: usize) -> f64 {
     const T: [f64; 30] = [
         12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
         2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
@@ -409,7 +407,7 @@ fn numeric_metrics(summary: &Value) -> Vec<(String, f64)> {
 }
 
 /// Per point, every numeric metric's mean and 95 % CI over the seeds.
-pub fn aggregate(runs: &Runs) -> Vec<PointStats> {
+pub(crate) fn aggregate(runs: &Runs) -> Vec<PointStats> {
     let mut by_point: BTreeMap<usize, Vec<&Run>> = BTreeMap::new();
     for r in &runs.runs {
         by_point.entry(r.point).or_default().push(r);

@@ -49,7 +49,7 @@ fn pm(s: Option<&Stat>, scale: f64, digits: usize) -> Value {
 /// tenant's p99 queueing delay (hours), as mean ± 95 % CI over the seeds; when the scenario
 /// has workload jobs (whose run times change with the chip model's inputs), also each tenant's
 /// mean job run time (hours).
-pub fn headline(runs: &Runs, stats: &[PointStats]) -> Table {
+pub(crate) fn headline(runs: &Runs, stats: &[PointStats]) -> Table {
     let names = tenants(stats);
     let timed = stats
         .first()
@@ -96,7 +96,7 @@ pub fn headline(runs: &Runs, stats: &[PointStats]) -> Table {
 }
 
 /// Every metric of every point (`metrics.csv`): `point, <varied keys>, metric, mean, ci95, n`.
-pub fn metrics_table(runs: &Runs, stats: &[PointStats]) -> Table {
+pub(crate) fn metrics_table(runs: &Runs, stats: &[PointStats]) -> Table {
     let mut cols = vec!["point".to_string()];
     cols.extend(runs.grid.vary.iter().map(|v| v.key.clone()));
     cols.extend(["metric", "mean", "ci95", "n"].map(String::from));
@@ -118,7 +118,7 @@ pub fn metrics_table(runs: &Runs, stats: &[PointStats]) -> Table {
 }
 
 /// The report in a format: the headline table, every metric (CSV), or the summary (JSON).
-pub fn render(runs: &Runs, stats: &[PointStats], format: Format) -> String {
+pub(crate) fn render(runs: &Runs, stats: &[PointStats], format: Format) -> String {
     match format {
         Format::Table => headline(runs, stats).render(Format::Table),
         Format::Csv => metrics_table(runs, stats).render(Format::Csv),
@@ -131,7 +131,7 @@ pub fn render(runs: &Runs, stats: &[PointStats], format: Format) -> String {
 }
 
 /// `summary.json`: the grid, and every point's metrics by name.
-pub fn summary(runs: &Runs, stats: &[PointStats]) -> Value {
+pub(crate) fn summary(runs: &Runs, stats: &[PointStats]) -> Value {
     serde_json::json!({
         "grid": runs.grid,
         "points": stats.iter().map(|p| serde_json::json!({
@@ -158,7 +158,7 @@ fn banded(name: String, pts: &[(f64, Stat)], scale: f64) -> Banded {
 
 /// Sweep charts: each headline metric against the first varied key, a line per series with
 /// its 95 % band (other varied keys at each value become separate lines).
-pub fn sweep_charts(runs: &Runs, stats: &[PointStats]) -> Vec<(String, String, String)> {
+pub(crate) fn sweep_charts(runs: &Runs, stats: &[PointStats]) -> Vec<(String, String, String)> {
     let Some(first) = runs.grid.vary.first() else {
         return Vec::new();
     };
@@ -283,7 +283,7 @@ fn pretty(v: &impl serde::Serialize) -> Vec<u8> {
 
 /// Every file of `sweep --out`, `(file name, bytes)` in writing order: `runs.json`,
 /// `summary.json`, `metrics.csv`, the charts, and `report.html`.
-pub fn files(runs: &Runs, stats: &[PointStats]) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn files(runs: &Runs, stats: &[PointStats]) -> Vec<(String, Vec<u8>)> {
     let mut out = vec![
         ("runs.json".to_string(), pretty(runs)),
         ("summary.json".to_string(), pretty(&summary(runs, stats))),

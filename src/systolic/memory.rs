@@ -54,7 +54,7 @@ impl Default for Memory {
 
 /// DRAM words one fold moves.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Traffic {
+pub(crate) struct Traffic {
     /// ifmap words read before the fold.
     pub ifmap: u128,
     /// filter words read before the fold.
@@ -66,7 +66,7 @@ pub struct Traffic {
 }
 
 /// The per-fold DRAM traffic of a layer under a dataflow (see the module notes).
-pub struct TrafficModel<'a> {
+pub(crate) struct TrafficModel<'a> {
     folds: &'a Folds,
     dataflow: Dataflow,
     gemm: Gemm,
@@ -75,7 +75,7 @@ pub struct TrafficModel<'a> {
 
 impl<'a> TrafficModel<'a> {
     /// The traffic model of `gemm` folded as `folds`.
-    pub fn new(folds: &'a Folds, dataflow: Dataflow, gemm: Gemm, memory: Memory) -> Self {
+    pub(crate) fn new(folds: &'a Folds, dataflow: Dataflow, gemm: Gemm, memory: Memory) -> Self {
         TrafficModel {
             folds,
             dataflow,
@@ -85,7 +85,7 @@ impl<'a> TrafficModel<'a> {
     }
 
     /// Words fold `at` moves.
-    pub fn fold(&self, at: FoldAt) -> Traffic {
+    pub(crate) fn fold(&self, at: FoldAt) -> Traffic {
         let f = self.folds;
         let rows = f.rows_used(at.r) as u128;
         let cols = f.cols_used(at.c) as u128;
@@ -200,7 +200,10 @@ impl<'a> TrafficModel<'a> {
     /// longest of its compute and of every interface's words at its bandwidth; before the first
     /// fold its operands load (what fits half of each SRAM; the rest streams during the fold),
     /// after the last its outputs drain.
-    pub fn with_stalls(&self, compute: impl Fn(FoldAt, Option<FoldAt>) -> u128) -> (u128, u128) {
+    pub(crate) fn with_stalls(
+        &self,
+        compute: impl Fn(FoldAt, Option<FoldAt>) -> u128,
+    ) -> (u128, u128) {
         let stall_free = self.folds.sum_over(|at, _, next| compute(at, next));
         let Some(bw) = self.memory.bandwidth else {
             return (stall_free, stall_free);

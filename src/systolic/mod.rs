@@ -8,7 +8,7 @@
 //!   bit for bit.
 //! - [`trainium`]: the tensor engine as the trn presets model it (LoadStationary in the
 //!   background of the previous pass, pipelined folds, the issue-interval floor), with the
-//!   analytic SRAM/DRAM model of [`memory`] adding stall cycles when a bandwidth is given.
+//!   analytic SRAM/DRAM model of `memory` adding stall cycles when a bandwidth is given.
 //!
 //! Inputs are SCALE-Sim's own files: [`config`] (`*.cfg`) and [`topology`] (`*.csv`, the
 //! convolution and the `Layer, M, N, K` GEMM forms). Every layer costs O(1) (O(folds) for
@@ -32,8 +32,8 @@
 
 pub mod config;
 pub mod error;
-pub mod memory;
-pub mod model;
+pub(crate) mod memory;
+pub(crate) mod model;
 pub mod scalesim;
 pub mod topology;
 pub mod trainium;
@@ -63,7 +63,7 @@ pub enum Mode {
 pub struct Machine {
     /// The PE array.
     pub array: Array,
-    /// The dataflow.
+    /// Which operand stays in the PEs: weights (ws), outputs (os) or inputs (is).
     pub dataflow: Dataflow,
     /// SRAMs and DRAM bandwidth (used by the Trainium-style setting).
     pub memory: Memory,

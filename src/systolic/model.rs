@@ -24,15 +24,15 @@ use super::error::{Error, Result};
 
 /// The largest GEMM dimension modelled (2^40): products of three stay far inside `u128`, and a
 /// cycle count that would not fit a `u64` is reported as an error instead of wrapping.
-pub const MAX_DIM: u64 = 1 << 40;
+pub(crate) const MAX_DIM: u64 = 1 << 40;
 
 /// The largest array side modelled (2^20 PEs per row or column).
-pub const MAX_ARRAY_SIDE: u64 = 1 << 20;
+pub(crate) const MAX_ARRAY_SIDE: u64 = 1 << 20;
 
 /// Above this many folds a layer's SCALE-Sim averages (mapping efficiency, compute utilization)
 /// are computed in closed form instead of by summing fold by fold as SCALE-Sim does, which may
 /// change their last bits. SCALE-Sim itself cannot run layers anywhere near this size.
-pub const EXACT_SUM_MAX_FOLDS: u64 = 1 << 24;
+pub(crate) const EXACT_SUM_MAX_FOLDS: u64 = 1 << 24;
 
 /// Which operand stays in the array while the others stream through it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, clap::ValueEnum)]
@@ -96,7 +96,7 @@ pub struct Array {
 }
 
 impl Array {
-    /// An array, checked to be 1..=[`MAX_ARRAY_SIDE`] on each side.
+    /// An array, checked to be 1..=`MAX_ARRAY_SIDE` on each side.
     pub fn new(rows: u64, cols: u64) -> Result<Array> {
         for (field, v) in [("rows", rows), ("cols", cols)] {
             if !(1..=MAX_ARRAY_SIDE).contains(&v) {
@@ -127,7 +127,7 @@ pub struct Gemm {
 }
 
 impl Gemm {
-    /// A GEMM, checked to be 1..=[`MAX_DIM`] in every dimension.
+    /// A GEMM, checked to be 1..=`MAX_DIM` in every dimension.
     pub fn new(m: u64, n: u64, k: u64) -> Result<Gemm> {
         for (field, v) in [("M", m), ("N", n), ("K", k)] {
             if !(1..=MAX_DIM).contains(&v) {
@@ -159,7 +159,7 @@ pub struct Mapping {
 
 /// How a mapping is cut into array-sized folds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Folds {
+pub(crate) struct Folds {
     /// Folds along the rows: `ceil(sr / R)`.
     pub row_folds: u64,
     /// Folds along the columns: `ceil(sc / C)`.
@@ -168,13 +168,12 @@ pub struct Folds {
     pub last_rows: u64,
     /// Columns used by the last column fold (all others use C).
     pub last_cols: u64,
-    /// The array.
     pub array: Array,
 }
 
 impl Folds {
     /// The folds of `mapping` on `array`.
-    pub fn new(mapping: &Mapping, array: Array) -> Folds {
+    pub(crate) fn new(mapping: &Mapping, array: Array) -> Folds {
         let row_folds = mapping.sr.div_ceil(array.rows);
         let col_folds = mapping.sc.div_ceil(array.cols);
         Folds {
@@ -187,12 +186,12 @@ impl Folds {
     }
 
     /// Total folds (as `u128`: up to 2^80 for absurd shapes).
-    pub fn count(&self) -> u128 {
+    pub(crate) fn count(&self) -> u128 {
         self.row_folds as u128 * self.col_folds as u128
     }
 
     /// Rows used by row fold `r`.
-    pub fn rows_used(&self, r: u64) -> u64 {
+    pub(crate) fn rows_used(&self, r: u64) -> u64 {
         if r + 1 == self.row_folds {
             self.last_rows
         } else {
@@ -201,7 +200,7 @@ impl Folds {
     }
 
     /// Columns used by column fold `c`.
-    pub fn cols_used(&self, c: u64) -> u64 {
+    pub(crate) fn cols_used(&self, c: u64) -> u64 {
         if c + 1 == self.col_folds {
             self.last_cols
         } else {
@@ -214,7 +213,7 @@ impl Folds {
     /// folds inner) only through whether each is the first or last along either axis. Folds that
     /// are interior along an axis, with interior neighbours, are all alike: one is evaluated and
     /// counted for all of them. The sum saturates at `u128::MAX`.
-    pub fn sum_over<F>(&self, mut f: F) -> u128
+    pub(crate) fn sum_over<F>(&self, mut f: F) -> u128
     where
         F: FnMut(FoldAt, Option<FoldAt>, Option<FoldAt>) -> u128,
     {
@@ -232,7 +231,7 @@ impl Folds {
     }
 
     /// The fold executed before `at`, if any.
-    pub fn prev(&self, at: FoldAt) -> Option<FoldAt> {
+    pub(crate) fn prev(&self, at: FoldAt) -> Option<FoldAt> {
         match (at.c, at.r) {
             (0, 0) => None,
             (c, 0) => Some(FoldAt {
@@ -244,7 +243,7 @@ impl Folds {
     }
 
     /// The fold executed after `at`, if any.
-    pub fn next(&self, at: FoldAt) -> Option<FoldAt> {
+    pub(crate) fn next(&self, at: FoldAt) -> Option<FoldAt> {
         if at.r + 1 < self.row_folds {
             Some(FoldAt {
                 c: at.c,
@@ -257,13 +256,11 @@ impl Folds {
         }
     }
 
-    /// The first fold.
-    pub fn first(&self) -> FoldAt {
+    pub(crate) fn first(&self) -> FoldAt {
         FoldAt { c: 0, r: 0 }
     }
 
-    /// The last fold.
-    pub fn last(&self) -> FoldAt {
+    pub(crate) fn last(&self) -> FoldAt {
         FoldAt {
             c: self.col_folds - 1,
             r: self.row_folds - 1,
@@ -275,7 +272,7 @@ impl Folds {
     /// `sum`), divided by the fold count. `value(rows_used, cols_used)` gives a fold's values;
     /// the `N` sums run side by side (independent chains of additions). Beyond
     /// [`EXACT_SUM_MAX_FOLDS`] folds the sums are taken in closed form.
-    pub fn scalesim_averages<const N: usize>(
+    pub(crate) fn scalesim_averages<const N: usize>(
         &self,
         value: impl Fn(u64, u64) -> [f64; N],
     ) -> [f64; N] {
@@ -314,7 +311,7 @@ impl Folds {
 
 /// A fold's position: column fold `c`, row fold `r`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FoldAt {
+pub(crate) struct FoldAt {
     /// Column fold index.
     pub c: u64,
     /// Row fold index.
@@ -351,7 +348,7 @@ pub struct LayerTiming {
 
 /// `a / b` rounded once to the nearest `f64` (ties to even), as Python's `int / int` is.
 /// `b` must not be zero.
-pub fn ratio(a: u128, b: u128) -> f64 {
+pub(crate) fn ratio(a: u128, b: u128) -> f64 {
     const EXACT: u128 = 1 << 53;
     if a < EXACT && b < EXACT {
         return a as f64 / b as f64;

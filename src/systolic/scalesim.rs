@@ -18,20 +18,20 @@
 //! The utilization columns follow `single_layer_sim.py` and the compute classes:
 //!
 //! - Overall Util % = `num_compute * 100 / (total_cycles * R * C)` with `num_compute` = M x N x K
-//!   (Python integer division, correctly rounded: [`ratio`]).
+//!   (Python integer division, correctly rounded: `ratio`).
 //! - Mapping Efficiency % = mean over folds of `rows_used * cols_used / (R * C)`, times 100.
 //! - Compute Util % = mean over folds of `rows_used * cols_used * T / (R * C * fold_cycles)`,
 //!   times 100, where `fold_cycles` is SCALE-Sim's per-fold count (`2R + 2C + T - 3` for `ws`
 //!   and `is`, one more skew than the lines above; `R + C + T - 2` for `os`).
 //!
-//! The means are summed fold by fold in SCALE-Sim's order ([`Folds::scalesim_averages`]) so the
+//! The means are summed fold by fold in SCALE-Sim's order (`Folds::scalesim_averages`) so the
 //! floating-point results are bit-identical to SCALE-Sim's under Python 3.11.
 
 use super::error::Result;
 use super::model::{Array, Dataflow, Folds, Gemm, LayerTiming, ratio, to_cycles};
 
 /// SCALE-Sim's demand-matrix lines per fold (cycles of one fold, stall-free).
-pub fn lines_per_fold(dataflow: Dataflow, array: Array, t: u64) -> u128 {
+pub(crate) fn lines_per_fold(dataflow: Dataflow, array: Array, t: u64) -> u128 {
     let (r, c, t) = (array.rows as u128, array.cols as u128, t as u128);
     match dataflow {
         Dataflow::Ws | Dataflow::Is => 2 * r + c + t - 2,
@@ -40,7 +40,7 @@ pub fn lines_per_fold(dataflow: Dataflow, array: Array, t: u64) -> u128 {
 }
 
 /// SCALE-Sim's per-fold cycle count used by its compute utilization.
-pub fn util_cycles_per_fold(dataflow: Dataflow, array: Array, t: u64) -> u128 {
+pub(crate) fn util_cycles_per_fold(dataflow: Dataflow, array: Array, t: u64) -> u128 {
     let (r, c, t) = (array.rows as u128, array.cols as u128, t as u128);
     match dataflow {
         Dataflow::Ws | Dataflow::Is => 2 * r + 2 * c + t - 3,
@@ -49,7 +49,7 @@ pub fn util_cycles_per_fold(dataflow: Dataflow, array: Array, t: u64) -> u128 {
 }
 
 /// SCALE-Sim's mapping efficiency (percent): the mean over folds of the fraction of PEs used.
-pub fn mapping_eff_pct(folds: &Folds) -> f64 {
+pub(crate) fn mapping_eff_pct(folds: &Folds) -> f64 {
     let pes = folds.array.pes() as u128;
     let [m] = folds.scalesim_averages(|rows, cols| [ratio(rows as u128 * cols as u128, pes)]);
     m * 100.0

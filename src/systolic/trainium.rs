@@ -17,7 +17,7 @@
 //!
 //! So fold f occupies `max(stream_f, load_{f+1})` cycles, plus `load_0` before the first and the
 //! fill/drain after the last. Compute utilization counts the streaming cycles only; with a DRAM
-//! bandwidth the memory model of [`super::memory`] adds stall cycles.
+//! bandwidth the memory model of `super::memory` adds stall cycles.
 //!
 //! The real engine is weight stationary; `os` and `is` here apply the same two ideas (background
 //! loads, pipelined folds) to those dataflows, for comparison with the textbook model.
@@ -47,7 +47,7 @@ pub struct TrainiumParams {
 
 impl TrainiumParams {
     /// The constants of a hardware preset's tensor engine.
-    pub fn from_hardware(hw: &Hardware) -> TrainiumParams {
+    pub(crate) fn from_hardware(hw: &Hardware) -> TrainiumParams {
         let pe = &hw.pe;
         TrainiumParams {
             min_issue_cycles: pe.min_issue_cycles as u64,
@@ -60,12 +60,12 @@ impl TrainiumParams {
     }
 
     /// Fill/drain latency on an array of `rows` rows: the preset's, scaled by rows, rounded up.
-    pub fn fill_drain_for(&self, rows: u64) -> u128 {
+    pub(crate) fn fill_drain_for(&self, rows: u64) -> u128 {
         (self.fill_drain_cycles as u128 * rows as u128).div_ceil(self.reference_rows as u128)
     }
 
     /// Cycles to stream `t` vectors through a fold using `cols` columns.
-    pub fn stream_cycles(&self, t: u64, cols: u64) -> u128 {
+    pub(crate) fn stream_cycles(&self, t: u64, cols: u64) -> u128 {
         let floor = self.min_issue_cycles.min(cols) as u128;
         let chunk = self.moving_free_max as u128;
         let t = t as u128;
@@ -78,7 +78,7 @@ impl TrainiumParams {
     }
 
     /// Cycles to load a stationary tile using `cols` columns (0 for `os`).
-    pub fn load_cycles(&self, dataflow: Dataflow, cols: u64) -> u128 {
+    pub(crate) fn load_cycles(&self, dataflow: Dataflow, cols: u64) -> u128 {
         match dataflow {
             Dataflow::Os => 0,
             Dataflow::Ws | Dataflow::Is => (cols as u128)

@@ -7,7 +7,7 @@ pub enum Error {
     /// A workload field is invalid.
     #[error("workload '{name}': {message}")]
     Invalid {
-        /// The workload.
+        /// The workload's model (`llama3-8b`, ...).
         name: String,
         /// What is wrong.
         message: String,
@@ -15,9 +15,9 @@ pub enum Error {
     /// Simulating a kernel failed.
     #[error("workload '{name}': {source}")]
     Kernel {
-        /// The workload.
+        /// The workload's model (`llama3-8b`, ...).
         name: String,
-        /// The error.
+        /// Why the kernel did not run.
         source: crate::kernels::Error,
     },
 }

@@ -32,7 +32,6 @@ pub use cost::{CostModel, StepTime};
 pub use error::{Error, Result};
 pub use layer::Step;
 pub use model::{ModelConfig, SHIPPED};
-pub use parallel::{CHIP_ALPHA_S, EFA_ALPHA_S, NEURONLINK_ALPHA_S, ring_allreduce_s, shard};
 pub use phase::Phase;
 pub use report::{ModelReport, ModelTotal, Row, Total, run_model};
 pub use spec::{FieldError, Workload};

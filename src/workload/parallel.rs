@@ -6,14 +6,14 @@
 use super::model::ModelConfig;
 
 /// Per-hop latency of a ring step over NeuronLink (assumption: not in trainium.md).
-pub const NEURONLINK_ALPHA_S: f64 = 2e-6;
+pub(super) const NEURONLINK_ALPHA_S: f64 = 2e-6;
 /// Per-hop latency of a ring step over EFA (assumption: not in trainium.md).
-pub const EFA_ALPHA_S: f64 = 15e-6;
+pub(super) const EFA_ALPHA_S: f64 = 15e-6;
 /// Per-hop latency of a ring step among a chip's cores (assumption).
-pub const CHIP_ALPHA_S: f64 = 1e-6;
+pub(super) const CHIP_ALPHA_S: f64 = 1e-6;
 
 /// Ring all-reduce of `bytes` over `n` members with per-member bandwidth `bytes_per_s`.
-pub fn ring_allreduce_s(bytes: f64, n: usize, bytes_per_s: f64, alpha_s: f64) -> f64 {
+pub(super) fn ring_allreduce_s(bytes: f64, n: usize, bytes_per_s: f64, alpha_s: f64) -> f64 {
     if n <= 1 || bytes <= 0.0 {
         return 0.0;
     }
@@ -25,7 +25,7 @@ pub fn ring_allreduce_s(bytes: f64, n: usize, bytes_per_s: f64, alpha_s: f64) ->
 /// intermediate dimension and the vocabulary divided (rounded up: a shard that does not divide
 /// evenly costs the largest share; the intermediate stays a multiple of 128, the mlp kernel's
 /// interleave; kv heads are replicated when there are fewer than cores).
-pub fn shard(cfg: &ModelConfig, n: usize) -> ModelConfig {
+pub(super) fn shard(cfg: &ModelConfig, n: usize) -> ModelConfig {
     let kv = cfg.kv_heads.div_ceil(n).max(1);
     let heads = cfg.heads.div_ceil(n).max(1).div_ceil(kv) * kv;
     let inter = cfg.intermediate.div_ceil(n).div_ceil(128).max(1) * 128;

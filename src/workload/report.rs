@@ -36,7 +36,7 @@ struct Run {
 pub struct Row {
     /// What it does in the layer (`qkv_proj`, `attention`, ...).
     pub role: String,
-    /// The kernel.
+    /// Library kernel that runs it (`matmul`, `attention`, ...).
     pub kernel: String,
     /// Its parameters (`name=value` pairs, space-separated).
     pub params: String,
@@ -67,11 +67,11 @@ pub struct Row {
 /// Sums over rows.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Total {
-    /// Time.
+    /// Time of all rows (ns).
     pub time_ns: f64,
     /// Matmul FLOPs.
     pub flops: f64,
-    /// HBM bytes.
+    /// HBM traffic of all rows.
     pub hbm_bytes: u64,
     /// Time at peak over time (the kernels' MFU weighted by their time).
     pub mfu: f64,
@@ -86,7 +86,7 @@ pub struct ModelTotal {
     pub time_ns: f64,
     /// Matmul FLOPs.
     pub flops: f64,
-    /// HBM bytes.
+    /// HBM traffic of one step.
     pub hbm_bytes: u64,
     /// Time at peak over time.
     pub mfu: f64,
@@ -99,11 +99,11 @@ pub struct ModelTotal {
 /// What `trnsim model run` reports (the JSON keys are part of the interface).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ModelReport {
-    /// The config.
+    /// The model config the step ran.
     pub model: ModelConfig,
     /// Hardware preset.
     pub hardware: String,
-    /// The step.
+    /// Phase, batch and length the figures are for.
     pub step: Step,
     /// Dtype of every kernel.
     pub dtype: String,

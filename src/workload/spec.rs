@@ -14,7 +14,7 @@ use crate::numerics::DType;
 pub struct Workload {
     /// Shipped model config name (`llama3-8b`, `llama3-70b`).
     pub model: String,
-    /// Phase.
+    /// Train, prefill or decode: which passes a step runs and over how many tokens.
     pub phase: Phase,
     /// Sequences per replica per step.
     pub batch: usize,

@@ -13,10 +13,10 @@ use super::BufInfo;
 use crate::chip::queue::{FIRST_DMA, TENSOR};
 
 /// Integer picoseconds, the simulator's unit of time.
-pub type Picos = u64;
+pub(crate) type Picos = u64;
 
 /// Convert engine cycles at `mhz` to picoseconds, rounding up.
-pub fn cycles_to_ps(cycles: u64, mhz: u32) -> Picos {
+pub(crate) fn cycles_to_ps(cycles: u64, mhz: u32) -> Picos {
     (cycles * 1_000_000).div_ceil(mhz as u64)
 }
 
@@ -371,7 +371,6 @@ fn run_elems(t: &Tile) -> usize {
 /// would otherwise be recomputed for every instruction.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Consts<'a> {
-    /// The preset.
     hw: &'a Hardware,
     /// `hw.dma.descriptor_overhead_ns()`.
     descriptor_overhead_ns: f64,

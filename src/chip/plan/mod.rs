@@ -18,17 +18,18 @@ mod index;
 use arrayvec::ArrayVec;
 
 use super::check::Liveness;
-pub use super::queue::{FIRST_DMA, GPSIMD, SCALAR, TENSOR, VECTOR, queue_of, queues};
+pub(crate) use super::queue::{queue_of, queues};
 use crate::arch::Hardware;
 use crate::isa::{Memory, Op, Program, Tile};
 use crate::numerics::DType;
+pub use cost::Cost;
 use cost::{Consts, PackedCost, QueueCosts, instr_cost};
-pub use cost::{Cost, Picos, cycles_to_ps};
+pub(crate) use cost::{Picos, cycles_to_ps};
 use index::{Access, BufIndex, Region};
 
 /// The plan: per instruction its queue, cost and dependencies.
 ///
-/// Entries live in chunks of a power-of-two number of instructions, each a [`Parts`] with its
+/// Entries live in chunks of a power-of-two number of instructions, each a `Parts` with its
 /// own CSR arrays: a builder on another thread hands each chunk over whole, and the simulator
 /// reads it in place (no copy into one array, no second set of fresh pages to fault in).
 #[derive(Clone, Debug)]
@@ -51,7 +52,7 @@ pub struct Plan {
 
 /// Instructions per chunk of a plan built in one go: large enough that the per-chunk work is
 /// nothing, small enough that a streamed simulator starts at once.
-pub const CHUNK_INSTRS: usize = 4096;
+pub(crate) const CHUNK_INSTRS: usize = 4096;
 
 /// Flag: dependency satisfied at the reader's end (write after read).
 pub const WAR: u32 = 1 << 31;
@@ -105,7 +106,7 @@ pub fn build(program: &Program, hw: &Hardware, live: &Liveness) -> Plan {
 
 /// [`build`] with the instructions' queues already worked out ([`queues`], or
 /// [`super::check::check_split`], which finds them as it checks).
-pub fn build_on(program: &Program, hw: &Hardware, live: &Liveness, queue: Vec<u16>) -> Plan {
+pub(crate) fn build_on(program: &Program, hw: &Hardware, live: &Liveness, queue: Vec<u16>) -> Plan {
     debug_assert_eq!(queue.len(), program.instrs.len());
     let mut b = Builder::new(program, hw, live);
     let shift = CHUNK_INSTRS.trailing_zeros();
@@ -120,7 +121,7 @@ pub fn build_on(program: &Program, hw: &Hardware, live: &Liveness, queue: Vec<u1
 /// Build the plan in chunks of `chunk` instructions (rounded up to a power of two) sent to `tx`
 /// (the simulator, running meanwhile on another thread, reads them in place: see
 /// `sim::simulate_streamed`). Returns the totals.
-pub fn build_streamed(
+pub(crate) fn build_streamed(
     program: &Program,
     hw: &Hardware,
     live: &Liveness,
@@ -143,7 +144,7 @@ pub fn build_streamed(
 /// A run of consecutive instructions' plan entries: their packed costs and dependency lists
 /// (`dep_start` relative to this part's `deps`, closing entry included).
 #[derive(Clone, Debug, Default)]
-pub struct Parts {
+pub(crate) struct Parts {
     costs: Vec<PackedCost>,
     deps: Vec<u32>,
     dep_start: Vec<u32>,
@@ -159,7 +160,7 @@ impl Parts {
 
 /// The whole-program sums of a plan.
 #[derive(Clone, Copy, Debug)]
-pub struct Totals {
+pub(crate) struct Totals {
     flops: f64,
     ideal_compute_ps: f64,
     hbm_bytes: u64,
@@ -384,7 +385,7 @@ impl Plan {
     /// An empty plan for `queue` (one entry per instruction) whose chunks of `chunk`
     /// instructions (rounded up to a power of two, as [`build_streamed`] sends them) are added
     /// by [`Plan::push_part`]; then [`Plan::set_totals`].
-    pub fn streamed(queue: Vec<u16>, chunk: usize, hw: &Hardware) -> Plan {
+    pub(crate) fn streamed(queue: Vec<u16>, chunk: usize, hw: &Hardware) -> Plan {
         let chunk = chunk.max(1).next_power_of_two();
         Plan {
             chunks: Vec::with_capacity(queue.len().div_ceil(chunk)),
@@ -400,17 +401,17 @@ impl Plan {
 
     /// Instructions whose entries are in (all of them once built).
     #[inline]
-    pub fn planned(&self) -> usize {
+    pub(crate) fn planned(&self) -> usize {
         (self.chunks.len() << self.chunk_shift).min(self.queue.len())
     }
 
     /// Add the next chunk.
-    pub fn push_part(&mut self, part: Parts) {
+    pub(crate) fn push_part(&mut self, part: Parts) {
         self.chunks.push(part);
     }
 
     /// Set the whole-program sums once the build is done.
-    pub fn set_totals(&mut self, t: Totals) {
+    pub(crate) fn set_totals(&mut self, t: Totals) {
         debug_assert_eq!(self.queues, t.queues);
         self.flops = t.flops;
         self.ideal_compute_ps = t.ideal_compute_ps;
@@ -436,7 +437,7 @@ impl Plan {
     }
 
     /// Number of dependencies in all.
-    pub fn dep_count(&self) -> usize {
+    pub(crate) fn dep_count(&self) -> usize {
         self.chunks.iter().map(|c| c.deps.len()).sum()
     }
 

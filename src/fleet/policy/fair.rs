@@ -14,9 +14,8 @@ use crate::fleet::job::JobId;
 use crate::fleet::quota::Share;
 use crate::fleet::tenant::{ReclaimWithinCohort, TenantId};
 
-/// Fair sharing.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Fair;
+pub(crate) struct Fair;
 
 /// Shares along the path from the top of the tree down to the tenant, each with the job's
 /// chips added (on the generation where its tenant's share grows least).

@@ -22,10 +22,10 @@ use crate::fleet::tenant::{BorrowWithinCohort, ReclaimWithinCohort, TenantId};
 
 /// Kueue quotas and preemption.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Kueue;
+pub(crate) struct Kueue;
 
 /// Kueue's two attempts for a tenant's settings.
-pub fn kueue_attempts(v: &View, c: &Candidate) -> Vec<Attempt> {
+pub(crate) fn kueue_attempts(v: &View, c: &Candidate) -> Vec<Attempt> {
     let p = v.tenants[c.tenant].preemption;
     let mut out = Vec::with_capacity(2);
     let reclaim = match p.reclaim_within_cohort {

@@ -15,10 +15,10 @@
 //! share ordering and fair-sharing preemption), [`priority`] (one queue, strict priority with
 //! preemption).
 
-pub mod fair;
-pub mod kueue;
-pub mod priority;
-pub mod static_;
+pub(crate) mod fair;
+pub(crate) mod kueue;
+pub(crate) mod priority;
+pub(crate) mod static_;
 
 use std::cmp::Reverse;
 use std::collections::BTreeSet;
@@ -34,7 +34,7 @@ use super::tenant::{TenantId, TenantPlan, WithinQueue};
 /// A running, preemptible job as victim selection sees it: (priority, start time, job, chips),
 /// ordered lowest priority first, then most recently started first (Kueue's order; it never
 /// looks at remaining work).
-pub type VictimKey = (i32, Reverse<u64>, JobId, u32);
+pub(crate) type VictimKey = (i32, Reverse<u64>, JobId, u32);
 
 /// Preemptible running jobs per (tenant, generation), with their chips per cluster and each
 /// job's cluster, so that preemption for a gang can look for victims inside the one cluster the
@@ -120,7 +120,6 @@ impl RunningSets {
 pub struct View<'a> {
     /// Quotas and usage.
     pub quota: &'a QuotaTree,
-    /// The tenants.
     pub tenants: &'a [TenantPlan],
     /// Preemptible running jobs.
     pub running: &'a RunningSets,
@@ -145,13 +144,10 @@ impl View<'_> {
 /// A waiting job being considered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Candidate {
-    /// The job.
     pub job: JobId,
-    /// Its tenant.
     pub tenant: TenantId,
     /// Gang size.
     pub chips: u64,
-    /// Priority.
     pub priority: i32,
     /// Submit time (its place in FIFO order; kept across preemptions, as Kueue requeues).
     pub submit_s: u64,
@@ -183,7 +179,6 @@ pub enum Fit {
 /// Which jobs of other tenants an attempt may take.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CrossTenant {
-    /// None.
     None,
     /// Any job of a borrowing tenant in the same cohort tree.
     ReclaimAny,
@@ -269,7 +264,7 @@ impl PolicyKind {
 }
 
 /// Whether an own job with this key may be taken under `rule`.
-pub fn own_eligible(rule: WithinQueue, c: &Candidate, key: &VictimKey) -> bool {
+pub(crate) fn own_eligible(rule: WithinQueue, c: &Candidate, key: &VictimKey) -> bool {
     match rule {
         WithinQueue::Never => false,
         WithinQueue::LowerPriority => key.0 < c.priority,
@@ -281,7 +276,7 @@ pub fn own_eligible(rule: WithinQueue, c: &Candidate, key: &VictimKey) -> bool {
 
 /// Whether another tenant's job with this key may be taken under `rule` (share-based rules are
 /// checked by the fair policy itself).
-pub fn cross_eligible(
+pub(crate) fn cross_eligible(
     v: &View,
     rule: CrossTenant,
     c: &Candidate,
@@ -305,7 +300,7 @@ pub fn cross_eligible(
 
 /// The victim minimising `order` over every tenant's first eligible running job. `order` gets
 /// (tenant, is own tenant, key) and returns a sort key (smaller goes first), or `None` to skip.
-pub fn best_victim<K: Ord>(
+pub(crate) fn best_victim<K: Ord>(
     v: &View,
     c: &Candidate,
     g: GenId,
@@ -337,7 +332,7 @@ pub fn best_victim<K: Ord>(
 }
 
 /// Kueue's quota fit on `g`.
-pub fn quota_fit(v: &View, tenant: TenantId, g: GenId, chips: u64) -> Fit {
+pub(crate) fn quota_fit(v: &View, tenant: TenantId, g: GenId, chips: u64) -> Fit {
     match v.quota.fits(tenant, g, chips) {
         (false, _) => Fit::No,
         (true, true) => Fit::Nominal,
@@ -346,7 +341,7 @@ pub fn quota_fit(v: &View, tenant: TenantId, g: GenId, chips: u64) -> Fit {
 }
 
 /// Whether a job fits within its tenant's nominal quota on some generation it may use.
-pub fn fits_nominal_somewhere(p: &dyn Policy, v: &View, c: &Candidate) -> bool {
+pub(crate) fn fits_nominal_somewhere(p: &dyn Policy, v: &View, c: &Candidate) -> bool {
     c.gens(v.gens)
         .any(|g| p.fit(v, c.tenant, g, c.chips) == Fit::Nominal)
 }

@@ -13,7 +13,7 @@ use crate::fleet::tenant::{TenantId, WithinQueue};
 
 /// Strict priority with preemption.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Priority;
+pub(crate) struct Priority;
 
 impl Policy for Priority {
     fn name(&self) -> &'static str {

@@ -10,7 +10,7 @@ use crate::fleet::tenant::{TenantId, WithinQueue};
 
 /// Hard partitions.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Static;
+pub(crate) struct Static;
 
 impl Policy for Static {
     fn name(&self) -> &'static str {

@@ -3,7 +3,7 @@
 //! the events of one instant, one scheduling round admits, places and preempts.
 //!
 //! The engine owns placement, backfill and reclaim pacing; the policy answers quota and order
-//! questions ([`Policy`]); the recorder ([`Account`]) keeps the books through its hooks. All
+//! questions (`Policy`); the recorder (`Account`) keeps the books through its hooks. All
 //! state is per run: [`run_with`] is a pure function of the scenario, the seed and the run-time
 //! provider.
 //!
@@ -39,7 +39,7 @@ use super::tenant::{quota_epochs, quotas_at};
 pub struct RunOptions {
     /// Check capacity, quota and accounting invariants after every round (slow; for tests).
     pub check_invariants: bool,
-    /// Return one [`JobRecord`](super::metrics::JobRecord) per job in [`Outcome::jobs`] (for job-level analysis).
+    /// Return one record per job in [`Outcome::jobs`] (for job-level analysis).
     pub record_jobs: bool,
 }
 

@@ -24,7 +24,7 @@ use std::collections::HashMap;
 
 use super::{Error, Program, Result, TRACE_VERSION};
 use cursor::Cur;
-pub use names::{ACT_FUNCS, ALU_OPS};
+pub(crate) use names::{ACT_FUNCS, ALU_OPS};
 pub(super) use names::{CMP_OPS, REDUCE_OPS, name_of};
 
 /// Parse trace text; `file` names it in error messages.

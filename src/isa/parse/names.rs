@@ -11,7 +11,7 @@ pub(super) const MEMORIES: [(&str, Memory); 3] = [
 ];
 
 /// Activation functions by trace name.
-pub const ACT_FUNCS: [(&str, ActFunc); 10] = [
+pub(crate) const ACT_FUNCS: [(&str, ActFunc); 10] = [
     ("identity", ActFunc::Identity),
     ("relu", ActFunc::Relu),
     ("gelu", ActFunc::Gelu),
@@ -25,7 +25,7 @@ pub const ACT_FUNCS: [(&str, ActFunc); 10] = [
 ];
 
 /// ALU operations by trace name.
-pub const ALU_OPS: [(&str, AluOp); 6] = [
+pub(crate) const ALU_OPS: [(&str, AluOp); 6] = [
     ("add", AluOp::Add),
     ("sub", AluOp::Sub),
     ("mul", AluOp::Mul),

@@ -28,6 +28,7 @@ use crate::config::{Document, Location, Mode};
 use crate::workload::Workload;
 
 mod checks;
+mod context;
 mod dist;
 mod file;
 mod fleet;

@@ -1,8 +1,8 @@
 //! A Poisson stream's arrival rate over time.
 
 use super::checks::{Built, bad, check_range, one_of};
+use super::context::StreamContext;
 use super::file::FileDemand;
-use super::streams::StreamContext;
 use crate::fleet::demand::{Dist, RateSchedule, WorkDist};
 use crate::fleet::hardware::GenId;
 use crate::fleet::tenant::{quota_epochs, quotas_at};

@@ -5,11 +5,12 @@
 use std::path::Path;
 
 use super::checks::{Built, bad};
+use super::context::StreamContext;
 use super::file::{FileDemand, FileScenario};
 use super::fleet::fleet_plan;
 use super::names::Names;
 use super::policy::policy;
-use super::streams::{StreamContext, demand_stream};
+use super::streams::demand_stream;
 use super::tenants::{TenantContext, cohorts, tenants};
 use super::{MAX_JOBS, MAX_SAMPLES, MAX_WORKLOADS, Scenario, WorkloadDef};
 use crate::config::Named;

@@ -3,33 +3,22 @@
 //! keys common to every kind (tenant, generation, priority, preemptible, checkpoint) give each
 //! job's template.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::MAX_JOBS;
 use super::checks::{Bad, BuildError, Built, bad, check_range, one_of};
+use super::context::StreamContext;
 use super::dist::dist;
 use super::file::{DemandKind, FileDemand, TraceKind};
 use super::names::Names;
 use super::rate::rate_schedule;
 use super::work::{STEPS_NEED_WORKLOAD, listed_job, workload_draw};
-use super::{MAX_JOBS, WorkloadDef};
 use crate::fleet::demand::{DemandStream, Dist, JobTemplate, PoissonStream, WorkDist};
-use crate::fleet::hardware::{FleetPlan, GenId};
+use crate::fleet::hardware::GenId;
 use crate::fleet::job::JobSpec;
 use crate::fleet::tenant::{SPOT_PRIORITY, TenantPlan};
 use crate::fleet::trace::{self, Columns, TimeFormat, TraceDefaults, TraceFormat};
-
-/// What a demand stream is resolved against.
-pub(super) struct StreamContext<'a> {
-    pub(super) names: &'a Names<'a>,
-    pub(super) tenants: &'a [TenantPlan],
-    pub(super) workloads: &'a [WorkloadDef],
-    pub(super) fleet: &'a FleetPlan,
-    pub(super) quota_step_s: u64,
-    pub(super) horizon_s: u64,
-    pub(super) base_dir: &'a Path,
-    pub(super) read: &'a dyn Fn(&Path) -> std::io::Result<String>,
-}
 
 /// The keys every kind of stream shares, resolved.
 struct Common {

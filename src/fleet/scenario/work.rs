@@ -2,11 +2,11 @@
 //! their work its steps, and every generation they may land on needs a chip preset to time them.
 
 use super::checks::{Built, bad, one_of};
+use super::context::StreamContext;
 use super::dist::dist;
 use super::file::{
     DistKind, FileDemand, FileDist, FileJob, FileWorkloadChoice, Num, WorkloadDistKind,
 };
-use super::streams::StreamContext;
 use crate::fleet::demand::{WorkloadDraw, WorkloadOption};
 use crate::fleet::hardware::GenId;
 use crate::fleet::job::WorkloadId;

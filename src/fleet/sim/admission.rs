@@ -3,7 +3,7 @@
 //! (best effort, or EASY: later jobs may not delay the blocked job's reserved start).
 
 use super::Sim;
-use super::preemption::PreemptMemo;
+use super::state::PreemptMemo;
 use crate::fleet::hardware::GenId;
 use crate::fleet::job::JobId;
 use crate::fleet::policy::{Candidate, Fit};

@@ -3,9 +3,10 @@
 //! the preemptor's chips set aside until its victims are gone.
 
 use super::admission::TryResult;
+use super::state::Nomination;
 use super::{NO_TIME, Sim, Status, Stop};
 use crate::fleet::event::EventKind;
-use crate::fleet::hardware::{GenId, Placement, for_parts};
+use crate::fleet::hardware::{GenId, for_parts};
 use crate::fleet::job::JobId;
 use crate::fleet::policy::{Attempt, Candidate, CrossTenant};
 use crate::fleet::reclaim::ReclaimMode;
@@ -17,56 +18,6 @@ const MAX_VICTIMS: usize = 2048;
 /// Most clusters one preemption attempt tries for a gang that cannot be placed now (a bound on
 /// work per attempt; clusters are tried most promising first).
 const MAX_CLUSTERS: usize = 4;
-
-/// A waiting job whose victims are still running their grace period (graceful and throttled
-/// reclaim). Its gang's chips are set aside at the decision, so that nothing admitted in the
-/// meantime can take them: it starts on `target` the moment its last victim stops, which is
-/// what makes the wait bound of the reclaim mode hold (scenarios/README.md).
-pub(super) struct Nomination {
-    pub(super) gen_: GenId,
-    /// Where the job will run.
-    pub(super) target: Placement,
-    /// The parts of `target` it holds in the pool already: the free chips at the decision,
-    /// then the chips of each victim that stops.
-    pub(super) held: Vec<(u32, u32)>,
-}
-
-/// A preemption attempt that found no room: any job of the same tenant on the same generation
-/// at least as large and of no higher priority has no more victims to choose from (every
-/// eligibility rule is monotone in both), so it would fail too. Under
-/// `lower_or_newer_equal_priority` an earlier submission may take more of its own tenant's
-/// jobs, so there the job must also be submitted no earlier.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct PreemptMemo {
-    chips: u64,
-    priority: i32,
-    submit_s: u64,
-    pub(super) epoch: u64,
-}
-
-impl PreemptMemo {
-    pub(super) const NONE: PreemptMemo = PreemptMemo {
-        chips: u64::MAX,
-        priority: i32::MIN,
-        submit_s: u64::MAX,
-        epoch: u64::MAX,
-    };
-
-    pub(super) fn of(c: &Candidate, epoch: u64) -> Self {
-        PreemptMemo {
-            chips: c.chips,
-            priority: c.priority,
-            submit_s: c.submit_s,
-            epoch,
-        }
-    }
-
-    pub(super) fn covers(&self, c: &Candidate, by_submission: bool) -> bool {
-        c.chips >= self.chips
-            && c.priority <= self.priority
-            && (!by_submission || c.submit_s >= self.submit_s)
-    }
-}
 
 impl Sim<'_> {
     /// Kueue-style preemption on `g`: take victims in the policy's order until the job fits,

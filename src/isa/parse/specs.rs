@@ -1,9 +1,13 @@
 //! The opcode table: every opcode's keys, in canonical order, and how its [`Op`] is built from
-//! their values (defaults included).
+//! their values (defaults included); and the slots an instruction line fills, which the table
+//! reads (so `instr`, the line reader, depends on this module and not the other way round).
 
 use super::LResult;
-use super::instr::{Kind, MAX_KEYS, Slots, Value};
-use crate::isa::{Activation, DmaQueue, Op, OpKind, Scalar, TensorScalar};
+use super::{Fail, fail};
+use crate::isa::{
+    ActFunc, Activation, AluOp, CmpOp, DmaQueue, Engine, Op, OpKind, ReduceOp, Scalar,
+    TensorScalar, Tile,
+};
 
 /// An opcode: its keys in canonical order and how to build the op from their values.
 pub(super) struct Spec {
@@ -294,3 +298,96 @@ const _: () = {
         i += 1;
     }
 };
+
+/// Most keys an opcode takes (the size of the per-line slot array).
+pub(super) const MAX_KEYS: usize = 8;
+
+/// An operand kind: how a key's value is read.
+#[derive(Clone, Copy)]
+pub(super) enum Kind {
+    Tile,
+    Scalar,
+    F32,
+    I64,
+    Bool,
+    Queue,
+    /// One of the opcode's [`OpKind::engines`].
+    Engine,
+    Func,
+    Alu,
+    Red,
+    Cmp,
+}
+
+/// A parsed value, before it is placed in its [`crate::isa::Op`].
+pub(super) enum Value {
+    Tile(Tile),
+    Scalar(Scalar),
+    F32(f32),
+    I64(i64),
+    Bool(bool),
+    Queue(DmaQueue),
+    Engine(Engine),
+    Func(ActFunc),
+    Alu(AluOp),
+    Red(ReduceOp),
+    Cmp(CmpOp),
+}
+
+/// The values given on one instruction line, indexed like [`Spec::keys`].
+pub(super) struct Slots<'s> {
+    pub(super) spec: &'s Spec,
+    /// Where the opcode is (missing keys are reported there).
+    pub(super) op_pos: usize,
+    pub(super) vals: [Option<Value>; MAX_KEYS],
+    /// Where each given key is.
+    pub(super) pos: [usize; MAX_KEYS],
+}
+
+impl Slots<'_> {
+    /// The error for key `i` absent (`missing`) or of the wrong kind (a bug in [`SPECS`]).
+    pub(super) fn bad(&self, i: usize, missing: bool) -> Fail {
+        let key = self.spec.keys.get(i).map_or("?", |k| k.0);
+        if missing {
+            let msg = format!("missing required key '{key}' for {}", self.spec.kind.name());
+            fail(self.op_pos, msg)
+        } else {
+            fail(
+                self.op_pos,
+                format!("internal error: key '{key}' read as the wrong kind"),
+            )
+        }
+    }
+
+    /// The engine in slot `i`, or the opcode's default (the first of [`OpKind::engines`]).
+    pub(super) fn engine(&mut self, i: usize) -> LResult<Engine> {
+        match self.vals[i].take() {
+            Some(Value::Engine(e)) => Ok(e),
+            None => Ok(self.spec.kind.engines()[0]),
+            Some(_) => Err(self.bad(i, false)),
+        }
+    }
+
+    /// Both of two paired keys, or neither.
+    pub(super) fn pair<A, B>(
+        &self,
+        a: Option<A>,
+        i: usize,
+        b: Option<B>,
+        j: usize,
+    ) -> LResult<Option<(A, B)>> {
+        let (given, other) = match (a, b) {
+            (Some(a), Some(b)) => return Ok(Some((a, b))),
+            (None, None) => return Ok(None),
+            (Some(_), None) => (i, j),
+            (None, Some(_)) => (j, i),
+        };
+        let name = |k: usize| self.spec.keys.get(k).map_or("?", |k| k.0);
+        let msg = format!(
+            "key '{}' needs '{}' too: give both or neither",
+            name(given),
+            name(other)
+        );
+        Err(fail(self.pos[given], msg))
+    }
+}

@@ -202,22 +202,22 @@ fn a_bad_config_names_the_key_and_line_and_exits_2() {
         (
             "hidden = 4096\nheads = 32\nkv_heads = 5\n",
             "kv_heads",
-            "line 4",
+            "m.toml:4:1: kv_heads: ",
         ),
         (
             "hidden = 4096\nheads = \"32\"\nkv_heads = 8\n",
             "heads",
-            "line 3",
+            "m.toml:3:9: heads: ",
         ),
         (
             "hidden = 4096\nheads = 32\nkv_heads = 8\nhead_dim = 256\n",
             "head_dim",
-            "line 5",
+            "m.toml:5:1: head_dim: ",
         ),
         (
             "hidden = 4096\nheads = 32\nkv_heads = 8\nhead_dims = 128\n",
             "head_dims",
-            "line 5",
+            "m.toml:5:1: head_dims: ",
         ),
     ];
     for (body, key, line) in cases {

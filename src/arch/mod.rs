@@ -3,15 +3,17 @@
 //! Every constant of the timing model lives here, none in code. The built-in presets are TOML
 //! files (`src/arch/presets/*.toml`) with a comment citing the source of every number; a user
 //! copies one to describe another design (`--hw path/to/chip.toml`) or overrides single fields
-//! (`--set pe.rows=256,dma.engines=8`). Whatever the origin, [`Hardware::validate`] rejects
-//! nonsense with the field's path.
+//! (`--hw-set pe.rows=256,dma.engines=8`). Whatever the origin, [`Hardware::validate`] rejects
+//! nonsense with the field's path, which the description's [`Document`] locates:
+//! `file:line:col: pe.rows: message`, or `file (--hw-set): pe.rows: message` for an override.
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::{self, Document, Location, Mode};
 use crate::numerics::DType;
 
 mod error;
-pub use error::{Error, Result};
+pub use error::{Error, FieldError, Result};
 
 /// The built-in presets, by name, as TOML text.
 pub const PRESETS: [(&str, &str); 3] = [
@@ -253,62 +255,75 @@ pub fn fleet_presets() -> &'static [(&'static str, FleetFacts)] {
 }
 
 impl Hardware {
-    /// A built-in preset by name.
+    /// A built-in preset by name; its file is named `NAME.toml` in errors.
     pub fn preset(name: &str) -> Result<Hardware> {
-        let (_, text) =
-            PRESETS
-                .iter()
-                .find(|(n, _)| *n == name)
-                .ok_or_else(|| Error::UnknownPreset {
-                    name: name.to_string(),
-                    valid: PRESETS.iter().map(|p| p.0).collect::<Vec<_>>().join(", "),
-                })?;
-        Hardware::from_toml(text, &format!("<preset {name}>"))
+        Hardware::from_toml(preset_text(name)?, &format!("{name}.toml"))
     }
 
     /// Parse and validate TOML; `file` names it in errors.
     pub fn from_toml(text: &str, file: &str) -> Result<Hardware> {
-        let hw: Hardware = toml::from_str(text).map_err(|e| toml_error(text, file, &e))?;
-        hw.validate()?;
-        Ok(hw)
+        Hardware::from_document(&Document::parse(text, file)?)
     }
 
-    /// A preset name, or a path to a TOML file whose contents the caller read (`text`).
+    /// A preset name, or a path to a TOML file whose contents the caller reads (`read_file`).
     pub fn resolve(
         spec: &str,
         read_file: impl FnOnce(&str) -> std::io::Result<String>,
     ) -> Result<Hardware> {
-        if PRESETS.iter().any(|p| p.0 == spec) {
-            return Hardware::preset(spec);
-        }
-        if spec.ends_with(".toml") || spec.contains('/') {
+        Hardware::load(spec, &[], read_file)
+    }
+
+    /// [`Hardware::resolve`], then `--hw-set` overrides (`pe.rows=256`) on the same document,
+    /// so that every error names where its value was written: `file:line:col` in the file (or
+    /// the preset), `file (--hw-set)` when an override typed it.
+    pub fn load(
+        spec: &str,
+        overrides: &[(String, String)],
+        read_file: impl FnOnce(&str) -> std::io::Result<String>,
+    ) -> Result<Hardware> {
+        let is_file =
+            !PRESETS.iter().any(|p| p.0 == spec) && (spec.ends_with(".toml") || spec.contains('/'));
+        let (text, file) = if is_file {
             let text = read_file(spec).map_err(|e| Error::Io {
                 file: spec.to_string(),
                 message: e.to_string(),
             })?;
-            return Hardware::from_toml(&text, spec);
-        }
-        Hardware::preset(spec)
+            (text, spec.to_string())
+        } else {
+            (preset_text(spec)?.to_string(), format!("{spec}.toml"))
+        };
+        let doc = Document::parse(&text, &file)?
+            .with_overrides(overrides, Mode::Strict)
+            .with_flag(OVERRIDE_FLAG);
+        Hardware::from_document(&doc)
     }
 
-    /// Apply `path=value` overrides (`pe.rows=256`), then validate. Values are TOML literals;
-    /// an unknown path is an error that lists the fields at that level.
+    /// Read and validate a document; a value out of range is located at its key.
+    fn from_document(doc: &Document) -> Result<Hardware> {
+        let hw: Hardware = doc.load()?;
+        hw.validate().map_err(|e| doc.error(e.field, e.message))?;
+        Ok(hw)
+    }
+
+    /// Apply `path=value` overrides (`pe.rows=256`) to a description already loaded, then
+    /// validate. Values are TOML literals; an unknown path is an error that lists the fields at
+    /// that level. Its file is gone: an error about a value not overridden names the file
+    /// `NAME.toml` without a position.
     pub fn with_overrides(&self, overrides: &[(String, String)]) -> Result<Hardware> {
-        let mut root = toml::Value::try_from(self).expect("Hardware serializes to TOML");
-        for (path, raw) in overrides {
-            set_path(&mut root, path, raw)?;
-        }
-        let hw: Hardware = root
-            .try_into()
-            .map_err(|e: toml::de::Error| Error::Invalid {
-                field: overrides
-                    .iter()
-                    .map(|o| o.0.as_str())
-                    .collect::<Vec<_>>()
-                    .join(","),
-                message: e.message().to_string(),
-            })?;
-        hw.validate()?;
+        let text = self.to_toml();
+        let file = format!("{}.toml", self.name);
+        let doc = Document::parse(&text, &file)?
+            .with_overrides(overrides, Mode::Strict)
+            .with_flag(OVERRIDE_FLAG);
+        let hw: Hardware = doc.load()?;
+        hw.validate().map_err(|e| {
+            let at = if doc.overridden(&e.field) {
+                doc.set_location()
+            } else {
+                Location::File { file: file.clone() }
+            };
+            config::Error::new(at, e.field, e.message)
+        })?;
         Ok(hw)
     }
 
@@ -318,89 +333,75 @@ impl Hardware {
     }
 
     /// Reject values no design could have, naming the field.
-    pub fn validate(&self) -> Result<()> {
-        let pe = &self.pe;
-        range("pe.rows", pe.rows as f64, 1.0, 4096.0)?;
-        range("pe.cols", pe.cols as f64, 1.0, 4096.0)?;
-        range("pe.clock_mhz", pe.clock_mhz as f64, 1.0, 20_000.0)?;
-        range(
-            "pe.contraction_max",
-            pe.contraction_max as f64,
-            1.0,
-            pe.rows as f64,
-        )?;
-        range(
-            "pe.stationary_free_max",
-            pe.stationary_free_max as f64,
-            1.0,
-            pe.cols as f64,
-        )?;
-        range(
-            "pe.moving_free_max",
-            pe.moving_free_max as f64,
-            1.0,
-            65_536.0,
-        )?;
-        range("pe.min_issue_cycles", pe.min_issue_cycles as f64, 0.0, 1e6)?;
-        range("pe.fp32_cost_factor", pe.fp32_cost_factor as f64, 1.0, 64.0)?;
-        range(
-            "pe.load_stationary_divisor",
-            pe.load_stationary_divisor as f64,
-            1.0,
-            1024.0,
-        )?;
-        range(
-            "pe.fill_drain_cycles",
-            pe.fill_drain_cycles as f64,
-            0.0,
-            1e6,
-        )?;
-        range(
-            "pe.transpose_min_cycles",
-            pe.transpose_min_cycles as f64,
-            0.0,
-            1e6,
-        )?;
-        range(
-            "pe.throttle.start_fraction",
-            pe.throttle.start_fraction,
-            0.01,
-            1.0,
-        )?;
-        range("pe.throttle.ramp_ns", pe.throttle.ramp_ns as f64, 0.0, 1e9)?;
-        range("pe.throttle.idle_ns", pe.throttle.idle_ns as f64, 0.0, 1e12)?;
+    pub fn validate(&self) -> Check {
+        self.validate_pe()?;
         for (name, e) in [
             ("vector", &self.vector),
             ("scalar", &self.scalar),
             ("gpsimd", &self.gpsimd),
         ] {
-            range(
-                &format!("{name}.clock_mhz"),
-                e.clock_mhz as f64,
-                1.0,
-                20_000.0,
-            )?;
-            for (f, v) in [
-                ("lanes_16bit", e.lanes_16bit),
-                ("lanes_8bit", e.lanes_8bit),
-                ("lanes_other", e.lanes_other),
-            ] {
-                range(&format!("{name}.{f}"), v as f64, 1.0, 65_536.0)?;
-            }
-            range(&format!("{name}.min_cycles"), e.min_cycles as f64, 0.0, 1e6)?;
-            range(
-                &format!("{name}.access_latency_cycles"),
-                e.access_latency_cycles as f64,
-                0.0,
-                1e6,
-            )?;
-            range(
-                &format!("{name}.dependent_overhead_cycles"),
-                e.dependent_overhead_cycles as f64,
-                0.0,
-                1e6,
-            )?;
+            validate_engine(name, e)?;
         }
+        self.validate_memory()?;
+        self.validate_dma()?;
+        self.validate_chip()
+    }
+
+    fn validate_pe(&self) -> Check {
+        let pe = &self.pe;
+        let (rows, cols) = (pe.rows as f64, pe.cols as f64);
+        for (field, v, lo, hi) in [
+            ("pe.rows", rows, 1.0, 4096.0),
+            ("pe.cols", cols, 1.0, 4096.0),
+            ("pe.clock_mhz", pe.clock_mhz as f64, 1.0, 20_000.0),
+            ("pe.contraction_max", pe.contraction_max as f64, 1.0, rows),
+            (
+                "pe.stationary_free_max",
+                pe.stationary_free_max as f64,
+                1.0,
+                cols,
+            ),
+            (
+                "pe.moving_free_max",
+                pe.moving_free_max as f64,
+                1.0,
+                65_536.0,
+            ),
+            ("pe.min_issue_cycles", pe.min_issue_cycles as f64, 0.0, 1e6),
+            ("pe.fp32_cost_factor", pe.fp32_cost_factor as f64, 1.0, 64.0),
+            (
+                "pe.load_stationary_divisor",
+                pe.load_stationary_divisor as f64,
+                1.0,
+                1024.0,
+            ),
+            (
+                "pe.fill_drain_cycles",
+                pe.fill_drain_cycles as f64,
+                0.0,
+                1e6,
+            ),
+            (
+                "pe.transpose_min_cycles",
+                pe.transpose_min_cycles as f64,
+                0.0,
+                1e6,
+            ),
+            (
+                "pe.throttle.start_fraction",
+                pe.throttle.start_fraction,
+                0.01,
+                1.0,
+            ),
+            ("pe.throttle.ramp_ns", pe.throttle.ramp_ns as f64, 0.0, 1e9),
+            ("pe.throttle.idle_ns", pe.throttle.idle_ns as f64, 0.0, 1e12),
+        ] {
+            range(field, v, lo, hi)?;
+        }
+        Ok(())
+    }
+
+    fn validate_memory(&self) -> Check {
         let c = &self.costs;
         for (f, v) in [
             ("costs.reduce_fast_divisor", c.reduce_fast_divisor),
@@ -413,86 +414,105 @@ impl Hardware {
         ] {
             range(f, v as f64, 1.0, 1024.0)?;
         }
-        range("sbuf.partitions", self.sbuf.partitions as f64, 1.0, 4096.0)?;
-        if self.pe.contraction_max > self.sbuf.partitions {
+        let (sbuf, psum) = (&self.sbuf, &self.psum);
+        range("sbuf.partitions", sbuf.partitions as f64, 1.0, 4096.0)?;
+        if self.pe.contraction_max > sbuf.partitions {
             let msg = format!(
                 "{} exceeds sbuf.partitions ({})",
-                self.pe.contraction_max, self.sbuf.partitions
+                self.pe.contraction_max, sbuf.partitions
             );
             return Err(invalid("pe.contraction_max", msg));
         }
-        range(
-            "sbuf.bytes_per_partition",
-            self.sbuf.bytes_per_partition as f64,
-            1.0,
-            GIB,
-        )?;
-        range("psum.partitions", self.psum.partitions as f64, 1.0, 4096.0)?;
-        range("psum.banks", self.psum.banks as f64, 1.0, 64.0)?;
-        range(
-            "psum.bytes_per_partition",
-            self.psum.bytes_per_partition as f64,
-            1.0,
-            GIB,
-        )?;
-        if self.psum.bytes_per_partition % self.psum.banks as u64 != 0 {
-            return Err(invalid(
+        for (field, v, lo, hi) in [
+            (
+                "sbuf.bytes_per_partition",
+                sbuf.bytes_per_partition as f64,
+                1.0,
+                GIB,
+            ),
+            ("psum.partitions", psum.partitions as f64, 1.0, 4096.0),
+            ("psum.banks", psum.banks as f64, 1.0, 64.0),
+            (
                 "psum.bytes_per_partition",
-                "must be a multiple of psum.banks".into(),
-            ));
+                psum.bytes_per_partition as f64,
+                1.0,
+                GIB,
+            ),
+        ] {
+            range(field, v, lo, hi)?;
         }
+        if psum.bytes_per_partition % psum.banks as u64 != 0 {
+            let msg = "must be a multiple of psum.banks".to_string();
+            return Err(invalid("psum.bytes_per_partition", msg));
+        }
+        Ok(())
+    }
+
+    fn validate_dma(&self) -> Check {
         let d = &self.dma;
-        range("dma.engines", d.engines as f64, 1.0, 1024.0)?;
-        range(
-            "dma.queues_per_engine",
-            d.queues_per_engine as f64,
-            1.0,
-            1024.0,
-        )?;
-        range("dma.peak_bytes_per_ns", d.peak_bytes_per_ns, 1e-3, 1e6)?;
-        range(
-            "dma.achievable_bytes_per_ns",
-            d.achievable_bytes_per_ns,
-            1e-3,
-            d.peak_bytes_per_ns,
-        )?;
-        range(
-            "dma.descriptor_bytes_max",
-            d.descriptor_bytes_max as f64,
-            1.0,
-            1e9,
-        )?;
-        range("dma.fixed_latency_ns", d.fixed_latency_ns as f64, 0.0, 1e9)?;
-        range(
-            "dma.transpose_efficiency_hbm",
-            d.transpose_efficiency_hbm,
-            0.001,
-            1.0,
-        )?;
-        range(
-            "dma.transpose_efficiency_sbuf",
-            d.transpose_efficiency_sbuf,
-            0.001,
-            1.0,
-        )?;
+        for (field, v, lo, hi) in [
+            ("dma.engines", d.engines as f64, 1.0, 1024.0),
+            (
+                "dma.queues_per_engine",
+                d.queues_per_engine as f64,
+                1.0,
+                1024.0,
+            ),
+            ("dma.peak_bytes_per_ns", d.peak_bytes_per_ns, 1e-3, 1e6),
+            (
+                "dma.achievable_bytes_per_ns",
+                d.achievable_bytes_per_ns,
+                1e-3,
+                d.peak_bytes_per_ns,
+            ),
+            (
+                "dma.descriptor_bytes_max",
+                d.descriptor_bytes_max as f64,
+                1.0,
+                1e9,
+            ),
+            ("dma.fixed_latency_ns", d.fixed_latency_ns as f64, 0.0, 1e9),
+            (
+                "dma.transpose_efficiency_hbm",
+                d.transpose_efficiency_hbm,
+                0.001,
+                1.0,
+            ),
+            (
+                "dma.transpose_efficiency_sbuf",
+                d.transpose_efficiency_sbuf,
+                0.001,
+                1.0,
+            ),
+        ] {
+            range(field, v, lo, hi)?;
+        }
+        Ok(())
+    }
+
+    fn validate_chip(&self) -> Check {
         let ch = &self.chip;
-        range("chip.cores", ch.cores as f64, 1.0, 1024.0)?;
-        range(
-            "chip.active_cores",
-            ch.active_cores as f64,
-            1.0,
-            ch.cores as f64,
-        )?;
-        range("chip.hbm_bytes", ch.hbm_bytes as f64, 1.0, 1e15)?;
-        range("chip.hbm_bytes_per_ns", ch.hbm_bytes_per_ns, 1e-3, 1e7)?;
-        range("chip.dma_bytes_per_ns", ch.dma_bytes_per_ns, 1e-3, 1e7)?;
-        range("chip.efa_bytes_per_ns", ch.efa_bytes_per_ns, 1e-3, 1e7)?;
-        range(
-            "chip.neuronlink_bytes_per_ns",
-            ch.neuronlink_bytes_per_ns,
-            1e-3,
-            1e7,
-        )?;
+        for (field, v, lo, hi) in [
+            ("chip.cores", ch.cores as f64, 1.0, 1024.0),
+            (
+                "chip.active_cores",
+                ch.active_cores as f64,
+                1.0,
+                ch.cores as f64,
+            ),
+            ("chip.hbm_bytes", ch.hbm_bytes as f64, 1.0, 1e15),
+            ("chip.hbm_bytes_per_ns", ch.hbm_bytes_per_ns, 1e-3, 1e7),
+            ("chip.dma_bytes_per_ns", ch.dma_bytes_per_ns, 1e-3, 1e7),
+            ("chip.efa_bytes_per_ns", ch.efa_bytes_per_ns, 1e-3, 1e7),
+            (
+                "chip.neuronlink_bytes_per_ns",
+                ch.neuronlink_bytes_per_ns,
+                1e-3,
+                1e7,
+            ),
+        ] {
+            range(field, v, lo, hi)?;
+        }
         Ok(())
     }
 
@@ -516,14 +536,56 @@ impl Hardware {
 
 const GIB: f64 = (1u64 << 30) as f64;
 
-fn invalid(field: &str, message: String) -> Error {
-    Error::Invalid {
+/// The flag that overrides hardware fields, as errors about its values name it.
+const OVERRIDE_FLAG: &str = "--hw-set";
+
+/// The result of a check of [`Hardware::validate`].
+type Check = std::result::Result<(), FieldError>;
+
+/// The TOML text of a built-in preset.
+fn preset_text(name: &str) -> Result<&'static str> {
+    PRESETS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|p| p.1)
+        .ok_or_else(|| Error::UnknownPreset {
+            name: name.to_string(),
+            valid: PRESETS.iter().map(|p| p.0).collect::<Vec<_>>().join(", "),
+        })
+}
+
+fn validate_engine(name: &str, e: &EngineConfig) -> Check {
+    range(
+        &format!("{name}.clock_mhz"),
+        e.clock_mhz as f64,
+        1.0,
+        20_000.0,
+    )?;
+    for (f, v) in [
+        ("lanes_16bit", e.lanes_16bit),
+        ("lanes_8bit", e.lanes_8bit),
+        ("lanes_other", e.lanes_other),
+    ] {
+        range(&format!("{name}.{f}"), v as f64, 1.0, 65_536.0)?;
+    }
+    for (f, v) in [
+        ("min_cycles", e.min_cycles),
+        ("access_latency_cycles", e.access_latency_cycles),
+        ("dependent_overhead_cycles", e.dependent_overhead_cycles),
+    ] {
+        range(&format!("{name}.{f}"), v as f64, 0.0, 1e6)?;
+    }
+    Ok(())
+}
+
+fn invalid(field: &str, message: String) -> FieldError {
+    FieldError {
         field: field.to_string(),
         message,
     }
 }
 
-fn range(field: &str, v: f64, lo: f64, hi: f64) -> Result<()> {
+fn range(field: &str, v: f64, lo: f64, hi: f64) -> Check {
     if v.is_finite() && v >= lo && v <= hi {
         Ok(())
     } else {
@@ -534,86 +596,9 @@ fn range(field: &str, v: f64, lo: f64, hi: f64) -> Result<()> {
     }
 }
 
-fn set_path(root: &mut toml::Value, path: &str, raw: &str) -> Result<()> {
-    let mut node = root;
-    let parts: Vec<&str> = path.split('.').collect();
-    for (i, part) in parts.iter().enumerate() {
-        let table = node
-            .as_table_mut()
-            .ok_or_else(|| invalid(path, format!("'{}' is not a table", parts[..i].join("."))))?;
-        if !table.contains_key(*part) {
-            let mut keys: Vec<&String> = table.keys().collect();
-            keys.sort();
-            let keys: Vec<&str> = keys.iter().map(|k| k.as_str()).collect();
-            return Err(invalid(
-                path,
-                format!(
-                    "unknown field '{part}'; expected one of: {}",
-                    keys.join(", ")
-                ),
-            ));
-        }
-        let child = table.get_mut(*part).expect("checked");
-        if i + 1 == parts.len() {
-            let value = parse_literal(raw);
-            if std::mem::discriminant(&value) != std::mem::discriminant(child)
-                && !(child.is_float() && value.is_integer())
-            {
-                return Err(invalid(
-                    path,
-                    format!("expected a {}, found '{raw}'", child.type_str()),
-                ));
-            }
-            *child = match (child.is_float(), value) {
-                (true, toml::Value::Integer(i)) => toml::Value::Float(i as f64),
-                (_, v) => v,
-            };
-            return Ok(());
-        }
-        node = child;
-    }
-    Ok(())
-}
-
-fn parse_literal(raw: &str) -> toml::Value {
-    let doc = format!("v = {raw}");
-    match doc.parse::<toml::Table>() {
-        Ok(mut t) => t
-            .remove("v")
-            .unwrap_or_else(|| toml::Value::String(raw.to_string())),
-        Err(_) => toml::Value::String(raw.to_string()),
-    }
-}
-
-fn toml_error(text: &str, file: &str, e: &toml::de::Error) -> Error {
-    let (line, column) = match e.span() {
-        Some(span) => {
-            let before = &text[..span.start.min(text.len())];
-            let line = before.matches('\n').count() + 1;
-            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            (line, column)
-        }
-        None => (0, 0),
-    };
-    Error::Toml {
-        file: file.to_string(),
-        line,
-        column,
-        message: e.message().to_string(),
-    }
-}
-
-/// Parse `a.b=1,c.d=2` into pairs (values may not contain commas).
+/// Parse `a.b=1,c.d=2` (a `--hw-set` argument) into pairs (values may not contain commas).
 pub fn parse_overrides(spec: &str) -> Result<Vec<(String, String)>> {
-    spec.split(',')
-        .filter(|s| !s.trim().is_empty())
-        .map(|kv| {
-            let (k, v) = kv
-                .split_once('=')
-                .ok_or_else(|| invalid(kv.trim(), "expected FIELD=VALUE".into()))?;
-            Ok((k.trim().to_string(), v.trim().to_string()))
-        })
-        .collect()
+    Ok(config::parse_list(&[spec])?)
 }
 
 #[cfg(test)]
@@ -707,6 +692,49 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("trn1, trn2, trn3")
+        );
+    }
+
+    #[test]
+    fn errors_are_located_where_the_value_was_written() {
+        let err = |spec: &str, set: &[(&str, &str)], text: &str| {
+            let set: Vec<(String, String)> = set
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Hardware::load(spec, &set, |_| Ok(text.to_string()))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            err("trn2", &[("pe.rows", "0")], ""),
+            "trn2.toml (--hw-set): pe.rows: 0 is out of range; expected 1 to 4096"
+        );
+        // A consistency check fails at the preset's key, not at the override that broke it.
+        assert_eq!(
+            err("trn2", &[("sbuf.partitions", "64")], ""),
+            "trn2.toml:12:1: pe.contraction_max: 128 exceeds sbuf.partitions (64)"
+        );
+        let text = Hardware::preset("trn2")
+            .unwrap()
+            .to_toml()
+            .replace("clock_mhz = 2400", "clock_mhz = 0");
+        let line = text.lines().position(|l| l == "clock_mhz = 0").unwrap() + 1;
+        assert_eq!(
+            err("my/chip.toml", &[], &text),
+            format!("my/chip.toml:{line}:1: pe.clock_mhz: 0 is out of range; expected 1 to 20000")
+        );
+        let t2 = Hardware::preset("trn2").unwrap();
+        let e = t2
+            .with_overrides(&parse_overrides("sbuf.partitions=64").unwrap())
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "trn2.toml: pe.contraction_max: 128 exceeds sbuf.partitions (64)"
+        );
+        assert_eq!(
+            parse_overrides("pe.rows").unwrap_err().to_string(),
+            "--hw-set: expected FIELD=VALUE, found 'pe.rows'"
         );
     }
 }

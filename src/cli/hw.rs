@@ -65,8 +65,7 @@ impl HwArgs {
 
 /// Load a hardware description: a preset or a TOML file, then overrides.
 pub(crate) fn load_hardware(spec: &str, set: &[(String, String)]) -> Result<Hardware> {
-    let hw = Hardware::resolve(spec, |p| std::fs::read_to_string(p))?;
-    Ok(hw.with_overrides(set)?)
+    Ok(Hardware::load(spec, set, |p| std::fs::read_to_string(p))?)
 }
 
 /// `trnsim hw`'s subcommands.

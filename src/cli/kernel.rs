@@ -14,22 +14,8 @@ use crate::report::{Format, Table};
 
 /// Split `--param m=4096,k=8192,dtype=bf16` (repeatable) into pairs.
 pub fn parse_set(specs: &[String]) -> Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    for spec in specs {
-        for part in spec.split(',').filter(|s| !s.trim().is_empty()) {
-            match part.split_once('=') {
-                Some((k, v)) if !k.trim().is_empty() => {
-                    out.push((k.trim().to_string(), v.trim().to_string()))
-                }
-                _ => {
-                    return Err(Error::Input(format!(
-                        "--param: expected NAME=VALUE, found '{part}'"
-                    )));
-                }
-            }
-        }
-    }
-    Ok(out)
+    crate::config::parse_list(specs)
+        .map_err(|e| Error::Input(format!("--param: expected NAME=VALUE, found '{}'", e.found)))
 }
 
 /// A kernel's parameters and the hardware it is lowered for.

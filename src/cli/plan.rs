@@ -31,12 +31,12 @@ pub struct PlanArgs {
 
 /// Split `KEY=VALUE` (the value may contain `=` and commas).
 pub(crate) fn key_value(s: &str) -> std::result::Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
-        _ => Err(format!(
-            "expected KEY=VALUE (e.g. policy.name=fair), found '{s}'"
-        )),
-    }
+    crate::config::parse_pair(s).map_err(|e| {
+        format!(
+            "expected KEY=VALUE (e.g. policy.name=fair), found '{}'",
+            e.found
+        )
+    })
 }
 
 /// Load, run, write the requested files, and return the report text.

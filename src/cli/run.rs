@@ -43,8 +43,8 @@ pub struct RunArgs {
 
 /// Split `NAME=PATH`.
 pub(crate) fn name_path(s: &str) -> std::result::Result<(String, PathBuf), String> {
-    match s.split_once('=') {
-        Some((n, p)) if !n.is_empty() && !p.is_empty() => Ok((n.to_string(), PathBuf::from(p))),
+    match crate::config::parse_pair(s) {
+        Ok((n, p)) if !p.is_empty() => Ok((n, PathBuf::from(p))),
         _ => Err(format!("expected NAME=FILE.npy, found '{s}'")),
     }
 }

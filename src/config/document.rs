@@ -27,13 +27,14 @@ fn floor_char_boundary(text: &str, offset: usize) -> usize {
 }
 
 /// One TOML input: its text, the name it has in errors, its spanned tree and the overrides
-/// typed on the command line.
+/// typed on the command line (with the flag that typed them).
 pub struct Document<'a> {
     text: &'a str,
     file: &'a str,
     root: DeTable<'a>,
     overrides: &'a [(String, String)],
     mode: Mode,
+    flag: &'static str,
 }
 
 impl<'a> Document<'a> {
@@ -50,6 +51,7 @@ impl<'a> Document<'a> {
             root: root.into_inner(),
             overrides: &[],
             mode: Mode::Insert,
+            flag: "--set",
         })
     }
 
@@ -61,6 +63,12 @@ impl<'a> Document<'a> {
             mode,
             ..self
         }
+    }
+
+    /// The same document with its overrides named after `flag` in errors (`--hw-set`; the
+    /// default is `--set`).
+    pub fn with_flag(self, flag: &'static str) -> Document<'a> {
+        Document { flag, ..self }
     }
 
     /// The name of the document in errors.
@@ -92,16 +100,14 @@ impl<'a> Document<'a> {
         if self.overrides.is_empty() {
             return Ok(parsed);
         }
-        let set = Location::Set {
-            file: self.file.to_string(),
-        };
+        let set = self.set_location();
         let mut root: toml::Table = self.text.parse().map_err(|e: toml::de::Error| {
             let file = Location::File {
                 file: self.file.to_string(),
             };
             Error::new(file, "(syntax)", e.message())
         })?;
-        apply(&mut root, self.overrides, self.mode, self.file)?;
+        apply(&mut root, self.overrides, self.mode, &set)?;
         toml::Value::Table(root)
             .try_into()
             .map_err(|e: toml::de::Error| {
@@ -121,15 +127,21 @@ impl<'a> Document<'a> {
     /// it, else its key in the file ([`Document::locate`]), else the file.
     pub fn location_of(&self, path: &str) -> Location {
         if self.overridden(path) {
-            return Location::Set {
-                file: self.file.to_string(),
-            };
+            return self.set_location();
         }
         match self.locate(path) {
             Some(at) => self.location_at(at),
             None => Location::File {
                 file: self.file.to_string(),
             },
+        }
+    }
+
+    /// The command line, where the overrides of this document were typed.
+    pub fn set_location(&self) -> Location {
+        Location::Set {
+            file: self.file.to_string(),
+            flag: self.flag,
         }
     }
 

@@ -22,10 +22,12 @@ pub enum Location {
         /// 1-based line.
         line: usize,
     },
-    /// A `--set KEY=VALUE` override of a file: the value was typed on the command line.
+    /// A `KEY=VALUE` override of a file: the value was typed on the command line.
     Set {
         /// The file the override applies to.
         file: String,
+        /// The flag that typed it (`--set` for scenarios, `--hw-set` for hardware).
+        flag: &'static str,
     },
     /// Somewhere in a file, position unknown (a key the file does not write).
     File {
@@ -40,7 +42,7 @@ impl Location {
         match self {
             Location::At { file, .. }
             | Location::Line { file, .. }
-            | Location::Set { file }
+            | Location::Set { file, .. }
             | Location::File { file } => file,
         }
     }
@@ -51,7 +53,7 @@ impl fmt::Display for Location {
         match self {
             Location::At { file, line, column } => write!(f, "{file}:{line}:{column}"),
             Location::Line { file, line } => write!(f, "{file}:{line}"),
-            Location::Set { file } => write!(f, "{file} (--set)"),
+            Location::Set { file, flag } => write!(f, "{file} ({flag})"),
             Location::File { file } => f.write_str(file),
         }
     }

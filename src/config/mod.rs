@@ -6,7 +6,8 @@
 //!    [`Error`] at its `file:line:col`).
 //! 2. [`Document::with_overrides`]: `--set` pairs (from [`parse_pair`] or [`parse_list`]) are
 //!    attached with a [`Mode`]: [`Mode::Strict`] (the key must exist and keep its type: hardware)
-//!    or [`Mode::Insert`] (added, then refused by the schema's `deny_unknown_fields`: scenarios).
+//!    or [`Mode::Insert`] (added, then refused by the schema's `deny_unknown_fields`: scenarios);
+//!    [`Document::with_flag`] names the flag that typed them (`--hw-set`; `--set` by default).
 //! 3. [`Document::load`]: serde reads the file as written, then with the overrides applied;
 //!    its errors are located by byte offset (turned into a key path and `line:col`).
 //! 4. The caller's checks report a key path through [`Document::error`], which finds its
@@ -184,7 +185,10 @@ mod tests {
             &mut t,
             &[("a.l.1.q".into(), "1".into())],
             Mode::Insert,
-            "f.toml",
+            &Location::Set {
+                file: "f.toml".into(),
+                flag: "--set",
+            },
         )
         .unwrap_err();
         assert_eq!(

@@ -141,24 +141,17 @@ fn unknown(table: &toml::Table, key: &str) -> String {
     )
 }
 
-/// Apply `overrides` in order to `root`; an error is located on the command line (`file
+/// Apply `overrides` in order to `root`; an error is located at `set` (the command line, `file
 /// (--set)`) and names the override's key.
 pub fn apply(
     root: &mut toml::Table,
     overrides: &[(String, String)],
     mode: Mode,
-    file: &str,
+    set: &Location,
 ) -> Result<()> {
     for (k, v) in overrides {
-        set_path(root, k, v, mode).map_err(|message| {
-            Error::new(
-                Location::Set {
-                    file: file.to_string(),
-                },
-                k.clone(),
-                message,
-            )
-        })?;
+        set_path(root, k, v, mode)
+            .map_err(|message| Error::new(set.clone(), k.clone(), message))?;
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::{Error, Result};
+use crate::config::Document;
 use crate::numerics::DType;
 
 /// One kernel's definition.
@@ -92,25 +93,26 @@ pub struct Params {
 }
 
 impl KernelDef {
-    /// Parse and validate a definition.
+    /// Parse and validate a definition; errors are located at the key of the parameter at
+    /// fault (`file:line:col: param[2].default: message`).
     pub fn from_toml(text: &str, file: &str) -> Result<KernelDef> {
-        let def: KernelDef = toml::from_str(text).map_err(|e| Error::Definition {
-            file: file.to_string(),
-            message: toml_message(text, &e),
-        })?;
-        for p in &def.params {
-            let bad = |message: String| Error::Definition {
-                file: file.to_string(),
-                message: format!("param '{}': {message}", p.name),
+        let doc = Document::parse(text, file)?;
+        let def: KernelDef = doc.load()?;
+        for (i, p) in def.params.iter().enumerate() {
+            // A key that is missing is reported at its parameter's table.
+            let bad = |key: &str, message: String| {
+                doc.error(
+                    format!("param[{i}]{key}"),
+                    format!("'{}': {message}", p.name),
+                )
             };
             if matches!(p.kind, Kind::Dtype | Kind::Choice) && p.choices.is_empty() {
-                return Err(bad("needs `choices`".into()));
+                return Err(bad("", "needs `choices`".into()).into());
             }
             if p.kind == Kind::Int && (p.min.is_none() || p.max.is_none()) {
-                return Err(bad("an int needs `min` and `max`".into()));
+                return Err(bad("", "an int needs `min` and `max`".into()).into());
             }
-            def.value(p, &p.default)
-                .map_err(|e| bad(format!("default: {e}")))?;
+            def.value(p, &p.default).map_err(|e| bad(".default", e))?;
         }
         Ok(def)
     }
@@ -265,13 +267,32 @@ impl Params {
     }
 }
 
-/// A TOML error as `line N: message`.
-pub fn toml_message(text: &str, e: &toml::de::Error) -> String {
-    match e.span() {
-        Some(span) => {
-            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-            format!("line {line}: {}", e.message())
-        }
-        None => e.message().to_string(),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn definition_errors_are_located_at_the_parameter() {
+        let text = "name = \"k\"\ndescription = \"d\"\n\n[[param]]\nname = \"m\"\nkind = \"int\"\n\
+                    default = 0\nmin = 1\nmax = 4\ndoc = \"rows\"\n\n[[param]]\nname = \"t\"\n\
+                    kind = \"choice\"\ndefault = \"a\"\ndoc = \"which\"\n";
+        let e = KernelDef::from_toml(text, "k.toml")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "k.toml:7:1: param[0].default: 'm': 0 is out of range 1..=4"
+        );
+        let e = KernelDef::from_toml(&text.replace("default = 0", "default = 2"), "k.toml")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "k.toml:12:1: param[1]: 't': needs `choices`");
+        let e = KernelDef::from_toml(&text.replace("kind = \"int\"", "kind = \"real\""), "k.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("k.toml:6:8: param[0].kind: unknown variant"),
+            "{e}"
+        );
     }
 }

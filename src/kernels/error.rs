@@ -29,20 +29,16 @@ pub enum Error {
         /// Why.
         message: String,
     },
-    /// A kernel definition (TOML) is malformed.
-    #[error("{file}: {message}")]
-    Definition {
-        /// The definition file.
-        file: String,
-        /// What is wrong, with the line where known.
-        message: String,
-    },
-    /// A model configuration is malformed.
+    /// A kernel definition or a model config (TOML) that is malformed: `file:line:col: key:
+    /// message`.
+    #[error(transparent)]
+    Config(#[from] crate::config::Error),
+    /// A model that cannot run as asked (no file is at fault).
     #[error("{file}: {message}")]
     Model {
-        /// The model file.
+        /// The model's name.
         file: String,
-        /// What is wrong, with the key path and line where known.
+        /// What is wrong.
         message: String,
     },
     /// Running the lowered program failed.

@@ -179,9 +179,32 @@ struct Section {
 /// Parse a SCALE-Sim config. `file` names it in errors.
 pub fn parse(text: &str, file: &str) -> Result<Config> {
     let sections = split(text, file)?;
-    let last_line = text.lines().count().max(1);
+    let mut warnings = check_entries(&sections, file)?;
+    let cfg = Sections {
+        sections: &sections,
+        file,
+        last_line: text.lines().count().max(1),
+    };
+    let run_name = cfg.get("general", "run_name")?.value.clone();
+    let (array, sram_kb, dataflow) = cfg.architecture()?;
+    let bandwidth = cfg.bandwidth()?;
+    cfg.refuse_unmodelled()?;
+    warnings.extend(cfg.layout_warnings());
+    Ok(Config {
+        run_name,
+        array,
+        dataflow,
+        sram_kb,
+        bandwidth,
+        warnings,
+    })
+}
+
+/// Warnings for the sections and keys SCALE-Sim ignores; an error for a known key whose
+/// value is not of its kind.
+fn check_entries(sections: &[Section], file: &str) -> Result<Vec<String>> {
     let mut warnings = Vec::new();
-    for s in &sections {
+    for s in sections {
         let Some((_, keys)) = KNOWN.iter().find(|(n, _)| *n == s.name) else {
             warnings.push(format!(
                 "{file}:{}: [{}]: unknown section, ignored (as SCALE-Sim does)",
@@ -190,158 +213,167 @@ pub fn parse(text: &str, file: &str) -> Result<Config> {
             continue;
         };
         for e in &s.entries {
+            let wrong = |what: &str| Error::parse(file, e.line, &e.raw, expected(what, &e.value));
             match known(keys, &s.name, &e.key) {
                 None => warnings.push(format!(
                     "{file}:{}: {}: unknown key in [{}], ignored (as SCALE-Sim does)",
                     e.line, e.raw, s.name
                 )),
                 Some(Kind::Int) => {
-                    parse_int(&e.value).ok_or_else(|| {
-                        Error::parse(file, e.line, &e.raw, expected("an integer", &e.value))
-                    })?;
+                    parse_int(&e.value).ok_or_else(|| wrong("an integer"))?;
                 }
                 Some(Kind::Bool) => {
-                    parse_bool(&e.value).ok_or_else(|| {
-                        Error::parse(
-                            file,
-                            e.line,
-                            &e.raw,
-                            expected("a boolean (true/false, yes/no, on/off, 1/0)", &e.value),
-                        )
-                    })?;
+                    parse_bool(&e.value)
+                        .ok_or_else(|| wrong("a boolean (true/false, yes/no, on/off, 1/0)"))?;
                 }
                 Some(Kind::Required | Kind::Text) => {}
             }
         }
     }
-    let get = |section: &str, key: &str| -> Result<&Entry> {
-        let Some(s) = sections.iter().find(|s| s.name == section) else {
+    Ok(warnings)
+}
+
+/// The sections of one config, for looking keys up with errors at their lines.
+struct Sections<'a> {
+    sections: &'a [Section],
+    file: &'a str,
+    /// Where a missing section is reported.
+    last_line: usize,
+}
+
+impl Sections<'_> {
+    /// A required key.
+    fn get(&self, section: &str, key: &str) -> Result<&Entry> {
+        let Some(s) = self.sections.iter().find(|s| s.name == section) else {
             return Err(Error::parse(
-                file,
-                last_line,
+                self.file,
+                self.last_line,
                 format!("[{section}]"),
                 format!("missing section; it must give {}", pretty_key(key)),
             ));
         };
         s.entries.iter().find(|e| e.key == key).ok_or_else(|| {
             Error::parse(
-                file,
+                self.file,
                 s.line,
                 format!("[{section}]"),
                 format!("missing key {}", pretty_key(key)),
             )
         })
-    };
-    let find = |section: &str, key: &str| -> Option<&Entry> {
-        sections
+    }
+
+    /// An optional key.
+    fn find(&self, section: &str, key: &str) -> Option<&Entry> {
+        self.sections
             .iter()
             .find(|s| s.name == section)
             .and_then(|s| s.entries.iter().find(|e| e.key == key))
-    };
-    let positive = |e: &Entry, max: u64| -> Result<u64> {
+    }
+
+    fn positive(&self, e: &Entry, max: u64) -> Result<u64> {
         match parse_int(&e.value) {
             Some(v) if (1..=max as i128).contains(&v) => Ok(v as u64),
             _ => Err(Error::parse(
-                file,
+                self.file,
                 e.line,
                 &e.raw,
                 expected(&format!("an integer from 1 to {max}"), &e.value),
             )),
         }
-    };
-
-    let run_name = get("general", "run_name")?.value.clone();
-    let arch = "architecture_presets";
-    let rows = positive(get(arch, "arrayheight")?, MAX_ARRAY_SIDE)?;
-    let cols = positive(get(arch, "arraywidth")?, MAX_ARRAY_SIDE)?;
-    let mut sram_kb = [0u64; 3];
-    for (slot, key) in sram_kb
-        .iter_mut()
-        .zip(["ifmapsramszkb", "filtersramszkb", "ofmapsramszkb"])
-    {
-        *slot = positive(get(arch, key)?, MAX_SRAM_KB)?;
     }
-    let df = get(arch, "dataflow")?;
-    let dataflow: Dataflow = df
-        .value
-        .parse()
-        .map_err(|m: String| Error::parse(file, df.line, "Dataflow", m))?;
 
-    let mode = get("run_presets", "interfacebandwidth")?;
-    let bandwidth = match mode.value.as_str() {
-        "CALC" => None,
-        "USER" => {
-            let Some(bw) = find(arch, "bandwidth") else {
-                return Err(Error::parse(
-                    file,
-                    mode.line,
-                    "InterfaceBandwidth",
-                    "USER needs Bandwidth (words per cycle) in [architecture_presets]",
-                ));
-            };
-            Some(parse_bandwidth(&bw.value).ok_or_else(|| {
-                Error::parse(
-                    file,
-                    bw.line,
-                    "Bandwidth",
-                    expected(
-                        "words per cycle: one positive integer, or three (ifmap, filter, ofmap)",
-                        &bw.value,
-                    ),
-                )
-            })?)
+    /// The array, its SRAM sizes (kB) and its dataflow.
+    fn architecture(&self) -> Result<(Array, [u64; 3], Dataflow)> {
+        let arch = "architecture_presets";
+        let rows = self.positive(self.get(arch, "arrayheight")?, MAX_ARRAY_SIDE)?;
+        let cols = self.positive(self.get(arch, "arraywidth")?, MAX_ARRAY_SIDE)?;
+        let mut sram_kb = [0u64; 3];
+        for (slot, key) in
+            sram_kb
+                .iter_mut()
+                .zip(["ifmapsramszkb", "filtersramszkb", "ofmapsramszkb"])
+        {
+            *slot = self.positive(self.get(arch, key)?, MAX_SRAM_KB)?;
         }
-        other => {
-            return Err(Error::parse(
-                file,
+        let df = self.get(arch, "dataflow")?;
+        let dataflow: Dataflow = df
+            .value
+            .parse()
+            .map_err(|m: String| Error::parse(self.file, df.line, "Dataflow", m))?;
+        Ok((Array { rows, cols }, sram_kb, dataflow))
+    }
+
+    /// `InterfaceBandwidth`: `None` for `CALC`, the `Bandwidth` for `USER`.
+    fn bandwidth(&self) -> Result<Option<[u64; 3]>> {
+        let mode = self.get("run_presets", "interfacebandwidth")?;
+        match mode.value.as_str() {
+            "CALC" => Ok(None),
+            "USER" => {
+                let Some(bw) = self.find("architecture_presets", "bandwidth") else {
+                    return Err(Error::parse(
+                        self.file,
+                        mode.line,
+                        "InterfaceBandwidth",
+                        "USER needs Bandwidth (words per cycle) in [architecture_presets]",
+                    ));
+                };
+                let what = "words per cycle: one positive integer, or three (ifmap, filter, ofmap)";
+                let bad =
+                    || Error::parse(self.file, bw.line, "Bandwidth", expected(what, &bw.value));
+                Ok(Some(parse_bandwidth(&bw.value).ok_or_else(bad)?))
+            }
+            other => Err(Error::parse(
+                self.file,
                 mode.line,
                 "InterfaceBandwidth",
                 expected("CALC or USER", other),
-            ));
+            )),
         }
-    };
+    }
 
-    if let Some(e) = find("run_presets", "useramulatortrace")
-        && e.value == "True"
-    {
-        return Err(Error::parse(
-            file,
-            e.line,
-            "UseRamulatorTrace",
-            "Ramulator DRAM traces are not modelled; set it to False",
-        ));
-    }
-    if let Some(e) = find("sparsity", "sparsitysupport")
-        && e.value.to_lowercase() == "true"
-    {
-        return Err(Error::parse(
-            file,
-            e.line,
-            "SparsitySupport",
-            "sparse (N:M) layers are not modelled; set it to false",
-        ));
-    }
-    for key in ["ifmapcustomlayout", "filtercustomlayout"] {
-        if let Some(e) = find("layout", key)
-            && parse_bool(&e.value) == Some(true)
+    /// Features that change the timing and are not modelled.
+    fn refuse_unmodelled(&self) -> Result<()> {
+        if let Some(e) = self.find("run_presets", "useramulatortrace")
+            && e.value == "True"
         {
-            warnings.push(format!(
-                "{file}:{}: {}: custom SRAM layouts only change SCALE-Sim's USER-mode bank \
-                 stalls, which are not modelled; ignored",
+            return Err(Error::parse(
+                self.file,
                 e.line,
-                pretty_key(key)
+                "UseRamulatorTrace",
+                "Ramulator DRAM traces are not modelled; set it to False",
             ));
         }
+        if let Some(e) = self.find("sparsity", "sparsitysupport")
+            && e.value.to_lowercase() == "true"
+        {
+            return Err(Error::parse(
+                self.file,
+                e.line,
+                "SparsitySupport",
+                "sparse (N:M) layers are not modelled; set it to false",
+            ));
+        }
+        Ok(())
     }
 
-    Ok(Config {
-        run_name,
-        array: Array { rows, cols },
-        dataflow,
-        sram_kb,
-        bandwidth,
-        warnings,
-    })
+    /// Custom SRAM layouts, which only change what is not modelled.
+    fn layout_warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for key in ["ifmapcustomlayout", "filtercustomlayout"] {
+            if let Some(e) = self.find("layout", key)
+                && parse_bool(&e.value) == Some(true)
+            {
+                warnings.push(format!(
+                    "{}:{}: {}: custom SRAM layouts only change SCALE-Sim's USER-mode bank \
+                     stalls, which are not modelled; ignored",
+                    self.file,
+                    e.line,
+                    pretty_key(key)
+                ));
+            }
+        }
+        warnings
+    }
 }
 
 /// Split the text into sections of entries, with `configparser`'s structural errors.

@@ -1,21 +1,15 @@
 //! Errors of the systolic design-space mode: input files that do not parse (always with the file
 //! and line), and layers or arrays too large to model.
 
+use crate::config::Location;
+
 /// What can go wrong reading SCALE-Sim inputs or modelling a layer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
-    /// A config or topology line is wrong: where, which field, and what was expected.
-    #[error("{file}:{line}: {field}: {message}")]
-    Parse {
-        /// File name as given.
-        file: String,
-        /// 1-based line.
-        line: usize,
-        /// The field (key, column or section) at fault.
-        field: String,
-        /// What was expected, and what was found.
-        message: String,
-    },
+    /// A config or topology line is wrong: `file:line: field: message` (the field is a key,
+    /// column or section; these formats have no columns).
+    #[error(transparent)]
+    Config(#[from] crate::config::Error),
     /// A value that is not read from a file (a command-line GEMM or array size) is out of range.
     #[error("{field}: {message}")]
     Invalid {
@@ -42,12 +36,11 @@ impl Error {
         field: impl Into<String>,
         message: impl Into<String>,
     ) -> Error {
-        Error::Parse {
+        let at = Location::Line {
             file: file.to_string(),
             line,
-            field: field.into(),
-            message: message.into(),
-        }
+        };
+        Error::Config(crate::config::Error::new(at, field, message))
     }
 
     /// An out-of-range parameter.

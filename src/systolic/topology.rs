@@ -124,125 +124,23 @@ pub fn parse(text: &str, file: &str) -> Result<Topology> {
     let form = form_of(header, file)?;
     let mut layers = Vec::new();
     for (i, raw) in lines {
-        let line = i + 1;
-        let row = raw.trim();
-        if row.is_empty() {
+        let text = raw.trim();
+        if text.is_empty() {
             continue;
         }
-        let mut fields: Vec<&str> = row.split(',').map(str::trim).collect();
+        let mut fields: Vec<&str> = text.split(',').map(str::trim).collect();
         // SCALE-Sim's `row.split(',')[:-1]`: the text after the last comma is dropped.
         fields.pop();
-        let name = fields.first().copied().unwrap_or("").to_string();
-        let num = |idx: usize, field: &str| -> Result<u64> {
-            let Some(s) = fields.get(idx) else {
-                return Err(Error::parse(
-                    file,
-                    line,
-                    field,
-                    format!(
-                        "missing: expected {}, each followed by a comma; found {} field{}{}",
-                        match form {
-                            Form::Gemm => "4 fields (name, M, N, K)",
-                            Form::Conv => "8 fields (name and 7 numbers)",
-                        },
-                        fields.len(),
-                        if fields.len() == 1 { "" } else { "s" },
-                        if row.ends_with(',') {
-                            ""
-                        } else {
-                            " (the line does not end with a comma: SCALE-Sim drops the text \
-                             after the last comma, and so does trnsim)"
-                        }
-                    ),
-                ));
-            };
-            positive(s, file, line, field)
-        };
-        let push = |layers: &mut Vec<Layer>, layer: Layer| -> Result<()> {
-            if layers.len() >= MAX_LAYERS {
-                return Err(Error::parse(
-                    file,
-                    line,
-                    "layers",
-                    format!("more than {MAX_LAYERS} layers"),
-                ));
-            }
-            layers.push(layer);
-            Ok(())
+        let row = Row {
+            file,
+            line: i + 1,
+            text,
+            fields,
+            form,
         };
         match form {
-            Form::Gemm => {
-                let (m, n, k) = (num(1, "M")?, num(2, "N")?, num(3, "K")?);
-                sparsity(&fields, 4, file, line)?;
-                let gemm = Gemm { m, n, k };
-                push(
-                    &mut layers,
-                    Layer {
-                        name,
-                        line,
-                        conv: None,
-                        gemm,
-                    },
-                )?;
-            }
-            Form::Conv => {
-                let mut v = [0u64; 7];
-                for (j, field) in CONV_FIELDS.iter().enumerate() {
-                    v[j] = num(j + 1, field)?;
-                }
-                sparsity(&fields, 8, file, line)?;
-                let conv = Conv {
-                    ifmap_h: v[0],
-                    ifmap_w: v[1],
-                    filter_h: v[2],
-                    filter_w: v[3],
-                    channels: v[4],
-                    filters: v[5],
-                    stride: v[6],
-                };
-                for (f, i, what) in [
-                    (conv.filter_h, conv.ifmap_h, "Filter Height"),
-                    (conv.filter_w, conv.ifmap_w, "Filter Width"),
-                ] {
-                    if f > i {
-                        return Err(Error::parse(
-                            file,
-                            line,
-                            what,
-                            format!("the filter ({f}) is larger than the input ({i})"),
-                        ));
-                    }
-                }
-                if name.contains("DP") {
-                    let single = Conv {
-                        channels: 1,
-                        ..conv
-                    };
-                    let gemm = conv_gemm(&single, file, line)?;
-                    for c in 0..conv.channels {
-                        push(
-                            &mut layers,
-                            Layer {
-                                name: format!("{name}Channel_{c}"),
-                                line,
-                                conv: Some(single),
-                                gemm,
-                            },
-                        )?;
-                    }
-                } else {
-                    let gemm = conv_gemm(&conv, file, line)?;
-                    push(
-                        &mut layers,
-                        Layer {
-                            name,
-                            line,
-                            conv: Some(conv),
-                            gemm,
-                        },
-                    )?;
-                }
-            }
+            Form::Gemm => row.gemm(&mut layers)?,
+            Form::Conv => row.conv(&mut layers)?,
         }
     }
     if layers.is_empty() {
@@ -254,6 +152,120 @@ pub fn parse(text: &str, file: &str) -> Result<Topology> {
         ));
     }
     Ok(Topology { form, layers })
+}
+
+/// One layer line of a topology, split into its fields.
+struct Row<'a> {
+    file: &'a str,
+    line: usize,
+    text: &'a str,
+    fields: Vec<&'a str>,
+    form: Form,
+}
+
+impl Row<'_> {
+    fn name(&self) -> String {
+        self.fields.first().copied().unwrap_or("").to_string()
+    }
+
+    /// The positive integer of field `idx` (named `field` in errors).
+    fn num(&self, idx: usize, field: &str) -> Result<u64> {
+        let Some(s) = self.fields.get(idx) else {
+            let n = self.fields.len();
+            return Err(Error::parse(
+                self.file,
+                self.line,
+                field,
+                format!(
+                    "missing: expected {}, each followed by a comma; found {n} field{}{}",
+                    match self.form {
+                        Form::Gemm => "4 fields (name, M, N, K)",
+                        Form::Conv => "8 fields (name and 7 numbers)",
+                    },
+                    if n == 1 { "" } else { "s" },
+                    if self.text.ends_with(',') {
+                        ""
+                    } else {
+                        " (the line does not end with a comma: SCALE-Sim drops the text \
+                         after the last comma, and so does trnsim)"
+                    }
+                ),
+            ));
+        };
+        positive(s, self.file, self.line, field)
+    }
+
+    /// Add a layer read from this line, refusing more than [`MAX_LAYERS`].
+    fn push(
+        &self,
+        layers: &mut Vec<Layer>,
+        name: String,
+        conv: Option<Conv>,
+        gemm: Gemm,
+    ) -> Result<()> {
+        if layers.len() >= MAX_LAYERS {
+            return Err(Error::parse(
+                self.file,
+                self.line,
+                "layers",
+                format!("more than {MAX_LAYERS} layers"),
+            ));
+        }
+        layers.push(Layer {
+            name,
+            line: self.line,
+            conv,
+            gemm,
+        });
+        Ok(())
+    }
+
+    fn gemm(&self, layers: &mut Vec<Layer>) -> Result<()> {
+        let (m, n, k) = (self.num(1, "M")?, self.num(2, "N")?, self.num(3, "K")?);
+        sparsity(&self.fields, 4, self.file, self.line)?;
+        self.push(layers, self.name(), None, Gemm { m, n, k })
+    }
+
+    /// A convolution; a depthwise one (`DP` in its name) becomes one layer per channel.
+    fn conv(&self, layers: &mut Vec<Layer>) -> Result<()> {
+        let mut v = [0u64; 7];
+        for (j, field) in CONV_FIELDS.iter().enumerate() {
+            v[j] = self.num(j + 1, field)?;
+        }
+        sparsity(&self.fields, 8, self.file, self.line)?;
+        let conv = Conv {
+            ifmap_h: v[0],
+            ifmap_w: v[1],
+            filter_h: v[2],
+            filter_w: v[3],
+            channels: v[4],
+            filters: v[5],
+            stride: v[6],
+        };
+        for (f, i, what) in [
+            (conv.filter_h, conv.ifmap_h, "Filter Height"),
+            (conv.filter_w, conv.ifmap_w, "Filter Width"),
+        ] {
+            if f > i {
+                let msg = format!("the filter ({f}) is larger than the input ({i})");
+                return Err(Error::parse(self.file, self.line, what, msg));
+            }
+        }
+        let name = self.name();
+        if !name.contains("DP") {
+            let gemm = conv_gemm(&conv, self.file, self.line)?;
+            return self.push(layers, name, Some(conv), gemm);
+        }
+        let single = Conv {
+            channels: 1,
+            ..conv
+        };
+        let gemm = conv_gemm(&single, self.file, self.line)?;
+        for c in 0..conv.channels {
+            self.push(layers, format!("{name}Channel_{c}"), Some(single), gemm)?;
+        }
+        Ok(())
+    }
 }
 
 /// The form a header announces.

@@ -3,10 +3,9 @@
 //! `cost.rs` shards over NeuronCores.
 
 use serde::{Deserialize, Serialize};
-use toml::Spanned;
 
-use crate::kernels::def::toml_message;
-use crate::kernels::{Error, Result};
+use crate::config::Document;
+use crate::kernels::Result;
 
 /// The model configs shipped in `kernels/models/` (embedded: they work from any directory).
 pub const SHIPPED: &[(&str, &str)] = &[
@@ -43,59 +42,31 @@ pub struct ModelConfig {
     pub layers: usize,
 }
 
-/// The file as written: spans kept so checks can name the line.
+/// The file as written; checks after reading name the key, which the document locates.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     name: String,
     #[serde(default)]
     source: Option<String>,
-    hidden: Spanned<u64>,
-    heads: Spanned<u64>,
-    kv_heads: Spanned<u64>,
-    head_dim: Spanned<u64>,
-    intermediate: Spanned<u64>,
-    vocab: Spanned<u64>,
-    layers: Spanned<u64>,
-}
-
-/// 1-based line of byte offset `at`.
-fn line_of(text: &str, at: usize) -> usize {
-    text[..at.min(text.len())].matches('\n').count() + 1
-}
-
-/// The key written on line `line` (`key = value`), if any.
-fn key_on_line(text: &str, line: usize) -> Option<String> {
-    let l = text.lines().nth(line.checked_sub(1)?)?;
-    let (k, _) = l.split_once('=')?;
-    let k = k.trim();
-    (!k.is_empty() && !k.starts_with('#')).then(|| k.to_string())
+    hidden: u64,
+    heads: u64,
+    kv_heads: u64,
+    head_dim: u64,
+    intermediate: u64,
+    vocab: u64,
+    layers: u64,
 }
 
 impl ModelConfig {
-    /// Parse and check a config; errors name the file, the line and the key.
+    /// Parse and check a config; errors name the file, the line and column, and the config
+    /// key (`m.toml:4:1: kv_heads: 5 does not divide heads = 32`).
     pub fn from_toml(text: &str, file: &str) -> Result<ModelConfig> {
-        let err = |message: String| Error::Model {
-            file: file.to_string(),
-            message,
-        };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let msg = toml_message(text, &e);
-            match e
-                .span()
-                .and_then(|s| key_on_line(text, line_of(text, s.start)))
-            {
-                Some(key) => err(format!("key '{key}': {msg}")),
-                None => err(msg),
-            }
-        })?;
-        let check = |key: &str, v: &Spanned<u64>, max: u64, why: &str| {
-            let x = *v.get_ref();
+        let doc = Document::parse(text, file)?;
+        let raw: RawConfig = doc.load()?;
+        let check = |key: &str, x: u64, max: u64, why: &str| {
             if x == 0 || x > max {
-                Err(err(format!(
-                    "line {}: key '{key}': {x} is out of range 1..={max}{why}",
-                    line_of(text, v.span().start)
-                )))
+                Err(doc.error(key, format!("{x} is out of range 1..={max}{why}")))
             } else {
                 Ok(x as usize)
             }
@@ -104,34 +75,29 @@ impl ModelConfig {
         let cfg = ModelConfig {
             name: raw.name,
             source: raw.source,
-            hidden: check("hidden", &raw.hidden, big, "")?,
-            heads: check("heads", &raw.heads, big, "")?,
-            kv_heads: check("kv_heads", &raw.kv_heads, big, "")?,
+            hidden: check("hidden", raw.hidden, big, "")?,
+            heads: check("heads", raw.heads, big, "")?,
+            kv_heads: check("kv_heads", raw.kv_heads, big, "")?,
             head_dim: check(
                 "head_dim",
-                &raw.head_dim,
+                raw.head_dim,
                 128,
                 " (the attention kernel's heads, on partitions)",
             )?,
-            intermediate: check("intermediate", &raw.intermediate, big, "")?,
-            vocab: check("vocab", &raw.vocab, big, "")?,
-            layers: check("layers", &raw.layers, big, "")?,
+            intermediate: check("intermediate", raw.intermediate, big, "")?,
+            vocab: check("vocab", raw.vocab, big, "")?,
+            layers: check("layers", raw.layers, big, "")?,
         };
         if cfg.heads % cfg.kv_heads != 0 {
-            return Err(err(format!(
-                "line {}: key 'kv_heads': {} does not divide heads = {}",
-                line_of(text, raw.kv_heads.span().start),
-                cfg.kv_heads,
-                cfg.heads
-            )));
+            let msg = format!("{} does not divide heads = {}", cfg.kv_heads, cfg.heads);
+            return Err(doc.error("kv_heads", msg).into());
         }
         if cfg.intermediate % 128 != 0 {
-            return Err(err(format!(
-                "line {}: key 'intermediate': {} is not a multiple of 128 (the mlp kernel's \
-                 gate/up interleave)",
-                line_of(text, raw.intermediate.span().start),
+            let msg = format!(
+                "{} is not a multiple of 128 (the mlp kernel's gate/up interleave)",
                 cfg.intermediate
-            )));
+            );
+            return Err(doc.error("intermediate", msg).into());
         }
         Ok(cfg)
     }
@@ -177,23 +143,22 @@ mod tests {
 
     #[test]
     fn errors_name_the_key_and_line() {
-        let text = "name = \"x\"\nhidden = 64\nheads = \"many\"\n";
-        let e = ModelConfig::from_toml(text, "m.toml")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("m.toml") && e.contains("line 3") && e.contains("'heads'"),
-            "{e}"
-        );
+        let err = |text: &str| {
+            ModelConfig::from_toml(text, "m.toml")
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err("name = \"x\"\nhidden = 64\nheads = \"many\"\n");
+        assert!(e.starts_with("m.toml:3:9: heads: invalid type"), "{e}");
         let text = "name = \"x\"\nhidden = 64\nheads = 6\nkv_heads = 4\nhead_dim = 16\n\
                     intermediate = 256\nvocab = 100\nlayers = 2\n";
-        let e = ModelConfig::from_toml(text, "m.toml")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("line 4") && e.contains("'kv_heads'"), "{e}");
-        let e = ModelConfig::from_toml(&format!("{text}colour = 3\n"), "m.toml")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("line 9") && e.contains("colour"), "{e}");
+        assert_eq!(
+            err(text),
+            "m.toml:4:1: kv_heads: 4 does not divide heads = 6"
+        );
+        let e = err(&format!("{text}colour = 3\n"));
+        assert!(e.starts_with("m.toml:9:1: colour: unknown field"), "{e}");
+        let e = err(&text.replace("layers = 2", "layers = 0"));
+        assert_eq!(e, "m.toml:8:1: layers: 0 is out of range 1..=4294967295");
     }
 }

@@ -49,9 +49,9 @@ pub struct Vary {
 impl Vary {
     /// Parse `key=v1,v2,...`.
     pub fn parse(s: &str) -> Result<Vary> {
-        match s.split_once('=') {
-            Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => Ok(Vary {
-                key: k.trim().to_string(),
+        match crate::config::parse_pair(s) {
+            Ok((key, v)) if !v.is_empty() => Ok(Vary {
+                key,
                 values: v.split(',').map(|x| x.trim().to_string()).collect(),
             }),
             _ => Err(Error::Spec(format!(

@@ -279,3 +279,214 @@ fn metrics_csv_names_a_metric_as_sweeps_do() {
         assert!(text(&o.stdout).contains(&name), "sweep lacks {name}");
     }
 }
+
+/// Strict names: `--set` changes what a declared tenant, cohort, generation, demand stream,
+/// workload or priority class holds, but a key path through a name the file does not declare
+/// is an error at the command line listing the declared names (a typo used to add a phantom
+/// tenant and exit 0).
+#[test]
+fn set_through_an_undeclared_name_is_exit_2_with_the_declared_names() {
+    let anchor = root().join("scenarios/anchor-2gw.toml");
+    let small = root().join("tests/golden/fleet/small.toml");
+    let (anchor, small) = (anchor.to_str().unwrap(), small.to_str().unwrap());
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            anchor,
+            "tenants.anchr.reservation.trn3.gw=1",
+            "anchor-2gw.toml (--set): tenants.anchr: no tenant 'anchr' in the scenario; \
+             declared: anchor, lab-a, lab-b, startups, inference, spot\n",
+        ),
+        (
+            anchor,
+            "tenants.lab-a.quota.trn33.nominal_share=0.1",
+            "anchor-2gw.toml (--set): tenants.lab-a.quota.trn33: no generation 'trn33' in the \
+             scenario; declared: trn4, trn3, trn2\n",
+        ),
+        (
+            anchor,
+            "demand.lab-a-trn9.load=0.5",
+            "anchor-2gw.toml (--set): demand.lab-a-trn9: no demand stream 'lab-a-trn9' in the \
+             scenario; declared: anchor-trn3, anchor-trn4, lab-a-trn2, lab-a-trn3,",
+        ),
+        // A built-in generation is named only if the file declares it.
+        (
+            small,
+            "fleet.generations.trn3.pue=1.1",
+            "small.toml (--set): fleet.generations.trn3: no generation 'trn3' in the scenario; \
+             declared: trn2\n",
+        ),
+        (
+            small,
+            "tenants.anchor.reservation.trn3.chips=64",
+            "(--set): tenants.anchor.reservation.trn3: no generation 'trn3' in the scenario",
+        ),
+        (
+            small,
+            "cohorts.al.weight=2",
+            "(--set): cohorts.al: no cohort 'al' in the scenario; declared: all\n",
+        ),
+        (
+            small,
+            "workloads.w.steps=3",
+            "(--set): workloads.w: no workload 'w' in the scenario; it declares none\n",
+        ),
+        (
+            small,
+            "priority_classes.high=5",
+            "(--set): priority_classes.high: no priority class 'high' in the scenario; \
+             it declares none\n",
+        ),
+        // A whole table given as a value is held to the same names.
+        (
+            small,
+            "tenants={ anchor = {}, d = {} }",
+            "(--set): tenants.d: no tenant 'd' in the scenario; declared: anchor, b, c\n",
+        ),
+    ];
+    for (file, set, want) in cases {
+        let o = trnsim(&["plan", file, "--set", set]);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{set}: {err}");
+        assert!(err.contains(want), "{set}: {err}");
+        assert!(
+            o.stdout.is_empty() && !err.contains("panicked"),
+            "{set}: {err}"
+        );
+    }
+}
+
+/// A small scenario of job lists only: nothing in it draws at random.
+const JOBS: &str = "horizon = \"1d\"\nreport_interval = \"1h\"\n\
+    [fleet.generations.trn2]\n[[fleet.deliveries]]\nat = 0\ngeneration = \"trn2\"\nchips = 1024\n\
+    [tenants.a]\n[demand.x]\nkind = \"jobs\"\ntenant = \"a\"\n\
+    jobs = [{ at = 0, chips = 64, run_time = \"1h\" }]\n";
+
+fn json(o: &std::process::Output) -> serde_json::Value {
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// Strict names leave `--set` its other uses: a value changes, a declared tenant gets a quota on
+/// a declared generation, and a list grows by its next index (a delivery, a job), with the
+/// figures those inputs give by hand.
+#[test]
+fn set_changes_values_and_extends_lists() {
+    let small = root().join("tests/golden/fleet/small.toml");
+    let small = small.to_str().unwrap();
+    let base = json(&trnsim(&["plan", small, "--format", "json"]));
+    let fleet = |v: &serde_json::Value, k: &str| v["fleet"][k].as_f64().unwrap();
+    assert_eq!(fleet(&base, "chips_installed"), 1024.0);
+    let more = json(&trnsim(&[
+        "plan",
+        small,
+        "--format",
+        "json",
+        "--set",
+        "fleet.deliveries.0.chips=2048",
+        "--set",
+        "tenants.anchor.quota.trn2.nominal_chips=64",
+    ]));
+    assert_eq!(fleet(&more, "chips_installed"), 2048.0);
+    // A second delivery of 1,024 chips at 12 h: 1,024 x 24 + 1,024 x 12 chip-hours installed.
+    let added = json(&trnsim(&[
+        "plan",
+        small,
+        "--format",
+        "json",
+        "--set",
+        "fleet.deliveries.1.at=12h",
+        "--set",
+        "fleet.deliveries.1.generation=trn2",
+        "--set",
+        "fleet.deliveries.1.chips=1024",
+    ]));
+    assert_eq!(fleet(&added, "chips_installed"), 2048.0);
+    assert_eq!(fleet(&added, "chip_hours_installed"), 36_864.0);
+    // A list can grow only by its next index.
+    let o = trnsim(&["plan", small, "--set", "fleet.deliveries.2.at=1h"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains(
+        "(--set): fleet.deliveries.2.at: index 2 is out of range; 'fleet.deliveries' has 1 \
+         entries (index 1 appends one)"
+    ));
+    // A second job in a job list: two 64-chip, 1-hour jobs demand 128 chip-hours.
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = dir.path().join("jobs.toml");
+    std::fs::write(&jobs, JOBS).unwrap();
+    let jobs = jobs.to_str().unwrap();
+    let two = json(&trnsim(&[
+        "plan",
+        jobs,
+        "--format",
+        "json",
+        "--set",
+        "demand.x.jobs.1={ at = \"2h\", chips = 64, run_time = \"1h\" }",
+    ]));
+    let a = &two["tenants"][0];
+    assert_eq!(a["jobs_submitted"], 2);
+    assert_eq!(a["chip_hours_demanded"].as_f64().unwrap(), 128.0);
+}
+
+/// A reservation that ramps faster than quotas are re-evaluated (`policy.quota_step`, 1 day by
+/// default) warns on stderr, located where the ramp is written, and the warning is true: the
+/// run is the one of a reservation that steps to all its chips at the ramp's end (every figure
+/// but the count of events, one quota update fewer). Stdout carries no warning; a ramp the
+/// quota step follows gives none.
+#[test]
+fn a_ramp_faster_than_the_quota_step_warns() {
+    let small = root().join("tests/golden/fleet/small.toml");
+    let small = small.to_str().unwrap();
+    let warning = format!(
+        "trnsim: warning: {small}:21:1: tenants.anchor.reservation.trn2.ramp: the ramp (6h) is \
+         shorter than policy.quota_step (1d), the interval at which quotas are re-evaluated \
+         along a ramp: the reservation jumps from 0 to all 512 chips at the ramp's end; give \
+         policy.quota_step = \"90m\" or less to follow the ramp\n"
+    );
+    let ramp = trnsim(&["plan", small, "--format", "json"]);
+    assert_eq!(text(&ramp.stderr), warning);
+    assert!(!text(&ramp.stdout).contains("warning"));
+    let step = trnsim(&[
+        "plan",
+        small,
+        "--format",
+        "json",
+        "--set",
+        "tenants.anchor.reservation.trn2.start=18h",
+        "--set",
+        "tenants.anchor.reservation.trn2.ramp=0",
+    ]);
+    assert_eq!(text(&step.stderr), "");
+    let (mut ramp, mut step) = (json(&ramp), json(&step));
+    assert_eq!(ramp["fleet"]["events"].as_u64().unwrap(), 2446);
+    assert_eq!(step["fleet"]["events"].as_u64().unwrap(), 2445);
+    ramp["fleet"]["events"] = 0.into();
+    step["fleet"]["events"] = 0.into();
+    assert_eq!(ramp, step);
+    // With an hourly quota step the ramp is followed: no warning, and another run.
+    let hourly = trnsim(&[
+        "plan",
+        small,
+        "--format",
+        "json",
+        "--set",
+        "policy.quota_step=1h",
+    ]);
+    assert_eq!(text(&hourly.stderr), "");
+    assert_ne!(json(&hourly)["tenants"], ramp["tenants"]);
+    // A ramp typed on the command line is located there.
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = dir.path().join("jobs.toml");
+    std::fs::write(&jobs, JOBS).unwrap();
+    let o = trnsim(&[
+        "plan",
+        jobs.to_str().unwrap(),
+        "--set",
+        "tenants.a.reservation.trn2={ chips = 128, ramp = \"150m\" }",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains(&format!(
+        "trnsim: warning: {} (--set): tenants.a.reservation.trn2.ramp: the ramp (150m) is \
+         shorter than policy.quota_step (1d)",
+        jobs.display()
+    )));
+}

@@ -180,3 +180,121 @@ fn workload_sweeps_give_the_same_bytes_whatever_the_threads() {
     assert_ne!(step(0, lab), step(1, lab), "tp changes the lab's step");
     assert_eq!(step(0, lab), step(2, lab));
 }
+
+/// `--vary` is held to the scenario's names as `--set` is: a misspelled tenant fails before any
+/// run, with the declared names, and writes nothing.
+#[test]
+fn vary_through_an_undeclared_name_is_exit_2_before_any_run() {
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("out");
+    let scenario = root().join("tests/golden/fleet/small.toml");
+    let o = trnsim(&[
+        "sweep",
+        scenario.to_str().unwrap(),
+        "--vary",
+        "tenants.anchr.reservation.trn2.chips=256,512",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "tenants.anchr.reservation.trn2.chips=256: {} (--set): tenants.anchr: no tenant \
+             'anchr' in the scenario; declared: anchor, b, c\n",
+            scenario.display()
+        )),
+        "{err}"
+    );
+    assert!(!out.exists() && o.stdout.is_empty());
+}
+
+/// `--seeds` above 1 on a scenario that draws nothing at random warns (once, on stderr, before
+/// the runs), and the warning is true: every metric's confidence interval is 0. One seed, a
+/// generated stream, or a generation that fails at random gives no such warning.
+#[test]
+fn seeds_on_a_deterministic_scenario_warn() {
+    let t = tempfile::tempdir().unwrap();
+    let det = t.path().join("det.toml");
+    std::fs::write(
+        &det,
+        "horizon = \"2d\"\nreport_interval = \"1h\"\n[fleet.generations.trn2]\n\
+         [[fleet.deliveries]]\nat = 0\ngeneration = \"trn2\"\nchips = 128\n[tenants.a]\n\
+         [demand.x]\nkind = \"jobs\"\ntenant = \"a\"\njobs = [\n\
+         { at = 0, chips = 64, run_time = \"2h\" },\n\
+         { at = \"1h\", chips = 128, run_time = \"1h\", count = 3 },\n]\n",
+    )
+    .unwrap();
+    let det = det.to_str().unwrap();
+    let sweep = |args: &[&str]| {
+        let mut all = vec!["sweep", det, "--format", "json"];
+        all.extend_from_slice(args);
+        let o = trnsim(&all);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        assert!(!text(&o.stdout).contains("warning"));
+        (
+            text(&o.stderr),
+            serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap(),
+        )
+    };
+    let (err, v) = sweep(&["--seeds", "4"]);
+    assert_eq!(
+        err,
+        format!(
+            "trnsim: warning: {det}: --seeds: 4 seeds give 4 identical runs: the scenario draws \
+             nothing at random (every demand stream is a job list or a trace replay, no \
+             generation has an mtbf); --seeds 1 gives the same result\n"
+        )
+    );
+    let metrics = v["points"][0]["metrics"].as_object().unwrap();
+    assert!(metrics.len() > 20);
+    // Every metric but the seed itself.
+    for (name, m) in metrics.iter().filter(|(name, _)| *name != "seed") {
+        assert_eq!(m["n"], 4, "{name}");
+        assert_eq!(m["ci95"].as_f64().unwrap(), 0.0, "{name}");
+    }
+    assert_eq!(sweep(&["--seeds", "1"]).0, "");
+    // Failures at random times: the seeds differ.
+    let (err, v) = sweep(&["--seeds", "2", "--set", "fleet.generations.trn2.mtbf=1d"]);
+    assert_eq!(err, "");
+    let ci = |k: &str| v["points"][0]["metrics"][k]["ci95"].as_f64().unwrap();
+    assert!(ci("fleet.chip_hours_up") > 0.0);
+    // A generated stream: no seeds warning.
+    let small = root().join("tests/golden/fleet/small.toml");
+    let o = trnsim(&[
+        "sweep",
+        small.to_str().unwrap(),
+        "--seeds",
+        "2",
+        "--set",
+        "policy.quota_step=1h",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stderr), "");
+}
+
+/// A scenario's warning is shown once when every point has it, and labelled by its points when
+/// only some have it.
+#[test]
+fn sweep_warnings_name_the_points_that_have_them() {
+    let small = root().join("tests/golden/fleet/small.toml");
+    let small = small.to_str().unwrap();
+    let ramp = format!("{small}:21:1: tenants.anchor.reservation.trn2.ramp: the ramp (6h)");
+    let run = |vary: &str| {
+        let o = trnsim(&["sweep", small, "--seeds", "1", "--vary", vary]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        text(&o.stderr)
+    };
+    let err = run("policy.quota_step=1h,1d");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!("trnsim: warning: policy.quota_step=1d: {ramp}")),
+        "{err}"
+    );
+    let err = run("policy.reclaim=immediate,graceful");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!("trnsim: warning: {ramp}")),
+        "{err}"
+    );
+}

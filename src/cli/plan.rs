@@ -42,6 +42,9 @@ pub(crate) fn key_value(s: &str) -> std::result::Result<(String, String), String
 /// Load, run, write the requested files, and return the report text.
 pub fn plan(args: &PlanArgs) -> Result<String> {
     let scenario = Scenario::load(&args.scenario, &args.set)?;
+    for w in &scenario.warnings {
+        eprintln!("trnsim: warning: {w}");
+    }
     let seed = args.seed.unwrap_or(scenario.seed);
     // With --out, keep per-job records for the queueing-delay chart.
     let opts = fleet::RunOptions {

@@ -112,7 +112,6 @@ pub(crate) fn run(args: &SweepArgs) -> Result<String> {
         .filter(|p| p.index % shard.1 == shard.0)
         .count() as u64
         * args.seeds;
-    let bar = progress_bar(args, total);
     let read = |p: &Path| std::fs::read_to_string(p);
     let spec = sweep::Spec {
         file: scenario,
@@ -124,12 +123,18 @@ pub(crate) fn run(args: &SweepArgs) -> Result<String> {
         shard,
         threads: args.threads,
     };
+    // Every point resolved (and its warnings shown) before the first run and the bar.
+    let prepared = sweep::prepare(&spec)?;
+    for w in prepared.warnings() {
+        eprintln!("trnsim: warning: {w}");
+    }
+    let bar = progress_bar(args, total);
     let done = || {
         if let Some(b) = &bar {
             b.inc(1);
         }
     };
-    let runs = sweep::run(&spec, &done)?;
+    let runs = prepared.run(&done)?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }

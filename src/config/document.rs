@@ -7,7 +7,7 @@
 use serde::de::DeserializeOwned;
 use toml::de::{DeTable, DeValue};
 
-use super::error::{Error, Location, Result};
+use super::error::{Error, Location, Result, Warning};
 use super::set::{Mode, apply};
 
 /// 1-based line and column (in characters) of byte `offset` of `text`.
@@ -116,11 +116,13 @@ impl<'a> Document<'a> {
             })
     }
 
-    /// Whether an override sets `path`, a key inside it, or a table that holds it.
+    /// Whether an override sets `path` (`a.b[2].c` or `a.b.2.c`), a key inside it, or a table
+    /// that holds it.
     pub fn overridden(&self, path: &str) -> bool {
+        let path = path.replace('[', ".").replace(']', "");
         self.overrides
             .iter()
-            .any(|(k, _)| path.starts_with(k.as_str()) || k.starts_with(path))
+            .any(|(k, _)| within(&path, k) || within(k, &path))
     }
 
     /// Where the value at key `path` comes from: the command line when an override touches
@@ -149,6 +151,12 @@ impl<'a> Document<'a> {
     pub fn error(&self, path: impl Into<String>, message: impl Into<String>) -> Error {
         let path = path.into();
         Error::new(self.location_of(&path), path, message)
+    }
+
+    /// A warning about the value at key `path`, located by [`Document::location_of`].
+    pub fn warning(&self, path: impl Into<String>, message: impl Into<String>) -> Warning {
+        let path = path.into();
+        Warning::new(self.location_of(&path), path, message)
     }
 
     /// The key path (`a.b[2].c`) of the innermost key or value containing byte `offset`
@@ -203,6 +211,12 @@ impl<'a> Document<'a> {
         }
         found
     }
+}
+
+/// Whether key path `path` is `prefix` or a key inside it (`a.b` holds `a.b.c`, not `a.bc`).
+fn within(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
 }
 
 fn at_offset(text: &str, file: &str, offset: usize) -> Location {

@@ -84,5 +84,35 @@ impl Error {
     }
 }
 
+/// A value that is accepted but probably not what was meant (a silent trap), located like an
+/// [`Error`]: displays as `file:line:col: key.path: message`. The library only collects
+/// warnings; the command line prints them (as `warning: ...`) on stderr.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Warning {
+    /// Where the value is written.
+    pub location: Location,
+    /// Dotted key path of the value (or the flag, `--seeds`, when no key is at fault).
+    pub key: String,
+    /// What the value does and what was probably meant.
+    pub message: String,
+}
+
+impl Warning {
+    /// A warning at `location` about `key`.
+    pub fn new(location: Location, key: impl Into<String>, message: impl Into<String>) -> Warning {
+        Warning {
+            location,
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}: {}", self.location, self.key, self.message)
+    }
+}
+
 /// Result of reading configuration input.
 pub type Result<T> = std::result::Result<T, Error>;

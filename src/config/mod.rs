@@ -13,6 +13,9 @@
 //! 4. The caller's checks report a key path through [`Document::error`], which finds its
 //!    `line:col` (or `file (--set)` when an override wrote it).
 //!
+//! A value that is accepted but probably not what was meant is a [`Warning`] of the same shape
+//! ([`Document::warning`]); the library collects them and the command line prints them.
+//!
 //! Every such error displays as `file:line:col: key.path: message`; layers wrap [`Error`] with
 //! `#[from]`. Values that are not in a file yet ([`set_path`], [`apply`]) work on a
 //! [`toml::Table`] directly.
@@ -24,7 +27,7 @@ mod pairs;
 mod set;
 
 pub use document::{Document, position};
-pub use error::{Error, Location, Result};
+pub use error::{Error, Location, Result, Warning};
 pub use named::Named;
 pub use pairs::{PairError, parse_list, parse_pair};
 pub use set::{Mode, apply, parse_literal, set_path};
@@ -134,6 +137,16 @@ mod tests {
         assert_eq!(s.a, Inner { n: 2, m: Some(5) });
         assert_eq!(doc.location_of("a.n").to_string(), "s.toml (--set)");
         assert_eq!(doc.location_of("a").to_string(), "s.toml (--set)");
+        // A key inside an override is overridden; a sibling that shares its prefix is not.
+        let doc = Document::parse("[a]\nn = 1\nnn = 2\nl = [1]\n", "s.toml").unwrap();
+        let set = parse_list(&["a.n=3", "a.l.1=2"]).unwrap();
+        let doc = doc.with_overrides(&set, Mode::Insert);
+        assert!(doc.overridden("a.n") && doc.overridden("a") && doc.overridden("a.l[1]"));
+        assert!(!doc.overridden("a.nn") && !doc.overridden("a.l[0]"));
+        assert_eq!(
+            doc.warning("a.nn", "odd").to_string(),
+            "s.toml:3:1: a.nn: odd"
+        );
         let bad = parse_list(&["a.k=1"]).unwrap();
         let e = Document::parse(text, "s.toml")
             .unwrap()
@@ -178,7 +191,21 @@ mod tests {
         );
         assert_eq!(
             insert(&mut t, "a.l.5", "1").unwrap_err(),
-            "index 5 is out of range; 'a.l' has 2 entries"
+            "index 5 is out of range; 'a.l' has 2 entries (index 2 appends one)"
+        );
+        assert_eq!(
+            strict(&mut t, "a.l.2", "1").unwrap_err(),
+            "index 2 is out of range; 'a.l' has 2 entries"
+        );
+        // The next index extends a list: a new table filled key by key, or a value.
+        insert(&mut t, "a.l.2.v", "3").unwrap();
+        insert(&mut t, "a.l.2.w", "4").unwrap();
+        insert(&mut t, "a.l.3", "5").unwrap();
+        assert_eq!(
+            t["a"]["l"],
+            "l = [{ v = 7 }, 2, { v = 3, w = 4 }, 5]"
+                .parse::<toml::Table>()
+                .unwrap()["l"]
         );
         assert!(insert(&mut t, "a..b", "1").is_err());
         let e = apply(

@@ -26,7 +26,8 @@ pub fn parse_literal(raw: &str) -> toml::Value {
     }
 }
 
-/// Set `a.b.c = raw` in `root`; a numeric segment indexes an array that exists. The error is
+/// Set `a.b.c = raw` in `root`; a numeric segment indexes an array (in insert mode, the index
+/// one past its end appends an element: `fleet.deliveries.3.at` on a list of 3). The error is
 /// the message alone (the caller knows the location).
 pub fn set_path(
     root: &mut toml::Table,
@@ -52,7 +53,16 @@ pub fn set_path(
             toml::Value::Table(t) if last => return set_leaf(t, part, value, raw, mode),
             toml::Value::Table(t) => child(t, part, mode)?,
             toml::Value::Array(a) => {
-                let k = index(a.len(), part, &here)?;
+                let k = index(a.len(), part, &here, mode)?;
+                if k == a.len() {
+                    // Insert mode extends a list by its next index: a new element, a table
+                    // unless the path ends here.
+                    if last {
+                        a.push(value);
+                        return Ok(());
+                    }
+                    a.push(toml::Value::Table(toml::Table::new()));
+                }
                 if last {
                     return replace(&mut a[k], value, raw, mode);
                 }
@@ -78,17 +88,21 @@ fn child<'t>(
         .or_insert_with(|| toml::Value::Table(toml::Table::new())))
 }
 
-/// The array index `part` names in an array of `len` entries at `here`.
-fn index(len: usize, part: &str, here: &str) -> std::result::Result<usize, String> {
+/// The array index `part` names in an array of `len` entries at `here`; in insert mode `len`
+/// itself (the next element, appended).
+fn index(len: usize, part: &str, here: &str, mode: Mode) -> std::result::Result<usize, String> {
     let k: usize = part
         .parse()
         .map_err(|_| format!("'{here}' is an array; expected an index, found '{part}'"))?;
-    if k >= len {
-        return Err(format!(
+    match mode {
+        Mode::Insert if k > len => Err(format!(
+            "index {k} is out of range; '{here}' has {len} entries (index {len} appends one)"
+        )),
+        Mode::Strict if k >= len => Err(format!(
             "index {k} is out of range; '{here}' has {len} entries"
-        ));
+        )),
+        _ => Ok(k),
     }
-    Ok(k)
 }
 
 /// Set the last key of a path in `table`.

@@ -15,6 +15,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::config::{Location, Warning};
 use crate::fleet::{self, Scenario, WorkloadRunTime};
 use crate::workload::CostModel;
 
@@ -215,13 +216,23 @@ fn resolve(spec: &Spec, point: &Point) -> Result<Scenario> {
     })
 }
 
-/// Run the sweep (or its shard); `done` is called once per finished run (from any thread).
-pub fn run(spec: &Spec, done: &(dyn Fn() + Sync)) -> Result<Runs> {
+/// A sweep (or its shard) resolved and checked, nothing run yet: every point's scenario, and
+/// the warnings to show before the runs start.
+pub struct Prepared<'a> {
+    spec: &'a Spec<'a>,
+    grid: Grid,
+    /// The points of the shard, and their scenarios.
+    mine: Vec<Point>,
+    scenarios: Vec<Scenario>,
+}
+
+/// Resolve every point of the sweep's shard: a bad value (or a name the scenario does not
+/// declare) fails here, naming the point, before any run.
+pub fn prepare<'a>(spec: &'a Spec<'a>) -> Result<Prepared<'a>> {
     if spec.seeds == 0 {
         return Err(Error::Spec("--seeds must be at least 1".into()));
     }
     let all = points(&spec.vary);
-    // Resolve every point first: a bad value fails before any run, naming the point.
     let base = resolve(
         spec,
         &Point {
@@ -239,55 +250,110 @@ pub fn run(spec: &Spec, done: &(dyn Fn() + Sync)) -> Result<Runs> {
         points: all.clone(),
     };
     let (i, n) = spec.shard;
-    let mine: Vec<&Point> = all.iter().filter(|p| p.index % n == i).collect();
+    let mine: Vec<Point> = all.into_iter().filter(|p| p.index % n == i).collect();
     let scenarios: Vec<Scenario> = mine
         .iter()
         .map(|p| resolve(spec, p))
         .collect::<Result<_>>()?;
-    let jobs: Vec<(usize, u64)> = (0..mine.len())
-        .flat_map(|k| (0..spec.seeds).map(move |s| (k, s)))
-        .collect();
-    let cost = CostModel::new();
-    let work = || -> Result<Vec<Run>> {
-        let tables = workload_tables(&scenarios, &cost).map_err(|(k, source)| Error::Fleet {
-            point: mine[k].label(),
-            source,
-        })?;
-        jobs.par_iter()
-            .map(|&(k, s)| {
-                let seed = grid.base_seed.wrapping_add(s);
-                let outcome = fleet::run_timed(
-                    &scenarios[k],
-                    seed,
-                    &tables[k],
-                    &fleet::RunOptions::default(),
-                )
-                .map_err(|source| Error::Fleet {
-                    point: mine[k].label(),
-                    source,
-                })?;
-                done();
-                Ok(Run {
-                    point: mine[k].index,
-                    seed,
-                    summary: outcome.summary_json(),
-                })
-            })
-            .collect()
-    };
-    let runs = match spec.threads {
-        Some(t) => rayon::ThreadPoolBuilder::new()
-            .num_threads(t.max(1))
-            .build()
-            .map_err(|e| Error::Spec(format!("thread pool: {e}")))?
-            .install(work)?,
-        None => work()?,
-    };
-    Ok(Runs {
+    Ok(Prepared {
+        spec,
         grid,
-        shard: spec.shard,
-        runs,
+        mine,
+        scenarios,
     })
+}
+
+impl Prepared<'_> {
+    /// The warnings of the sweep, one line each (without `warning: `): a scenario's warning
+    /// once when every point has it, else prefixed by each point that has it; and `--seeds`
+    /// above 1 when no point draws anything at random (every seed would give the same run).
+    pub fn warnings(&self) -> Vec<String> {
+        let everywhere = |w: &Warning| self.scenarios.iter().all(|s| s.warnings.contains(w));
+        let mut out: Vec<String> = self.scenarios.first().map_or_else(Vec::new, |s| {
+            s.warnings
+                .iter()
+                .filter(|w| everywhere(w))
+                .map(Warning::to_string)
+                .collect()
+        });
+        for (p, s) in self.mine.iter().zip(&self.scenarios) {
+            for w in s.warnings.iter().filter(|w| !everywhere(w)) {
+                out.push(format!("{}: {w}", p.label()));
+            }
+        }
+        let seeds = self.spec.seeds;
+        if seeds > 1
+            && !self.scenarios.is_empty()
+            && self.scenarios.iter().all(|s| !s.draws_at_random())
+        {
+            let file = Location::File {
+                file: self.grid.scenario.clone(),
+            };
+            let message = format!(
+                "{seeds} seeds give {seeds} identical runs: the scenario draws nothing at random \
+                 (every demand stream is a job list or a trace replay, no generation has an \
+                 mtbf); --seeds 1 gives the same result"
+            );
+            out.push(Warning::new(file, "--seeds", message).to_string());
+        }
+        out
+    }
+
+    /// Run the sweep (or its shard); `done` is called once per finished run (from any thread).
+    pub fn run(&self, done: &(dyn Fn() + Sync)) -> Result<Runs> {
+        let (spec, mine, scenarios) = (self.spec, &self.mine, &self.scenarios);
+        let grid = &self.grid;
+        let jobs: Vec<(usize, u64)> = (0..mine.len())
+            .flat_map(|k| (0..spec.seeds).map(move |s| (k, s)))
+            .collect();
+        let cost = CostModel::new();
+        let work = || -> Result<Vec<Run>> {
+            let tables = workload_tables(scenarios, &cost).map_err(|(k, source)| Error::Fleet {
+                point: mine[k].label(),
+                source,
+            })?;
+            jobs.par_iter()
+                .map(|&(k, s)| {
+                    let seed = grid.base_seed.wrapping_add(s);
+                    let outcome = fleet::run_timed(
+                        &scenarios[k],
+                        seed,
+                        &tables[k],
+                        &fleet::RunOptions::default(),
+                    )
+                    .map_err(|source| Error::Fleet {
+                        point: mine[k].label(),
+                        source,
+                    })?;
+                    done();
+                    Ok(Run {
+                        point: mine[k].index,
+                        seed,
+                        summary: outcome.summary_json(),
+                    })
+                })
+                .collect()
+        };
+        let runs = match spec.threads {
+            Some(t) => rayon::ThreadPoolBuilder::new()
+                .num_threads(t.max(1))
+                .build()
+                .map_err(|e| Error::Spec(format!("thread pool: {e}")))?
+                .install(work)?,
+            None => work()?,
+        };
+        Ok(Runs {
+            grid: grid.clone(),
+            shard: spec.shard,
+            runs,
+        })
+    }
+}
+
+/// Run the sweep (or its shard): [`prepare`], then [`Prepared::run`]; `done` is called once
+/// per finished run (from any thread).
+pub fn run(spec: &Spec, done: &(dyn Fn() + Sync)) -> Result<Runs> {
+    prepare(spec)?.run(done)
 }
 
 /// The workload table of every scenario, through one memo: the distinct (workload, chip preset)

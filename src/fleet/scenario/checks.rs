@@ -1,7 +1,8 @@
 //! Problems found while resolving a scenario, as a key path and a message (located in the file
-//! by [`crate::config::Document`] once resolution stops), and the small checks every part uses.
+//! by [`crate::config::Document`] once resolution stops), warnings about silent traps in the
+//! same shape, and the small checks every part uses.
 
-use crate::config::Document;
+use crate::config::{self, Document};
 use crate::fleet::error::Error;
 
 /// A problem found while resolving the file: key path and message.
@@ -29,6 +30,36 @@ impl BuildError {
             BuildError::Other(e) => e,
             BuildError::At(b) => doc.error(b.path, b.message).into(),
         }
+    }
+}
+
+/// Warnings found while resolving: values accepted that probably do not do what was meant (a
+/// reservation ramp faster than `policy.quota_step` is re-evaluated, ...). Resolution stops at
+/// an error but goes on past a warning.
+///
+/// To warn about a new trap, take `&mut Warnings` where the value is resolved (`resolve::build`
+/// owns the collector and hands it to each part: see `tenants`) and call [`Warnings::warn`]
+/// with the value's key path, as for [`bad`]. Once resolution ends the warnings are located
+/// like errors (`file:line:col: key: message`, or `file (--set)` for an override) and carried
+/// by [`super::Scenario::warnings`]; the library never prints them, the command line does.
+#[derive(Default)]
+pub(crate) struct Warnings(Vec<Bad>);
+
+impl Warnings {
+    /// Warn about the value at key `path`.
+    pub(crate) fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Bad {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    /// The warnings located in `doc`, in the order they were found.
+    pub(super) fn located(self, doc: &Document) -> Vec<config::Warning> {
+        self.0
+            .into_iter()
+            .map(|b| doc.warning(b.path, b.message))
+            .collect()
     }
 }
 

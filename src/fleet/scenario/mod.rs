@@ -4,14 +4,18 @@
 //!
 //! Lifecycle of a scenario:
 //! 1. [`Scenario::load`] reads the file (or [`Scenario::from_toml`] takes its text).
-//! 2. [`crate::config::Document`] parses it with spans; overrides are inserted, and the file as
-//!    written (`file.rs`: serde structs, unknown keys denied) is deserialized.
+//! 2. [`crate::config::Document`] parses it with spans; the file as written (`file.rs`: serde
+//!    structs, unknown keys denied) is deserialized; overrides may change values and extend
+//!    lists but add no name the file does not declare (`names.rs`: strict names), and are
+//!    inserted.
 //! 3. `resolve.rs` turns it into a [`Scenario`]: times, the fleet (`fleet.rs`: built-in
 //!    generations from the chip presets' `[fleet]` tables, [`crate::arch::fleet_presets`]), the
 //!    policy (`policy.rs`), cohorts and tenants (`tenants.rs`), workloads and demand streams
 //!    (`streams.rs`, with `dist.rs`, `rate.rs` and `work.rs`); names become dense ids
 //!    (`names.rs`). A bad value stops it with its key path (`checks.rs`), which the document
-//!    locates as `file:line:col` (or `file (--set)`).
+//!    locates as `file:line:col` (or `file (--set)`). A silent trap (a value accepted that
+//!    probably does not do what was meant) is a warning pushed on the way (`checks.rs`:
+//!    `Warnings::warn`), located the same way and carried in [`Scenario::warnings`].
 //! 4. The [`Scenario`] is immutable and shared across threads, seeds and sweep points.
 
 use std::path::Path;
@@ -24,7 +28,7 @@ use super::hardware::{FleetPlan, GenId};
 use super::policy::PolicyKind;
 use super::reclaim::Reclaim;
 use super::tenant::{CohortPlan, TenantPlan};
-use crate::config::{Document, Location, Mode};
+use crate::config::{Document, Location, Mode, Warning};
 use crate::workload::Workload;
 
 mod checks;
@@ -94,6 +98,11 @@ pub struct Scenario {
     pub policy: PolicyConfig,
     /// Workloads (`[workloads.NAME]`), in file order: [`WorkloadId`](super::job::WorkloadId) indexes this.
     pub workloads: Vec<WorkloadDef>,
+    /// Silent traps found while resolving (values accepted that probably do not do what was
+    /// meant), located like errors, in the order found. The library never prints them: the
+    /// command line does, on stderr, before running; no output file records them.
+    #[serde(skip)]
+    pub warnings: Vec<Warning>,
 }
 
 /// A named workload of a scenario: what its jobs run, timed on each generation's chip preset by
@@ -139,14 +148,21 @@ impl Scenario {
         overrides: &[(String, String)],
         read: &dyn Fn(&Path) -> std::io::Result<String>,
     ) -> Result<Scenario> {
-        let doc = Document::parse(text, file)?.with_overrides(overrides, Mode::Insert);
+        let doc = Document::parse(text, file)?;
+        if !overrides.is_empty() {
+            // The file's own errors first, then names the overrides would add.
+            doc.load::<file::FileScenario>()?;
+            names::check_overrides(text, overrides, &doc.set_location())?;
+        }
+        let doc = doc.with_overrides(overrides, Mode::Insert);
         let parsed: file::FileScenario = doc.load()?;
         let default_name = Path::new(file).file_stem().map_or_else(
             || "scenario".to_string(),
             |s| s.to_string_lossy().into_owned(),
         );
-        let mut scenario =
+        let (mut scenario, warnings) =
             resolve::build(&parsed, &default_name, base_dir, read).map_err(|e| e.located(&doc))?;
+        scenario.warnings = warnings.located(&doc);
         for w in &mut scenario.workloads {
             w.location = doc.location_of(&format!("workloads.{}", w.name));
         }
@@ -156,6 +172,21 @@ impl Scenario {
     /// The generation id of a name.
     pub fn generation(&self, name: &str) -> Option<GenId> {
         self.fleet.generations.iter().position(|g| g.name == name)
+    }
+
+    /// Whether a run draws anything at random: a generated (Poisson) demand stream, or a
+    /// generation that fails at random (an `mtbf`) and receives chips. When it draws nothing
+    /// (every stream a job list or a trace replay), every seed gives the same result. A demand
+    /// kind other than a fixed list counts as drawing (the safe side: no false warning).
+    pub fn draws_at_random(&self) -> bool {
+        let fails = self.fleet.generations.iter().enumerate().any(|(g, gen_)| {
+            gen_.mtbf_s > 0 && self.fleet.deliveries.iter().any(|d| d.generation == g)
+        });
+        fails
+            || self
+                .demand
+                .iter()
+                .any(|d| !matches!(d, DemandStream::Jobs(_)))
     }
 
     /// The tenant id of a name.

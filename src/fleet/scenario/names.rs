@@ -1,9 +1,10 @@
 //! Names a scenario gives (generations, tenants, workloads, priority classes) resolved to dense
-//! ids, with errors that list what the name may be.
+//! ids, with errors that list what the name may be; and strict names: a `--set` (or `--vary`)
+//! key path may change what a declared name holds, never add a name.
 
 use super::checks::{Built, bad};
 use super::file::Prio;
-use crate::config::Named;
+use crate::config::{self, Location, Mode, Named, set_path};
 use crate::fleet::hardware::GenId;
 use crate::fleet::job::WorkloadId;
 
@@ -75,4 +76,90 @@ impl Names<'_> {
         }
         Ok(v as i32)
     }
+}
+
+/// The tables of a scenario whose keys are names the file declares: (table path, what a key
+/// names, the table that declares those names). `*` stands for every key of the table before
+/// it. Overrides may change what these names hold but never add one, so that a typo
+/// (`tenants.anchr.reservation.trn3.gw=1`) is an error, not a phantom tenant. A new named table
+/// of the format (`[probes.NAME]`) adds a line here; tables are checked in this order.
+const NAME_TABLES: &[(&str, &str, &str)] = &[
+    ("fleet.generations", "generation", "fleet.generations"),
+    ("cohorts", "cohort", "cohorts"),
+    ("tenants", "tenant", "tenants"),
+    ("demand", "demand stream", "demand"),
+    ("workloads", "workload", "workloads"),
+    ("priority_classes", "priority class", "priority_classes"),
+    ("tenants.*.quota", "generation", "fleet.generations"),
+    ("tenants.*.reservation", "generation", "fleet.generations"),
+];
+
+/// Apply `overrides` in order to the file as written (`text`) and stop at the first that puts a
+/// name the file does not declare into a [`NAME_TABLES`] table: an error at `set` (the command
+/// line) whose key is that name's path and whose message lists the declared names. Problems of
+/// another kind (syntax, a path that does not apply) are left to the document, which reports
+/// them with their place.
+pub(super) fn check_overrides(
+    text: &str,
+    overrides: &[(String, String)],
+    set: &Location,
+) -> config::Result<()> {
+    if overrides.is_empty() {
+        return Ok(());
+    }
+    let Ok(written) = text.parse::<toml::Table>() else {
+        return Ok(());
+    };
+    let mut root = written.clone();
+    for (key, value) in overrides {
+        if set_path(&mut root, key, value, Mode::Insert).is_err() {
+            return Ok(());
+        }
+        for (path, what, from) in NAME_TABLES {
+            let declared: Vec<&str> = tables(&written, from)
+                .first()
+                .map(|(_, t)| t.keys().map(String::as_str).collect())
+                .unwrap_or_default();
+            for (at, table) in tables(&root, path) {
+                if let Some(name) = table.keys().find(|n| !declared.contains(&n.as_str())) {
+                    let list = if declared.is_empty() {
+                        "it declares none".to_string()
+                    } else {
+                        format!("declared: {}", declared.join(", "))
+                    };
+                    return Err(config::Error::new(
+                        set.clone(),
+                        format!("{at}.{name}"),
+                        format!("no {what} '{name}' in the scenario; {list}"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The tables at `path` of `root` (`*` expanded over every key), with their concrete paths;
+/// values that are not tables are skipped (the schema reports them).
+fn tables<'t>(root: &'t toml::Table, path: &str) -> Vec<(String, &'t toml::Table)> {
+    let mut found = vec![(String::new(), root)];
+    for seg in path.split('.') {
+        found = found
+            .into_iter()
+            .flat_map(|(at, t)| {
+                let join = move |k: &str| {
+                    if at.is_empty() {
+                        k.to_string()
+                    } else {
+                        format!("{at}.{k}")
+                    }
+                };
+                t.iter()
+                    .filter(|(k, _)| seg == "*" || k.as_str() == seg)
+                    .filter_map(|(k, v)| v.as_table().map(|v| (join(k), v)))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+    }
+    found
 }

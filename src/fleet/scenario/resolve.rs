@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::checks::{Built, bad};
+use super::checks::{Built, Warnings, bad};
 use super::context::StreamContext;
 use super::file::{FileDemand, FileScenario};
 use super::fleet::fleet_plan;
@@ -19,13 +19,15 @@ use crate::fleet::time::YEAR_S;
 use crate::workload::Workload;
 
 /// The scenario of file `f`, named `default_name` unless it names itself; traces are read
-/// from `base_dir` through `read`.
+/// from `base_dir` through `read`. The warnings found on the way come beside it, to be located
+/// (its own `warnings` are empty).
 pub(super) fn build(
     f: &FileScenario,
     default_name: &str,
     base_dir: &Path,
     read: &dyn Fn(&Path) -> std::io::Result<String>,
-) -> Built<Scenario> {
+) -> Built<(Scenario, Warnings)> {
+    let mut warnings = Warnings::default();
     let (horizon_s, report_interval_s) = times(f)?;
     let names = Names {
         generations: f.fleet.generations.names(),
@@ -41,8 +43,9 @@ pub(super) fn build(
         cohorts: &f.cohorts,
         fleet: &fleet,
         base_preemption,
+        quota_step_s: policy.quota_step_s,
     };
-    let tenants = tenants(&f.tenants, &tenant_ctx)?;
+    let tenants = tenants(&f.tenants, &tenant_ctx, &mut warnings)?;
     let workloads = workloads(&f.workloads)?;
     let ctx = StreamContext {
         names: &names,
@@ -55,7 +58,7 @@ pub(super) fn build(
         read,
     };
     let demand = demand(&f.demand, &ctx)?;
-    Ok(Scenario {
+    let scenario = Scenario {
         name: f.name.clone().unwrap_or_else(|| default_name.to_string()),
         description: f.description.clone(),
         horizon_s,
@@ -67,7 +70,9 @@ pub(super) fn build(
         demand,
         policy,
         workloads,
-    })
+        warnings: Vec::new(),
+    };
+    Ok((scenario, warnings))
 }
 
 /// The horizon and the sampling interval (s).

@@ -2,13 +2,14 @@
 //! (chips, gigawatts or a share per generation), reservations in time and preemption settings.
 
 use super::MAX_CHIPS_PER_GENERATION;
-use super::checks::{Built, bad, check_range, one_of};
+use super::checks::{Built, Warnings, bad, check_range, one_of};
 use super::file::{FileCohort, FileQuota, FileReservation, FileTenant};
 use super::names::{Names, lookup};
 use super::policy::preemption;
 use crate::config::Named;
 use crate::fleet::hardware::FleetPlan;
 use crate::fleet::tenant::{CohortPlan, Preemption, Quota, Reservation, SPOT_PRIORITY, TenantPlan};
+use crate::fleet::time::{DAY_S, HOUR_S, MINUTE_S};
 
 /// The cohorts in file order; parents must form a forest.
 pub(super) fn cohorts(f: &Named<FileCohort>) -> Built<Vec<CohortPlan>> {
@@ -51,16 +52,22 @@ pub(super) struct TenantContext<'a> {
     pub(super) cohorts: &'a Named<FileCohort>,
     pub(super) fleet: &'a FleetPlan,
     pub(super) base_preemption: Preemption,
+    /// `policy.quota_step` (s): how often a reservation's ramp is re-evaluated.
+    pub(super) quota_step_s: u64,
 }
 
 /// The tenants in file order; nominal shares of one generation add up to at most 1.
-pub(super) fn tenants(f: &Named<FileTenant>, ctx: &TenantContext) -> Built<Vec<TenantPlan>> {
+pub(super) fn tenants(
+    f: &Named<FileTenant>,
+    ctx: &TenantContext,
+    warnings: &mut Warnings,
+) -> Built<Vec<TenantPlan>> {
     if f.0.is_empty() {
         return bad("tenants", "expected at least one tenant");
     }
     let mut share_sum = vec![0.0; ctx.fleet.generations.len()];
     f.0.iter()
-        .map(|(n, t)| tenant(n, t, &mut share_sum, ctx))
+        .map(|(n, t)| tenant(n, t, &mut share_sum, ctx, warnings))
         .collect()
 }
 
@@ -69,6 +76,7 @@ fn tenant(
     t: &FileTenant,
     share_sum: &mut [f64],
     ctx: &TenantContext,
+    warnings: &mut Warnings,
 ) -> Built<TenantPlan> {
     let path = format!("tenants.{n}");
     let g_n = ctx.fleet.generations.len();
@@ -82,7 +90,9 @@ fn tenant(
     for (gname, r) in &t.reservation.0 {
         let rp = format!("{path}.reservation.{gname}");
         let g = ctx.names.generation(&rp, gname)?;
-        reservation[g] = Some(self::reservation(&rp, r, ctx.fleet, g)?);
+        let res = self::reservation(&rp, r, ctx.fleet, g)?;
+        ramp_trap(&rp, &res, ctx.quota_step_s, warnings);
+        reservation[g] = Some(res);
     }
     let weight = t.weight.unwrap_or(1.0);
     check_range(&format!("{path}.weight"), weight, 0.0, 1e6)?;
@@ -182,4 +192,36 @@ fn reservation(rp: &str, r: &FileReservation, fleet: &FleetPlan, g: usize) -> Bu
         ramp_s: r.ramp.map_or(0, |d| d.0),
         exclusive,
     })
+}
+
+/// Warn when reservation `r` at `rp` ramps faster than quotas are re-evaluated: between the
+/// re-evaluations at its start and at the end of its ramp nothing is reserved, so the ramp is
+/// silently a step at its end (`tenant::quota_epochs`).
+fn ramp_trap(rp: &str, r: &Reservation, quota_step_s: u64, warnings: &mut Warnings) {
+    if r.ramp_s > 0 && r.ramp_s < quota_step_s {
+        warnings.warn(
+            format!("{rp}.ramp"),
+            format!(
+                "the ramp ({}) is shorter than policy.quota_step ({}), the interval at which \
+                 quotas are re-evaluated along a ramp: the reservation jumps from 0 to all {} \
+                 chips at the ramp's end; give policy.quota_step = \"{}\" or less to follow \
+                 the ramp",
+                duration(r.ramp_s),
+                duration(quota_step_s),
+                r.chips,
+                duration((r.ramp_s / 4).max(1)),
+            ),
+        );
+    }
+}
+
+/// `3d`, `6h`, `15m` or `90s`: the largest unit that divides `s`, as a duration is written.
+fn duration(s: u64) -> String {
+    match [(DAY_S, "d"), (HOUR_S, "h"), (MINUTE_S, "m")]
+        .iter()
+        .find(|(unit, _)| s % unit == 0)
+    {
+        Some((unit, name)) => format!("{}{name}", s / unit),
+        None => format!("{s}s"),
+    }
 }

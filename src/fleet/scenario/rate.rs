@@ -465,6 +465,52 @@ mod tests {
         assert_eq!(a.demand, b.demand);
     }
 
+    /// `scenarios/anchor-2gw.toml`: every other tenant's forecast is the `load` its stream had,
+    /// on the fleet without the anchor's reservation: load x floor(share x installed chips) x
+    /// speed-up / (mean chips x mean run time), just before and at every delivery.
+    #[test]
+    fn anchor_2gw_forecasts_are_the_no_anchor_loads() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/anchor-2gw.toml");
+        let s = Scenario::load(&path, &[]).unwrap();
+        let loads = [
+            ("lab-a", 0.9),
+            ("lab-b", 0.9),
+            ("startups", 0.7),
+            ("inference", 0.6),
+        ];
+        let mut checked = 0;
+        for d in &s.demand {
+            let DemandStream::Poisson(p) = d else {
+                continue;
+            };
+            let name = &s.tenants[p.template.tenant].name;
+            let Some(&(_, load)) = loads.iter().find(|l| l.0 == name) else {
+                continue;
+            };
+            let g = p.template.generation.expect("per generation");
+            let crate::fleet::demand::WorkDist::RunTime(rt) = &p.work else {
+                panic!("run times")
+            };
+            let share = s.tenants[p.template.tenant].quota[g].nominal_share;
+            let speedup = s.fleet.generations[g].speedup;
+            let times = s.fleet.deliveries.iter().map(|d| d.at_s);
+            for t in times.flat_map(|t| [t.saturating_sub(1), t]).chain([0]) {
+                let nominal = (share * s.fleet.installed_chips(g, t) as f64).floor();
+                let want = load * nominal * speedup / (p.chips.mean() * rt.mean());
+                let got = p.rate.at(t as f64);
+                assert!(
+                    (got - want).abs() <= 1e-6 * want,
+                    "{name} on {}: {got} jobs/s at {t} s, no-anchor load {want}",
+                    s.fleet.generations[g].name
+                );
+                checked += 1;
+            }
+        }
+        // 11 streams (no inference on Trn4), 12 deliveries: 25 times each.
+        assert_eq!(checked, 11 * 25);
+    }
+
     #[test]
     fn bad_forecasts_are_located() {
         let cases = [

@@ -188,3 +188,54 @@ fn reclaim_modes_trade_the_anchors_wait() {
     assert!(m(grace, p99) > 0.0 && m(grace, "tenants.anchor.reclaim_s.max") <= 1800.0);
     assert!(m(thr, p99) > m(grace, p99));
 }
+
+/// `anchor-2gw.toml`: the others' demand is their own forecast, so the anchor's reservation
+/// leaves their demand as it is (the same jobs, drawn from the same streams) and makes them wait
+/// longer; with `load` demand (demand follows capacity) a bigger reservation made them submit
+/// fewer jobs and wait less. Its first year, at a quarter and the whole of its 1 GW of Trn3.
+#[test]
+fn anchor_2gw_a_bigger_reservation_keeps_the_others_demand_and_makes_them_wait() {
+    let scenario = root().join("scenarios/anchor-2gw.toml");
+    let o = Command::new(env!("CARGO_BIN_EXE_trnsim"))
+        .args([
+            "sweep",
+            scenario.to_str().unwrap(),
+            "--vary",
+            "tenants.anchor.reservation.trn3.gw=0.25,1",
+            "--set",
+            "horizon=1y",
+            "--seeds",
+            "1",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let p: Vec<&Value> = v["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["metrics"])
+        .collect();
+    let others = ["lab-a", "lab-b", "startups", "inference"];
+    for t in others {
+        for k in ["jobs_submitted", "chip_hours_demanded"] {
+            let key = format!("tenants.{t}.{k}");
+            assert_eq!(m(p[0], &key), m(p[1], &key), "{key}");
+        }
+    }
+    let wait = |pt: &Value| -> f64 {
+        others
+            .iter()
+            .map(|t| m(pt, &format!("tenants.{t}.queue_delay_s.mean")))
+            .sum()
+    };
+    assert!(
+        wait(p[1]) > 2.0 * wait(p[0]),
+        "others' mean waits {} s at 1 GW vs {} s at 0.25 GW",
+        wait(p[1]),
+        wait(p[0])
+    );
+}

@@ -261,6 +261,38 @@ pub(super) struct FileRatePoint {
     pub(super) rate_per_hour: f64,
 }
 
+/// `forecast = { per, jobs | chip_hours | points, shape, growth }`: demand as the tenant's own
+/// forecast, in jobs or reference chip-hours per period, whatever the fleet holds.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileForecast {
+    pub(super) per: Option<Duration>,
+    pub(super) jobs: Option<f64>,
+    pub(super) chip_hours: Option<f64>,
+    pub(super) points: Option<Vec<FileForecastPoint>>,
+    pub(super) shape: Option<ForecastShape>,
+    pub(super) growth: Option<String>,
+}
+
+/// One point of a forecast: its time and its level (jobs or chip-hours per period).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileForecastPoint {
+    pub(super) at: Duration,
+    pub(super) jobs: Option<f64>,
+    pub(super) chip_hours: Option<f64>,
+}
+
+/// How a forecast's points are joined.
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum ForecastShape {
+    /// Straight lines between points.
+    Linear,
+    /// Each point's level holds until the next point.
+    Steps,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FileColumns {
@@ -329,6 +361,7 @@ pub(super) struct FileDemand {
     pub(super) rate_per_hour: Option<f64>,
     pub(super) rate_schedule: Option<Vec<FileRatePoint>>,
     pub(super) load: Option<f64>,
+    pub(super) forecast: Option<FileForecast>,
     pub(super) start: Option<Duration>,
     pub(super) end: Option<Duration>,
     pub(super) daily_amplitude: Option<f64>,

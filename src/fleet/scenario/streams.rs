@@ -105,6 +105,7 @@ fn check_kind_keys(path: &str, d: &FileDemand) -> Built<()> {
         ("rate_per_hour", d.rate_per_hour.is_some(), Poisson),
         ("rate_schedule", d.rate_schedule.is_some(), Poisson),
         ("load", d.load.is_some(), Poisson),
+        ("forecast", d.forecast.is_some(), Poisson),
         ("start", d.start.is_some(), Poisson),
         ("end", d.end.is_some(), Poisson),
         ("daily_amplitude", d.daily_amplitude.is_some(), Poisson),

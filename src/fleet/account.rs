@@ -827,3 +827,43 @@ impl TenantEnd {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slope_and_its_t_statistic() {
+        let line = [(0.0, 1.0), (1.0, 3.0), (2.0, 5.0)];
+        assert_eq!(least_squares_slope(&line), (2.0, f64::INFINITY));
+        // Residuals -1/6, 1/3, -1/6 around slope 1: se = sqrt((1/6) / 1 / 2), t = 2 sqrt(3).
+        let (b, t) = least_squares_slope(&[(0.0, 0.0), (1.0, 1.5), (2.0, 2.0)]);
+        assert!(
+            (b - 1.0).abs() < 1e-12 && (t - 12f64.sqrt()).abs() < 1e-9,
+            "{b} {t}"
+        );
+        assert_eq!(least_squares_slope(&[(1.0, 1.0)]), (0.0, 0.0));
+    }
+
+    #[test]
+    fn delivery_ages_shortfall_oldest_first() {
+        // Ask 10 at 0 and get 4; at 100 get 4 more (oldest paid first); at 300 get the rest.
+        let mut d = Delivery::default();
+        let ages = [50, 150, 1000];
+        d.set(0, 10, 6);
+        d.advance(0, 100, ages);
+        d.set(100, 10, 2);
+        d.advance(100, 300, ages);
+        d.set(300, 10, 0);
+        d.advance(300, 400, ages);
+        assert_eq!(d.asked_chip_s, 4000.0);
+        // Short 6 x 100 + 2 x 200 = 1000; older than 50: 6 x 50 + 2 x 200 = 700; older than
+        // 150: 2 x 150 = 300; older than 1000: none.
+        assert_eq!(d.short_chip_s, [1000.0, 700.0, 300.0, 0.0]);
+        let m = d.metrics(50);
+        assert_eq!(
+            (m.within_0, m.within_grace, m.within_1d),
+            (0.75, 0.825, 1.0)
+        );
+    }
+}

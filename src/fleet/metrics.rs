@@ -287,7 +287,7 @@ pub struct Work {
 impl Work {
     /// From reference chip-seconds demanded, served and unserved.
     pub(crate) fn of(demanded_chip_s: f64, served_chip_s: f64, unserved_chip_s: f64) -> Work {
-        let h = 3600.0;
+        let h = super::time::HOUR_S_F64;
         Work {
             work_demanded: demanded_chip_s / h,
             work_served: served_chip_s / h,
@@ -427,5 +427,38 @@ mod tests {
             (p.p50, p.p90, p.p99, p.max, p.mean),
             (50.0, 90.0, 99.0, 100.0, 50.5)
         );
+    }
+
+    #[test]
+    fn kaplan_meier_ties_weights_and_bounds() {
+        // Starts at 1, 2, 2, 4; censored at 2 (at risk at 2: ties start first) and 3.
+        // S(1) = 5/6, S(2) = 5/6 * (1 - 2/5) = 1/2, S(4) = 1/2 * (1 - 1/1) = 0.
+        let mut w = [
+            (2, 1.0, true),
+            (1, 1.0, true),
+            (2, 1.0, false),
+            (2, 1.0, true),
+            (3, 1.0, false),
+            (4, 1.0, true),
+        ];
+        let k = CensoredWaits::of(&mut w);
+        assert_eq!((k.jobs, k.censored), (6, 2));
+        assert_eq!((k.p50, k.p90, k.p99), (2.0, 4.0, 4.0));
+        assert!(!k.p99_lower_bound);
+        // Weighted: the job starting at 1 carries 5 of 10: S(1) = 1/2, so p50 = 1.
+        let mut w = [(1, 5.0, true), (2, 1.0, true), (3, 4.0, false)];
+        let k = CensoredWaits::of(&mut w);
+        assert_eq!((k.p50, k.p50_lower_bound), (1.0, false));
+        // S(2) = 1/2 * (1 - 1/5) = 0.4: p90 unreached, bounded by the largest wait (3).
+        assert_eq!((k.p90, k.p90_lower_bound), (3.0, true));
+        assert_eq!(CensoredWaits::of(&mut []), CensoredWaits::default());
+    }
+
+    #[test]
+    fn gang_classes_by_chips() {
+        let c: Vec<usize> = [1, 64, 65, 512, 513, 4096, 4097]
+            .map(WaitsByGang::class)
+            .to_vec();
+        assert_eq!(c, [0, 0, 1, 1, 2, 2, 3]);
     }
 }

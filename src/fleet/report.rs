@@ -550,3 +550,18 @@ pub(crate) fn render(o: &Outcome, format: Format) -> String {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_separators_and_units() {
+        let t = [0.0, 999.0, 1000.0, 1_234_567.891, -12_345.6].map(|x| thousands(x, 1));
+        assert_eq!(t, ["0.0", "999.0", "1,000.0", "1,234,567.9", "-12,345.6"]);
+        assert_eq!(thousands(-0.04, 1), "0.0");
+        assert_eq!(time_unit(26 * 7 * DAY_S).suffix, "h");
+        assert_eq!(time_unit(8 * 365 * DAY_S).suffix, "d");
+        assert_eq!(time_unit(DAY_S).show(5400.0, true), Value::from("> 1.5"));
+    }
+}

@@ -261,3 +261,77 @@ run_time = { dist = "fixed", value = "1h" }
     let offered = a.chip_hours_served / quota_chip_hours;
     assert!((offered - 0.6).abs() < 0.02, "{offered}");
 }
+
+/// M/M/c above capacity (c = 4 one-chip servers, mu = 1 per hour each, lambda = 6 per hour,
+/// load 1.5): every server is busy after the first minutes, so the number waiting is a random
+/// walk with drift lambda - c mu = 2 jobs per hour and variance (lambda + c mu) per hour. The
+/// least-squares slope of a Brownian path with variance rate s2 over [0, T] has variance
+/// 1.2 s2 / T (continuous sampling; samples every 10 h of T = 10,000 h are close to it): the
+/// tolerance is 4 of those standard deviations (7 % of the drift). The tenant's backlog is
+/// flagged as growing; at load 0.5 it is not.
+#[test]
+fn mmc_above_capacity_backlog_grows_at_lambda_minus_c_mu() {
+    let (c, mu_per_h) = (4u32, 1.0);
+    let text = |lambda_per_h: f64| {
+        format!(
+            r#"
+horizon = "10000h"
+report_interval = "10h"
+[fleet.generations.pool]
+watts_per_chip = 1000
+ultraserver_chips = {c}
+ultraservers_per_cluster = 1
+[[fleet.deliveries]]
+at = 0
+generation = "pool"
+ultraservers = 1
+[tenants.a.quota.pool]
+nominal_chips = {c}
+[demand.a]
+kind = "poisson"
+tenant = "a"
+rate_per_hour = {lambda_per_h}
+chips = {{ dist = "fixed", value = 1 }}
+run_time = {{ dist = "exponential", mean = {mean_s} }}
+"#,
+            mean_s = 3600.0 / mu_per_h
+        )
+    };
+    let (lambda, t_h) = (6.0, 10_000.0);
+    let run = |l: f64| {
+        let s = scenario(&text(l));
+        run_with(&s, 1, &SpeedupRunTime, &RunOptions::default()).unwrap()
+    };
+    let out = run(lambda);
+    let pts: Vec<(f64, f64)> = out
+        .timeseries
+        .iter()
+        .filter(|s| s.series == "*fleet*")
+        .map(|s| (s.time_s as f64 / 3600.0, s.jobs_queued as f64))
+        .collect();
+    let n = pts.len() as f64;
+    let (mx, my) = (
+        pts.iter().map(|p| p.0).sum::<f64>() / n,
+        pts.iter().map(|p| p.1).sum::<f64>() / n,
+    );
+    let slope = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum::<f64>()
+        / pts.iter().map(|p| (p.0 - mx).powi(2)).sum::<f64>();
+    let drift = lambda - c as f64 * mu_per_h;
+    let tol = 4.0 * (1.2 * (lambda + c as f64 * mu_per_h) / t_h).sqrt();
+    assert!(
+        (slope - drift).abs() <= tol,
+        "backlog slope {slope:.4} jobs/h, lambda - c mu = {drift}, tolerance {tol:.4}"
+    );
+    println!("backlog slope {slope:.4} jobs/h (lambda - c mu = {drift}, tolerance {tol:.4})");
+    let a = &out.tenants[0];
+    assert!(a.backlog_growing, "{a:?}");
+    // Queued work (jobs of mean 1 reference chip-hour) grows at the same rate in chip-hours;
+    // over the last quarter only, with exponential job sizes (E[X^2] = 2) doubling the
+    // variance rate.
+    let tol_work = 4.0 * (1.2 * 2.0 * (lambda + c as f64 * mu_per_h) / (t_h / 4.0)).sqrt();
+    let work_slope = a.backlog_slope_chip_hours_per_h;
+    println!("last-quarter work slope {work_slope:.4} chip-h/h (tolerance {tol_work:.4})");
+    assert!((work_slope - drift).abs() <= tol_work, "{a:?}");
+    assert!(a.work.served_share < c as f64 * mu_per_h / lambda + 0.02);
+    assert!(!run(2.0).tenants[0].backlog_growing);
+}

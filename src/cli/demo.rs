@@ -352,7 +352,8 @@ mod tests {
             .skip_while(|l| !l.starts_with("6. A what-if"))
             .filter(|l| l.starts_with("0 ") || l.starts_with("256 ") || l.starts_with("512 "))
             .collect();
-        assert_eq!(rows.len(), 3, "{text}");
+        // Per point: a row per tenant (anchor, b, c) and one for the fleet.
+        assert_eq!(rows.len(), 3 * 4, "{text}");
         assert!(rows.iter().all(|r| r.contains('±')));
     }
 }

@@ -15,11 +15,14 @@
 //!
 //! Hooks that read the fleet get it as a [`State`]: borrowed for the call, never kept.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use super::hardware::{GenId, Pool};
 use super::job::JobSpec;
-use super::metrics::{FleetMetrics, JobRecord, Outcome, Percentiles, Sample, TenantMetrics};
+use super::metrics::{
+    CensoredWaits, FleetMetrics, JobRecord, Outcome, Percentiles, ReservationDelivery, Sample,
+    TenantMetrics, WaitsByGang, Work,
+};
 use super::scenario::Scenario;
 use super::tenant::TenantId;
 use super::time::HOUR_S_F64;
@@ -90,6 +93,97 @@ pub(crate) struct JobEnd<'a> {
     pub first_start_s: Option<u64>,
     /// Its completion, if it completed.
     pub end_s: Option<u64>,
+    /// Its work: chips x run time on the reference generation (chip-seconds).
+    pub work_chip_s: f64,
+    /// The share of its work completed by the horizon (0..1; progress lost to preemption
+    /// excluded).
+    pub done_share: f64,
+}
+
+/// One reservation owner's delivery books ([`ReservationDelivery`]): what it asks for now,
+/// its shortfall now, and the shortfall's unpaid increments by the time they were asked for.
+#[derive(Default, Clone)]
+struct Delivery {
+    asked_now: u64,
+    short_now: u64,
+    /// Unpaid shortfall increments (asked at, chips), oldest first; paid back oldest first.
+    pending: VecDeque<(u64, u64)>,
+    /// Increments removed from `pending` (the absolute index of its front).
+    popped: u64,
+    /// Per age threshold ([`Account::ages_s`]): the absolute index of the first increment not
+    /// yet older than it, and the chips of the older ones.
+    aged_idx: [u64; 3],
+    aged_chips: [u64; 3],
+    asked_chip_s: f64,
+    /// Chip-seconds of shortfall older than 0 and each threshold.
+    short_chip_s: [f64; 4],
+}
+
+impl Delivery {
+    /// The owner now asks for `asked` chips and is short of `short`.
+    fn set(&mut self, now: u64, asked: u64, short: u64) {
+        self.asked_now = asked;
+        if short > self.short_now {
+            self.pending.push_back((now, short - self.short_now));
+        }
+        let mut pay = self.short_now.saturating_sub(short);
+        while pay > 0 {
+            let front = self.pending.front_mut().expect("shortfall has increments");
+            let x = pay.min(front.1);
+            front.1 -= x;
+            pay -= x;
+            for k in 0..3 {
+                if self.popped < self.aged_idx[k] {
+                    self.aged_chips[k] -= x;
+                }
+            }
+            if front.1 == 0 {
+                self.pending.pop_front();
+                self.popped += 1;
+                for i in &mut self.aged_idx {
+                    *i = (*i).max(self.popped);
+                }
+            }
+        }
+        self.short_now = short;
+    }
+
+    /// Integrate from `from_s` to `to_s` with shortfall age thresholds `ages_s`.
+    fn advance(&mut self, from_s: u64, to_s: u64, ages_s: [u64; 3]) {
+        let dt = (to_s - from_s) as f64;
+        self.asked_chip_s += self.asked_now as f64 * dt;
+        self.short_chip_s[0] += self.short_now as f64 * dt;
+        for (k, age) in ages_s.into_iter().enumerate() {
+            let mut short = self.aged_chips[k] as f64 * dt;
+            while let Some(&(at, c)) = self.pending.get((self.aged_idx[k] - self.popped) as usize) {
+                if at + age > to_s {
+                    break;
+                }
+                short += (c * (to_s - (at + age).max(from_s))) as f64;
+                self.aged_chips[k] += c;
+                self.aged_idx[k] += 1;
+            }
+            self.short_chip_s[k + 1] += short;
+        }
+    }
+
+    fn metrics(&self, grace_s: u64) -> ReservationDelivery {
+        let within = |k: usize| {
+            if self.asked_chip_s > 0.0 {
+                1.0 - self.short_chip_s[k] / self.asked_chip_s
+            } else {
+                1.0
+            }
+        };
+        ReservationDelivery {
+            chip_hours_asked: self.asked_chip_s / HOUR_S_F64,
+            grace_s,
+            within_0: within(0),
+            within_grace: within(1),
+            within_1h: within(2),
+            within_1d: within(3),
+        }
+    }
 }
 
 #[derive(Default, Clone)]
@@ -119,6 +213,30 @@ struct TenantAcc {
     waiting_chips: u64,
     /// Gang sizes of the waiting jobs, with their counts.
     waiting_sizes: BTreeMap<u32, u32>,
+    /// Reference chip-seconds the waiting jobs have left.
+    waiting_work_chip_s: u64,
+    /// Whether a reservation was ever in force.
+    ever_reserved: bool,
+    delivery: Delivery,
+}
+
+/// Waiting jobs, chips and work (reference chip-seconds) of one backlog series.
+#[derive(Default, Clone, Copy)]
+struct Backlog {
+    jobs: u64,
+    chips: u64,
+    work_chip_s: u64,
+}
+
+impl Backlog {
+    fn add(&mut self, j: &JobSpec, work_chip_s: u64, sign: i64) {
+        let step = |x: &mut u64, d: u64| {
+            *x = if sign > 0 { *x + d } else { *x - d };
+        };
+        step(&mut self.jobs, 1);
+        step(&mut self.chips, j.chips as u64);
+        step(&mut self.work_chip_s, work_chip_s);
+    }
 }
 
 /// The recorder of one run.
@@ -133,6 +251,12 @@ pub(crate) struct Account {
     frag_samples: u64,
     samples: Vec<Sample>,
     record_jobs: bool,
+    /// Per generation, then one for jobs that may run on any: what waits for it.
+    gen_backlog: Vec<Backlog>,
+    /// Series names of `gen_backlog`.
+    gen_series: Vec<String>,
+    /// The reclaim grace (s), the first delivery age threshold.
+    grace_s: u64,
 }
 
 fn add_size(m: &mut BTreeMap<u32, u32>, k: u32) {
@@ -149,12 +273,24 @@ fn remove_size(m: &mut BTreeMap<u32, u32>, k: u32) {
 }
 
 impl Account {
-    /// Empty books for `tenants` and `gens`; `record_jobs` keeps one record per job.
-    pub(crate) fn new(tenants: usize, gens: usize, record_jobs: bool) -> Self {
+    /// Empty books for the tenants and generations of `sc`; `record_jobs` keeps one record
+    /// per job.
+    pub(crate) fn new(sc: &Scenario, record_jobs: bool) -> Self {
+        let gens = sc.fleet.generations.len();
+        let mut gen_series: Vec<String> = sc
+            .fleet
+            .generations
+            .iter()
+            .map(|g| format!("*gen:{}*", g.name))
+            .collect();
+        gen_series.push("*gen:any*".into());
         Account {
             now_s: 0,
-            tenants: vec![TenantAcc::default(); tenants],
+            tenants: vec![TenantAcc::default(); sc.tenants.len()],
             gen_waiting: vec![BTreeMap::new(); gens],
+            gen_backlog: vec![Backlog::default(); gens + 1],
+            gen_series,
+            grace_s: sc.policy.reclaim.grace(),
             fleet: FleetMetrics::default(),
             frag_sum: 0.0,
             frag_share_sum: 0.0,
@@ -189,10 +325,17 @@ impl Account {
         self.tenants[t].rejected += 1;
     }
 
-    /// A job started waiting.
+    /// The delivery age thresholds: the grace, an hour, a day.
+    fn ages_s(&self) -> [u64; 3] {
+        [self.grace_s, 3600, 86_400]
+    }
+
+    /// A job started waiting with `work_chip_s` reference chip-seconds left.
     #[inline]
-    pub(crate) fn enqueue(&mut self, j: &JobSpec) {
+    pub(crate) fn enqueue(&mut self, j: &JobSpec, work_chip_s: u64) {
+        self.gen_backlog[j.generation.unwrap_or(self.gen_series.len() - 1)].add(j, work_chip_s, 1);
         let a = &mut self.tenants[j.tenant];
+        a.waiting_work_chip_s += work_chip_s;
         a.waiting_jobs += 1;
         a.waiting_chips += j.chips as u64;
         add_size(&mut a.waiting_sizes, j.chips);
@@ -205,10 +348,12 @@ impl Account {
         }
     }
 
-    /// A job stopped waiting.
+    /// A job stopped waiting (with the work it was enqueued with).
     #[inline]
-    pub(crate) fn dequeue(&mut self, j: &JobSpec) {
+    pub(crate) fn dequeue(&mut self, j: &JobSpec, work_chip_s: u64) {
+        self.gen_backlog[j.generation.unwrap_or(self.gen_series.len() - 1)].add(j, work_chip_s, -1);
         let a = &mut self.tenants[j.tenant];
+        a.waiting_work_chip_s -= work_chip_s;
         a.waiting_jobs -= 1;
         a.waiting_chips -= j.chips as u64;
         remove_size(&mut a.waiting_sizes, j.chips);
@@ -284,7 +429,11 @@ impl Account {
                 allocated += self.advance_gen(s, g, pool, dtf);
             }
             self.fleet.chip_hours_allocated += allocated as f64 * dtf;
+            let ages_s = self.ages_s();
             for (ti, a) in self.tenants.iter_mut().enumerate() {
+                if a.ever_reserved {
+                    a.delivery.advance(self.now_s, to_s, ages_s);
+                }
                 let r: u64 = s.reserved(ti).iter().sum();
                 if r > 0 {
                     a.reserved_time_s += dt;
@@ -330,20 +479,31 @@ impl Account {
     /// An instant's events and round are done: note whether each reservation owner has
     /// min(demand, reservation) until the next instant (up to gang size: a waiting job larger
     /// than the unused reservation does not count against it).
+    /// The same instant feeds reservation delivery: what the owner asks for (min(demand,
+    /// reservation), its held chips when its smallest waiting gang does not fit) and its
+    /// shortfall.
     pub(crate) fn settle(&mut self, s: &impl State) {
         let g_n = s.pools().len();
+        let now = self.now_s;
         for (ti, a) in self.tenants.iter_mut().enumerate() {
             let r: u64 = s.reserved(ti).iter().sum();
             if r == 0 {
+                if a.ever_reserved {
+                    a.delivery.set(now, 0, 0);
+                }
                 continue;
             }
+            a.ever_reserved = true;
             let alloc: u64 = (0..g_n).map(|g| s.held(ti, g)).sum();
             let want = r.min(alloc + a.waiting_chips);
-            a.honoured_now = alloc >= want
-                || a.waiting_sizes
+            let fits = alloc < want
+                && a.waiting_sizes
                     .keys()
                     .next()
-                    .is_none_or(|&k| k as u64 > r - alloc);
+                    .is_some_and(|&k| k as u64 <= r - alloc);
+            a.honoured_now = !fits;
+            let asked = if fits { want } else { alloc.min(r) };
+            a.delivery.set(now, asked, asked - alloc.min(asked));
         }
     }
 
@@ -363,10 +523,21 @@ impl Account {
                     .sum(),
                 jobs_queued: a.waiting_jobs,
                 chips_queued: a.waiting_chips,
+                work_queued: a.waiting_work_chip_s as f64 / HOUR_S_F64,
                 ..Default::default()
             });
         }
         self.sample_fleet(s.pools());
+        for (b, name) in self.gen_backlog.iter().zip(&self.gen_series) {
+            self.samples.push(Sample {
+                time_s: now,
+                series: name.clone(),
+                jobs_queued: b.jobs,
+                chips_queued: b.chips,
+                work_queued: b.work_chip_s as f64 / HOUR_S_F64,
+                ..Default::default()
+            });
+        }
     }
 
     fn sample_fleet(&mut self, pools: &[Pool]) {
@@ -389,6 +560,12 @@ impl Account {
             chips_allocated: pools.iter().map(|p| p.up_chips() - p.free_chips()).sum(),
             jobs_queued: queued,
             chips_queued: self.tenants.iter().map(|a| a.waiting_chips).sum(),
+            work_queued: self
+                .tenants
+                .iter()
+                .map(|a| a.waiting_work_chip_s as f64)
+                .sum::<f64>()
+                / HOUR_S_F64,
             chips_fragmented: fragmented,
             ..Default::default()
         });
@@ -411,6 +588,13 @@ impl Account {
     ) -> Outcome {
         let tenants = self.tenant_metrics(sc, jobs.clone());
         let mut fleet = std::mem::take(&mut self.fleet);
+        let sum = |f: fn(&TenantMetrics) -> f64| tenants.iter().map(f).sum::<f64>() * HOUR_S_F64;
+        fleet.work = Work::of(
+            sum(|t| t.work.work_demanded),
+            sum(|t| t.work.work_served),
+            sum(|t| t.work.work_unserved),
+        );
+        fleet.jobs_never_started = tenants.iter().map(|t| t.jobs_never_started).sum();
         for x in [
             &mut fleet.chip_hours_installed,
             &mut fleet.chip_hours_up,
@@ -463,7 +647,8 @@ impl Account {
     }
 
     /// Per-tenant results; the chip-hours accounted job by job count running jobs up to the
-    /// horizon.
+    /// horizon. Work and waits are taken job by job here, at the end, from the jobs' final
+    /// state (no cost per event).
     fn tenant_metrics<'j>(
         &mut self,
         sc: &Scenario,
@@ -471,38 +656,63 @@ impl Account {
     ) -> Vec<TenantMetrics> {
         let h = sc.horizon_s;
         let n = sc.tenants.len();
-        let mut accounted = vec![0f64; n];
-        let mut queued = vec![0u64; n];
-        let mut running = vec![0u64; n];
+        let mut ends = vec![TenantEnd::default(); n];
         for j in jobs {
-            let t = j.spec.tenant;
+            if j.phase == Phase::Unsubmitted {
+                continue;
+            }
+            let e = &mut ends[j.spec.tenant];
             let mut spent = j.spent_chip_s as f64;
             match j.phase {
                 Phase::Running { start_s } => {
-                    running[t] += 1;
+                    e.running += 1;
                     spent += ((h - start_s) * j.spec.chips as u64) as f64;
                 }
-                Phase::Waiting => queued[t] += 1,
+                Phase::Waiting => e.queued += 1,
                 _ => {}
             }
-            accounted[t] += spent;
+            e.accounted_chip_s += spent;
+            e.served_chip_s += j.work_chip_s * j.done_share;
+            e.unserved_chip_s += j.work_chip_s * (1.0 - j.done_share);
+            let wait = match j.first_start_s {
+                Some(s) => (s - j.spec.submit_s, true),
+                None => {
+                    e.never_started += 1;
+                    (h - j.spec.submit_s, false)
+                }
+            };
+            e.waits.push((wait.0, j.work_chip_s / HOUR_S_F64, wait.1));
+            e.classes.push(WaitsByGang::class(j.spec.chips) as u8);
         }
+        let slopes = self.backlog_slopes(sc);
         let hours = |x: f64| x / HOUR_S_F64;
+        let grace_s = self.grace_s;
         sc.tenants
             .iter()
             .zip(&mut self.tenants)
-            .enumerate()
-            .map(|(ti, (t, a))| TenantMetrics {
+            .zip(ends)
+            .zip(slopes)
+            .map(|(((t, a), mut e), slope)| TenantMetrics {
                 tenant: t.name.clone(),
                 jobs_submitted: a.submitted,
                 jobs_started: a.started,
                 jobs_completed: a.completed,
                 jobs_rejected: a.rejected,
-                jobs_queued: queued[ti],
-                jobs_running: running[ti],
+                jobs_queued: e.queued,
+                jobs_running: e.running,
                 chip_hours_demanded: hours(a.demanded_chip_s),
                 chip_hours_served: hours(a.served_chip_s),
-                chip_hours_accounted: hours(accounted[ti]),
+                chip_hours_accounted: hours(e.accounted_chip_s),
+                work: Work::of(a.demanded_chip_s, e.served_chip_s, e.unserved_chip_s),
+                jobs_never_started: e.never_started,
+                backlog_growing: slope.1,
+                backlog_slope_chip_hours_per_h: slope.0,
+                wait_by_gang_s: e.by_gang(),
+                wait_s: CensoredWaits::of(
+                    &mut e.waits.iter().map(|w| (w.0, 1.0, w.2)).collect::<Vec<_>>(),
+                ),
+                wait_weighted_s: CensoredWaits::of(&mut e.waits),
+                reservation_delivered: a.ever_reserved.then(|| a.delivery.metrics(grace_s)),
                 queue_delay_s: Percentiles::of(&mut a.delays),
                 jct_s: Percentiles::of(&mut a.jcts),
                 slowdown: Percentiles::of(&mut a.slowdowns),
@@ -522,5 +732,138 @@ impl Account {
                 reclaim_s: Percentiles::of(&mut a.reclaims),
             })
             .collect()
+    }
+
+    /// Per tenant, the least-squares slope of its queued work over its samples in the last
+    /// quarter of the horizon (reference chip-hours per hour), and whether the backlog is
+    /// growing: the slope is positive and significant (t statistic of the slope at least 2, so
+    /// a stable queue's noise is not read as growth), and the last sample is above the first.
+    /// Not growing with under three samples in the last quarter.
+    fn backlog_slopes(&self, sc: &Scenario) -> Vec<(f64, bool)> {
+        let from_s = sc.horizon_s - sc.horizon_s / 4;
+        sc.tenants
+            .iter()
+            .map(|t| {
+                let pts: Vec<(f64, f64)> = self
+                    .samples
+                    .iter()
+                    .filter(|s| s.series == t.name && s.time_s >= from_s)
+                    .map(|s| (s.time_s as f64 / HOUR_S_F64, s.work_queued))
+                    .collect();
+                let (slope, t_stat) = least_squares_slope(&pts);
+                let rising = pts.len() >= 3 && pts[pts.len() - 1].1 > pts[0].1;
+                (slope, slope > 0.0 && t_stat >= 2.0 && rising)
+            })
+            .collect()
+    }
+}
+
+/// The least-squares slope of y over x and its t statistic (slope / standard error; infinite
+/// when the points lie on the line). (0, 0) with under two distinct x.
+pub(crate) fn least_squares_slope(pts: &[(f64, f64)]) -> (f64, f64) {
+    let n = pts.len() as f64;
+    if pts.len() < 2 {
+        return (0.0, 0.0);
+    }
+    let mx = pts.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = pts.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = pts.iter().map(|p| (p.0 - mx) * (p.0 - mx)).sum();
+    let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    if sxx <= 0.0 {
+        return (0.0, 0.0);
+    }
+    let slope = sxy / sxx;
+    if pts.len() < 3 {
+        return (slope, 0.0);
+    }
+    let ssr: f64 = pts
+        .iter()
+        .map(|p| (p.1 - my - slope * (p.0 - mx)).powi(2))
+        .sum();
+    let se = (ssr / (n - 2.0) / sxx).sqrt();
+    let t = if se > 0.0 {
+        slope / se
+    } else if slope != 0.0 {
+        f64::INFINITY.copysign(slope)
+    } else {
+        0.0
+    };
+    (slope, t)
+}
+
+/// One tenant's books taken job by job at the horizon.
+#[derive(Default, Clone)]
+struct TenantEnd {
+    queued: u64,
+    running: u64,
+    never_started: u64,
+    accounted_chip_s: f64,
+    served_chip_s: f64,
+    unserved_chip_s: f64,
+    /// Per job: (wait or censored wait (s), work (reference chip-hours), started).
+    waits: Vec<(u64, f64, bool)>,
+    /// Per job: its gang class ([`WaitsByGang::class`]).
+    classes: Vec<u8>,
+}
+
+impl TenantEnd {
+    /// Job-counted censored waits per gang class.
+    fn by_gang(&self) -> WaitsByGang {
+        let of = |c: u8| {
+            let mut w: Vec<(u64, f64, bool)> = self
+                .waits
+                .iter()
+                .zip(&self.classes)
+                .filter(|x| *x.1 == c)
+                .map(|(w, _)| (w.0, 1.0, w.2))
+                .collect();
+            CensoredWaits::of(&mut w)
+        };
+        WaitsByGang {
+            le_64: of(0),
+            le_512: of(1),
+            le_4096: of(2),
+            gt_4096: of(3),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slope_and_its_t_statistic() {
+        let line = [(0.0, 1.0), (1.0, 3.0), (2.0, 5.0)];
+        assert_eq!(least_squares_slope(&line), (2.0, f64::INFINITY));
+        // Residuals -1/6, 1/3, -1/6 around slope 1: se = sqrt((1/6) / 1 / 2), t = 2 sqrt(3).
+        let (b, t) = least_squares_slope(&[(0.0, 0.0), (1.0, 1.5), (2.0, 2.0)]);
+        assert!(
+            (b - 1.0).abs() < 1e-12 && (t - 12f64.sqrt()).abs() < 1e-9,
+            "{b} {t}"
+        );
+        assert_eq!(least_squares_slope(&[(1.0, 1.0)]), (0.0, 0.0));
+    }
+
+    #[test]
+    fn delivery_ages_shortfall_oldest_first() {
+        // Ask 10 at 0 and get 4; at 100 get 4 more (oldest paid first); at 300 get the rest.
+        let mut d = Delivery::default();
+        let ages = [50, 150, 1000];
+        d.set(0, 10, 6);
+        d.advance(0, 100, ages);
+        d.set(100, 10, 2);
+        d.advance(100, 300, ages);
+        d.set(300, 10, 0);
+        d.advance(300, 400, ages);
+        assert_eq!(d.asked_chip_s, 4000.0);
+        // Short 6 x 100 + 2 x 200 = 1000; older than 50: 6 x 50 + 2 x 200 = 700; older than
+        // 150: 2 x 150 = 300; older than 1000: none.
+        assert_eq!(d.short_chip_s, [1000.0, 700.0, 300.0, 0.0]);
+        let m = d.metrics(50);
+        assert_eq!(
+            (m.within_0, m.within_grace, m.within_1d),
+            (0.75, 0.825, 1.0)
+        );
     }
 }

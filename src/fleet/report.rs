@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::Outcome;
 use super::metrics::Sample;
-use super::time::{DAY_S, HOUR_S_F64, MINUTE_S};
+use super::time::{DAY_S, HOUR_S_F64};
 use crate::report::charts::{self, Part, Series};
 use crate::report::{Format, Table};
 
@@ -71,12 +71,30 @@ pub(crate) fn tenant_table(o: &Outcome) -> Table {
                 .collect()
         })
         .collect();
-    let columns: Vec<String> = rows
-        .first()
-        .map_or_else(Vec::new, |r| r.keys().cloned().collect());
+    // Columns of every row, in first-seen order; a `null` object (one tenant's
+    // `reservation_delivered`) is left out where another row has its fields.
+    let mut columns: Vec<String> = Vec::new();
+    for r in &rows {
+        for k in r.keys() {
+            if !columns.contains(k) {
+                columns.push(k.clone());
+            }
+        }
+    }
+    let parents: Vec<String> = columns
+        .iter()
+        .filter(|c| columns.iter().any(|d| d.starts_with(&format!("{c}."))))
+        .cloned()
+        .collect();
+    columns.retain(|c| !parents.contains(c));
     let mut table = Table::new(columns.clone());
     for r in rows {
-        table.push(columns.iter().map(|c| r[c].clone()).collect());
+        table.push(
+            columns
+                .iter()
+                .map(|c| r.get(c).cloned().unwrap_or(Value::Null))
+                .collect(),
+        );
     }
     table
 }
@@ -152,6 +170,7 @@ pub(crate) fn timeseries_table(o: &Outcome) -> Table {
         "jobs_queued",
         "chips_queued",
         "chips_fragmented",
+        "work_queued",
     ]);
     for s in &o.timeseries {
         table.push(vec![
@@ -166,6 +185,7 @@ pub(crate) fn timeseries_table(o: &Outcome) -> Table {
             s.jobs_queued.into(),
             s.chips_queued.into(),
             s.chips_fragmented.into(),
+            round(s.work_queued, 3),
         ]);
     }
     table
@@ -200,6 +220,9 @@ pub(crate) fn files(o: &Outcome, tables: Vec<Table>) -> Vec<(String, Vec<u8>)> {
         o.seed,
         o.horizon_s / DAY_S
     ))];
+    parts.push(Part::Table(planner_table(o)));
+    parts.push(Part::Table(fleet_table(o)));
+    parts.push(Part::Table(details_table(o)));
     parts.extend(tables.into_iter().map(Part::Table));
     for (file, title, svg) in plan_charts(o) {
         out.push((file, svg.clone().into_bytes()));
@@ -293,15 +316,224 @@ fn round(x: f64, digits: i32) -> Value {
 }
 
 fn human_s(s: f64) -> String {
-    if s < 120.0 {
-        format!("{s:.0}s")
-    } else if s < 2.0 * HOUR_S_F64 {
-        format!("{:.1}m", s / MINUTE_S as f64)
-    } else if s < 3.0 * DAY_S as f64 {
+    if s < 3.0 * DAY_S as f64 {
         format!("{:.1}h", s / HOUR_S_F64)
     } else {
         format!("{:.1}d", s / DAY_S as f64)
     }
+}
+
+/// The unit a table shows times in, chosen by the horizon: hours, or days past a year.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TimeUnit {
+    /// Header suffix (`h`, `d`).
+    pub suffix: &'static str,
+    /// Seconds per unit.
+    pub s: f64,
+    /// Decimals shown.
+    pub digits: usize,
+}
+
+/// Hours for horizons up to a year, days beyond (an 8-year run's waits read in days).
+pub(crate) fn time_unit(horizon_s: u64) -> TimeUnit {
+    if horizon_s > 366 * DAY_S {
+        TimeUnit {
+            suffix: "d",
+            s: DAY_S as f64,
+            digits: 2,
+        }
+    } else {
+        TimeUnit {
+            suffix: "h",
+            s: HOUR_S_F64,
+            digits: 1,
+        }
+    }
+}
+
+impl TimeUnit {
+    /// `x` seconds in this unit, `> ` in front when it is a lower bound.
+    pub(crate) fn show(&self, x_s: f64, lower_bound: bool) -> Value {
+        let v = thousands(x_s / self.s, self.digits);
+        Value::from(if lower_bound { format!("> {v}") } else { v })
+    }
+}
+
+/// `x` with `digits` decimals and thousands separators (`1,234,567.8`).
+pub(crate) fn thousands(x: f64, digits: usize) -> String {
+    let text = format!("{:.*}", digits, x.abs());
+    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+    let mut out = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if !frac.is_empty() {
+        out.push('.');
+        out.push_str(frac);
+    }
+    if x < 0.0 && text.chars().any(|c| c.is_ascii_digit() && c != '0') {
+        out.insert(0, '-');
+    }
+    out
+}
+
+/// A share as a percentage with one decimal.
+pub(crate) fn pct(x: f64) -> Value {
+    Value::from(format!("{:.1}", x * 100.0))
+}
+
+/// What a planner reads first, per tenant: the share of its work served, the work left
+/// unserved, jobs never started, whether its backlog still grows, censored waits (p50, p99, the
+/// p99 of its largest gang class), and reservation delivery within the grace.
+pub(crate) fn planner_table(o: &Outcome) -> Table {
+    let u = time_unit(o.horizon_s);
+    let mut t = Table::new([
+        "tenant".to_string(),
+        "submitted".into(),
+        "never_started".into(),
+        "served_%".into(),
+        "unserved_work_chip_h".into(),
+        "backlog".into(),
+        format!("wait_p50_{}", u.suffix),
+        format!("wait_p99_{}", u.suffix),
+        "waited_%".into(),
+        "largest_gang_chips".into(),
+        format!("gang_wait_p99_{}", u.suffix),
+        "reserved_within_grace_%".into(),
+    ])
+    .with_title(format!(
+        "scenario {}: policy {}, seed {}, horizon {}; work in reference chip-hours, waits over \
+         every submitted job (Kaplan-Meier, unstarted jobs censored at the horizon; '>' marks a \
+         lower bound)",
+        o.scenario,
+        o.policy,
+        o.seed,
+        human_s(o.horizon_s as f64)
+    ));
+    for m in &o.tenants {
+        let w = &m.wait_s;
+        let gang = m.wait_by_gang_s.largest();
+        t.push(vec![
+            m.tenant.clone().into(),
+            thousands(m.jobs_submitted as f64, 0).into(),
+            thousands(m.jobs_never_started as f64, 0).into(),
+            pct(m.work.served_share),
+            thousands(m.work.work_unserved, 0).into(),
+            (if m.backlog_growing {
+                "growing"
+            } else {
+                "stable"
+            })
+            .into(),
+            u.show(w.p50, w.p50_lower_bound),
+            u.show(w.p99, w.p99_lower_bound),
+            pct(w.waited_share),
+            gang.map_or(Value::from("-"), |g| g.0.into()),
+            gang.map_or(Value::from("-"), |g| u.show(g.1.p99, g.1.p99_lower_bound)),
+            m.reservation_delivered
+                .as_ref()
+                .map_or(Value::from("-"), |r| pct(r.within_grace)),
+        ]);
+    }
+    t
+}
+
+/// The rest of the per-tenant figures: started jobs' delays, preemption, reservation honour,
+/// borrowing and lending.
+fn details_table(o: &Outcome) -> Table {
+    let u = time_unit(o.horizon_s);
+    let mut t = Table::new([
+        "tenant".to_string(),
+        "completed".into(),
+        "queued".into(),
+        "rejected".into(),
+        "served_chip_h".into(),
+        format!("started_wait_p50_{}", u.suffix),
+        format!("started_wait_p99_{}", u.suffix),
+        format!("started_wait_max_{}", u.suffix),
+        "preempted".into(),
+        "lost_chip_h".into(),
+        "honoured_%".into(),
+        "borrowed_chip_h".into(),
+        "lent_chip_h".into(),
+        format!("reclaim_p99_{}", u.suffix),
+    ])
+    .with_title("per tenant: started jobs' waits, preemption, reservation honour (share of time), borrowing; chip-hours held");
+    for m in &o.tenants {
+        let d = &m.queue_delay_s;
+        let wait = |x: f64| {
+            if d.count == 0 {
+                Value::from("-")
+            } else {
+                u.show(x, false)
+            }
+        };
+        t.push(vec![
+            m.tenant.clone().into(),
+            thousands(m.jobs_completed as f64, 0).into(),
+            thousands(m.jobs_queued as f64, 0).into(),
+            thousands(m.jobs_rejected as f64, 0).into(),
+            thousands(m.chip_hours_served, 0).into(),
+            wait(d.p50),
+            wait(d.p99),
+            wait(d.max),
+            thousands(m.preemptions as f64, 0).into(),
+            thousands(m.chip_hours_lost, 0).into(),
+            m.reservation_honoured.map_or(Value::from("-"), pct),
+            thousands(m.chip_hours_borrowed, 0).into(),
+            thousands(m.chip_hours_lent, 0).into(),
+            if m.reclaim_s.count == 0 {
+                Value::from("-")
+            } else {
+                u.show(m.reclaim_s.p99, false)
+            },
+        ]);
+    }
+    t
+}
+
+/// The fleet's figures, one per row.
+fn fleet_table(o: &Outcome) -> Table {
+    let f = &o.fleet;
+    let mut fleet = Table::new(["fleet", "value"]);
+    for (k, v) in [
+        ("chips installed", thousands(f.chips_installed as f64, 0)),
+        ("GW installed", format!("{:.3}", f.gw_installed)),
+        ("utilization %", format!("{:.1}", f.utilization * 100.0)),
+        (
+            "work demanded (reference chip-h)",
+            thousands(f.work.work_demanded, 0),
+        ),
+        (
+            "work served %",
+            format!("{:.1}", f.work.served_share * 100.0),
+        ),
+        (
+            "work unserved (reference chip-h)",
+            thousands(f.work.work_unserved, 0),
+        ),
+        (
+            "jobs never started",
+            thousands(f.jobs_never_started as f64, 0),
+        ),
+        (
+            "idle reserved chip-h",
+            thousands(f.chip_hours_idle_reserved, 0),
+        ),
+        (
+            "fragmented chips (mean)",
+            thousands(f.fragmented_chips_mean, 1),
+        ),
+        ("fragmentation %", format!("{:.1}", f.fragmentation * 100.0)),
+        ("failures", thousands(f.failures as f64, 0)),
+        ("events", thousands(f.events as f64, 0)),
+    ] {
+        fleet.push(vec![Value::from(k), Value::from(v)]);
+    }
+    fleet
 }
 
 /// The report in a format: a headline table per tenant plus the fleet summary (table), the full
@@ -310,95 +542,26 @@ pub(crate) fn render(o: &Outcome, format: Format) -> String {
     match format {
         Format::Json => summary_text(o),
         Format::Csv => tenant_table(o).render(Format::Csv),
-        Format::Table => {
-            let mut t = Table::new([
-                "tenant",
-                "submitted",
-                "completed",
-                "queued",
-                "rejected",
-                "served_chip_h",
-                "wait_p50",
-                "wait_p99",
-                "wait_max",
-                "preempted",
-                "lost_chip_h",
-                "honoured",
-                "borrowed_chip_h",
-                "lent_chip_h",
-                "reclaim_p99",
-            ])
-            .with_title(format!(
-                "scenario {}: policy {}, seed {}, horizon {}",
-                o.scenario,
-                o.policy,
-                o.seed,
-                human_s(o.horizon_s as f64)
-            ));
-            for m in &o.tenants {
-                let d = &m.queue_delay_s;
-                let wait = |x: f64| {
-                    if d.count == 0 {
-                        Value::from("-")
-                    } else {
-                        Value::from(human_s(x))
-                    }
-                };
-                t.push(vec![
-                    m.tenant.clone().into(),
-                    m.jobs_submitted.into(),
-                    m.jobs_completed.into(),
-                    m.jobs_queued.into(),
-                    m.jobs_rejected.into(),
-                    round(m.chip_hours_served, 0),
-                    wait(d.p50),
-                    wait(d.p99),
-                    wait(d.max),
-                    m.preemptions.into(),
-                    round(m.chip_hours_lost, 0),
-                    m.reservation_honoured.map_or(Value::from("-"), |h| {
-                        Value::from(format!("{:.1}%", h * 100.0))
-                    }),
-                    round(m.chip_hours_borrowed, 0),
-                    round(m.chip_hours_lent, 0),
-                    if m.reclaim_s.count == 0 {
-                        Value::from("-")
-                    } else {
-                        Value::from(human_s(m.reclaim_s.p99))
-                    },
-                ]);
-            }
-            let f = &o.fleet;
-            let mut fleet = Table::new(["fleet", "value"]);
-            for (k, v) in [
-                ("chips installed", Value::from(f.chips_installed)),
-                ("GW installed", round(f.gw_installed, 3)),
-                (
-                    "utilization",
-                    Value::from(format!("{:.1}%", f.utilization * 100.0)),
-                ),
-                (
-                    "idle reserved chip-hours",
-                    round(f.chip_hours_idle_reserved, 0),
-                ),
-                ("fragmented chips (mean)", round(f.fragmented_chips_mean, 1)),
-                (
-                    "fragmentation",
-                    Value::from(format!("{:.1}%", f.fragmentation * 100.0)),
-                ),
-                ("failures", Value::from(f.failures)),
-                ("events", Value::from(f.events)),
-            ] {
-                fleet.push(vec![
-                    Value::from(k),
-                    Value::from(crate::report::cell_text(&v)),
-                ]);
-            }
-            format!(
-                "{}\n{}",
-                t.render(Format::Table),
-                fleet.render(Format::Table)
-            )
-        }
+        Format::Table => format!(
+            "{}\n{}\n{}",
+            planner_table(o).render(Format::Table),
+            details_table(o).render(Format::Table),
+            fleet_table(o).render(Format::Table)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_separators_and_units() {
+        let t = [0.0, 999.0, 1000.0, 1_234_567.891, -12_345.6].map(|x| thousands(x, 1));
+        assert_eq!(t, ["0.0", "999.0", "1,000.0", "1,234,567.9", "-12,345.6"]);
+        assert_eq!(thousands(-0.04, 1), "0.0");
+        assert_eq!(time_unit(26 * 7 * DAY_S).suffix, "h");
+        assert_eq!(time_unit(8 * 365 * DAY_S).suffix, "d");
+        assert_eq!(time_unit(DAY_S).show(5400.0, true), Value::from("> 1.5"));
     }
 }

@@ -464,11 +464,19 @@ pub(crate) fn t95(df: usize) -> f64 {
     }
 }
 
-/// Every numeric metric of a summary, by its dotted name ([`fleet::report::metrics`]).
+/// Every numeric metric of a summary, by its dotted name ([`fleet::report::metrics`]); a flag
+/// (`backlog_growing`, `wait_s.p99_lower_bound`) counts 1 when set, so its mean over the seeds
+/// is the share of seeds in which it holds.
 fn numeric_metrics(summary: &Value) -> Vec<(String, f64)> {
     fleet::report::metrics(summary)
         .into_iter()
-        .filter_map(|(name, v)| Some((name, v.as_f64()?)))
+        .filter_map(|(name, v)| {
+            let x = match v {
+                Value::Bool(b) => f64::from(u8::from(b)),
+                v => v.as_f64()?,
+            };
+            Some((name, x))
+        })
         .collect()
 }
 

@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use super::{PointStats, Runs, Stat};
-use crate::fleet::report::{UTILIZATION, tenant_metric};
+use crate::fleet::report::{UTILIZATION, tenant_metric, thousands, time_unit};
 use crate::fleet::time::HOUR_S_F64;
 use crate::report::charts::{self, Banded, Part, Series};
 use crate::report::{Format, Table};
@@ -34,61 +34,112 @@ fn tenants(stats: &[PointStats]) -> Vec<String> {
 fn pm(s: Option<&Stat>, scale: f64, digits: usize) -> Value {
     match s {
         Some(s) if s.n > 1 => Value::from(format!(
-            "{:.*} ± {:.*}",
-            digits,
-            s.mean * scale,
-            digits,
-            s.ci95 * scale
+            "{} ± {}",
+            thousands(s.mean * scale, digits),
+            thousands(s.ci95 * scale, digits)
         )),
-        Some(s) => Value::from(format!("{:.*}", digits, s.mean * scale)),
+        Some(s) => Value::from(thousands(s.mean * scale, digits)),
         None => Value::Null,
     }
 }
 
-/// The headline table: one row per point: the varied values, fleet utilization, and each
-/// tenant's p99 queueing delay (hours), as mean ± 95 % CI over the seeds; when the scenario
-/// has workload jobs (whose run times change with the chip model's inputs), also each tenant's
-/// mean job run time (hours).
+/// A lower-bound flag's mean over the seeds: a `> ` in front of the figure when any seed's
+/// percentile was a lower bound.
+fn bounded(v: Value, flag: Option<&Stat>) -> Value {
+    match (v, flag) {
+        (Value::String(t), Some(f)) if f.mean > 0.0 => Value::from(format!("> {t}")),
+        (v, _) => v,
+    }
+}
+
+/// The headline table: per point, one row per tenant and one for the fleet, as mean ± 95 % CI
+/// over the seeds: the share of the work served (%), the work left unserved (reference
+/// chip-hours), the share of seeds whose backlog still grows, censored waits over every
+/// submitted job (p50, p99, the p99 of gangs over 4,096 chips), the reservation delivered
+/// within the grace (%), the fleet's utilization (%); when the scenario has workload jobs
+/// (whose run times change with the chip model's inputs), also each tenant's mean job run
+/// time. Times in hours, or days past a one-year horizon.
 pub(crate) fn headline(runs: &Runs, stats: &[PointStats]) -> Table {
     let names = tenants(stats);
     let timed = stats
         .first()
         .is_some_and(|p| p.metrics.iter().any(|(k, _)| k.starts_with("workloads.")));
+    let horizon_s = runs
+        .runs
+        .first()
+        .and_then(|r| r.summary.get("horizon_s")?.as_u64())
+        .unwrap_or(0);
+    let u = time_unit(horizon_s);
     let mut cols: Vec<String> = runs.grid.vary.iter().map(|v| v.key.clone()).collect();
-    cols.push("utilization_pct".into());
-    cols.extend(names.iter().map(|n| format!("{n}_wait_p99_h")));
+    cols.extend([
+        "tenant".to_string(),
+        "served_%".into(),
+        "unserved_work_chip_h".into(),
+        "backlog_growing_%".into(),
+        format!("wait_p50_{}", u.suffix),
+        format!("wait_p99_{}", u.suffix),
+        format!("gang_gt_4096_wait_p99_{}", u.suffix),
+        "reserved_within_grace_%".into(),
+        "utilization_%".into(),
+    ]);
     if timed {
-        cols.extend(names.iter().map(|n| format!("{n}_run_mean_h")));
+        cols.push(format!("run_mean_{}", u.suffix));
     }
     let mut t = Table::new(cols).with_title(format!(
-        "sweep of {} ({} points x {} seeds; mean ± 95 % CI)",
+        "sweep of {} ({} points x {} seeds; mean ± 95 % CI; work in reference chip-hours; waits \
+         over every submitted job, unstarted ones censored at the horizon, '>' a lower bound)",
         runs.grid.scenario,
         runs.grid.points.len(),
         runs.grid.seeds
     ));
     for p in stats {
-        let mut row: Vec<Value> = p
+        let head: Vec<Value> = p
             .point
             .values
             .iter()
             .map(|(_, v)| Value::from(v.clone()))
             .collect();
-        row.push(pm(stat(p, UTILIZATION), 100.0, 1));
         for n in &names {
-            row.push(pm(
-                stat(p, &tenant_metric(n, "queue_delay_s.p99")),
-                1.0 / HOUR_S_F64,
-                2,
-            ));
-        }
-        if timed {
-            for n in &names {
-                row.push(pm(
-                    stat(p, &tenant_metric(n, "run_time_s.mean")),
-                    1.0 / HOUR_S_F64,
-                    1,
-                ));
+            let m = |k: &str| stat(p, &tenant_metric(n, k));
+            let wait = |k: &str| {
+                bounded(
+                    pm(m(k), 1.0 / u.s, u.digits),
+                    m(&format!("{k}_lower_bound")),
+                )
+            };
+            let mut row = head.clone();
+            row.extend([
+                Value::from(n.clone()),
+                pm(m("served_share"), 100.0, 1),
+                pm(m("work_unserved"), 1.0, 0),
+                pm(m("backlog_growing"), 100.0, 0),
+                wait("wait_s.p50"),
+                wait("wait_s.p99"),
+                if m("wait_by_gang_s.gt_4096.jobs").is_some_and(|s| s.mean > 0.0) {
+                    wait("wait_by_gang_s.gt_4096.p99")
+                } else {
+                    Value::from("-")
+                },
+                m("reservation_delivered.within_grace")
+                    .map_or(Value::from("-"), |s| pm(Some(s), 100.0, 1)),
+                Value::from(""),
+            ]);
+            if timed {
+                row.push(pm(m("run_time_s.mean"), 1.0 / u.s, u.digits));
             }
+            t.push(row);
+        }
+        let f = |k: &str| stat(p, &format!("fleet.{k}"));
+        let mut row = head;
+        row.extend([
+            Value::from("(fleet)"),
+            pm(f("served_share"), 100.0, 1),
+            pm(f("work_unserved"), 1.0, 0),
+        ]);
+        row.extend((0..5).map(|_| Value::from("")));
+        row.push(pm(stat(p, UTILIZATION), 100.0, 1));
+        if timed {
+            row.push(Value::from(""));
         }
         t.push(row);
     }

@@ -25,7 +25,8 @@ impl Sim<'_> {
         let j = &self.jobs[id as usize];
         self.queues.insert(j.tenant, key);
         self.st[id as usize].status = Status::Waiting;
-        self.account.enqueue(j);
+        let work_chip_s = self.queued_work_chip_s(id);
+        self.account.enqueue(j, work_chip_s);
     }
 
     /// A job stops waiting.
@@ -33,7 +34,15 @@ impl Sim<'_> {
         let key = self.qkey(id);
         let j = &self.jobs[id as usize];
         self.queues.remove(j.tenant, &key);
-        self.account.dequeue(j);
+        self.account.dequeue(j, self.queued_work_chip_s(id));
+    }
+
+    /// The reference chip-seconds a waiting job has left (for the recorder's backlog; its
+    /// remaining work does not change while it waits).
+    fn queued_work_chip_s(&self, id: JobId) -> u64 {
+        let j = &self.jobs[id as usize];
+        let left = self.st[id as usize].remaining / j.work.max(1) as f64;
+        (j.chips as f64 * self.rt.reference_s(j) * left).round() as u64
     }
 
     /// A running job's place in victim order.

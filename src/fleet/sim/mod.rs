@@ -98,8 +98,9 @@ impl JobState {
         }
     }
 
-    /// Where the job is, for the recorder's final books.
-    fn end<'a>(&self, spec: &'a JobSpec) -> JobEnd<'a> {
+    /// Where the job is at horizon `h`, for the recorder's final books; `work_chip_s` is its
+    /// reference work and `done_now` the work units its current run has done.
+    fn end<'a>(&self, spec: &'a JobSpec, work_chip_s: f64, done_now: f64) -> JobEnd<'a> {
         let phase = match self.status {
             Status::Future => Phase::Unsubmitted,
             Status::Waiting => Phase::Waiting,
@@ -116,6 +117,11 @@ impl JobState {
             spent_chip_s: self.spent_chip_s,
             first_start_s: (self.first_start_s != NO_TIME).then_some(self.first_start_s),
             end_s: (self.end_s != NO_TIME).then_some(self.end_s),
+            work_chip_s,
+            done_share: match spec.work {
+                0 => 1.0,
+                w => (1.0 - (self.remaining - done_now).max(0.0) / w as f64).clamp(0.0, 1.0),
+            },
         }
     }
 }
@@ -197,7 +203,7 @@ impl<'a> Sim<'a> {
             ends: vec![BTreeSet::new(); gens],
             reclaim: ReclaimState::new(gens),
             memo: PreemptMemos::new(nt, gens),
-            account: Account::new(nt, gens, opts.record_jobs),
+            account: Account::new(s, opts.record_jobs),
         };
         sim.compute_ceilings();
         sim
@@ -222,7 +228,17 @@ impl<'a> Sim<'a> {
 
     /// The recorder's outcome from the jobs as they are at the horizon.
     fn outcome(self, seed: u64) -> Outcome {
-        let ends = self.jobs.iter().zip(&self.st).map(|(j, st)| st.end(j));
+        let (rt, s) = (self.rt, self.s);
+        let ends = self.jobs.iter().zip(&self.st).map(move |(j, st)| {
+            let g = st.gen_ as usize;
+            let done_now = match st.status {
+                Status::Running | Status::Evicting => {
+                    rt.work_done(j, g, &s.fleet.generations[g], s.horizon_s - st.start_s)
+                }
+                _ => 0.0,
+            };
+            st.end(j, j.chips as f64 * rt.reference_s(j), done_now)
+        });
         self.account
             .finish(self.s, seed, self.policy.name(), ends, &self.cap.pools)
     }

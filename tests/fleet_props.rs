@@ -164,7 +164,7 @@ proptest! {
         seed in 0u64..1000,
     ) {
         let s = scenario(&mixed(policy, reclaim, backfill, rate, big));
-        let opts = RunOptions { check_invariants: true, record_jobs: true };
+        let opts = RunOptions { check_invariants: true, record_jobs: true, ..RunOptions::default() };
         // The engine checks capacity per UltraServer and in total after every round.
         let out = run_with(&s, seed, &SpeedupRunTime, &opts).unwrap();
         let mut records = vec![0u64; s.tenants.len()];
@@ -217,7 +217,7 @@ fn owner_wait(policy: &str, reclaim: &str, others: f64, owner_jobs: u32, seed: u
     let s = scenario(&owner_scenario(policy, reclaim, others, owner_jobs));
     let opts = RunOptions {
         check_invariants: true,
-        record_jobs: false,
+        ..RunOptions::default()
     };
     let out = run_with(&s, seed, &SpeedupRunTime, &opts).unwrap();
     let owner = &out.tenants[0];

@@ -350,15 +350,27 @@ chips = { dist = "fixed", value = 8 }
 run_time = { dist = "fixed", value = "1h" }
 "#;
     for backfill in ["best_effort", "easy"] {
-        let s = scenario(&text.replace("[tenants.t]", &format!("[policy]\nbackfill = \"{backfill}\"\n[tenants.t]")));
+        let s = scenario(&text.replace(
+            "[tenants.t]",
+            &format!("[policy]\nbackfill = \"{backfill}\"\n[tenants.t]"),
+        ));
         let out = run_with(&s, 1, &SpeedupRunTime, &RunOptions::default()).unwrap();
         let t = &out.tenants[0];
         assert_eq!(
-            (t.jobs_submitted, t.jobs_started, t.jobs_completed, t.jobs_running, t.jobs_queued),
+            (
+                t.jobs_submitted,
+                t.jobs_started,
+                t.jobs_completed,
+                t.jobs_running,
+                t.jobs_queued
+            ),
             (408, 9, 8, 1, 399),
             "{backfill}"
         );
-        assert_eq!(t.queue_delay_s.max, 0.0, "{backfill}: every started job started on arrival");
+        assert_eq!(
+            t.queue_delay_s.max, 0.0,
+            "{backfill}: every started job started on arrival"
+        );
     }
 }
 
@@ -373,16 +385,32 @@ fn queueing_key_and_removed_max_scan() {
             .to_string()
     };
     let e = err(&base.replace("[policy]", "[policy]\nmax_scan = 256"));
-    assert!(e.contains("prop.toml:") && e.contains("policy.max_scan") && e.contains("removed"), "{e}");
+    assert!(
+        e.contains("prop.toml:") && e.contains("policy.max_scan") && e.contains("removed"),
+        "{e}"
+    );
     let e = err(&base.replace("[policy]", "[policy]\nqueueing = \"best_effort_fifo\""));
-    assert!(e.contains("policy.queueing") && e.contains("contradicts"), "{e}");
+    assert!(
+        e.contains("policy.queueing") && e.contains("contradicts"),
+        "{e}"
+    );
     let strict = scenario(&base.replace("backfill = \"none\"", "queueing = \"strict_fifo\""));
-    assert_eq!(strict.policy.backfill, trnsim::fleet::scenario::Backfill::None);
+    assert_eq!(
+        strict.policy.backfill,
+        trnsim::fleet::scenario::Backfill::None
+    );
     let none = scenario(&base);
     let opts = RunOptions::default();
-    let a = run_with(&strict, 3, &SpeedupRunTime, &opts).unwrap().summary_json();
-    let b = run_with(&none, 3, &SpeedupRunTime, &opts).unwrap().summary_json();
+    let a = run_with(&strict, 3, &SpeedupRunTime, &opts)
+        .unwrap()
+        .summary_json();
+    let b = run_with(&none, 3, &SpeedupRunTime, &opts)
+        .unwrap()
+        .summary_json();
     assert_eq!(a, b);
     let best = scenario(&base.replace("backfill = \"none\"", "queueing = \"best_effort_fifo\""));
-    assert_eq!(best.policy.backfill, trnsim::fleet::scenario::Backfill::BestEffort);
+    assert_eq!(
+        best.policy.backfill,
+        trnsim::fleet::scenario::Backfill::BestEffort
+    );
 }

@@ -8,9 +8,7 @@
 
 use std::cmp::Reverse;
 
-use super::{
-    Attempt, Candidate, CrossTenant, Fit, Policy, View, best_victim, quota_fit, reach_of,
-};
+use super::{Attempt, Candidate, CrossTenant, Fit, Policy, View, best_victim, quota_fit, reach_of};
 use crate::fleet::hardware::GenId;
 use crate::fleet::job::JobId;
 use crate::fleet::quota::Share;

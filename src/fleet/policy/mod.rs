@@ -345,7 +345,13 @@ pub(crate) fn best_victim<K: Ord>(
 pub(crate) fn reach_of(v: &View, tenant: TenantId, g: GenId, own: bool, cohort: bool) -> u64 {
     let root = v.quota.root(tenant);
     (0..v.tenants.len())
-        .filter(|&t| if t == tenant { own } else { cohort && v.quota.root(t) == root })
+        .filter(|&t| {
+            if t == tenant {
+                own
+            } else {
+                cohort && v.quota.root(t) == root
+            }
+        })
         .map(|t| v.running.chips(t, g))
         .sum()
 }

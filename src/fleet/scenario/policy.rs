@@ -5,10 +5,10 @@ use super::checks::{Built, bad, check_range};
 use super::file::{FilePolicy, FilePreemption};
 use super::names::Names;
 use super::{Backfill, MAX_SAMPLES, PolicyConfig};
-use serde::Deserialize;
 use crate::fleet::reclaim::{Reclaim, ReclaimMode};
 use crate::fleet::tenant::Preemption;
 use crate::fleet::time::DAY_S;
+use serde::Deserialize;
 
 /// The policy settings and the scenario-wide preemption settings.
 pub(super) fn policy(

@@ -2,8 +2,8 @@
 //! fits its quota and the pool, preempts for what does not, and backfills past what waits
 //! (best effort, or EASY: later jobs may not delay the blocked job's reserved start).
 
-use super::{QKey, Sim};
 use super::state::PreemptMemo;
+use super::{QKey, Sim};
 use crate::fleet::hardware::GenId;
 use crate::fleet::job::JobId;
 use crate::fleet::policy::{Candidate, Fit};
@@ -186,7 +186,12 @@ impl Sim<'_> {
     /// EASY: whether `c` may start on `g` without delaying the blocked job's reserved start
     /// (it ends by the shadow time, or uses chips spare then): `None` if not, else whether it
     /// takes spare chips (taken once it is placed).
-    pub(super) fn easy_allows(&self, easy: &[Option<Easy>], c: &Candidate, g: GenId) -> Option<bool> {
+    pub(super) fn easy_allows(
+        &self,
+        easy: &[Option<Easy>],
+        c: &Candidate,
+        g: GenId,
+    ) -> Option<bool> {
         let Some(e) = &easy[g] else {
             return Some(false);
         };
@@ -245,11 +250,7 @@ impl Sim<'_> {
     /// Start `c` on the first generation whose quota and pool (and EASY's promise) allow it;
     /// else the first generation the quota allowed, if any, and whether EASY's promise alone
     /// kept it off a generation where it could be placed.
-    fn try_place(
-        &mut self,
-        c: &Candidate,
-        round: &mut Round,
-    ) -> Result<(), (Option<GenId>, bool)> {
+    fn try_place(&mut self, c: &Candidate, round: &mut Round) -> Result<(), (Option<GenId>, bool)> {
         let mut quota_gen = None;
         let mut easy_blocked = false;
         for g in c.gens(self.gens) {

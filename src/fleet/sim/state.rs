@@ -3,8 +3,8 @@
 //! ([`ReclaimState`]) and failed preemption attempts ([`PreemptMemos`]); and the
 //! [`Snapshot`] the recorder reads.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound::{Excluded, Unbounded};
 
 use super::QKey;

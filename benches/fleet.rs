@@ -55,7 +55,7 @@ run_time = { dist = "exponential", mean = "2h" }
 }
 
 /// An overloaded two-generation fleet (4,096 Trn2 chips and 2,048 of an older generation):
-/// 160,000 jobs offered at about four times what it serves over 14 days, some pinned to one
+/// 260,000 jobs offered at about 2.5 times what it serves over 14 days, some pinned to one
 /// generation, so that more than 100,000 jobs wait at the horizon.
 fn backlog_100k() -> Scenario {
     let text = r#"
@@ -91,31 +91,31 @@ quota.old.nominal_share = 0.2
 [demand.a]
 kind = "poisson"
 tenant = "a"
-rate_per_hour = 240
-max_jobs = 70000
+rate_per_hour = 400
+max_jobs = 115000
 chips = { dist = "empirical", values = [1, 8, 64, 512], weights = [0.5, 0.3, 0.15, 0.05] }
 run_time = { dist = "lognormal", median = "2h", sigma = 1 }
 [demand.a_trn2]
 kind = "poisson"
 tenant = "a"
 generation = "trn2"
-rate_per_hour = 60
-max_jobs = 20000
+rate_per_hour = 100
+max_jobs = 32000
 chips = { dist = "empirical", values = [16, 128], weights = [0.7, 0.3] }
 run_time = { dist = "exponential", mean = "3h" }
 [demand.b]
 kind = "poisson"
 tenant = "b"
-rate_per_hour = 150
-max_jobs = 45000
+rate_per_hour = 240
+max_jobs = 72000
 chips = { dist = "empirical", values = [1, 8, 64], weights = [0.6, 0.3, 0.1] }
 run_time = { dist = "lognormal", median = "2h", sigma = 1 }
 [demand.c]
 kind = "poisson"
 tenant = "c"
 generation = "old"
-rate_per_hour = 80
-max_jobs = 25000
+rate_per_hour = 130
+max_jobs = 41000
 chips = { dist = "fixed", value = 4 }
 run_time = { dist = "exponential", mean = "4h" }
 "#;

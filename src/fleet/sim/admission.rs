@@ -178,8 +178,9 @@ impl Sim<'_> {
             let pool = &self.cap.pools[g];
             pool.up_chips() > 0
                 && c.chips <= self.cap.max_gang[g]
-                && (c.chips <= pool.free_chips() + self.policy.reach(&self.view(), c.tenant, g)
-                    || (easy && round.easy[g].is_none()))
+                && (c.chips <= pool.free_chips()
+                    || (easy && round.easy[g].is_none())
+                    || c.chips <= pool.free_chips() + self.policy.reach(&self.view(), c.tenant, g))
         })
     }
 

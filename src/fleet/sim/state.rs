@@ -139,6 +139,8 @@ pub(super) struct Queues {
     all: Option<Vec<BTreeSet<QKey>>>,
     /// Some class is set aside.
     any_aside: bool,
+    /// Waiting jobs per queue.
+    waiting: Vec<usize>,
 }
 
 impl Queues {
@@ -147,6 +149,7 @@ impl Queues {
             classes: (0..n).map(|_| BTreeMap::new()).collect(),
             all: exhaustive.then(|| vec![BTreeSet::new(); n]),
             any_aside: false,
+            waiting: vec![0; n],
         }
     }
 
@@ -165,7 +168,9 @@ impl Queues {
     /// A job starts waiting (in its class, set aside if the class is).
     pub(super) fn insert(&mut self, class: Class, key: QKey) {
         let q = self.of(class.0 as usize);
-        self.classes[q].entry(class).or_default().jobs.insert(key);
+        if self.classes[q].entry(class).or_default().jobs.insert(key) {
+            self.waiting[q] += 1;
+        }
         if let Some(all) = &mut self.all {
             all[q].insert(key);
         }
@@ -174,11 +179,11 @@ impl Queues {
     /// A job stops waiting.
     pub(super) fn remove(&mut self, class: Class, key: &QKey) {
         let q = self.of(class.0 as usize);
-        if let Some(e) = self.classes[q].get_mut(&class) {
-            e.jobs.remove(key);
-            if e.jobs.is_empty() {
-                self.classes[q].remove(&class);
-            }
+        // An emptied class keeps its entry (classes are few; a round skips empty ones).
+        if let Some(e) = self.classes[q].get_mut(&class)
+            && e.jobs.remove(key)
+        {
+            self.waiting[q] -= 1;
         }
         if let Some(all) = &mut self.all {
             all[q].remove(key);
@@ -233,19 +238,26 @@ impl Queues {
                 })
                 .map(|k| k.2);
         }
-        self.classes[q]
-            .values()
-            .filter(|e| e.skipped_round != round)
-            .filter_map(|e| {
-                let from = match (after, e.aside_through) {
-                    (Some(a), Some(w)) => Excluded(a.max(w)),
-                    (Some(k), None) | (None, Some(k)) => Excluded(k),
-                    (None, None) => Unbounded,
-                };
-                e.jobs.range((from, Unbounded)).next()
-            })
-            .min()
-            .map(|k| k.2)
+        if self.waiting[q] == 0 {
+            return None;
+        }
+        let mut best: Option<&QKey> = None;
+        for e in self.classes[q].values() {
+            if e.jobs.is_empty() || e.skipped_round == round {
+                continue;
+            }
+            let k = match (after, e.aside_through) {
+                (None, None) => e.jobs.first(),
+                (Some(a), Some(w)) => e.jobs.range((Excluded(a.max(w)), Unbounded)).next(),
+                (Some(k), None) | (None, Some(k)) => e.jobs.range((Excluded(k), Unbounded)).next(),
+            };
+            if let Some(k) = k
+                && best.is_none_or(|b| k < b)
+            {
+                best = Some(k);
+            }
+        }
+        best.map(|k| k.2)
     }
 }
 

@@ -8,11 +8,11 @@
 
 use std::cmp::Reverse;
 
-use super::{Attempt, Candidate, CrossTenant, Fit, Policy, View, best_victim, quota_fit};
+use super::{Attempt, Candidate, CrossTenant, Fit, Policy, View, best_victim, quota_fit, reach_of};
 use crate::fleet::hardware::GenId;
 use crate::fleet::job::JobId;
 use crate::fleet::quota::Share;
-use crate::fleet::tenant::{ReclaimWithinCohort, TenantId};
+use crate::fleet::tenant::{ReclaimWithinCohort, TenantId, WithinQueue};
 
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Fair;
@@ -57,6 +57,13 @@ impl Policy for Fair {
 
     fn fit(&self, v: &View, tenant: TenantId, g: GenId, chips: u64) -> Fit {
         quota_fit(v, tenant, g, chips)
+    }
+
+    /// Own jobs when `within_queue` allows; the cohort tree's when it may reclaim.
+    fn reach(&self, v: &View, tenant: TenantId, g: GenId) -> u64 {
+        let p = v.tenants[tenant].preemption;
+        let cohort = p.reclaim_within_cohort != ReclaimWithinCohort::Never;
+        reach_of(v, tenant, g, p.within_queue != WithinQueue::Never, cohort)
     }
 
     fn pick(&self, v: &View, heads: &[Candidate]) -> usize {

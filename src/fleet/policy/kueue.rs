@@ -14,11 +14,11 @@ use std::cmp::Reverse;
 
 use super::{
     Attempt, Candidate, CrossTenant, Fit, Policy, View, best_victim, fits_nominal_somewhere,
-    quota_fit,
+    quota_fit, reach_of,
 };
 use crate::fleet::hardware::GenId;
 use crate::fleet::job::JobId;
-use crate::fleet::tenant::{BorrowWithinCohort, ReclaimWithinCohort, TenantId};
+use crate::fleet::tenant::{BorrowWithinCohort, ReclaimWithinCohort, TenantId, WithinQueue};
 
 /// Kueue quotas and preemption.
 #[derive(Clone, Copy, Debug, Default)]
@@ -60,6 +60,14 @@ impl Policy for Kueue {
 
     fn fit(&self, v: &View, tenant: TenantId, g: GenId, chips: u64) -> Fit {
         quota_fit(v, tenant, g, chips)
+    }
+
+    /// Own jobs when `within_queue` allows, the cohort tree's when either cohort rule does.
+    fn reach(&self, v: &View, tenant: TenantId, g: GenId) -> u64 {
+        let p = v.tenants[tenant].preemption;
+        let cohort = p.reclaim_within_cohort != ReclaimWithinCohort::Never
+            || p.borrow_within_cohort != BorrowWithinCohort::Never;
+        reach_of(v, tenant, g, p.within_queue != WithinQueue::Never, cohort)
     }
 
     fn pick(&self, v: &View, heads: &[Candidate]) -> usize {

@@ -221,6 +221,15 @@ pub trait Policy: Send + Sync + std::fmt::Debug {
         quota.available(tenant, g).max(0) as u64
     }
 
+    /// Chips on `g` that preemption could ever free for a job of `tenant`: the preemptible
+    /// running chips of every tenant it may take victims from (default: all). A bound that no
+    /// admission in a round raises (a started job takes free chips at least as many as it adds
+    /// here), so a round passes over a gang above the free chips plus this without trying it.
+    fn reach(&self, v: &View, tenant: TenantId, g: GenId) -> u64 {
+        let _ = tenant;
+        (0..v.tenants.len()).map(|t| v.running.chips(t, g)).sum()
+    }
+
     /// Whether `chips` more chips fit the tenant's quota on `g`.
     fn fit(&self, v: &View, tenant: TenantId, g: GenId, chips: u64) -> Fit;
 
@@ -329,6 +338,22 @@ pub(crate) fn best_victim<K: Ord>(
         }
     }
     best.map(|b| b.1)
+}
+
+/// Preemptible running chips on `g` of the tenant itself (`own`) and of the other tenants of
+/// its cohort tree (`cohort`).
+pub(crate) fn reach_of(v: &View, tenant: TenantId, g: GenId, own: bool, cohort: bool) -> u64 {
+    let root = v.quota.root(tenant);
+    (0..v.tenants.len())
+        .filter(|&t| {
+            if t == tenant {
+                own
+            } else {
+                cohort && v.quota.root(t) == root
+            }
+        })
+        .map(|t| v.running.chips(t, g))
+        .sum()
 }
 
 /// Kueue's quota fit on `g`.

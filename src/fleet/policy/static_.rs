@@ -2,7 +2,7 @@
 //! reservation); nothing is lent, nothing borrowed, cohorts are ignored. Preemption only inside
 //! a tenant's own queue, by its `within_queue` setting.
 
-use super::{Attempt, Candidate, CrossTenant, Fit, Policy, View, best_victim};
+use super::{Attempt, Candidate, CrossTenant, Fit, Policy, View, best_victim, reach_of};
 use crate::fleet::hardware::GenId;
 use crate::fleet::job::JobId;
 use crate::fleet::quota::QuotaTree;
@@ -28,6 +28,12 @@ impl Policy for Static {
         } else {
             Fit::No
         }
+    }
+
+    /// Own jobs only, when `within_queue` allows.
+    fn reach(&self, v: &View, tenant: TenantId, g: GenId) -> u64 {
+        let own = v.tenants[tenant].preemption.within_queue != WithinQueue::Never;
+        reach_of(v, tenant, g, own, false)
     }
 
     fn pick(&self, _: &View, heads: &[Candidate]) -> usize {

@@ -191,6 +191,8 @@ pub(super) struct FilePreemption {
 pub(super) struct FilePolicy {
     pub(super) name: Option<PolicyKind>,
     pub(super) backfill: Option<Backfill>,
+    pub(super) queueing: Option<super::policy::Queueing>,
+    /// Removed (an error naming it), kept so that a file setting it is told why.
     pub(super) max_scan: Option<u32>,
     pub(super) reclaim: Option<ReclaimMode>,
     pub(super) grace: Option<Duration>,

@@ -65,8 +65,6 @@ pub struct PolicyConfig {
     pub kind: PolicyKind,
     /// Backfill mode.
     pub backfill: Backfill,
-    /// Jobs examined per queue per round past blocked ones (a bound on work per round).
-    pub max_scan: u32,
     /// How preemptions are carried out.
     pub reclaim: Reclaim,
     /// Interval of quota re-evaluation during reservation ramps (s).

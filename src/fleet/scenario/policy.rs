@@ -4,10 +4,11 @@
 use super::checks::{Built, bad, check_range};
 use super::file::{FilePolicy, FilePreemption};
 use super::names::Names;
-use super::{MAX_SAMPLES, PolicyConfig};
+use super::{Backfill, MAX_SAMPLES, PolicyConfig};
 use crate::fleet::reclaim::{Reclaim, ReclaimMode};
 use crate::fleet::tenant::Preemption;
 use crate::fleet::time::DAY_S;
+use serde::Deserialize;
 
 /// The policy settings and the scenario-wide preemption settings.
 pub(super) fn policy(
@@ -48,14 +49,48 @@ pub(super) fn policy(
         Preemption::default(),
         names,
     )?;
+    if fp.max_scan.is_some() {
+        return bad(
+            "policy.max_scan",
+            "removed: a round no longer walks a bounded number of jobs per queue (waiting jobs \
+             are indexed by class, and a class that cannot start is set aside), and a bound on \
+             the scan changed results (jobs behind it were never looked at); delete the key",
+        );
+    }
     let policy = PolicyConfig {
         kind,
-        backfill: fp.backfill.unwrap_or_default(),
-        max_scan: fp.max_scan.unwrap_or(256).max(1),
+        backfill: backfill(fp)?,
         reclaim,
         quota_step_s,
     };
     Ok((policy, base_preemption))
+}
+
+/// `policy.queueing`: Kueue's queueing strategy, another name for the first two backfill
+/// modes.
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum Queueing {
+    /// A waiting head blocks its queue (`backfill = "none"`).
+    StrictFifo,
+    /// A waiting head is set aside until capacity changes and the next job becomes the head
+    /// (`backfill = "best_effort"`, or `"easy"` with its promise).
+    BestEffortFifo,
+}
+
+/// The backfill mode from `backfill` and `queueing`, which must agree when both are given.
+fn backfill(fp: &FilePolicy) -> Built<Backfill> {
+    match (fp.queueing, fp.backfill) {
+        (None, b) => Ok(b.unwrap_or_default()),
+        (Some(Queueing::StrictFifo), None | Some(Backfill::None)) => Ok(Backfill::None),
+        (Some(Queueing::BestEffortFifo), None) => Ok(Backfill::BestEffort),
+        (Some(Queueing::BestEffortFifo), Some(b)) if b != Backfill::None => Ok(b),
+        (Some(_), Some(_)) => bad(
+            "policy.queueing",
+            "contradicts policy.backfill: strict_fifo goes with backfill = \"none\", \
+             best_effort_fifo with \"best_effort\" or \"easy\"",
+        ),
+    }
 }
 
 /// Preemption settings at `path`: those given, the rest from `base`.

@@ -2,8 +2,8 @@
 //! fits its quota and the pool, preempts for what does not, and backfills past what waits
 //! (best effort, or EASY: later jobs may not delay the blocked job's reserved start).
 
-use super::Sim;
 use super::state::PreemptMemo;
+use super::{QKey, Sim};
 use crate::fleet::hardware::GenId;
 use crate::fleet::job::JobId;
 use crate::fleet::policy::{Candidate, Fit};
@@ -15,8 +15,12 @@ use crate::fleet::tenant::WithinQueue;
 pub(super) enum TryResult {
     /// It runs.
     Started,
-    /// Waiting; `Some(g)` when the quota allowed generation `g` but the capacity did not.
-    Waiting(Option<GenId>),
+    /// Waiting. `quota_gen`: `Some(g)` when the quota allowed generation `g` but the capacity
+    /// did not; `easy_blocked`: EASY's promise alone kept it off a generation.
+    Waiting {
+        quota_gen: Option<GenId>,
+        easy_blocked: bool,
+    },
     /// Waiting for its victims to stop, with its chips already set aside (not tried again).
     Nominated,
 }
@@ -98,16 +102,24 @@ impl Sim<'_> {
         None
     }
 
+    /// The head of queue `q` after `after` (its first job not set aside or passed over).
+    fn head(&self, q: usize, after: Option<QKey>, round_no: u64) -> Option<JobId> {
+        self.queues.head(q, after, round_no, |id| self.class(id))
+    }
+
     /// One scheduling round: the queues' heads in the policy's order, each started,
-    /// preempted for, or passed over (backfill lets the next job of its queue be tried, at most
-    /// `max_scan` per queue).
+    /// preempted for, or found waiting. A waiting head blocks its queue for the round
+    /// (strict FIFO, `backfill = "none"`); or its class is set aside until capacity changes
+    /// (Kueue's BestEffortFIFO); or (EASY) its class is passed over for the round, unless the
+    /// promise alone held it back (a shorter job of its class may still fit before it).
     pub(super) fn round(&mut self) {
+        self.round_no += 1;
+        let rn = self.round_no;
         let backfill = self.s.policy.backfill;
-        let max_scan = self.s.policy.max_scan.max(1);
         let mut heads: Vec<Candidate> = Vec::new();
         let mut head_q: Vec<usize> = Vec::new();
         for q in 0..self.queues.len() {
-            if let Some(id) = self.queues.first(q) {
+            if let Some(id) = self.head(q, None, rn) {
                 heads.push(self.candidate(id));
                 head_q.push(q);
             }
@@ -115,33 +127,37 @@ impl Sim<'_> {
         if heads.is_empty() {
             return;
         }
-        let mut scanned = vec![0u32; self.queues.len()];
         let mut round = Round::new(self.s.tenants.len(), self.gens);
         while !heads.is_empty() {
             let i = self.policy.pick(&self.view(), &heads);
             let c = heads[i];
             let q = head_q[i];
             let key = self.qkey(c.job);
-            if let TryResult::Waiting(capacity_gen) = self.try_start(&c, &mut round) {
+            if let TryResult::Waiting {
+                quota_gen,
+                easy_blocked,
+            } = self.try_start(&c, &mut round)
+            {
                 match backfill {
-                    Backfill::None => scanned[q] = max_scan,
-                    Backfill::BestEffort => scanned[q] += 1,
+                    Backfill::None => {
+                        heads.swap_remove(i);
+                        head_q.swap_remove(i);
+                        continue;
+                    }
+                    Backfill::BestEffort => self.queues.set_aside(q, self.class(c.job)),
                     Backfill::Easy => {
-                        if let Some(g) = capacity_gen
+                        if let Some(g) = quota_gen
                             && round.easy[g].is_none()
                         {
                             round.easy[g] = self.shadow(c.job, g);
                         }
-                        scanned[q] += 1;
+                        if !easy_blocked {
+                            self.queues.skip(q, self.class(c.job), rn);
+                        }
                     }
                 }
-                if scanned[q] >= max_scan {
-                    heads.swap_remove(i);
-                    head_q.swap_remove(i);
-                    continue;
-                }
             }
-            match self.queues.after(q, key) {
+            match self.head(q, Some(key), rn) {
                 Some(next) => heads[i] = self.candidate(next),
                 None => {
                     heads.swap_remove(i);
@@ -151,23 +167,39 @@ impl Sim<'_> {
         }
     }
 
+    /// Whether `c` could start on some generation, by preemption at most: its gang fits the
+    /// free chips plus every chip the policy may ever take for its tenant there. This bound
+    /// only falls as a round admits jobs, so a gang above it cannot start in the round, and
+    /// trying it would change nothing (with EASY, a generation still without a promise is
+    /// tried: the job could be the one to get it).
+    fn could_start(&self, c: &Candidate, round: &Round) -> bool {
+        let easy = self.s.policy.backfill == Backfill::Easy;
+        c.gens(self.gens).any(|g| {
+            let pool = &self.cap.pools[g];
+            pool.up_chips() > 0
+                && c.chips <= self.cap.max_gang[g]
+                && (c.chips <= pool.free_chips()
+                    || (easy && round.easy[g].is_none())
+                    || c.chips <= pool.free_chips() + self.policy.reach(&self.view(), c.tenant, g))
+        })
+    }
+
     /// EASY: whether `c` may start on `g` without delaying the blocked job's reserved start
-    /// (it ends by the shadow time, or uses chips spare then, which it takes).
-    pub(super) fn easy_allows(&self, easy: &mut [Option<Easy>], c: &Candidate, g: GenId) -> bool {
-        let Some(e) = &easy[g] else { return true };
-        if e.job == c.job {
-            return true;
+    /// (it ends by the shadow time, or uses chips spare then): `None` if not, else whether it
+    /// takes spare chips (taken once it is placed).
+    pub(super) fn easy_allows(
+        &self,
+        easy: &[Option<Easy>],
+        c: &Candidate,
+        g: GenId,
+    ) -> Option<bool> {
+        let Some(e) = &easy[g] else {
+            return Some(false);
+        };
+        if e.job == c.job || self.now + self.run_s_on(c.job, g) <= e.shadow_s {
+            return Some(false);
         }
-        if self.now + self.run_s_on(c.job, g) <= e.shadow_s {
-            return true;
-        }
-        if c.chips <= e.extra {
-            if let Some(e) = easy[g].as_mut() {
-                e.extra -= c.chips;
-            }
-            return true;
-        }
-        false
+        (c.chips <= e.extra).then_some(true)
     }
 
     /// Try to start a waiting job: place it, else preempt for it. A job waiting for its
@@ -176,9 +208,15 @@ impl Sim<'_> {
         if self.st[c.job as usize].awaiting > 0 {
             return TryResult::Nominated;
         }
-        let quota_gen = match self.try_place(c, round) {
+        if !self.opts.exhaustive_rounds && !self.could_start(c, round) {
+            return TryResult::Waiting {
+                quota_gen: None,
+                easy_blocked: false,
+            };
+        }
+        let (quota_gen, easy_blocked) = match self.try_place(c, round) {
             Ok(()) => return TryResult::Started,
-            Err(g) => g,
+            Err(e) => e,
         };
         let by_submission = self.s.tenants[c.tenant].preemption.within_queue
             == WithinQueue::LowerOrNewerEqualPriority;
@@ -204,13 +242,18 @@ impl Sim<'_> {
                 }
             }
         }
-        TryResult::Waiting(quota_gen)
+        TryResult::Waiting {
+            quota_gen,
+            easy_blocked,
+        }
     }
 
     /// Start `c` on the first generation whose quota and pool (and EASY's promise) allow it;
-    /// else the first generation the quota allowed, if any.
-    fn try_place(&mut self, c: &Candidate, round: &mut Round) -> Result<(), Option<GenId>> {
+    /// else the first generation the quota allowed, if any, and whether EASY's promise alone
+    /// kept it off a generation where it could be placed.
+    fn try_place(&mut self, c: &Candidate, round: &mut Round) -> Result<(), (Option<GenId>, bool)> {
         let mut quota_gen = None;
+        let mut easy_blocked = false;
         for g in c.gens(self.gens) {
             if self.cap.pools[g].up_chips() == 0 || c.chips > self.cap.max_gang[g] {
                 continue;
@@ -219,19 +262,23 @@ impl Sim<'_> {
                 continue;
             }
             quota_gen.get_or_insert(g);
-            if !self.easy_allows(&mut round.easy, c, g) {
+            let Some(spare) = self.easy_allows(&round.easy, c, g) else {
+                easy_blocked |= self.cap.pools[g].can_place(c.chips as u32);
                 continue;
-            }
+            };
             if c.chips >= round.failed_place[g] {
                 continue;
             }
             if let Some(p) = self.cap.pools[g].place(c.chips as u32) {
+                if spare && let Some(e) = round.easy[g].as_mut() {
+                    e.extra -= c.chips;
+                }
                 self.start(c.job, g, p);
                 return Ok(());
             }
             round.failed_place[g] = c.chips;
         }
-        Err(quota_gen)
+        Err((quota_gen, easy_blocked))
     }
 
     /// Start a waiting job at once if it fits its quota and the pool on some generation.

@@ -3,6 +3,7 @@
 
 use std::cmp::Reverse;
 
+use super::state::Class;
 use super::{NO_JOB, NO_TIME, QKey, Sim, Status, Stop};
 use crate::fleet::account::Stopped;
 use crate::fleet::event::EventKind;
@@ -19,11 +20,23 @@ impl Sim<'_> {
         (Reverse(j.priority), j.submit_s, id)
     }
 
+    /// A job's class in its queue (what admission looks at but run time and submission).
+    pub(super) fn class(&self, id: JobId) -> Class {
+        let j = &self.jobs[id as usize];
+        (
+            j.tenant as u32,
+            j.generation.map_or(0, |g| g as u8 + 1),
+            j.chips,
+            Reverse(j.priority),
+        )
+    }
+
     /// A job starts waiting.
     pub(super) fn enqueue(&mut self, id: JobId) {
         let key = self.qkey(id);
+        let class = self.class(id);
         let j = &self.jobs[id as usize];
-        self.queues.insert(j.tenant, key);
+        self.queues.insert(class, key);
         self.st[id as usize].status = Status::Waiting;
         let work_chip_s = self.queued_work_chip_s(id);
         self.account.enqueue(j, work_chip_s);
@@ -32,8 +45,9 @@ impl Sim<'_> {
     /// A job stops waiting.
     pub(super) fn dequeue(&mut self, id: JobId) {
         let key = self.qkey(id);
+        let class = self.class(id);
         let j = &self.jobs[id as usize];
-        self.queues.remove(j.tenant, &key);
+        self.queues.remove(class, &key);
         self.account.dequeue(j, self.queued_work_chip_s(id));
     }
 
@@ -152,6 +166,7 @@ impl Sim<'_> {
     /// The second half of stopping a detached job: accounting, and a requeue unless completed.
     pub(super) fn stop(&mut self, id: JobId, why: Stop) {
         self.memo.epoch += 1;
+        self.queues.wake();
         let now = self.now;
         let g = self.st[id as usize].gen_ as usize;
         let (t, chips) = (

@@ -41,6 +41,10 @@ pub struct RunOptions {
     pub check_invariants: bool,
     /// Return one record per job in [`Outcome::jobs`] (for job-level analysis).
     pub record_jobs: bool,
+    /// Rounds walk each queue job by job and try every head in full, instead of through the
+    /// class index with its capacity pre-check: slow, and the same results (the reference the
+    /// property tests hold the indexed rounds to).
+    pub exhaustive_rounds: bool,
 }
 
 const NO_TIME: u64 = u64::MAX;
@@ -150,6 +154,8 @@ struct Sim<'a> {
     fail_rng: Rng,
     /// Something changed in this instant: a round is due.
     dirty: bool,
+    /// Rounds so far (names the round a class is passed over in).
+    round_no: u64,
     cap: Capacity,
     books: Books,
     queues: Queues,
@@ -198,7 +204,8 @@ impl<'a> Sim<'a> {
             events: EventQueue::new(),
             fail_rng: Rng::new(seed, 7),
             dirty: false,
-            queues: Queues::new(nq),
+            round_no: 0,
+            queues: Queues::new(nq, opts.exhaustive_rounds),
             running: RunningSets::new(nt, gens),
             ends: vec![BTreeSet::new(); gens],
             reclaim: ReclaimState::new(gens),
@@ -427,10 +434,12 @@ impl Sim<'_> {
                 let d = &self.s.fleet.deliveries[i as usize];
                 self.cap.pools[d.generation].add_ultraservers(d.ultraservers);
                 self.memo.epoch += 1;
+                self.queues.wake();
                 self.dirty = true;
             }
             EventKind::QuotaUpdate => {
                 self.memo.epoch += 1;
+                self.queues.wake();
                 self.set_quotas(self.now);
                 self.dirty = true;
             }
@@ -439,6 +448,7 @@ impl Sim<'_> {
                 let (g, us) = ((id >> 24) as usize, id & 0xFF_FFFF);
                 self.cap.pools[g].repair(us);
                 self.memo.epoch += 1;
+                self.queues.wake();
                 self.dirty = true;
             }
             EventKind::Report => {
@@ -524,6 +534,7 @@ impl Sim<'_> {
             }
         }
         self.cap.pools[g].fail(us);
+        self.queues.wake(); // nominations lost their chips
         self.account.failure();
         self.events.push(
             self.now + gen_.repair_s.max(1),

@@ -3,6 +3,7 @@
 //! ([`ReclaimState`]) and failed preemption attempts ([`PreemptMemos`]); and the
 //! [`Snapshot`] the recorder reads.
 
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound::{Excluded, Unbounded};
 
@@ -111,55 +112,152 @@ impl Books {
     }
 }
 
-/// The waiting jobs: one queue per tenant, or one for all (a single-queue policy).
+/// A waiting job's class: the jobs of one queue alike in everything admission looks at but
+/// run time and submission (tenant, required generation + 1 or 0 for any, gang, priority).
+/// When one of them cannot start, none of those waiting with it can until capacity changes
+/// (Kueue's scheduling equivalence), so they are set aside together.
+pub(super) type Class = (u32, u8, u32, Reverse<i32>);
+
+/// The waiting jobs of one class, in queue order.
+#[derive(Default)]
+struct ClassQueue {
+    jobs: BTreeSet<QKey>,
+    /// Jobs up to this one are set aside (inadmissible, Kueue's BestEffortFIFO) until capacity
+    /// changes; later arrivals (always later in queue order within a class) are tried.
+    aside_through: Option<QKey>,
+    /// Passed over for the rest of the round with this number (EASY backfill).
+    skipped_round: u64,
+}
+
+/// The waiting jobs: one queue per tenant, or one for all (a single-queue policy), each
+/// indexed by [`Class`], so that a round looks at one job per class that may start instead of
+/// walking the backlog.
 pub(super) struct Queues {
-    sets: Vec<BTreeSet<QKey>>,
+    classes: Vec<BTreeMap<Class, ClassQueue>>,
+    /// Every waiting job per queue, only for the job-by-job reference walk
+    /// ([`super::RunOptions::exhaustive_rounds`]).
+    all: Option<Vec<BTreeSet<QKey>>>,
+    /// Some class is set aside.
+    any_aside: bool,
+    /// Waiting jobs per queue.
+    waiting: Vec<usize>,
 }
 
 impl Queues {
-    pub(super) fn new(n: usize) -> Self {
+    pub(super) fn new(n: usize, exhaustive: bool) -> Self {
         Queues {
-            sets: vec![BTreeSet::new(); n],
+            classes: (0..n).map(|_| BTreeMap::new()).collect(),
+            all: exhaustive.then(|| vec![BTreeSet::new(); n]),
+            any_aside: false,
+            waiting: vec![0; n],
         }
     }
 
     /// Number of queues.
     #[inline]
     pub(super) fn len(&self) -> usize {
-        self.sets.len()
+        self.classes.len()
     }
 
     /// The queue of tenant `t`.
     #[inline]
     pub(super) fn of(&self, t: TenantId) -> usize {
-        if self.sets.len() == 1 { 0 } else { t }
+        if self.classes.len() == 1 { 0 } else { t }
     }
 
-    #[inline]
-    pub(super) fn insert(&mut self, t: TenantId, key: QKey) {
-        let q = self.of(t);
-        self.sets[q].insert(key);
+    /// A job starts waiting (in its class, set aside if the class is).
+    pub(super) fn insert(&mut self, class: Class, key: QKey) {
+        let q = self.of(class.0 as usize);
+        if self.classes[q].entry(class).or_default().jobs.insert(key) {
+            self.waiting[q] += 1;
+        }
+        if let Some(all) = &mut self.all {
+            all[q].insert(key);
+        }
     }
 
-    #[inline]
-    pub(super) fn remove(&mut self, t: TenantId, key: &QKey) {
-        let q = self.of(t);
-        self.sets[q].remove(key);
+    /// A job stops waiting.
+    pub(super) fn remove(&mut self, class: Class, key: &QKey) {
+        let q = self.of(class.0 as usize);
+        // An emptied class keeps its entry (classes are few; a round skips empty ones).
+        if let Some(e) = self.classes[q].get_mut(&class)
+            && e.jobs.remove(key)
+        {
+            self.waiting[q] -= 1;
+        }
+        if let Some(all) = &mut self.all {
+            all[q].remove(key);
+        }
     }
 
-    /// The first job of queue `q`.
-    #[inline]
-    pub(super) fn first(&self, q: usize) -> Option<JobId> {
-        self.sets[q].first().map(|k| k.2)
+    /// Capacity changed (a job stopped, chips were delivered or repaired, quotas moved): every
+    /// class set aside may be tried again.
+    pub(super) fn wake(&mut self) {
+        if !std::mem::take(&mut self.any_aside) {
+            return;
+        }
+        for q in &mut self.classes {
+            for e in q.values_mut() {
+                e.aside_through = None;
+            }
+        }
     }
 
-    /// The job after `key` in queue `q`.
-    #[inline]
-    pub(super) fn after(&self, q: usize, key: QKey) -> Option<JobId> {
-        self.sets[q]
-            .range((Excluded(key), Unbounded))
-            .next()
-            .map(|k| k.2)
+    /// Set the waiting jobs of a class of queue `q` aside until capacity changes.
+    pub(super) fn set_aside(&mut self, q: usize, class: Class) {
+        if let Some(e) = self.classes[q].get_mut(&class) {
+            e.aside_through = e.jobs.last().copied();
+            self.any_aside = true;
+        }
+    }
+
+    /// Pass over a class of queue `q` for the rest of round `round`.
+    pub(super) fn skip(&mut self, q: usize, class: Class, round: u64) {
+        if let Some(e) = self.classes[q].get_mut(&class) {
+            e.skipped_round = round;
+        }
+    }
+
+    /// The first job of queue `q` after `after` neither set aside nor in a class passed over
+    /// in round `round`: the earliest such job over the classes, or (exhaustive) the jobs
+    /// walked one by one.
+    pub(super) fn head(
+        &self,
+        q: usize,
+        after: Option<QKey>,
+        round: u64,
+        class_of: impl Fn(JobId) -> Class,
+    ) -> Option<JobId> {
+        if let Some(all) = &self.all {
+            let from = after.map_or(Unbounded, Excluded);
+            return all[q]
+                .range((from, Unbounded))
+                .find(|k| {
+                    let e = &self.classes[q][&class_of(k.2)];
+                    e.skipped_round != round && e.aside_through.is_none_or(|w| **k > w)
+                })
+                .map(|k| k.2);
+        }
+        if self.waiting[q] == 0 {
+            return None;
+        }
+        let mut best: Option<&QKey> = None;
+        for e in self.classes[q].values() {
+            if e.jobs.is_empty() || e.skipped_round == round {
+                continue;
+            }
+            let k = match (after, e.aside_through) {
+                (None, None) => e.jobs.first(),
+                (Some(a), Some(w)) => e.jobs.range((Excluded(a.max(w)), Unbounded)).next(),
+                (Some(k), None) | (None, Some(k)) => e.jobs.range((Excluded(k), Unbounded)).next(),
+            };
+            if let Some(k) = k
+                && best.is_none_or(|b| k < b)
+            {
+                best = Some(k);
+            }
+        }
+        best.map(|k| k.2)
     }
 }
 

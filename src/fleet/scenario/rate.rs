@@ -354,12 +354,12 @@ mod tests {
     /// A one-stream scenario over `horizon`: gangs of 1, 8 or 64 chips, lognormal run times
     /// (median 2 h, sigma 1), the rate keys `rate`.
     fn text(horizon: &str, rate: &str) -> String {
-        format!(
-            "horizon = \"{horizon}\"\n[fleet.generations.trn2]\n[tenants.a]\n\
-             [demand.d]\nkind = \"poisson\"\ntenant = \"a\"\n\
-             chips = {{ dist = \"empirical\", values = [1, 8, 64], weights = [0.5, 0.3, 0.2] }}\n\
-             run_time = {{ dist = \"lognormal\", median = \"2h\", sigma = 1.0 }}\n{rate}\n"
-        )
+        let chips =
+            r#"chips = { dist = "empirical", values = [1, 8, 64], weights = [0.5, 0.3, 0.2] }"#;
+        let run_time = r#"run_time = { dist = "lognormal", median = "2h", sigma = 1.0 }"#;
+        let head =
+            "[fleet.generations.trn2]\n[tenants.a]\n[demand.d]\nkind = \"poisson\"\ntenant = \"a\"";
+        format!("horizon = \"{horizon}\"\n{head}\n{chips}\n{run_time}\n{rate}\n")
     }
 
     fn load(text: &str) -> Result<Scenario, String> {

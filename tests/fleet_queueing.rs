@@ -62,14 +62,20 @@ fn batch_means(s: &Scenario, tenant: usize, metric: impl Fn(u64, u64, u64) -> f6
         .collect()
 }
 
-fn mmc(c: u32, rho: f64, jobs: u64) -> (f64, f64, f64) {
-    let mean_s = 1000.0 * c as f64;
-    let lambda = rho * c as f64 / mean_s;
-    let horizon = (jobs as f64 / lambda * 1.05 + 100.0 * mean_s) as u64;
-    let text = format!(
+/// One tenant's Poisson stream of one-chip jobs with exponential run times (mean `mean_s`) on
+/// `c` one-chip servers in one UltraServer: an M/M/c queue. `horizon` and `report_interval` are
+/// TOML values (seconds, or a quoted duration).
+fn mmc_text(
+    c: u32,
+    horizon: &str,
+    report_interval: &str,
+    rate_per_hour: f64,
+    mean_s: f64,
+) -> String {
+    format!(
         r#"
 horizon = {horizon}
-report_interval = {horizon}
+report_interval = {report_interval}
 [fleet.generations.pool]
 watts_per_chip = 1000
 ultraserver_chips = {c}
@@ -83,13 +89,24 @@ nominal_chips = {c}
 [demand.a]
 kind = "poisson"
 tenant = "a"
-rate_per_hour = {rate}
-max_jobs = {jobs}
+rate_per_hour = {rate_per_hour}
 chips = {{ dist = "fixed", value = 1 }}
 run_time = {{ dist = "exponential", mean = {mean_s} }}
-"#,
-        rate = lambda * 3600.0
-    );
+"#
+    )
+}
+
+fn mmc(c: u32, rho: f64, jobs: u64) -> (f64, f64, f64) {
+    let mean_s = 1000.0 * c as f64;
+    let lambda = rho * c as f64 / mean_s;
+    let horizon = (jobs as f64 / lambda * 1.05 + 100.0 * mean_s) as u64;
+    let text = mmc_text(
+        c,
+        &horizon.to_string(),
+        &horizon.to_string(),
+        lambda * 3600.0,
+        mean_s,
+    ) + &format!("max_jobs = {jobs}\n");
     let s = scenario(&text);
     let waits = batch_means(&s, 0, |submit, start, _| (start - submit) as f64);
     let (mean, half) = ci(&waits);
@@ -272,31 +289,8 @@ run_time = { dist = "fixed", value = "1h" }
 #[test]
 fn mmc_above_capacity_backlog_grows_at_lambda_minus_c_mu() {
     let (c, mu_per_h) = (4u32, 1.0);
-    let text = |lambda_per_h: f64| {
-        format!(
-            r#"
-horizon = "10000h"
-report_interval = "10h"
-[fleet.generations.pool]
-watts_per_chip = 1000
-ultraserver_chips = {c}
-ultraservers_per_cluster = 1
-[[fleet.deliveries]]
-at = 0
-generation = "pool"
-ultraservers = 1
-[tenants.a.quota.pool]
-nominal_chips = {c}
-[demand.a]
-kind = "poisson"
-tenant = "a"
-rate_per_hour = {lambda_per_h}
-chips = {{ dist = "fixed", value = 1 }}
-run_time = {{ dist = "exponential", mean = {mean_s} }}
-"#,
-            mean_s = 3600.0 / mu_per_h
-        )
-    };
+    let text =
+        |lambda_per_h: f64| mmc_text(c, "\"10000h\"", "\"10h\"", lambda_per_h, 3600.0 / mu_per_h);
     let (lambda, t_h) = (6.0, 10_000.0);
     let run = |l: f64| {
         let s = scenario(&text(l));

@@ -56,6 +56,7 @@
 //! ```
 
 pub(crate) mod account;
+pub(crate) mod calendar;
 pub mod demand;
 pub mod error;
 pub(crate) mod event;

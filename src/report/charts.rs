@@ -257,20 +257,6 @@ pub(crate) fn lines(
     svg + &note
 }
 
-/// The empirical CDF of `values` as a step series (x sorted, y from 1/n to 1).
-pub(crate) fn cdf(name: &str, values: &mut [f64]) -> Series {
-    values.sort_by(f64::total_cmp);
-    let n = values.len() as f64;
-    Series {
-        name: name.to_string(),
-        points: values
-            .iter()
-            .enumerate()
-            .map(|(i, &x)| (x, (i + 1) as f64 / n))
-            .collect(),
-    }
-}
-
 /// A self-contained HTML page: a title, paragraphs, inline SVG charts and HTML tables.
 pub(crate) fn html(title: &str, parts: &[Part]) -> String {
     let esc = |s: &str| {

@@ -186,15 +186,6 @@ pub struct Spec<'a> {
     pub threads: Option<usize>,
 }
 
-fn fnv(text: &str) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in text.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("{h:016x}")
-}
-
 fn resolve(spec: &Spec, point: &Point) -> Result<Scenario> {
     let mut set = spec.set.clone();
     set.extend(point.values.iter().cloned());
@@ -242,7 +233,7 @@ pub fn prepare<'a>(spec: &'a Spec<'a>) -> Result<Prepared<'a>> {
     )?;
     let grid = Grid {
         scenario: spec.file.display().to_string(),
-        scenario_hash: fnv(spec.text),
+        scenario_hash: fleet::report::fnv1a_hex(spec.text.as_bytes()),
         set: spec.set.clone(),
         vary: spec.vary.clone(),
         seeds: spec.seeds,

@@ -257,7 +257,10 @@ pub(crate) fn lines(
     svg + &note
 }
 
-/// A self-contained HTML page: a title, paragraphs, inline SVG charts and HTML tables.
+/// A self-contained HTML page: a title, paragraphs, inline SVG charts and HTML tables. A table
+/// keeps its cells on one line and scrolls sideways inside its own box when wider than the page,
+/// so a wide detail table never pushes the page (or the headline's last columns) off-screen;
+/// its title is its caption.
 pub(crate) fn html(title: &str, parts: &[Part]) -> String {
     let esc = |s: &str| {
         s.replace('&', "&amp;")
@@ -265,7 +268,7 @@ pub(crate) fn html(title: &str, parts: &[Part]) -> String {
             .replace('>', "&gt;")
     };
     let mut h = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\n<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}}table{{border-collapse:collapse;font-size:13px;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}th{{background:#f3f3f3}}td:first-child,th:first-child{{text-align:left}}figure{{margin:1.5em 0}}</style></head><body>\n<h1>{t}</h1>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\n<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}.scroll{{overflow-x:auto;max-width:100%;margin:1em 0}}table{{border-collapse:collapse;font-size:13px}}caption{{text-align:left;font-size:13px;padding:0 0 4px;white-space:normal}}td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right;white-space:nowrap}}th{{background:#f3f3f3}}td:first-child,th:first-child{{text-align:left}}figure{{margin:1.5em 0}}</style></head><body>\n<h1>{t}</h1>\n",
         t = esc(title)
     );
     for p in parts {
@@ -274,7 +277,11 @@ pub(crate) fn html(title: &str, parts: &[Part]) -> String {
             Part::Text(s) => h.push_str(&format!("<p>{}</p>\n", esc(s))),
             Part::Svg(s) => h.push_str(&format!("<figure>{s}</figure>\n")),
             Part::Table(t) => {
-                h.push_str("<table><tr>");
+                h.push_str("<div class=\"scroll\"><table>");
+                if let Some(c) = &t.title {
+                    h.push_str(&format!("<caption>{}</caption>", esc(c)));
+                }
+                h.push_str("<tr>");
                 for c in &t.columns {
                     h.push_str(&format!("<th>{}</th>", esc(c)));
                 }
@@ -286,7 +293,7 @@ pub(crate) fn html(title: &str, parts: &[Part]) -> String {
                     }
                     h.push_str("</tr>\n");
                 }
-                h.push_str("</table>\n");
+                h.push_str("</table></div>\n");
             }
         }
     }
@@ -302,5 +309,6 @@ pub(crate) enum Part {
     Text(String),
     /// An inline SVG chart.
     Svg(String),
+    /// A table (its title as caption).
     Table(super::Table),
 }

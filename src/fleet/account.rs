@@ -318,7 +318,13 @@ impl<'a> Account<'a> {
 
     /// Job `id` completed now on `ran.0` (first started at `ran.1`, `ran.2` reference seconds of
     /// work per chip); its last run did `left` of its work.
-    pub(crate) fn job_completed(&mut self, id: JobId, j: &JobSpec, ran: (GenId, u64, f64), left: f64) {
+    pub(crate) fn job_completed(
+        &mut self,
+        id: JobId,
+        j: &JobSpec,
+        ran: (GenId, u64, f64),
+        left: f64,
+    ) {
         let work_chip_s = j.chips as f64 * ran.2;
         self.ended_work_chip_s[j.tenant] += work_chip_s * left;
         if let Some(sink) = self.job_sink.as_mut() {
@@ -334,7 +340,14 @@ impl<'a> Account<'a> {
 
     /// Job `id` (`ref_s` reference seconds of work per chip) was preempted or killed now,
     /// keeping `kept` of its work and losing `lost_chip_s` held chip-seconds.
-    pub(crate) fn job_preempted(&mut self, id: JobId, j: &JobSpec, ref_s: f64, kept: f64, lost_chip_s: u64) {
+    pub(crate) fn job_preempted(
+        &mut self,
+        id: JobId,
+        j: &JobSpec,
+        ref_s: f64,
+        kept: f64,
+        lost_chip_s: u64,
+    ) {
         self.ended_work_chip_s[j.tenant] += j.chips as f64 * ref_s * kept;
         if let Some(sink) = self.job_sink.as_mut() {
             sink.preempted(id, lost_chip_s);

@@ -118,7 +118,12 @@ impl<'w> JobLog<'w> {
             } else {
                 (0..sc.demand.len()).map(|i| i.to_string()).collect()
             },
-            generations: sc.fleet.generations.iter().map(|g| g.name.clone()).collect(),
+            generations: sc
+                .fleet
+                .generations
+                .iter()
+                .map(|g| g.name.clone())
+                .collect(),
             stream_of: Vec::new(),
             preempted: BTreeMap::new(),
             rows: 0,

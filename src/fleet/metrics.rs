@@ -498,6 +498,29 @@ mod tests {
     }
 
     #[test]
+    fn wait_quantiles_on_a_fixed_grid() {
+        // Four jobs: starts at 0 and 10, one censored at 5, one at 20. KM: S(0) = 3/4,
+        // S(10) = 3/4 * (1 - 1/2) = 3/8, then no more starts: the curve stops at 1 - 3/8.
+        let q = WaitQuantiles::of(&[
+            (10, 9.0, true),
+            (0, 1.0, true),
+            (5, 1.0, false),
+            (20, 1.0, false),
+        ]);
+        assert_eq!(q.points.len(), 125);
+        assert_eq!(q.points[0], (0.005, 0));
+        assert_eq!(q.points[49], (0.25, 0));
+        assert_eq!(q.points[50], (0.255, 10));
+        assert_eq!(q.points[124], (0.625, 10));
+        // Everyone started: the whole grid, whatever the number of jobs.
+        let many: Vec<(u64, f64, bool)> = (0..100_000).map(|i| (i, 1.0, true)).collect();
+        let q = WaitQuantiles::of(&many);
+        assert_eq!(q.points.len(), WaitQuantiles::STEPS);
+        assert_eq!(q.points[99], (0.5, 49_999));
+        assert_eq!(q.points[199], (1.0, 99_999));
+    }
+
+    #[test]
     fn gang_classes_by_chips() {
         let c: Vec<usize> = [1, 64, 65, 512, 513, 4096, 4097]
             .map(WaitsByGang::class)

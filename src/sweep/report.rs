@@ -182,7 +182,11 @@ pub(crate) fn render(runs: &Runs, stats: &[PointStats], format: Format) -> Strin
 
 /// The scenario's hash and every `--set` and `--vary` of the sweep, in that order.
 fn provenance(runs: &Runs) -> Provenance {
-    let set = runs.grid.set.iter().map(|(k, v)| ("--set", k.clone(), v.clone()));
+    let set = runs
+        .grid
+        .set
+        .iter()
+        .map(|(k, v)| ("--set", k.clone(), v.clone()));
     let vary = runs
         .grid
         .vary
@@ -397,4 +401,17 @@ pub(crate) fn files(runs: &Runs, stats: &[PointStats]) -> Vec<(String, Vec<u8>)>
     let html = charts::html(&format!("trnsim sweep: {}", runs.grid.scenario), &parts);
     out.push(("report.html".to_string(), html.into_bytes()));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bands_are_clipped_at_zero() {
+        let s = |mean, ci95| Stat { mean, ci95, n: 3 };
+        let (line, band) = banded("w".into(), &[(1.0, s(1.0, 3.0)), (2.0, s(5.0, 2.0))], 2.0);
+        assert_eq!(line.points, [(1.0, 2.0), (2.0, 10.0)]);
+        assert_eq!(band.unwrap(), [(1.0, 0.0, 8.0), (2.0, 6.0, 14.0)]);
+    }
 }

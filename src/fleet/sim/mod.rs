@@ -23,12 +23,12 @@ use std::collections::BTreeSet;
 
 use self::state::{Books, Capacity, PreemptMemos, Queues, ReclaimState, Snapshot};
 use super::account::{Account, JobEnd, Phase};
-use super::job_log::JobSink;
 use super::demand;
 use super::error::Result;
 use super::event::{EventKind, EventQueue};
 use super::hardware::{GenId, Placement, for_parts};
 use super::job::{JobId, JobSpec, RunTime};
+use super::job_log::JobSink;
 use super::metrics::Outcome;
 use super::policy::{Policy, RunningSets, View};
 use super::rng::Rng;

@@ -251,8 +251,24 @@ fn delay_cdf_size_does_not_grow_with_jobs() {
         .sum();
     assert!(jobs > 1000);
     let svg = std::fs::read_to_string(out.join("queue_delay_cdf.svg")).unwrap();
-    let marks = svg.matches("<circle").count();
-    assert!(marks > 0 && marks <= 3 * 200, "{marks} marks");
+    // One line per tenant (three, plus one in the legend each), of at most 200 points.
+    let lines: Vec<usize> = svg
+        .split("<polyline")
+        .skip(1)
+        .map(|l| {
+            let pts = l
+                .split("points=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            pts.split_whitespace().count()
+        })
+        .collect();
+    assert!(lines.iter().filter(|&&n| n > 2).count() == 3, "{lines:?}");
+    assert!(lines.iter().all(|&n| n <= 200), "{lines:?}");
+    assert_eq!(svg.matches("<circle").count(), 0);
 }
 
 /// -q silences the warning a scenario gives (and stdout is the same).

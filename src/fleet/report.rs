@@ -371,11 +371,18 @@ pub(crate) fn plan_charts(o: &Outcome) -> Vec<(String, String, String)> {
         false,
         None,
     );
+    let peak = o
+        .timeseries
+        .iter()
+        .filter(|s| names.contains(&s.series))
+        .map(|s| s.work_queued)
+        .fold(0.0, f64::max);
+    let (scale, scale_name) = magnitude(peak);
     let backlog = charts::lines(
         &format!("{}: backlog per tenant (work of waiting jobs)", o.scenario),
         &x_label,
-        "work queued (reference chip-hours)",
-        &per_tenant(&|s| s.work_queued),
+        &format!("work queued ({scale_name}reference chip-hours)"),
+        &per_tenant(&|s| s.work_queued / scale),
         false,
         None,
     );
@@ -435,6 +442,14 @@ fn wait_cdf(o: &Outcome, u: TimeUnit) -> String {
         true,
         None,
     )
+}
+
+/// A power of a thousand to show values up to `peak` in, with its name (`million `).
+fn magnitude(peak: f64) -> (f64, &'static str) {
+    [(1e9, "billion "), (1e6, "million "), (1e3, "thousand ")]
+        .into_iter()
+        .find(|(k, _)| peak >= 10.0 * k)
+        .unwrap_or((1.0, ""))
 }
 
 /// The unit's name on an axis.

@@ -110,6 +110,7 @@ pub(crate) fn stacked(
                 .configure_mesh()
                 .x_desc(x_label)
                 .y_desc(y_label)
+                .y_label_formatter(&y_tick)
                 .draw()?;
             for (i, (s, top)) in stacked.iter().zip(&tops).enumerate().rev() {
                 let c = colour(i);
@@ -145,6 +146,19 @@ pub(crate) fn stacked(
     };
     let note = finish::<SVGBackend>(err);
     svg + &note
+}
+
+/// Series with more points than this are drawn as lines only (a mark per point would hide the
+/// line and grow the file with the samples).
+const MAX_MARKED: usize = 60;
+
+/// A y tick: thousands separators from 1,000 up, else at most six decimals.
+fn y_tick(y: &f64) -> String {
+    if y.abs() >= 1000.0 {
+        crate::fleet::report::thousands(*y, 0)
+    } else {
+        format!("{}", (y * 1e6).round() / 1e6)
+    }
 }
 
 /// Lines, optionally with a shaded band (`(x, lo, hi)` per point) each; `log_x` for a
@@ -206,8 +220,11 @@ pub(crate) fn lines(
                             .legend(move |(x, y)| {
                                 PathElement::new(vec![(x, y), (x + 14, y)], style)
                             });
-                        $chart
-                            .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, c.filled())))?;
+                        if s.points.len() <= MAX_MARKED {
+                            $chart.draw_series(
+                                s.points.iter().map(|&p| Circle::new(p, 3, c.filled())),
+                            )?;
+                        }
                     }
                     $chart
                         .configure_series_labels()
@@ -223,6 +240,7 @@ pub(crate) fn lines(
                     .configure_mesh()
                     .x_desc(x_label)
                     .y_desc(y_label)
+                    .y_label_formatter(&y_tick)
                     .draw()?;
                 body!(chart);
             } else {
@@ -243,7 +261,10 @@ pub(crate) fn lines(
                     }
                 };
                 let mut mesh = chart.configure_mesh();
-                mesh.x_desc(x_label).y_desc(y_label).x_label_formatter(&fmt);
+                mesh.x_desc(x_label)
+                    .y_desc(y_label)
+                    .x_label_formatter(&fmt)
+                    .y_label_formatter(&y_tick);
                 if let Some(t) = x_ticks {
                     mesh.x_labels(t.len() + 2);
                 }

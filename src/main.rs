@@ -17,7 +17,7 @@ struct Cli {
     /// More logging on stderr (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
-    /// Less logging on stderr (-q errors only, -qq nothing).
+    /// Less on stderr (-q errors only: no warnings, no logging; -qq no logging at all).
     #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "verbose")]
     quiet: u8,
     #[command(subcommand)]
@@ -69,6 +69,7 @@ enum Command {
 fn main() -> ExitCode {
     let args = Cli::parse();
     init_logging(args.verbose, args.quiet);
+    cli::set_quiet(args.quiet > 0);
     match run(args.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(cli::Error::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,

@@ -126,7 +126,8 @@ fn plan_out_writes_charts_and_report() {
         assert!(!body.is_empty(), "{f}");
     }
     let svg = std::fs::read_to_string(t.path().join("allocation.svg")).unwrap();
-    for label in ["chips", "time (days)", "anchor reservation", "anchor"] {
+    // A one-day horizon: time in hours (days past a year).
+    for label in ["chips", "time (hours)", "anchor reservation", "anchor"] {
         assert!(svg.contains(label), "allocation.svg lacks '{label}'");
     }
 }
@@ -200,7 +201,7 @@ fn vary_through_an_undeclared_name_is_exit_2_before_any_run() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
         err.contains(&format!(
-            "tenants.anchr.reservation.trn2.chips=256: {} (--set): tenants.anchr: no tenant \
+            "tenants.anchr.reservation.trn2.chips=256: {} (--vary): tenants.anchr: no tenant \
              'anchr' in the scenario; declared: anchor, b, c\n",
             scenario.display()
         )),

@@ -21,6 +21,21 @@ pub mod systolic;
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Silence warnings on stderr (`-q`): the commands' own `warning:` lines as well as logging.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
+/// Print a warning on stderr (`trnsim: warning: ...`), unless `-q` was given.
+pub(crate) fn warn(message: impl std::fmt::Display) {
+    if !QUIET.load(Ordering::Relaxed) {
+        eprintln!("trnsim: warning: {message}");
+    }
+}
 
 /// Errors of the command layer, each with its process exit code. A layer's error is kept as it
 /// is (its message printed unchanged, its source chain intact).

@@ -1,11 +1,14 @@
 //! `trnsim plan`: run a fleet scenario, print its report and, with `--out`, write every file of
-//! it (`crate::fleet::report` makes them).
+//! it (`crate::fleet::report` makes them); with `--jobs`, stream one CSV row per job
+//! (`crate::fleet::job_log`) into a file written atomically.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
-use super::Result;
-use crate::fleet::report::{self, workload_table};
-use crate::fleet::{self, Scenario, WorkloadRunTime};
+use super::{Error, Result};
+use crate::fleet::job_log::{self, JobLog};
+use crate::fleet::report::{self, Provenance, workload_table};
+use crate::fleet::{self, Outcome, Scenario, WorkloadRunTime};
 use crate::report::Format;
 use crate::workload::CostModel;
 
@@ -27,6 +30,10 @@ pub struct PlanArgs {
     /// into this directory.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Write one CSV row per submitted job into FILE, streamed as the run goes (columns:
+    /// scenarios/README.md, "Per-job records"); the file appears only if the run succeeds.
+    #[arg(long, value_name = "FILE")]
+    pub jobs: Option<PathBuf>,
 }
 
 /// Split `KEY=VALUE` (the value may contain `=` and commas).
@@ -39,28 +46,55 @@ pub(crate) fn key_value(s: &str) -> std::result::Result<(String, String), String
     })
 }
 
+/// The `[demand.NAME]` names of a scenario file, in file order (empty if it does not parse:
+/// loading it reports why).
+fn stream_names(text: &str) -> Vec<String> {
+    text.parse::<toml::Table>()
+        .ok()
+        .and_then(|t| match t.get("demand") {
+            Some(toml::Value::Table(d)) => Some(d.keys().cloned().collect()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
 /// Load, run, write the requested files, and return the report text.
 pub fn plan(args: &PlanArgs) -> Result<String> {
+    let text = super::read(&args.scenario)?;
     let scenario = Scenario::load(&args.scenario, &args.set)?;
     for w in &scenario.warnings {
-        eprintln!("trnsim: warning: {w}");
+        super::warn(w);
     }
     let seed = args.seed.unwrap_or(scenario.seed);
-    // With --out, keep per-job records for the queueing-delay chart.
-    let opts = fleet::RunOptions {
-        record_jobs: args.out.is_some(),
-        ..Default::default()
-    };
+    let opts = fleet::RunOptions::default();
     // Workload jobs are timed by the chip simulator, each distinct shape once.
     let cost = CostModel::new();
     let table = WorkloadRunTime::build(&scenario, &cost)?;
-    let outcome = fleet::run_timed(&scenario, seed, &table, &opts)?;
+    let outcome = match &args.jobs {
+        None => fleet::run_timed(&scenario, seed, &table, &opts)?,
+        Some(path) => {
+            let names = stream_names(&text);
+            run_with_jobs(path, &|w| {
+                let mut log = JobLog::new(w, &scenario, &names);
+                let o = job_log::run_logged(&scenario, seed, &table, &opts, &mut log);
+                (o, log.finish().map(|_| ()))
+            })?
+        }
+    };
     let simulations = cost.simulations();
     if let Some(dir) = &args.out {
         super::create_dir(dir)?;
         let mut tables = vec![report::tenant_table(&outcome)];
         tables.extend(workload_table(&outcome, simulations));
-        for (name, bytes) in report::files(&outcome, tables) {
+        let provenance = Provenance {
+            scenario_hash: report::fnv1a_hex(text.as_bytes()),
+            overrides: args
+                .set
+                .iter()
+                .map(|(k, v)| ("--set".to_string(), k.clone(), v.clone()))
+                .collect(),
+        };
+        for (name, bytes) in report::files(&outcome, tables, &provenance) {
             super::write_atomic(&dir.join(name), &bytes)?;
         }
     }
@@ -72,4 +106,36 @@ pub fn plan(args: &PlanArgs) -> Result<String> {
         text.push_str(&t.render(Format::Table));
     }
     Ok(text)
+}
+
+/// The run's result and the log's, from a run writing its job log into a writer.
+type LoggedRun = (fleet::Result<Outcome>, std::io::Result<()>);
+
+/// Run `run` with its job log going to `path` atomically: a temporary file beside it, renamed
+/// into place when both the run and the writes succeed, removed otherwise (never a partial
+/// file under the name).
+fn run_with_jobs(path: &Path, run: &dyn Fn(&mut dyn Write) -> LoggedRun) -> Result<Outcome> {
+    let mut outcome = None;
+    let written = crate::atomic::write(path, |w| {
+        let (o, logged) = run(w);
+        match o {
+            Ok(o) => {
+                outcome = Some(Ok(o));
+                logged
+            }
+            Err(e) => {
+                outcome = Some(Err(e));
+                Err(std::io::Error::other("the run failed"))
+            }
+        }
+    });
+    match (outcome, written) {
+        (Some(Err(e)), _) => Err(e.into()),
+        (_, Err(e)) => Err(Error::File {
+            path: path.to_path_buf(),
+            source: e,
+        }),
+        (Some(Ok(o)), Ok(())) => Ok(o),
+        (None, Ok(())) => unreachable!("the run sets its outcome before the file is renamed"),
+    }
 }

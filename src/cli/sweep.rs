@@ -126,7 +126,7 @@ pub(crate) fn run(args: &SweepArgs) -> Result<String> {
     // Every point resolved (and its warnings shown) before the first run and the bar.
     let prepared = sweep::prepare(&spec)?;
     for w in prepared.warnings() {
-        eprintln!("trnsim: warning: {w}");
+        super::warn(w);
     }
     let bar = progress_bar(args, total);
     let done = || {

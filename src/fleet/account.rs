@@ -18,10 +18,11 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use super::hardware::{GenId, Pool};
-use super::job::JobSpec;
+use super::job::{JobId, JobSpec};
+use super::job_log::{JobSink, Ran};
 use super::metrics::{
     CensoredWaits, FleetMetrics, JobRecord, Outcome, Percentiles, ReservationDelivery, Sample,
-    TenantMetrics, WaitsByGang, Work,
+    TenantMetrics, WaitQuantiles, WaitsByGang, Work,
 };
 use super::scenario::Scenario;
 use super::tenant::TenantId;
@@ -91,6 +92,8 @@ pub(crate) struct JobEnd<'a> {
     pub spent_chip_s: u64,
     /// Its first start, if it started.
     pub first_start_s: Option<u64>,
+    /// The generation it last ran on, if it started.
+    pub generation: Option<GenId>,
     /// Its completion, if it completed.
     pub end_s: Option<u64>,
     /// Its work: chips x run time on the reference generation (chip-seconds).
@@ -239,8 +242,8 @@ impl Backlog {
     }
 }
 
-/// The recorder of one run.
-pub(crate) struct Account {
+/// The recorder of one run (`'a`: the run's, for the per-job sink it may borrow).
+pub(crate) struct Account<'a> {
     now_s: u64,
     tenants: Vec<TenantAcc>,
     /// Per generation: gang sizes of the jobs that may wait for it (for fragmentation).
@@ -257,6 +260,11 @@ pub(crate) struct Account {
     gen_series: Vec<String>,
     /// The reclaim grace (s), the first delivery age threshold.
     grace_s: u64,
+    /// Per tenant: reference chip-seconds of work done by runs that ended (completed jobs'
+    /// last runs, the kept progress of preempted ones), for the time series' `work_served`.
+    ended_work_chip_s: Vec<f64>,
+    /// Where per-job records go, when asked for (`fleet::job_log`).
+    job_sink: Option<&'a mut dyn JobSink>,
 }
 
 fn add_size(m: &mut BTreeMap<u32, u32>, k: u32) {
@@ -272,7 +280,7 @@ fn remove_size(m: &mut BTreeMap<u32, u32>, k: u32) {
     }
 }
 
-impl Account {
+impl<'a> Account<'a> {
     /// Empty books for the tenants and generations of `sc`; `record_jobs` keeps one record
     /// per job.
     pub(crate) fn new(sc: &Scenario, record_jobs: bool) -> Self {
@@ -297,6 +305,52 @@ impl Account {
             frag_samples: 0,
             samples: Vec::new(),
             record_jobs,
+            ended_work_chip_s: vec![0.0; sc.tenants.len()],
+            job_sink: None,
+        }
+    }
+
+    /// Tell `sink` each job's fate as it is known: completion and preemptions during the run,
+    /// the unfinished jobs at [`Account::finish`].
+    pub(crate) fn set_job_sink(&mut self, sink: &'a mut dyn JobSink) {
+        self.job_sink = Some(sink);
+    }
+
+    /// Job `id` completed now on `ran.0` (first started at `ran.1`, `ran.2` reference seconds of
+    /// work per chip); its last run did `left` of its work.
+    pub(crate) fn job_completed(
+        &mut self,
+        id: JobId,
+        j: &JobSpec,
+        ran: (GenId, u64, f64),
+        left: f64,
+    ) {
+        let work_chip_s = j.chips as f64 * ran.2;
+        self.ended_work_chip_s[j.tenant] += work_chip_s * left;
+        if let Some(sink) = self.job_sink.as_mut() {
+            let run = Ran {
+                generation: ran.0,
+                first_start_s: ran.1,
+                end_s: self.now_s,
+                work_chip_s,
+            };
+            sink.completed(id, j, run);
+        }
+    }
+
+    /// Job `id` (`ref_s` reference seconds of work per chip) was preempted or killed now,
+    /// keeping `kept` of its work and losing `lost_chip_s` held chip-seconds.
+    pub(crate) fn job_preempted(
+        &mut self,
+        id: JobId,
+        j: &JobSpec,
+        ref_s: f64,
+        kept: f64,
+        lost_chip_s: u64,
+    ) {
+        self.ended_work_chip_s[j.tenant] += j.chips as f64 * ref_s * kept;
+        if let Some(sink) = self.job_sink.as_mut() {
+            sink.preempted(id, lost_chip_s);
         }
     }
 
@@ -524,6 +578,8 @@ impl Account {
                 jobs_queued: a.waiting_jobs,
                 chips_queued: a.waiting_chips,
                 work_queued: a.waiting_work_chip_s as f64 / HOUR_S_F64,
+                work_demanded: a.demanded_chip_s / HOUR_S_F64,
+                work_served: self.ended_work_chip_s[ti] / HOUR_S_F64,
                 ..Default::default()
             });
         }
@@ -567,6 +623,8 @@ impl Account {
                 .sum::<f64>()
                 / HOUR_S_F64,
             chips_fragmented: fragmented,
+            work_demanded: self.tenants.iter().map(|a| a.demanded_chip_s).sum::<f64>() / HOUR_S_F64,
+            work_served: self.ended_work_chip_s.iter().sum::<f64>() / HOUR_S_F64,
             ..Default::default()
         });
         self.frag_samples += 1;
@@ -586,6 +644,11 @@ impl Account {
         jobs: impl Iterator<Item = JobEnd<'j>> + Clone,
         pools: &[Pool],
     ) -> Outcome {
+        if let Some(sink) = self.job_sink.as_mut() {
+            for (id, j) in jobs.clone().enumerate() {
+                sink.unfinished(id as JobId, &j);
+            }
+        }
         let tenants = self.tenant_metrics(sc, jobs.clone());
         let mut fleet = std::mem::take(&mut self.fleet);
         let sum = |f: fn(&TenantMetrics) -> f64| tenants.iter().map(f).sum::<f64>() * HOUR_S_F64;
@@ -712,6 +775,7 @@ impl Account {
                     &mut e.waits.iter().map(|w| (w.0, 1.0, w.2)).collect::<Vec<_>>(),
                 ),
                 wait_weighted_s: CensoredWaits::of(&mut e.waits),
+                wait_quantiles_s: WaitQuantiles::of(&e.waits),
                 reservation_delivered: a.ever_reserved.then(|| a.delivery.metrics(grace_s)),
                 queue_delay_s: Percentiles::of(&mut a.delays),
                 jct_s: Percentiles::of(&mut a.jcts),

@@ -377,6 +377,11 @@ fn generate_poisson(p: &PoissonStream, rng: &mut Rng, out: &mut Vec<JobSpec>) {
 /// Every job of every stream, sorted by submit time (ties: stream order, then order within the
 /// stream). Stream `i` draws from its own generator, derived from `seed`.
 pub(crate) fn generate(streams: &[DemandStream], seed: u64) -> Vec<JobSpec> {
+    generate_streams(streams, seed).0
+}
+
+/// [`generate`], with the index of the stream that drew each job.
+pub(crate) fn generate_streams(streams: &[DemandStream], seed: u64) -> (Vec<JobSpec>, Vec<u32>) {
     let total: f64 = streams.iter().map(|s| s.expected_jobs()).sum();
     let mut all: Vec<(u64, usize, usize, JobSpec)> = Vec::with_capacity(total as usize + 16);
     for (i, s) in streams.iter().enumerate() {
@@ -396,7 +401,7 @@ pub(crate) fn generate(streams: &[DemandStream], seed: u64) -> Vec<JobSpec> {
         );
     }
     all.sort_unstable_by_key(|x| (x.0, x.1, x.2));
-    all.into_iter().map(|x| x.3).collect()
+    all.into_iter().map(|x| (x.3, x.1 as u32)).unzip()
 }
 
 #[cfg(test)]

@@ -266,6 +266,42 @@ pub struct TenantMetrics {
     pub wait_by_gang_s: WaitsByGang,
     /// Reservation delivery (`null` without a reservation).
     pub reservation_delivered: Option<ReservationDelivery>,
+    /// The censored-wait distribution as a fixed-size summary, for the delay CDF chart (not
+    /// part of `summary.json`).
+    #[serde(skip)]
+    pub wait_quantiles_s: WaitQuantiles,
+}
+
+/// The Kaplan-Meier wait distribution of [`CensoredWaits`] (job-counted) at a fixed grid of
+/// [`WaitQuantiles::STEPS`] probabilities: `(p, wait_s)` for p = 1/STEPS, 2/STEPS, ... up to
+/// the last one the curve reaches (jobs still waiting at the horizon keep it below 1). Its
+/// size does not grow with the jobs, so a chart of it stays small whatever the run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct WaitQuantiles {
+    /// `(p, wait_s)`: the smallest wait by which a share `p` of the jobs had started.
+    pub points: Vec<(f64, u64)>,
+}
+
+impl WaitQuantiles {
+    /// Probabilities in the grid.
+    pub const STEPS: usize = 200;
+
+    /// Of `(wait_s, weight, started)` triples (in any order; weights ignored: every job
+    /// counts once).
+    pub fn of(waits: &[(u64, f64, bool)]) -> WaitQuantiles {
+        let mut w: Vec<(u64, f64, bool)> = waits.iter().map(|x| (x.0, 1.0, x.2)).collect();
+        w.sort_by_key(|x| x.0);
+        let curve = km_curve(&w, w.len() as f64);
+        let mut points = Vec::new();
+        let mut k = 1;
+        for &(t, surv) in &curve {
+            while k <= Self::STEPS && surv <= 1.0 - k as f64 / Self::STEPS as f64 + 1e-12 {
+                points.push((k as f64 / Self::STEPS as f64, t));
+                k += 1;
+            }
+        }
+        WaitQuantiles { points }
+    }
 }
 
 /// Work in one unit, reference chip-hours (a job's chips x its run time on the reference
@@ -359,6 +395,13 @@ pub struct Sample {
     pub work_queued: f64,
     /// Free chips that cannot host the smallest waiting gang (fleet rows).
     pub chips_fragmented: u64,
+    /// Work submitted so far (reference chip-hours, cumulative; tenant and fleet rows).
+    pub work_demanded: f64,
+    /// Work done so far by runs that ended: completed jobs, and the progress preempted jobs
+    /// kept (reference chip-hours, cumulative; tenant and fleet rows). A run in progress counts
+    /// when it ends, so `work_served / work_demanded` lags the summary's `served_share` by the
+    /// runs in progress.
+    pub work_served: f64,
 }
 
 /// Everything a run reports.
@@ -452,6 +495,29 @@ mod tests {
         // S(2) = 1/2 * (1 - 1/5) = 0.4: p90 unreached, bounded by the largest wait (3).
         assert_eq!((k.p90, k.p90_lower_bound), (3.0, true));
         assert_eq!(CensoredWaits::of(&mut []), CensoredWaits::default());
+    }
+
+    #[test]
+    fn wait_quantiles_on_a_fixed_grid() {
+        // Four jobs: starts at 0 and 10, one censored at 5, one at 20. KM: S(0) = 3/4,
+        // S(10) = 3/4 * (1 - 1/2) = 3/8, then no more starts: the curve stops at 1 - 3/8.
+        let q = WaitQuantiles::of(&[
+            (10, 9.0, true),
+            (0, 1.0, true),
+            (5, 1.0, false),
+            (20, 1.0, false),
+        ]);
+        assert_eq!(q.points.len(), 125);
+        assert_eq!(q.points[0], (0.005, 0));
+        assert_eq!(q.points[49], (0.25, 0));
+        assert_eq!(q.points[50], (0.255, 10));
+        assert_eq!(q.points[124], (0.625, 10));
+        // Everyone started: the whole grid, whatever the number of jobs.
+        let many: Vec<(u64, f64, bool)> = (0..100_000).map(|i| (i, 1.0, true)).collect();
+        let q = WaitQuantiles::of(&many);
+        assert_eq!(q.points.len(), WaitQuantiles::STEPS);
+        assert_eq!(q.points[99], (0.5, 49_999));
+        assert_eq!(q.points[199], (1.0, 99_999));
     }
 
     #[test]

@@ -62,6 +62,7 @@ pub mod error;
 pub(crate) mod event;
 pub mod hardware;
 pub(crate) mod job;
+pub(crate) mod job_log;
 pub(crate) mod metrics;
 pub(crate) mod policy;
 pub mod quota;

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::Outcome;
 use super::metrics::Sample;
 use super::time::{DAY_S, HOUR_S_F64};
-use crate::report::charts::{self, Part, Series};
+use crate::report::charts::{self, Banded, Part, Series};
 use crate::report::{Format, Table};
 
 /// Fleet utilization: allocated over up chip-hours.
@@ -171,6 +171,8 @@ pub(crate) fn timeseries_table(o: &Outcome) -> Table {
         "chips_queued",
         "chips_fragmented",
         "work_queued",
+        "work_demanded",
+        "work_served",
     ]);
     for s in &o.timeseries {
         table.push(vec![
@@ -186,6 +188,8 @@ pub(crate) fn timeseries_table(o: &Outcome) -> Table {
             s.chips_queued.into(),
             s.chips_fragmented.into(),
             round(s.work_queued, 3),
+            round(s.work_demanded, 3),
+            round(s.work_served, 3),
         ]);
     }
     table
@@ -198,12 +202,71 @@ pub(crate) fn summary_text(o: &Outcome) -> String {
     s
 }
 
-/// Every file of `plan --out`, `(file name, bytes)` in writing order: `summary.json`,
-/// `metrics.csv`, `timeseries.csv`, the charts, and `report.html` (the tables given, then the
-/// charts).
-pub(crate) fn files(o: &Outcome, tables: Vec<Table>) -> Vec<(String, Vec<u8>)> {
+/// Where a run's report came from: the scenario file's hash and every override typed.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Provenance {
+    /// [`fnv1a_hex`] of the scenario file's bytes.
+    pub scenario_hash: String,
+    /// `(flag, key, value)` of each override, in command-line order (`--set`; a sweep's
+    /// `--vary` lists its values comma-separated).
+    pub overrides: Vec<(String, String, String)>,
+}
+
+impl Provenance {
+    /// The `overrides` key of `summary.json`: `[{flag, key, value}]`.
+    pub(crate) fn overrides_json(&self) -> Value {
+        Value::Array(
+            self.overrides
+                .iter()
+                .map(|(f, k, v)| serde_json::json!({"flag": f, "key": k, "value": v}))
+                .collect(),
+        )
+    }
+
+    /// One line for the report's head.
+    pub(crate) fn text(&self) -> String {
+        let o: Vec<String> = self
+            .overrides
+            .iter()
+            .map(|(f, k, v)| format!("{f} {k}={v}"))
+            .collect();
+        format!(
+            "scenario hash {} (FNV-1a 64 of the file's bytes); overrides: {}",
+            self.scenario_hash,
+            if o.is_empty() {
+                "none".to_string()
+            } else {
+                o.join(" ")
+            }
+        )
+    }
+}
+
+/// FNV-1a (64-bit) of `bytes` as 16 hex digits: a stable fingerprint of a scenario file (not a
+/// cryptographic hash; it tells two files apart, as `sweep merge` and the reports need).
+pub(crate) fn fnv1a_hex(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// Every file of `plan --out`, `(file name, bytes)` in writing order: `summary.json` (the
+/// summary plus `scenario_hash` and `overrides`), `metrics.csv`, `timeseries.csv`, the charts,
+/// and `report.html`: the answer first (run and fleet summary, the planner's table, the
+/// charts), then the details (the other tables, `tables` last).
+pub(crate) fn files(o: &Outcome, tables: Vec<Table>, p: &Provenance) -> Vec<(String, Vec<u8>)> {
+    let mut summary = o.summary_json();
+    if let Value::Object(m) = &mut summary {
+        m.insert("scenario_hash".into(), Value::from(p.scenario_hash.clone()));
+        m.insert("overrides".into(), p.overrides_json());
+    }
+    let mut summary = serde_json::to_string_pretty(&summary).expect("summary serializes");
+    summary.push('\n');
     let mut out = vec![
-        ("summary.json".to_string(), summary_text(o).into_bytes()),
+        ("summary.json".to_string(), summary.into_bytes()),
         (
             "metrics.csv".to_string(),
             tenant_table(o).render(Format::Csv).into_bytes(),
@@ -213,55 +276,66 @@ pub(crate) fn files(o: &Outcome, tables: Vec<Table>) -> Vec<(String, Vec<u8>)> {
             timeseries_table(o).render(Format::Csv).into_bytes(),
         ),
     ];
-    let mut parts = vec![Part::Text(format!(
-        "Scenario {}, policy {}, seed {}, horizon {} days.",
-        o.scenario,
-        o.policy,
-        o.seed,
-        o.horizon_s / DAY_S
-    ))];
-    parts.push(Part::Table(planner_table(o)));
-    parts.push(Part::Table(fleet_table(o)));
-    parts.push(Part::Table(details_table(o)));
-    parts.extend(tables.into_iter().map(Part::Table));
+    let mut parts = vec![
+        Part::Text(format!(
+            "Scenario {}, policy {}, seed {}, horizon {}; {}.",
+            o.scenario,
+            o.policy,
+            o.seed,
+            human_s(o.horizon_s as f64),
+            p.text()
+        )),
+        Part::Table(fleet_table(o)),
+        Part::Table(planner_table(o)),
+    ];
     for (file, title, svg) in plan_charts(o) {
         out.push((file, svg.clone().into_bytes()));
         parts.push(Part::Heading(title));
         parts.push(Part::Svg(svg));
     }
+    parts.push(Part::Heading("Details".into()));
+    parts.push(Part::Table(details_table(o)));
+    parts.extend(tables.into_iter().map(Part::Table));
     let html = charts::html(&format!("trnsim plan: {}", o.scenario), &parts);
     out.push(("report.html".to_string(), html.into_bytes()));
     out
 }
 
-/// Charts of one fleet run: allocation stacked by tenant with the reservations and the fleet
-/// installed, and the queueing-delay CDF per tenant (from job records, when the run kept them).
-pub(crate) fn plan_charts(o: &Outcome) -> Vec<(String, String, String)> {
-    let day = DAY_S as f64;
-    let names: Vec<String> = o.tenants.iter().map(|t| t.tenant.clone()).collect();
-    let series = |name: &str, f: &dyn Fn(&Sample) -> f64| Series {
+/// One tenant series of the time series (`name`), times in `u`.
+fn over_time(o: &Outcome, name: &str, u: TimeUnit, f: &dyn Fn(&Sample) -> f64) -> Series {
+    Series {
         name: name.to_string(),
         points: o
             .timeseries
             .iter()
             .filter(|s| s.series == name)
-            .map(|s| (s.time_s as f64 / day, f(s)))
+            .map(|s| (s.time_s as f64 / u.s, f(s)))
             .collect(),
-    };
+    }
+}
+
+/// Charts of one fleet run: allocation stacked by tenant with the reservations and the fleet
+/// up; per tenant the share of its demanded work served and its backlog over time; and the
+/// censored-wait CDF per tenant from its fixed-size quantile summary (so the chart's size does
+/// not grow with the jobs). Times in hours, or days past a year (`time_unit`).
+pub(crate) fn plan_charts(o: &Outcome) -> Vec<(String, String, String)> {
+    let u = time_unit(o.horizon_s);
+    let x_label = format!("time ({})", unit_name(u));
+    let names: Vec<String> = o.tenants.iter().map(|t| t.tenant.clone()).collect();
     let stacked: Vec<Series> = names
         .iter()
-        .map(|n| series(n, &|s| s.chips_allocated as f64))
+        .map(|n| over_time(o, n, u, &|s| s.chips_allocated as f64))
         .collect();
     let mut lines: Vec<Series> = names
         .iter()
         .map(|n| {
-            let mut s = series(n, &|s| s.chips_reserved as f64);
+            let mut s = over_time(o, n, u, &|s| s.chips_reserved as f64);
             s.name = format!("{n} reservation");
             s
         })
         .filter(|s| s.points.iter().any(|p| p.1 > 0.0))
         .collect();
-    let mut up = series("*fleet*", &|s| s.chips_up as f64);
+    let mut up = over_time(o, "*fleet*", u, &|s| s.chips_up as f64);
     up.name = "fleet (chips up)".into();
     lines.push(up);
     let alloc = charts::stacked(
@@ -269,35 +343,47 @@ pub(crate) fn plan_charts(o: &Outcome) -> Vec<(String, String, String)> {
             "{}: chips allocated by tenant ({} policy)",
             o.scenario, o.policy
         ),
-        "time (days)",
+        &x_label,
         "chips",
         &stacked,
         &lines,
     );
-    let mut cdfs = Vec::new();
-    for (i, n) in names.iter().enumerate() {
-        let mut waits: Vec<f64> = o
-            .jobs
+    let per_tenant = |f: &dyn Fn(&Sample) -> f64| -> Vec<Banded> {
+        names
             .iter()
-            .filter(|j| j.tenant == i)
-            .filter_map(|j| {
-                j.first_start_s
-                    .map(|s| ((s - j.submit_s) as f64).max(1.0) / HOUR_S_F64)
-            })
-            .collect();
-        if !waits.is_empty() {
-            cdfs.push((charts::cdf(n, &mut waits), None));
-        }
-    }
-    let cdf = charts::lines(
+            .map(|n| (over_time(o, n, u, f), None))
+            .collect()
+    };
+    let served = charts::lines(
         &format!(
-            "{}: queueing delay per tenant (CDF; delays under 1 s drawn at 1 s)",
+            "{}: share of demanded work served so far (ended runs; reference chip-hours)",
             o.scenario
         ),
-        "queueing delay (hours, log scale)",
-        "fraction of started jobs",
-        &cdfs,
-        true,
+        &x_label,
+        "work served / work demanded, cumulative (%)",
+        &per_tenant(&|s| {
+            if s.work_demanded > 0.0 {
+                100.0 * s.work_served / s.work_demanded
+            } else {
+                100.0
+            }
+        }),
+        false,
+        None,
+    );
+    let peak = o
+        .timeseries
+        .iter()
+        .filter(|s| names.contains(&s.series))
+        .map(|s| s.work_queued)
+        .fold(0.0, f64::max);
+    let (scale, scale_name) = magnitude(peak);
+    let backlog = charts::lines(
+        &format!("{}: backlog per tenant (work of waiting jobs)", o.scenario),
+        &x_label,
+        &format!("work queued ({scale_name}reference chip-hours)"),
+        &per_tenant(&|s| s.work_queued / scale),
+        false,
         None,
     );
     vec![
@@ -306,8 +392,69 @@ pub(crate) fn plan_charts(o: &Outcome) -> Vec<(String, String, String)> {
             "Allocation over time".into(),
             alloc,
         ),
-        ("queue_delay_cdf.svg".into(), "Queueing delay".into(), cdf),
+        (
+            "served_share.svg".into(),
+            "Served share over time".into(),
+            served,
+        ),
+        ("backlog.svg".into(), "Backlog over time".into(), backlog),
+        (
+            "queue_delay_cdf.svg".into(),
+            "Waits (censored, Kaplan-Meier)".into(),
+            wait_cdf(o, u),
+        ),
     ]
+}
+
+/// The censored-wait CDF per tenant: its Kaplan-Meier curve at
+/// [`super::metrics::WaitQuantiles::STEPS`] probabilities (a curve stops where jobs still
+/// waiting at the horizon keep it from rising further).
+fn wait_cdf(o: &Outcome, u: TimeUnit) -> String {
+    let floor_s = 1.0;
+    let cdfs: Vec<Banded> = o
+        .tenants
+        .iter()
+        .filter(|t| !t.wait_quantiles_s.points.is_empty())
+        .map(|t| {
+            let points = t
+                .wait_quantiles_s
+                .points
+                .iter()
+                .map(|&(p, w)| ((w as f64).max(floor_s) / u.s, p))
+                .collect();
+            (
+                Series {
+                    name: t.tenant.clone(),
+                    points,
+                },
+                None,
+            )
+        })
+        .collect();
+    charts::lines(
+        &format!(
+            "{}: wait per tenant, every submitted job (Kaplan-Meier; waits under 1 s drawn at 1 s)",
+            o.scenario
+        ),
+        &format!("wait ({}, log scale)", unit_name(u)),
+        "share of submitted jobs started",
+        &cdfs,
+        true,
+        None,
+    )
+}
+
+/// A power of a thousand to show values up to `peak` in, with its name (`million `).
+fn magnitude(peak: f64) -> (f64, &'static str) {
+    [(1e9, "billion "), (1e6, "million "), (1e3, "thousand ")]
+        .into_iter()
+        .find(|(k, _)| peak >= 10.0 * k)
+        .unwrap_or((1.0, ""))
+}
+
+/// The unit's name on an axis.
+fn unit_name(u: TimeUnit) -> &'static str {
+    if u.suffix == "d" { "days" } else { "hours" }
 }
 
 fn round(x: f64, digits: i32) -> Value {

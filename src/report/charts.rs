@@ -110,6 +110,7 @@ pub(crate) fn stacked(
                 .configure_mesh()
                 .x_desc(x_label)
                 .y_desc(y_label)
+                .y_label_formatter(&y_tick)
                 .draw()?;
             for (i, (s, top)) in stacked.iter().zip(&tops).enumerate().rev() {
                 let c = colour(i);
@@ -145,6 +146,19 @@ pub(crate) fn stacked(
     };
     let note = finish::<SVGBackend>(err);
     svg + &note
+}
+
+/// Series with more points than this are drawn as lines only (a mark per point would hide the
+/// line and grow the file with the samples).
+const MAX_MARKED: usize = 60;
+
+/// A y tick: thousands separators from 1,000 up, else at most six decimals.
+fn y_tick(y: &f64) -> String {
+    if y.abs() >= 1000.0 {
+        crate::fleet::report::thousands(*y, 0)
+    } else {
+        format!("{}", (y * 1e6).round() / 1e6)
+    }
 }
 
 /// Lines, optionally with a shaded band (`(x, lo, hi)` per point) each; `log_x` for a
@@ -206,8 +220,11 @@ pub(crate) fn lines(
                             .legend(move |(x, y)| {
                                 PathElement::new(vec![(x, y), (x + 14, y)], style)
                             });
-                        $chart
-                            .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, c.filled())))?;
+                        if s.points.len() <= MAX_MARKED {
+                            $chart.draw_series(
+                                s.points.iter().map(|&p| Circle::new(p, 3, c.filled())),
+                            )?;
+                        }
                     }
                     $chart
                         .configure_series_labels()
@@ -223,6 +240,7 @@ pub(crate) fn lines(
                     .configure_mesh()
                     .x_desc(x_label)
                     .y_desc(y_label)
+                    .y_label_formatter(&y_tick)
                     .draw()?;
                 body!(chart);
             } else {
@@ -243,7 +261,10 @@ pub(crate) fn lines(
                     }
                 };
                 let mut mesh = chart.configure_mesh();
-                mesh.x_desc(x_label).y_desc(y_label).x_label_formatter(&fmt);
+                mesh.x_desc(x_label)
+                    .y_desc(y_label)
+                    .x_label_formatter(&fmt)
+                    .y_label_formatter(&y_tick);
                 if let Some(t) = x_ticks {
                     mesh.x_labels(t.len() + 2);
                 }
@@ -257,21 +278,10 @@ pub(crate) fn lines(
     svg + &note
 }
 
-/// The empirical CDF of `values` as a step series (x sorted, y from 1/n to 1).
-pub(crate) fn cdf(name: &str, values: &mut [f64]) -> Series {
-    values.sort_by(f64::total_cmp);
-    let n = values.len() as f64;
-    Series {
-        name: name.to_string(),
-        points: values
-            .iter()
-            .enumerate()
-            .map(|(i, &x)| (x, (i + 1) as f64 / n))
-            .collect(),
-    }
-}
-
-/// A self-contained HTML page: a title, paragraphs, inline SVG charts and HTML tables.
+/// A self-contained HTML page: a title, paragraphs, inline SVG charts and HTML tables. A table
+/// keeps its cells on one line and scrolls sideways inside its own box when wider than the page,
+/// so a wide detail table never pushes the page (or the headline's last columns) off-screen;
+/// its title is its caption.
 pub(crate) fn html(title: &str, parts: &[Part]) -> String {
     let esc = |s: &str| {
         s.replace('&', "&amp;")
@@ -279,7 +289,7 @@ pub(crate) fn html(title: &str, parts: &[Part]) -> String {
             .replace('>', "&gt;")
     };
     let mut h = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\n<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}}table{{border-collapse:collapse;font-size:13px;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}th{{background:#f3f3f3}}td:first-child,th:first-child{{text-align:left}}figure{{margin:1.5em 0}}</style></head><body>\n<h1>{t}</h1>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\n<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}.scroll{{overflow-x:auto;max-width:100%;margin:1em 0}}table{{border-collapse:collapse;font-size:13px}}caption{{text-align:left;font-size:13px;padding:0 0 4px;white-space:normal}}td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right;white-space:nowrap}}th{{background:#f3f3f3}}td:first-child,th:first-child{{text-align:left}}figure{{margin:1.5em 0}}</style></head><body>\n<h1>{t}</h1>\n",
         t = esc(title)
     );
     for p in parts {
@@ -288,7 +298,11 @@ pub(crate) fn html(title: &str, parts: &[Part]) -> String {
             Part::Text(s) => h.push_str(&format!("<p>{}</p>\n", esc(s))),
             Part::Svg(s) => h.push_str(&format!("<figure>{s}</figure>\n")),
             Part::Table(t) => {
-                h.push_str("<table><tr>");
+                h.push_str("<div class=\"scroll\"><table>");
+                if let Some(c) = &t.title {
+                    h.push_str(&format!("<caption>{}</caption>", esc(c)));
+                }
+                h.push_str("<tr>");
                 for c in &t.columns {
                     h.push_str(&format!("<th>{}</th>", esc(c)));
                 }
@@ -300,7 +314,7 @@ pub(crate) fn html(title: &str, parts: &[Part]) -> String {
                     }
                     h.push_str("</tr>\n");
                 }
-                h.push_str("</table>\n");
+                h.push_str("</table></div>\n");
             }
         }
     }
@@ -316,5 +330,6 @@ pub(crate) enum Part {
     Text(String),
     /// An inline SVG chart.
     Svg(String),
+    /// A table (its title as caption).
     Table(super::Table),
 }

@@ -186,15 +186,6 @@ pub struct Spec<'a> {
     pub threads: Option<usize>,
 }
 
-fn fnv(text: &str) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in text.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("{h:016x}")
-}
-
 fn resolve(spec: &Spec, point: &Point) -> Result<Scenario> {
     let mut set = spec.set.clone();
     set.extend(point.values.iter().cloned());
@@ -203,17 +194,55 @@ fn resolve(spec: &Spec, point: &Point) -> Result<Scenario> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    Scenario::from_toml(
+    let mut scenario = Scenario::from_toml(
         spec.text,
         &spec.file.display().to_string(),
         &base,
         &set,
         spec.read,
     )
-    .map_err(|source| Error::Fleet {
-        point: point.label(),
-        source,
-    })
+    .map_err(|mut source| {
+        if let fleet::Error::Config(e) = &mut source {
+            name_vary(&mut e.location, &e.key, spec, point);
+        }
+        Error::Fleet {
+            point: point.label(),
+            source,
+        }
+    })?;
+    for w in &mut scenario.warnings {
+        name_vary(&mut w.location, &w.key, spec, point);
+    }
+    Ok(scenario)
+}
+
+/// Whether an override of `key` (dotted; numeric segments index arrays) wrote the value at
+/// `at` (`a.b[2].c`) or its table: one path is the other or lies under it.
+fn touches(key: &str, at: &str) -> bool {
+    let at = at.replace('[', ".").replace(']', "");
+    let under = |a: &str, b: &str| a == b || a.starts_with(&format!("{b}."));
+    under(&at, key) || under(key, &at)
+}
+
+/// The scenario reads a point's `--vary` values as overrides, named `--set` in its locations:
+/// an error or warning at a key a `--vary` wrote says `(--vary)` (the most specific override
+/// touching the key decides; `--vary` applies after `--set`, so it wins a tie).
+fn name_vary(location: &mut Location, at: &str, spec: &Spec, point: &Point) {
+    let Location::Set { flag, .. } = location else {
+        return;
+    };
+    let longest = |pairs: &[(String, String)]| {
+        pairs
+            .iter()
+            .filter(|(k, _)| touches(k, at))
+            .map(|(k, _)| k.len())
+            .max()
+    };
+    if let Some(v) = longest(&point.values)
+        && longest(&spec.set).is_none_or(|s| v >= s)
+    {
+        *flag = "--vary";
+    }
 }
 
 /// A sweep (or its shard) resolved and checked, nothing run yet: every point's scenario, and
@@ -242,7 +271,7 @@ pub fn prepare<'a>(spec: &'a Spec<'a>) -> Result<Prepared<'a>> {
     )?;
     let grid = Grid {
         scenario: spec.file.display().to_string(),
-        scenario_hash: fnv(spec.text),
+        scenario_hash: fleet::report::fnv1a_hex(spec.text.as_bytes()),
         set: spec.set.clone(),
         vary: spec.vary.clone(),
         seeds: spec.seeds,

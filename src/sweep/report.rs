@@ -6,8 +6,7 @@
 use serde_json::Value;
 
 use super::{PointStats, Runs, Stat};
-use crate::fleet::report::{UTILIZATION, tenant_metric, thousands, time_unit};
-use crate::fleet::time::HOUR_S_F64;
+use crate::fleet::report::{Provenance, UTILIZATION, tenant_metric, thousands, time_unit};
 use crate::report::charts::{self, Banded, Part, Series};
 use crate::report::{Format, Table};
 
@@ -181,9 +180,34 @@ pub(crate) fn render(runs: &Runs, stats: &[PointStats], format: Format) -> Strin
     }
 }
 
-/// `summary.json`: the grid, and every point's metrics by name.
+/// The scenario's hash and every `--set` and `--vary` of the sweep, in that order.
+fn provenance(runs: &Runs) -> Provenance {
+    let set = runs
+        .grid
+        .set
+        .iter()
+        .map(|(k, v)| ("--set", k.clone(), v.clone()));
+    let vary = runs
+        .grid
+        .vary
+        .iter()
+        .map(|v| ("--vary", v.key.clone(), v.values.join(",")));
+    Provenance {
+        scenario_hash: runs.grid.scenario_hash.clone(),
+        overrides: set
+            .chain(vary)
+            .map(|(f, k, v)| (f.to_string(), k, v))
+            .collect(),
+    }
+}
+
+/// `summary.json`: the grid, every point's metrics by name, and (as in `plan`'s) the
+/// scenario's hash and the overrides typed.
 pub(crate) fn summary(runs: &Runs, stats: &[PointStats]) -> Value {
+    let p = provenance(runs);
     serde_json::json!({
+        "scenario_hash": p.scenario_hash,
+        "overrides": p.overrides_json(),
         "grid": runs.grid,
         "points": stats.iter().map(|p| serde_json::json!({
             "point": p.point,
@@ -192,7 +216,9 @@ pub(crate) fn summary(runs: &Runs, stats: &[PointStats]) -> Value {
     })
 }
 
-/// A line of means and its 95 % band, scaled (to percent, to hours).
+/// A line of means and its 95 % band, scaled (to percent, to hours). Every quantity charted
+/// (utilization, waits) is non-negative, so the band is clipped at zero: mean - CI below zero
+/// is an artefact of the normal approximation, not a possible value.
 fn banded(name: String, pts: &[(f64, Stat)], scale: f64) -> Banded {
     (
         Series {
@@ -201,7 +227,10 @@ fn banded(name: String, pts: &[(f64, Stat)], scale: f64) -> Banded {
         },
         Some(
             pts.iter()
-                .map(|(x, s)| (*x, (s.mean - s.ci95) * scale, (s.mean + s.ci95) * scale))
+                .map(|(x, s)| {
+                    let lo = ((s.mean - s.ci95) * scale).max(0.0);
+                    (*x, lo, (s.mean + s.ci95) * scale)
+                })
                 .collect(),
         ),
     )
@@ -276,6 +305,16 @@ pub(crate) fn sweep_charts(runs: &Runs, stats: &[PointStats]) -> Vec<(String, St
         ),
     ));
     let names = tenants(stats);
+    let horizon_s = runs
+        .runs
+        .first()
+        .and_then(|r| r.summary.get("horizon_s")?.as_u64())
+        .unwrap_or(0);
+    let u = time_unit(horizon_s);
+    let y_wait = format!(
+        "p99 queueing delay ({})",
+        if u.suffix == "d" { "days" } else { "hours" }
+    );
     if groups.len() == 1 {
         // One varied key: every tenant on one chart.
         let series: Vec<Banded> = names
@@ -290,7 +329,7 @@ pub(crate) fn sweep_charts(runs: &Runs, stats: &[PointStats]) -> Vec<(String, St
                         ))
                     })
                     .collect();
-                banded(n.clone(), &pts, 1.0 / HOUR_S_F64)
+                banded(n.clone(), &pts, 1.0 / u.s)
             })
             .collect();
         let tick_labels = numeric.is_none().then_some(ticks.as_slice());
@@ -300,7 +339,7 @@ pub(crate) fn sweep_charts(runs: &Runs, stats: &[PointStats]) -> Vec<(String, St
             charts::lines(
                 &format!("p99 queueing delay per tenant vs {}", first.key),
                 &first.key,
-                "p99 queueing delay (h)",
+                &y_wait,
                 &series,
                 false,
                 tick_labels,
@@ -315,9 +354,9 @@ pub(crate) fn sweep_charts(runs: &Runs, stats: &[PointStats]) -> Vec<(String, St
                 chart(
                     &tenant_metric(&n, "queue_delay_s.p99"),
                     &l,
-                    1.0 / HOUR_S_F64,
+                    1.0 / u.s,
                     &format!("{n}: p99 queueing delay vs {}", first.key),
-                    "p99 queueing delay (h)",
+                    &y_wait,
                 ),
             ));
         }
@@ -345,10 +384,9 @@ pub(crate) fn files(runs: &Runs, stats: &[PointStats]) -> Vec<(String, Vec<u8>)>
     ];
     let mut parts = vec![
         Part::Text(format!(
-            "Scenario {} (hash {}), fixed overrides {:?}; {} points x {} seeds from seed {}; every figure is the mean over seeds with its 95 % confidence interval (Student's t).",
+            "Scenario {}, {}; {} points x {} seeds from seed {}; every figure is the mean over seeds with its 95 % confidence interval (Student's t).",
             runs.grid.scenario,
-            runs.grid.scenario_hash,
-            runs.grid.set,
+            provenance(runs).text(),
             runs.grid.points.len(),
             runs.grid.seeds,
             runs.grid.base_seed
@@ -363,4 +401,17 @@ pub(crate) fn files(runs: &Runs, stats: &[PointStats]) -> Vec<(String, Vec<u8>)>
     let html = charts::html(&format!("trnsim sweep: {}", runs.grid.scenario), &parts);
     out.push(("report.html".to_string(), html.into_bytes()));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bands_are_clipped_at_zero() {
+        let s = |mean, ci95| Stat { mean, ci95, n: 3 };
+        let (line, band) = banded("w".into(), &[(1.0, s(1.0, 3.0)), (2.0, s(5.0, 2.0))], 2.0);
+        assert_eq!(line.points, [(1.0, 2.0), (2.0, 10.0)]);
+        assert_eq!(band.unwrap(), [(1.0, 0.0, 8.0), (2.0, 6.0, 14.0)]);
+    }
 }

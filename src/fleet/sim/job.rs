@@ -210,6 +210,9 @@ impl Sim<'_> {
         }
         match why {
             Stop::Completed => {
+                let left = st.remaining / j.work.max(1) as f64;
+                let ran = (g, st.first_start_s, self.rt.reference_s(j));
+                self.account.job_completed(id, j, ran, left);
                 st.status = Status::Done;
                 st.remaining = 0.0;
                 st.end_s = now;
@@ -228,6 +231,9 @@ impl Sim<'_> {
                     .work_done(j, g, &self.s.fleet.generations[g], kept_s);
                 st.remaining = (st.remaining - done).max(0.0);
                 let lost_chip_s = (elapsed - kept_s) * chips;
+                let kept = done / j.work.max(1) as f64;
+                let ref_s = self.rt.reference_s(j);
+                self.account.job_preempted(id, j, ref_s, kept, lost_chip_s);
                 self.account.stop(
                     t,
                     if why == Stop::Killed {

@@ -28,6 +28,7 @@ use super::error::Result;
 use super::event::{EventKind, EventQueue};
 use super::hardware::{GenId, Placement, for_parts};
 use super::job::{JobId, JobSpec, RunTime};
+use super::job_log::JobSink;
 use super::metrics::Outcome;
 use super::policy::{Policy, RunningSets, View};
 use super::rng::Rng;
@@ -119,6 +120,7 @@ impl JobState {
             spec,
             phase,
             spent_chip_s: self.spent_chip_s,
+            generation: (self.first_start_s != NO_TIME).then_some(self.gen_ as GenId),
             first_start_s: (self.first_start_s != NO_TIME).then_some(self.first_start_s),
             end_s: (self.end_s != NO_TIME).then_some(self.end_s),
             work_chip_s,
@@ -165,13 +167,31 @@ struct Sim<'a> {
     ends: Vec<BTreeSet<(u64, JobId)>>,
     reclaim: ReclaimState,
     memo: PreemptMemos,
-    account: Account,
+    account: Account<'a>,
 }
 
 /// Run a scenario with a seed and a run-time provider.
 pub fn run_with(s: &Scenario, seed: u64, rt: &dyn RunTime, opts: &RunOptions) -> Result<Outcome> {
-    let jobs = demand::generate(&s.demand, seed);
-    let mut sim = Sim::new(s, seed, rt, *opts, jobs);
+    run_with_log(s, seed, rt, opts, None)
+}
+
+/// [`run_with`], telling `log` each job's fate as it is known (`fleet::job_log`).
+pub(crate) fn run_with_log<'a>(
+    s: &'a Scenario,
+    seed: u64,
+    rt: &'a dyn RunTime,
+    opts: &RunOptions,
+    log: Option<&'a mut dyn JobSink>,
+) -> Result<Outcome> {
+    let mut sim;
+    if let Some(log) = log {
+        let (jobs, streams) = demand::generate_streams(&s.demand, seed);
+        sim = Sim::new(s, seed, rt, *opts, jobs);
+        log.streams(streams);
+        sim.account.set_job_sink(log);
+    } else {
+        sim = Sim::new(s, seed, rt, *opts, demand::generate(&s.demand, seed));
+    }
     sim.run()?;
     Ok(sim.outcome(seed))
 }
@@ -218,7 +238,7 @@ impl<'a> Sim<'a> {
 
     /// Call a recorder hook with what it may read of the engine now.
     #[inline]
-    fn record<R>(&mut self, hook: impl FnOnce(&mut Account, &Snapshot<'_>) -> R) -> R {
+    fn record<R>(&mut self, hook: impl FnOnce(&mut Account<'_>, &Snapshot<'_>) -> R) -> R {
         let state = Snapshot {
             books: &self.books,
             pools: &self.cap.pools,

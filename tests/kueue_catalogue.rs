@@ -94,7 +94,27 @@ const DIVERGENT: &[(&str, &str)] = &[
         "preemption_test.toml: TestPreemption/preemptions from cq when target queue is exhausted for one requested resource, but not the other",
         CLASSICAL_BORROW_FIRST,
     ),
+    (
+        "preemption_fair_test.toml: TestFairPreemptions/preempt from target and others even if over nominal",
+        FAIR_SECOND_STRATEGY,
+    ),
+    (
+        "preemption_fair_test.toml: TestFairPreemptions/preempt from different cluster queues if the end result has a smaller max share",
+        FAIR_SECOND_STRATEGY,
+    ),
+    (
+        "preemption_fair_test.toml: TestFairPreemptions/can preempt anything borrowing from CQ with 0 weight",
+        FAIR_SECOND_STRATEGY,
+    ),
+    (
+        "preemption_fair_test.toml: TestFairPreemptions/prefer to preempt workloads that don't make the target CQ have the biggest share",
+        FAIR_NEXT_CANDIDATE,
+    ),
 ];
+
+const FAIR_SECOND_STRATEGY: &str = "fair sharing: the second default strategy LessThanInitialShare is missing (parseStrategies, runSecondFsStrategy); its victims pass only that one";
+
+const FAIR_NEXT_CANDIDATE: &str = "fair sharing: trnsim gives up on a target queue at its first candidate failing the share test; Kueue (runFirstFsStrategy) goes on to that queue's next workload";
 
 const CLASSICAL_BORROW_FIRST: &str = "classical: Kueue tries with borrowing allowed first (classicalPreemptions); trnsim first fits within nominal, evicting one own job more";
 
@@ -371,6 +391,7 @@ fn scenario_text(case: &Case, order: &[&Workload], with_incoming: bool) -> Strin
 type Starts = (Option<u64>, Option<u64>);
 
 fn run_records(case: &Case, text: &str) -> Result<Vec<Starts>, String> {
+    let debug = std::env::var("KUEUE_CASE").is_ok_and(|n| n == case.name);
     let s = Scenario::from_toml(text, &case.name, ".".as_ref(), &[], &|_| unreachable!())
         .map_err(|e| format!("scenario: {e}"))?;
     let opts = RunOptions {
@@ -378,7 +399,11 @@ fn run_records(case: &Case, text: &str) -> Result<Vec<Starts>, String> {
         ..RunOptions::default()
     };
     let out = run_with(&s, 1, &SpeedupRunTime, &opts).map_err(|e| format!("run: {e}"))?;
-    Ok(out.jobs.iter().map(|r| (r.first_start_s, r.running_since_s)).collect())
+    let starts: Vec<Starts> = out.jobs.iter().map(|r| (r.first_start_s, r.running_since_s)).collect();
+    if debug {
+        println!("{text}\n{starts:?}");
+    }
+    Ok(starts)
 }
 
 /// What trnsim did with a case: (preempted admitted workloads, incoming workloads running).

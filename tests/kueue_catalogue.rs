@@ -119,17 +119,19 @@ const FAIR_NEXT_CANDIDATE: &str = "fair sharing: trnsim gives up on a target que
 const CLASSICAL_BORROW_FIRST: &str = "classical: Kueue tries with borrowing allowed first (classicalPreemptions); trnsim first fits within nominal, evicting one own job more";
 
 /// Scenario features the catalogue needs and trnsim lacks: the `needs` name, a scenario fragment
-/// using the wanted key (appended to a minimal scenario; accepted once the feature exists), and
-/// what it is.
-const FEATURES: &[(&str, &str, &str)] = &[
+/// using the wanted key (appended to a minimal scenario; accepted once the feature exists), the
+/// key path a refusal names, and what it is.
+const FEATURES: &[(&str, &str, &str, &str)] = &[
     (
         "cohort_quota",
-        "[cohorts.c]\nquota.g.nominal_chips = 1\n[tenants.t]\ncohort = \"c\"\n",
+        "[cohorts.c]\nquota.g.nominal_chips = 1\n[tenants.t]\ncohort = \"c\"\nquota.g.nominal_chips = 1\n",
+        "cohorts.c.quota",
         "a cohort with quota of its own (Kueue Cohort spec.resourceGroups: hierarchical cohorts)",
     ),
     (
         "fair_strategies",
-        "[policy]\nname = \"fair\"\nfair_sharing.preemption_strategies = [\"less_than_or_equal_to_final_share\"]\n[tenants.t]\n",
+        "[policy]\nname = \"fair\"\nfair_sharing.preemption_strategies = [\"less_than_or_equal_to_final_share\"]\n[tenants.t]\nquota.g.nominal_chips = 1\n",
+        "policy.fair_sharing",
         "a setting to choose the fair-sharing preemption strategies (Kueue fairSharing.preemptionStrategies)",
     ),
 ];
@@ -467,13 +469,21 @@ fn load() -> Vec<(String, DataFile)> {
         .collect()
 }
 
-/// A feature is accepted once a minimal scenario using its key parses.
-fn feature_exists(fragment: &str) -> bool {
+/// A feature is accepted once a minimal scenario using its key parses; until then the scenario
+/// must be refused for that key (`key`), not for something else.
+fn feature_exists(fragment: &str, key: &str) -> bool {
     let text = format!(
         "horizon = 10\n[fleet.generations.g]\nwatts_per_chip = 1000\nultraserver_chips = 4\n\
          [[fleet.deliveries]]\nat = 0\ngeneration = \"g\"\nultraservers = 1\n{fragment}"
     );
-    Scenario::from_toml(&text, "probe", ".".as_ref(), &[], &|_| unreachable!()).is_ok()
+    match Scenario::from_toml(&text, "probe", ".".as_ref(), &[], &|_| unreachable!()) {
+        Ok(_) => true,
+        Err(e) => {
+            let e = e.to_string();
+            assert!(e.contains(key), "the probe for {key} fails for another reason: {e}");
+            false
+        }
+    }
 }
 
 /// Checks that a file's cases are all accounted for; returns problems.
@@ -516,11 +526,11 @@ fn kueue_catalogue() {
         for case in &data.case {
             let key = format!("{path}: {}/{}", case.test, case.name);
             if let Some(need) = &case.needs {
-                let Some(&(_, fragment, what)) = FEATURES.iter().find(|f| f.0 == need) else {
+                let Some(&(_, fragment, probe_key, what)) = FEATURES.iter().find(|f| f.0 == need) else {
                     problems.push(format!("{key}: unknown need {need}"));
                     continue;
                 };
-                if feature_exists(fragment) {
+                if feature_exists(fragment, probe_key) {
                     problems.push(format!("{key}: needs {need}, which exists now: enable it"));
                 }
                 println!("skipped {key}: needs {what}");

@@ -32,7 +32,7 @@
 //!             within_queue = "lower_priority", reclaim_within_cohort = "any",
 //!             borrow_within_cohort = "lower_priority", borrow_max_priority = 0 }]
 //! admitted = [{ name = "low", queue = "standalone", priority = -1, chips = 2,
-//!               flavor = "default", at = 0 }]
+//!               flavor = "default", at = 0 }]   # flavor "any": the flavors in order
 //! incoming = [{ name = "in", queue = "standalone", priority = 1, chips = 2 }]
 //! preempted = ["low"]      # Kueue's victims (default none)
 //! incoming_admitted = ["in"]  # which incoming workloads start (default: all when
@@ -41,7 +41,9 @@
 //!
 //! Preemption settings default to Kueue's (`never` for all three), not to trnsim's. Fair-sharing
 //! weights default to 1. A flavor is a generation; a workload runs on the flavor it names
-//! (default `default`; the incoming's flavor is the one Kueue's assignment names).
+//! (default `default`; the incoming's flavor is the one Kueue's assignment names), or with
+//! `flavor = "any"` on the first that admits it, in the order the queues list them (by name:
+//! generations are declared in order of first use, `quota` tables sorted).
 //!
 //! # How a case runs
 //!
@@ -110,7 +112,29 @@ const DIVERGENT: &[(&str, &str)] = &[
         "preemption_fair_test.toml: TestFairPreemptions/prefer to preempt workloads that don't make the target CQ have the biggest share",
         FAIR_NEXT_CANDIDATE,
     ),
+    (
+        "scheduler_test.toml: TestSchedule/minimal preemptions when target queue is exhausted",
+        CLASSICAL_BORROW_FIRST,
+    ),
+    (
+        "scheduler_test.toml: TestSchedule/A workload is only eligible to do preemptions if it fits fully within nominal quota",
+        "classical: Kueue lets a workload that must borrow preempt only with borrowWithinCohort (or fair sharing with reclaim) (FlavorAssigner.canPreemptWhileBorrowing); trnsim evicts own lower-priority jobs and borrows the rest",
+    ),
+    (
+        "scheduler_test.toml: TestSchedule/prefer reclamation over cq priority based preemption",
+        "flavors: Kueue prefers the flavor where preemption only reclaims borrowed capacity (FlavorAssigner, SimulatePreemption's possibility); trnsim preempts in the first flavor where preemption is possible",
+    ),
+    (
+        "scheduler_test.toml: TestSchedule/capacity blocked when lending clusterqueue not guaranteed to reclaim (ReclaimWithinCohort=LowerPriority)",
+        LENDER_HEAD_BLOCKS,
+    ),
+    (
+        "scheduler_test.toml: TestSchedule/capacity blocked when lending clusterqueue not guaranteed to reclaim (ReclaimWithinCohort=Never)",
+        LENDER_HEAD_BLOCKS,
+    ),
 ];
+
+const LENDER_HEAD_BLOCKS: &str = "a lender's pending head that needs its lent capacity back and cannot reclaim it (reclaimWithinCohort LowerPriority or Never) keeps that capacity from borrowers (Scheduler.reserveCapacityForUnreclaimablePreempt); trnsim lends it";
 
 const FAIR_SECOND_STRATEGY: &str = "fair sharing: the second default strategy LessThanInitialShare is missing (parseStrategies, runSecondFsStrategy); its victims pass only that one";
 
@@ -286,7 +310,8 @@ fn flavors(case: &Case) -> Vec<String> {
         .admitted
         .iter()
         .chain(&case.incoming)
-        .map(|w| w.flavor().to_string());
+        .map(|w| w.flavor().to_string())
+        .filter(|f| f != "any");
     for f in named.chain(used) {
         if !out.contains(&f) {
             out.push(f);
@@ -375,14 +400,17 @@ fn scenario_text(case: &Case, order: &[&Workload], with_incoming: bool) -> Strin
     let incoming = case.incoming.iter().filter(|_| with_incoming);
     let jobs = order.iter().copied().zip(0u64..).chain(incoming.map(|w| (w, t_in)));
     for (i, (w, at)) in jobs.enumerate() {
+        let generation = match w.flavor() {
+            "any" => String::new(),
+            f => format!(", generation = \"{f}\""),
+        };
         let _ = write!(
             s,
             "[demand.w{i:04}]\nkind = \"jobs\"\ntenant = \"{}\"\njobs = [{{ at = {at}, chips = {}, \
-             run_time = 1000000, priority = {}, generation = \"{}\" }}]\n",
+             run_time = 1000000, priority = {}{generation} }}]\n",
             w.queue,
             chips(case, w.chips),
             w.priority,
-            w.flavor()
         );
     }
     s

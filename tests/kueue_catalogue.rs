@@ -74,7 +74,7 @@
 //! | `preemption_test.go` | 47 | 32 | 6 | 0 | 15 |
 //! | `preemption_fair_test.go` | 37 | 34 | 4 | 11 | 3 |
 //! | `preemption_hierarchical_test.go` | 15 | 13 | 0 | 13 | 2 |
-//! | `scheduler_test.go` | 73 | 32 | 5 | 1 | 41 |
+//! | `scheduler_test.go` | 73 | 36 | 5 | 1 | 37 |
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;

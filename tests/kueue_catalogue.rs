@@ -67,7 +67,8 @@
 //! scenario feature trnsim lacks (`needs`, see [`FEATURES`]) are skipped with the reason printed,
 //! and the test fails once the feature's key is accepted, so they get enabled.
 //!
-//! Counts (`cargo test --release --test kueue_catalogue -- --nocapture` prints them):
+//! Counts when the catalogue was written (`cargo test --release --test kueue_catalogue --
+//! --nocapture` prints the current ones):
 //!
 //! | Kueue file | cases | translated | of which divergent | waiting for a feature | not expressible |
 //! |---|---|---|---|---|---|
@@ -452,11 +453,13 @@ fn scenario_text(case: &Case, order: &[&Workload], with_incoming: bool) -> Strin
     s
 }
 
-/// (first start, start of the run in progress at the end) of every job of a run of `text`, in
-/// stream order (the streams are submitted in order).
-type Starts = (Option<u64>, Option<u64>);
+/// What a run did with one job: its first start, the start of its run in progress at the end,
+/// and whether it was rejected at submission.
+type Fate = (Option<u64>, Option<u64>, bool);
 
-fn run_records(case: &Case, text: &str) -> Result<Vec<Starts>, String> {
+/// The fate of every job of a run of `text`, in stream order (the streams are submitted in
+/// order).
+fn run_records(case: &Case, text: &str) -> Result<Vec<Fate>, String> {
     let debug = std::env::var("KUEUE_CASE").is_ok_and(|n| n == case.name);
     let s = Scenario::from_toml(text, &case.name, ".".as_ref(), &[], &|_| unreachable!())
         .map_err(|e| format!("scenario: {e}"))?;
@@ -465,23 +468,33 @@ fn run_records(case: &Case, text: &str) -> Result<Vec<Starts>, String> {
         ..RunOptions::default()
     };
     let out = run_with(&s, 1, &SpeedupRunTime, &opts).map_err(|e| format!("run: {e}"))?;
-    let starts: Vec<Starts> = out
+    let fates: Vec<Fate> = out
         .jobs
         .iter()
-        .map(|r| (r.first_start_s, r.running_since_s))
+        .map(|r| (r.first_start_s, r.running_since_s, r.rejected))
         .collect();
     if debug {
-        println!("{text}\n{starts:?}");
+        println!("{text}\n{fates:?}");
     }
-    Ok(starts)
+    Ok(fates)
 }
 
-/// What trnsim did with a case: (preempted admitted workloads, incoming workloads running).
-fn outcome(case: &Case) -> Result<(BTreeSet<String>, BTreeSet<String>), String> {
+/// What trnsim did with a case.
+struct Got {
+    /// Admitted workloads evicted.
+    preempted: BTreeSet<String>,
+    /// Incoming workloads running at the end.
+    running: BTreeSet<String>,
+    /// Incoming workloads rejected at submission (larger than any quota their queue can reach;
+    /// Kueue keeps them pending).
+    rejected: BTreeSet<String>,
+}
+
+fn outcome(case: &Case) -> Result<Got, String> {
     let order = admission_order(case);
     let before = run_records(case, &scenario_text(case, &order, false))?;
     for (k, (w, r)) in order.iter().zip(&before).enumerate() {
-        if *r != (Some(k as u64), Some(k as u64)) {
+        if *r != (Some(k as u64), Some(k as u64), false) {
             return Err(format!(
                 "translation check: admitted workload {} was not admitted at once and kept \
                  running (record {r:?})",
@@ -496,14 +509,18 @@ fn outcome(case: &Case) -> Result<(BTreeSet<String>, BTreeSet<String>), String> 
         .filter(|(_, r)| r.1 != r.0)
         .map(|(w, _)| w.name.clone())
         .collect();
-    let running = case
-        .incoming
-        .iter()
-        .zip(&after[order.len()..])
-        .filter(|(_, r)| r.1.is_some())
-        .map(|(w, _)| w.name.clone())
-        .collect();
-    Ok((preempted, running))
+    let incoming = || case.incoming.iter().zip(&after[order.len()..]);
+    let names = |f: fn(&Fate) -> bool| {
+        incoming()
+            .filter(|(_, r)| f(r))
+            .map(|(w, _)| w.name.clone())
+            .collect()
+    };
+    Ok(Got {
+        preempted,
+        running: names(|r| r.1.is_some()),
+        rejected: names(|r| r.2),
+    })
 }
 
 /// Kueue's outcome of a case: (preempted, incoming admitted).
@@ -593,7 +610,7 @@ fn kueue_catalogue() {
     let mut summary = String::new();
     for (path, data) in load() {
         problems.extend(check_counts(&path, &data));
-        let (mut matched, mut diverged, mut skipped) = (0, 0, 0);
+        let (mut matched, mut diverged, mut skipped, mut rejected) = (0, 0, 0, 0);
         for case in &data.case {
             let key = format!("{path}: {}/{}", case.test, case.name);
             if let Some(need) = &case.needs {
@@ -616,6 +633,14 @@ fn kueue_catalogue() {
                     continue;
                 }
             };
+            if !got.rejected.is_empty() {
+                rejected += got.rejected.len();
+                println!(
+                    "rejected at submission {key}: {:?} (Kueue keeps such a workload pending)",
+                    got.rejected
+                );
+            }
+            let got = (got.preempted, got.running);
             let want = expected(case);
             let listed = divergent.get(key.as_str());
             if listed.is_some() {
@@ -640,7 +665,7 @@ fn kueue_catalogue() {
         let _ = writeln!(
             summary,
             "{path}: {} translated ({matched} match, {diverged} divergent, {skipped} need a \
-             feature), {} not expressible",
+             feature; {rejected} incoming rejected at submission), {} not expressible",
             data.case.len(),
             data.not_expressible.len()
         );
@@ -652,4 +677,28 @@ fn kueue_catalogue() {
     }
     println!("{summary}");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The comparison can fail: a case run with another victim than Kueue's, or with the incoming
+/// kept out, does not match.
+#[test]
+fn a_wrong_expectation_is_caught() {
+    let files = load();
+    let (_, data) = files
+        .iter()
+        .find(|(p, _)| p == "preemption_test.toml")
+        .unwrap();
+    let case = data
+        .case
+        .iter()
+        .find(|c| c.name == "preempt lowest priority")
+        .unwrap();
+    let Got {
+        preempted, running, ..
+    } = outcome(case).unwrap();
+    let got = (preempted, running);
+    assert_eq!(got, expected(case));
+    let mid: BTreeSet<String> = ["mid".to_string()].into();
+    assert_ne!(got, (mid, got.1.clone()));
+    assert_ne!(got, (got.0.clone(), BTreeSet::new()));
 }

@@ -344,39 +344,8 @@ fn admission_order(case: &Case) -> Vec<&Workload> {
     v
 }
 
-/// The scenario text of a case: its jobs are `order` (submitted at their index, in seconds)
-/// then, when `with_incoming`, the incoming workloads at `order.len() + 1`.
-fn scenario_text(case: &Case, order: &[&Workload], with_incoming: bool) -> String {
-    let t_in = order.len() as u64 + 1;
-    let mut s = format!("horizon = {}\nreport_interval = 1\n", t_in + 1);
-    for f in flavors(case) {
-        let total: u64 = case
-            .queues
-            .iter()
-            .filter_map(|q| q.quotas().get(&f).map(|x| chips(case, x.nominal)))
-            .sum::<u64>()
-            + case
-                .cohorts
-                .iter()
-                .filter_map(|c| c.nominal)
-                .map(|x| chips(case, x))
-                .sum::<u64>();
-        let _ = write!(
-            s,
-            "[fleet.generations.{f}]\nwatts_per_chip = 1000\nultraserver_chips = {}\n\
-             ultraservers_per_cluster = 1\n[[fleet.deliveries]]\nat = 0\ngeneration = \"{f}\"\n\
-             ultraservers = 1\n",
-            total.max(1)
-        );
-    }
-    let _ = write!(
-        s,
-        "[policy]\nname = \"{}\"\nreclaim = \"immediate\"\n",
-        case.policy
-    );
-    if let Some(v) = &case.strategies {
-        let _ = writeln!(s, "fair_sharing.preemption_strategies = {v:?}");
-    }
+/// The cohorts and tenants of a case's scenario text.
+fn tree_text(case: &Case, s: &mut String) {
     // Cohorts only named by a queue exist implicitly, as in Kueue.
     let mut implicit: Vec<&str> = Vec::new();
     for q in case.queues.iter().filter_map(|q| q.cohort.as_deref()) {
@@ -430,6 +399,42 @@ fn scenario_text(case: &Case, order: &[&Workload], with_incoming: bool) -> Strin
         }
         s.push_str(" }\n");
     }
+}
+
+/// The scenario text of a case: its jobs are `order` (submitted at their index, in seconds)
+/// then, when `with_incoming`, the incoming workloads at `order.len() + 1`.
+fn scenario_text(case: &Case, order: &[&Workload], with_incoming: bool) -> String {
+    let t_in = order.len() as u64 + 1;
+    let mut s = format!("horizon = {}\nreport_interval = 1\n", t_in + 1);
+    for f in flavors(case) {
+        let total: u64 = case
+            .queues
+            .iter()
+            .filter_map(|q| q.quotas().get(&f).map(|x| chips(case, x.nominal)))
+            .sum::<u64>()
+            + case
+                .cohorts
+                .iter()
+                .filter_map(|c| c.nominal)
+                .map(|x| chips(case, x))
+                .sum::<u64>();
+        let _ = write!(
+            s,
+            "[fleet.generations.{f}]\nwatts_per_chip = 1000\nultraserver_chips = {}\n\
+             ultraservers_per_cluster = 1\n[[fleet.deliveries]]\nat = 0\ngeneration = \"{f}\"\n\
+             ultraservers = 1\n",
+            total.max(1)
+        );
+    }
+    let _ = write!(
+        s,
+        "[policy]\nname = \"{}\"\nreclaim = \"immediate\"\n",
+        case.policy
+    );
+    if let Some(v) = &case.strategies {
+        let _ = writeln!(s, "fair_sharing.preemption_strategies = {v:?}");
+    }
+    tree_text(case, &mut s);
     let incoming = case.incoming.iter().filter(|_| with_incoming);
     let jobs = order
         .iter()

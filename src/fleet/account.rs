@@ -691,6 +691,10 @@ impl<'a> Account<'a> {
                     first_start_s: j.first_start_s,
                     end_s: j.end_s,
                     rejected: j.phase == Phase::Rejected,
+                    running_since_s: match j.phase {
+                        Phase::Running { start_s } => Some(start_s),
+                        _ => None,
+                    },
                 })
                 .collect()
         } else {

@@ -449,6 +449,9 @@ pub struct JobRecord {
     pub end_s: Option<u64>,
     /// Rejected at submission.
     pub rejected: bool,
+    /// The start of the run in progress at the horizon (`None` when not running): later than
+    /// `first_start_s` when the job was evicted and restarted.
+    pub running_since_s: Option<u64>,
 }
 
 impl Outcome {

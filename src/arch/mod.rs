@@ -237,6 +237,9 @@ pub struct FleetFacts {
     pub ultraservers_per_cluster: u32,
     /// Run-time speed-up over the reference generation (trn2).
     pub speedup: f64,
+    /// Chips per instance (the unit Capacity Blocks are bought in, trainium.md section 8); must
+    /// divide `ultraserver_chips`.
+    pub instance_chips: u32,
 }
 
 /// The built-in presets that have a `[fleet]` table, in [`PRESETS`] order: the generations a
@@ -344,7 +347,37 @@ impl Hardware {
         }
         self.validate_memory()?;
         self.validate_dma()?;
-        self.validate_chip()
+        self.validate_chip()?;
+        self.validate_fleet()
+    }
+
+    /// A `[fleet]` table's placement units: an instance divides an UltraServer.
+    fn validate_fleet(&self) -> Check {
+        let Some(f) = &self.fleet else {
+            return Ok(());
+        };
+        range(
+            "fleet.ultraserver_chips",
+            f.ultraserver_chips as f64,
+            1.0,
+            4096.0,
+        )?;
+        range(
+            "fleet.instance_chips",
+            f.instance_chips as f64,
+            1.0,
+            f.ultraserver_chips as f64,
+        )?;
+        if f.ultraserver_chips % f.instance_chips != 0 {
+            return Err(invalid(
+                "fleet.instance_chips",
+                format!(
+                    "{} does not divide ultraserver_chips {}",
+                    f.instance_chips, f.ultraserver_chips
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn validate_pe(&self) -> Check {

@@ -56,6 +56,7 @@
 //! ```
 
 pub(crate) mod account;
+pub mod blocks;
 pub(crate) mod calendar;
 pub mod demand;
 pub mod error;

@@ -137,6 +137,7 @@ impl Booking {
     }
 }
 
+#[cfg(test)]
 /// The earliest time at or after `t_s` on the day grid at `tod_s` after midnight.
 pub(crate) fn align_up(t_s: u64, tod_s: u64) -> u64 {
     t_s + (tod_s + DAY_S - t_s % DAY_S) % DAY_S

@@ -13,6 +13,7 @@
 //! parts and what the recorder may read).
 
 mod admission;
+mod blocks;
 mod invariants;
 mod job;
 mod preemption;
@@ -21,6 +22,7 @@ mod state;
 use std::cmp::Reverse;
 use std::collections::BTreeSet;
 
+use self::blocks::BlockRun;
 use self::state::{Books, Capacity, PreemptMemos, Queues, ReclaimState, Snapshot};
 use super::account::{Account, JobEnd, Phase};
 use super::demand;
@@ -32,7 +34,8 @@ use super::metrics::Outcome;
 use super::policy::{Policy, RunningSets, View};
 use super::rng::Rng;
 use super::scenario::Scenario;
-use super::tenant::{quota_epochs, quotas_at};
+use super::blocks::BlockPlan;
+use super::tenant::{quota_epochs, quotas_with_blocks};
 
 /// Options of a run that do not change its results.
 #[derive(Clone, Copy, Debug, Default)]
@@ -166,6 +169,8 @@ struct Sim<'a> {
     reclaim: ReclaimState,
     memo: PreemptMemos,
     account: Account,
+    /// Capacity Blocks booked for the run.
+    blocks: BlockRun,
 }
 
 /// Run a scenario with a seed and a run-time provider.
@@ -189,6 +194,10 @@ impl<'a> Sim<'a> {
         let policy = s.policy.kind.build();
         let nq = if policy.single_queue() { 1 } else { nt };
         let st = jobs.iter().map(JobState::new).collect();
+        let plan = BlockPlan::new(s, seed);
+        let mut account = Account::new(s, opts.record_jobs);
+        account.blocks_booked(s, &plan.bookings);
+        let regular = quota_epochs(&s.fleet, &s.tenants, s.policy.quota_step_s, s.horizon_s);
         let mut sim = Sim {
             s,
             rt,
@@ -210,7 +219,8 @@ impl<'a> Sim<'a> {
             ends: vec![BTreeSet::new(); gens],
             reclaim: ReclaimState::new(gens),
             memo: PreemptMemos::new(nt, gens),
-            account: Account::new(s, opts.record_jobs),
+            account,
+            blocks: BlockRun::new(plan, nt, gens, regular),
         };
         sim.compute_ceilings();
         sim
@@ -222,6 +232,7 @@ impl<'a> Sim<'a> {
         let state = Snapshot {
             books: &self.books,
             pools: &self.cap.pools,
+            blocks: &self.blocks.held,
         };
         hook(&mut self.account, &state)
     }
@@ -298,10 +309,12 @@ impl Sim<'_> {
         self.cap.pools[st.gen_ as usize].cluster_of(us)
     }
 
-    /// Quota epochs: every time a nominal quota or reservation may change.
+    /// Quota epochs: every time a nominal quota or reservation may change, or a booked
+    /// Capacity Block starts or ends.
     fn epochs(&self) -> Vec<u64> {
         let s = self.s;
-        quota_epochs(&s.fleet, &s.tenants, s.policy.quota_step_s, s.horizon_s)
+        let regular = quota_epochs(&s.fleet, &s.tenants, s.policy.quota_step_s, s.horizon_s);
+        self.blocks.epochs(regular, s.horizon_s)
     }
 
     /// Set every tenant's quota for time `t_s` from its base quota, share and reservation.
@@ -310,7 +323,9 @@ impl Sim<'_> {
         let g_n = self.gens;
         for g in 0..g_n {
             let installed = s.fleet.installed_chips(g, t_s);
-            for (ti, q) in quotas_at(&s.tenants, g, installed, t_s)
+            let aside = self.blocks.plan.aside(g, t_s);
+            let res_t = self.blocks.reservation_time(t_s);
+            for (ti, q) in quotas_with_blocks(&s.tenants, g, installed, res_t, aside)
                 .into_iter()
                 .enumerate()
             {
@@ -350,6 +365,7 @@ impl Sim<'_> {
         for t in self.epochs() {
             self.events.push(t, EventKind::QuotaUpdate);
         }
+        self.schedule_blocks();
         if let Some(j) = self.jobs.first()
             && j.submit_s < h
         {
@@ -380,6 +396,7 @@ impl Sim<'_> {
                 }
             }
             if self.dirty {
+                self.retry_blocks();
                 self.dirty = false;
                 self.round();
                 if self.opts.check_invariants {
@@ -389,6 +406,7 @@ impl Sim<'_> {
             self.record(|a, state| a.settle(state));
         }
         self.advance(h);
+        self.blocks_at_horizon();
         if self.opts.check_invariants {
             self.check()?;
         }
@@ -444,6 +462,9 @@ impl Sim<'_> {
                 self.dirty = true;
             }
             EventKind::Failure(g) => self.failure(g as usize),
+            EventKind::BlockStart(k) => self.block_start(k as usize),
+            EventKind::BlockTerminate(k) => self.block_terminate(k as usize),
+            EventKind::BlockEnd(k) => self.block_end(k as usize),
             EventKind::Repair(id) => {
                 let (g, us) = ((id >> 24) as usize, id & 0xFF_FFFF);
                 self.cap.pools[g].repair(us);
@@ -533,6 +554,7 @@ impl Sim<'_> {
                 self.stop(id, Stop::Killed);
             }
         }
+        self.blocks_hit(g, us);
         self.cap.pools[g].fail(us);
         self.queues.wake(); // nominations lost their chips
         self.account.failure();

@@ -72,12 +72,12 @@ pub(super) fn block_stream(
             ("requests", d.requests.as_ref().map(|_| ())),
         ],
     )?;
-    let (arrivals, largest) = if k == 0 {
+    let (arrivals, (largest, at)) = if k == 0 {
         poisson(path, d, gen_, window, ctx.horizon_s)?
     } else {
         listed(path, d, gen_, window)?
     };
-    warn_too_large(path, largest, gen_, ctx, generation, warnings);
+    warn_too_large(&at, largest, gen_, ctx, generation, warnings);
     Ok(BlockStream {
         name: name.to_string(),
         tenant,
@@ -174,13 +174,13 @@ fn duration_of(path: &str, v: f64) -> Built<u64> {
 }
 
 /// `kind = "capacity_blocks"` with `requests`: each listed request, in time order, and the
-/// largest block (chips).
+/// largest block (chips, and the key path of its size).
 fn listed(
     path: &str,
     d: &FileDemand,
     gen_: &Generation,
     window: Window,
-) -> Built<(BlockArrivals, u64)> {
+) -> Built<(BlockArrivals, (u64, String))> {
     for (k, given) in [
         ("instances", d.instances.is_some()),
         ("ultraservers", d.ultraservers.is_some()),
@@ -197,6 +197,7 @@ fn listed(
     }
     let list = d.requests.as_ref().expect("given");
     let mut requests = Vec::with_capacity(list.len());
+    let mut largest = (0, path.to_string());
     for (i, r) in list.iter().enumerate() {
         let rp = format!("{path}.requests[{i}]");
         let (k, v) = one_of(
@@ -205,6 +206,9 @@ fn listed(
         )?;
         let key = ["instances", "ultraservers"][k];
         let instances = instances_of(&rp, key, v as f64, gen_)?;
+        if instances * gen_.instance_chips as u64 > largest.0 {
+            largest = (instances * gen_.instance_chips as u64, format!("{rp}.{key}"));
+        }
         let duration_s = duration_of(&format!("{rp}.duration"), r.duration.0 as f64)?;
         let w = Window {
             after_s: r.start_after.map_or(window.after_s, |x| x.0),
@@ -220,22 +224,18 @@ fn listed(
         });
     }
     requests.sort_by_key(|r| r.at_s);
-    let largest = requests.iter().map(|r| r.instances).max().unwrap_or(0);
-    Ok((
-        BlockArrivals::List { requests },
-        largest * gen_.instance_chips as u64,
-    ))
+    Ok((BlockArrivals::List { requests }, largest))
 }
 
 /// `kind = "capacity_blocks"` with `rate`: Poisson requests, sizes and lengths drawn, and the
-/// largest block (chips).
+/// largest block (chips, and the key path of its size).
 fn poisson(
     path: &str,
     d: &FileDemand,
     gen_: &Generation,
     window: Window,
     horizon_s: u64,
-) -> Built<(BlockArrivals, u64)> {
+) -> Built<(BlockArrivals, (u64, String))> {
     let rate_per_s = rate(&format!("{path}.rate"), d.rate.as_deref().expect("given"))?;
     let start_s = d.start.map_or(0, |x| x.0);
     let end_s = d.end.map_or(horizon_s, |x| x.0).min(horizon_s);
@@ -274,7 +274,7 @@ fn poisson(
             start_after_s: window.after_s,
             start_before_s: window.before_s,
         },
-        largest,
+        (largest, format!("{path}.{key}")),
     ))
 }
 

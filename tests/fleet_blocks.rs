@@ -308,3 +308,54 @@ fn instance_chips_must_divide_the_ultraserver() {
     let chips: Vec<u32> = s.fleet.generations.iter().map(|g| g.instance_chips).collect();
     assert_eq!(chips, [16, 16]);
 }
+
+#[test]
+fn a_block_whose_chips_cannot_be_freed_at_once_starts_late() {
+    // 128 chips. The lab borrows all of them (nominal 0) for a long job from 0. At 11:00 the
+    // owner (nominal 128) reclaims 64 with a 1 h grace: the lab's job is evicting until 12:00,
+    // and the owner's job is nominated onto one UltraServer. The block (64 chips) starts at
+    // 11:30 with no free chip and no running job to evict: it waits, and is placed at 12:00
+    // when the lab's job leaves (half to the owner, half free). It delivers 23 h of 23.5.
+    let text = r#"
+horizon = "3d"
+[policy]
+name = "kueue"
+reclaim = "graceful"
+grace = "1h"
+[fleet.generations.trn2]
+[[fleet.deliveries]]
+at = 0
+generation = "trn2"
+chips = 128
+[cohorts.c]
+[tenants.own]
+cohort = "c"
+quota.trn2.nominal_chips = 128
+[tenants.lab]
+cohort = "c"
+quota.trn2.nominal_chips = 0
+[tenants.buyer]
+[demand.own]
+kind = "jobs"
+tenant = "own"
+jobs = [{ at = "11h", chips = 64, run_time = "1d" }]
+[demand.lab]
+kind = "jobs"
+tenant = "lab"
+jobs = [{ at = 0, chips = 128, run_time = "10d" }]
+[demand.blocks]
+kind = "capacity_blocks"
+tenant = "buyer"
+generation = "trn2"
+requests = [{ at = 0, instances = 4, duration = "1d" }]
+"#;
+    let o = run(&scenario(text).unwrap());
+    let b = &o.tenants[ti(&o, "buyer")].capacity_blocks["trn2"];
+    assert_eq!((b.accepted, b.late_starts), (1, 1));
+    assert_eq!(b.block_hours_booked, 64.0 * 23.5);
+    assert_eq!(b.block_hours_delivered, 64.0 * 23.0);
+    let own = &o.tenants[ti(&o, "own")];
+    assert_eq!(own.queue_delay_s.max, 3600.0);
+    let lab = &o.tenants[ti(&o, "lab")];
+    assert_eq!(lab.preemptions, 1);
+}

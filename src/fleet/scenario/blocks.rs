@@ -374,3 +374,37 @@ fn warn_too_large(
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::time::DAY_S;
+
+    fn ok<T>(b: Built<T>) -> T {
+        match b {
+            Ok(x) => x,
+            Err(_) => panic!("expected a value"),
+        }
+    }
+
+    #[test]
+    fn rates_are_requests_per_period() {
+        let week = 7.0 * DAY_S as f64;
+        assert_eq!(ok(rate("r", "2/w")), 2.0 / week);
+        assert_eq!(ok(rate("r", "3/2w")), 3.0 / (2.0 * week));
+        assert_eq!(ok(rate("r", " 1 / 30d ")), 1.0 / (30.0 * DAY_S as f64));
+        for bad in ["2", "x/w", "2/q", "2/0d", "-1/w"] {
+            assert!(rate("r", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn times_of_day_are_hh_mm() {
+        assert_eq!(ok(time_of_day("t", "11:30")), 41_400);
+        assert_eq!(ok(time_of_day("t", "00:00")), 0);
+        assert_eq!(ok(time_of_day("t", "23:59")), 86_340);
+        for bad in ["24:00", "11:60", "1130", "1:30", "11:30:00"] {
+            assert!(time_of_day("t", bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -70,7 +70,7 @@ fn requests_fit_at_once_wait_for_a_reservation_or_are_refused() {
     ))
     .unwrap();
     let o = run(&s);
-    let b = &(&o.tenants[ti(&o, "buyer")]).capacity_blocks["trn2"];
+    let b = &o.tenants[ti(&o, "buyer")].capacity_blocks["trn2"];
     assert_eq!((b.requested, b.accepted, b.refused), (4, 3, 1));
     // Leads: R1 11.5 h, R4 11.5 h, R2 10 d 11.5 h.
     assert_eq!(b.lead_time_s.count, 3);
@@ -82,7 +82,7 @@ fn requests_fit_at_once_wait_for_a_reservation_or_are_refused() {
     assert_eq!(b.block_hours_delivered, want);
     assert_eq!(b.late_starts, 0);
     // The blocks count in the holder's usage and in the fleet's.
-    let buyer = (&o.tenants[ti(&o, "buyer")]);
+    let buyer = &o.tenants[ti(&o, "buyer")];
     assert_eq!(buyer.chip_hours_served, want);
     assert_eq!(buyer.chip_hours_accounted, want);
     assert_eq!(o.fleet.chip_hours_allocated, want);
@@ -93,7 +93,7 @@ fn blocks_start_on_the_end_time_of_day_grid() {
     let text = calendar_scenario(r#"[{ at = "1h", instances = 1, duration = "1d" }]"#);
     let o = run(&scenario(&text).unwrap());
     assert_eq!(
-        (&o.tenants[ti(&o, "buyer")]).capacity_blocks["trn2"].lead_time_s.p50,
+        o.tenants[ti(&o, "buyer")].capacity_blocks["trn2"].lead_time_s.p50,
         (TOD - 3600) as f64
     );
     // At midnight, a request made at 01:00 starts the next midnight; one made at 0, at 0.
@@ -103,7 +103,7 @@ fn blocks_start_on_the_end_time_of_day_grid() {
     );
     let o = run(&scenario(&midnight).unwrap());
     assert_eq!(
-        (&o.tenants[ti(&o, "buyer")]).capacity_blocks["trn2"].lead_time_s.p50,
+        o.tenants[ti(&o, "buyer")].capacity_blocks["trn2"].lead_time_s.p50,
         (D - 3600) as f64
     );
 }
@@ -122,7 +122,7 @@ fn a_block_larger_than_the_fleet_ever_has_is_refused_and_warned_about() {
         "{w}"
     );
     let o = run(&s);
-    let b = &(&o.tenants[ti(&o, "buyer")]).capacity_blocks["trn2"];
+    let b = &o.tenants[ti(&o, "buyer")].capacity_blocks["trn2"];
     assert_eq!((b.requested, b.accepted, b.refused), (1, 0, 1));
     assert_eq!(b.block_hours_delivered, 0.0);
 }
@@ -155,14 +155,14 @@ generation = "trn2"
 requests = [{ at = 0, instances = 4, duration = "1d" }]
 "#;
     let o = run(&scenario(text).unwrap());
-    let lab = (&o.tenants[ti(&o, "lab")]);
+    let lab = &o.tenants[ti(&o, "lab")];
     assert_eq!(lab.preemptions, 1);
     assert_eq!(lab.chip_hours_lost, 64.0);
     assert_eq!(lab.jobs_completed, 1);
     let end = D + TOD;
     let finish = end + 10 * D - 11 * 3600;
     assert_eq!(lab.jct_s.max, finish as f64);
-    let b = &(&o.tenants[ti(&o, "buyer")]).capacity_blocks["trn2"];
+    let b = &o.tenants[ti(&o, "buyer")].capacity_blocks["trn2"];
     assert_eq!(b.block_hours_delivered, 64.0 * 23.5);
     assert_eq!(b.late_starts, 0);
     // The fleet held the job, then the block, then the job again.
@@ -232,7 +232,7 @@ fn poisson_requests_are_deterministic_and_at_their_rate() {
     let b = serde_json::to_string(&run(&s).summary_json()).unwrap();
     assert_eq!(a, b);
     let o = run(&s);
-    let m = &(&o.tenants[ti(&o, "buyer")]).capacity_blocks["trn2"];
+    let m = &o.tenants[ti(&o, "buyer")].capacity_blocks["trn2"];
     // 104 expected over 52 weeks: within 4 standard deviations (about 10 each).
     assert!((64..=144).contains(&m.requested), "{}", m.requested);
     assert_eq!(m.accepted + m.refused, m.requested);
@@ -282,9 +282,9 @@ run_time = { dist = "exponential", mean = "4h" }
     let without = base.replace("chips = 1024", "chips = 960");
     let a = run(&scenario(&without).unwrap());
     let b = run(&scenario(&with).unwrap());
-    let m = &(&b.tenants[ti(&b, "buyer")]).capacity_blocks["trn2"];
+    let m = &b.tenants[ti(&b, "buyer")].capacity_blocks["trn2"];
     assert!(m.requested > 0 && m.accepted == 0);
-    let json = |o: &Outcome, t: &str| serde_json::to_string((&o.tenants[ti(o, t)])).unwrap();
+    let json = |o: &Outcome, t: &str| serde_json::to_string(&o.tenants[ti(o, t)]).unwrap();
     assert_eq!(json(&a, "lab"), json(&b, "lab"));
     assert_eq!(
         serde_json::to_string(&a.fleet).unwrap(),

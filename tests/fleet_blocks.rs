@@ -93,7 +93,9 @@ fn blocks_start_on_the_end_time_of_day_grid() {
     let text = calendar_scenario(r#"[{ at = "1h", instances = 1, duration = "1d" }]"#);
     let o = run(&scenario(&text).unwrap());
     assert_eq!(
-        o.tenants[ti(&o, "buyer")].capacity_blocks["trn2"].lead_time_s.p50,
+        o.tenants[ti(&o, "buyer")].capacity_blocks["trn2"]
+            .lead_time_s
+            .p50,
         (TOD - 3600) as f64
     );
     // At midnight, a request made at 01:00 starts the next midnight; one made at 0, at 0.
@@ -103,7 +105,9 @@ fn blocks_start_on_the_end_time_of_day_grid() {
     );
     let o = run(&scenario(&midnight).unwrap());
     assert_eq!(
-        o.tenants[ti(&o, "buyer")].capacity_blocks["trn2"].lead_time_s.p50,
+        o.tenants[ti(&o, "buyer")].capacity_blocks["trn2"]
+            .lead_time_s
+            .p50,
         (D - 3600) as f64
     );
 }
@@ -196,7 +200,10 @@ fn bad_blocks_are_located_errors() {
         assert!(e.contains(want), "{e}\nwanted: {want}");
         // Located at a line and column of the file.
         let loc: Vec<&str> = e.splitn(4, ':').collect();
-        assert!(loc[1].parse::<u32>().is_ok() && loc[2].parse::<u32>().is_ok(), "{e}");
+        assert!(
+            loc[1].parse::<u32>().is_ok() && loc[2].parse::<u32>().is_ok(),
+            "{e}"
+        );
     }
     let e = scenario(
         &calendar_scenario("[]").replace("requests = []", "rate = \"2/w\"\nduration = \"1d\""),
@@ -211,18 +218,23 @@ fn bad_blocks_are_located_errors() {
         "rate = \"2/w\"\ninstances = 4\nduration = \"1d\"\nstart_before = \"57d\"",
     ))
     .unwrap_err();
-    assert!(e.contains("demand.blocks.start_before: 4924800 s is more than 8 weeks"), "{e}");
+    assert!(
+        e.contains("demand.blocks.start_before: 4924800 s is more than 8 weeks"),
+        "{e}"
+    );
 }
 
 /// A year of Poisson requests, 2 a week, of 1 to 4 UltraServers for 1 to 4 weeks.
 fn poisson_scenario() -> String {
-    calendar_scenario("[]").replace("horizon = \"14d\"", "horizon = \"52w\"").replace(
-        "requests = []",
-        r#"rate = "2/w"
+    calendar_scenario("[]")
+        .replace("horizon = \"14d\"", "horizon = \"52w\"")
+        .replace(
+            "requests = []",
+            r#"rate = "2/w"
 ultraservers = { dist = "empirical", values = [1, 2, 4] }
 duration = { dist = "empirical", values = ["7d", "14d", "21d", "28d"] }
 start_before = "4w""#,
-    )
+        )
 }
 
 #[test]
@@ -303,9 +315,16 @@ fn instance_chips_must_divide_the_ultraserver() {
         e,
         "test.toml:5:1: fleet.generations.x.instance_chips: 24 does not divide ultraserver_chips 64; expected a divisor of it"
     );
-    let s = scenario("horizon = \"1d\"\n[fleet.generations.trn2]\n[fleet.generations.trn3]\n[tenants.a]\n")
-        .unwrap();
-    let chips: Vec<u32> = s.fleet.generations.iter().map(|g| g.instance_chips).collect();
+    let s = scenario(
+        "horizon = \"1d\"\n[fleet.generations.trn2]\n[fleet.generations.trn3]\n[tenants.a]\n",
+    )
+    .unwrap();
+    let chips: Vec<u32> = s
+        .fleet
+        .generations
+        .iter()
+        .map(|g| g.instance_chips)
+        .collect();
     assert_eq!(chips, [16, 16]);
 }
 

@@ -731,9 +731,7 @@ impl Account {
                 jobs_running: e.running,
                 chip_hours_demanded: hours(a.demanded_chip_s),
                 chip_hours_served: hours(a.served_chip_s),
-                chip_hours_accounted: hours(
-                    e.accounted_chip_s + self.blocks.delivered_chip_s(ti),
-                ),
+                chip_hours_accounted: hours(e.accounted_chip_s + self.blocks.delivered_chip_s(ti)),
                 work: Work::of(a.demanded_chip_s, e.served_chip_s, e.unserved_chip_s),
                 jobs_never_started: e.never_started,
                 backlog_growing: slope.1,

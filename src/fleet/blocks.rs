@@ -277,9 +277,7 @@ mod tests {
 
     #[test]
     fn block_lengths_follow_the_rule() {
-        let ok: Vec<u64> = (0..=200)
-            .filter(|&d| allowed_duration(d * DAY_S))
-            .collect();
+        let ok: Vec<u64> = (0..=200).filter(|&d| allowed_duration(d * DAY_S)).collect();
         let mut want: Vec<u64> = (1..=14).collect();
         want.extend((21..=182).step_by(7));
         assert_eq!(ok, want);

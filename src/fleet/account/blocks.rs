@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 
 use crate::fleet::blocks::Booking;
+use crate::fleet::hardware::GenId;
 use crate::fleet::metrics::{CapacityBlockMetrics, Percentiles};
 use crate::fleet::scenario::Scenario;
 use crate::fleet::table::PerTenantGen;
 use crate::fleet::tenant::TenantId;
-use crate::fleet::hardware::GenId;
 use crate::fleet::time::HOUR_S_F64;
 
 #[derive(Clone, Default)]
@@ -69,9 +69,9 @@ impl BlockBooks {
 
     /// Chip-seconds delivered to tenant `t` over every generation.
     pub(crate) fn delivered_chip_s(&self, t: TenantId) -> f64 {
-        self.acc
-            .as_ref()
-            .map_or(0.0, |acc| acc.row(t).iter().map(|a| a.delivered_chip_s).sum())
+        self.acc.as_ref().map_or(0.0, |acc| {
+            acc.row(t).iter().map(|a| a.delivered_chip_s).sum()
+        })
     }
 
     /// Tenant `t`'s metrics per generation it requested blocks on (by generation name).

@@ -207,7 +207,10 @@ fn listed(
         let key = ["instances", "ultraservers"][k];
         let instances = instances_of(&rp, key, v as f64, gen_)?;
         if instances * gen_.instance_chips as u64 > largest.0 {
-            largest = (instances * gen_.instance_chips as u64, format!("{rp}.{key}"));
+            largest = (
+                instances * gen_.instance_chips as u64,
+                format!("{rp}.{key}"),
+            );
         }
         let duration_s = duration_of(&format!("{rp}.duration"), r.duration.0 as f64)?;
         let w = Window {

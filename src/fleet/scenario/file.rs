@@ -443,7 +443,8 @@ impl<'de> Deserialize<'de> for FileChoice {
                 self,
                 m: A,
             ) -> std::result::Result<FileChoice, A::Error> {
-                FileDist::deserialize(de::value::MapAccessDeserializer::new(m)).map(FileChoice::Dist)
+                FileDist::deserialize(de::value::MapAccessDeserializer::new(m))
+                    .map(FileChoice::Dist)
             }
         }
         d.deserialize_any(V)

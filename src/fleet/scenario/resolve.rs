@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
+use super::blocks::block_stream;
 use super::checks::{Built, Warnings, bad};
 use super::context::StreamContext;
-use super::blocks::block_stream;
 use super::file::{DemandKind, FileDemand, FileScenario};
 use super::fleet::fleet_plan;
 use super::names::Names;
@@ -128,7 +128,10 @@ fn workloads(f: &Named<Workload>) -> Built<Vec<WorkloadDef>> {
 fn demand(f: &Named<FileDemand>, ctx: &StreamContext) -> Built<Vec<DemandStream>> {
     let mut demand = Vec::new();
     let mut expected_jobs = 0.0;
-    for (n, d) in f.0.iter().filter(|(_, d)| d.kind != DemandKind::CapacityBlocks) {
+    for (n, d) in
+        f.0.iter()
+            .filter(|(_, d)| d.kind != DemandKind::CapacityBlocks)
+    {
         let path = format!("demand.{n}");
         let stream = demand_stream(&path, d, ctx)?;
         expected_jobs += stream.expected_jobs();

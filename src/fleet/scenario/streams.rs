@@ -132,7 +132,11 @@ pub(super) fn check_kind_keys(path: &str, d: &FileDemand) -> Built<()> {
         ("duration", d.duration.is_some(), CapacityBlocks),
         ("start_after", d.start_after.is_some(), CapacityBlocks),
         ("start_before", d.start_before.is_some(), CapacityBlocks),
-        ("end_time_of_day", d.end_time_of_day.is_some(), CapacityBlocks),
+        (
+            "end_time_of_day",
+            d.end_time_of_day.is_some(),
+            CapacityBlocks,
+        ),
     ];
     // A block stream's Poisson requests have a window too (`start`, `end`).
     let shared = |k: &str| d.kind == CapacityBlocks && matches!(k, "start" | "end");

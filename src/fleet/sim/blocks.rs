@@ -228,7 +228,9 @@ impl Sim<'_> {
                 needed.push(v);
             }
         }
-        let p = self.cap.pools[g].place(chips).expect("the evictions made room");
+        let p = self.cap.pools[g]
+            .place(chips)
+            .expect("the evictions made room");
         for v in needed.into_iter().rev() {
             self.st[v as usize].status = Status::Running;
             self.stop(v, Stop::Preempted);

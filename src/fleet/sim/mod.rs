@@ -25,6 +25,7 @@ use std::collections::BTreeSet;
 use self::blocks::BlockRun;
 use self::state::{Books, Capacity, PreemptMemos, Queues, ReclaimState, Snapshot};
 use super::account::{Account, JobEnd, Phase};
+use super::blocks::BlockPlan;
 use super::demand;
 use super::error::Result;
 use super::event::{EventKind, EventQueue};
@@ -34,7 +35,6 @@ use super::metrics::Outcome;
 use super::policy::{Policy, RunningSets, View};
 use super::rng::Rng;
 use super::scenario::Scenario;
-use super::blocks::BlockPlan;
 use super::tenant::{quota_epochs, quotas_with_blocks};
 
 /// Options of a run that do not change its results.

@@ -5,7 +5,7 @@
 //! instances per block).
 //!
 //! Lifecycle: a `[demand.NAME]` stream of `kind = "capacity_blocks"` resolves to a
-//! [`BlockStream`] (`scenario::blocks`). Per seed, [`BlockPlan::new`] draws the requests and
+//! [`BlockStream`] (`scenario::blocks`). Per seed, `BlockPlan::new` draws the requests and
 //! books them in arrival order against the provider's calendar (`calendar::Calendar`: planned
 //! chips minus reservations as the quota tree takes them, minus earlier bookings). A request
 //! gets the earliest start on the day grid (starts and ends at the stream's end time of day) in
@@ -13,7 +13,7 @@
 //! looks only at the calendar, never at the jobs, so it is done once, before the event loop.
 //!
 //! In the engine (`sim::blocks`) a booked block's chips are set aside from what the quota tree
-//! divides while it is booked ([`BlockPlan::aside`], as reservations are), and at its start it
+//! divides while it is booked (`BlockPlan::aside`, as reservations are), and at its start it
 //! is placed as a gang, evicting running jobs if it must; it is in no queue and never
 //! preempted.
 

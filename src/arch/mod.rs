@@ -639,6 +639,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_instance_divides_its_ultraserver() {
+        let mut t2 = Hardware::preset("trn2").unwrap();
+        assert_eq!(t2.fleet.map(|f| f.instance_chips), Some(16));
+        t2.validate().unwrap();
+        if let Some(f) = &mut t2.fleet {
+            f.instance_chips = 24;
+        }
+        let e = t2.validate().unwrap_err();
+        assert_eq!(e.field, "fleet.instance_chips");
+        assert_eq!(e.message, "24 does not divide ultraserver_chips 64");
+    }
+
+    #[test]
     fn presets_load_and_peaks_match_the_published_figures() {
         // trainium.md section 1: 92 / 79 / 79 TFLOPS bf16 per core; fp8 158 on Trn2.
         let t1 = Hardware::preset("trn1").unwrap();

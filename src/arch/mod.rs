@@ -237,6 +237,9 @@ pub struct FleetFacts {
     pub ultraservers_per_cluster: u32,
     /// Run-time speed-up over the reference generation (trn2).
     pub speedup: f64,
+    /// Chips per instance (the unit Capacity Blocks are bought in, trainium.md section 8); must
+    /// divide `ultraserver_chips`.
+    pub instance_chips: u32,
 }
 
 /// The built-in presets that have a `[fleet]` table, in [`PRESETS`] order: the generations a
@@ -344,7 +347,37 @@ impl Hardware {
         }
         self.validate_memory()?;
         self.validate_dma()?;
-        self.validate_chip()
+        self.validate_chip()?;
+        self.validate_fleet()
+    }
+
+    /// A `[fleet]` table's placement units: an instance divides an UltraServer.
+    fn validate_fleet(&self) -> Check {
+        let Some(f) = &self.fleet else {
+            return Ok(());
+        };
+        range(
+            "fleet.ultraserver_chips",
+            f.ultraserver_chips as f64,
+            1.0,
+            4096.0,
+        )?;
+        range(
+            "fleet.instance_chips",
+            f.instance_chips as f64,
+            1.0,
+            f.ultraserver_chips as f64,
+        )?;
+        if f.ultraserver_chips % f.instance_chips != 0 {
+            return Err(invalid(
+                "fleet.instance_chips",
+                format!(
+                    "{} does not divide ultraserver_chips {}",
+                    f.instance_chips, f.ultraserver_chips
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn validate_pe(&self) -> Check {
@@ -604,6 +637,19 @@ pub fn parse_overrides(spec: &str) -> Result<Vec<(String, String)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_instance_divides_its_ultraserver() {
+        let mut t2 = Hardware::preset("trn2").unwrap();
+        assert_eq!(t2.fleet.map(|f| f.instance_chips), Some(16));
+        t2.validate().unwrap();
+        if let Some(f) = &mut t2.fleet {
+            f.instance_chips = 24;
+        }
+        let e = t2.validate().unwrap_err();
+        assert_eq!(e.field, "fleet.instance_chips");
+        assert_eq!(e.message, "24 does not divide ultraserver_chips 64");
+    }
 
     #[test]
     fn presets_load_and_peaks_match_the_published_figures() {

@@ -15,6 +15,8 @@
 //!
 //! Hooks that read the fleet get it as a [`State`]: borrowed for the call, never kept.
 
+mod blocks;
+
 use std::collections::{BTreeMap, VecDeque};
 
 use super::hardware::{GenId, Pool};
@@ -40,6 +42,10 @@ pub(crate) trait State {
     fn reserved(&self, t: TenantId) -> &[u64];
     /// Each generation's pool.
     fn pools(&self) -> &[Pool];
+    /// Chips a tenant holds on `g` in running Capacity Blocks (served to it, never borrowed).
+    fn block_held(&self, _t: TenantId, _g: GenId) -> u64 {
+        0
+    }
 }
 
 /// Why a job stopped, with what the books need of it.
@@ -265,6 +271,8 @@ pub(crate) struct Account<'a> {
     ended_work_chip_s: Vec<f64>,
     /// Where per-job records go, when asked for (`fleet::job_log`).
     job_sink: Option<&'a mut dyn JobSink>,
+    /// Capacity Blocks requested, booked and delivered.
+    blocks: blocks::BlockBooks,
 }
 
 fn add_size(m: &mut BTreeMap<u32, u32>, k: u32) {
@@ -307,6 +315,7 @@ impl<'a> Account<'a> {
             record_jobs,
             ended_work_chip_s: vec![0.0; sc.tenants.len()],
             job_sink: None,
+            blocks: blocks::BlockBooks::default(),
         }
     }
 
@@ -352,6 +361,25 @@ impl<'a> Account<'a> {
         if let Some(sink) = self.job_sink.as_mut() {
             sink.preempted(id, lost_chip_s);
         }
+    }
+
+    /// The run's Capacity Block requests and their bookings (before the run).
+    pub(crate) fn blocks_booked(
+        &mut self,
+        sc: &Scenario,
+        bookings: &[crate::fleet::blocks::Booking],
+    ) {
+        self.blocks.booked(sc, bookings);
+    }
+
+    /// A booked block was placed for the first time (`late`: after its booked start).
+    pub(crate) fn block_started(&mut self, t: TenantId, g: GenId, late: bool) {
+        self.blocks.started(t, g, late);
+    }
+
+    /// A block delivered `chip_s` chip-seconds to its holder `t` on `g`.
+    pub(crate) fn block_delivered(&mut self, t: TenantId, g: GenId, chip_s: u64) {
+        self.blocks.delivered(t, g, chip_s);
     }
 
     /// An event was processed.
@@ -510,7 +538,7 @@ impl<'a> Account<'a> {
         let mut idle_reserved = 0u64;
         for ti in 0..self.tenants.len() {
             let (u, b, idle) = Self::usage_now(s, ti, g);
-            allocated += u;
+            allocated += u + s.block_held(ti, g);
             borrowed_total += b;
             idle_total += idle;
             idle_reserved += s.reserved(ti)[g].saturating_sub(u);
@@ -519,7 +547,7 @@ impl<'a> Account<'a> {
         let lent = borrowed_total.min(idle_total) as f64;
         for (ti, a) in self.tenants.iter_mut().enumerate() {
             let (u, b, idle) = Self::usage_now(s, ti, g);
-            a.served_chip_s += u as f64 * dtf;
+            a.served_chip_s += (u + s.block_held(ti, g)) as f64 * dtf;
             a.borrowed_chip_s += b as f64 * dtf;
             if borrowed_total > 0 && idle_total > 0 {
                 a.lent_chip_s += lent * idle as f64 / idle_total as f64 * dtf;
@@ -569,7 +597,7 @@ impl<'a> Account<'a> {
             self.samples.push(Sample {
                 time_s: now,
                 series: name,
-                chips_allocated: (0..g_n).map(|g| s.held(ti, g)).sum(),
+                chips_allocated: (0..g_n).map(|g| s.held(ti, g) + s.block_held(ti, g)).sum(),
                 chips_nominal: (0..g_n).map(|g| s.nominal(ti, g)).sum(),
                 chips_reserved: s.reserved(ti).iter().sum(),
                 chips_borrowed: (0..g_n)
@@ -759,7 +787,8 @@ impl<'a> Account<'a> {
             .zip(&mut self.tenants)
             .zip(ends)
             .zip(slopes)
-            .map(|(((t, a), mut e), slope)| TenantMetrics {
+            .enumerate()
+            .map(|(ti, (((t, a), mut e), slope))| TenantMetrics {
                 tenant: t.name.clone(),
                 jobs_submitted: a.submitted,
                 jobs_started: a.started,
@@ -769,7 +798,7 @@ impl<'a> Account<'a> {
                 jobs_running: e.running,
                 chip_hours_demanded: hours(a.demanded_chip_s),
                 chip_hours_served: hours(a.served_chip_s),
-                chip_hours_accounted: hours(e.accounted_chip_s),
+                chip_hours_accounted: hours(e.accounted_chip_s + self.blocks.delivered_chip_s(ti)),
                 work: Work::of(a.demanded_chip_s, e.served_chip_s, e.unserved_chip_s),
                 jobs_never_started: e.never_started,
                 backlog_growing: slope.1,
@@ -798,6 +827,7 @@ impl<'a> Account<'a> {
                 chip_hours_borrowed: hours(a.borrowed_chip_s),
                 chip_hours_lent: hours(a.lent_chip_s),
                 reclaim_s: Percentiles::of(&mut a.reclaims),
+                capacity_blocks: self.blocks.metrics(sc, ti),
             })
             .collect()
     }

@@ -8,7 +8,7 @@
 //! with [`Calendar::book`], and requests are answered by [`Calendar::earliest_fit`]: the
 //! earliest start in a window where the whole request fits for its whole duration.
 
-#![allow(dead_code)] // until the engine books blocks and answers probes (same series)
+#![allow(dead_code)] // until the engine answers probes (same series)
 
 use super::hardware::{FleetPlan, GenId};
 use super::tenant::{TenantPlan, quota_epochs};
@@ -181,6 +181,33 @@ impl Calendar {
     ) -> Option<u64> {
         self.free[g].earliest_fit(chips as i64, dur_s, earliest_s, latest_s)
     }
+
+    /// As [`Calendar::earliest_fit`], with starts only on a grid: `offset_s` after a multiple
+    /// of `period_s` (Capacity Blocks start at their end time of day). Each miss moves to the
+    /// first grid point at or after the earliest fit from it, since no grid point before that
+    /// fits.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn earliest_fit_on_grid(
+        &self,
+        g: GenId,
+        chips: u64,
+        dur_s: u64,
+        earliest_s: u64,
+        latest_s: u64,
+        period_s: u64,
+        offset_s: u64,
+    ) -> Option<u64> {
+        let up = |t: u64| t + (offset_s % period_s + period_s - t % period_s) % period_s;
+        let mut t = up(earliest_s);
+        while t <= latest_s {
+            let f = self.earliest_fit(g, chips, dur_s, t, latest_s)?;
+            if f == up(f) {
+                return Some(f);
+            }
+            t = up(f);
+        }
+        None
+    }
 }
 
 #[cfg(test)]
@@ -304,5 +331,51 @@ jobs = [{ at = 0, chips = 64, run_time = "1h" }]
         assert_eq!(c.earliest_fit(0, 900, 2 * d, d, 9 * d), Some(5 * d));
         c.book(0, 5 * d, 7 * d, 1000);
         assert_eq!(c.earliest_fit(0, 900, 2 * d, d, 9 * d), Some(7 * d));
+        // On a grid at 11:30 each day: from day 1 the first grid start whose 2 days fit is
+        // day 7 at 11:30 (day 7 at 00:00 fits, but is not on the grid).
+        let tod = 41_400;
+        assert_eq!(
+            c.earliest_fit_on_grid(0, 900, 2 * d, d, 9 * d, d, tod),
+            Some(7 * d + tod)
+        );
+        // 500 chips for 1 day fit at once; the grid puts the start at 11:30 on day 0.
+        assert_eq!(
+            c.earliest_fit_on_grid(0, 500, d, 0, 9 * d, d, tod),
+            Some(tod)
+        );
+        // 600 chips for 2 days from day 2: [2d, 3d) has 768, [3d, 5d) 512: not before day 7
+        // at 11:30 (days 5-7 hold 536 after the booking); a window closing at day 6 refuses.
+        assert_eq!(
+            c.earliest_fit_on_grid(0, 600, 2 * d, 2 * d, 9 * d, d, tod),
+            Some(7 * d + tod)
+        );
+        assert_eq!(
+            c.earliest_fit_on_grid(0, 600, 2 * d, 2 * d, 6 * d, d, tod),
+            None
+        );
+    }
+
+    #[test]
+    fn grid_search_matches_brute_force_over_grid_points() {
+        let mut s = Calendar {
+            free: vec![Steps::constant(10)],
+        };
+        s.book(0, 100, 200, 8);
+        s.book(0, 250, 260, 4);
+        s.book(0, 330, 345, 2);
+        for need in 0..12u64 {
+            for dur in [1, 10, 50, 100] {
+                for (period, offset) in [(7, 3), (25, 0), (40, 39)] {
+                    let want = (0..=400u64)
+                        .filter(|t| t % period == offset)
+                        .find(|&t| (t..t + dur).all(|x| s.free(0).at(x) >= need as i64));
+                    assert_eq!(
+                        s.earliest_fit_on_grid(0, need, dur, 0, 400, period, offset),
+                        want,
+                        "need {need} dur {dur} grid {period}+{offset}"
+                    );
+                }
+            }
+        }
     }
 }

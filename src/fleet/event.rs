@@ -31,6 +31,12 @@ pub(crate) enum EventKind {
     Repair(u32),
     /// A sample of the time series is taken.
     Report,
+    /// A booked Capacity Block (index among the run's booked blocks) starts.
+    BlockStart(u32),
+    /// A Capacity Block's instances are terminated (30 minutes before its end).
+    BlockTerminate(u32),
+    /// A Capacity Block ends: its chips return.
+    BlockEnd(u32),
 }
 
 /// One event: ordered by (time, sequence number).

@@ -23,6 +23,9 @@ pub struct Generation {
     pub ultraserver_chips: u32,
     /// UltraServers per cluster (a gang larger than one UltraServer stays inside one cluster).
     pub ultraservers_per_cluster: u32,
+    /// Chips per instance, the unit Capacity Blocks are bought in (divides
+    /// `ultraserver_chips`).
+    pub instance_chips: u32,
     /// Run-time speed-up over the reference generation (2.0 = jobs run in half the time).
     pub speedup: f64,
     /// Mean time between failures of one UltraServer (s); 0 = no failures.

@@ -2,6 +2,8 @@
 //! honour, borrowing and lending, reclaim times; fleet utilization, idle reserved capacity and
 //! fragmentation; and a time series. Keys are documented in `scenarios/README.md`.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -270,6 +272,9 @@ pub struct TenantMetrics {
     /// part of `summary.json`).
     #[serde(skip)]
     pub wait_quantiles_s: WaitQuantiles,
+    /// Capacity Blocks per generation name (absent without block requests).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub capacity_blocks: BTreeMap<String, CapacityBlockMetrics>,
 }
 
 /// The Kaplan-Meier wait distribution of [`CensoredWaits`] (job-counted) at a fixed grid of
@@ -302,6 +307,28 @@ impl WaitQuantiles {
         }
         WaitQuantiles { points }
     }
+}
+
+/// One tenant's Capacity Blocks on one generation (trainium.md section 8). Block-hours are
+/// chip-hours: a block's chips times the hours its instances may run (start to termination,
+/// 30 minutes before its end), within the horizon.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CapacityBlockMetrics {
+    /// Requests made before the horizon.
+    pub requested: u64,
+    /// Requests booked (a start in their lead window where the whole block fits).
+    pub accepted: u64,
+    /// Requests refused (no such start).
+    pub refused: u64,
+    /// Booked start minus request time, over the accepted requests (s).
+    pub lead_time_s: Percentiles,
+    /// Chip-hours the accepted blocks entitle their holder to (start to termination).
+    pub block_hours_booked: f64,
+    /// Chip-hours the holder's instances ran (late starts and failures deliver less).
+    pub block_hours_delivered: f64,
+    /// Blocks placed after their booked start (their chips were not free and could not be
+    /// freed then).
+    pub late_starts: u64,
 }
 
 /// Work in one unit, reference chip-hours (a job's chips x its run time on the reference

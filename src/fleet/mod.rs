@@ -17,7 +17,8 @@
 //! 2. **Resolved scenario**: [`Scenario`], immutable and shared across seeds: the fleet
 //!    ([`hardware`]), tenants and their quotas (`tenant`), demand streams ([`demand`],
 //!    `trace`), workload run times (`workload`) and the policy (`policy`).
-//! 3. **Engine**: [`sim::run_with`] draws the jobs (`demand::generate`, seeded by `rng`) and
+//! 3. **Engine**: [`sim::run_with`] draws the jobs (`demand::generate`, seeded by `rng`),
+//!    books the Capacity Blocks requested ([`blocks`], against the `calendar`) and
 //!    runs the event loop
 //!    (`event`): admission, placement, preemption and reclaim ([`reclaim`]), asking the
 //!    `policy::Policy` every policy question and keeping quota usage in the cohort tree
@@ -56,6 +57,7 @@
 //! ```
 
 pub(crate) mod account;
+pub mod blocks;
 pub(crate) mod calendar;
 pub mod demand;
 pub mod error;

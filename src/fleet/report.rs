@@ -642,6 +642,55 @@ fn details_table(o: &Outcome) -> Table {
     t
 }
 
+/// Capacity Blocks per tenant and generation (`None` when no tenant requested any): requests,
+/// bookings, lead times, block chip-hours booked and delivered, late starts.
+pub(crate) fn blocks_table(o: &Outcome) -> Option<Table> {
+    if o.tenants.iter().all(|m| m.capacity_blocks.is_empty()) {
+        return None;
+    }
+    let u = time_unit(o.horizon_s);
+    let mut t = Table::new([
+        "tenant".to_string(),
+        "generation".into(),
+        "requested".into(),
+        "accepted".into(),
+        "refused".into(),
+        format!("lead_p50_{}", u.suffix),
+        format!("lead_p90_{}", u.suffix),
+        "booked_chip_h".into(),
+        "delivered_chip_h".into(),
+        "late_starts".into(),
+    ])
+    .with_title(
+        "Capacity Blocks: lead = booked start - request (accepted ones); chip-hours from start \
+         to termination (30 min before the end), within the horizon",
+    );
+    for m in &o.tenants {
+        for (g, b) in &m.capacity_blocks {
+            let lead = |x: f64| {
+                if b.accepted == 0 {
+                    Value::from("-")
+                } else {
+                    u.show(x, false)
+                }
+            };
+            t.push(vec![
+                m.tenant.clone().into(),
+                g.clone().into(),
+                thousands(b.requested as f64, 0).into(),
+                thousands(b.accepted as f64, 0).into(),
+                thousands(b.refused as f64, 0).into(),
+                lead(b.lead_time_s.p50),
+                lead(b.lead_time_s.p90),
+                thousands(b.block_hours_booked, 0).into(),
+                thousands(b.block_hours_delivered, 0).into(),
+                thousands(b.late_starts as f64, 0).into(),
+            ]);
+        }
+    }
+    Some(t)
+}
+
 /// The fleet's figures, one per row.
 fn fleet_table(o: &Outcome) -> Table {
     let f = &o.fleet;
@@ -690,9 +739,10 @@ pub(crate) fn render(o: &Outcome, format: Format) -> String {
         Format::Json => summary_text(o),
         Format::Csv => tenant_table(o).render(Format::Csv),
         Format::Table => format!(
-            "{}\n{}\n{}",
+            "{}\n{}\n{}{}",
             planner_table(o).render(Format::Table),
             details_table(o).render(Format::Table),
+            blocks_table(o).map_or(String::new(), |t| t.render(Format::Table) + "\n"),
             fleet_table(o).render(Format::Table)
         ),
     }

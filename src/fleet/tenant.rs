@@ -160,11 +160,26 @@ pub(crate) fn quotas_at(
     installed: u64,
     t_s: u64,
 ) -> Vec<QuotaAt> {
+    quotas_with_blocks(tenants, g, installed, t_s, 0)
+}
+
+/// [`quotas_at`] with `aside` chips of `g` booked as Capacity Blocks (set aside like
+/// reservations: share-based quotas shrink, reservations stay whole), the reservations taken
+/// at `reservation_t_s` (the last quota epoch, so a block edge between two steps of a ramp
+/// does not sample the ramp anew).
+pub(crate) fn quotas_with_blocks(
+    tenants: &[TenantPlan],
+    g: GenId,
+    installed: u64,
+    reservation_t_s: u64,
+    aside: u64,
+) -> Vec<QuotaAt> {
+    let t_s = reservation_t_s;
     let reserved: Vec<u64> = tenants
         .iter()
         .map(|t| t.reservation[g].as_ref().map_or(0, |r| r.chips_at(t_s)))
         .collect();
-    let unreserved = installed.saturating_sub(reserved.iter().sum());
+    let unreserved = installed.saturating_sub(reserved.iter().sum::<u64>() + aside);
     tenants
         .iter()
         .zip(reserved)

@@ -118,6 +118,7 @@ pub(super) struct FileGeneration {
     pub(super) pue: Option<f64>,
     pub(super) ultraserver_chips: Option<u32>,
     pub(super) ultraservers_per_cluster: Option<u32>,
+    pub(super) instance_chips: Option<u32>,
     pub(super) speedup: Option<f64>,
     pub(super) mtbf: Option<Duration>,
     pub(super) repair: Option<Duration>,
@@ -208,6 +209,8 @@ pub(super) enum DemandKind {
     Poisson,
     Jobs,
     Trace,
+    /// EC2-Capacity-Blocks-style bookings (`super::blocks`).
+    CapacityBlocks,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -383,4 +386,67 @@ pub(super) struct FileDemand {
     pub(super) time_format: Option<TimeFormat>,
     pub(super) chips_per_unit: Option<f64>,
     pub(super) limit: Option<u64>,
+    // capacity_blocks (with tenant, generation, start, end)
+    pub(super) rate: Option<String>,
+    pub(super) requests: Option<Vec<FileBlockRequest>>,
+    pub(super) instances: Option<FileChoice>,
+    pub(super) ultraservers: Option<FileChoice>,
+    pub(super) duration: Option<FileChoice>,
+    pub(super) start_after: Option<Duration>,
+    pub(super) start_before: Option<Duration>,
+    pub(super) end_time_of_day: Option<String>,
+}
+
+/// One Capacity Block request of a list: when it is made, its size (instances or
+/// UltraServers), its length, and its lead window (the stream's when not given).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileBlockRequest {
+    pub(super) at: Duration,
+    pub(super) instances: Option<u64>,
+    pub(super) ultraservers: Option<u64>,
+    pub(super) duration: Duration,
+    pub(super) start_after: Option<Duration>,
+    pub(super) start_before: Option<Duration>,
+}
+
+/// A discrete choice: one value (a number, or a duration such as `"7d"`), or a distribution
+/// over values in the file's style (`{ dist = "empirical", values = [...], weights = [...] }`).
+pub(super) enum FileChoice {
+    One(Num),
+    Dist(FileDist),
+}
+
+impl<'de> Deserialize<'de> for FileChoice {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = FileChoice;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number, a duration such as \"7d\", or { dist = \"empirical\", values = [...] }")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<FileChoice, E> {
+                Ok(FileChoice::One(Num(v as f64)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<FileChoice, E> {
+                Ok(FileChoice::One(Num(v as f64)))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<FileChoice, E> {
+                Ok(FileChoice::One(Num(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<FileChoice, E> {
+                Duration::parse(v)
+                    .map(|d| FileChoice::One(Num(d.0 as f64)))
+                    .map_err(E::custom)
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                m: A,
+            ) -> std::result::Result<FileChoice, A::Error> {
+                FileDist::deserialize(de::value::MapAccessDeserializer::new(m))
+                    .map(FileChoice::Dist)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }

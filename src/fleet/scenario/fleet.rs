@@ -161,6 +161,7 @@ fn generation(path: &str, name: &str, f: &FileGeneration) -> Built<Generation> {
         1.0,
         1e6,
     )?;
+    let instance_chips = instance_chips(path, f, facts, us as u32)?;
     let speedup = f.speedup.or(facts.map(|p| p.speedup)).unwrap_or(1.0);
     check_range(&format!("{path}.speedup"), speedup, 1e-3, 1e3)?;
     let (mtbf_s, repair_s) = failures(path, f)?;
@@ -170,11 +171,33 @@ fn generation(path: &str, name: &str, f: &FileGeneration) -> Built<Generation> {
         pue,
         ultraserver_chips: us as u32,
         ultraservers_per_cluster: per_cluster,
+        instance_chips,
         speedup,
         mtbf_s,
         repair_s,
         hw: chip_preset(path, name, preset.map(|p| p.0), f)?,
     })
+}
+
+/// Chips per instance: the file's, else the preset's, else one instance per UltraServer (a
+/// generation described in full and silent on it); it must divide the UltraServer.
+fn instance_chips(
+    path: &str,
+    f: &FileGeneration,
+    facts: Option<FleetFacts>,
+    us_chips: u32,
+) -> Built<u32> {
+    let n = f
+        .instance_chips
+        .or(facts.map(|p| p.instance_chips))
+        .unwrap_or(us_chips);
+    if n == 0 || us_chips % n != 0 {
+        return bad(
+            format!("{path}.instance_chips"),
+            format!("{n} does not divide ultraserver_chips {us_chips}; expected a divisor of it"),
+        );
+    }
+    Ok(n)
 }
 
 /// Mean time between failures (0: none) and time to repair, in seconds.

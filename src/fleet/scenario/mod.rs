@@ -22,6 +22,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::blocks::{BlockArrivals, BlockStream};
 use super::demand::DemandStream;
 use super::error::{Error, Result};
 use super::hardware::{FleetPlan, GenId};
@@ -31,6 +32,7 @@ use super::tenant::{CohortPlan, TenantPlan};
 use crate::config::{Document, Location, Mode, Warning};
 use crate::workload::Workload;
 
+mod blocks;
 mod checks;
 mod context;
 mod dist;
@@ -92,6 +94,9 @@ pub struct Scenario {
     pub cohorts: Vec<CohortPlan>,
     /// Demand streams, in file order.
     pub demand: Vec<DemandStream>,
+    /// Capacity Block streams (`kind = "capacity_blocks"`), in file order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blocks: Vec<BlockStream>,
     /// Policy.
     pub policy: PolicyConfig,
     /// Workloads (`[workloads.NAME]`), in file order: [`WorkloadId`](super::job::WorkloadId) indexes this.
@@ -185,6 +190,10 @@ impl Scenario {
                 .demand
                 .iter()
                 .any(|d| !matches!(d, DemandStream::Jobs(_)))
+            || self
+                .blocks
+                .iter()
+                .any(|b| matches!(b.arrivals, BlockArrivals::Poisson { .. }))
     }
 
     /// The tenant id of a name.

@@ -4,9 +4,10 @@
 
 use std::path::Path;
 
+use super::blocks::block_stream;
 use super::checks::{Built, Warnings, bad};
 use super::context::StreamContext;
-use super::file::{FileDemand, FileScenario};
+use super::file::{DemandKind, FileDemand, FileScenario};
 use super::fleet::fleet_plan;
 use super::names::Names;
 use super::policy::policy;
@@ -14,6 +15,7 @@ use super::streams::demand_stream;
 use super::tenants::{TenantContext, cohorts, tenants};
 use super::{MAX_JOBS, MAX_SAMPLES, MAX_WORKLOADS, Scenario, WorkloadDef};
 use crate::config::Named;
+use crate::fleet::blocks::BlockStream;
 use crate::fleet::demand::DemandStream;
 use crate::fleet::time::YEAR_S;
 use crate::workload::Workload;
@@ -58,6 +60,7 @@ pub(super) fn build(
         read,
     };
     let demand = demand(&f.demand, &ctx)?;
+    let blocks = block_streams(&f.demand, &ctx, &mut warnings)?;
     let scenario = Scenario {
         name: f.name.clone().unwrap_or_else(|| default_name.to_string()),
         description: f.description.clone(),
@@ -68,6 +71,7 @@ pub(super) fn build(
         tenants,
         cohorts,
         demand,
+        blocks,
         policy,
         workloads,
         warnings: Vec::new(),
@@ -124,7 +128,10 @@ fn workloads(f: &Named<Workload>) -> Built<Vec<WorkloadDef>> {
 fn demand(f: &Named<FileDemand>, ctx: &StreamContext) -> Built<Vec<DemandStream>> {
     let mut demand = Vec::new();
     let mut expected_jobs = 0.0;
-    for (n, d) in &f.0 {
+    for (n, d) in
+        f.0.iter()
+            .filter(|(_, d)| d.kind != DemandKind::CapacityBlocks)
+    {
         let path = format!("demand.{n}");
         let stream = demand_stream(&path, d, ctx)?;
         expected_jobs += stream.expected_jobs();
@@ -139,4 +146,16 @@ fn demand(f: &Named<FileDemand>, ctx: &StreamContext) -> Built<Vec<DemandStream>
         demand.push(stream);
     }
     Ok(demand)
+}
+
+/// The Capacity Block streams (`kind = "capacity_blocks"`), in file order.
+fn block_streams(
+    f: &Named<FileDemand>,
+    ctx: &StreamContext,
+    warnings: &mut Warnings,
+) -> Built<Vec<BlockStream>> {
+    f.0.iter()
+        .filter(|(_, d)| d.kind == DemandKind::CapacityBlocks)
+        .map(|(n, d)| block_stream(&format!("demand.{n}"), n, d, ctx, warnings))
+        .collect()
 }

@@ -87,6 +87,7 @@ pub(super) fn demand_stream(
         DemandKind::Poisson => poisson(path, d, &common, ctx),
         DemandKind::Jobs => jobs(path, d, &common, ctx),
         DemandKind::Trace => trace_stream(path, d, &common, ctx),
+        DemandKind::CapacityBlocks => unreachable!("resolved by scenario::blocks, not as jobs"),
     }
 }
 
@@ -95,12 +96,13 @@ fn kind_name(k: DemandKind) -> &'static str {
         DemandKind::Poisson => "poisson",
         DemandKind::Jobs => "jobs",
         DemandKind::Trace => "trace",
+        DemandKind::CapacityBlocks => "capacity_blocks",
     }
 }
 
 /// Every key given belongs to the stream's kind.
-fn check_kind_keys(path: &str, d: &FileDemand) -> Built<()> {
-    use DemandKind::{Jobs, Poisson, Trace};
+pub(super) fn check_kind_keys(path: &str, d: &FileDemand) -> Built<()> {
+    use DemandKind::{CapacityBlocks, Jobs, Poisson, Trace};
     let present = [
         ("rate_per_hour", d.rate_per_hour.is_some(), Poisson),
         ("rate_schedule", d.rate_schedule.is_some(), Poisson),
@@ -123,8 +125,25 @@ fn check_kind_keys(path: &str, d: &FileDemand) -> Built<()> {
         ("time_format", d.time_format.is_some(), Trace),
         ("chips_per_unit", d.chips_per_unit.is_some(), Trace),
         ("limit", d.limit.is_some(), Trace),
+        ("rate", d.rate.is_some(), CapacityBlocks),
+        ("requests", d.requests.is_some(), CapacityBlocks),
+        ("instances", d.instances.is_some(), CapacityBlocks),
+        ("ultraservers", d.ultraservers.is_some(), CapacityBlocks),
+        ("duration", d.duration.is_some(), CapacityBlocks),
+        ("start_after", d.start_after.is_some(), CapacityBlocks),
+        ("start_before", d.start_before.is_some(), CapacityBlocks),
+        (
+            "end_time_of_day",
+            d.end_time_of_day.is_some(),
+            CapacityBlocks,
+        ),
     ];
-    match present.iter().find(|(_, p, o)| *p && *o != d.kind) {
+    // A block stream's Poisson requests have a window too (`start`, `end`).
+    let shared = |k: &str| d.kind == CapacityBlocks && matches!(k, "start" | "end");
+    match present
+        .iter()
+        .find(|(k, p, o)| *p && *o != d.kind && !shared(k))
+    {
         Some((k, _, owner)) => bad(
             format!("{path}.{k}"),
             format!(

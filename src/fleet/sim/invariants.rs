@@ -34,6 +34,12 @@ impl Sim<'_> {
         };
         self.tally_jobs(&mut tally)?;
         self.tally_nominations(&mut tally)?;
+        for (g, p) in self.blocks.placed() {
+            for_parts(p, |us, k| {
+                tally.used[g] += k as u64;
+                tally.per_us[g][us as usize] += k as u64;
+            });
+        }
         self.check_pools(&tally)?;
         for ((t, g), &held) in tally.per_tenant.iter() {
             if held != self.books.held(t, g) {

@@ -13,6 +13,7 @@
 //! parts and what the recorder may read).
 
 mod admission;
+mod blocks;
 mod invariants;
 mod job;
 mod preemption;
@@ -21,8 +22,10 @@ mod state;
 use std::cmp::Reverse;
 use std::collections::BTreeSet;
 
+use self::blocks::BlockRun;
 use self::state::{Books, Capacity, PreemptMemos, Queues, ReclaimState, Snapshot};
 use super::account::{Account, JobEnd, Phase};
+use super::blocks::BlockPlan;
 use super::demand;
 use super::error::Result;
 use super::event::{EventKind, EventQueue};
@@ -33,7 +36,7 @@ use super::metrics::Outcome;
 use super::policy::{Policy, RunningSets, View};
 use super::rng::Rng;
 use super::scenario::Scenario;
-use super::tenant::{quota_epochs, quotas_at};
+use super::tenant::{quota_epochs, quotas_with_blocks};
 
 /// Options of a run that do not change its results.
 #[derive(Clone, Copy, Debug, Default)]
@@ -168,6 +171,8 @@ struct Sim<'a> {
     reclaim: ReclaimState,
     memo: PreemptMemos,
     account: Account<'a>,
+    /// Capacity Blocks booked for the run.
+    blocks: BlockRun,
 }
 
 /// Run a scenario with a seed and a run-time provider.
@@ -209,6 +214,10 @@ impl<'a> Sim<'a> {
         let policy = s.policy.kind.build();
         let nq = if policy.single_queue() { 1 } else { nt };
         let st = jobs.iter().map(JobState::new).collect();
+        let plan = BlockPlan::new(s, seed);
+        let mut account = Account::new(s, opts.record_jobs);
+        account.blocks_booked(s, &plan.bookings);
+        let regular = quota_epochs(&s.fleet, &s.tenants, s.policy.quota_step_s, s.horizon_s);
         let mut sim = Sim {
             s,
             rt,
@@ -230,7 +239,8 @@ impl<'a> Sim<'a> {
             ends: vec![BTreeSet::new(); gens],
             reclaim: ReclaimState::new(gens),
             memo: PreemptMemos::new(nt, gens),
-            account: Account::new(s, opts.record_jobs),
+            account,
+            blocks: BlockRun::new(plan, nt, gens, regular),
         };
         sim.compute_ceilings();
         sim
@@ -242,6 +252,7 @@ impl<'a> Sim<'a> {
         let state = Snapshot {
             books: &self.books,
             pools: &self.cap.pools,
+            blocks: &self.blocks.held,
         };
         hook(&mut self.account, &state)
     }
@@ -318,10 +329,12 @@ impl Sim<'_> {
         self.cap.pools[st.gen_ as usize].cluster_of(us)
     }
 
-    /// Quota epochs: every time a nominal quota or reservation may change.
+    /// Quota epochs: every time a nominal quota or reservation may change, or a booked
+    /// Capacity Block starts or ends.
     fn epochs(&self) -> Vec<u64> {
         let s = self.s;
-        quota_epochs(&s.fleet, &s.tenants, s.policy.quota_step_s, s.horizon_s)
+        let regular = quota_epochs(&s.fleet, &s.tenants, s.policy.quota_step_s, s.horizon_s);
+        self.blocks.epochs(regular, s.horizon_s)
     }
 
     /// Set every tenant's quota for time `t_s` from its base quota, share and reservation.
@@ -330,7 +343,9 @@ impl Sim<'_> {
         let g_n = self.gens;
         for g in 0..g_n {
             let installed = s.fleet.installed_chips(g, t_s);
-            for (ti, q) in quotas_at(&s.tenants, g, installed, t_s)
+            let aside = self.blocks.plan.aside(g, t_s);
+            let res_t = self.blocks.reservation_time(t_s);
+            for (ti, q) in quotas_with_blocks(&s.tenants, g, installed, res_t, aside)
                 .into_iter()
                 .enumerate()
             {
@@ -370,6 +385,7 @@ impl Sim<'_> {
         for t in self.epochs() {
             self.events.push(t, EventKind::QuotaUpdate);
         }
+        self.schedule_blocks();
         if let Some(j) = self.jobs.first()
             && j.submit_s < h
         {
@@ -400,6 +416,7 @@ impl Sim<'_> {
                 }
             }
             if self.dirty {
+                self.retry_blocks();
                 self.dirty = false;
                 self.round();
                 if self.opts.check_invariants {
@@ -409,6 +426,7 @@ impl Sim<'_> {
             self.record(|a, state| a.settle(state));
         }
         self.advance(h);
+        self.blocks_at_horizon();
         if self.opts.check_invariants {
             self.check()?;
         }
@@ -464,6 +482,9 @@ impl Sim<'_> {
                 self.dirty = true;
             }
             EventKind::Failure(g) => self.failure(g as usize),
+            EventKind::BlockStart(k) => self.block_start(k as usize),
+            EventKind::BlockTerminate(k) => self.block_terminate(k as usize),
+            EventKind::BlockEnd(k) => self.block_end(k as usize),
             EventKind::Repair(id) => {
                 let (g, us) = ((id >> 24) as usize, id & 0xFF_FFFF);
                 self.cap.pools[g].repair(us);
@@ -553,6 +574,7 @@ impl Sim<'_> {
                 self.stop(id, Stop::Killed);
             }
         }
+        self.blocks_hit(g, us);
         self.cap.pools[g].fail(us);
         self.queues.wake(); // nominations lost their chips
         self.account.failure();

@@ -312,6 +312,8 @@ impl PreemptMemos {
 pub(super) struct Snapshot<'a> {
     pub(super) books: &'a Books,
     pub(super) pools: &'a [Pool],
+    /// Chips each (tenant, generation) holds in running Capacity Blocks.
+    pub(super) blocks: &'a PerTenantGen<u64>,
 }
 
 impl State for Snapshot<'_> {
@@ -338,6 +340,11 @@ impl State for Snapshot<'_> {
     #[inline]
     fn pools(&self) -> &[Pool] {
         self.pools
+    }
+
+    #[inline]
+    fn block_held(&self, t: TenantId, g: GenId) -> u64 {
+        self.blocks[(t, g)]
     }
 }
 

@@ -257,6 +257,8 @@ pub(crate) struct Account {
     gen_series: Vec<String>,
     /// The reclaim grace (s), the first delivery age threshold.
     grace_s: u64,
+    /// Per probe, its answers so far: (probe time, wait or `None` for no start in the horizon).
+    probes: Vec<Vec<(u64, Option<u64>)>>,
 }
 
 fn add_size(m: &mut BTreeMap<u32, u32>, k: u32) {
@@ -297,7 +299,13 @@ impl Account {
             frag_samples: 0,
             samples: Vec::new(),
             record_jobs,
+            probes: vec![Vec::new(); sc.probes.len()],
         }
+    }
+
+    /// Probe `i` answered at probe time `t_s`: wait `wait_s`, or no start in the horizon.
+    pub(crate) fn probe(&mut self, i: usize, t_s: u64, wait_s: Option<u64>) {
+        self.probes[i].push((t_s, wait_s));
     }
 
     /// An event was processed.
@@ -643,6 +651,12 @@ impl Account {
             fleet,
             timeseries: std::mem::take(&mut self.samples),
             workloads: Vec::new(),
+            probes: (sc.probes.iter().zip(std::mem::take(&mut self.probes)))
+                .map(|(p, series)| {
+                    let g = &sc.fleet.generations[p.generation].name;
+                    super::probe::metrics(p, g, series)
+                })
+                .collect(),
         }
     }
 

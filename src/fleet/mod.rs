@@ -64,6 +64,7 @@ pub mod hardware;
 pub(crate) mod job;
 pub(crate) mod metrics;
 pub(crate) mod policy;
+pub(crate) mod probe;
 pub mod quota;
 pub mod reclaim;
 pub(crate) mod report;

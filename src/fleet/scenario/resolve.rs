@@ -10,6 +10,7 @@ use super::file::{FileDemand, FileScenario};
 use super::fleet::fleet_plan;
 use super::names::Names;
 use super::policy::policy;
+use super::probes::probes;
 use super::streams::demand_stream;
 use super::tenants::{TenantContext, cohorts, tenants};
 use super::{MAX_JOBS, MAX_SAMPLES, MAX_WORKLOADS, Scenario, WorkloadDef};
@@ -58,6 +59,7 @@ pub(super) fn build(
         read,
     };
     let demand = demand(&f.demand, &ctx)?;
+    let probes = probes(&f.probes, &names, &fleet, horizon_s, &mut warnings)?;
     let scenario = Scenario {
         name: f.name.clone().unwrap_or_else(|| default_name.to_string()),
         description: f.description.clone(),
@@ -70,6 +72,7 @@ pub(super) fn build(
         demand,
         policy,
         workloads,
+        probes,
         warnings: Vec::new(),
     };
     Ok((scenario, warnings))

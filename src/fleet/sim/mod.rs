@@ -16,13 +16,16 @@ mod admission;
 mod invariants;
 mod job;
 mod preemption;
+mod probe;
 mod state;
 
 use std::cmp::Reverse;
 use std::collections::BTreeSet;
 
+use self::probe::ProbeState;
 use self::state::{Books, Capacity, PreemptMemos, Queues, ReclaimState, Snapshot};
 use super::account::{Account, JobEnd, Phase};
+use super::calendar::Calendar;
 use super::demand;
 use super::error::Result;
 use super::event::{EventKind, EventQueue};
@@ -166,6 +169,10 @@ struct Sim<'a> {
     reclaim: ReclaimState,
     memo: PreemptMemos,
     account: Account,
+    /// The provider's calendar of promises (reservations; blocks as they are booked).
+    calendar: Calendar,
+    /// What probes need between events ([`probe`]).
+    probes: ProbeState,
 }
 
 /// Run a scenario with a seed and a run-time provider.
@@ -211,6 +218,8 @@ impl<'a> Sim<'a> {
             reclaim: ReclaimState::new(gens),
             memo: PreemptMemos::new(nt, gens),
             account: Account::new(s, opts.record_jobs),
+            calendar: Calendar::new(&s.fleet, &s.tenants, s.policy.quota_step_s, s.horizon_s),
+            probes: ProbeState::new(s),
         };
         sim.compute_ceilings();
         sim
@@ -370,6 +379,9 @@ impl Sim<'_> {
             if t >= h {
                 break;
             }
+            if self.probes.due_s < t {
+                self.answer_probes(t);
+            }
             self.advance(t);
             while self.events.peek_time() == Some(t) {
                 let e = self.events.pop().expect("peeked");
@@ -387,6 +399,9 @@ impl Sim<'_> {
                 }
             }
             self.record(|a, state| a.settle(state));
+        }
+        if self.probes.due_s < h {
+            self.answer_probes(h);
         }
         self.advance(h);
         if self.opts.check_invariants {
@@ -447,6 +462,7 @@ impl Sim<'_> {
             EventKind::Repair(id) => {
                 let (g, us) = ((id >> 24) as usize, id & 0xFF_FFFF);
                 self.cap.pools[g].repair(us);
+                self.probes.repair(g, us);
                 self.memo.epoch += 1;
                 self.queues.wake();
                 self.dirty = true;
@@ -536,10 +552,10 @@ impl Sim<'_> {
         self.cap.pools[g].fail(us);
         self.queues.wake(); // nominations lost their chips
         self.account.failure();
-        self.events.push(
-            self.now + gen_.repair_s.max(1),
-            EventKind::Repair(((g as u32) << 24) | us),
-        );
+        let due_s = self.now + gen_.repair_s.max(1);
+        self.probes.fail(g, us, due_s);
+        self.events
+            .push(due_s, EventKind::Repair(((g as u32) << 24) | us));
         self.dirty = true;
     }
 }

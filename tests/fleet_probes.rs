@@ -84,7 +84,11 @@ end = "9d""#
         )));
         let p = &o.probes[0];
         // 1 h, 13 h, ..., 205 h: 18 probe times before 9 days, none served.
-        assert_eq!((p.probe_times, p.unserved), (18, 18), "exclusive {exclusive}");
+        assert_eq!(
+            (p.probe_times, p.unserved),
+            (18, 18),
+            "exclusive {exclusive}"
+        );
         assert!(p.wait_s.is_none());
         assert_eq!(p.series[0], (H, None));
         assert_eq!(p.series[17], (205 * H, None));
@@ -209,7 +213,10 @@ fn first_generation(text: &str) -> String {
 fn probes_change_nothing_else() {
     let cases: [(&str, &[(&str, &str)]); 7] = [
         ("tests/golden/fleet/small.toml", &[]),
-        ("tests/golden/fleet/small.toml", &[("policy.backfill", "\"none\"")]),
+        (
+            "tests/golden/fleet/small.toml",
+            &[("policy.backfill", "\"none\"")],
+        ),
         ("scenarios/demo-small.toml", &[]),
         // UltraServers failing (about 8 a day) and repaired: chips down in the probes' answers.
         (
@@ -221,7 +228,10 @@ fn probes_change_nothing_else() {
         ),
         ("scenarios/reclaim-policy.toml", &[]),
         ("scenarios/delivery-delay.toml", &[("horizon", "\"4w\"")]),
-        ("scenarios/anchor-reservation.toml", &[("horizon", "\"3w\"")]),
+        (
+            "scenarios/anchor-reservation.toml",
+            &[("horizon", "\"3w\"")],
+        ),
     ];
     for (file, sets) in cases {
         let path = root().join(file);
@@ -295,7 +305,10 @@ fn probes_change_no_byte_of_the_other_outputs() {
     assert!(probes[0]["series"].as_array().unwrap().len() > 1);
     let mut again = serde_json::to_string_pretty(&probed).unwrap();
     again.push('\n');
-    assert!(again.as_bytes() == read(&a, "summary.json"), "summary.json differs");
+    assert!(
+        again.as_bytes() == read(&a, "summary.json"),
+        "summary.json differs"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -412,7 +425,9 @@ fn a_probe_no_generation_can_hold_is_warned_and_never_served() {
     let s = scenario(&small_cluster);
     assert_eq!(s.warnings.len(), 1);
     assert!(
-        s.warnings[0].message.contains("cannot be placed as one gang on trn2"),
+        s.warnings[0]
+            .message
+            .contains("cannot be placed as one gang on trn2"),
         "{}",
         s.warnings[0]
     );

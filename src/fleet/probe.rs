@@ -126,8 +126,16 @@ pub(crate) fn excess_deltas(held: &mut Vec<(u64, i64)>, reserved: &Steps) -> Vec
 
 /// The metrics of one probe from its answers `(probe time, wait)` (`None`: no start in the
 /// horizon), in time order.
-pub(crate) fn metrics(p: &Probe, generation: &str, series: Vec<(u64, Option<u64>)>) -> ProbeMetrics {
-    let mut waits: Vec<f64> = series.iter().filter_map(|s| s.1).map(|w| w as f64).collect();
+pub(crate) fn metrics(
+    p: &Probe,
+    generation: &str,
+    series: Vec<(u64, Option<u64>)>,
+) -> ProbeMetrics {
+    let mut waits: Vec<f64> = series
+        .iter()
+        .filter_map(|s| s.1)
+        .map(|w| w as f64)
+        .collect();
     let wait_s = (!waits.is_empty()).then(|| {
         let q = Percentiles::of(&mut waits);
         ProbeWaits {

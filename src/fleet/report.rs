@@ -341,7 +341,9 @@ pub(crate) fn probe_table(o: &Outcome) -> Option<Table> {
     );
     for p in &o.probes {
         let w = |f: fn(&super::metrics::ProbeWaits) -> f64| {
-            p.wait_s.as_ref().map_or(Value::from("-"), |x| u.show(f(x), false))
+            p.wait_s
+                .as_ref()
+                .map_or(Value::from("-"), |x| u.show(f(x), false))
         };
         t.push(vec![
             p.name.clone().into(),
@@ -377,8 +379,19 @@ fn probe_chart(o: &Outcome) -> Option<(String, String, String)> {
                 })
                 .collect()
         };
-        let label = format!("{} ({} chips of {})", p.name, thousands(p.chips as f64, 0), p.generation);
-        series.push((Series { name: label.clone(), points: pts(true) }, None));
+        let label = format!(
+            "{} ({} chips of {})",
+            p.name,
+            thousands(p.chips as f64, 0),
+            p.generation
+        );
+        series.push((
+            Series {
+                name: label.clone(),
+                points: pts(true),
+            },
+            None,
+        ));
         let unserved = pts(false);
         if !unserved.is_empty() {
             series.push((
@@ -391,7 +404,10 @@ fn probe_chart(o: &Outcome) -> Option<(String, String, String)> {
         }
     }
     let svg = charts::lines(
-        &format!("{}: time to N chips (earliest start minus probe time)", o.scenario),
+        &format!(
+            "{}: time to N chips (earliest start minus probe time)",
+            o.scenario
+        ),
         "probe time (days)",
         "wait (days)",
         &series,

@@ -27,7 +27,10 @@ pub(super) fn probes(
             return bad(format!("{path}.chips"), "a probe asks for at least 1 chip");
         }
         if p.every.0 == 0 {
-            return bad(format!("{path}.every"), "a probe is taken at least every 1 s");
+            return bad(
+                format!("{path}.every"),
+                "a probe is taken at least every 1 s",
+            );
         }
         let start_s = p.start.map_or(0, |d| d.0);
         let end_s = p.end.map_or(horizon_s, |d| d.0);
@@ -35,9 +38,7 @@ pub(super) fn probes(
             let key = if p.end.is_some() { "end" } else { "start" };
             return bad(
                 format!("{path}.{key}"),
-                format!(
-                    "the probe window is empty: start {start_s} s is not before end {end_s} s"
-                ),
+                format!("the probe window is empty: start {start_s} s is not before end {end_s} s"),
             );
         }
         let gen_ = &fleet.generations[generation];

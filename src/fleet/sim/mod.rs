@@ -10,7 +10,8 @@
 //! Rooms: this file (the state, the event loop and its handlers), `job.rs` (a job's
 //! transitions), `admission.rs` (rounds, placement, backfill), `preemption.rs` (victims,
 //! reclaim modes, nominations), `invariants.rs` (checks for tests), `state.rs` (the engine's
-//! parts and what the recorder may read).
+//! parts and what the recorder may read), `probe.rs` ("time to N chips" probes, answered
+//! between events without changing the run).
 
 mod admission;
 mod invariants;

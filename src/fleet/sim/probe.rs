@@ -160,7 +160,9 @@ impl Sim<'_> {
             held.extend(excess_deltas(&mut own, r));
         }
         let us_chips = self.s.fleet.generations[g].ultraserver_chips as u64;
-        let down = self.probes.down[g].values().map(|&due| (due.max(p_s), us_chips));
+        let down = self.probes.down[g]
+            .values()
+            .map(|&due| (due.max(p_s), us_chips));
         held_deltas(down, &mut held);
         let mut deltas: Vec<(u64, i64)> = self.calendar.free(g).deltas().collect();
         deltas.extend(held.into_iter().map(|(t, d)| (t, -d)));

@@ -383,7 +383,7 @@ pub struct Outcome {
         serialize_with = "super::workload::by_name"
     )]
     pub workloads: Vec<WorkloadReport>,
-    /// Per probe (`[probes.NAME]`, [`super::probe`]), in scenario order (absent without
+    /// Per probe (`[probes.NAME]`, `fleet::probe`), in scenario order (absent without
     /// probes).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub probes: Vec<ProbeMetrics>,

@@ -98,7 +98,7 @@ pub struct Scenario {
     /// Workloads (`[workloads.NAME]`), in file order: [`WorkloadId`](super::job::WorkloadId) indexes this.
     pub workloads: Vec<WorkloadDef>,
     /// "Time to N chips" probes (`[probes.NAME]`), in file order: answered without changing
-    /// the run ([`super::probe`]).
+    /// the run (`fleet::probe`; `scenarios/README.md`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub probes: Vec<super::probe::Probe>,
     /// Silent traps found while resolving (values accepted that probably do not do what was

@@ -273,6 +273,8 @@ pub(crate) struct Account<'a> {
     job_sink: Option<&'a mut dyn JobSink>,
     /// Capacity Blocks requested, booked and delivered.
     blocks: blocks::BlockBooks,
+    /// Per probe, its answers so far: (probe time, wait or `None` for no start in the horizon).
+    probes: Vec<Vec<(u64, Option<u64>)>>,
 }
 
 fn add_size(m: &mut BTreeMap<u32, u32>, k: u32) {
@@ -316,6 +318,7 @@ impl<'a> Account<'a> {
             ended_work_chip_s: vec![0.0; sc.tenants.len()],
             job_sink: None,
             blocks: blocks::BlockBooks::default(),
+            probes: vec![Vec::new(); sc.probes.len()],
         }
     }
 
@@ -380,6 +383,11 @@ impl<'a> Account<'a> {
     /// A block delivered `chip_s` chip-seconds to its holder `t` on `g`.
     pub(crate) fn block_delivered(&mut self, t: TenantId, g: GenId, chip_s: u64) {
         self.blocks.delivered(t, g, chip_s);
+    }
+
+    /// Probe `i` answered at probe time `t_s`: wait `wait_s`, or no start in the horizon.
+    pub(crate) fn probe(&mut self, i: usize, t_s: u64, wait_s: Option<u64>) {
+        self.probes[i].push((t_s, wait_s));
     }
 
     /// An event was processed.
@@ -738,6 +746,12 @@ impl<'a> Account<'a> {
             fleet,
             timeseries: std::mem::take(&mut self.samples),
             workloads: Vec::new(),
+            probes: (sc.probes.iter().zip(std::mem::take(&mut self.probes)))
+                .map(|(p, series)| {
+                    let g = &sc.fleet.generations[p.generation].name;
+                    super::probe::metrics(p, g, series)
+                })
+                .collect(),
         }
     }
 

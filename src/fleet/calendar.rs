@@ -8,8 +8,6 @@
 //! with [`Calendar::book`], and requests are answered by [`Calendar::earliest_fit`]: the
 //! earliest start in a window where the whole request fits for its whole duration.
 
-#![allow(dead_code)] // until the engine answers probes (same series)
-
 use super::hardware::{FleetPlan, GenId};
 use super::tenant::{TenantPlan, quota_epochs};
 
@@ -70,17 +68,6 @@ impl Steps {
         self.pts.dedup_by(|b, a| a.1 == b.1);
     }
 
-    /// The smallest value over `[from_s, to_s)` (`to_s > from_s`).
-    pub(crate) fn min_over(&self, from_s: u64, to_s: u64) -> i64 {
-        let i = self.index(from_s);
-        self.pts[i..]
-            .iter()
-            .take_while(|&&(x, _)| x < to_s)
-            .map(|&(_, v)| v)
-            .min()
-            .unwrap_or(self.pts[i].1)
-    }
-
     /// The earliest `t` in `[earliest_s, latest_s]` with a value of at least `need` over all of
     /// `[t, t + dur_s)`, if any. Amortised linear in the breakpoints crossed: a start that fails
     /// moves past the segment that failed it.
@@ -117,6 +104,59 @@ impl Steps {
     pub(crate) fn points(&self) -> &[(u64, i64)] {
         &self.pts
     }
+
+    /// The sum of `deltas` (time, change), 0 before the first: a step function built in one
+    /// sort instead of one [`Steps::add`] per interval (probes build one per probe time).
+    pub(crate) fn from_deltas(deltas: &mut [(u64, i64)]) -> Steps {
+        deltas.sort_unstable_by_key(|d| d.0);
+        let mut pts: Vec<(u64, i64)> = vec![(0, 0)];
+        for &(t, d) in deltas.iter() {
+            let v = pts[pts.len() - 1].1 + d;
+            match pts.last_mut() {
+                Some(last) if last.0 == t => last.1 = v,
+                _ => pts.push((t, v)),
+            }
+        }
+        let mut s = Steps { pts };
+        s.merge();
+        s
+    }
+
+    /// The changes of the function (time, change), the first from 0 at time 0: the inverse
+    /// of [`Steps::from_deltas`], to sum step functions.
+    pub(crate) fn deltas(&self) -> impl Iterator<Item = (u64, i64)> + '_ {
+        let mut prev = 0;
+        self.pts.iter().map(move |&(t, v)| {
+            let d = v - prev;
+            prev = v;
+            (t, d)
+        })
+    }
+
+    /// `max(0, value)` everywhere.
+    pub(crate) fn clamp_at_zero(&self) -> Steps {
+        let mut s = Steps {
+            pts: self.pts.iter().map(|&(t, v)| (t, v.max(0))).collect(),
+        };
+        s.merge();
+        s
+    }
+}
+
+/// One owner's reservation as the quota tree takes it (sampled at the quota `epochs`, constant
+/// between them): the part of [`Calendar::new`]'s promises that is this owner's.
+pub(crate) fn reservation_steps(r: &super::tenant::Reservation, epochs: &[u64]) -> Steps {
+    let mut pts: Vec<(u64, i64)> = vec![(0, 0)];
+    for &e in epochs {
+        let v = r.chips_at(e) as i64;
+        match pts.last_mut() {
+            Some(last) if last.0 == e => last.1 = v,
+            _ => pts.push((e, v)),
+        }
+    }
+    let mut s = Steps { pts };
+    s.merge();
+    s
 }
 
 /// Per generation, the chips installed by plan minus the chips promised (reservations in force,
@@ -243,9 +283,6 @@ mod tests {
             s.points(),
             &[(0, 0), (50, 2), (100, -1), (150, 2), (200, 0), (300, 7)]
         );
-        assert_eq!(s.min_over(0, 100), 0);
-        assert_eq!(s.min_over(60, 160), -1);
-        assert_eq!(s.min_over(150, 151), 2);
     }
 
     #[test]

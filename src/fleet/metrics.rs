@@ -453,12 +453,46 @@ pub struct Outcome {
         serialize_with = "super::workload::by_name"
     )]
     pub workloads: Vec<WorkloadReport>,
+    /// Per probe (`[probes.NAME]`, `fleet::probe`), in scenario order (absent without
+    /// probes).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<ProbeMetrics>,
     /// The time series (not part of `summary.json`).
     #[serde(skip)]
     pub timeseries: Vec<Sample>,
     /// Per-job records, when asked for ([`super::RunOptions::record_jobs`]).
     #[serde(skip)]
     pub jobs: Vec<JobRecord>,
+}
+
+/// The answers of one "time to N chips" probe ([`super::probe`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ProbeMetrics {
+    /// The probe's name (`[probes.NAME]`).
+    pub name: String,
+    pub generation: String,
+    /// Chips asked for.
+    pub chips: u64,
+    /// How long they are wanted (s).
+    pub duration_s: u64,
+    /// Probe times before the horizon.
+    pub probe_times: u64,
+    /// Waits (earliest start minus probe time, s) over the probe times that got a start
+    /// before the horizon, nearest rank; `null` when none did.
+    pub wait_s: Option<ProbeWaits>,
+    /// Probe times with no start before the horizon.
+    pub unserved: u64,
+    /// `[probe time (s), wait (s) or null]` per probe time, in time order.
+    pub series: Vec<(u64, Option<u64>)>,
+}
+
+/// Percentiles of a probe's waits (s).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ProbeWaits {
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    pub max: f64,
 }
 
 /// What happened to one submitted job.

@@ -67,6 +67,7 @@ pub(crate) mod job;
 pub(crate) mod job_log;
 pub(crate) mod metrics;
 pub(crate) mod policy;
+pub(crate) mod probe;
 pub mod quota;
 pub mod reclaim;
 pub(crate) mod report;

@@ -24,8 +24,9 @@ pub(crate) fn tenant_metric(tenant: &str, metric: &str) -> String {
 }
 
 /// Every leaf of a summary (`Outcome::summary_json`, or one tenant's object) with its dotted
-/// name: objects by key, arrays by each element's `tenant` (else its index), so a metric is
-/// named by what it measures, not by position.
+/// name: objects by key, arrays by each element's `tenant` or `name` (else its index), so a
+/// metric is named by what it measures, not by position (`probes.NAME.wait_s.p90`). A time
+/// series (an array of arrays: a probe's `series`) is not a metric and is left out.
 pub(crate) fn metrics(summary: &Value) -> Vec<(String, Value)> {
     let mut out = Vec::new();
     flatten("", summary, &mut out);
@@ -46,10 +47,12 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, Value)>) {
                 flatten(&join(k), x, out);
             }
         }
+        Value::Array(a) if a.first().is_some_and(Value::is_array) => {}
         Value::Array(a) => {
             for (i, x) in a.iter().enumerate() {
                 let name = x
                     .get("tenant")
+                    .or_else(|| x.get("name"))
                     .and_then(Value::as_str)
                     .map_or_else(|| i.to_string(), str::to_string);
                 flatten(&join(&name), x, out);
@@ -288,6 +291,8 @@ pub(crate) fn files(o: &Outcome, tables: Vec<Table>, p: &Provenance) -> Vec<(Str
         Part::Table(fleet_table(o)),
         Part::Table(planner_table(o)),
     ];
+    parts.extend(probe_table(o).map(Part::Table));
+    parts.extend(blocks_table(o).map(Part::Table));
     for (file, title, svg) in plan_charts(o) {
         out.push((file, svg.clone().into_bytes()));
         parts.push(Part::Heading(title));
@@ -386,7 +391,7 @@ pub(crate) fn plan_charts(o: &Outcome) -> Vec<(String, String, String)> {
         false,
         None,
     );
-    vec![
+    let mut charts = vec![
         (
             "allocation.svg".into(),
             "Allocation over time".into(),
@@ -403,7 +408,110 @@ pub(crate) fn plan_charts(o: &Outcome) -> Vec<(String, String, String)> {
             "Waits (censored, Kaplan-Meier)".into(),
             wait_cdf(o, u),
         ),
-    ]
+    ];
+    charts.extend(probe_chart(o));
+    charts
+}
+
+/// "Time to N chips" (`[probes.NAME]`), one row per probe: its request, how many probe times
+/// got no start in the horizon, and the waits of those that did. `None` without probes.
+pub(crate) fn probe_table(o: &Outcome) -> Option<Table> {
+    if o.probes.is_empty() {
+        return None;
+    }
+    let u = time_unit(o.horizon_s);
+    let mut t = Table::new([
+        "probe".to_string(),
+        "generation".into(),
+        "chips".into(),
+        format!("duration_{}", u.suffix),
+        "probe_times".into(),
+        "unserved".into(),
+        format!("wait_p50_{}", u.suffix),
+        format!("wait_p90_{}", u.suffix),
+        format!("wait_max_{}", u.suffix),
+    ])
+    .with_title(
+        "time to N chips: at each probe time, the earliest start of a new request under the \
+         calendar, reservations, running jobs and the queue ahead (chips, not UltraServers), \
+         without changing the run; unserved = no start before the horizon",
+    );
+    for p in &o.probes {
+        let w = |f: fn(&super::metrics::ProbeWaits) -> f64| {
+            p.wait_s
+                .as_ref()
+                .map_or(Value::from("-"), |x| u.show(f(x), false))
+        };
+        t.push(vec![
+            p.name.clone().into(),
+            p.generation.clone().into(),
+            thousands(p.chips as f64, 0).into(),
+            u.show(p.duration_s as f64, false),
+            thousands(p.probe_times as f64, 0).into(),
+            thousands(p.unserved as f64, 0).into(),
+            w(|x| x.p50),
+            w(|x| x.p90),
+            w(|x| x.max),
+        ]);
+    }
+    Some(t)
+}
+
+/// The probes' waits against time, one line per probe; a probe time with no start in the
+/// horizon is marked on a second series at `horizon - t` (the wait is longer than that).
+fn probe_chart(o: &Outcome) -> Option<(String, String, String)> {
+    if o.probes.is_empty() {
+        return None;
+    }
+    let day = DAY_S as f64;
+    let mut series = Vec::new();
+    for p in &o.probes {
+        let pts = |served: bool| -> Vec<(f64, f64)> {
+            p.series
+                .iter()
+                .filter(|s| s.1.is_some() == served)
+                .map(|&(t, w)| {
+                    let wait = w.unwrap_or(o.horizon_s.saturating_sub(t));
+                    (t as f64 / day, wait as f64 / day)
+                })
+                .collect()
+        };
+        let label = format!(
+            "{} ({} chips of {})",
+            p.name,
+            thousands(p.chips as f64, 0),
+            p.generation
+        );
+        series.push((
+            Series {
+                name: label.clone(),
+                points: pts(true),
+            },
+            None,
+        ));
+        let unserved = pts(false);
+        if !unserved.is_empty() {
+            series.push((
+                Series {
+                    name: format!("{label}: no start in the horizon (wait > horizon - t)"),
+                    points: unserved,
+                },
+                None,
+            ));
+        }
+    }
+    let svg = charts::lines(
+        &format!(
+            "{}: time to N chips (earliest start minus probe time)",
+            o.scenario
+        ),
+        "probe time (days)",
+        "wait (days)",
+        &series,
+        false,
+        None,
+    );
+    Some(("probes.svg".into(), "Time to N chips".into(), svg))
 }
 
 /// The censored-wait CDF per tenant: its Kaplan-Meier curve at
@@ -739,11 +847,12 @@ pub(crate) fn render(o: &Outcome, format: Format) -> String {
         Format::Json => summary_text(o),
         Format::Csv => tenant_table(o).render(Format::Csv),
         Format::Table => format!(
-            "{}\n{}\n{}{}",
+            "{}\n{}\n{}{}{}",
             planner_table(o).render(Format::Table),
             details_table(o).render(Format::Table),
             blocks_table(o).map_or(String::new(), |t| t.render(Format::Table) + "\n"),
-            fleet_table(o).render(Format::Table)
+            fleet_table(o).render(Format::Table),
+            probe_table(o).map_or(String::new(), |t| format!("\n{}", t.render(Format::Table)))
         ),
     }
 }

@@ -100,6 +100,20 @@ pub(super) struct FileScenario {
     pub(super) policy: FilePolicy,
     #[serde(default)]
     pub(super) workloads: Named<Workload>,
+    #[serde(default)]
+    pub(super) probes: Named<FileProbe>,
+}
+
+/// `[probes.NAME]`: a "time to N chips" probe (`super::probes`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileProbe {
+    pub(super) generation: String,
+    pub(super) chips: u64,
+    pub(super) duration: Duration,
+    pub(super) every: Duration,
+    pub(super) start: Option<Duration>,
+    pub(super) end: Option<Duration>,
 }
 
 #[derive(Deserialize)]

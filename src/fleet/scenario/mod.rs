@@ -40,6 +40,7 @@ mod file;
 mod fleet;
 mod names;
 mod policy;
+mod probes;
 mod rate;
 mod resolve;
 mod streams;
@@ -101,6 +102,10 @@ pub struct Scenario {
     pub policy: PolicyConfig,
     /// Workloads (`[workloads.NAME]`), in file order: [`WorkloadId`](super::job::WorkloadId) indexes this.
     pub workloads: Vec<WorkloadDef>,
+    /// "Time to N chips" probes (`[probes.NAME]`), in file order: answered without changing
+    /// the run (`fleet::probe`; `scenarios/README.md`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<super::probe::Probe>,
     /// Silent traps found while resolving (values accepted that probably do not do what was
     /// meant), located like errors, in the order found. The library never prints them: the
     /// command line does, on stderr, before running; no output file records them.

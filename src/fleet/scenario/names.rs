@@ -90,6 +90,7 @@ const NAME_TABLES: &[(&str, &str, &str)] = &[
     ("demand", "demand stream", "demand"),
     ("workloads", "workload", "workloads"),
     ("priority_classes", "priority class", "priority_classes"),
+    ("probes", "probe", "probes"),
     ("tenants.*.quota", "generation", "fleet.generations"),
     ("tenants.*.reservation", "generation", "fleet.generations"),
 ];

@@ -11,6 +11,7 @@ use super::file::{DemandKind, FileDemand, FileScenario};
 use super::fleet::fleet_plan;
 use super::names::Names;
 use super::policy::policy;
+use super::probes::probes;
 use super::streams::demand_stream;
 use super::tenants::{TenantContext, cohorts, tenants};
 use super::{MAX_JOBS, MAX_SAMPLES, MAX_WORKLOADS, Scenario, WorkloadDef};
@@ -61,6 +62,7 @@ pub(super) fn build(
     };
     let demand = demand(&f.demand, &ctx)?;
     let blocks = block_streams(&f.demand, &ctx, &mut warnings)?;
+    let probes = probes(&f.probes, &names, &fleet, horizon_s, &mut warnings)?;
     let scenario = Scenario {
         name: f.name.clone().unwrap_or_else(|| default_name.to_string()),
         description: f.description.clone(),
@@ -74,6 +76,7 @@ pub(super) fn build(
         blocks,
         policy,
         workloads,
+        probes,
         warnings: Vec::new(),
     };
     Ok((scenario, warnings))

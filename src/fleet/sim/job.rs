@@ -3,6 +3,7 @@
 
 use std::cmp::Reverse;
 
+use super::probe::tracks_ends;
 use super::state::Class;
 use super::{NO_JOB, NO_TIME, QKey, Sim, Status, Stop};
 use crate::fleet::account::Stopped;
@@ -11,7 +12,6 @@ use crate::fleet::hardware::{GenId, Placement, for_parts};
 use crate::fleet::job::JobId;
 use crate::fleet::policy::VictimKey;
 use crate::fleet::reclaim::ReclaimMode;
-use crate::fleet::scenario::Backfill;
 
 impl Sim<'_> {
     /// A job's place in its queue.
@@ -35,6 +35,7 @@ impl Sim<'_> {
     pub(super) fn enqueue(&mut self, id: JobId) {
         let key = self.qkey(id);
         let class = self.class(id);
+        self.probe_queue(id, 1);
         let j = &self.jobs[id as usize];
         self.queues.insert(class, key);
         self.st[id as usize].status = Status::Waiting;
@@ -46,6 +47,7 @@ impl Sim<'_> {
     pub(super) fn dequeue(&mut self, id: JobId) {
         let key = self.qkey(id);
         let class = self.class(id);
+        self.probe_queue(id, -1);
         let j = &self.jobs[id as usize];
         self.queues.remove(class, &key);
         self.account.dequeue(j, self.queued_work_chip_s(id));
@@ -109,7 +111,7 @@ impl Sim<'_> {
             let cl = self.cluster_of_job(id);
             self.running.insert(t, g, cl, key);
         }
-        if self.s.policy.backfill == Backfill::Easy {
+        if tracks_ends(self.s) {
             self.ends[g].insert((now + run_s, id));
         }
         let delay_s = first.then(|| now - self.jobs[id as usize].submit_s);
@@ -199,7 +201,7 @@ impl Sim<'_> {
                 }
             });
         }
-        if self.s.policy.backfill == Backfill::Easy {
+        if tracks_ends(self.s) {
             // Its key in the end list: the run time as computed at its start (the remaining
             // work is still the one it started with).
             let run_s = self

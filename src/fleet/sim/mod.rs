@@ -10,22 +10,26 @@
 //! Rooms: this file (the state, the event loop and its handlers), `job.rs` (a job's
 //! transitions), `admission.rs` (rounds, placement, backfill), `preemption.rs` (victims,
 //! reclaim modes, nominations), `invariants.rs` (checks for tests), `state.rs` (the engine's
-//! parts and what the recorder may read).
+//! parts and what the recorder may read), `probe.rs` ("time to N chips" probes, answered
+//! between events without changing the run).
 
 mod admission;
 mod blocks;
 mod invariants;
 mod job;
 mod preemption;
+mod probe;
 mod state;
 
 use std::cmp::Reverse;
 use std::collections::BTreeSet;
 
 use self::blocks::BlockRun;
+use self::probe::ProbeState;
 use self::state::{Books, Capacity, PreemptMemos, Queues, ReclaimState, Snapshot};
 use super::account::{Account, JobEnd, Phase};
 use super::blocks::BlockPlan;
+use super::calendar::Calendar;
 use super::demand;
 use super::error::Result;
 use super::event::{EventKind, EventQueue};
@@ -173,6 +177,10 @@ struct Sim<'a> {
     account: Account<'a>,
     /// Capacity Blocks booked for the run.
     blocks: BlockRun,
+    /// The provider's calendar of promises (reservations; blocks as they are booked).
+    calendar: Calendar,
+    /// What probes need between events ([`probe`]).
+    probes: ProbeState,
 }
 
 /// Run a scenario with a seed and a run-time provider.
@@ -241,6 +249,8 @@ impl<'a> Sim<'a> {
             memo: PreemptMemos::new(nt, gens),
             account,
             blocks: BlockRun::new(plan, nt, gens, regular),
+            calendar: Calendar::new(&s.fleet, &s.tenants, s.policy.quota_step_s, s.horizon_s),
+            probes: ProbeState::new(s),
         };
         sim.compute_ceilings();
         sim
@@ -406,6 +416,9 @@ impl Sim<'_> {
             if t >= h {
                 break;
             }
+            if self.probes.due_s < t {
+                self.answer_probes(t);
+            }
             self.advance(t);
             while self.events.peek_time() == Some(t) {
                 let e = self.events.pop().expect("peeked");
@@ -424,6 +437,9 @@ impl Sim<'_> {
                 }
             }
             self.record(|a, state| a.settle(state));
+        }
+        if self.probes.due_s < h {
+            self.answer_probes(h);
         }
         self.advance(h);
         self.blocks_at_horizon();
@@ -488,6 +504,7 @@ impl Sim<'_> {
             EventKind::Repair(id) => {
                 let (g, us) = ((id >> 24) as usize, id & 0xFF_FFFF);
                 self.cap.pools[g].repair(us);
+                self.probes.repair(g, us);
                 self.memo.epoch += 1;
                 self.queues.wake();
                 self.dirty = true;
@@ -578,10 +595,10 @@ impl Sim<'_> {
         self.cap.pools[g].fail(us);
         self.queues.wake(); // nominations lost their chips
         self.account.failure();
-        self.events.push(
-            self.now + gen_.repair_s.max(1),
-            EventKind::Repair(((g as u32) << 24) | us),
-        );
+        let due_s = self.now + gen_.repair_s.max(1);
+        self.probes.fail(g, us, due_s);
+        self.events
+            .push(due_s, EventKind::Repair(((g as u32) << 24) | us));
         self.dirty = true;
     }
 }

@@ -215,6 +215,8 @@ pub(super) enum DemandKind {
 pub(super) enum TraceKind {
     Philly,
     Csv,
+    Sacct,
+    Swf,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -383,4 +385,7 @@ pub(super) struct FileDemand {
     pub(super) time_format: Option<TimeFormat>,
     pub(super) chips_per_unit: Option<f64>,
     pub(super) limit: Option<u64>,
+    pub(super) tenant_field: Option<String>,
+    pub(super) chips_field: Option<String>,
+    pub(super) default_tenant: Option<String>,
 }

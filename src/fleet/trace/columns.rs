@@ -17,7 +17,8 @@ pub(super) fn rows(
         Some(r) => r.map_err(|e| csv_error(ctx, &e))?,
         None => return Err(ctx.err(1, "(header)", "empty file; expected a header row")),
     };
-    let header_line = line_of(&header);
+    let mut lines = LineCounter::new(text);
+    let header_line = lines.line_of(&header);
     let col = |name: &str| {
         header.iter().position(|f| f.trim() == name).ok_or_else(|| {
             let names: Vec<&str> = header.iter().collect();
@@ -46,7 +47,8 @@ pub(super) fn rows(
         if ctx.full(&out) {
             break;
         }
-        out.push(row(ctx, c, time_format, &at, &record)?);
+        let n = lines.line_of(&record);
+        out.push(row(ctx, n, c, time_format, &at, &record)?);
     }
     Ok(out)
 }
@@ -62,12 +64,12 @@ struct At {
 /// One record's job.
 fn row(
     ctx: &Ctx,
+    n: usize,
     c: &Columns,
     time_format: TimeFormat,
     at: &At,
     record: &csv::StringRecord,
 ) -> config::Result<Row> {
-    let n = line_of(record);
     let get = |k: usize, name: &str| {
         record.get(k).map(str::trim).ok_or_else(|| {
             ctx.err(
@@ -125,9 +127,41 @@ pub(super) fn csv_reader(text: &str, delimiter: u8, quoting: bool) -> csv::Reade
         .from_reader(text.as_bytes())
 }
 
-/// The 1-based line a record starts on.
-pub(super) fn line_of(record: &csv::StringRecord) -> usize {
-    record.position().map_or(0, |p| p.line() as usize)
+/// Line numbers of records from their byte offsets (the `csv` crate's own line count leaves
+/// out blank lines), counted forward from the last record asked about.
+pub(super) struct LineCounter<'a> {
+    text: &'a [u8],
+    byte: usize,
+    line: usize,
+}
+
+impl<'a> LineCounter<'a> {
+    pub(super) fn new(text: &'a str) -> Self {
+        LineCounter {
+            text: text.as_bytes(),
+            byte: 0,
+            line: 1,
+        }
+    }
+
+    /// The 1-based line a record starts on (records come in file order).
+    pub(super) fn line_of(&mut self, record: &csv::StringRecord) -> usize {
+        let mut at = record
+            .position()
+            .map_or(self.byte, |p| p.byte() as usize)
+            .clamp(self.byte, self.text.len());
+        // The position is where reading began, before the blank lines skipped: a record
+        // never starts with a line break.
+        while at < self.text.len() && matches!(self.text[at], b'\n' | b'\r') {
+            at += 1;
+        }
+        self.line += self.text[self.byte..at]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
+        self.byte = at;
+        self.line
+    }
 }
 
 /// A CSV reading error, located where the reader stopped.

@@ -8,7 +8,7 @@
 //! field (a CPU-only job when chips are `AllocTRES:gres/gpu`). Run time is `Elapsed`, or
 //! `End - Start` when the file has no `Elapsed`.
 
-use super::columns::{csv_error, csv_reader, line_of};
+use super::columns::{LineCounter, csv_error, csv_reader};
 use super::{Ctx, Row, non_negative, parse_datetime};
 use crate::config;
 
@@ -23,6 +23,7 @@ enum RunFrom {
 
 /// Where the fields are in the header.
 struct At {
+    fields: usize,
     job_id: usize,
     submit: usize,
     start: Option<usize>,
@@ -46,7 +47,8 @@ pub(super) fn rows(text: &str, ctx: &Ctx, tenant: &str, chips: &str) -> config::
         Some((c, k)) => (c, Some(k)),
         None => (chips, None),
     };
-    let at = header_fields(ctx, &header, tenant, chips_col)?;
+    let mut lines = LineCounter::new(text);
+    let at = header_fields(ctx, &header, lines.line_of(&header), tenant, chips_col)?;
     let mut out = Vec::new();
     for record in records {
         let record = record.map_err(|e| csv_error(ctx, &e))?;
@@ -56,7 +58,8 @@ pub(super) fn rows(text: &str, ctx: &Ctx, tenant: &str, chips: &str) -> config::
         if ctx.full(&out) {
             break;
         }
-        if let Some(r) = row(ctx, &at, (tenant, chips, chips_key), &record)? {
+        let n = lines.line_of(&record);
+        if let Some(r) = row(ctx, n, &at, (tenant, chips, chips_key), &record)? {
             out.push(r);
         }
     }
@@ -67,10 +70,10 @@ pub(super) fn rows(text: &str, ctx: &Ctx, tenant: &str, chips: &str) -> config::
 fn header_fields(
     ctx: &Ctx,
     header: &csv::StringRecord,
+    line: usize,
     tenant: &str,
     chips_col: &str,
 ) -> config::Result<At> {
-    let line = line_of(header);
     let find = |name: &str| {
         header
             .iter()
@@ -97,6 +100,7 @@ fn header_fields(
         _ => RunFrom::Elapsed(need("Elapsed")?),
     };
     Ok(At {
+        fields: header.len(),
         job_id: need("JobID")?,
         submit: need("Submit")?,
         start,
@@ -110,11 +114,15 @@ fn header_fields(
 /// One line's job, or none for a line that is not a finished job that held chips.
 fn row(
     ctx: &Ctx,
+    n: usize,
     at: &At,
     (tenant, chips, chips_key): (&str, &str, Option<&str>),
     record: &csv::StringRecord,
 ) -> config::Result<Option<Row>> {
-    let n = line_of(record);
+    if record.len() != at.fields {
+        let message = format!("{} fields; the header has {}", record.len(), at.fields);
+        return Err(ctx.err(n, "(line)", message));
+    }
     let get = |k: usize| record.get(k).map_or("", str::trim);
     if get(at.job_id).contains('.') {
         return Ok(None);

@@ -61,6 +61,7 @@ pub mod demand;
 pub mod error;
 pub(crate) mod event;
 pub mod hardware;
+pub mod import;
 pub(crate) mod job;
 pub(crate) mod metrics;
 pub(crate) mod policy;

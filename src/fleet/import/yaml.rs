@@ -28,7 +28,7 @@ pub(super) fn documents<'t>(text: &'t str, file: &str) -> config::Result<Vec<Mar
 }
 
 /// A node of a document: its value, where it is and its key path.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub(super) struct Node<'a> {
     pub(super) file: &'a str,
     pub(super) path: String,

@@ -603,3 +603,48 @@ fn cli_import_kueue_writes_a_scenario_and_exits_2_on_bad_files() {
         "{err}"
     );
 }
+
+#[test]
+fn kueue_import_lists_other_objects_and_refuses_unknown_versions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let queue = std::fs::read_to_string(data("kueue_yaml").join("queues.yaml")).unwrap();
+    std::fs::write(tmp.path().join("q.yaml"), &queue).unwrap();
+    std::fs::write(
+        tmp.path().join("kustomization.yaml"),
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [q.yaml]\n",
+    )
+    .unwrap();
+    let out = trnsim::fleet::import::kueue("d", &yaml_files(tmp.path()), None).unwrap();
+    assert!(
+        out.toml
+            .contains("# IGNORED object Kustomization/(no name) (")
+            && out
+                .toml
+                .contains("# IGNORED object LocalQueue/team-a-queue ("),
+        "{}",
+        out.toml
+    );
+    // Flavors without a ResourceFlavor object: imported as unknown hardware, with a warning each.
+    let w: Vec<String> = out.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(
+        w,
+        vec![
+            "d: flavor 'trn2-ondemand': no ResourceFlavor of this name; it is imported as a generation of unknown hardware",
+            "d: flavor 'gpu-pool': no ResourceFlavor of this name; it is imported as a generation of unknown hardware"
+        ]
+    );
+    // trn2 is still recognised in the flavor's name.
+    assert!(
+        out.toml
+            .contains("[fleet.generations.trn2-ondemand]\npreset = \"trn2\"")
+    );
+    let v2 = queue.replacen("kueue.x-k8s.io/v1beta2", "kueue.x-k8s.io/v2", 1);
+    std::fs::write(tmp.path().join("q.yaml"), v2).unwrap();
+    let e = trnsim::fleet::import::kueue("d", &yaml_files(tmp.path()), None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.ends_with("q.yaml:53:13: apiVersion: Kueue API version 'v2' is not read here; expected one of: v1alpha1, v1beta1, v1beta2"),
+        "{e}"
+    );
+}

@@ -71,14 +71,14 @@ const VERSIONS: [&str; 3] = ["v1alpha1", "v1beta1", "v1beta2"];
 impl<'a> Objects<'a> {
     /// Add the object of one document.
     pub(super) fn add(&mut self, doc: Node<'a>) -> config::Result<()> {
-        let kind = doc.need("kind")?.text()?;
-        let api = doc.need("apiVersion")?;
-        let api_text = api.text()?;
-        let name = doc.need("metadata")?.need("name")?.text()?;
+        // Anything but a Kueue object of the four kinds (a LocalQueue, a kustomization.yaml)
+        // is listed as ignored, whatever it holds.
+        let kind = doc.text_at("kind")?.unwrap_or_else(|| "(no kind)".into());
+        let api_text = doc.text_at("apiVersion")?.unwrap_or_default();
         let kueue = match api_text.split_once('/') {
             Some(("kueue.x-k8s.io", v)) if VERSIONS.contains(&v) => true,
             Some(("kueue.x-k8s.io", v)) => {
-                return Err(api.error(format!(
+                return Err(doc.need("apiVersion")?.error(format!(
                     "Kueue API version '{v}' is not read here; expected one of: {}",
                     VERSIONS.join(", ")
                 )));
@@ -92,9 +92,14 @@ impl<'a> Objects<'a> {
             "WorkloadPriorityClass",
         ];
         if !kueue || !known.contains(&kind.as_str()) {
+            let name = doc
+                .get("metadata")
+                .and_then(|m| m.text_at("name").ok().flatten());
+            let name = name.unwrap_or_else(|| "(no name)".into());
             self.ignored.push(format!("{kind}/{name} ({})", doc.file));
             return Ok(());
         }
+        let name = doc.need("metadata")?.need("name")?.text()?;
         let taken = match kind.as_str() {
             "ClusterQueue" => self.queues.iter().any(|q| q.name == name),
             "Cohort" => self.cohorts.iter().any(|c| c.name == name),
@@ -112,13 +117,13 @@ impl<'a> Objects<'a> {
             "Cohort" => self.cohorts.push(cohort(name, doc)?),
             "ResourceFlavor" => self.flavors.push(flavor(name, &doc)?),
             _ => {
-                let value = doc.need("value")?;
-                let v = value.text()?;
-                let value = v.parse::<i64>().ok().filter(|x| x.abs() <= i32::MAX as i64);
-                let value = value.ok_or_else(|| {
-                    doc.need("value")
-                        .map_or_else(|e| e, |n| n.error(format!("'{v}' is not a 32-bit integer")))
-                })?;
+                let node = doc.need("value")?;
+                let v = node.text()?;
+                let value = v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|x| x.abs() <= i64::from(i32::MAX))
+                    .ok_or_else(|| node.error(format!("'{v}' is not a 32-bit integer")))?;
                 self.classes.push(PriorityClass { name, value });
             }
         }

@@ -629,7 +629,7 @@ fn kueue_import_lists_other_objects_and_refuses_unknown_versions() {
     assert_eq!(
         w,
         vec![
-            "d: flavor 'trn2-ondemand': no ResourceFlavor of this name; it is imported as a generation of unknown hardware",
+            "d: flavor 'trn2-ondemand': no ResourceFlavor of this name; it is imported as the trn2 preset, from its name alone",
             "d: flavor 'gpu-pool': no ResourceFlavor of this name; it is imported as a generation of unknown hardware"
         ]
     );

@@ -121,7 +121,14 @@ pub(super) fn fleet(out: &mut String, gens: &[Generation]) {
         }
         out.push('\n');
     }
-    for g in gens {
+    for g in gens.iter().filter(|g| g.chips == 0) {
+        let _ = writeln!(
+            out,
+            "# {}: no nominal quota on this flavor, so no chips delivered\n",
+            g.name
+        );
+    }
+    for g in gens.iter().filter(|g| g.chips > 0) {
         let us = g
             .preset
             .and_then(|p| arch::fleet_presets().iter().find(|x| x.0 == p))

@@ -69,10 +69,15 @@ pub fn kueue(
         emit::tenant(&mut body, q, chips);
     }
     for g in gens.iter().filter(|g| g.undeclared) {
+        let how = g
+            .preset
+            .map_or("a generation of unknown hardware".into(), |p| {
+                format!("the {p} preset, from its name alone")
+            });
         warnings.push(Warning::new(
             Location::File { file: dir.into() },
             format!("flavor '{}'", g.name),
-            "no ResourceFlavor of this name; it is imported as a generation of unknown hardware",
+            format!("no ResourceFlavor of this name; it is imported as {how}"),
         ));
     }
     let toml = header(dir, &objects, &resource) + &body;
@@ -134,8 +139,8 @@ fn header(dir: &str, objects: &kueue::Objects, resource: &str) -> String {
     let mut h = String::new();
     let _ = writeln!(
         h,
-        "# Imported by `trnsim import kueue {dir}`: {} ClusterQueues, {} Cohorts, {} \
-         ResourceFlavors, {} WorkloadPriorityClasses.\n\
+        "# Imported by `trnsim import kueue {dir}`. ClusterQueues: {}, Cohorts: {}, \
+         ResourceFlavors: {}, WorkloadPriorityClasses: {}.\n\
          # Resource modelled: {resource} (one unit is one chip).",
         objects.queues.len(),
         objects.cohorts.len(),

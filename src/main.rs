@@ -52,6 +52,7 @@ enum Command {
     },
     /// Simulate a fleet scenario: tenants, reservations in time, quotas, preemption, placement.
     Plan(cli::plan::PlanArgs),
+    Import(cli::import::ImportArgs),
     /// Run a scenario over a grid of values and seeds in parallel: mean and 95 % CI per metric.
     #[command(args_conflicts_with_subcommands = true)]
     Sweep(cli::sweep::SweepCli),
@@ -117,6 +118,7 @@ fn run(command: Command) -> cli::Result<()> {
         }
         Command::Run(args) => cli::run::run(&args)?,
         Command::Plan(args) => cli::plan::plan(&args)?,
+        Command::Import(args) => cli::import::run(&args)?,
         Command::Sweep(args) => cli::sweep::dispatch(&args)?,
         Command::Systolic(args) => {
             let o = cli::systolic::dispatch(&args)?;

@@ -12,6 +12,7 @@
 pub mod demo;
 pub mod dtype;
 pub mod hw;
+pub mod import;
 pub mod kernel;
 pub mod model;
 pub mod plan;

@@ -5,19 +5,10 @@
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A scenario key with a value that is malformed, missing, of the wrong type or out of
-    /// range: `file:line:col: key.path: message`.
+    /// range (`file:line:col: key.path: message`), or a trace line that cannot be read
+    /// (`file:line: field: message`).
     #[error(transparent)]
     Config(#[from] crate::config::Error),
-    /// A trace file row that cannot be read.
-    #[error("{file}:{line}: {message}")]
-    Trace {
-        /// The trace file.
-        file: String,
-        /// 1-based line.
-        line: usize,
-        /// What is wrong.
-        message: String,
-    },
     /// A file could not be read.
     #[error("{file}: {message}")]
     Io {

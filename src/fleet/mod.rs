@@ -63,6 +63,7 @@ pub mod demand;
 pub mod error;
 pub(crate) mod event;
 pub mod hardware;
+pub mod import;
 pub(crate) mod job;
 pub(crate) mod job_log;
 pub(crate) mod metrics;

@@ -232,6 +232,8 @@ pub(super) enum DemandKind {
 pub(super) enum TraceKind {
     Philly,
     Csv,
+    Sacct,
+    Swf,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -400,6 +402,9 @@ pub(super) struct FileDemand {
     pub(super) time_format: Option<TimeFormat>,
     pub(super) chips_per_unit: Option<f64>,
     pub(super) limit: Option<u64>,
+    pub(super) tenant_field: Option<String>,
+    pub(super) chips_field: Option<String>,
+    pub(super) default_tenant: Option<String>,
     // capacity_blocks (with tenant, generation, start, end)
     pub(super) rate: Option<String>,
     pub(super) requests: Option<Vec<FileBlockRequest>>,

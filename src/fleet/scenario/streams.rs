@@ -18,7 +18,9 @@ use crate::fleet::demand::{DemandStream, Dist, JobTemplate, PoissonStream, WorkD
 use crate::fleet::hardware::GenId;
 use crate::fleet::job::JobSpec;
 use crate::fleet::tenant::{SPOT_PRIORITY, TenantPlan};
-use crate::fleet::trace::{self, Columns, TimeFormat, TraceDefaults, TraceFormat};
+use crate::fleet::trace::{
+    self, Columns, Layout, SwfField, TimeFormat, TraceDefaults, TraceFormat,
+};
 
 /// The keys every kind of stream shares, resolved.
 struct Common {
@@ -125,6 +127,9 @@ pub(super) fn check_kind_keys(path: &str, d: &FileDemand) -> Built<()> {
         ("time_format", d.time_format.is_some(), Trace),
         ("chips_per_unit", d.chips_per_unit.is_some(), Trace),
         ("limit", d.limit.is_some(), Trace),
+        ("tenant_field", d.tenant_field.is_some(), Trace),
+        ("chips_field", d.chips_field.is_some(), Trace),
+        ("default_tenant", d.default_tenant.is_some(), Trace),
         ("rate", d.rate.is_some(), CapacityBlocks),
         ("requests", d.requests.is_some(), CapacityBlocks),
         ("instances", d.instances.is_some(), CapacityBlocks),
@@ -138,8 +143,13 @@ pub(super) fn check_kind_keys(path: &str, d: &FileDemand) -> Built<()> {
             CapacityBlocks,
         ),
     ];
-    // A block stream's Poisson requests have a window too (`start`, `end`).
-    let shared = |k: &str| d.kind == CapacityBlocks && matches!(k, "start" | "end");
+    // A block stream's Poisson requests have a window too (`start`, `end`); a trace takes
+    // `start` too (its earliest job arrives then).
+    let shared = |k: &str| match d.kind {
+        CapacityBlocks => matches!(k, "start" | "end"),
+        Trace => k == "start",
+        _ => false,
+    };
     match present
         .iter()
         .find(|(k, p, o)| *p && *o != d.kind && !shared(k))
@@ -266,9 +276,54 @@ fn jobs(path: &str, d: &FileDemand, common: &Common, ctx: &StreamContext) -> Bui
     Ok(DemandStream::Jobs(Arc::new(out)))
 }
 
-/// How a trace file is read: its column mapping, time format and units.
+/// How a trace file is read: its layout (column mapping, time format, fields) and units.
 fn trace_format(path: &str, d: &FileDemand, common: &Common) -> Built<TraceFormat> {
     let format = d.format.unwrap_or(TraceKind::Csv);
+    let (columnar, other) = match format {
+        TraceKind::Philly | TraceKind::Csv => (true, ["tenant_field", "chips_field"]),
+        TraceKind::Sacct | TraceKind::Swf => (false, ["columns", "time_format"]),
+    };
+    let given = [
+        d.tenant_field.is_some(),
+        d.chips_field.is_some(),
+        d.columns.is_some(),
+        d.time_format.is_some(),
+    ];
+    let foreign = if columnar { &given[..2] } else { &given[2..] };
+    if let Some(k) = foreign.iter().position(|g| *g) {
+        let which = if columnar {
+            "sacct or swf"
+        } else {
+            "csv or philly"
+        };
+        return bad(
+            format!("{path}.{}", other[k]),
+            format!("only for a {which} trace"),
+        );
+    }
+    let layout = match format {
+        TraceKind::Philly | TraceKind::Csv => columns_layout(path, d, format, common)?,
+        TraceKind::Sacct => Layout::Sacct {
+            tenant: d.tenant_field.clone().unwrap_or_else(|| "Account".into()),
+            chips: d
+                .chips_field
+                .clone()
+                .unwrap_or_else(|| "AllocTRES:gres/gpu".into()),
+        },
+        TraceKind::Swf => swf_layout(path, d)?,
+    };
+    let chips_per_unit = d.chips_per_unit.unwrap_or(1.0);
+    check_range(&format!("{path}.chips_per_unit"), chips_per_unit, 1e-6, 1e6)?;
+    Ok(TraceFormat {
+        layout,
+        chips_per_unit,
+        start_s: d.start.map_or(0, |x| x.0),
+        limit: d.limit.unwrap_or(u64::MAX),
+    })
+}
+
+/// A CSV trace's column mapping and time format.
+fn columns_layout(path: &str, d: &FileDemand, format: TraceKind, common: &Common) -> Built<Layout> {
     let columns = match (&d.columns, format) {
         (Some(c), _) => Columns {
             submit: c.submit.clone(),
@@ -277,7 +332,7 @@ fn trace_format(path: &str, d: &FileDemand, common: &Common) -> Built<TraceForma
             tenant: c.tenant.clone(),
         },
         (None, TraceKind::Philly) => Columns::philly(),
-        (None, TraceKind::Csv) => {
+        (None, _) => {
             return bad(
                 format!("{path}.columns"),
                 "missing; a csv trace needs a column mapping",
@@ -286,22 +341,58 @@ fn trace_format(path: &str, d: &FileDemand, common: &Common) -> Built<TraceForma
     };
     let time_format = d.time_format.unwrap_or(match format {
         TraceKind::Philly => TimeFormat::Datetime,
-        TraceKind::Csv => TimeFormat::Seconds,
+        _ => TimeFormat::Seconds,
     });
-    let chips_per_unit = d.chips_per_unit.unwrap_or(1.0);
-    check_range(&format!("{path}.chips_per_unit"), chips_per_unit, 1e-6, 1e6)?;
     if columns.tenant.is_none() && common.tenant.is_none() {
         return bad(
             format!("{path}.tenant"),
             "missing; a trace without a tenant column needs a stream tenant",
         );
     }
-    Ok(TraceFormat {
+    Ok(Layout::Columns {
         columns,
         time_format,
-        chips_per_unit,
-        start_s: d.start.map_or(0, |x| x.0),
-        limit: d.limit.unwrap_or(u64::MAX),
+    })
+}
+
+/// An SWF trace's tenant field (`user`, `group`, `queue`, `partition`) and gang field
+/// (`allocated` or `requested` processors).
+fn swf_layout(path: &str, d: &FileDemand) -> Built<Layout> {
+    let pick = |key: &str, given: Option<&str>, default: SwfField, options: &[(&str, SwfField)]| {
+        let Some(g) = given else { return Ok(default) };
+        match options.iter().find(|(n, _)| *n == g) {
+            Some((_, f)) => Ok(*f),
+            None => {
+                let names: Vec<&str> = options.iter().map(|o| o.0).collect();
+                bad(
+                    format!("{path}.{key}"),
+                    format!(
+                        "'{g}' is not an SWF field; expected one of: {}",
+                        names.join(", ")
+                    ),
+                )
+            }
+        }
+    };
+    use SwfField::{Allocated, Group, Partition, Queue, Requested, User};
+    Ok(Layout::Swf {
+        tenant: pick(
+            "tenant_field",
+            d.tenant_field.as_deref(),
+            User,
+            &[
+                ("user", User),
+                ("group", Group),
+                ("queue", Queue),
+                ("partition", Partition),
+            ],
+        )?,
+        chips: pick(
+            "chips_field",
+            d.chips_field.as_deref(),
+            Allocated,
+            &[("allocated", Allocated), ("requested", Requested)],
+        )?,
     })
 }
 
@@ -328,14 +419,26 @@ fn trace_stream(
     let priorities: Vec<i32> = (0..tenants.len())
         .map(|t| common.template(t, tenants).priority)
         .collect();
+    let unknown_tenant = d
+        .default_tenant
+        .as_deref()
+        .map(|t| ctx.names.tenant(&format!("{path}.default_tenant"), t))
+        .transpose()?;
     let defaults = TraceDefaults {
         tenant: common.tenant,
+        unknown_tenant,
         priority: priorities,
         preemptible: d.preemptible.unwrap_or(true),
         checkpoint_s: common.checkpoint_s,
     };
-    let lookup = |name: &str| tenants.iter().position(|t| t.name == name);
-    let mut jobs = trace::read(&text, &file.display().to_string(), &fmt, &defaults, &lookup)?;
+    let declared: Vec<&str> = tenants.iter().map(|t| t.name.as_str()).collect();
+    let mut jobs = trace::read(
+        &text,
+        &file.display().to_string(),
+        &fmt,
+        &defaults,
+        &declared,
+    )?;
     for j in &mut jobs {
         if tenants[j.tenant].spot {
             j.priority = SPOT_PRIORITY;

@@ -409,12 +409,27 @@ impl Pool {
     /// UltraServer it had (a part on an UltraServer with free chips) is replayed operation by
     /// operation. The full bucket's order is left as is: nothing reads it.
     pub fn round_trip(&mut self, placements: &[&Placement]) {
+        // A whole-UltraServer part moves between the full bucket and the wholly free one,
+        // neither of which is ever replayed (it had no free chips, and no part is on a wholly
+        // free UltraServer): only partial parts can touch a replayed bucket.
+        let us_chips = self.us_chips;
         let mut ops: Vec<(u32, i64)> = Vec::new();
         for p in placements {
-            for_parts(p, |us, k| ops.push((us, k as i64)));
+            for_parts(p, |us, k| {
+                if k < us_chips {
+                    ops.push((us, k as i64))
+                }
+            });
+        }
+        if ops.iter().all(|&(us, _)| self.free[us as usize] == 0) {
+            return;
         }
         for p in placements.iter().rev() {
-            for_parts(p, |us, k| ops.push((us, -(k as i64))));
+            for_parts(p, |us, k| {
+                if k < us_chips {
+                    ops.push((us, -(k as i64)))
+                }
+            });
         }
         let mut dirty: Vec<u32> = ops
             .iter()

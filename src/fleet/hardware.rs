@@ -332,6 +332,155 @@ impl Pool {
         best.map(|b| b.1)
     }
 
+    /// Whether a gang of `chips` could be placed once the chips of `released` (parts of
+    /// running placements, not yet given back) were released: [`Pool::can_place`] after
+    /// [`Pool::release_part`] of each, without changing the pool. Preemption asks this while
+    /// it takes victims tentatively, so that a failed attempt need not touch the pool.
+    pub fn can_place_released(&self, chips: u32, released: &[(u32, u32)]) -> bool {
+        // Chips given back per UltraServer, by UltraServer (so by cluster); failed ones keep 0.
+        let mut delta: Vec<(u32, u32)> = released
+            .iter()
+            .filter(|p| !self.down[p.0 as usize])
+            .copied()
+            .collect();
+        delta.sort_unstable();
+        delta.dedup_by(|b, a| {
+            let same = a.0 == b.0;
+            if same {
+                a.1 += b.1;
+            }
+            same
+        });
+        let extra: u64 = delta.iter().map(|p| p.1 as u64).sum();
+        if chips as u64 > self.free_chips + extra {
+            return false;
+        }
+        let free_after = |us: u32, d: u32| self.free[us as usize] + d;
+        if chips <= self.us_chips {
+            // Released chips only move UltraServers to larger free counts.
+            return self.best_fit_bucket(chips).is_some()
+                || delta.iter().any(|&(us, d)| free_after(us, d) >= chips);
+        }
+        let (full, rem) = (chips / self.us_chips, chips % self.us_chips);
+        let mut i = 0;
+        for (c, &whole) in self.cluster_whole_free.iter().enumerate() {
+            // This cluster's released parts: delta[i..j].
+            let mut j = i;
+            while j < delta.len() && self.cluster_of(delta[j].0) == c {
+                j += 1;
+            }
+            let touched = &delta[i..j];
+            i = j;
+            let whole = whole
+                + touched
+                    .iter()
+                    .filter(|&&(us, d)| free_after(us, d) == self.us_chips)
+                    .count() as u32;
+            if whole < full {
+                continue;
+            }
+            if rem == 0 || whole > full {
+                return true;
+            }
+            let partial = if touched.is_empty() {
+                self.best_partial(c, rem).is_some()
+            } else {
+                let lo = c as u32 * self.per_cluster;
+                let hi = (lo + self.per_cluster).min(self.free.len() as u32);
+                (lo..hi).any(|us| {
+                    let d = touched
+                        .binary_search_by_key(&us, |p| p.0)
+                        .map_or(0, |k| touched[k].1);
+                    let f = free_after(us, d);
+                    !self.down[us as usize] && f >= rem && f < self.us_chips
+                })
+            };
+            if partial {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The pool as [`Pool::release`] of each placement in order, then [`Pool::occupy`] of each
+    /// in reverse order, would leave it, in time proportional to the parts on UltraServers
+    /// that had free chips (usually none). The free counts end as they began; only the order
+    /// inside the free-count buckets can change, and placement reads it (the last UltraServer
+    /// of a bucket) for buckets of one free chip or more. Bucket by bucket: one whose
+    /// UltraServers are only added to and taken from again ends as it began (additions go to
+    /// its end and swap-removals among them never reach the rest); one that loses an
+    /// UltraServer it had (a part on an UltraServer with free chips) is replayed operation by
+    /// operation. The full bucket's order is left as is: nothing reads it.
+    pub fn round_trip(&mut self, placements: &[&Placement]) {
+        // A whole-UltraServer part moves between the full bucket and the wholly free one,
+        // neither of which is ever replayed (it had no free chips, and no part is on a wholly
+        // free UltraServer): only partial parts can touch a replayed bucket.
+        let us_chips = self.us_chips;
+        let mut ops: Vec<(u32, i64)> = Vec::new();
+        for p in placements {
+            for_parts(p, |us, k| {
+                if k < us_chips {
+                    ops.push((us, k as i64))
+                }
+            });
+        }
+        if ops.iter().all(|&(us, _)| self.free[us as usize] == 0) {
+            return;
+        }
+        for p in placements.iter().rev() {
+            for_parts(p, |us, k| {
+                if k < us_chips {
+                    ops.push((us, -(k as i64)))
+                }
+            });
+        }
+        let mut dirty: Vec<u32> = ops
+            .iter()
+            .map(|&(us, _)| self.free[us as usize])
+            .filter(|&f| f > 0)
+            .collect();
+        if dirty.is_empty() {
+            return;
+        }
+        dirty.sort_unstable();
+        dirty.dedup();
+        let is_dirty = |f: u32| dirty.binary_search(&f).is_ok();
+        // Each touched UltraServer's free count as the operations go, and its position in
+        // its own bucket (restored at the end unless that bucket is replayed).
+        let mut touched: Vec<(u32, u32, u32)> = ops
+            .iter()
+            .map(|&(us, _)| (us, self.free[us as usize], self.pos[us as usize]))
+            .collect();
+        touched.sort_unstable();
+        touched.dedup_by_key(|t| t.0);
+        let mut cur: Vec<u32> = touched.iter().map(|t| t.1).collect();
+        for &(us, d) in &ops {
+            let i = touched.binary_search_by_key(&us, |t| t.0).expect("touched");
+            let from = cur[i];
+            let to = (from as i64 + d) as u32;
+            cur[i] = to;
+            if is_dirty(from) {
+                let b = &mut self.buckets[from as usize];
+                let p = self.pos[us as usize] as usize;
+                let last = *b.last().expect("UltraServer is in its bucket");
+                b.swap_remove(p);
+                if last != us {
+                    self.pos[last as usize] = p as u32;
+                }
+            }
+            if is_dirty(to) {
+                let b = &mut self.buckets[to as usize];
+                self.pos[us as usize] = b.len() as u32;
+                b.push(us);
+            }
+        }
+        for &(us, f, pos) in &touched {
+            if !is_dirty(f) {
+                self.pos[us as usize] = pos;
+            }
+        }
+    }
+
     /// Place a gang of `chips`, or `None` when it does not fit now.
     pub fn place(&mut self, chips: u32) -> Option<Placement> {
         if chips == 0 || chips as u64 > self.free_chips {

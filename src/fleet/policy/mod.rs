@@ -48,6 +48,9 @@ pub struct RunningSets {
     chips: PerTenantGen<u64>,
     /// Per generation, indexed `cluster * tenants + tenant` (grown as clusters appear).
     cluster_chips: Vec<Vec<u64>>,
+    /// The sets by cluster, indexed as `cluster_chips`: a tenant's first victim in one cluster
+    /// without walking its jobs in the others.
+    cluster_sets: Vec<Vec<BTreeSet<VictimKey>>>,
     /// Cluster of each running job, by job id (grown as jobs run).
     job_cluster: Vec<u32>,
 }
@@ -60,6 +63,7 @@ impl RunningSets {
             sets: PerTenantGen::new(tenants, gens, BTreeSet::new()),
             chips: PerTenantGen::new(tenants, gens, 0),
             cluster_chips: vec![Vec::new(); gens],
+            cluster_sets: vec![Vec::new(); gens],
             job_cluster: Vec::new(),
         }
     }
@@ -72,6 +76,18 @@ impl RunningSets {
     /// The cluster a job in the sets runs in.
     pub fn cluster_of(&self, job: JobId) -> usize {
         self.job_cluster[job as usize] as usize
+    }
+
+    /// A tenant's first preemptible running job on `g` in one cluster, in victim order.
+    pub fn first_in_cluster(
+        &self,
+        tenant: TenantId,
+        g: GenId,
+        cluster: usize,
+    ) -> Option<&VictimKey> {
+        self.cluster_sets[g]
+            .get(cluster * self.tenants + tenant)
+            .and_then(|s| s.first())
     }
 
     /// Chips of a tenant's preemptible running jobs on `g`.
@@ -96,6 +112,10 @@ impl RunningSets {
             self.cluster_chips[g].resize((cluster + 1) * self.tenants, 0);
         }
         self.cluster_chips[g][i] += key.3 as u64;
+        if self.cluster_sets[g].len() <= i {
+            self.cluster_sets[g].resize((cluster + 1) * self.tenants, BTreeSet::new());
+        }
+        self.cluster_sets[g][i].insert(key);
         let j = key.2 as usize;
         if self.job_cluster.len() <= j {
             self.job_cluster.resize(j + 1, 0);
@@ -110,6 +130,7 @@ impl RunningSets {
             self.chips[(tenant, g)] -= key.3 as u64;
             let i = self.cluster_of(key.2) * self.tenants + tenant;
             self.cluster_chips[g][i] -= key.3 as u64;
+            self.cluster_sets[g][i].remove(key);
         }
         removed
     }
@@ -133,10 +154,9 @@ impl View<'_> {
     /// A tenant's first preemptible running job on `g` in victim order (within the view's
     /// cluster when it has one).
     pub fn first_victim(&self, tenant: TenantId, g: GenId) -> Option<&VictimKey> {
-        let set = self.running.of(tenant, g);
         match self.cluster {
-            Some(c) => set.iter().find(|k| self.running.cluster_of(k.2) == c),
-            None => set.first(),
+            Some(c) => self.running.first_in_cluster(tenant, g, c),
+            None => self.running.of(tenant, g).first(),
         }
     }
 }

@@ -125,9 +125,16 @@ impl Sim<'_> {
     /// preemptor's hold instead of the free pool (their quota is the preemptor's claim already).
     pub(super) fn detach(&mut self, id: JobId) {
         let g = self.st[id as usize].gen_ as usize;
+        self.cap.pools[g].release(&self.st[id as usize].placement);
+        self.detach_books(id);
+    }
+
+    /// [`Sim::detach`] but for the pool: the chips stay taken (preemption gives a tentative
+    /// victim's chips to the pool only when it asks the pool a question).
+    pub(super) fn detach_books(&mut self, id: JobId) {
+        let g = self.st[id as usize].gen_ as usize;
         let t = self.jobs[id as usize].tenant;
         let chips = self.jobs[id as usize].chips as u64;
-        self.cap.pools[g].release(&self.st[id as usize].placement);
         match self.st[id as usize].status {
             Status::Evicting => {
                 let parts = self.reclaim.overlap.remove(&id).unwrap_or_default();
@@ -154,9 +161,15 @@ impl Sim<'_> {
 
     pub(super) fn attach(&mut self, id: JobId) {
         let g = self.st[id as usize].gen_ as usize;
+        self.cap.pools[g].occupy(&self.st[id as usize].placement);
+        self.attach_books(id);
+    }
+
+    /// [`Sim::attach`] but for the pool (undoes [`Sim::detach_books`]).
+    pub(super) fn attach_books(&mut self, id: JobId) {
+        let g = self.st[id as usize].gen_ as usize;
         let t = self.jobs[id as usize].tenant;
         let chips = self.jobs[id as usize].chips;
-        self.cap.pools[g].occupy(&self.st[id as usize].placement);
         self.books.quota.add_usage(t, g, chips as i64);
         if self.jobs[id as usize].preemptible && self.st[id as usize].status == Status::Running {
             let key = self.victim_key(id);

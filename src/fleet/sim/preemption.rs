@@ -6,9 +6,9 @@ use super::admission::TryResult;
 use super::state::Nomination;
 use super::{NO_TIME, Sim, Status, Stop};
 use crate::fleet::event::EventKind;
-use crate::fleet::hardware::{GenId, for_parts};
+use crate::fleet::hardware::{GenId, Placement, for_parts};
 use crate::fleet::job::JobId;
-use crate::fleet::policy::{Attempt, Candidate, CrossTenant};
+use crate::fleet::policy::{Attempt, Candidate, CrossTenant, Fit};
 use crate::fleet::reclaim::ReclaimMode;
 use crate::fleet::tenant::{TenantId, WithinQueue};
 
@@ -58,10 +58,14 @@ impl Sim<'_> {
     pub(super) fn preempt_clusters(&self, c: &Candidate, g: GenId, a: &Attempt) -> Vec<usize> {
         let pool = &self.cap.pools[g];
         let nt = self.s.tenants.len();
+        // Per tenant, once: the most the attempt may take of it in any one cluster.
+        let limits: Vec<u64> = (0..nt).map(|t| self.take_limit(c, g, a, t)).collect();
         let mut out: Vec<(u64, usize)> = (0..pool.clusters())
             .filter_map(|cl| {
                 let free = pool.cluster_free(cl);
-                let take: u64 = (0..nt).map(|t| self.takeable(c, g, a, t, Some(cl))).sum();
+                let take: u64 = (0..nt)
+                    .map(|t| self.running.cluster_chips(t, g, cl).min(limits[t]))
+                    .sum();
                 (free + take >= c.chips && take > 0).then(|| (c.chips.saturating_sub(free), cl))
             })
             .collect();
@@ -91,6 +95,16 @@ impl Sim<'_> {
         if held == 0 {
             return 0;
         }
+        held.min(self.take_limit(c, g, a, t))
+    }
+
+    /// [`Sim::takeable`] without the chips held: 0 when the tenant is not eligible,
+    /// `u64::MAX` when all its chips may be taken, else what it borrows plus less than one job.
+    /// It depends on the tenant and generation only, so a search over clusters asks it once.
+    fn take_limit(&self, c: &Candidate, g: GenId, a: &Attempt, t: TenantId) -> u64 {
+        if self.running.chips(t, g) == 0 {
+            return 0;
+        }
         // The tenant's lowest priority on the whole generation (a bound for one cluster too),
         // looked up only for rules that depend on priority.
         let lowest = || self.running.of(t, g).first().map_or(i32::MAX, |k| k.0);
@@ -101,17 +115,16 @@ impl Sim<'_> {
                 WithinQueue::LowerPriority => lower(),
                 WithinQueue::LowerOrNewerEqualPriority => lowest() <= c.priority,
             };
-            return if ok { held } else { 0 };
+            return if ok { u64::MAX } else { 0 };
         }
         let borrowing = || {
             self.books.quota.root(t) == self.books.quota.root(c.tenant)
                 && self.books.quota.is_borrowing(t, g)
         };
-        let cap =
-            || held.min(self.books.quota.borrowed(t, g) + self.books.max_job[t].saturating_sub(1));
+        let cap = || self.books.quota.borrowed(t, g) + self.books.max_job[t].saturating_sub(1);
         match a.cross {
             CrossTenant::None => 0,
-            CrossTenant::AnyLowerPriority if lower() => held,
+            CrossTenant::AnyLowerPriority if lower() => u64::MAX,
             CrossTenant::ReclaimAny | CrossTenant::FairShare if borrowing() => cap(),
             CrossTenant::ReclaimLowerPriority | CrossTenant::BorrowLowerPriority(_)
                 if borrowing() && lower() =>
@@ -125,6 +138,13 @@ impl Sim<'_> {
     /// One preemption attempt: victims in the policy's order (inside `cluster` when given,
     /// then anywhere if the gang has room there but the quota still needs more) until the job
     /// fits; trimmed to a minimal set (latest taken first) and evicted.
+    ///
+    /// The victims' chips go back to the pool only when the pool is asked (once the quota
+    /// fits; whether the scope widens asks what the pool would say): most attempts fail on the
+    /// quota, and then the pool gets only what giving the chips back and taking them again
+    /// would have changed ([`Pool::round_trip`]).
+    ///
+    /// [`Pool::round_trip`]: crate::fleet::hardware::Pool::round_trip
     pub(super) fn preempt_with(
         &mut self,
         c: &Candidate,
@@ -133,30 +153,50 @@ impl Sim<'_> {
         cluster: Option<usize>,
     ) -> Option<TryResult> {
         let mut victims: Vec<JobId> = Vec::new();
+        // The victims' chips are still taken in the pool.
+        let mut lazy = true;
         let mut ok = false;
         let mut scope = cluster;
         loop {
-            if self.fits_after(c, g, a.allow_borrowing) {
-                ok = true;
-                break;
+            if self.quota_fits_after(c, g, a.allow_borrowing) {
+                if lazy {
+                    lazy = false;
+                    self.release_victims(g, &victims);
+                }
+                if self.cap.pools[g].can_place(c.chips as u32) {
+                    ok = true;
+                    break;
+                }
             }
             if victims.len() >= MAX_VICTIMS {
                 break;
             }
             match self.policy.next_victim(&self.view_in(scope), c, g, a) {
                 Some(v) => {
-                    self.detach(v);
+                    if lazy {
+                        self.detach_books(v);
+                    } else {
+                        self.detach(v);
+                    }
                     self.st[v as usize].status = Status::Taken;
                     victims.push(v);
                 }
-                None if scope.is_some() && self.cap.pools[g].can_place(c.chips as u32) => {
+                None if scope.is_some() && self.can_place_after(c, g, &victims, lazy) => {
                     scope = None
                 }
                 None => break,
             }
         }
         if !ok || victims.is_empty() {
-            self.restore(&victims);
+            if lazy {
+                // What giving the chips back and taking them again would have done.
+                let placements: Vec<&Placement> = victims
+                    .iter()
+                    .map(|&v| &self.st[v as usize].placement)
+                    .collect();
+                self.cap.pools[g].round_trip(&placements);
+            }
+            self.restore(&victims, lazy);
             if ok {
                 // Fits without preemption (cannot happen after try_start; be safe).
                 let p = self.cap.pools[g].place(c.chips as u32)?;
@@ -180,6 +220,40 @@ impl Sim<'_> {
         Some(self.evict(c, g, needed))
     }
 
+    /// Whether `c` fits its quota on `g` (within nominal unless borrowing is allowed): the
+    /// quota half of [`Sim::fits_after`].
+    fn quota_fits_after(&self, c: &Candidate, g: GenId, allow_borrowing: bool) -> bool {
+        let fit = self.policy.fit(&self.view(), c.tenant, g, c.chips);
+        fit == Fit::Nominal || (allow_borrowing && fit == Fit::Borrow)
+    }
+
+    /// Whether `c`'s gang could be placed on `g` with the victims' chips given back (`lazy`:
+    /// not given to the pool yet).
+    fn can_place_after(&self, c: &Candidate, g: GenId, victims: &[JobId], lazy: bool) -> bool {
+        let pool = &self.cap.pools[g];
+        if lazy {
+            pool.can_place_released(c.chips as u32, &self.parts_of(victims))
+        } else {
+            pool.can_place(c.chips as u32)
+        }
+    }
+
+    /// The parts of the victims' placements, in order.
+    fn parts_of(&self, victims: &[JobId]) -> Vec<(u32, u32)> {
+        let mut parts = Vec::new();
+        for &v in victims {
+            for_parts(&self.st[v as usize].placement, |us, k| parts.push((us, k)));
+        }
+        parts
+    }
+
+    /// Give the tentative victims' chips to the pool, in the order they were taken.
+    fn release_victims(&mut self, g: GenId, victims: &[JobId]) {
+        for &v in victims {
+            self.cap.pools[g].release(&self.st[v as usize].placement);
+        }
+    }
+
     /// A cheap necessary condition for an attempt: the most it could take
     /// ([`Sim::takeable`]) plus the free chips cover the job, and (without borrowing) the job
     /// fits the nominal quota once the tenant's own takeable jobs are gone.
@@ -196,10 +270,15 @@ impl Sim<'_> {
         self.cap.pools[g].free_chips() + take >= c.chips
     }
 
-    pub(super) fn restore(&mut self, victims: &[JobId]) {
+    /// Put tentative victims back (`lazy`: their chips never left the pool).
+    pub(super) fn restore(&mut self, victims: &[JobId], lazy: bool) {
         for &v in victims.iter().rev() {
             self.st[v as usize].status = Status::Running;
-            self.attach(v);
+            if lazy {
+                self.attach_books(v);
+            } else {
+                self.attach(v);
+            }
         }
     }
 

@@ -215,7 +215,7 @@ impl Sim<'_> {
             taken.push(id);
         }
         if !self.cap.pools[g].can_place(chips) {
-            self.restore(&taken);
+            self.restore(&taken, false);
             return None;
         }
         let mut needed = Vec::new();

@@ -299,3 +299,65 @@ fn sweep_warnings_name_the_points_that_have_them() {
         "{err}"
     );
 }
+
+/// A sweep over a probe's size on an idle 1,024-chip fleet: 512 chips start at once at every
+/// probe time (wait 0), 2,048 never do (all 10 probe times unserved, no wait). The sweep's table
+/// shows both, and its page charts the probe's p90 wait against the varied key.
+#[test]
+fn a_sweep_tables_and_charts_its_probes() {
+    let t = tempfile::tempdir().unwrap();
+    let file = t.path().join("probe.toml");
+    std::fs::write(
+        &file,
+        r#"
+horizon = "10d"
+[fleet.generations.trn2]
+[[fleet.deliveries]]
+at = 0
+generation = "trn2"
+chips = 1024
+[tenants.a.quota.trn2]
+nominal_chips = 1024
+[demand.a]
+kind = "jobs"
+tenant = "a"
+jobs = [{ at = 0, chips = 64, run_time = "1h" }]
+[probes.p]
+generation = "trn2"
+chips = 512
+duration = "1d"
+every = "1d"
+"#,
+    )
+    .unwrap();
+    let out = t.path().join("out");
+    let o = trnsim(&[
+        "sweep",
+        file.to_str().unwrap(),
+        "--vary",
+        "probes.p.chips=512,2048",
+        "--seeds",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let table = text(&o.stdout);
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .skip_while(|l| !l.starts_with("time to N chips"))
+        .skip(3)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ["512", "p", "0.0", "0.0", "0.0", "0.0"],
+            ["2048", "p", "-", "-", "-", "10.0"]
+        ]
+    );
+    assert!(out.join("sweep_probe_wait_p90.svg").exists());
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("time to N chips"));
+}

@@ -30,6 +30,23 @@ fn tenants(stats: &[PointStats]) -> Vec<String> {
     out
 }
 
+/// Probe names (`[probes.NAME]`) in the summaries' order.
+fn probes(stats: &[PointStats]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    if let Some(p) = stats.first() {
+        for (k, _) in &p.metrics {
+            if let Some(name) = k
+                .strip_prefix("probes.")
+                .and_then(|r| r.strip_suffix(".unserved"))
+                && !out.iter().any(|n| n == name)
+            {
+                out.push(name.to_string());
+            }
+        }
+    }
+    out
+}
+
 fn pm(s: Option<&Stat>, scale: f64, digits: usize) -> Value {
     match s {
         Some(s) if s.n > 1 => Value::from(format!(
@@ -145,6 +162,52 @@ pub(crate) fn headline(runs: &Runs, stats: &[PointStats]) -> Table {
     t
 }
 
+/// Time to N chips per point and probe (`None` without probes): the waits' p50, p90 and max
+/// over the probe times that got a start, and the probe times that got none, mean ± 95 % CI
+/// over the seeds.
+pub(crate) fn probe_table(runs: &Runs, stats: &[PointStats]) -> Option<Table> {
+    let names = probes(stats);
+    if names.is_empty() {
+        return None;
+    }
+    let horizon_s = runs
+        .runs
+        .first()
+        .and_then(|r| r.summary.get("horizon_s")?.as_u64())
+        .unwrap_or(0);
+    let u = time_unit(horizon_s);
+    let mut cols: Vec<String> = runs.grid.vary.iter().map(|v| v.key.clone()).collect();
+    cols.extend([
+        "probe".to_string(),
+        format!("wait_p50_{}", u.suffix),
+        format!("wait_p90_{}", u.suffix),
+        format!("wait_max_{}", u.suffix),
+        "unserved_probe_times".into(),
+    ]);
+    let mut t = Table::new(cols).with_title(
+        "time to N chips (mean ± 95 % CI over the seeds): the earliest start of a new request at \
+         each probe time, waits over the probe times that got a start before the horizon",
+    );
+    for p in stats {
+        for n in &names {
+            let m = |k: &str| stat(p, &format!("probes.{n}.{k}"));
+            let mut row: Vec<Value> = p
+                .point
+                .values
+                .iter()
+                .map(|(_, v)| Value::from(v.clone()))
+                .collect();
+            row.push(Value::from(n.clone()));
+            for k in ["wait_s.p50", "wait_s.p90", "wait_s.max"] {
+                row.push(m(k).map_or(Value::from("-"), |s| pm(Some(s), 1.0 / u.s, u.digits)));
+            }
+            row.push(pm(m("unserved"), 1.0, 1));
+            t.push(row);
+        }
+    }
+    Some(t)
+}
+
 /// Every metric of every point (`metrics.csv`): `point, <varied keys>, metric, mean, ci95, n`.
 pub(crate) fn metrics_table(runs: &Runs, stats: &[PointStats]) -> Table {
     let mut cols = vec!["point".to_string()];
@@ -170,7 +233,14 @@ pub(crate) fn metrics_table(runs: &Runs, stats: &[PointStats]) -> Table {
 /// The report in a format: the headline table, every metric (CSV), or the summary (JSON).
 pub(crate) fn render(runs: &Runs, stats: &[PointStats], format: Format) -> String {
     match format {
-        Format::Table => headline(runs, stats).render(Format::Table),
+        Format::Table => {
+            let mut text = headline(runs, stats).render(Format::Table);
+            if let Some(t) = probe_table(runs, stats) {
+                text.push('\n');
+                text.push_str(&t.render(Format::Table));
+            }
+            text
+        }
         Format::Csv => metrics_table(runs, stats).render(Format::Csv),
         Format::Json => {
             let mut s = serde_json::to_string_pretty(&summary(runs, stats)).expect("serializes");
@@ -304,63 +374,70 @@ pub(crate) fn sweep_charts(runs: &Runs, stats: &[PointStats]) -> Vec<(String, St
             "utilization (%)",
         ),
     ));
-    let names = tenants(stats);
     let horizon_s = runs
         .runs
         .first()
         .and_then(|r| r.summary.get("horizon_s")?.as_u64())
         .unwrap_or(0);
     let u = time_unit(horizon_s);
-    let y_wait = format!(
-        "p99 queueing delay ({})",
-        if u.suffix == "d" { "days" } else { "hours" }
-    );
-    if groups.len() == 1 {
-        // One varied key: every tenant on one chart.
-        let series: Vec<Banded> = names
-            .iter()
-            .map(|n| {
-                let pts: Vec<(f64, Stat)> = stats
-                    .iter()
-                    .filter_map(|p| {
-                        Some((
-                            x_of(&p.point.values[0].1),
-                            stat(p, &tenant_metric(n, "queue_delay_s.p99"))?.clone(),
-                        ))
-                    })
-                    .collect();
-                banded(n.clone(), &pts, 1.0 / u.s)
-            })
-            .collect();
-        let tick_labels = numeric.is_none().then_some(ticks.as_slice());
-        out.push((
-            "sweep_wait_p99.svg".to_string(),
-            "p99 queueing delay per tenant".to_string(),
-            charts::lines(
-                &format!("p99 queueing delay per tenant vs {}", first.key),
-                &first.key,
-                &y_wait,
-                &series,
-                false,
-                tick_labels,
-            ),
-        ));
-    } else {
-        for n in names {
-            let l = |g: &str| format!("{n} {g}");
-            out.push((
-                format!("sweep_wait_p99_{n}.svg"),
-                format!("p99 queueing delay of {n}"),
-                chart(
-                    &tenant_metric(&n, "queue_delay_s.p99"),
-                    &l,
-                    1.0 / u.s,
-                    &format!("{n}: p99 queueing delay vs {}", first.key),
-                    &y_wait,
-                ),
-            ));
+    let unit = if u.suffix == "d" { "days" } else { "hours" };
+    // One chart per quantity with a line per tenant (or probe) when one key varies; one chart
+    // per tenant (or probe) with a line per combination of the other keys when several do.
+    let mut per_name = |names: &[String],
+                        m: &dyn Fn(&str) -> String,
+                        file: &str,
+                        what: &str,
+                        y: &str,
+                        scale: f64| {
+        if groups.len() == 1 {
+            let series: Vec<Banded> = names
+                .iter()
+                .map(|n| {
+                    let pts: Vec<(f64, Stat)> = stats
+                        .iter()
+                        .filter_map(|p| Some((x_of(&p.point.values[0].1), stat(p, &m(n))?.clone())))
+                        .collect();
+                    banded(n.clone(), &pts, scale)
+                })
+                .collect();
+            let tick_labels = numeric.is_none().then_some(ticks.as_slice());
+            let title = format!("{what} vs {}", first.key);
+            let svg = charts::lines(&title, &first.key, y, &series, false, tick_labels);
+            out.push((format!("sweep_{file}.svg"), what.to_string(), svg));
+        } else {
+            for n in names {
+                let l = |g: &str| format!("{n} {g}");
+                let title = format!("{n}: {what} vs {}", first.key);
+                let svg = chart(&m(n), &l, scale, &title, y);
+                out.push((format!("sweep_{file}_{n}.svg"), format!("{what}: {n}"), svg));
+            }
         }
-    }
+    };
+    let names = tenants(stats);
+    per_name(
+        &names,
+        &|n| tenant_metric(n, "served_share"),
+        "served_share",
+        "Share of the work served per tenant",
+        "work served (%)",
+        100.0,
+    );
+    per_name(
+        &names,
+        &|n| tenant_metric(n, "wait_s.p99"),
+        "wait_p99",
+        "p99 wait per tenant (every submitted job, unstarted ones censored at the horizon)",
+        &format!("p99 wait ({unit})"),
+        1.0 / u.s,
+    );
+    per_name(
+        &probes(stats),
+        &|n| format!("probes.{n}.wait_s.p90"),
+        "probe_wait_p90",
+        "Time to N chips: p90 wait per probe",
+        &format!("p90 wait ({unit})"),
+        1.0 / u.s,
+    );
     out
 }
 
@@ -393,6 +470,7 @@ pub(crate) fn files(runs: &Runs, stats: &[PointStats]) -> Vec<(String, Vec<u8>)>
         )),
         Part::Table(headline(runs, stats)),
     ];
+    parts.extend(probe_table(runs, stats).map(Part::Table));
     for (file, title, svg) in sweep_charts(runs, stats) {
         out.push((file, svg.clone().into_bytes()));
         parts.push(Part::Heading(title));

@@ -219,6 +219,57 @@ fn reservation_delivery_within_0_grace_1h_1d_by_hand() {
     assert_conserved(&o, "delivery");
 }
 
+/// A reservation that fills the fleet exactly: the owner reserves all 1,024 chips, never lent
+/// (`exclusive = 1`), and runs sixteen 64-chip, 10 h jobs from 0; the other tenant, with no
+/// quota of its own, can never start its four 1 h jobs. By hand: the owner is served all 10,240
+/// chip-hours it asked for, at once (delivered within 0: 1); the other is served nothing
+/// (4 jobs never started, 256 chip-hours unserved, waits censored at the 12 h horizon, so its
+/// p50 is a lower bound of 12 h); the fleet is busy 10,240 of 12,288 chip-hours.
+#[test]
+fn a_reservation_that_fills_the_fleet_exactly_by_hand() {
+    let o = run(r#"
+horizon = "12h"
+[fleet.generations.trn2]
+[[fleet.deliveries]]
+at = 0
+generation = "trn2"
+chips = 1024
+[cohorts.all]
+[tenants.owner]
+cohort = "all"
+[tenants.owner.reservation.trn2]
+chips = 1024
+exclusive = 1.0
+[tenants.other]
+cohort = "all"
+[demand.owner]
+kind = "jobs"
+tenant = "owner"
+jobs = [{ at = 0, chips = 64, run_time = "10h", count = 16 }]
+[demand.other]
+kind = "jobs"
+tenant = "other"
+jobs = [{ at = 0, chips = 64, run_time = "1h", count = 4 }]
+"#);
+    let (owner, other) = (&o.tenants[0], &o.tenants[1]);
+    assert!(close(owner.work.work_served, 10_240.0), "{:?}", owner.work);
+    assert!(close(owner.work.served_share, 1.0));
+    assert_eq!((owner.wait_s.p99, owner.wait_s.waited_share), (0.0, 0.0));
+    let r = owner.reservation_delivered.as_ref().expect("owner");
+    assert!(close(r.within_0, 1.0), "{r:?}");
+    assert_eq!((other.jobs_never_started, other.jobs_completed), (4, 0));
+    assert!(close(other.work.work_unserved, 256.0), "{:?}", other.work);
+    assert_eq!(other.work.served_share, 0.0);
+    assert_eq!(other.wait_s.p50, 12.0 * H);
+    assert!(other.wait_s.p50_lower_bound && other.wait_s.censored == 4);
+    assert!(
+        close(o.fleet.utilization, 10_240.0 / 12_288.0),
+        "{}",
+        o.fleet.utilization
+    );
+    assert_conserved(&o, "filled");
+}
+
 /// Graceful reclaim with a 30 min grace: the owner asks at 1 h and gets its chips at 1.5 h,
 /// all within the grace; b (preemptible, checkpoint every 20 min) keeps 1 h 20 min of progress,
 /// loses 10 min x 128 chips, waits until the owner finishes at 2.5 h, and has done 1 h 20 min

@@ -6,7 +6,9 @@
 use serde_json::Value;
 
 use super::{PointStats, Runs, Stat};
-use crate::fleet::report::{Provenance, UTILIZATION, tenant_metric, thousands, time_unit};
+use crate::fleet::report::{
+    Provenance, TimeUnit, UTILIZATION, tenant_metric, thousands, time_unit,
+};
 use crate::report::charts::{self, Banded, Part, Series};
 use crate::report::{Format, Table};
 
@@ -47,6 +49,16 @@ fn probes(stats: &[PointStats]) -> Vec<String> {
     out
 }
 
+/// The time unit of the sweep's tables and charts, by its runs' horizon.
+fn unit_of(runs: &Runs) -> TimeUnit {
+    let horizon_s = runs
+        .runs
+        .first()
+        .and_then(|r| r.summary.get("horizon_s")?.as_u64())
+        .unwrap_or(0);
+    time_unit(horizon_s)
+}
+
 fn pm(s: Option<&Stat>, scale: f64, digits: usize) -> Value {
     match s {
         Some(s) if s.n > 1 => Value::from(format!(
@@ -80,12 +92,7 @@ pub(crate) fn headline(runs: &Runs, stats: &[PointStats]) -> Table {
     let timed = stats
         .first()
         .is_some_and(|p| p.metrics.iter().any(|(k, _)| k.starts_with("workloads.")));
-    let horizon_s = runs
-        .runs
-        .first()
-        .and_then(|r| r.summary.get("horizon_s")?.as_u64())
-        .unwrap_or(0);
-    let u = time_unit(horizon_s);
+    let u = unit_of(runs);
     let mut cols: Vec<String> = runs.grid.vary.iter().map(|v| v.key.clone()).collect();
     cols.extend([
         "tenant".to_string(),
@@ -170,12 +177,7 @@ pub(crate) fn probe_table(runs: &Runs, stats: &[PointStats]) -> Option<Table> {
     if names.is_empty() {
         return None;
     }
-    let horizon_s = runs
-        .runs
-        .first()
-        .and_then(|r| r.summary.get("horizon_s")?.as_u64())
-        .unwrap_or(0);
-    let u = time_unit(horizon_s);
+    let u = unit_of(runs);
     let mut cols: Vec<String> = runs.grid.vary.iter().map(|v| v.key.clone()).collect();
     cols.extend([
         "probe".to_string(),
@@ -374,12 +376,7 @@ pub(crate) fn sweep_charts(runs: &Runs, stats: &[PointStats]) -> Vec<(String, St
             "utilization (%)",
         ),
     ));
-    let horizon_s = runs
-        .runs
-        .first()
-        .and_then(|r| r.summary.get("horizon_s")?.as_u64())
-        .unwrap_or(0);
-    let u = time_unit(horizon_s);
+    let u = unit_of(runs);
     let unit = if u.suffix == "d" { "days" } else { "hours" };
     // One chart per quantity with a line per tenant (or probe) when one key varies; one chart
     // per tenant (or probe) with a line per combination of the other keys when several do.

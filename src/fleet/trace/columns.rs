@@ -38,6 +38,19 @@ pub(super) fn rows(
         chips: col(&c.chips)?,
         tenant: c.tenant.as_deref().map(col).transpose()?,
     };
+    each_row(ctx, records, &mut lines, |n, record| {
+        row(ctx, n, c, time_format, &at, record).map(Some)
+    })
+}
+
+/// The rows `row` makes of the records after the header (given each record's line; `None`
+/// skips a record), blank records left out, reading stopped at the stream's limit.
+pub(super) fn each_row(
+    ctx: &Ctx,
+    records: csv::StringRecordsIter<'_, &[u8]>,
+    lines: &mut LineCounter,
+    mut row: impl FnMut(usize, &csv::StringRecord) -> config::Result<Option<Row>>,
+) -> config::Result<Vec<Row>> {
     let mut out = Vec::new();
     for record in records {
         let record = record.map_err(|e| csv_error(ctx, &e))?;
@@ -48,7 +61,7 @@ pub(super) fn rows(
             break;
         }
         let n = lines.line_of(&record);
-        out.push(row(ctx, n, c, time_format, &at, &record)?);
+        out.extend(row(n, &record)?);
     }
     Ok(out)
 }

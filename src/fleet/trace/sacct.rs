@@ -8,7 +8,7 @@
 //! field (a CPU-only job when chips are `AllocTRES:gres/gpu`). Run time is `Elapsed`, or
 //! `End - Start` when the file has no `Elapsed`.
 
-use super::columns::{LineCounter, csv_error, csv_reader};
+use super::columns::{LineCounter, csv_error, csv_reader, each_row};
 use super::{Ctx, Row, non_negative, parse_datetime};
 use crate::config;
 
@@ -49,21 +49,9 @@ pub(super) fn rows(text: &str, ctx: &Ctx, tenant: &str, chips: &str) -> config::
     };
     let mut lines = LineCounter::new(text);
     let at = header_fields(ctx, &header, lines.line_of(&header), tenant, chips_col)?;
-    let mut out = Vec::new();
-    for record in records {
-        let record = record.map_err(|e| csv_error(ctx, &e))?;
-        if record.iter().all(|f| f.trim().is_empty()) {
-            continue;
-        }
-        if ctx.full(&out) {
-            break;
-        }
-        let n = lines.line_of(&record);
-        if let Some(r) = row(ctx, n, &at, (tenant, chips, chips_key), &record)? {
-            out.push(r);
-        }
-    }
-    Ok(out)
+    each_row(ctx, records, &mut lines, |n, record| {
+        row(ctx, n, &at, (tenant, chips, chips_key), record)
+    })
 }
 
 /// The header's fields (names compared without case), or an error naming what is missing.

@@ -323,6 +323,9 @@ impl Sim<'_> {
         if c.chips > nominal && !while_borrowing && !self.may_reclaim_in_hierarchy(c, g) {
             return None;
         }
+        if c.gens(self.gens).len() == 1 {
+            return Some(0); // nothing to order
+        }
         let cross = match p.reclaim_within_cohort {
             ReclaimWithinCohort::Never => CrossTenant::None,
             ReclaimWithinCohort::LowerPriority => CrossTenant::ReclaimLowerPriority,

@@ -91,6 +91,65 @@ jobs = [{ at = 0, chips = 1, run_time = 100, count = 12 }, { at = 60, chips = 1,
         expect: &[(55, "a", 9), (101, "a", 9), (101, "b", 12)],
     },
     Case {
+        name: "lender's head that cannot reclaim holds its quota back from borrowers (reserveCapacityForUnreclaimablePreempt)",
+        capacity: 4,
+        body: r#"
+[cohorts.c]
+[tenants.a]
+cohort = "c"
+quota.pool.nominal_chips = 4
+preemption.reclaim_within_cohort = "never"
+[tenants.b]
+cohort = "c"
+quota.pool.nominal_chips = 0
+[demand.a]
+kind = "jobs"
+tenant = "a"
+jobs = [{ at = 0, chips = 2, run_time = 100 }, { at = 1, chips = 4, run_time = 100 }]
+[demand.b]
+kind = "jobs"
+tenant = "b"
+jobs = [{ at = 1, chips = 2, run_time = 100 }]
+"#,
+        // At 1 a's 4-chip head fits no quota (2 + 4 > 4 with 2 free), may preempt (4 <= its
+        // nominal) but has no victims: it holds its quota back and b does not borrow the 2
+        // free chips (lending them, b would run 1-101 and a's head 101-201). a's first job
+        // ends at 100, its head runs 100-200, then b 200-300.
+        expect: &[
+            (2, "a", 2),
+            (2, "b", 0),
+            (150, "a", 4),
+            (150, "b", 0),
+            (250, "b", 2),
+        ],
+    },
+    Case {
+        name: "a job that must borrow may not preempt without borrow_within_cohort (canPreemptWhileBorrowing)",
+        capacity: 4,
+        body: r#"
+[cohorts.c]
+[tenants.a]
+cohort = "c"
+quota.pool.nominal_chips = 2
+preemption.within_queue = "lower_priority"
+[tenants.b]
+cohort = "c"
+quota.pool.nominal_chips = 2
+[demand.a]
+kind = "jobs"
+tenant = "a"
+jobs = [{ at = 0, chips = 1, run_time = 1000, priority = -1 }, { at = 1, chips = 3, run_time = 100, priority = 1 }]
+[demand.b]
+kind = "jobs"
+tenant = "b"
+jobs = [{ at = 0, chips = 1, run_time = 1000 }]
+"#,
+        // a's 3-chip job exceeds its nominal 2: evicting its own low job and borrowing one
+        // chip would start it at 1; Kueue keeps it waiting for the 2 free chips to become 3,
+        // at 1000, when both 1-chip jobs end.
+        expect: &[(2, "a", 1), (2, "b", 1), (1050, "a", 3), (1050, "b", 0)],
+    },
+    Case {
         name: "K2: a=9 with borrowing_limit 1 reaches 10",
         capacity: 21,
         body: r#"

@@ -131,25 +131,7 @@ const DIVERGENT: &[(&str, &str)] = &[
         "scheduler_test.toml: TestSchedule/minimal preemptions when target queue is exhausted",
         CLASSICAL_BORROW_FIRST,
     ),
-    (
-        "scheduler_test.toml: TestSchedule/A workload is only eligible to do preemptions if it fits fully within nominal quota",
-        "classical: Kueue lets a workload that must borrow preempt only with borrowWithinCohort (or fair sharing with reclaim) (FlavorAssigner.canPreemptWhileBorrowing); trnsim evicts own lower-priority jobs and borrows the rest",
-    ),
-    (
-        "scheduler_test.toml: TestSchedule/prefer reclamation over cq priority based preemption",
-        "flavors: Kueue prefers the flavor where preemption only reclaims borrowed capacity (FlavorAssigner, SimulatePreemption's possibility); trnsim preempts in the first flavor where preemption is possible",
-    ),
-    (
-        "scheduler_test.toml: TestSchedule/capacity blocked when lending clusterqueue not guaranteed to reclaim (ReclaimWithinCohort=LowerPriority)",
-        LENDER_HEAD_BLOCKS,
-    ),
-    (
-        "scheduler_test.toml: TestSchedule/capacity blocked when lending clusterqueue not guaranteed to reclaim (ReclaimWithinCohort=Never)",
-        LENDER_HEAD_BLOCKS,
-    ),
 ];
-
-const LENDER_HEAD_BLOCKS: &str = "a lender's pending head that needs its lent capacity back and cannot reclaim it (reclaimWithinCohort LowerPriority or Never) keeps that capacity from borrowers (Scheduler.reserveCapacityForUnreclaimablePreempt); trnsim lends it";
 
 const FAIR_SECOND_STRATEGY: &str = "fair sharing: the second default strategy LessThanInitialShare is missing (parseStrategies, runSecondFsStrategy); its victims pass only that one";
 

@@ -198,6 +198,12 @@ impl QuotaTree {
         self.guaranteed[(node, g)]
     }
 
+    /// A tenant's borrowing limit on `g` (`None`: unlimited).
+    pub(crate) fn borrowing_limit(&self, tenant: usize, g: usize) -> Option<u64> {
+        let bl = self.borrowing_limit[(tenant, g)];
+        (bl != UNLIMITED).then_some(bl)
+    }
+
     /// Whether a tenant uses more than its nominal quota on `g`.
     pub(crate) fn is_borrowing(&self, tenant: usize, g: usize) -> bool {
         let i = (tenant, g);

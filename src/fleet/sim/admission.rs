@@ -6,10 +6,11 @@ use super::state::PreemptMemo;
 use super::{QKey, Sim};
 use crate::fleet::hardware::GenId;
 use crate::fleet::job::JobId;
-use crate::fleet::policy::{Candidate, Fit};
+
+use crate::fleet::policy::{Attempt, Candidate, CrossTenant, Fit, PolicyKind};
 use crate::fleet::scenario::Backfill;
 use crate::fleet::table::PerTenantGen;
-use crate::fleet::tenant::WithinQueue;
+use crate::fleet::tenant::{BorrowWithinCohort, ReclaimWithinCohort, TenantId, WithinQueue};
 
 /// What trying a waiting job did.
 pub(super) enum TryResult {
@@ -42,6 +43,12 @@ pub(super) struct Round {
     /// Per generation, the smallest gang that could not be placed (larger ones cannot be
     /// either, until chips are freed).
     failed_place: Vec<u64>,
+    /// Quota held back for a lender's head that cannot reclaim what it lent (tenant,
+    /// generation, chips), for the rest of the round: counted in the quota usage while other
+    /// tenants' jobs are placed, so that borrowers cannot take it (Kueue's
+    /// `reserveCapacityForUnreclaimablePreempt`). Not while victims are chosen: Kueue picks
+    /// them before the cycle holds anything back.
+    held_back: Vec<(TenantId, GenId, u64)>,
 }
 
 impl Round {
@@ -50,9 +57,13 @@ impl Round {
             easy: (0..gens).map(|_| None).collect(),
             failed_preempt: PerTenantGen::new(tenants, gens, PreemptMemo::NONE),
             failed_place: vec![u64::MAX; gens],
+            held_back: Vec::new(),
         }
     }
 }
+
+/// Ranks of [`Sim::preempt_rank`].
+const PREEMPT_RANKS: u8 = 3;
 
 impl Sim<'_> {
     pub(super) fn fits_after(&self, c: &Candidate, g: GenId, allow_borrowing: bool) -> bool {
@@ -208,43 +219,201 @@ impl Sim<'_> {
         if self.st[c.job as usize].awaiting > 0 {
             return TryResult::Nominated;
         }
+        let r = self.try_place_or_preempt(c, round);
+        if matches!(r, TryResult::Waiting { .. }) {
+            self.hold_back_for(c, round);
+        }
+        r
+    }
+
+    /// Add (`sign` 1) to the quota usage, or take out (-1), what the round holds back for
+    /// tenants other than `t` (quota held back for its own tenant does not bind a job: Kueue
+    /// holds it back from the cohort, and tries the queue's next job in a later cycle, when
+    /// the head no longer holds it).
+    fn shift_held_back(&mut self, t: TenantId, round: &Round, sign: i64) {
+        for &(ht, g, chips) in &round.held_back {
+            if ht != t {
+                self.books.quota.add_usage(ht, g, sign * chips as i64);
+            }
+        }
+    }
+
+    /// [`Sim::try_start`] for a job not waiting for victims.
+    fn try_place_or_preempt(&mut self, c: &Candidate, round: &mut Round) -> TryResult {
         if !self.opts.exhaustive_rounds && !self.could_start(c, round) {
             return TryResult::Waiting {
                 quota_gen: None,
                 easy_blocked: false,
             };
         }
-        let (quota_gen, easy_blocked) = match self.try_place(c, round) {
+        self.shift_held_back(c.tenant, round, 1);
+        let placed = self.try_place(c, round);
+        self.shift_held_back(c.tenant, round, -1);
+        let (quota_gen, easy_blocked) = match placed {
             Ok(()) => return TryResult::Started,
             Err(e) => e,
         };
         let by_submission = self.s.tenants[c.tenant].preemption.within_queue
             == WithinQueue::LowerOrNewerEqualPriority;
-        for g in c.gens(self.gens) {
-            let i = (c.tenant, g);
-            let memo = self.memo.failed[i];
-            if self.cap.pools[g].up_chips() == 0
-                || c.chips > self.cap.max_gang[g]
-                || round.failed_preempt[i].covers(c, by_submission)
-                || (memo.epoch == self.memo.epoch && memo.covers(c, by_submission))
-            {
-                continue;
-            }
-            match self.try_preempt(c, g) {
-                Some(r) => {
-                    // Chips were freed (or are about to be): placement may succeed again.
-                    round.failed_place.fill(u64::MAX);
-                    return r;
+        let ranks: Vec<Option<u8>> = c.gens(self.gens).map(|g| self.preempt_rank(c, g)).collect();
+        let first = c.gens(self.gens).start;
+        for rank in 0..PREEMPT_RANKS {
+            for g in c.gens(self.gens) {
+                let i = (c.tenant, g);
+                let memo = self.memo.failed[i];
+                if self.cap.pools[g].up_chips() == 0
+                    || c.chips > self.cap.max_gang[g]
+                    || ranks[g - first] != Some(rank)
+                    || round.failed_preempt[i].covers(c, by_submission)
+                    || (memo.epoch == self.memo.epoch && memo.covers(c, by_submission))
+                {
+                    continue;
                 }
-                None => {
-                    round.failed_preempt[i] = PreemptMemo::of(c, self.memo.epoch);
-                    self.memo.failed[i] = round.failed_preempt[i];
+                match self.try_preempt(c, g) {
+                    Some(r) => {
+                        // Chips were freed (or are about to be): placement may succeed again.
+                        round.failed_place.fill(u64::MAX);
+                        return r;
+                    }
+                    None => {
+                        round.failed_preempt[i] = PreemptMemo::of(c, self.memo.epoch);
+                        self.memo.failed[i] = round.failed_preempt[i];
+                    }
                 }
             }
         }
         TryResult::Waiting {
             quota_gen,
             easy_blocked,
+        }
+    }
+
+    /// Whether `c` could run on `g` at all now (chips up, a gang that size fits a cluster).
+    fn usable(&self, c: &Candidate, g: GenId) -> bool {
+        self.cap.pools[g].up_chips() > 0 && c.chips <= self.cap.max_gang[g]
+    }
+
+    /// Whether the policy follows Kueue's flavor assigner (its preemption eligibility, flavor
+    /// preference and capacity held back for lenders).
+    fn kueue_rules(&self) -> bool {
+        matches!(self.s.policy.kind, PolicyKind::Kueue | PolicyKind::Fair)
+    }
+
+    /// When to try preempting for `c` on `g`, in Kueue's flavor preference (lower first;
+    /// generations of equal rank in order), or `None` when `c` may not preempt there. Kueue
+    /// (`FlavorAssigner.fitsResourceQuota`) lets a workload preempt only if it fits its
+    /// nominal quota, may reclaim in a nested cohort, or may preempt while borrowing
+    /// (`borrowWithinCohort`, or fair sharing with `reclaimWithinCohort`); and with the default
+    /// FlavorFungibility (`whenCanPreempt: TryNextFlavor`) it takes the flavor whose victims
+    /// are only other queues' borrowed jobs (reclaim) over one that preempts in its own queue,
+    /// then the one needing no borrowing after the preemption (`isPreferred`). Reclaim is read
+    /// as: the job fits its nominal quota beside its tenant's running jobs, and the free chips
+    /// with what reclaim may take from borrowing tenants could hold it. Other policies: every
+    /// generation, in order.
+    fn preempt_rank(&self, c: &Candidate, g: GenId) -> Option<u8> {
+        if !self.kueue_rules() {
+            return Some(0);
+        }
+        let q = &self.books.quota;
+        let (t, nominal) = (c.tenant, q.quota(c.tenant, g));
+        let p = &self.s.tenants[t].preemption;
+        let while_borrowing = p.borrow_within_cohort != BorrowWithinCohort::Never
+            || (self.s.policy.kind == PolicyKind::Fair
+                && p.reclaim_within_cohort != ReclaimWithinCohort::Never);
+        if c.chips > nominal && !while_borrowing && !self.may_reclaim_in_hierarchy(c, g) {
+            return None;
+        }
+        if c.gens(self.gens).len() == 1 {
+            return Some(0); // nothing to order
+        }
+        let cross = match p.reclaim_within_cohort {
+            ReclaimWithinCohort::Never => CrossTenant::None,
+            ReclaimWithinCohort::LowerPriority => CrossTenant::ReclaimLowerPriority,
+            ReclaimWithinCohort::Any => CrossTenant::ReclaimAny,
+        };
+        let reclaim_only = Attempt {
+            allow_borrowing: false,
+            own: WithinQueue::Never,
+            cross,
+        };
+        Some(
+            if cross != CrossTenant::None && self.could_preempt(c, g, &reclaim_only) {
+                0
+            } else if c.chips <= nominal {
+                1
+            } else {
+                2
+            },
+        )
+    }
+
+    /// Kueue's `FindHeightOfLowestSubtreeThatFits` says a workload may reclaim: it fits its
+    /// queue's nominal quota beside its usage, or the lowest cohort that fits what it needs
+    /// beyond its queue is not the root (quota lent within a nested cohort).
+    fn may_reclaim_in_hierarchy(&self, c: &Candidate, g: GenId) -> bool {
+        let q = &self.books.quota;
+        let t = c.tenant;
+        let Some(mut node) = q.parent(t) else {
+            return false;
+        };
+        if q.usage(t, g) + c.chips <= q.quota(t, g) {
+            return true;
+        }
+        let local = |n: usize| q.guaranteed(n, g).saturating_sub(q.usage(n, g));
+        let mut remaining = c.chips.saturating_sub(local(t));
+        loop {
+            if q.usage(node, g) + remaining <= q.quota(node, g) {
+                return q.parent(node).is_some();
+            }
+            remaining = remaining.saturating_sub(local(node));
+            match q.parent(node) {
+                Some(p) => node = p,
+                None => return false,
+            }
+        }
+    }
+
+    /// Kueue's `reserveCapacityForUnreclaimablePreempt`: a waiting head whose quota fits no
+    /// generation, that may preempt on one (Kueue's Preempt mode) but found no victims there,
+    /// holds that quota back from the cohort for the rest of the round when its tenant cannot
+    /// always reclaim what it lends (`reclaimWithinCohort` other than `any`). It holds the
+    /// job's chips, or what its borrowing limit leaves when it would borrow; on the first such
+    /// generation (Kueue's assignment: the first flavor in the best mode), once per tenant
+    /// per round (Kueue tries one head per queue per cycle).
+    fn hold_back_for(&mut self, c: &Candidate, round: &mut Round) {
+        let t = c.tenant;
+        if !self.kueue_rules()
+            || self.s.tenants[t].preemption.reclaim_within_cohort == ReclaimWithinCohort::Any
+            || self.books.quota.parent(t).is_none()
+            || round.held_back.iter().any(|h| h.0 == t)
+        {
+            return;
+        }
+        self.shift_held_back(t, round, 1);
+        let v = self.view();
+        let fits = c
+            .gens(self.gens)
+            .any(|g| self.usable(c, g) && self.policy.fit(&v, t, g, c.chips) != Fit::No);
+        self.shift_held_back(t, round, -1);
+        if fits {
+            return; // Kueue's Fit mode: held back by placement, not by quota
+        }
+        let Some(g) = (0..PREEMPT_RANKS).find_map(|r| {
+            c.gens(self.gens)
+                .find(|&g| self.usable(c, g) && self.preempt_rank(c, g) == Some(r))
+        }) else {
+            return;
+        };
+        let q = &self.books.quota;
+        let (usage, nominal) = (q.usage(t, g), q.quota(t, g));
+        let chips = match q.borrowing_limit(t, g) {
+            Some(bl) if usage + c.chips > nominal => {
+                c.chips.min((nominal + bl).saturating_sub(usage))
+            }
+            _ => c.chips,
+        };
+        if chips > 0 {
+            round.held_back.push((t, g, chips));
         }
     }
 

@@ -364,6 +364,12 @@ impl Sim<'_> {
                     .quota
                     .set_quota(ti, g, q.nominal, q.borrowing_limit, q.lending_limit);
             }
+            let nt = s.tenants.len();
+            for (ci, c) in s.cohorts.iter().enumerate() {
+                let q = &c.quota[g];
+                let (bl, ll) = (q.borrowing_limit, q.lending_limit);
+                self.books.quota.set_quota(nt + ci, g, q.nominal_chips, bl, ll);
+            }
         }
         self.books.quota.recompute();
     }

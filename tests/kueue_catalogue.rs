@@ -112,22 +112,6 @@ const DIVERGENT: &[(&str, &str)] = &[
         CLASSICAL_BORROW_FIRST,
     ),
     (
-        "preemption_fair_test.toml: TestFairPreemptions/preempt from target and others even if over nominal",
-        FAIR_SECOND_STRATEGY,
-    ),
-    (
-        "preemption_fair_test.toml: TestFairPreemptions/preempt from different cluster queues if the end result has a smaller max share",
-        FAIR_SECOND_STRATEGY,
-    ),
-    (
-        "preemption_fair_test.toml: TestFairPreemptions/can preempt anything borrowing from CQ with 0 weight",
-        FAIR_SECOND_STRATEGY,
-    ),
-    (
-        "preemption_fair_test.toml: TestFairPreemptions/prefer to preempt workloads that don't make the target CQ have the biggest share",
-        FAIR_NEXT_CANDIDATE,
-    ),
-    (
         "scheduler_test.toml: TestSchedule/minimal preemptions when target queue is exhausted",
         CLASSICAL_BORROW_FIRST,
     ),
@@ -151,31 +135,28 @@ const DIVERGENT: &[(&str, &str)] = &[
 
 const LENDER_HEAD_BLOCKS: &str = "a lender's pending head that needs its lent capacity back and cannot reclaim it (reclaimWithinCohort LowerPriority or Never) keeps that capacity from borrowers (Scheduler.reserveCapacityForUnreclaimablePreempt); trnsim lends it";
 
-const FAIR_SECOND_STRATEGY: &str = "fair sharing: the second default strategy LessThanInitialShare is missing (parseStrategies, runSecondFsStrategy); its victims pass only that one";
-
-const FAIR_NEXT_CANDIDATE: &str = "fair sharing: trnsim gives up on a target queue at its first candidate failing the share test; Kueue (runFirstFsStrategy) goes on to that queue's next workload";
-
 const CLASSICAL_BORROW_FIRST: &str = "classical: Kueue tries with borrowing allowed first (classicalPreemptions); trnsim first fits within nominal, evicting one own job more";
 
 /// Scenario features the catalogue needs and trnsim lacks: the `needs` name, a scenario fragment
 /// using the wanted key (appended to a minimal scenario; accepted once the feature exists), the
 /// key path a refusal names, and what it is.
 const FEATURES: &[(&str, &str, &str, &str)] = &[
-    (
-        "fair_strategies",
-        "[policy]\nname = \"fair\"\nfair_sharing.preemption_strategies = [\"less_than_or_equal_to_final_share\"]\n[tenants.t]\nquota.g.nominal_chips = 1\n",
-        "policy.fair_sharing",
-        "a setting to choose the fair-sharing preemption strategies (Kueue fairSharing.preemptionStrategies)",
-    ),
 ];
 
 /// Features of [`FEATURES`] that exist now: their cases run (`needs` only documents them), and
 /// the probe must accept them.
-const ENABLED: &[(&str, &str, &str)] = &[(
-    "cohort_quota",
-    "[cohorts.c]\nquota.g.nominal_chips = 1\n[tenants.t]\ncohort = \"c\"\nquota.g.nominal_chips = 1\n",
-    "cohorts.c.quota",
-)];
+const ENABLED: &[(&str, &str, &str)] = &[
+    (
+        "cohort_quota",
+        "[cohorts.c]\nquota.g.nominal_chips = 1\n[tenants.t]\ncohort = \"c\"\nquota.g.nominal_chips = 1\n",
+        "cohorts.c.quota",
+    ),
+    (
+        "fair_strategies",
+        "[policy]\nname = \"fair\"\nfair_sharing.preemption_strategies = [\"less_than_or_equal_to_final_share\"]\n[tenants.t]\nquota.g.nominal_chips = 1\n",
+        "policy.fair_sharing",
+    ),
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

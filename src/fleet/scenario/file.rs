@@ -228,6 +228,14 @@ pub(super) struct FilePolicy {
     pub(super) throttle_round: Option<Duration>,
     pub(super) quota_step: Option<Duration>,
     pub(super) preemption: Option<FilePreemption>,
+    pub(super) fair_sharing: Option<FileFairSharing>,
+}
+
+/// `[policy.fair_sharing]` (Kueue's `fairSharing` configuration).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileFairSharing {
+    pub(super) preemption_strategies: Option<Vec<crate::fleet::policy::fair::FsStrategy>>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]

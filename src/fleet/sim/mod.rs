@@ -219,7 +219,7 @@ impl<'a> Sim<'a> {
     ) -> Self {
         let gens = s.fleet.generations.len();
         let nt = s.tenants.len();
-        let policy = s.policy.kind.build();
+        let policy = super::policy::fair::build(s.policy.kind, &s.policy.fair_strategies);
         let nq = if policy.single_queue() { 1 } else { nt };
         let st = jobs.iter().map(JobState::new).collect();
         let plan = BlockPlan::new(s, seed);

@@ -14,6 +14,7 @@
 //! afresh from the state with the earlier victims gone.
 
 use std::cmp::Reverse;
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
@@ -44,15 +45,24 @@ pub(crate) const DEFAULT_STRATEGIES: [FsStrategy; 2] = [
 
 /// The fair-sharing policy with its preemption strategies: the first is tried on every
 /// candidate; a second turns on rule S2-b (always `LessThanInitialShare`, as in Kueue).
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) struct Fair {
     strategies: Vec<FsStrategy>,
+    /// The preemption search in progress (one run uses one policy object).
+    progress: Mutex<Option<Progress>>,
 }
 
 impl Default for Fair {
     fn default() -> Self {
+        Fair::new(&DEFAULT_STRATEGIES)
+    }
+}
+
+impl Fair {
+    fn new(strategies: &[FsStrategy]) -> Self {
         Fair {
-            strategies: DEFAULT_STRATEGIES.to_vec(),
+            strategies: strategies.to_vec(),
+            progress: Mutex::new(None),
         }
     }
 }
@@ -60,9 +70,7 @@ impl Default for Fair {
 /// The policy object of `kind`, with the fair-sharing strategies when it is `fair`.
 pub(crate) fn build(kind: PolicyKind, strategies: &[FsStrategy]) -> Box<dyn Policy> {
     match kind {
-        PolicyKind::Fair => Box::new(Fair {
-            strategies: strategies.to_vec(),
-        }),
+        PolicyKind::Fair => Box::new(Fair::new(strategies)),
         k => k.build(),
     }
 }
@@ -135,34 +143,106 @@ impl Policy for Fair {
     }
 
     fn next_victim(&self, v: &View, c: &Candidate, g: GenId, a: &Attempt) -> Option<JobId> {
-        let search = Search::new(v, c, g, a);
-        let (found, retry) = search.first_strategy(self.strategies[0]);
-        if found.is_some() || self.strategies.len() < 2 {
-            return found;
-        }
-        search.second_strategy(retry)
+        self.victim(v, c, g, a)
     }
 }
 
-/// One victim choice: the candidates per tenant, in Kueue's candidate order.
-struct Search<'a> {
-    v: &'a View<'a>,
-    c: &'a Candidate,
+/// Where a preemption search stands between the engine's calls for victims (Kueue runs it as
+/// one loop; the engine asks one victim at a time): for the job, generation and cluster scope
+/// it is for, the victims returned so far and the total usage expected once they are gone,
+/// so that a new search (another job, round or attempt) starts afresh.
+#[derive(Debug)]
+struct Progress {
+    job: JobId,
     g: GenId,
-    /// Per node (tenants first), its candidates; empty for cohorts.
+    scope: Option<usize>,
+    taken: Vec<(TenantId, VictimKey)>,
+    usage_total: u64,
+    lists: Lists,
+}
+
+/// The candidates per node (tenants first; empty for cohorts) in Kueue's candidate order,
+/// the target ordering over them, the retry candidates, and whether rule S2-b runs.
+#[derive(Debug)]
+struct Lists {
     cands: Vec<Vec<VictimKey>>,
-    root: usize,
+    o: Ordering,
+    retry: Vec<Vec<VictimKey>>,
+    second: bool,
 }
 
 /// Target ordering state: pruned nodes (Kueue's prunedClusterQueues and prunedCohorts) and
 /// how many of each tenant's candidates were used up.
+#[derive(Debug)]
 struct Ordering {
     pruned: Vec<bool>,
     used: Vec<usize>,
 }
 
-impl<'a> Search<'a> {
-    fn new(v: &'a View<'a>, c: &'a Candidate, g: GenId, a: &Attempt) -> Self {
+impl Ordering {
+    fn new(n: usize) -> Self {
+        Ordering {
+            pruned: vec![false; n],
+            used: vec![0; n],
+        }
+    }
+}
+
+impl Fair {
+    /// The next victim of the search for `c` on `g`, resumed when the engine took every
+    /// victim returned so far.
+    fn victim(&self, v: &View, c: &Candidate, g: GenId, a: &Attempt) -> Option<JobId> {
+        let search = Search { v, c, g };
+        let total = search.usage_total();
+        let mut guard = self.progress.lock().unwrap_or_else(|e| e.into_inner());
+        let resume = guard.as_ref().is_some_and(|p| {
+            p.job == c.job
+                && p.g == g
+                && p.scope == v.cluster
+                && !p.taken.is_empty()
+                && p.usage_total == total
+                && p.taken.iter().all(|(t, k)| !v.running.of(*t, g).contains(k))
+        });
+        if !resume {
+            *guard = Some(Progress {
+                job: c.job,
+                g,
+                scope: v.cluster,
+                taken: Vec::new(),
+                usage_total: total,
+                lists: search.lists(a),
+            });
+        }
+        let p = guard.as_mut().expect("set above");
+        let found = search.resume(&mut p.lists, &self.strategies)?;
+        p.taken.push(found);
+        p.usage_total -= u64::from(found.1.3);
+        Some(found.1.2)
+    }
+}
+
+/// One victim choice for candidate `c` on `g`.
+struct Search<'a> {
+    v: &'a View<'a>,
+    c: &'a Candidate,
+    g: GenId,
+}
+
+impl Search<'_> {
+    /// Chips used on `g` by the tenants of the preemptor's tree.
+    fn usage_total(&self) -> u64 {
+        let q = self.v.quota;
+        let root = q.root(self.c.tenant);
+        (0..self.v.tenants.len())
+            .filter(|&t| q.root(t) == root)
+            .map(|t| q.usage(t, self.g))
+            .sum()
+    }
+
+    /// Kueue's candidates (`findCandidates`): own jobs by `within_queue`; when the queue may
+    /// reclaim, the jobs of borrowing tenants of its tree, by `reclaim_within_cohort`.
+    fn lists(&self, a: &Attempt) -> Lists {
+        let (v, c, g) = (self.v, self.c, self.g);
         let q = v.quota;
         let root = q.root(c.tenant);
         let mut cands = vec![Vec::new(); q.nodes()];
@@ -175,7 +255,8 @@ impl<'a> Search<'a> {
             if !own && (q.parent(t).is_none() || !q.is_borrowing(t, g)) {
                 continue;
             }
-            let in_scope = |k: &&VictimKey| v.cluster.is_none_or(|cl| v.running.cluster_of(k.2) == cl);
+            let in_scope =
+                |k: &&VictimKey| v.cluster.is_none_or(|cl| v.running.cluster_of(k.2) == cl);
             let ok = |k: &&VictimKey| {
                 if own {
                     own_eligible(a.own, c, k)
@@ -185,19 +266,12 @@ impl<'a> Search<'a> {
             };
             list.extend(v.running.of(t, g).iter().filter(in_scope).filter(ok).copied());
         }
-        Search {
-            v,
-            c,
-            g,
+        let n = cands.len();
+        Lists {
             cands,
-            root,
-        }
-    }
-
-    fn ordering(&self) -> Ordering {
-        Ordering {
-            pruned: vec![false; self.cands.len()],
-            used: vec![0; self.cands.len()],
+            o: Ordering::new(n),
+            retry: vec![Vec::new(); n],
+            second: false,
         }
     }
 
@@ -222,7 +296,12 @@ impl<'a> Search<'a> {
 
     /// Kueue's `nextTarget` below `cohort`: the tenant to take from next, or `None` when the
     /// cohort is pruned.
-    fn next_target(&self, o: &mut Ordering, cohort: usize) -> Option<TenantId> {
+    fn next_target(
+        &self,
+        cands: &[Vec<VictimKey>],
+        o: &mut Ordering,
+        cohort: usize,
+    ) -> Option<TenantId> {
         let q = self.v.quota;
         let nt = self.v.tenants.len();
         let mut best_cq: Option<(Share, TenantId)> = None;
@@ -233,11 +312,11 @@ impl<'a> Search<'a> {
             }
             let (borrowing, share) = self.drs(n, None);
             if n < nt {
-                if (!borrowing && n != self.c.tenant) || o.used[n] >= self.cands[n].len() {
+                if (!borrowing && n != self.c.tenant) || o.used[n] >= cands[n].len() {
                     o.pruned[n] = true;
                     continue;
                 }
-                let head = |t: usize| (t == self.c.tenant, self.cands[t][o.used[t]]);
+                let head = |t: usize| (t == self.c.tenant, cands[t][o.used[t]]);
                 match best_cq {
                     Some((s, b)) if share < s || (share == s && head(n) >= head(b)) => {}
                     _ => best_cq = Some((share, n)),
@@ -253,80 +332,101 @@ impl<'a> Search<'a> {
                 o.pruned[cohort] = true;
                 None
             }
-            (Some((cs, ch)), cq) if cq.is_none_or(|(s, _)| cs >= s) => self.next_target(o, ch),
+            (Some((cs, ch)), cq) if cq.is_none_or(|(s, _)| cs >= s) => {
+                self.next_target(cands, o, ch)
+            }
             (_, cq) => cq.map(|(_, t)| t),
         }
     }
 
     /// The next target tenant in Kueue's order, or `None` when every one is pruned.
-    fn next(&self, o: &mut Ordering) -> Option<TenantId> {
+    fn next(&self, cands: &[Vec<VictimKey>], o: &mut Ordering) -> Option<TenantId> {
         let t = self.c.tenant;
-        if self.v.quota.parent(t).is_none() {
-            return (o.used[t] < self.cands[t].len()).then_some(t);
+        let q = self.v.quota;
+        if q.parent(t).is_none() {
+            return (o.used[t] < cands[t].len()).then_some(t);
         }
-        while !o.pruned[self.root] {
-            if let Some(x) = self.next_target(o, self.root) {
+        let root = q.root(t);
+        while !o.pruned[root] {
+            if let Some(x) = self.next_target(cands, o, root) {
                 return Some(x);
             }
         }
         None
     }
 
-    /// The preemptor's and the target's shares at their almost-least-common ancestors.
+    /// The preemptor's and the target's shares at their almost-least-common ancestors, and
+    /// the target's without `minus` chips.
     fn shares(&self, target: TenantId, minus: Option<u32>) -> (Share, Share, Share) {
         let (mine, theirs) = almost_lcas(self.v, self.c.tenant, target);
         let after = self.drs(theirs, minus.map(|m| (target, m))).1;
         (self.drs(mine, None).1, self.drs(theirs, None).1, after)
     }
 
-    /// Kueue's `runFirstFsStrategy` up to its first victim: that victim, or none with the
-    /// candidates that failed (the retry candidates), per tenant.
-    fn first_strategy(&self, strategy: FsStrategy) -> (Option<JobId>, Vec<Vec<VictimKey>>) {
-        let mut o = self.ordering();
-        let mut retry = vec![Vec::new(); self.cands.len()];
+    /// Go on with the search: the next victim, or `None` when both rules are exhausted.
+    fn resume(&self, l: &mut Lists, strategies: &[FsStrategy]) -> Option<(TenantId, VictimKey)> {
+        if !l.second {
+            if let Some(found) = self.first_strategy(l, strategies[0]) {
+                return Some(found);
+            }
+            if strategies.len() < 2 {
+                return None;
+            }
+            l.second = true;
+            l.cands = std::mem::take(&mut l.retry);
+            l.o = Ordering::new(l.cands.len());
+        }
+        self.second_strategy(l)
+    }
+
+    /// Kueue's `runFirstFsStrategy` up to its next victim; the candidates that fail go to the
+    /// retry lists.
+    fn first_strategy(&self, l: &mut Lists, strategy: FsStrategy) -> Option<(TenantId, VictimKey)> {
         let q = self.v.quota;
         let (c, g) = (self.c, self.g);
         let within_nominal = q.usage(c.tenant, g) + c.chips <= q.quota(c.tenant, g);
-        while let Some(t) = self.next(&mut o) {
-            let list = &self.cands[t];
+        while let Some(t) = self.next(&l.cands, &mut l.o) {
+            let list = &l.cands[t];
             if t == c.tenant || within_nominal {
-                return (Some(list[o.used[t]].2), retry);
+                let k = list[l.o.used[t]];
+                l.o.used[t] += 1;
+                return Some((t, k));
             }
             let (mine, old, _) = self.shares(t, None);
             if mine.is_infinite() && !old.is_infinite() {
-                retry[t].extend_from_slice(&list[o.used[t]..]);
-                o.used[t] = list.len();
+                l.retry[t].extend_from_slice(&list[l.o.used[t]..]);
+                l.o.used[t] = list.len();
                 continue;
             }
-            while o.used[t] < list.len() {
-                let k = list[o.used[t]];
-                o.used[t] += 1;
+            while l.o.used[t] < list.len() {
+                let k = list[l.o.used[t]];
+                l.o.used[t] += 1;
                 let new = self.shares(t, Some(k.3)).2;
                 let passed = match strategy {
                     FsStrategy::LessThanOrEqualToFinalShare => mine <= new,
                     FsStrategy::LessThanInitialShare => mine < old,
                 };
                 if passed {
-                    return (Some(k.2), retry);
+                    return Some((t, k));
                 }
-                retry[t].push(k);
+                l.retry[t].push(k);
             }
         }
-        (None, retry)
+        None
     }
 
-    /// Kueue's `runSecondFsStrategy` (rule S2-b) up to its first victim: per target, its first
-    /// retry candidate when the preemptor's share stays below the target's; else the target is
-    /// dropped.
-    fn second_strategy(mut self, retry: Vec<Vec<VictimKey>>) -> Option<JobId> {
-        self.cands = retry;
-        let mut o = self.ordering();
-        while let Some(t) = self.next(&mut o) {
+    /// Kueue's `runSecondFsStrategy` (rule S2-b) up to its next victim: per target, its first
+    /// retry candidate when the preemptor's share stays below the target's; then the target
+    /// is dropped either way.
+    fn second_strategy(&self, l: &mut Lists) -> Option<(TenantId, VictimKey)> {
+        while let Some(t) = self.next(&l.cands, &mut l.o) {
             let (mine, old, _) = self.shares(t, None);
+            l.o.pruned[t] = true;
             if mine < old {
-                return Some(self.cands[t][o.used[t]].2);
+                let k = l.cands[t][l.o.used[t]];
+                l.o.used[t] += 1;
+                return Some((t, k));
             }
-            o.pruned[t] = true;
         }
         None
     }

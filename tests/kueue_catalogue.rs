@@ -76,6 +76,15 @@
 //! | `preemption_fair_test.go` | 37 | 34 | 4 | 11 | 3 |
 //! | `preemption_hierarchical_test.go` | 15 | 13 | 0 | 13 | 2 |
 //! | `scheduler_test.go` | 73 | 36 | 5 | 1 | 37 |
+//!
+//! With cohorts' own quota and both fair-sharing strategies (issue 15):
+//!
+//! | Kueue file | cases | translated | of which divergent | waiting for a feature | not expressible |
+//! |---|---|---|---|---|---|
+//! | `preemption_test.go` | 47 | 32 | 6 | 0 | 15 |
+//! | `preemption_fair_test.go` | 37 | 33 | 0 | 0 | 4 |
+//! | `preemption_hierarchical_test.go` | 15 | 13 | 7 | 0 | 2 |
+//! | `scheduler_test.go` | 73 | 36 | 6 | 0 | 37 |
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -131,7 +140,41 @@ const DIVERGENT: &[(&str, &str)] = &[
         "scheduler_test.toml: TestSchedule/capacity blocked when lending clusterqueue not guaranteed to reclaim (ReclaimWithinCohort=Never)",
         LENDER_HEAD_BLOCKS,
     ),
+    (
+        "preemption_hierarchical_test.toml: TestHierarchicalPreemptions/preempt with hierarchical advantage",
+        CLASSICAL_HIERARCHICAL,
+    ),
+    (
+        "preemption_hierarchical_test.toml: TestHierarchicalPreemptions/avoid queues within nominal quota",
+        CLASSICAL_HIERARCHICAL,
+    ),
+    (
+        "preemption_hierarchical_test.toml: TestHierarchicalPreemptions/preempt multiple with hierarchical advantage",
+        CLASSICAL_HIERARCHICAL,
+    ),
+    (
+        "preemption_hierarchical_test.toml: TestHierarchicalPreemptions/prefer to preempt hierarchical candidate",
+        CLASSICAL_HIERARCHICAL,
+    ),
+    (
+        "preemption_hierarchical_test.toml: TestHierarchicalPreemptions/reclaim nominal quota from lowest priority workload, excluding non-borrowing",
+        CLASSICAL_HIERARCHICAL,
+    ),
+    (
+        "preemption_hierarchical_test.toml: TestHierarchicalPreemptions/respect lending limits",
+        CLASSICAL_HIERARCHICAL,
+    ),
+    (
+        "preemption_hierarchical_test.toml: TestHierarchicalPreemptions/reclaim in complex hierarchy",
+        CLASSICAL_HIERARCHICAL,
+    ),
+    (
+        "scheduler_test.toml: TestSchedule/in a hierarchical cohort, workload borrowing less is scheduled first",
+        "admission order: Kueue orders heads by the height of the lowest subtree their request fits in (Assignment.Borrowing from FindHeightOfLowestSubtreeThatFits: 1 for the queue whose cohort holds quota, 2 for the one borrowing from the root) before priority; trnsim only by whether a head fits within its own nominal, so the higher-priority best-effort head goes first",
+    ),
 ];
+
+const CLASSICAL_HIERARCHICAL: &str = "classical: Kueue's hierarchical reclaim (classical/hierarchical_preemption.go): a preemptor that fits in the quota of a cohort on its path (FindHeightOfLowestSubtreeThatFits) may reclaim from queues borrowing outside that subtree, and those hierarchical candidates come before its own queue's; trnsim reclaims only for a preemptor within its own nominal quota (the quota arithmetic agrees: the incoming's available quota is Kueue's)";
 
 const LENDER_HEAD_BLOCKS: &str = "a lender's pending head that needs its lent capacity back and cannot reclaim it (reclaimWithinCohort LowerPriority or Never) keeps that capacity from borrowers (Scheduler.reserveCapacityForUnreclaimablePreempt); trnsim lends it";
 

@@ -366,7 +366,13 @@ kind = "jobs"
 tenant = "a"
 jobs = [{ at = 10, chips = 7, run_time = 100000 }]
 "#,
-        expect: &[(2, "b", 9), (2, "c", 9), (11, "a", 7), (11, "b", 5), (11, "c", 5)],
+        expect: &[
+            (2, "b", 9),
+            (2, "c", 9),
+            (11, "a", 7),
+            (11, "b", 5),
+            (11, "c", 5),
+        ],
     },
     Case {
         name: "K7 with LessThanOrEqualToFinalShare alone: no victim leaves b or c above a's share after admission, so a waits",

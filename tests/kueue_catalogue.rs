@@ -183,8 +183,7 @@ const CLASSICAL_BORROW_FIRST: &str = "classical: Kueue tries with borrowing allo
 /// Scenario features the catalogue needs and trnsim lacks: the `needs` name, a scenario fragment
 /// using the wanted key (appended to a minimal scenario; accepted once the feature exists), the
 /// key path a refusal names, and what it is.
-const FEATURES: &[(&str, &str, &str, &str)] = &[
-];
+const FEATURES: &[(&str, &str, &str, &str)] = &[];
 
 /// Features of [`FEATURES`] that exist now: their cases run (`needs` only documents them), and
 /// the probe must accept them.
@@ -641,7 +640,9 @@ fn kueue_catalogue() {
     let mut summary = String::new();
     for &(name, fragment, key) in ENABLED {
         if !feature_exists(fragment, key) {
-            problems.push(format!("feature {name} is enabled but its probe is refused"));
+            problems.push(format!(
+                "feature {name} is enabled but its probe is refused"
+            ));
         }
     }
     for (path, data) in load() {
@@ -649,7 +650,11 @@ fn kueue_catalogue() {
         let (mut matched, mut diverged, mut skipped, mut rejected) = (0, 0, 0, 0);
         for case in &data.case {
             let key = format!("{path}: {}/{}", case.test, case.name);
-            if let Some(need) = case.needs.as_ref().filter(|n| !ENABLED.iter().any(|e| e.0 == *n)) {
+            if let Some(need) = case
+                .needs
+                .as_ref()
+                .filter(|n| !ENABLED.iter().any(|e| e.0 == *n))
+            {
                 let Some(&(_, fragment, probe_key, what)) = FEATURES.iter().find(|f| f.0 == need)
                 else {
                     problems.push(format!("{key}: unknown need {need}"));

@@ -201,7 +201,9 @@ impl Fair {
                 && p.scope == v.cluster
                 && !p.taken.is_empty()
                 && p.usage_total == total
-                && p.taken.iter().all(|(t, k)| !v.running.of(*t, g).contains(k))
+                && p.taken
+                    .iter()
+                    .all(|(t, k)| !v.running.of(*t, g).contains(k))
         });
         if !resume {
             *guard = Some(Progress {
@@ -264,7 +266,14 @@ impl Search<'_> {
                     reclaim == ReclaimWithinCohort::Any || k.0 < c.priority
                 }
             };
-            list.extend(v.running.of(t, g).iter().filter(in_scope).filter(ok).copied());
+            list.extend(
+                v.running
+                    .of(t, g)
+                    .iter()
+                    .filter(in_scope)
+                    .filter(ok)
+                    .copied(),
+            );
         }
         let n = cands.len();
         Lists {

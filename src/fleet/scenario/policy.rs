@@ -72,7 +72,10 @@ pub(super) fn policy(
 /// strategy, or the two with `less_than_initial_share` second (rule S2-b, which Kueue always
 /// runs with that strategy).
 fn fair_strategies(fp: &FilePolicy) -> Built<Vec<FsStrategy>> {
-    let given = fp.fair_sharing.as_ref().and_then(|f| f.preemption_strategies.clone());
+    let given = fp
+        .fair_sharing
+        .as_ref()
+        .and_then(|f| f.preemption_strategies.clone());
     let Some(v) = given else {
         return Ok(DEFAULT_STRATEGIES.to_vec());
     };

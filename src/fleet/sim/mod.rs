@@ -368,7 +368,9 @@ impl Sim<'_> {
             for (ci, c) in s.cohorts.iter().enumerate() {
                 let q = &c.quota[g];
                 let (bl, ll) = (q.borrowing_limit, q.lending_limit);
-                self.books.quota.set_quota(nt + ci, g, q.nominal_chips, bl, ll);
+                self.books
+                    .quota
+                    .set_quota(nt + ci, g, q.nominal_chips, bl, ll);
             }
         }
         self.books.quota.recompute();

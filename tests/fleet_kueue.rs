@@ -370,6 +370,102 @@ jobs = [{ at = 50, chips = 1, run_time = 100000, count = 5 }]
             (601, "b", 4),
         ],
     },
+    Case {
+        name: "K6: a cohort's own quota (4, lending 2) is its members' first; a tenant above it borrows only the 2 lent",
+        capacity: 4,
+        body: r#"
+[policy]
+preemption.reclaim_within_cohort = "never"
+[cohorts.r]
+[cohorts.c]
+parent = "r"
+quota.pool = { nominal_chips = 4, lending_limit_chips = 2 }
+[tenants.a]
+cohort = "c"
+[tenants.b]
+cohort = "r"
+[demand.b]
+kind = "jobs"
+tenant = "b"
+jobs = [{ at = 0, chips = 1, run_time = 1000, count = 4 }]
+[demand.a]
+kind = "jobs"
+tenant = "a"
+jobs = [{ at = 10, chips = 1, run_time = 1000, count = 4 }]
+"#,
+        expect: &[(1, "b", 2), (1, "a", 0), (11, "a", 2), (11, "b", 2)],
+    },
+    Case {
+        name: "K7: fair sharing, Kueue's default strategies: a (6, wants 7) takes one 4 from each of b and c (9 each) by rule S2-b",
+        capacity: 18,
+        body: r#"
+[policy]
+name = "fair"
+preemption = { within_queue = "lower_priority", reclaim_within_cohort = "any" }
+[cohorts.all]
+[tenants.a]
+cohort = "all"
+quota.pool.nominal_chips = 6
+[tenants.b]
+cohort = "all"
+quota.pool.nominal_chips = 6
+[tenants.c]
+cohort = "all"
+quota.pool.nominal_chips = 6
+[demand.bc]
+kind = "jobs"
+tenant = "b"
+jobs = [{ at = 0, chips = 5, run_time = 100000 }, { at = 1, chips = 4, run_time = 100000 }]
+[demand.cc]
+kind = "jobs"
+tenant = "c"
+jobs = [{ at = 0, chips = 5, run_time = 100000 }, { at = 1, chips = 4, run_time = 100000 }]
+[demand.a]
+kind = "jobs"
+tenant = "a"
+jobs = [{ at = 10, chips = 7, run_time = 100000 }]
+"#,
+        expect: &[
+            (2, "b", 9),
+            (2, "c", 9),
+            (11, "a", 7),
+            (11, "b", 5),
+            (11, "c", 5),
+        ],
+    },
+    Case {
+        name: "K7 with LessThanOrEqualToFinalShare alone: no victim leaves b or c above a's share after admission, so a waits",
+        capacity: 18,
+        body: r#"
+[policy]
+name = "fair"
+preemption = { within_queue = "lower_priority", reclaim_within_cohort = "any" }
+fair_sharing.preemption_strategies = ["less_than_or_equal_to_final_share"]
+[cohorts.all]
+[tenants.a]
+cohort = "all"
+quota.pool.nominal_chips = 6
+[tenants.b]
+cohort = "all"
+quota.pool.nominal_chips = 6
+[tenants.c]
+cohort = "all"
+quota.pool.nominal_chips = 6
+[demand.bc]
+kind = "jobs"
+tenant = "b"
+jobs = [{ at = 0, chips = 5, run_time = 100000 }, { at = 1, chips = 4, run_time = 100000 }]
+[demand.cc]
+kind = "jobs"
+tenant = "c"
+jobs = [{ at = 0, chips = 5, run_time = 100000 }, { at = 1, chips = 4, run_time = 100000 }]
+[demand.a]
+kind = "jobs"
+tenant = "a"
+jobs = [{ at = 10, chips = 7, run_time = 100000 }]
+"#,
+        expect: &[(11, "a", 0), (11, "b", 9), (11, "c", 9)],
+    },
 ];
 
 #[test]
@@ -506,4 +602,43 @@ jobs = [{ at = "1h", chips = 256, run_time = "1h" }]
     let [owner, b, spot] = [0, 1, 2].map(|i| &out.tenants[i]);
     assert_eq!(owner.queue_delay_s.max, 0.0, "immediate reclaim");
     assert_eq!((b.preemptions, spot.preemptions), (1, 0));
+}
+
+/// A cohort's own quota and the fair-sharing strategies are checked where they are written:
+/// a key a cohort's quota does not have, a generation the scenario does not declare (also from
+/// `--set`), and a second strategy Kueue does not run.
+#[test]
+fn cohort_quota_and_strategies_errors_are_located() {
+    let base = "horizon = 10\n[fleet.generations.g]\nwatts_per_chip = 1000\nultraserver_chips = 4\n\
+                [[fleet.deliveries]]\nat = 0\ngeneration = \"g\"\nultraservers = 1\n\
+                [tenants.t]\ncohort = \"c\"\nquota.g.nominal_chips = 1\n";
+    let err = |extra: &str, set: &[(&str, &str)]| {
+        let set: Vec<(String, String)> = set
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let text = format!("{base}{extra}");
+        Scenario::from_toml(&text, "x.toml", ".".as_ref(), &set, &|_| unreachable!())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    let ok = "[cohorts.c]\nquota.g = { nominal_chips = 2, lending_limit_chips = 1 }\n";
+    assert_eq!(err(ok, &[]), "");
+    let e = err("[cohorts.c]\nquota.g.nominal_share = 0.5\n", &[]);
+    assert!(e.contains("x.toml:") && e.contains("nominal_share"), "{e}");
+    let e = err("[cohorts.c]\nquota.h.nominal_chips = 2\n", &[]);
+    assert!(e.contains("cohorts.c.quota.h") && e.contains("'h'"), "{e}");
+    let e = err(ok, &[("cohorts.c.quota.h.nominal_chips", "1")]);
+    assert!(
+        e.contains("(--set): cohorts.c.quota.h: no generation 'h' in the scenario"),
+        "{e}"
+    );
+    let two = "[cohorts.c]\n[policy]\nname = \"fair\"\nfair_sharing.preemption_strategies = \
+               [\"less_than_initial_share\", \"less_than_or_equal_to_final_share\"]\n";
+    let e = err(two, &[]);
+    assert!(
+        e.contains("policy.fair_sharing.preemption_strategies") && e.contains("S2-b"),
+        "{e}"
+    );
 }

@@ -56,6 +56,13 @@ impl Share {
     }
 }
 
+impl Share {
+    /// Whether the share is infinite (a zero-weight node that borrows).
+    pub(crate) fn is_infinite(&self) -> bool {
+        self.den == 0
+    }
+}
+
 impl PartialEq for Share {
     fn eq(&self, o: &Self) -> bool {
         self.cmp(o) == Ordering::Equal
@@ -284,30 +291,73 @@ impl QuotaTree {
         d
     }
 
-    /// Dominant resource share of a node with `delta(g)` more (or less) usage: the largest
-    /// borrowed / lendable ratio over generations, divided by the node's weight. Lendable is the
-    /// whole tree's lendable quota (the root's subtree quota).
-    pub(crate) fn share_with(&self, node: usize, delta: impl Fn(usize) -> i64) -> Share {
-        let w = self.weight_milli[node] as u128;
-        let root = self.root(node);
-        let mut best = Share::ZERO;
+    /// Number of nodes (tenants, then cohorts).
+    pub(crate) fn nodes(&self) -> usize {
+        self.parent.len()
+    }
+
+    /// Whether `node` is `anc` or below it.
+    pub(crate) fn is_under(&self, node: usize, anc: usize) -> bool {
+        let mut cur = Some(node);
+        while let Some(n) = cur {
+            if n == anc {
+                return true;
+            }
+            cur = self.parent(n);
+        }
+        false
+    }
+
+    /// The most a node could ever use on `g` with no usage anywhere (Kueue's
+    /// `potentialAvailable`): its guaranteed part plus what its parent could, capped by its
+    /// borrowing limit.
+    pub(crate) fn potential_available(&self, node: usize, g: usize) -> u64 {
+        let i = (node, g);
+        let Some(p) = self.parent(node) else {
+            return self.subtree[i];
+        };
+        let avail = self.guaranteed[i].saturating_add(self.potential_available(p, g));
+        match self.borrowing_limit[i] {
+            UNLIMITED => avail,
+            bl => avail.min(self.subtree[i].saturating_add(bl)),
+        }
+    }
+
+    /// Kueue's dominant resource share of a node with `delta(g)` more (or less) usage on each
+    /// generation, and whether it borrows at all: chips borrowed beyond its subtree quota,
+    /// summed over generations (flavors of one resource), over what its parent could lend
+    /// (`potentialAvailable`, summed likewise), divided by its weight. A node without a parent
+    /// has none.
+    pub(crate) fn drs_with(&self, node: usize, delta: impl Fn(usize) -> i64) -> (bool, Share) {
+        let Some(p) = self.parent(node) else {
+            return (false, Share::ZERO);
+        };
+        let (mut borrowed, mut lendable) = (0u128, 0u128);
+        let mut borrowing = false;
         for g in 0..self.gens {
             let i = (node, g);
             let used = (self.usage[i] as i64 + delta(g)).max(0) as u64;
-            let borrowed = used.saturating_sub(self.subtree[i]);
-            if borrowed == 0 {
-                continue;
+            let b = used.saturating_sub(self.subtree[i]);
+            if b > 0 {
+                borrowing = true;
+                borrowed += b as u128;
             }
-            let lendable = self.subtree[(root, g)].max(1) as u128;
-            let s = Share {
-                num: borrowed as u128 * 1000,
-                den: lendable * w,
-            };
-            if s > best {
-                best = s;
-            }
+            lendable += self.potential_available(p, g) as u128;
         }
-        best
+        if borrowed == 0 || lendable == 0 {
+            return (borrowing, Share::ZERO);
+        }
+        let w = self.weight_milli[node] as u128;
+        let share = Share {
+            num: borrowed * 1000,
+            den: lendable * w,
+        };
+        (borrowing, share)
+    }
+
+    /// Dominant resource share of a node with `delta(g)` more (or less) usage.
+    pub(crate) fn share_with(&self, node: usize, delta: impl Fn(usize) -> i64) -> Share {
+        self.drs_with(node, delta).1
     }
 
     /// Dominant resource share of a node now.

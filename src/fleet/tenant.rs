@@ -124,7 +124,8 @@ pub struct TenantPlan {
     pub preemption: Preemption,
 }
 
-/// A cohort: a node of the quota tree that only aggregates its children.
+/// A cohort: a node of the quota tree that aggregates its children and may hold quota of its
+/// own (Kueue's hierarchical cohorts), lent to its subtree.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CohortPlan {
     pub name: String,
@@ -132,6 +133,8 @@ pub struct CohortPlan {
     pub parent: Option<usize>,
     /// Fair-share weight among its siblings.
     pub weight: f64,
+    /// Own quota per generation (fixed chips: `nominal_share` is 0; no reservation).
+    pub quota: Vec<Quota>,
 }
 
 /// Priority given to spot jobs (below every class a scenario can name).

@@ -34,6 +34,7 @@ pub(super) struct Generation {
 }
 
 /// The chosen resource's quota of one ClusterQueue on one flavor, in chips.
+#[derive(Clone)]
 pub(super) struct Chips {
     pub(super) flavor: String,
     pub(super) nominal: u64,
@@ -180,14 +181,9 @@ pub(super) fn tenant(out: &mut String, q: &ClusterQueue, chips: &[Chips]) {
     let _ = writeln!(out, "preemption = {{ {} }}\n", parts.join(", "));
 }
 
-/// The cohorts: declared ones, then those only named (by a queue or as a parent), with a
-/// comment (and a warning) for a cohort's own quota, which trnsim cannot express yet.
-pub(super) fn cohorts(
-    out: &mut String,
-    objects: &Objects,
-    resource: &str,
-    warnings: &mut Vec<Warning>,
-) -> config::Result<()> {
+/// The cohorts: declared ones (with their own quota, Kueue's hierarchical cohorts), then those
+/// only named (by a queue or as a parent).
+pub(super) fn cohorts(out: &mut String, objects: &Objects, resource: &str) -> config::Result<()> {
     let mut named: Vec<String> = Vec::new();
     let mut name = |c: &str| {
         if !named.iter().any(|n| n == c) {
@@ -217,32 +213,20 @@ pub(super) fn cohorts(
         if let Some(w) = c.weight {
             let _ = writeln!(out, "weight = {w:?}   # fairSharing.weight");
         }
-        let own = chips_of(&c.quotas, resource)?;
-        if !own.is_empty() {
-            let lines: Vec<String> = own
-                .iter()
-                .map(|q| {
-                    let lim = |v: Option<u64>| v.map_or("none".to_string(), |x| x.to_string());
-                    format!(
-                        "#   {}: nominalQuota {}, borrowingLimit {}, lendingLimit {}",
-                        q.flavor,
-                        q.nominal,
-                        lim(q.borrowing),
-                        lim(q.lending)
-                    )
-                })
-                .collect();
+        for q in chips_of(&c.quotas, resource)? {
+            let mut parts = vec![format!("nominal_chips = {}", q.nominal)];
+            if let Some(b) = q.borrowing {
+                parts.push(format!("borrowing_limit_chips = {b}"));
+            }
+            if let Some(l) = q.lending {
+                parts.push(format!("lending_limit_chips = {l}"));
+            }
             let _ = writeln!(
                 out,
-                "# NOT MODELLED: Kueue gives this cohort quota of its own ({resource}), which\n\
-                 # trnsim cannot express yet; its members borrow only what they lend each other:\n{}",
-                lines.join("\n")
+                "quota.{} = {{ {} }}   # the cohort's own quota",
+                key(&q.flavor),
+                parts.join(", ")
             );
-            let at = c.node.need("spec")?.need("resourceGroups")?;
-            warnings.push(at.warning(format!(
-                "Cohort '{n}' has quota of its own, which trnsim cannot express yet; it is left \
-                 out (a comment in the output)"
-            )));
         }
         out.push('\n');
     }

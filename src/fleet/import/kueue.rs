@@ -39,9 +39,8 @@ pub(super) struct Cohort<'a> {
     pub(super) name: String,
     pub(super) parent: Option<String>,
     pub(super) weight: Option<f64>,
-    /// The cohort's own quota (resourceGroups), not expressible yet.
+    /// The cohort's own quota (resourceGroups).
     pub(super) quotas: Vec<Quota<'a>>,
-    pub(super) node: Node<'a>,
 }
 
 pub(super) struct Flavor {
@@ -267,7 +266,6 @@ fn cohort<'a>(name: String, doc: Node<'a>) -> config::Result<Cohort<'a>> {
         parent,
         weight,
         quotas,
-        node: doc,
     })
 }
 

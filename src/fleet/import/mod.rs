@@ -59,12 +59,17 @@ pub fn kueue(
         .iter()
         .map(|q| emit::chips_of(&q.quotas, &resource))
         .collect::<config::Result<Vec<_>>>()?;
-    let gens = emit::generations(&objects, &per_queue);
+    // Cohorts' own quotas count towards the chips delivered, after the queues' flavors.
+    let mut per_node = per_queue.clone();
+    for c in &objects.cohorts {
+        per_node.push(emit::chips_of(&c.quotas, &resource)?);
+    }
+    let gens = emit::generations(&objects, &per_node);
     let mut warnings = Vec::new();
     let mut body = String::new();
     policy_and_classes(&mut body, &objects, &mut warnings);
     emit::fleet(&mut body, &gens);
-    emit::cohorts(&mut body, &objects, &resource, &mut warnings)?;
+    emit::cohorts(&mut body, &objects, &resource)?;
     for (q, chips) in objects.queues.iter().zip(&per_queue) {
         emit::tenant(&mut body, q, chips);
     }

@@ -286,7 +286,7 @@ impl PolicyKind {
         match self {
             PolicyKind::Static => Box::new(static_::Static),
             PolicyKind::Kueue => Box::new(kueue::Kueue),
-            PolicyKind::Fair => Box::new(fair::Fair),
+            PolicyKind::Fair => Box::new(fair::Fair::default()),
             PolicyKind::Priority => Box::new(priority::Priority),
         }
     }

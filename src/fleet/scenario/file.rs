@@ -154,6 +154,19 @@ pub(super) struct FileDelivery {
 pub(super) struct FileCohort {
     pub(super) parent: Option<String>,
     pub(super) weight: Option<f64>,
+    /// Quota of the cohort itself (Kueue Cohort `spec.resourceGroups`), per generation.
+    #[serde(default)]
+    pub(super) quota: Named<FileCohortQuota>,
+}
+
+/// A cohort's own quota on one generation: fixed, no share of the fleet, no reservation.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileCohortQuota {
+    pub(super) nominal_chips: Option<u64>,
+    pub(super) nominal_gw: Option<f64>,
+    pub(super) borrowing_limit_chips: Option<u64>,
+    pub(super) lending_limit_chips: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -215,6 +228,14 @@ pub(super) struct FilePolicy {
     pub(super) throttle_round: Option<Duration>,
     pub(super) quota_step: Option<Duration>,
     pub(super) preemption: Option<FilePreemption>,
+    pub(super) fair_sharing: Option<FileFairSharing>,
+}
+
+/// `[policy.fair_sharing]` (Kueue's `fairSharing` configuration).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileFairSharing {
+    pub(super) preemption_strategies: Option<Vec<crate::fleet::policy::fair::FsStrategy>>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]

@@ -27,6 +27,7 @@ use super::demand::DemandStream;
 use super::error::{Error, Result};
 use super::hardware::{FleetPlan, GenId};
 use super::policy::PolicyKind;
+use super::policy::fair::FsStrategy;
 use super::reclaim::Reclaim;
 use super::tenant::{CohortPlan, TenantPlan};
 use crate::config::{Document, Location, Mode, Warning};
@@ -72,6 +73,8 @@ pub struct PolicyConfig {
     pub reclaim: Reclaim,
     /// Interval of quota re-evaluation during reservation ramps (s).
     pub quota_step_s: u64,
+    /// Fair sharing's preemption strategies (`policy.fair_sharing.preemption_strategies`).
+    pub fair_strategies: Vec<FsStrategy>,
 }
 
 /// A resolved scenario: immutable, shareable across threads and runs.

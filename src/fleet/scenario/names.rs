@@ -93,6 +93,7 @@ const NAME_TABLES: &[(&str, &str, &str)] = &[
     ("probes", "probe", "probes"),
     ("tenants.*.quota", "generation", "fleet.generations"),
     ("tenants.*.reservation", "generation", "fleet.generations"),
+    ("cohorts.*.quota", "generation", "fleet.generations"),
 ];
 
 /// Apply `overrides` in order to the file as written (`text`) and stop at the first that puts a

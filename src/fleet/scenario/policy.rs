@@ -5,6 +5,7 @@ use super::checks::{Built, bad, check_range};
 use super::file::{FilePolicy, FilePreemption};
 use super::names::Names;
 use super::{Backfill, MAX_SAMPLES, PolicyConfig};
+use crate::fleet::policy::fair::{DEFAULT_STRATEGIES, FsStrategy};
 use crate::fleet::reclaim::{Reclaim, ReclaimMode};
 use crate::fleet::tenant::Preemption;
 use crate::fleet::time::DAY_S;
@@ -62,8 +63,32 @@ pub(super) fn policy(
         backfill: backfill(fp)?,
         reclaim,
         quota_step_s,
+        fair_strategies: fair_strategies(fp)?,
     };
     Ok((policy, base_preemption))
+}
+
+/// `policy.fair_sharing.preemption_strategies`: Kueue's default pair unless given; one
+/// strategy, or the two with `less_than_initial_share` second (rule S2-b, which Kueue always
+/// runs with that strategy).
+fn fair_strategies(fp: &FilePolicy) -> Built<Vec<FsStrategy>> {
+    let given = fp
+        .fair_sharing
+        .as_ref()
+        .and_then(|f| f.preemption_strategies.clone());
+    let Some(v) = given else {
+        return Ok(DEFAULT_STRATEGIES.to_vec());
+    };
+    let path = "policy.fair_sharing.preemption_strategies";
+    match v.as_slice() {
+        [_] | [_, FsStrategy::LessThanInitialShare] => Ok(v),
+        [] => bad(path, "expected one or two strategies"),
+        [_, _] => bad(
+            path,
+            "the second strategy is rule S2-b, always less_than_initial_share in Kueue",
+        ),
+        _ => bad(path, "expected at most two strategies"),
+    }
 }
 
 /// `policy.queueing`: Kueue's queueing strategy, another name for the first two backfill

@@ -40,7 +40,7 @@ pub(super) fn build(
     };
     let fleet = fleet_plan(&f.fleet, &names)?;
     let (policy, base_preemption) = policy(&f.policy, horizon_s, &names)?;
-    let cohorts = cohorts(&f.cohorts)?;
+    let cohorts = cohorts(&f.cohorts, &names, &fleet)?;
     let tenant_ctx = TenantContext {
         names: &names,
         cohorts: &f.cohorts,

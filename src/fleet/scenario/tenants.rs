@@ -3,7 +3,7 @@
 
 use super::MAX_CHIPS_PER_GENERATION;
 use super::checks::{Built, Warnings, bad, check_range, one_of};
-use super::file::{FileCohort, FileQuota, FileReservation, FileTenant};
+use super::file::{FileCohort, FileCohortQuota, FileQuota, FileReservation, FileTenant};
 use super::names::{Names, lookup};
 use super::policy::preemption;
 use crate::config::Named;
@@ -12,14 +12,25 @@ use crate::fleet::tenant::{CohortPlan, Preemption, Quota, Reservation, SPOT_PRIO
 use crate::fleet::time::{DAY_S, HOUR_S, MINUTE_S};
 
 /// The cohorts in file order; parents must form a forest.
-pub(super) fn cohorts(f: &Named<FileCohort>) -> Built<Vec<CohortPlan>> {
+pub(super) fn cohorts(
+    f: &Named<FileCohort>,
+    names: &Names,
+    fleet: &FleetPlan,
+) -> Built<Vec<CohortPlan>> {
     let cohort_names = f.names();
     let mut cohorts = Vec::new();
     for (n, c) in &f.0 {
         let path = format!("cohorts.{n}");
         let weight = c.weight.unwrap_or(1.0);
         check_range(&format!("{path}.weight"), weight, 0.0, 1e6)?;
+        let mut quota = vec![Quota::default(); fleet.generations.len()];
+        for (gname, q) in &c.quota.0 {
+            let qp = format!("{path}.quota.{gname}");
+            let g = names.generation(&qp, gname)?;
+            quota[g] = cohort_quota(&qp, q, fleet, g)?;
+        }
         cohorts.push(CohortPlan {
+            quota,
             name: n.clone(),
             parent: c
                 .parent
@@ -44,6 +55,27 @@ pub(super) fn cohorts(f: &Named<FileCohort>) -> Built<Vec<CohortPlan>> {
         }
     }
     Ok(cohorts)
+}
+
+/// A cohort's own quota on generation `g` at `qp`: fixed chips (or gigawatts), limits.
+fn cohort_quota(qp: &str, q: &FileCohortQuota, fleet: &FleetPlan, g: usize) -> Built<Quota> {
+    let mut nominal = q.nominal_chips.unwrap_or(0);
+    if let Some(gw) = q.nominal_gw {
+        check_range(&format!("{qp}.nominal_gw"), gw, 0.0, 1000.0)?;
+        nominal += fleet.generations[g].chips_for_gw(gw);
+    }
+    if nominal > MAX_CHIPS_PER_GENERATION {
+        return bad(
+            qp,
+            format!("{nominal} chips is absurd; expected at most {MAX_CHIPS_PER_GENERATION}"),
+        );
+    }
+    Ok(Quota {
+        nominal_chips: nominal,
+        nominal_share: 0.0,
+        borrowing_limit: q.borrowing_limit_chips,
+        lending_limit: q.lending_limit_chips,
+    })
 }
 
 /// What tenants are resolved against.

@@ -219,7 +219,7 @@ impl<'a> Sim<'a> {
     ) -> Self {
         let gens = s.fleet.generations.len();
         let nt = s.tenants.len();
-        let policy = s.policy.kind.build();
+        let policy = super::policy::fair::build(s.policy.kind, &s.policy.fair_strategies);
         let nq = if policy.single_queue() { 1 } else { nt };
         let st = jobs.iter().map(JobState::new).collect();
         let plan = BlockPlan::new(s, seed);
@@ -363,6 +363,14 @@ impl Sim<'_> {
                 self.books
                     .quota
                     .set_quota(ti, g, q.nominal, q.borrowing_limit, q.lending_limit);
+            }
+            let nt = s.tenants.len();
+            for (ci, c) in s.cohorts.iter().enumerate() {
+                let q = &c.quota[g];
+                let (bl, ll) = (q.borrowing_limit, q.lending_limit);
+                self.books
+                    .quota
+                    .set_quota(nt + ci, g, q.nominal_chips, bl, ll);
             }
         }
         self.books.quota.recompute();

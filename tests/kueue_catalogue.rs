@@ -88,30 +88,6 @@ use trnsim::fleet::{RunOptions, Scenario, SpeedupRunTime, sim::run_with};
 /// from Kueue's code against trnsim's.
 const DIVERGENT: &[(&str, &str)] = &[
     (
-        "preemption_test.toml: TestPreemption/preempting locally and borrowing same resource in cohort",
-        CLASSICAL_BORROW_FIRST,
-    ),
-    (
-        "preemption_test.toml: TestPreemption/preempting locally and borrowing same resource in cohort; no borrowing limit in the cohort",
-        CLASSICAL_BORROW_FIRST,
-    ),
-    (
-        "preemption_test.toml: TestPreemption/use BorrowWithinCohort; only preempt from CQ if no workloads below threshold and already above nominal",
-        CLASSICAL_BORROW_FIRST,
-    ),
-    (
-        "preemption_test.toml: TestPreemption/preemptions from cq when target queue is exhausted for the single requested resource",
-        CLASSICAL_BORROW_FIRST,
-    ),
-    (
-        "preemption_test.toml: TestPreemption/preemptions from cq when target queue is exhausted for two requested resources",
-        CLASSICAL_BORROW_FIRST,
-    ),
-    (
-        "preemption_test.toml: TestPreemption/preemptions from cq when target queue is exhausted for one requested resource, but not the other",
-        CLASSICAL_BORROW_FIRST,
-    ),
-    (
         "preemption_fair_test.toml: TestFairPreemptions/preempt from target and others even if over nominal",
         FAIR_SECOND_STRATEGY,
     ),
@@ -126,10 +102,6 @@ const DIVERGENT: &[(&str, &str)] = &[
     (
         "preemption_fair_test.toml: TestFairPreemptions/prefer to preempt workloads that don't make the target CQ have the biggest share",
         FAIR_NEXT_CANDIDATE,
-    ),
-    (
-        "scheduler_test.toml: TestSchedule/minimal preemptions when target queue is exhausted",
-        CLASSICAL_BORROW_FIRST,
     ),
     (
         "scheduler_test.toml: TestSchedule/A workload is only eligible to do preemptions if it fits fully within nominal quota",
@@ -154,8 +126,6 @@ const LENDER_HEAD_BLOCKS: &str = "a lender's pending head that needs its lent ca
 const FAIR_SECOND_STRATEGY: &str = "fair sharing: the second default strategy LessThanInitialShare is missing (parseStrategies, runSecondFsStrategy); its victims pass only that one";
 
 const FAIR_NEXT_CANDIDATE: &str = "fair sharing: trnsim gives up on a target queue at its first candidate failing the share test; Kueue (runFirstFsStrategy) goes on to that queue's next workload";
-
-const CLASSICAL_BORROW_FIRST: &str = "classical: Kueue tries with borrowing allowed first (classicalPreemptions); trnsim first fits within nominal, evicting one own job more";
 
 /// Scenario features the catalogue needs and trnsim lacks: the `needs` name, a scenario fragment
 /// using the wanted key (appended to a minimal scenario; accepted once the feature exists), the

@@ -10,7 +10,7 @@ use crate::fleet::hardware::{GenId, Placement, for_parts};
 use crate::fleet::job::JobId;
 use crate::fleet::policy::{Attempt, Candidate, CrossTenant, Fit};
 use crate::fleet::reclaim::ReclaimMode;
-use crate::fleet::tenant::{TenantId, WithinQueue};
+use crate::fleet::tenant::{ReclaimWithinCohort, TenantId, WithinQueue};
 
 /// Most victims one preemption attempt may take before giving up (a bound on work per attempt).
 const MAX_VICTIMS: usize = 2048;
@@ -128,6 +128,11 @@ impl Sim<'_> {
             CrossTenant::ReclaimAny | CrossTenant::FairShare if borrowing() => cap(),
             CrossTenant::ReclaimLowerPriority | CrossTenant::BorrowLowerPriority(_)
                 if borrowing() && lower() =>
+            {
+                cap()
+            }
+            CrossTenant::Classical(r)
+                if borrowing() && (r.reclaim == ReclaimWithinCohort::Any || lower()) =>
             {
                 cap()
             }

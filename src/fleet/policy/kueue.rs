@@ -239,3 +239,58 @@ impl Policy for Kueue {
         best.map(|b| b.1.2)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tenants 0 and 1 in cohort A (node 4, with 4 chips of its own), 2 and 3 in cohort B
+    /// (node 5), both under R (node 6); nominal 2, 2, 4, 4. `lend0`: tenant 0's lending limit.
+    fn tree(lend0: Option<u64>, usage: [u64; 4]) -> QuotaTree {
+        let parents = [Some(4), Some(4), Some(5), Some(5), Some(6), Some(6), None];
+        let mut q = QuotaTree::new(4, &parents, &[1.0; 7], 1);
+        for (t, nominal) in [2, 2, 4, 4].into_iter().enumerate() {
+            q.set_quota(t, 0, nominal, None, if t == 0 { lend0 } else { None });
+        }
+        q.set_quota(4, 0, 4, None, None);
+        q.recompute();
+        for (t, u) in usage.into_iter().enumerate() {
+            q.add_usage(t, 0, u as i64);
+        }
+        q
+    }
+
+    #[test]
+    fn hierarchical_advantage_walks_up_the_cohorts() {
+        // A: quota 4 + 2 + 2 = 8, usage 2 + 4 = 6. Tenant 0 (full) asks 2: not within its
+        // nominal, but within A's: advantage over queues met at R (level 2), not at A.
+        let q = tree(None, [2, 4, 6, 4]);
+        assert_eq!(q.quota(4, 0), 8);
+        assert_eq!(advantage_level(&q, 0, 0, 2), 1);
+        // 3 more overflow A (9 > 8) and R (quota 16, usage 6 + 10).
+        assert_eq!(advantage_level(&q, 0, 0, 3), u32::MAX);
+        // Within its own nominal: advantage over every other queue.
+        let q = tree(None, [0, 4, 6, 4]);
+        assert_eq!(advantage_level(&q, 0, 0, 2), 0);
+        // Lending limit 0: tenant 0's 2 chips are guaranteed, 1 used; asking 2, the unused 1
+        // is met locally and only 1 must fit A (quota 4 + 0 + 2 = 6, usage 5): 5 + 1 <= 6.
+        let q = tree(Some(0), [1, 5, 0, 0]);
+        assert_eq!((q.quota(4, 0), q.usage(4, 0)), (6, 5));
+        assert_eq!(advantage_level(&q, 0, 0, 2), 1);
+    }
+
+    #[test]
+    fn other_queues_count_up_to_the_common_ancestor_above_nominal() {
+        // Tenant 2 borrows (6 of 4) but B (quota 8) uses 6 + 2 = 8: within nominal, so no
+        // candidate of B for tenant 0; tenant 1 shares A with tenant 0: level 1.
+        let q = tree(None, [2, 4, 6, 2]);
+        assert!(q.is_borrowing(2, 0) && !q.is_borrowing(5, 0));
+        assert_eq!(lca_level(&q, 0, 2, 0), None);
+        assert_eq!(lca_level(&q, 0, 1, 0), Some(1));
+        // B at 6 + 4 = 10 > 8: tenant 2 meets tenant 0 at R, level 2.
+        let q = tree(None, [2, 4, 6, 4]);
+        assert_eq!(lca_level(&q, 0, 2, 0), Some(2));
+        // From tenant 2's side, A (6 of 8) is within nominal: nothing of tenant 0's.
+        assert_eq!(lca_level(&q, 2, 0, 0), None);
+    }
+}

@@ -258,8 +258,6 @@ pub enum CrossTenant {
     ReclaimAny,
     /// Lower-priority jobs of a borrowing tenant in the same cohort tree.
     ReclaimLowerPriority,
-    /// Lower-priority jobs at or below a priority threshold of a borrowing tenant.
-    BorrowLowerPriority(i32),
     /// Jobs of borrowing tenants whose share, after losing the job, stays at least the
     /// preemptor's share after admission (Kueue's `LessThanOrEqualToFinalShare`).
     FairShare,
@@ -400,9 +398,6 @@ pub(crate) fn cross_eligible(
         CrossTenant::ReclaimAny | CrossTenant::FairShare => same_tree && v.quota.is_borrowing(t, g),
         CrossTenant::ReclaimLowerPriority => {
             same_tree && v.quota.is_borrowing(t, g) && key.0 < c.priority
-        }
-        CrossTenant::BorrowLowerPriority(max) => {
-            same_tree && v.quota.is_borrowing(t, g) && key.0 < c.priority && key.0 <= max
         }
         CrossTenant::Classical(cl) => kueue::other_queue_class(v, &cl, c, t, g, key).is_some(),
     }

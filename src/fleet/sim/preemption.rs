@@ -126,11 +126,7 @@ impl Sim<'_> {
             CrossTenant::None => 0,
             CrossTenant::AnyLowerPriority if lower() => u64::MAX,
             CrossTenant::ReclaimAny | CrossTenant::FairShare if borrowing() => cap(),
-            CrossTenant::ReclaimLowerPriority | CrossTenant::BorrowLowerPriority(_)
-                if borrowing() && lower() =>
-            {
-                cap()
-            }
+            CrossTenant::ReclaimLowerPriority if borrowing() && lower() => cap(),
             CrossTenant::Classical(r)
                 if borrowing() && (r.reclaim == ReclaimWithinCohort::Any || lower()) =>
             {

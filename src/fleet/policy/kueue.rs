@@ -48,19 +48,20 @@ pub(crate) fn kueue_attempts(v: &View, c: &Candidate, g: GenId) -> Vec<Attempt> 
         borrowing: false,
     };
     // Which kinds of other queues' candidates exist now (Kueue's NoCandidateFromOtherQueues
-    // and NoCandidateForHierarchicalReclaim).
-    let (mut other, mut hierarchical) = (false, false);
+    // and NoCandidateForHierarchicalReclaim), and whether any may be taken only without
+    // borrowing.
+    let (mut other, mut hierarchical, mut without_only) = (false, false, false);
     if reclaim_on {
         for t in (0..v.tenants.len()).filter(|&t| t != c.tenant) {
-            if let Some(key) = v.first_victim(t, g) {
-                match other_queue_class(v, &rules, c, t, g, key) {
-                    Some(class) => {
-                        other = true;
-                        hierarchical |= class == HIERARCHICAL;
-                    }
-                    None => continue,
-                }
+            let Some(key) = v.first_victim(t, g) else {
+                continue;
+            };
+            match other_queue_class(v, &rules, c, t, g, key) {
+                Some(HIERARCHICAL) => hierarchical = true,
+                Some(_) => without_only |= has_reclaim_without_borrowing(v, &rules, c, t, g),
+                None => continue,
             }
+            other = true;
         }
     }
     if !other && p.within_queue == WithinQueue::Never {
@@ -71,8 +72,12 @@ pub(crate) fn kueue_attempts(v: &View, c: &Candidate, g: GenId) -> Vec<Attempt> 
         &[true]
     } else if rules.borrow_forbidden && !hierarchical {
         &[false, true]
-    } else {
+    } else if without_only {
         &[true, false]
+    } else {
+        // Without borrowing the same candidates would be taken in the same order against a
+        // stricter fit: that attempt fails whenever this one does.
+        &[true]
     };
     order
         .iter()
@@ -148,6 +153,32 @@ pub(crate) fn other_queue_class(
         return None;
     }
     Some(OTHER_QUEUE)
+}
+
+/// Whether another queue (not a hierarchical-reclaim one) has a job its rule allows that the
+/// preemptor may take only without borrowing (`ReclaimWithoutBorrowing`: borrowing within the
+/// cohort forbidden, or of priority at least the preemptor's or above the threshold).
+fn has_reclaim_without_borrowing(
+    v: &View,
+    r: &Classical,
+    c: &Candidate,
+    t: TenantId,
+    g: GenId,
+) -> bool {
+    if r.borrow_forbidden {
+        return true;
+    }
+    // Jobs above this priority are ReclaimWithoutBorrowing candidates.
+    let above = r.max_priority.min(c.priority.saturating_sub(1));
+    if above == i32::MAX {
+        return false;
+    }
+    let from = (above + 1, Reverse(u64::MAX), 0, 0);
+    v.running
+        .of(t, g)
+        .range(from..)
+        .next()
+        .is_some_and(|k| r.reclaim == ReclaimWithinCohort::Any || k.0 < c.priority)
 }
 
 /// The level above `tenant` (1: its cohort) of its lowest common ancestor with `other`, or

@@ -8,9 +8,10 @@ use super::{NO_TIME, Sim, Status, Stop};
 use crate::fleet::event::EventKind;
 use crate::fleet::hardware::{GenId, Placement, for_parts};
 use crate::fleet::job::JobId;
+use crate::fleet::policy::kueue::other_queue_class;
 use crate::fleet::policy::{Attempt, Candidate, CrossTenant, Fit};
 use crate::fleet::reclaim::ReclaimMode;
-use crate::fleet::tenant::{ReclaimWithinCohort, TenantId, WithinQueue};
+use crate::fleet::tenant::{TenantId, WithinQueue};
 
 /// Most victims one preemption attempt may take before giving up (a bound on work per attempt).
 const MAX_VICTIMS: usize = 2048;
@@ -127,8 +128,14 @@ impl Sim<'_> {
             CrossTenant::AnyLowerPriority if lower() => u64::MAX,
             CrossTenant::ReclaimAny | CrossTenant::FairShare if borrowing() => cap(),
             CrossTenant::ReclaimLowerPriority if borrowing() && lower() => cap(),
+            // The policy's own test on the tenant's first job in victim order, which answers
+            // for all of them (a borrowing attempt skips what it may take only without).
             CrossTenant::Classical(r)
-                if borrowing() && (r.reclaim == ReclaimWithinCohort::Any || lower()) =>
+                if self
+                    .running
+                    .of(t, g)
+                    .first()
+                    .is_some_and(|k| other_queue_class(&self.view(), &r, c, t, g, k).is_some()) =>
             {
                 cap()
             }

@@ -642,3 +642,41 @@ fn cohort_quota_and_strategies_errors_are_located() {
         "{e}"
     );
 }
+
+/// `lower_or_newer_equal_priority` compares submission (Kueue's creation timestamp), never
+/// start times: W (4 chips, 0-10 s) and X (8 chips, submitted at 0) and Y (4 chips, submitted
+/// at 1, started at 1 beside W). At 10 s X takes Y's chips (Y was submitted later); Y may not
+/// take them back (X was submitted earlier), so it reruns after X: one preemption, X done at
+/// 110 s, Y at 210 s (JCT 209 s). A rule on start times had Y preempt X in turn.
+#[test]
+fn lower_or_newer_equal_priority_compares_submission_times() {
+    let text = r#"
+horizon = 1000
+[fleet.generations.g]
+watts_per_chip = 1000
+ultraserver_chips = 8
+ultraservers_per_cluster = 1
+[[fleet.deliveries]]
+at = 0
+generation = "g"
+ultraservers = 1
+[policy]
+name = "kueue"
+reclaim = "immediate"
+[tenants.t]
+quota.g.nominal_chips = 8
+preemption.within_queue = "lower_or_newer_equal_priority"
+[demand.t]
+kind = "jobs"
+tenant = "t"
+jobs = [
+  { at = 0, chips = 4, run_time = 10 },
+  { at = 0, chips = 8, run_time = 100 },
+  { at = 1, chips = 4, run_time = 100 },
+]
+"#;
+    let s = Scenario::from_toml(text, "lone.toml", ".".as_ref(), &[], &|_| unreachable!()).unwrap();
+    let t = &run(&s, 1).unwrap().tenants[0];
+    assert_eq!((t.preemptions, t.jobs_completed), (1, 3));
+    assert_eq!((t.jct_s.p50, t.jct_s.max), (110.0, 209.0));
+}

@@ -95,73 +95,10 @@ use trnsim::fleet::{RunOptions, Scenario, SpeedupRunTime, sim::run_with};
 
 /// Cases whose trnsim outcome differs from Kueue's: "<file>: <test>/<case>" and why, as read
 /// from Kueue's code against trnsim's.
-const DIVERGENT: &[(&str, &str)] = &[
-    (
-        "preemption_test.toml: TestPreemption/preempting locally and borrowing same resource in cohort",
-        CLASSICAL_BORROW_FIRST,
-    ),
-    (
-        "preemption_test.toml: TestPreemption/preempting locally and borrowing same resource in cohort; no borrowing limit in the cohort",
-        CLASSICAL_BORROW_FIRST,
-    ),
-    (
-        "preemption_test.toml: TestPreemption/use BorrowWithinCohort; only preempt from CQ if no workloads below threshold and already above nominal",
-        CLASSICAL_BORROW_FIRST,
-    ),
-    (
-        "preemption_test.toml: TestPreemption/preemptions from cq when target queue is exhausted for the single requested resource",
-        CLASSICAL_BORROW_FIRST,
-    ),
-    (
-        "preemption_test.toml: TestPreemption/preemptions from cq when target queue is exhausted for two requested resources",
-        CLASSICAL_BORROW_FIRST,
-    ),
-    (
-        "preemption_test.toml: TestPreemption/preemptions from cq when target queue is exhausted for one requested resource, but not the other",
-        CLASSICAL_BORROW_FIRST,
-    ),
-    (
-        "scheduler_test.toml: TestSchedule/minimal preemptions when target queue is exhausted",
-        CLASSICAL_BORROW_FIRST,
-    ),
-    (
-        "preemption_hierarchical_test.toml: TestHierarchicalPreemptions/preempt with hierarchical advantage",
-        CLASSICAL_HIERARCHICAL,
-    ),
-    (
-        "preemption_hierarchical_test.toml: TestHierarchicalPreemptions/avoid queues within nominal quota",
-        CLASSICAL_HIERARCHICAL,
-    ),
-    (
-        "preemption_hierarchical_test.toml: TestHierarchicalPreemptions/preempt multiple with hierarchical advantage",
-        CLASSICAL_HIERARCHICAL,
-    ),
-    (
-        "preemption_hierarchical_test.toml: TestHierarchicalPreemptions/prefer to preempt hierarchical candidate",
-        CLASSICAL_HIERARCHICAL,
-    ),
-    (
-        "preemption_hierarchical_test.toml: TestHierarchicalPreemptions/reclaim nominal quota from lowest priority workload, excluding non-borrowing",
-        CLASSICAL_HIERARCHICAL,
-    ),
-    (
-        "preemption_hierarchical_test.toml: TestHierarchicalPreemptions/respect lending limits",
-        CLASSICAL_HIERARCHICAL,
-    ),
-    (
-        "preemption_hierarchical_test.toml: TestHierarchicalPreemptions/reclaim in complex hierarchy",
-        CLASSICAL_HIERARCHICAL,
-    ),
-    (
-        "scheduler_test.toml: TestSchedule/in a hierarchical cohort, workload borrowing less is scheduled first",
-        "admission order: Kueue orders heads by the height of the lowest subtree their request fits in (Assignment.Borrowing from FindHeightOfLowestSubtreeThatFits: 1 for the queue whose cohort holds quota, 2 for the one borrowing from the root) before priority; trnsim only by whether a head fits within its own nominal, so the higher-priority best-effort head goes first",
-    ),
-];
-
-const CLASSICAL_HIERARCHICAL: &str = "classical: Kueue's hierarchical reclaim (classical/hierarchical_preemption.go): a preemptor that fits in the quota of a cohort on its path (FindHeightOfLowestSubtreeThatFits) may reclaim from queues borrowing outside that subtree, and those hierarchical candidates come before its own queue's; trnsim reclaims only for a preemptor within its own nominal quota (the quota arithmetic agrees: the incoming's available quota is Kueue's)";
-
-
-const CLASSICAL_BORROW_FIRST: &str = "classical: Kueue tries with borrowing allowed first (classicalPreemptions); trnsim first fits within nominal, evicting one own job more";
+const DIVERGENT: &[(&str, &str)] = &[(
+    "scheduler_test.toml: TestSchedule/in a hierarchical cohort, workload borrowing less is scheduled first",
+    "admission order: Kueue orders heads by the height of the lowest subtree their request fits in (Assignment.Borrowing from FindHeightOfLowestSubtreeThatFits: 1 for the queue whose cohort holds quota, 2 for the one borrowing from the root) before priority; trnsim only by whether a head fits within its own nominal, so the higher-priority best-effort head goes first",
+)];
 
 /// Scenario features the catalogue needs and trnsim lacks: the `needs` name, a scenario fragment
 /// using the wanted key (appended to a minimal scenario; accepted once the feature exists), the

@@ -261,7 +261,7 @@ impl Search<'_> {
                 |k: &&VictimKey| v.cluster.is_none_or(|cl| v.running.cluster_of(k.2) == cl);
             let ok = |k: &&VictimKey| {
                 if own {
-                    own_eligible(a.own, c, k)
+                    own_eligible(v, a.own, c, k)
                 } else {
                     reclaim == ReclaimWithinCohort::Any || k.0 < c.priority
                 }

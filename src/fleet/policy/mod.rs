@@ -29,7 +29,7 @@ use super::hardware::GenId;
 use super::job::JobId;
 use super::quota::QuotaTree;
 use super::table::PerTenantGen;
-use super::tenant::{TenantId, TenantPlan, WithinQueue};
+use super::tenant::{ReclaimWithinCohort, TenantId, TenantPlan, WithinQueue};
 
 /// A running, preemptible job as victim selection sees it: (priority, start time, job, chips),
 /// ordered lowest priority first, then most recently started first (Kueue's order; it never
@@ -53,6 +53,9 @@ pub struct RunningSets {
     cluster_sets: Vec<Vec<BTreeSet<VictimKey>>>,
     /// Cluster of each running job, by job id (grown as jobs run).
     job_cluster: Vec<u32>,
+    /// Submit time of each running job, by job id: Kueue's queue-order timestamp (the
+    /// workload's creation), which `lower_or_newer_equal_priority` compares.
+    job_submit: Vec<u64>,
 }
 
 impl RunningSets {
@@ -65,6 +68,25 @@ impl RunningSets {
             cluster_chips: vec![Vec::new(); gens],
             cluster_sets: vec![Vec::new(); gens],
             job_cluster: Vec::new(),
+            job_submit: Vec::new(),
+        }
+    }
+
+    /// The submit time of a job in the sets.
+    pub fn submit_of(&self, job: JobId) -> u64 {
+        self.job_submit[job as usize]
+    }
+
+    /// The set of (tenant, generation), in one cluster when given.
+    fn set_in(
+        &self,
+        tenant: TenantId,
+        g: GenId,
+        cluster: Option<usize>,
+    ) -> Option<&BTreeSet<VictimKey>> {
+        match cluster {
+            Some(c) => self.cluster_sets[g].get(c * self.tenants + tenant),
+            None => Some(&self.sets[(tenant, g)]),
         }
     }
 
@@ -103,8 +125,15 @@ impl RunningSets {
             .unwrap_or(0)
     }
 
-    /// Add a job running in `cluster`.
-    pub fn insert(&mut self, tenant: TenantId, g: GenId, cluster: usize, key: VictimKey) {
+    /// Add a job running in `cluster`, submitted at `submit_s`.
+    pub fn insert(
+        &mut self,
+        tenant: TenantId,
+        g: GenId,
+        cluster: usize,
+        key: VictimKey,
+        submit_s: u64,
+    ) {
         self.sets[(tenant, g)].insert(key);
         self.chips[(tenant, g)] += key.3 as u64;
         let i = cluster * self.tenants + tenant;
@@ -119,8 +148,10 @@ impl RunningSets {
         let j = key.2 as usize;
         if self.job_cluster.len() <= j {
             self.job_cluster.resize(j + 1, 0);
+            self.job_submit.resize(j + 1, 0);
         }
         self.job_cluster[j] = cluster as u32;
+        self.job_submit[j] = submit_s;
     }
 
     /// Remove a job.
@@ -158,6 +189,29 @@ impl View<'_> {
             Some(c) => self.running.first_in_cluster(tenant, g, c),
             None => self.running.of(tenant, g).first(),
         }
+    }
+
+    /// The candidate's tenant's first own running job on `g` in victim order that `rule`
+    /// lets it take. Under `lower_or_newer_equal_priority` the first job of equal priority in
+    /// victim order (most recently started) may have been submitted earlier than the candidate
+    /// and a later one not, so the equal-priority jobs are scanned.
+    pub fn first_own_victim(
+        &self,
+        rule: WithinQueue,
+        c: &Candidate,
+        g: GenId,
+    ) -> Option<&VictimKey> {
+        let first = self.first_victim(c.tenant, g)?;
+        if own_eligible(self, rule, c, first) {
+            return Some(first);
+        }
+        if rule != WithinQueue::LowerOrNewerEqualPriority || first.0 != c.priority {
+            return None;
+        }
+        let set = self.running.set_in(c.tenant, g, self.cluster)?;
+        set.range((c.priority, Reverse(u64::MAX), 0, 0)..)
+            .take_while(|k| k.0 == c.priority)
+            .find(|k| self.running.submit_of(k.2) > c.submit_s)
     }
 }
 
@@ -204,13 +258,34 @@ pub enum CrossTenant {
     ReclaimAny,
     /// Lower-priority jobs of a borrowing tenant in the same cohort tree.
     ReclaimLowerPriority,
-    /// Lower-priority jobs at or below a priority threshold of a borrowing tenant.
-    BorrowLowerPriority(i32),
     /// Jobs of borrowing tenants whose share, after losing the job, stays at least the
     /// preemptor's share after admission (Kueue's `LessThanOrEqualToFinalShare`).
     FairShare,
     /// Any lower-priority job anywhere (strict priority).
     AnyLowerPriority,
+    /// Kueue's classical preemption of other queues' jobs (`reclaimWithinCohort`,
+    /// `borrowWithinCohort`, hierarchical advantage): see [`kueue`].
+    Classical(Classical),
+}
+
+/// The rules of one classical preemption attempt for other queues' jobs (Kueue's
+/// `classicalPreemptions`), fixed when the attempts are made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Classical {
+    /// `reclaimWithinCohort` of the preemptor's queue (never `Never` here).
+    pub reclaim: ReclaimWithinCohort,
+    /// `borrowWithinCohort` is `Never`.
+    pub borrow_forbidden: bool,
+    /// `borrowWithinCohort.maxPriorityThreshold`.
+    pub max_priority: i32,
+    /// The lowest level above the preemptor's queue (0: the queue itself, 1: its cohort, ...)
+    /// whose subtree quota holds its request (Kueue's `QuantitiesFitInQuota` walk), or
+    /// `u32::MAX`: jobs of queues whose lowest common ancestor with it is higher are
+    /// hierarchical-reclaim candidates.
+    pub advantage_level: u32,
+    /// The attempt lets the preemptor borrow: candidates it may only take without borrowing
+    /// (`ReclaimWithoutBorrowing`) are skipped.
+    pub borrowing: bool,
 }
 
 /// One preemption attempt: which victims, and whether the job may borrow once they are gone.
@@ -292,13 +367,16 @@ impl PolicyKind {
     }
 }
 
-/// Whether an own job with this key may be taken under `rule`.
-pub(crate) fn own_eligible(rule: WithinQueue, c: &Candidate, key: &VictimKey) -> bool {
+/// Whether an own job with this key may be taken under `rule`. Kueue's
+/// `LowerOrNewerEqualPriority` compares queue-order timestamps (creation times: submit times
+/// here), never admission times: a rule on start times would let two equal-priority jobs
+/// preempt each other in turn forever.
+pub(crate) fn own_eligible(v: &View, rule: WithinQueue, c: &Candidate, key: &VictimKey) -> bool {
     match rule {
         WithinQueue::Never => false,
         WithinQueue::LowerPriority => key.0 < c.priority,
         WithinQueue::LowerOrNewerEqualPriority => {
-            key.0 < c.priority || (key.0 == c.priority && key.1.0 > c.submit_s)
+            key.0 < c.priority || (key.0 == c.priority && v.running.submit_of(key.2) > c.submit_s)
         }
     }
 }
@@ -321,9 +399,7 @@ pub(crate) fn cross_eligible(
         CrossTenant::ReclaimLowerPriority => {
             same_tree && v.quota.is_borrowing(t, g) && key.0 < c.priority
         }
-        CrossTenant::BorrowLowerPriority(max) => {
-            same_tree && v.quota.is_borrowing(t, g) && key.0 < c.priority && key.0 <= max
-        }
+        CrossTenant::Classical(cl) => kueue::other_queue_class(v, &cl, c, t, g, key).is_some(),
     }
 }
 
@@ -338,18 +414,16 @@ pub(crate) fn best_victim<K: Ord>(
 ) -> Option<JobId> {
     let mut best: Option<(K, JobId)> = None;
     for t in 0..v.tenants.len() {
-        let Some(key) = v.first_victim(t, g) else {
-            continue;
-        };
         let own = t == c.tenant;
-        let ok = if own {
-            own_eligible(a.own, c, key)
+        let key = if own {
+            v.first_own_victim(a.own, c, g)
         } else {
-            cross_eligible(v, a.cross, c, t, g, key)
+            v.first_victim(t, g)
+                .filter(|key| cross_eligible(v, a.cross, c, t, g, key))
         };
-        if !ok {
+        let Some(key) = key else {
             continue;
-        }
+        };
         let Some(k) = order(t, own, key) else {
             continue;
         };

@@ -109,7 +109,8 @@ impl Sim<'_> {
         if preemptible {
             let key = self.victim_key(id);
             let cl = self.cluster_of_job(id);
-            self.running.insert(t, g, cl, key);
+            self.running
+                .insert(t, g, cl, key, self.jobs[id as usize].submit_s);
         }
         if tracks_ends(self.s) {
             self.ends[g].insert((now + run_s, id));
@@ -174,7 +175,8 @@ impl Sim<'_> {
         if self.jobs[id as usize].preemptible && self.st[id as usize].status == Status::Running {
             let key = self.victim_key(id);
             let cl = self.cluster_of_job(id);
-            self.running.insert(t, g, cl, key);
+            self.running
+                .insert(t, g, cl, key, self.jobs[id as usize].submit_s);
         }
     }
 

@@ -8,6 +8,7 @@ use super::{NO_TIME, Sim, Status, Stop};
 use crate::fleet::event::EventKind;
 use crate::fleet::hardware::{GenId, Placement, for_parts};
 use crate::fleet::job::JobId;
+use crate::fleet::policy::kueue::other_queue_class;
 use crate::fleet::policy::{Attempt, Candidate, CrossTenant, Fit};
 use crate::fleet::reclaim::ReclaimMode;
 use crate::fleet::tenant::{TenantId, WithinQueue};
@@ -126,8 +127,15 @@ impl Sim<'_> {
             CrossTenant::None => 0,
             CrossTenant::AnyLowerPriority if lower() => u64::MAX,
             CrossTenant::ReclaimAny | CrossTenant::FairShare if borrowing() => cap(),
-            CrossTenant::ReclaimLowerPriority | CrossTenant::BorrowLowerPriority(_)
-                if borrowing() && lower() =>
+            CrossTenant::ReclaimLowerPriority if borrowing() && lower() => cap(),
+            // The policy's own test on the tenant's first job in victim order, which answers
+            // for all of them (a borrowing attempt skips what it may take only without).
+            CrossTenant::Classical(r)
+                if self
+                    .running
+                    .of(t, g)
+                    .first()
+                    .is_some_and(|k| other_queue_class(&self.view(), &r, c, t, g, k).is_some()) =>
             {
                 cap()
             }

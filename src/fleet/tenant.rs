@@ -65,8 +65,8 @@ pub enum WithinQueue {
     Never,
     /// Preempt own jobs of lower priority.
     LowerPriority,
-    /// Preempt own jobs of lower priority, or of equal priority admitted after this job was
-    /// submitted.
+    /// Preempt own jobs of lower priority, or of equal priority submitted after this job (Kueue
+    /// compares creation times, never admission times).
     LowerOrNewerEqualPriority,
 }
 

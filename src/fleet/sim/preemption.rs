@@ -131,11 +131,10 @@ impl Sim<'_> {
             // The policy's own test on the tenant's first job in victim order, which answers
             // for all of them (a borrowing attempt skips what it may take only without).
             CrossTenant::Classical(r)
-                if self
-                    .running
-                    .of(t, g)
-                    .first()
-                    .is_some_and(|k| other_queue_class(&self.view(), &r, c, t, g, k).is_some()) =>
+                if borrowing()
+                    && self.running.of(t, g).first().is_some_and(|k| {
+                        other_queue_class(&self.view(), &r, c, t, g, k).is_some()
+                    }) =>
             {
                 cap()
             }

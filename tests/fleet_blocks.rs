@@ -179,7 +179,7 @@ fn bad_blocks_are_located_errors() {
     let cases = [
         (
             r#"[{ at = 0, instances = 1, duration = "15d" }]"#,
-            "demand.blocks.requests[0].duration: 1296000s is not a Capacity Block length; expected whole days from 1d to 14d, then 7-day steps 21d, 28d, ... 182d",
+            "demand.blocks.requests[0].duration: 15d is not a Capacity Block length; expected whole days from 1d to 14d, then 7-day steps 21d, 28d, ... 182d",
         ),
         (
             r#"[{ at = 0, instances = 65, duration = "1d" }]"#,

@@ -15,7 +15,7 @@ use crate::fleet::blocks::{
 };
 use crate::fleet::demand::Dist;
 use crate::fleet::hardware::Generation;
-use crate::fleet::time::Duration;
+use crate::fleet::time::{DAY_S, Duration};
 
 /// Most requests a Poisson block stream may expect over the horizon.
 const MAX_REQUESTS: f64 = 1_000_000.0;
@@ -162,12 +162,14 @@ fn instances_of(path: &str, key: &str, v: f64, gen_: &Generation) -> Built<u64> 
 fn duration_of(path: &str, v: f64) -> Built<u64> {
     let s = v.round() as u64;
     if v < 0.0 || !allowed_duration(s) {
+        // In days when whole, as the rule is written.
+        let shown = match s % DAY_S {
+            0 => format!("{}d", s / DAY_S),
+            _ => Duration(s).to_string(),
+        };
         return bad(
             path,
-            format!(
-                "{} is not a Capacity Block length; expected {DURATION_RULE}",
-                Duration(s)
-            ),
+            format!("{shown} is not a Capacity Block length; expected {DURATION_RULE}"),
         );
     }
     Ok(s)

@@ -49,6 +49,35 @@ ultraservers = 1
         .collect()
 }
 
+/// K7's cohort, quotas and demand (the two K7 cases differ only in the fair-sharing strategies).
+macro_rules! k7_fleet {
+    () => {
+        r#"[cohorts.all]
+[tenants.a]
+cohort = "all"
+quota.pool.nominal_chips = 6
+[tenants.b]
+cohort = "all"
+quota.pool.nominal_chips = 6
+[tenants.c]
+cohort = "all"
+quota.pool.nominal_chips = 6
+[demand.bc]
+kind = "jobs"
+tenant = "b"
+jobs = [{ at = 0, chips = 5, run_time = 100000 }, { at = 1, chips = 4, run_time = 100000 }]
+[demand.cc]
+kind = "jobs"
+tenant = "c"
+jobs = [{ at = 0, chips = 5, run_time = 100000 }, { at = 1, chips = 4, run_time = 100000 }]
+[demand.a]
+kind = "jobs"
+tenant = "a"
+jobs = [{ at = 10, chips = 7, run_time = 100000 }]
+"#
+    };
+}
+
 const CASES: &[Case] = &[
     Case {
         name: "K1: a=9, b=12; with b idle a reaches 21",
@@ -398,33 +427,10 @@ jobs = [{ at = 10, chips = 1, run_time = 1000, count = 4 }]
     Case {
         name: "K7: fair sharing, Kueue's default strategies: a (6, wants 7) takes one 4 from each of b and c (9 each) by rule S2-b",
         capacity: 18,
-        body: r#"
-[policy]
-name = "fair"
-preemption = { within_queue = "lower_priority", reclaim_within_cohort = "any" }
-[cohorts.all]
-[tenants.a]
-cohort = "all"
-quota.pool.nominal_chips = 6
-[tenants.b]
-cohort = "all"
-quota.pool.nominal_chips = 6
-[tenants.c]
-cohort = "all"
-quota.pool.nominal_chips = 6
-[demand.bc]
-kind = "jobs"
-tenant = "b"
-jobs = [{ at = 0, chips = 5, run_time = 100000 }, { at = 1, chips = 4, run_time = 100000 }]
-[demand.cc]
-kind = "jobs"
-tenant = "c"
-jobs = [{ at = 0, chips = 5, run_time = 100000 }, { at = 1, chips = 4, run_time = 100000 }]
-[demand.a]
-kind = "jobs"
-tenant = "a"
-jobs = [{ at = 10, chips = 7, run_time = 100000 }]
-"#,
+        body: concat!(
+            "[policy]\nname = \"fair\"\npreemption = { within_queue = \"lower_priority\", reclaim_within_cohort = \"any\" }\n",
+            k7_fleet!()
+        ),
         expect: &[
             (2, "b", 9),
             (2, "c", 9),
@@ -436,34 +442,11 @@ jobs = [{ at = 10, chips = 7, run_time = 100000 }]
     Case {
         name: "K7 with LessThanOrEqualToFinalShare alone: no victim leaves b or c above a's share after admission, so a waits",
         capacity: 18,
-        body: r#"
-[policy]
-name = "fair"
-preemption = { within_queue = "lower_priority", reclaim_within_cohort = "any" }
-fair_sharing.preemption_strategies = ["less_than_or_equal_to_final_share"]
-[cohorts.all]
-[tenants.a]
-cohort = "all"
-quota.pool.nominal_chips = 6
-[tenants.b]
-cohort = "all"
-quota.pool.nominal_chips = 6
-[tenants.c]
-cohort = "all"
-quota.pool.nominal_chips = 6
-[demand.bc]
-kind = "jobs"
-tenant = "b"
-jobs = [{ at = 0, chips = 5, run_time = 100000 }, { at = 1, chips = 4, run_time = 100000 }]
-[demand.cc]
-kind = "jobs"
-tenant = "c"
-jobs = [{ at = 0, chips = 5, run_time = 100000 }, { at = 1, chips = 4, run_time = 100000 }]
-[demand.a]
-kind = "jobs"
-tenant = "a"
-jobs = [{ at = 10, chips = 7, run_time = 100000 }]
-"#,
+        body: concat!(
+            "[policy]\nname = \"fair\"\npreemption = { within_queue = \"lower_priority\", reclaim_within_cohort = \"any\" }\n",
+            "fair_sharing.preemption_strategies = [\"less_than_or_equal_to_final_share\"]\n",
+            k7_fleet!()
+        ),
         expect: &[(11, "a", 0), (11, "b", 9), (11, "c", 9)],
     },
 ];

@@ -25,6 +25,8 @@ pub struct QuotaTree {
     /// Nodes in an order where children come before their parents.
     post_order: Vec<u32>,
     root: Vec<u32>,
+    /// Distance to the furthest tenant below (0 for a tenant; Kueue's `getNodeHeight`).
+    height: Vec<u32>,
     weight_milli: Vec<u64>,
     nominal: PerTenantGen<u64>,
     borrowing_limit: PerTenantGen<u64>,
@@ -112,12 +114,22 @@ impl QuotaTree {
         };
         let mut post_order: Vec<u32> = (0..n as u32).collect();
         post_order.sort_by_key(|&i| std::cmp::Reverse(depth(i as usize)));
+        let mut height = vec![0u32; n];
+        for &i in &post_order {
+            let i = i as usize;
+            if parent[i] != NONE {
+                let up = if i < tenants { 1 } else { height[i] + 1 };
+                let p = parent[i] as usize;
+                height[p] = height[p].max(up);
+            }
+        }
         QuotaTree {
             gens,
             tenants,
             parent,
             post_order,
             root,
+            height,
             weight_milli: weights
                 .iter()
                 .map(|w| (w * 1000.0).round().max(0.0) as u64)
@@ -134,6 +146,11 @@ impl QuotaTree {
     /// Parent of a node.
     pub(crate) fn parent(&self, node: usize) -> Option<usize> {
         (self.parent[node] != NONE).then(|| self.parent[node] as usize)
+    }
+
+    /// A node's height: the distance to the furthest tenant below it (0 for a tenant).
+    pub(crate) fn height(&self, node: usize) -> u32 {
+        self.height[node]
     }
 
     /// Root of a node's tree (itself when it has no cohort).

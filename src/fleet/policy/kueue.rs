@@ -2,8 +2,9 @@
 //!
 //! - Admission: a job fits when its gang fits the tenant's `available` quota (unused nominal,
 //!   or the cohort's unused lendable quota within the borrowing limit).
-//! - Order among queue heads: jobs that fit within nominal before jobs that must borrow, then
-//!   higher priority, then earlier submission (Kueue's scheduler sort).
+//! - Order among queue heads: lowest borrowing height first (0 within nominal; else the height
+//!   of the lowest cohort whose subtree holds the job, so borrowing less comes first), then
+//!   higher priority, then earlier submission (Kueue's scheduler sort on `Borrows()`).
 //! - Preemption: Kueue's `classicalPreemptions`. Candidates are the tenant's own jobs its
 //!   `within_queue` allows, and, when `reclaim_within_cohort` is not `never`, the jobs its rule
 //!   allows of other queues of the cohort tree that are above nominal, with every cohort on
@@ -22,8 +23,7 @@
 use std::cmp::Reverse;
 
 use super::{
-    Attempt, Candidate, Classical, CrossTenant, Fit, Policy, VictimKey, View,
-    fits_nominal_somewhere, quota_fit, reach_of,
+    Attempt, Candidate, Classical, CrossTenant, Fit, Policy, VictimKey, View, quota_fit, reach_of,
 };
 use crate::fleet::hardware::GenId;
 use crate::fleet::job::JobId;
@@ -94,6 +94,29 @@ pub(crate) fn kueue_attempts(v: &View, c: &Candidate, g: GenId) -> Vec<Attempt> 
             }
         })
         .collect()
+}
+
+/// Kueue's borrowing height of `c` (`FindHeightOfLowestSubtreeThatFits`) on the generation
+/// where it is lowest: 0 within nominal or without a cohort, else the height of the lowest
+/// ancestor whose subtree holds the request (the whole tree's when none does).
+fn borrowing_height(v: &View, c: &Candidate) -> u32 {
+    let q = v.quota;
+    let mut best = u32::MAX;
+    for g in c.gens(v.gens) {
+        if q.parent(c.tenant).is_none() || q.usage(c.tenant, g) + c.chips <= q.quota(c.tenant, g) {
+            return 0;
+        }
+        let level = advantage_level(q, c.tenant, g, c.chips);
+        let mut node = c.tenant;
+        for _ in 0..level {
+            match q.parent(node) {
+                Some(p) => node = p,
+                None => break,
+            }
+        }
+        best = best.min(q.height(node));
+    }
+    if best == u32::MAX { 0 } else { best }
 }
 
 /// Candidate classes in Kueue's order: hierarchical reclaim, other queues, own queue.
@@ -224,7 +247,7 @@ impl Policy for Kueue {
         // trace replay), and the iterator form compiled to a much slower generic fold.
         let key = |c: &Candidate| {
             (
-                !fits_nominal_somewhere(self, v, c),
+                borrowing_height(v, c),
                 Reverse(c.priority),
                 c.submit_s,
                 c.job,

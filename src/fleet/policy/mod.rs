@@ -458,9 +458,3 @@ pub(crate) fn quota_fit(v: &View, tenant: TenantId, g: GenId, chips: u64) -> Fit
         (true, false) => Fit::Borrow,
     }
 }
-
-/// Whether a job fits within its tenant's nominal quota on some generation it may use.
-pub(crate) fn fits_nominal_somewhere(p: &dyn Policy, v: &View, c: &Candidate) -> bool {
-    c.gens(v.gens)
-        .any(|g| p.fit(v, c.tenant, g, c.chips) == Fit::Nominal)
-}

@@ -101,22 +101,31 @@ pub(crate) fn kueue_attempts(v: &View, c: &Candidate, g: GenId) -> Vec<Attempt> 
 /// ancestor whose subtree holds the request (the whole tree's when none does).
 fn borrowing_height(v: &View, c: &Candidate) -> u32 {
     let q = v.quota;
-    let mut best = u32::MAX;
-    for g in c.gens(v.gens) {
-        if q.parent(c.tenant).is_none() || q.usage(c.tenant, g) + c.chips <= q.quota(c.tenant, g) {
-            return 0;
-        }
-        let level = advantage_level(q, c.tenant, g, c.chips);
-        let mut node = c.tenant;
-        for _ in 0..level {
-            match q.parent(node) {
-                Some(p) => node = p,
-                None => break,
-            }
-        }
-        best = best.min(q.height(node));
+    let Some(cohort) = q.parent(c.tenant) else {
+        return 0;
+    };
+    let t = c.tenant;
+    if c.gens(v.gens)
+        .any(|g| q.usage(t, g) + c.chips <= q.quota(t, g))
+    {
+        return 0;
     }
-    if best == u32::MAX { 0 } else { best }
+    if q.parent(cohort).is_none() {
+        return q.height(cohort); // the root is the only subtree above the queue
+    }
+    c.gens(v.gens)
+        .map(|g| {
+            let mut node = t;
+            for _ in 0..advantage_level(q, t, g, c.chips) {
+                match q.parent(node) {
+                    Some(p) => node = p,
+                    None => break,
+                }
+            }
+            q.height(node)
+        })
+        .min()
+        .unwrap_or(0)
 }
 
 /// Candidate classes in Kueue's order: hierarchical reclaim, other queues, own queue.

@@ -295,7 +295,7 @@ impl Sim<'_> {
 
     /// Whether the policy follows Kueue's flavor assigner (its preemption eligibility, flavor
     /// preference and capacity held back for lenders).
-    fn kueue_rules(&self) -> bool {
+    pub(super) fn kueue_rules(&self) -> bool {
         matches!(self.s.policy.kind, PolicyKind::Kueue | PolicyKind::Fair)
     }
 

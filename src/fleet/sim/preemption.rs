@@ -9,9 +9,9 @@ use crate::fleet::event::EventKind;
 use crate::fleet::hardware::{GenId, Placement, for_parts};
 use crate::fleet::job::JobId;
 use crate::fleet::policy::kueue::other_queue_class;
-use crate::fleet::policy::{Attempt, Candidate, CrossTenant, Fit};
+use crate::fleet::policy::{Attempt, Candidate, CrossTenant, Fit, PolicyKind};
 use crate::fleet::reclaim::ReclaimMode;
-use crate::fleet::tenant::{TenantId, WithinQueue};
+use crate::fleet::tenant::{BorrowWithinCohort, ReclaimWithinCohort, TenantId, WithinQueue};
 
 /// Most victims one preemption attempt may take before giving up (a bound on work per attempt).
 const MAX_VICTIMS: usize = 2048;
@@ -32,6 +32,15 @@ impl Sim<'_> {
     /// one cluster had room, and the trim cannot give back what a gang of a different shape
     /// needed on the way.
     pub(super) fn try_preempt(&mut self, c: &Candidate, g: GenId) -> Option<TryResult> {
+        if self.kueue_rules() {
+            let reach = self.kueue_reach(c, g);
+            let pool = &self.cap.pools[g];
+            if pool.free_chips() + reach < c.chips
+                || (reach == 0 && !pool.can_place(c.chips as u32))
+            {
+                return None;
+            }
+        }
         let attempts = self.policy.preemption(&self.view(), c, g);
         let mut placeable = None;
         for a in attempts {
@@ -51,6 +60,45 @@ impl Sim<'_> {
             }
         }
         None
+    }
+
+    /// What any attempt under Kueue's rules (the kueue and fair policies) could take for `c` on
+    /// `g`, from counts alone: its own running chips when `within_queue` allows, and when
+    /// `reclaim_within_cohort` does, each borrowing tenant's of its cohort tree up to what it
+    /// borrows plus less than one job (the most [`Sim::take_limit`] allows for them). When the
+    /// free chips and this fall short, every attempt's [`Sim::could_preempt`] says no; when it
+    /// is 0 and the gang cannot be placed, no attempt has a victim to take: most preemption
+    /// tries in a busy cohort end here, before the policy classifies every queue's first
+    /// victim.
+    fn kueue_reach(&self, c: &Candidate, g: GenId) -> u64 {
+        let p = &self.s.tenants[c.tenant].preemption;
+        let q = &self.books.quota;
+        let mut take = if p.within_queue == WithinQueue::Never {
+            0
+        } else {
+            self.running.chips(c.tenant, g)
+        };
+        // Kueue's classical rules with borrowing forbidden while preempting: a queue whose
+        // cohort is the root takes other queues' jobs only in a nominal-only attempt or as a
+        // hierarchical reclaim, and both need the job to fit its nominal quota beside what
+        // it keeps of its own.
+        let nominal_only = self.s.policy.kind == PolicyKind::Kueue
+            && p.borrow_within_cohort == BorrowWithinCohort::Never
+            && q.parent(c.tenant).is_some_and(|co| q.parent(co).is_none());
+        let fits_nominal =
+            || self.books.alloc(c.tenant, g).saturating_sub(take) + c.chips <= q.quota(c.tenant, g);
+        if p.reclaim_within_cohort != ReclaimWithinCohort::Never
+            && (!nominal_only || fits_nominal())
+        {
+            let root = q.root(c.tenant);
+            for t in (0..self.s.tenants.len()).filter(|&t| t != c.tenant) {
+                if q.root(t) == root && q.is_borrowing(t, g) {
+                    let cap = q.borrowed(t, g) + self.books.max_job[t].saturating_sub(1);
+                    take += self.running.chips(t, g).min(cap);
+                }
+            }
+        }
+        take
     }
 
     /// Clusters of `g` worth a preemption attempt for `c`: the free chips plus the most the

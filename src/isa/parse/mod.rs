@@ -167,8 +167,8 @@ fn header(c: &mut Cur) -> LResult<u32> {
     let at = c.pos;
     if c.token() != "trnsim-trace" || !c.at_ws_or_end() {
         let msg = format!(
-            "missing header: expected 'trnsim-trace VERSION' (1 to {TRACE_VERSION}) as the first \
-             line, found {}",
+            "missing header: expected 'trnsim-trace 1' or 'trnsim-trace {TRACE_VERSION}' as the \
+             first line, found {}",
             c.describe(at)
         );
         return Err(fail(at, msg));

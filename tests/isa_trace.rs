@@ -96,6 +96,7 @@ fn shipped_traces_parse_and_round_trip() {
         "layernorm",
         "matmul_k_accumulate",
         "matmul_tile",
+        "scan_and_select",
         "softmax_rows",
     ] {
         assert!(

@@ -77,7 +77,11 @@ fn every_format2_feature_round_trips_bit_for_bit() {
     let out = print(&p);
     assert!(out.starts_with("trnsim-trace 2\n"), "{out}");
     let lines: Vec<&str> = out.lines().filter(|l| !l.starts_with("buffer")).collect();
-    assert_eq!(&lines[2..], V2_LINES, "the printer writes what the lines say");
+    assert_eq!(
+        &lines[2..],
+        V2_LINES,
+        "the printer writes what the lines say"
+    );
     assert_eq!(parse(&out, "t.trace").unwrap(), p);
     // Spot-check that the keys landed where they mean something.
     match &p.instrs[18].op {
@@ -86,7 +90,10 @@ fn every_format2_feature_round_trips_bit_for_bit() {
     }
     match &p.instrs[23].op {
         Op::TensorTensorScan(s) => {
-            assert_eq!((s.engine, s.op0, s.op1), (Engine::GpSimd, AluOp::Max, AluOp::Lt));
+            assert_eq!(
+                (s.engine, s.op0, s.op1),
+                (Engine::GpSimd, AluOp::Max, AluOp::Lt)
+            );
             assert!(matches!(s.initial, Scalar::PerPartition(_)));
         }
         op => panic!("{op:?}"),
@@ -225,7 +232,8 @@ fn new_activation_functions_match_f64_references() {
         }
     }
     let softplus = |x: f64| (1.0 + x.exp()).ln();
-    let cases: [(&str, f64, f64, fn(f64) -> f64); 8] = [
+    type Case = (&'static str, f64, f64, fn(f64) -> f64);
+    let cases: [Case; 8] = [
         ("sqrt", 0.01, 50.0, f64::sqrt),
         ("log", 0.01, 50.0, f64::ln),
         ("abs", -5.0, 5.0, f64::abs),
@@ -309,7 +317,10 @@ fn new_alu_operations_follow_numpy() {
     for (i, w) in want_mod.iter().enumerate() {
         assert_eq!(m[i].to_bits(), (*w as f32).to_bits(), "mod{:?}", pairs[i]);
     }
-    assert!(m[7].is_nan() && m[9].is_nan(), "NaN operand and zero divisor give NaN");
+    assert!(
+        m[7].is_nan() && m[9].is_nan(),
+        "NaN operand and zero divisor give NaN"
+    );
     let p = run("pow");
     assert_eq!(p[6], 2f32.sqrt());
     assert_eq!(p[2], 5.5f32.powi(2));
@@ -328,7 +339,11 @@ fn new_alu_operations_follow_numpy() {
     flags("lt", |x, y| x < y);
     let eq = flags("eq", |x, y| x == y);
     let ne = flags("ne", |x, y| x != y);
-    assert_eq!((eq[7], ne[7], eq[8]), (0.0, 1.0, 1.0), "NaN is unequal to everything");
+    assert_eq!(
+        (eq[7], ne[7], eq[8]),
+        (0.0, 1.0, 1.0),
+        "NaN is unequal to everything"
+    );
 }
 
 /// `reverse0`/`reverse1` swap a stage's operands: (10 - x) then 1 / that.
@@ -365,8 +380,8 @@ fn tensor_tensor_scan_is_a_running_recurrence() {
                 initial=s[0:4, 0:1] op0=add op1=add";
     let ins = [("a", a.clone()), ("b", b.clone()), ("s", init.clone())];
     let got = exec(line, &ins, "d");
-    for p in 0..4 {
-        let (mut acc32, mut acc64, mut mag) = (init[p], init[p] as f64, init[p].abs() as f64);
+    for (p, &i0) in init.iter().enumerate() {
+        let (mut acc32, mut acc64, mut mag) = (i0, i0 as f64, i0.abs() as f64);
         for j in 0..8 {
             let i = p * 8 + j;
             acc32 = (acc32 + a[i]) + b[i];
@@ -401,7 +416,10 @@ fn tensor_tensor_scan_is_a_running_recurrence() {
         for j in 0..8 {
             prod *= a[p * 8 + j] as f64;
             let tol = (j + 1) as f64 * U32 * prod.abs();
-            assert!((got[p * 8 + j] as f64 - prod).abs() <= tol, "cumprod[{p}, {j}]");
+            assert!(
+                (got[p * 8 + j] as f64 - prod).abs() <= tol,
+                "cumprod[{p}, {j}]"
+            );
         }
     }
 }
@@ -460,7 +478,9 @@ fn reciprocal_min_reductions_and_vector_transpose() {
 fn check_err(text: &str) -> String {
     let p = parse(text, "t.trace").unwrap();
     let hw = Hardware::preset("trn2").unwrap();
-    chip::check::check(&p, &hw, "t.trace").unwrap_err().to_string()
+    chip::check::check(&p, &hw, "t.trace")
+        .unwrap_err()
+        .to_string()
 }
 
 #[test]
@@ -469,7 +489,10 @@ fn vector_transpose_is_sbuf_to_sbuf_within_32_by_32() {
                buffer y sbuf float32 [8, 33] zeros\n\
                transpose engine=vector dst=y[0:8, 0:33] src=x[0:33, 0:8]\n";
     let err = check_err(big);
-    assert!(err.starts_with("t.trace:5:") && err.contains("exceeds 32 x 32"), "{err}");
+    assert!(
+        err.starts_with("t.trace:5:") && err.contains("exceeds 32 x 32"),
+        "{err}"
+    );
     let psum = "trnsim-trace 2\nkernel k\nbuffer x sbuf float32 [8, 8] zeros\n\
                 buffer y psum float32 [8, 8] zeros\n\
                 transpose engine=vector dst=y[0:8, 0:8] src=x[0:8, 0:8]\n";
@@ -482,7 +505,11 @@ fn vector_transpose_is_sbuf_to_sbuf_within_32_by_32() {
                 buffer y sbuf float32 [8, 8] zeros\n\
                 tensor_tensor_scan dst=y[0:8, 0:8] a=x[0:8, 0:16] b=y[0:8, 0:8] initial=0 \
                 op0=add op1=add\n";
-    assert!(check_err(scan).contains("t.trace:5:"), "{}", check_err(scan));
+    assert!(
+        check_err(scan).contains("t.trace:5:"),
+        "{}",
+        check_err(scan)
+    );
 }
 
 const COST_BUFFERS: &str = "trnsim-trace 2
@@ -520,7 +547,10 @@ fn costs_follow_the_preset_figures() {
         let c = &hw.costs;
         for free in [16.0, 512.0] {
             let f = free as usize;
-            let recip = busy(&hw, &format!("reciprocal dst=g[0:128, 0:{f}] src=f[0:128, 0:{f}]"));
+            let recip = busy(
+                &hw,
+                &format!("reciprocal dst=g[0:128, 0:{f}] src=f[0:128, 0:{f}]"),
+            );
             let want = (n(free) * c.reciprocal_cycles_per_elem as f64).max(min);
             assert_eq!(recip, ps(want, v.clock_mhz), "{name} reciprocal {f}");
             let scan = busy(

@@ -948,16 +948,16 @@ fn any_op() -> impl Strategy<Value = Op> {
             prop::option::of((any_alu(), any_scalar())),
             any::<[bool; 2]>()
         )
-            .prop_map(|(engine, dst, src, op0, op1, reverse)| Op::TensorScalar(
-                Box::new(TensorScalar {
+            .prop_map(
+                |(engine, dst, src, op0, op1, reverse)| Op::TensorScalar(Box::new(TensorScalar {
                     engine,
                     dst,
                     src,
                     op0,
                     op1,
                     reverse,
-                })
-            )),
+                }))
+            ),
         (any_engine(&[Vector, GpSimd]), any_reduce(), t(), t()).prop_map(
             |(engine, op, dst, src)| Op::TensorReduce {
                 engine,

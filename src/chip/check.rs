@@ -590,7 +590,14 @@ fn check_transpose(cx: &Ctx, line: u32, engine: Engine, dst: &Tile, src: &Tile) 
     let name = OpKind::Transpose.name();
     let vector = engine == Engine::Vector;
     need_mem(cx, line, name, "source", src, &[Sbuf])?;
-    need_mem(cx, line, name, "destination", dst, if vector { &[Sbuf] } else { &[Psum] })?;
+    need_mem(
+        cx,
+        line,
+        name,
+        "destination",
+        dst,
+        if vector { &[Sbuf] } else { &[Psum] },
+    )?;
     if dst.np() != src.free_size() || dst.free_size() != src.np() {
         return Err(cx.err(
             line,

@@ -361,7 +361,11 @@ impl Program {
     /// The oldest trace format version that holds it: 2 when an instruction uses a format-2
     /// feature, else 1 (so programs of format 1 still print as format 1).
     pub fn version(&self) -> u32 {
-        self.instrs.iter().map(|i| i.op.version()).max().unwrap_or(1)
+        self.instrs
+            .iter()
+            .map(|i| i.op.version())
+            .max()
+            .unwrap_or(1)
     }
 
     /// The buffer behind an id.

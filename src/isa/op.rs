@@ -539,11 +539,15 @@ impl Op {
     pub fn version(&self) -> u32 {
         let alu = |o: &AluOp| o.version();
         let v = match self {
-            Op::Activation(a) => a.func.version().max(a.reduce.as_ref().map_or(1, |r| r.0.version())),
+            Op::Activation(a) => a
+                .func
+                .version()
+                .max(a.reduce.as_ref().map_or(1, |r| r.0.version())),
             Op::TensorTensor { op, .. } => alu(op),
             Op::TensorScalar(ts) => {
                 let rev = if ts.reverse.contains(&true) { 2 } else { 1 };
-                rev.max(alu(&ts.op0.0)).max(ts.op1.as_ref().map_or(1, |o| alu(&o.0)))
+                rev.max(alu(&ts.op0.0))
+                    .max(ts.op1.as_ref().map_or(1, |o| alu(&o.0)))
             }
             Op::TensorReduce { op, .. } => op.version(),
             Op::Transpose { engine, .. } => {

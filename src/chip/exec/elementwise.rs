@@ -161,7 +161,7 @@ fn act(func: ActFunc, x: f32) -> f32 {
 /// A Scalar-engine function in f64 (the kernels' references use it for format 2's functions).
 pub(crate) fn act_f64(func: ActFunc, v: f64) -> f64 {
     let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
-    let y = match func {
+    match func {
         ActFunc::Identity => v,
         ActFunc::Relu => {
             if v > 0.0 || v.is_nan() {
@@ -199,8 +199,7 @@ pub(crate) fn act_f64(func: ActFunc, v: f64) -> f64 {
         ActFunc::Softplus => v.max(0.0) + (-v.abs()).exp().ln_1p(),
         ActFunc::Erf => erf(v),
         ActFunc::GeluExact => 0.5 * v * (1.0 + erf(v / std::f64::consts::SQRT_2)),
-    };
-    y
+    }
 }
 
 /// A binary ALU operation in f32; `max` and `min` propagate NaN (IEEE `max` would drop it).

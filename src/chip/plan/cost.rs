@@ -369,9 +369,9 @@ fn tensor_tensor_fast(
     dtype: &dyn Fn(&Tile) -> DType,
     mem: &dyn Fn(&Tile) -> Memory,
 ) -> bool {
-    let all_bf16_sbuf = tiles.iter().all(|t| {
-        dtype(t) == DType::BFloat16 && mem(t) == Memory::Sbuf && t.ap.is_contiguous()
-    });
+    let all_bf16_sbuf = tiles
+        .iter()
+        .all(|t| dtype(t) == DType::BFloat16 && mem(t) == Memory::Sbuf && t.ap.is_contiguous());
     let simple = ops
         .iter()
         .all(|o| matches!(o, AluOp::Add | AluOp::Sub | AluOp::Mul));

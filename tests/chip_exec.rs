@@ -406,6 +406,7 @@ fn dma_transposed_load_and_pe_transpose() {
         queue: q(),
     });
     b.op(Op::Transpose {
+        engine: Engine::Tensor,
         dst: whole(&b.p, back),
         src: whole(&b.p, at),
     });
@@ -513,6 +514,7 @@ fn act_f64(func: ActFunc, t: f64) -> f64 {
         ActFunc::Square => t * t,
         ActFunc::Rsqrt => 1.0 / t.sqrt(),
         ActFunc::Reciprocal => 1.0 / t,
+        other => panic!("{other:?} (format 2) is tested in tests/chip_format2.rs"),
     }
 }
 
@@ -636,6 +638,7 @@ fn alu_f64(op: AluOp, a: f64, b: f64) -> f64 {
         AluOp::Max => a.max(b),
         AluOp::Min => a.min(b),
         AluOp::Div => a / b,
+        other => panic!("{other:?} (format 2) is tested in tests/chip_format2.rs"),
     }
 }
 
@@ -708,6 +711,7 @@ fn tensor_scalar_two_stages() {
                 src: whole(&b.p, x),
                 op0: (op0, Scalar::PerPartition(whole(&b.p, s0))),
                 op1: Some((op1, Scalar::Imm(-1.25))),
+                reverse: [false; 2],
             })));
             let state = run(&b.p, &[(x, xv.clone()), (s0, s0v.clone())]);
             let stage1: Vec<f64> = (0..p * f)

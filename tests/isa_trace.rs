@@ -9,7 +9,8 @@ use trnsim::isa::parse::parse;
 use trnsim::isa::print::print;
 use trnsim::isa::{
     AccessPattern, ActFunc, Activation, AluOp, Buffer, BufferId, CmpOp, DmaQueue, Engine, Init,
-    Instr, Memory, Op, PartitionStep, Program, ReduceOp, Scalar, TensorScalar, Tile,
+    Instr, Memory, Op, PartitionStep, Program, ReduceOp, Scalar, TensorScalar, TensorTensorScan,
+    Tile,
 };
 use trnsim::numerics::DType;
 
@@ -95,6 +96,7 @@ fn shipped_traces_parse_and_round_trip() {
         "layernorm",
         "matmul_k_accumulate",
         "matmul_tile",
+        "scan_and_select",
         "softmax_rows",
     ] {
         assert!(
@@ -375,12 +377,13 @@ fn error_missing_header() {
     assert_err(
         "# just a comment\nkernel k\n",
         "t.trace:2:1: ",
-        "missing header: expected 'trnsim-trace 1' as the first line, found 'kernel'",
+        "missing header: expected 'trnsim-trace 1' or 'trnsim-trace 2' as the first line, found \
+         'kernel'",
     );
     assert_err(
         "",
         "t.trace:1:1: ",
-        "expected the header 'trnsim-trace 1', found end of file",
+        "expected the header 'trnsim-trace 1' or 'trnsim-trace 2', found end of file",
     );
 }
 
@@ -401,9 +404,9 @@ fn error_missing_kernel_line() {
 #[test]
 fn error_wrong_version() {
     assert_err(
-        "trnsim-trace 2\nkernel k\n",
+        "trnsim-trace 3\nkernel k\n",
         "t.trace:1:14: ",
-        "unsupported trace version 2; this build reads version 1",
+        "unsupported trace version 3; this build reads versions 1 to 2",
     );
 }
 
@@ -869,11 +872,13 @@ fn any_engine(allowed: &[Engine]) -> impl Strategy<Value = Engine> + use<> {
 
 fn any_alu() -> impl Strategy<Value = AluOp> {
     use AluOp::*;
-    prop::sample::select(vec![Add, Sub, Mul, Max, Min, Div])
+    prop::sample::select(vec![
+        Add, Sub, Mul, Max, Min, Div, Pow, Mod, Ge, Gt, Le, Lt, Eq, Ne,
+    ])
 }
 
 fn any_reduce() -> impl Strategy<Value = ReduceOp> {
-    prop::sample::select(vec![ReduceOp::Sum, ReduceOp::Max])
+    prop::sample::select(vec![ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min])
 }
 
 fn any_op() -> impl Strategy<Value = Op> {
@@ -882,7 +887,8 @@ fn any_op() -> impl Strategy<Value = Op> {
     let func = {
         use ActFunc::*;
         prop::sample::select(vec![
-            Identity, Relu, Gelu, Silu, Sigmoid, Tanh, Exp, Square, Rsqrt, Reciprocal,
+            Identity, Relu, Gelu, Silu, Sigmoid, Tanh, Exp, Square, Rsqrt, Reciprocal, Sqrt, Log,
+            Abs, Sign, Sin, Cos, Softplus, Erf, GeluExact,
         ])
     };
     let cmp = {
@@ -905,7 +911,8 @@ fn any_op() -> impl Strategy<Value = Op> {
                 accumulate,
             }
         }),
-        (t(), t()).prop_map(|(dst, src)| Op::Transpose { dst, src }),
+        (any_engine(&[Engine::Tensor, Vector]), t(), t())
+            .prop_map(|(engine, dst, src)| Op::Transpose { engine, dst, src }),
         (
             func,
             t(),
@@ -938,17 +945,19 @@ fn any_op() -> impl Strategy<Value = Op> {
             t(),
             t(),
             (any_alu(), any_scalar()),
-            prop::option::of((any_alu(), any_scalar()))
+            prop::option::of((any_alu(), any_scalar())),
+            any::<[bool; 2]>()
         )
-            .prop_map(|(engine, dst, src, op0, op1)| Op::TensorScalar(Box::new(
-                TensorScalar {
+            .prop_map(
+                |(engine, dst, src, op0, op1, reverse)| Op::TensorScalar(Box::new(TensorScalar {
                     engine,
                     dst,
                     src,
                     op0,
                     op1,
-                }
-            ))),
+                    reverse,
+                }))
+            ),
         (any_engine(&[Vector, GpSimd]), any_reduce(), t(), t()).prop_map(
             |(engine, op, dst, src)| Op::TensorReduce {
                 engine,
@@ -991,6 +1000,25 @@ fn any_op() -> impl Strategy<Value = Op> {
             }),
         (t(), t()).prop_map(|(dst, src)| Op::BnStats { dst, src }),
         (t(), t()).prop_map(|(dst, src)| Op::BnAggr { dst, src }),
+        (t(), t()).prop_map(|(dst, src)| Op::Reciprocal { dst, src }),
+        (
+            any_engine(&[Vector, GpSimd]),
+            (t(), t(), t()),
+            any_scalar(),
+            any_alu(),
+            any_alu()
+        )
+            .prop_map(|(engine, (dst, a, b), initial, op0, op1)| {
+                Op::TensorTensorScan(Box::new(TensorTensorScan {
+                    engine,
+                    dst,
+                    a,
+                    b,
+                    initial,
+                    op0,
+                    op1,
+                }))
+            }),
     ]
 }
 
@@ -1004,7 +1032,8 @@ fn tiles_mut(op: &mut Op) -> Vec<&mut Tile> {
     }
     match op {
         Op::DmaCopy { dst, src, .. }
-        | Op::Transpose { dst, src }
+        | Op::Transpose { dst, src, .. }
+        | Op::Reciprocal { dst, src }
         | Op::TensorReduce { dst, src, .. }
         | Op::TensorCopy { dst, src, .. }
         | Op::AffineSelect { dst, src, .. }
@@ -1042,6 +1071,14 @@ fn tiles_mut(op: &mut Op) -> Vec<&mut Tile> {
             v
         }
         Op::Memset { dst, .. } | Op::Iota { dst, .. } => vec![dst],
+        Op::TensorTensorScan(s) => {
+            let TensorTensorScan {
+                dst, a, b, initial, ..
+            } = &mut **s;
+            let mut v = vec![dst, a, b];
+            v.extend(scalar(initial));
+            v
+        }
     }
 }
 

@@ -403,7 +403,13 @@ fn check_op(cx: &Ctx, line: u32, op: &Op, rw: (&TileList, &TileList)) -> Result<
             moving,
             ..
         } => check_matmul(cx, line, dst, stationary, moving)?,
-        Op::Transpose { dst, src } => check_transpose(cx, line, dst, src)?,
+        Op::Transpose { engine, dst, src } => check_transpose(cx, line, *engine, dst, src)?,
+        Op::Reciprocal { dst, src } => same_shape(cx, line, name, dst, src)?,
+        Op::TensorTensorScan(s) => {
+            same_shape(cx, line, name, &s.dst, &s.a)?;
+            same_shape(cx, line, name, &s.dst, &s.b)?;
+            per_partition(cx, line, name, &s.initial, s.a.np())?;
+        }
         Op::Activation(a) => {
             let Activation {
                 dst,
@@ -573,12 +579,25 @@ fn check_matmul(cx: &Ctx, line: u32, dst: &Tile, stationary: &Tile, moving: &Til
     Ok(())
 }
 
-/// `transpose`: SBUF into PSUM, the destination the source's shape turned, within the PE array.
-fn check_transpose(cx: &Ctx, line: u32, dst: &Tile, src: &Tile) -> Result<()> {
+/// Most partitions, and elements per partition, of a vector-engine transpose (NKI's
+/// `nc_transpose(engine=vector)`: 32 x 32 blocks).
+const VECTOR_TRANSPOSE_MAX: usize = 32;
+
+/// `transpose`: the destination the source's shape turned; on the tensor engine SBUF into PSUM
+/// within the PE array, on the vector engine SBUF to SBUF within 32 x 32.
+fn check_transpose(cx: &Ctx, line: u32, engine: Engine, dst: &Tile, src: &Tile) -> Result<()> {
     use Memory::*;
     let name = OpKind::Transpose.name();
+    let vector = engine == Engine::Vector;
     need_mem(cx, line, name, "source", src, &[Sbuf])?;
-    need_mem(cx, line, name, "destination", dst, &[Psum])?;
+    need_mem(
+        cx,
+        line,
+        name,
+        "destination",
+        dst,
+        if vector { &[Sbuf] } else { &[Psum] },
+    )?;
     if dst.np() != src.free_size() || dst.free_size() != src.np() {
         return Err(cx.err(
             line,
@@ -590,6 +609,18 @@ fn check_transpose(cx: &Ctx, line: u32, dst: &Tile, src: &Tile) -> Result<()> {
                 src.np(),
                 dst.np(),
                 dst.free_size()
+            ),
+        ));
+    }
+    if vector && (src.np() > VECTOR_TRANSPOSE_MAX || src.free_size() > VECTOR_TRANSPOSE_MAX) {
+        return Err(cx.err(
+            line,
+            format!(
+                "vector transpose of [{}, {}] exceeds {VECTOR_TRANSPOSE_MAX} x \
+                 {VECTOR_TRANSPOSE_MAX} (the vector engine transposes 32 partitions by 32 \
+                 elements at most)",
+                src.np(),
+                src.free_size()
             ),
         ));
     }

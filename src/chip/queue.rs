@@ -41,7 +41,9 @@ pub(crate) fn queue_of(op: &Op, hw: &Hardware) -> u16 {
         | Op::Iota { .. }
         | Op::AffineSelect { .. }
         | Op::BnStats { .. }
-        | Op::BnAggr { .. } => match op.engine() {
+        | Op::BnAggr { .. }
+        | Op::Reciprocal { .. }
+        | Op::TensorTensorScan(_) => match op.engine() {
             Engine::Tensor => TENSOR,
             Engine::Vector => VECTOR,
             Engine::Scalar => SCALAR,

@@ -17,7 +17,7 @@ pub mod print;
 pub use error::{Error, Result};
 pub use op::{
     ActFunc, Activation, AluOp, CmpOp, DmaQueue, Engine, Instr, Op, OpKind, ReduceOp, Scalar,
-    TensorScalar,
+    TensorScalar, TensorTensorScan,
 };
 
 use arrayvec::ArrayVec;
@@ -28,8 +28,9 @@ use crate::numerics::DType;
 /// lists are built several times per instruction on the simulator's hot path).
 pub(crate) type TileList<'a> = ArrayVec<&'a Tile, 4>;
 
-/// Version of the trace text format this build reads and writes.
-pub(crate) const TRACE_VERSION: u32 = 1;
+/// Newest version of the trace text format this build reads and writes (it reads every version
+/// from 1; the printer writes the oldest that holds the program, [`Program::version`]).
+pub(crate) const TRACE_VERSION: u32 = 2;
 
 /// Most free-dimension access-pattern dimensions a tile may have (NKI: up to 4-D).
 pub(crate) const MAX_AP_DIMS: usize = 4;
@@ -357,6 +358,16 @@ pub struct Program {
 }
 
 impl Program {
+    /// The oldest trace format version that holds it: 2 when an instruction uses a format-2
+    /// feature, else 1 (so programs of format 1 still print as format 1).
+    pub fn version(&self) -> u32 {
+        self.instrs
+            .iter()
+            .map(|i| i.op.version())
+            .max()
+            .unwrap_or(1)
+    }
+
     /// The buffer behind an id.
     pub fn buffer(&self, id: BufferId) -> &Buffer {
         &self.buffers[id.0 as usize]

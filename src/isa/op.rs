@@ -67,6 +67,43 @@ pub enum ActFunc {
     Rsqrt,
     /// 1 / x
     Reciprocal,
+    /// sqrt(x) (format 2).
+    Sqrt,
+    /// ln(x) (format 2).
+    Log,
+    /// |x| (format 2).
+    Abs,
+    /// -1, 0 or 1 by the sign of x; NaN stays NaN (format 2).
+    Sign,
+    /// sin(x) (format 2).
+    Sin,
+    /// cos(x) (format 2).
+    Cos,
+    /// ln(1 + e^x) (format 2).
+    Softplus,
+    /// The error function (format 2).
+    Erf,
+    /// GELU by the error function: x * (1 + erf(x / sqrt 2)) / 2 (format 2).
+    GeluExact,
+}
+
+impl ActFunc {
+    /// The trace format version that introduced it.
+    pub const fn version(self) -> u32 {
+        match self {
+            ActFunc::Identity
+            | ActFunc::Relu
+            | ActFunc::Gelu
+            | ActFunc::Silu
+            | ActFunc::Sigmoid
+            | ActFunc::Tanh
+            | ActFunc::Exp
+            | ActFunc::Square
+            | ActFunc::Rsqrt
+            | ActFunc::Reciprocal => 1,
+            _ => 2,
+        }
+    }
 }
 
 /// Binary ALU operations of `tensor_tensor` and `tensor_scalar`.
@@ -84,6 +121,32 @@ pub enum AluOp {
     Min,
     /// a / b
     Div,
+    /// a to the power b (NumPy's `np.power`; format 2).
+    Pow,
+    /// a modulo b with the sign of b (NumPy's `np.mod`, Python's `%`; format 2).
+    Mod,
+    /// 1.0 if a >= b, else 0.0 (format 2).
+    Ge,
+    /// 1.0 if a > b, else 0.0 (format 2).
+    Gt,
+    /// 1.0 if a <= b, else 0.0 (format 2).
+    Le,
+    /// 1.0 if a < b, else 0.0 (format 2).
+    Lt,
+    /// 1.0 if a == b, else 0.0 (format 2).
+    Eq,
+    /// 1.0 if a != b, else 0.0 (format 2; true when either is NaN).
+    Ne,
+}
+
+impl AluOp {
+    /// The trace format version that introduced it.
+    pub const fn version(self) -> u32 {
+        match self {
+            AluOp::Add | AluOp::Sub | AluOp::Mul | AluOp::Max | AluOp::Min | AluOp::Div => 1,
+            _ => 2,
+        }
+    }
 }
 
 /// Reductions along the free axis.
@@ -93,6 +156,18 @@ pub enum ReduceOp {
     Sum,
     /// Maximum, from -inf; a NaN propagates.
     Max,
+    /// Minimum, from +inf; a NaN propagates (format 2).
+    Min,
+}
+
+impl ReduceOp {
+    /// The trace format version that introduced it.
+    pub const fn version(self) -> u32 {
+        match self {
+            ReduceOp::Sum | ReduceOp::Max => 1,
+            ReduceOp::Min => 2,
+        }
+    }
 }
 
 /// Comparisons of `affine_select`.
@@ -152,6 +227,29 @@ pub struct TensorScalar {
     pub op0: (AluOp, Scalar),
     /// Optional second operation and operand.
     pub op1: Option<(AluOp, Scalar)>,
+    /// Per stage: compute `scalar op x` instead of `x op scalar` (format 2's `reverse0`,
+    /// `reverse1`; NKI's operand order for the non-commutative operations).
+    pub reverse: [bool; 2],
+}
+
+/// Operands of [`Op::TensorTensorScan`]: per partition, along the free axis,
+/// `dst[p, j] = (dst[p, j - 1] op0 a[p, j]) op1 b[p, j]`, with `initial` before `j = 0`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorTensorScan {
+    /// Engine (vector or gpsimd).
+    pub engine: Engine,
+    /// Output tile, written in its buffer's dtype.
+    pub dst: Tile,
+    /// First input (same shape as `dst`).
+    pub a: Tile,
+    /// Second input (same shape as `dst`).
+    pub b: Tile,
+    /// The value before the first element: an immediate or one per partition.
+    pub initial: Scalar,
+    /// Combines the running value with `a`.
+    pub op0: AluOp,
+    /// Combines that with `b`.
+    pub op1: AluOp,
 }
 
 /// One instruction's operation and operands.
@@ -181,9 +279,12 @@ pub enum Op {
         /// Add to `dst` (true) or overwrite it (false).
         accumulate: bool,
     },
-    /// `dst[f, p] = src[p, f]` through the PE array, into PSUM.
+    /// `dst[f, p] = src[p, f]`: on the tensor engine through the PE array into PSUM; on the
+    /// vector engine (format 2) SBUF to SBUF, at most 32 by 32.
     Transpose {
-        /// PSUM tile `[F, P]`.
+        /// Engine (tensor or vector).
+        engine: Engine,
+        /// `[F, P]` destination (PSUM on the tensor engine, SBUF on the vector engine).
         dst: Tile,
         /// SBUF tile `[P, F]`.
         src: Tile,
@@ -282,6 +383,16 @@ pub enum Op {
         /// `[P, 3k]` source.
         src: Tile,
     },
+    /// Vector: `dst = 1 / src`, elementwise (format 2; NKI's `nisa.reciprocal`).
+    Reciprocal {
+        /// Output tile, in its buffer's dtype.
+        dst: Tile,
+        /// Input tile (same shape as `dst`).
+        src: Tile,
+    },
+    /// A scan along the free axis (format 2; NKI's `nisa.tensor_tensor_scan`). Boxed: its four
+    /// tiles would otherwise size every instruction.
+    TensorTensorScan(Box<TensorTensorScan>),
 }
 
 /// An operation without its operands (one per [`Op`] variant): its trace opcode and the engines
@@ -314,10 +425,16 @@ pub enum OpKind {
     BnStats,
     /// [`Op::BnAggr`].
     BnAggr,
+    /// [`Op::Reciprocal`].
+    Reciprocal,
+    /// [`Op::TensorTensorScan`].
+    TensorTensorScan,
 }
 
 /// Vector (the default) or GpSimd.
 const VG: &[Engine] = &[Engine::Vector, Engine::GpSimd];
+/// Tensor (the default) or Vector.
+const TV: &[Engine] = &[Engine::Tensor, Engine::Vector];
 /// Vector (the default), Scalar or GpSimd.
 const VSG: &[Engine] = &[Engine::Vector, Engine::Scalar, Engine::GpSimd];
 
@@ -338,6 +455,8 @@ impl OpKind {
             OpKind::AffineSelect => "affine_select",
             OpKind::BnStats => "bn_stats",
             OpKind::BnAggr => "bn_aggr",
+            OpKind::Reciprocal => "reciprocal",
+            OpKind::TensorTensorScan => "tensor_tensor_scan",
         }
     }
 
@@ -347,12 +466,24 @@ impl OpKind {
     pub const fn engines(self) -> &'static [Engine] {
         match self {
             OpKind::DmaCopy => &[Engine::Dma],
-            OpKind::Matmul | OpKind::Transpose => &[Engine::Tensor],
+            OpKind::Matmul => &[Engine::Tensor],
+            OpKind::Transpose => TV,
             OpKind::Activation => &[Engine::Scalar],
-            OpKind::TensorTensor | OpKind::TensorReduce | OpKind::Memset => VG,
+            OpKind::TensorTensor
+            | OpKind::TensorReduce
+            | OpKind::Memset
+            | OpKind::TensorTensorScan => VG,
             OpKind::TensorScalar | OpKind::TensorCopy => VSG,
             OpKind::Iota | OpKind::AffineSelect => &[Engine::GpSimd],
-            OpKind::BnStats | OpKind::BnAggr => &[Engine::Vector],
+            OpKind::BnStats | OpKind::BnAggr | OpKind::Reciprocal => &[Engine::Vector],
+        }
+    }
+
+    /// The trace format version that introduced it.
+    pub const fn version(self) -> u32 {
+        match self {
+            OpKind::Reciprocal | OpKind::TensorTensorScan => 2,
+            _ => 1,
         }
     }
 }
@@ -374,6 +505,8 @@ impl Op {
             Op::AffineSelect { .. } => OpKind::AffineSelect,
             Op::BnStats { .. } => OpKind::BnStats,
             Op::BnAggr { .. } => OpKind::BnAggr,
+            Op::Reciprocal { .. } => OpKind::Reciprocal,
+            Op::TensorTensorScan(_) => OpKind::TensorTensorScan,
         }
     }
 
@@ -386,16 +519,47 @@ impl Op {
     pub fn engine(&self) -> Engine {
         match self {
             Op::DmaCopy { .. } => Engine::Dma,
-            Op::Matmul { .. } | Op::Transpose { .. } => Engine::Tensor,
+            Op::Matmul { .. } => Engine::Tensor,
+            Op::Transpose { engine, .. } => *engine,
             Op::Activation(_) => Engine::Scalar,
             Op::TensorScalar(ts) => ts.engine,
+            Op::TensorTensorScan(s) => s.engine,
             Op::TensorTensor { engine, .. }
             | Op::TensorReduce { engine, .. }
             | Op::TensorCopy { engine, .. }
             | Op::Memset { engine, .. } => *engine,
             Op::Iota { .. } | Op::AffineSelect { .. } => Engine::GpSimd,
-            Op::BnStats { .. } | Op::BnAggr { .. } => Engine::Vector,
+            Op::BnStats { .. } | Op::BnAggr { .. } | Op::Reciprocal { .. } => Engine::Vector,
         }
+    }
+
+    /// The trace format version it needs: 2 when it uses anything format 2 added (a new opcode,
+    /// function, ALU operation or reduction, a reversed `tensor_scalar` stage, a vector
+    /// transpose), else 1.
+    pub fn version(&self) -> u32 {
+        let alu = |o: &AluOp| o.version();
+        let v = match self {
+            Op::Activation(a) => a
+                .func
+                .version()
+                .max(a.reduce.as_ref().map_or(1, |r| r.0.version())),
+            Op::TensorTensor { op, .. } => alu(op),
+            Op::TensorScalar(ts) => {
+                let rev = if ts.reverse.contains(&true) { 2 } else { 1 };
+                rev.max(alu(&ts.op0.0))
+                    .max(ts.op1.as_ref().map_or(1, |o| alu(&o.0)))
+            }
+            Op::TensorReduce { op, .. } => op.version(),
+            Op::Transpose { engine, .. } => {
+                if *engine == Engine::Tensor {
+                    1
+                } else {
+                    2
+                }
+            }
+            _ => 1,
+        };
+        v.max(self.kind().version())
     }
 
     /// Tiles it reads (a matmul with `accumulate` also reads its destination).
@@ -410,8 +574,14 @@ impl Op {
             }
         }
         match self {
-            Op::DmaCopy { src, .. } | Op::Transpose { src, .. } | Op::TensorCopy { src, .. } => {
-                list(&[src])
+            Op::DmaCopy { src, .. }
+            | Op::Transpose { src, .. }
+            | Op::TensorCopy { src, .. }
+            | Op::Reciprocal { src, .. } => list(&[src]),
+            Op::TensorTensorScan(s) => {
+                let mut v = list(&[&s.a, &s.b]);
+                v.extend(scalar(&s.initial));
+                v
             }
             Op::Matmul {
                 dst,
@@ -462,6 +632,7 @@ impl Op {
                 v
             }
             Op::TensorScalar(ts) => list(&[&ts.dst]),
+            Op::TensorTensorScan(s) => list(&[&s.dst]),
             Op::DmaCopy { dst, .. }
             | Op::Matmul { dst, .. }
             | Op::Transpose { dst, .. }
@@ -472,7 +643,8 @@ impl Op {
             | Op::Iota { dst, .. }
             | Op::AffineSelect { dst, .. }
             | Op::BnStats { dst, .. }
-            | Op::BnAggr { dst, .. } => list(&[dst]),
+            | Op::BnAggr { dst, .. }
+            | Op::Reciprocal { dst, .. } => list(&[dst]),
         }
     }
 }

@@ -10,7 +10,8 @@ use std::fmt::{self, Display, Formatter};
 
 use super::parse::{ACT_FUNCS, ALU_OPS, CMP_OPS, REDUCE_OPS, name_of};
 use super::{
-    AccessPattern, Activation, Buffer, Init, Op, Program, Scalar, TRACE_VERSION, TensorScalar, Tile,
+    AccessPattern, Activation, Buffer, Init, Op, Program, Scalar, TensorScalar, TensorTensorScan,
+    Tile,
 };
 
 /// Print a program as trace text.
@@ -24,13 +25,16 @@ struct Printer<'a>(&'a Program);
 impl Display for Printer<'_> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         let p = self.0;
-        writeln!(f, "trnsim-trace {TRACE_VERSION}")?;
+        // The oldest version that holds the program, so format-1 programs stay readable by
+        // format-1 readers; format 2 writes its new keys with their defaults too.
+        let v2 = p.version() >= 2;
+        writeln!(f, "trnsim-trace {}", if v2 { 2 } else { 1 })?;
         writeln!(f, "kernel {}", p.name)?;
         for b in &p.buffers {
             buffer(f, b)?;
         }
         for i in &p.instrs {
-            op(f, p, &i.op)?;
+            op(f, p, &i.op, v2)?;
             writeln!(f)?;
         }
         Ok(())
@@ -116,8 +120,8 @@ impl Display for S<'_> {
     }
 }
 
-/// One instruction line (without the newline).
-fn op(f: &mut Formatter<'_>, p: &Program, op: &Op) -> fmt::Result {
+/// One instruction line (without the newline); `v2`: the file is format 2, whose keys it writes.
+fn op(f: &mut Formatter<'_>, p: &Program, op: &Op, v2: bool) -> fmt::Result {
     let t = |tile| T(p, tile);
     f.write_str(op.opcode())?;
     match op {
@@ -141,9 +145,16 @@ fn op(f: &mut Formatter<'_>, p: &Program, op: &Op) -> fmt::Result {
             t(stationary),
             t(moving)
         ),
-        Op::Transpose { dst, src } | Op::BnStats { dst, src } | Op::BnAggr { dst, src } => {
+        Op::Transpose { engine, dst, src } => {
+            if v2 {
+                write!(f, " engine={}", engine.name())?;
+            }
             write!(f, " dst={} src={}", t(dst), t(src))
         }
+        Op::BnStats { dst, src } | Op::BnAggr { dst, src } | Op::Reciprocal { dst, src } => {
+            write!(f, " dst={} src={}", t(dst), t(src))
+        }
+        Op::TensorTensorScan(s) => scan(f, p, s),
         Op::Activation(a) => activation(f, p, a),
         Op::TensorTensor {
             engine,
@@ -160,7 +171,7 @@ fn op(f: &mut Formatter<'_>, p: &Program, op: &Op) -> fmt::Result {
             t(a),
             t(b)
         ),
-        Op::TensorScalar(ts) => tensor_scalar(f, p, ts),
+        Op::TensorScalar(ts) => tensor_scalar(f, p, ts, v2),
         Op::TensorReduce {
             engine,
             op,
@@ -241,8 +252,23 @@ fn activation(f: &mut Formatter<'_>, p: &Program, a: &Activation) -> fmt::Result
     }
 }
 
-/// The operands of a `tensor_scalar` line.
-fn tensor_scalar(f: &mut Formatter<'_>, p: &Program, ts: &TensorScalar) -> fmt::Result {
+/// The operands of a `tensor_tensor_scan` line.
+fn scan(f: &mut Formatter<'_>, p: &Program, s: &TensorTensorScan) -> fmt::Result {
+    write!(
+        f,
+        " engine={} dst={} a={} b={} initial={} op0={} op1={}",
+        s.engine.name(),
+        T(p, &s.dst),
+        T(p, &s.a),
+        T(p, &s.b),
+        S(p, &s.initial),
+        name_of(&ALU_OPS, &s.op0),
+        name_of(&ALU_OPS, &s.op1)
+    )
+}
+
+/// The operands of a `tensor_scalar` line (`reverse0`, `reverse1` in format 2 only).
+fn tensor_scalar(f: &mut Formatter<'_>, p: &Program, ts: &TensorScalar, v2: bool) -> fmt::Result {
     let t = |tile| T(p, tile);
     let s = |scalar| S(p, scalar);
     let TensorScalar {
@@ -251,6 +277,7 @@ fn tensor_scalar(f: &mut Formatter<'_>, p: &Program, ts: &TensorScalar) -> fmt::
         src,
         op0,
         op1,
+        reverse,
     } = ts;
     write!(
         f,
@@ -261,8 +288,11 @@ fn tensor_scalar(f: &mut Formatter<'_>, p: &Program, ts: &TensorScalar) -> fmt::
         name_of(&ALU_OPS, &op0.0),
         s(&op0.1)
     )?;
-    match op1 {
-        Some((o, v)) => write!(f, " op1={} scalar1={}", name_of(&ALU_OPS, o), s(v)),
-        None => Ok(()),
+    if let Some((o, v)) = op1 {
+        write!(f, " op1={} scalar1={}", name_of(&ALU_OPS, o), s(v))?;
     }
+    if v2 {
+        write!(f, " reverse0={} reverse1={}", reverse[0], reverse[1])?;
+    }
+    Ok(())
 }

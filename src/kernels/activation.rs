@@ -38,6 +38,7 @@ pub(super) fn act_f64(f: ActFunc, v: f64) -> f64 {
         ActFunc::Square => v * v,
         ActFunc::Rsqrt => v.sqrt().recip(),
         ActFunc::Reciprocal => v.recip(),
+        f => crate::chip::exec::act_f64(f, v), // format 2's functions (no kernel offers them)
     }
 }
 

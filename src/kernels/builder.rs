@@ -386,6 +386,7 @@ pub(super) fn tensor_scalar(
         src,
         op0,
         op1,
+        reverse: [false; 2],
     }))
 }
 

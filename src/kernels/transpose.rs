@@ -9,7 +9,7 @@ use super::builder::{Builder, Role, evac_engine, hbm_block, hbm_block_t};
 use super::rows::Ring;
 use super::{Kernel, Params, Result};
 use crate::arch::Hardware;
-use crate::isa::{Op, Program};
+use crate::isa::{Engine, Op, Program};
 
 pub(super) struct Transpose;
 
@@ -78,6 +78,7 @@ impl Kernel for Transpose {
                     let pb = (k % 2) * bank;
                     for (i, &(o, nr)) in blocks.iter().enumerate() {
                         b.push(Op::Transpose {
+                            engine: Engine::Tensor,
                             dst: super::builder::tile(ps, 0, nc, pb + i * T, nr),
                             src: xin.tile(o, nr, j, nc),
                         });

@@ -6,6 +6,7 @@ mod cast;
 pub(crate) mod codec;
 mod dtype;
 mod error;
+mod math;
 pub mod npy;
 mod tensor;
 
@@ -13,6 +14,7 @@ pub use cast::{Cast, random_u32};
 pub use codec::{Overflow, Rounding};
 pub use dtype::{DType, DTypeInfo, valid_names};
 pub use error::{Error, Result};
+pub use math::erf;
 pub use tensor::Tensor;
 
 /// Format a value the way trnsim prints numbers for people: the shortest text that reads back

@@ -3,7 +3,8 @@
 //! (activation functions in f64, rounded once).
 
 use super::{Exec, Result};
-use crate::isa::{ActFunc, AluOp, ReduceOp, Scalar, Tile};
+use crate::isa::{ActFunc, AluOp, ReduceOp, Scalar, TensorTensorScan, Tile};
+use crate::numerics::erf;
 
 impl Exec<'_> {
     pub(super) fn copy(&mut self, dst: &Tile, src: &Tile) -> Result<()> {
@@ -73,8 +74,13 @@ impl Exec<'_> {
         src: &Tile,
         op0: &(AluOp, Scalar),
         op1: Option<&(AluOp, Scalar)>,
+        reverse: [bool; 2],
     ) -> Result<()> {
         let (l, mut v) = self.read(src, "src")?;
+        // Stage k: `x op s`, or `s op x` when reversed.
+        let stage = |op: AluOp, x: f32, s: f32, rev: bool| {
+            if rev { alu(op, s, x) } else { alu(op, x, s) }
+        };
         let (p, f) = (l.partitions(), l.free());
         let s0 = self.scalar(&op0.1, p, "scalar0")?;
         let s1 = match op1 {
@@ -83,13 +89,48 @@ impl Exec<'_> {
         };
         for (i, row) in v.chunks_mut(f.max(1)).enumerate() {
             for x in row.iter_mut() {
-                *x = alu(op0.0, *x, s0[i]);
+                *x = stage(op0.0, *x, s0[i], reverse[0]);
                 if let (Some((op, _)), Some(s1)) = (op1, &s1) {
-                    *x = alu(*op, *x, s1[i]);
+                    *x = stage(*op, *x, s1[i], reverse[1]);
                 }
             }
         }
         self.write(dst, &mut v)
+    }
+
+    /// `dst = 1 / src` in f32 (one correctly rounded division), then the dtype's rounding.
+    pub(super) fn reciprocal(&mut self, dst: &Tile, src: &Tile) -> Result<()> {
+        let (_, mut v) = self.read(src, "src")?;
+        for x in v.iter_mut() {
+            *x = 1.0 / *x;
+        }
+        self.write(dst, &mut v)
+    }
+
+    /// The scan along each partition's free axis, in f32 with each step rounded to f32 (the
+    /// running value is the engine's fp32 accumulator; only `dst` is rounded to its dtype).
+    pub(super) fn tensor_tensor_scan(&mut self, s: &TensorTensorScan) -> Result<()> {
+        let (l, mut va) = self.read(&s.a, "a")?;
+        let (_, vb) = self.read(&s.b, "b")?;
+        if va.len() != vb.len() {
+            return Err(self.err(format_args!(
+                "a '{}' has {} elements but b '{}' has {}",
+                self.buffer_name(&s.a),
+                va.len(),
+                self.buffer_name(&s.b),
+                vb.len()
+            )));
+        }
+        let (p, f) = (l.partitions(), l.free());
+        let init = self.scalar(&s.initial, p, "initial")?;
+        for (i, (row, brow)) in va.chunks_mut(f.max(1)).zip(vb.chunks(f.max(1))).enumerate() {
+            let mut acc = init[i];
+            for (x, &y) in row.iter_mut().zip(brow) {
+                acc = alu(s.op1, alu(s.op0, acc, *x), y);
+                *x = acc;
+            }
+        }
+        self.write(&s.dst, &mut va)
     }
 
     pub(super) fn tensor_reduce(&mut self, op: ReduceOp, dst: &Tile, src: &Tile) -> Result<()> {
@@ -114,9 +155,13 @@ impl Exec<'_> {
 /// f32 (f64 carries more than twice f32's precision, so the basic operations are correctly
 /// rounded; the transcendental ones are within an ulp of f32). NaN propagates.
 fn act(func: ActFunc, x: f32) -> f32 {
-    let v = x as f64;
+    act_f64(func, x as f64) as f32
+}
+
+/// A Scalar-engine function in f64 (the kernels' references use it for format 2's functions).
+pub(crate) fn act_f64(func: ActFunc, v: f64) -> f64 {
     let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
-    let y = match func {
+    match func {
         ActFunc::Identity => v,
         ActFunc::Relu => {
             if v > 0.0 || v.is_nan() {
@@ -136,13 +181,52 @@ fn act(func: ActFunc, x: f32) -> f32 {
         ActFunc::Square => v * v,
         ActFunc::Rsqrt => 1.0 / v.sqrt(),
         ActFunc::Reciprocal => 1.0 / v,
-    };
-    y as f32
+        ActFunc::Sqrt => v.sqrt(),
+        ActFunc::Log => v.ln(),
+        ActFunc::Abs => v.abs(),
+        ActFunc::Sign => {
+            if v > 0.0 {
+                1.0
+            } else if v < 0.0 {
+                -1.0
+            } else {
+                v // 0, -0 and NaN stay as they are (NumPy's np.sign)
+            }
+        }
+        ActFunc::Sin => v.sin(),
+        ActFunc::Cos => v.cos(),
+        // ln(1 + e^x) without overflow: max(x, 0) + ln(1 + e^-|x|).
+        ActFunc::Softplus => v.max(0.0) + (-v.abs()).exp().ln_1p(),
+        ActFunc::Erf => erf(v),
+        ActFunc::GeluExact => 0.5 * v * (1.0 + erf(v / std::f64::consts::SQRT_2)),
+    }
 }
 
 /// A binary ALU operation in f32; `max` and `min` propagate NaN (IEEE `max` would drop it).
-fn alu(op: AluOp, a: f32, b: f32) -> f32 {
+/// `pow` and `mod` are computed in f64 and rounded once; `mod` takes the divisor's sign
+/// (`np.mod`, Python's `%`: `mod(-1, 3) = 2`, `mod(1, -3) = -2`; NaN for a zero divisor).
+/// Comparisons give 1.0 or 0.0 (false with a NaN, except `ne`).
+pub(super) fn alu(op: AluOp, a: f32, b: f32) -> f32 {
+    let flag = |c: bool| if c { 1.0 } else { 0.0 };
     match op {
+        AluOp::Pow => (a as f64).powf(b as f64) as f32,
+        AluOp::Mod => {
+            let (x, y) = (a as f64, b as f64);
+            let r = x % y;
+            (if r == 0.0 {
+                0.0f64.copysign(y)
+            } else if (r < 0.0) != (y < 0.0) {
+                r + y
+            } else {
+                r
+            }) as f32
+        }
+        AluOp::Ge => flag(a >= b),
+        AluOp::Gt => flag(a > b),
+        AluOp::Le => flag(a <= b),
+        AluOp::Lt => flag(a < b),
+        AluOp::Eq => flag(a == b),
+        AluOp::Ne => flag(a != b),
         AluOp::Add => a + b,
         AluOp::Sub => a - b,
         AluOp::Mul => a * b,
@@ -154,12 +238,20 @@ fn alu(op: AluOp, a: f32, b: f32) -> f32 {
     }
 }
 
-/// Reduce a row in f32, in order: the sum starts at 0, the max at -inf; NaN propagates.
+/// Reduce a row in f32, in order: the sum starts at 0, the max at -inf, the min at +inf; NaN
+/// propagates.
 fn reduce_row(op: ReduceOp, row: &[f32]) -> f32 {
     match op {
         ReduceOp::Sum => row.iter().fold(0.0, |acc, &x| acc + x),
         ReduceOp::Max => row.iter().fold(f32::NEG_INFINITY, |acc, &x| {
             if x > acc || (x.is_nan() && !acc.is_nan()) {
+                x
+            } else {
+                acc
+            }
+        }),
+        ReduceOp::Min => row.iter().fold(f32::INFINITY, |acc, &x| {
+            if x < acc || (x.is_nan() && !acc.is_nan()) {
                 x
             } else {
                 acc

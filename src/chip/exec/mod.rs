@@ -34,6 +34,7 @@ use ndarray::{ArrayD, IxDyn};
 use super::{Error, Result};
 use crate::isa::{Buffer, BufferId, Init, Op, Program, Tile};
 use crate::numerics::{Cast, DType, Rounding, Tensor, random_u32};
+pub(crate) use elementwise::act_f64;
 pub use tensor::{GEMM_MAX_K, MatmulPath, matmul_f32, matmul_path};
 
 /// Options of functional execution: how results are rounded into narrow dtypes.
@@ -203,12 +204,16 @@ pub fn execute_instr(
             moving,
             accumulate,
         } => ex.matmul(dst, stationary, moving, *accumulate),
-        Op::Transpose { dst, src } => ex.transpose(dst, src),
+        Op::Transpose { dst, src, .. } => ex.transpose(dst, src),
+        Op::Reciprocal { dst, src } => ex.reciprocal(dst, src),
+        Op::TensorTensorScan(s) => ex.tensor_tensor_scan(s),
         Op::Activation(a) => {
             ex.activation(a.func, &a.dst, &a.src, &a.scale, &a.bias, a.reduce.as_ref())
         }
         Op::TensorTensor { op, dst, a, b, .. } => ex.tensor_tensor(*op, dst, a, b),
-        Op::TensorScalar(ts) => ex.tensor_scalar(&ts.dst, &ts.src, &ts.op0, ts.op1.as_ref()),
+        Op::TensorScalar(ts) => {
+            ex.tensor_scalar(&ts.dst, &ts.src, &ts.op0, ts.op1.as_ref(), ts.reverse)
+        }
         Op::TensorReduce { op, dst, src, .. } => ex.tensor_reduce(*op, dst, src),
         Op::Memset { dst, value, .. } => ex.memset(dst, *value),
         Op::Iota {

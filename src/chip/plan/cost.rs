@@ -166,7 +166,11 @@ pub(super) fn instr_cost(
         Op::Matmul {
             stationary, dst, ..
         } => matmul_cost(info, &k.hw.pe, stationary, dst, loaded, stationary_writer),
-        Op::Transpose { src, .. } => {
+        Op::Transpose {
+            engine: Engine::Tensor,
+            src,
+            ..
+        } => {
             *loaded = None;
             let pe = &k.hw.pe;
             let (p, f) = (src.np() as u64, src.free_size() as u64);
@@ -179,7 +183,10 @@ pub(super) fn instr_cost(
             }
         }
         Op::DmaCopy { dst, src, queue } => dma_cost(info, k, dst, src, queue.engine),
-        Op::Activation(_)
+        Op::Transpose { .. }
+        | Op::Reciprocal { .. }
+        | Op::TensorTensorScan(_)
+        | Op::Activation(_)
         | Op::TensorTensor { .. }
         | Op::TensorScalar(_)
         | Op::TensorReduce { .. }
@@ -306,21 +313,21 @@ fn compute_cycles(
                 n.max(min)
             }
         }
-        Op::TensorCopy { .. } | Op::BnStats { .. } => n.max(min),
+        // A vector transpose (at most 32 x 32) moves its elements as a Vector copy would.
+        Op::TensorCopy { .. } | Op::BnStats { .. } | Op::Transpose { .. } => n.max(min),
+        // `reciprocal` at the preset's reciprocal rate: max(min, N * reciprocal_cycles_per_elem).
+        Op::Reciprocal { .. } => (n * c.reciprocal_cycles_per_elem as f64).max(min),
         Op::TensorTensor { op: alu, a, b, .. } => {
-            let all_bf16_sbuf = tiles.iter().all(|t| {
-                dtype(t) == DType::BFloat16 && mem(t) == Memory::Sbuf && t.ap.is_contiguous()
-            });
-            let fast = mem(a) == Memory::Psum
-                || mem(b) == Memory::Psum
-                || (all_bf16_sbuf && matches!(alu, AluOp::Add | AluOp::Sub | AluOp::Mul));
-            let per = if *alu == AluOp::Div {
-                c.reciprocal_cycles_per_elem
-            } else if fast {
-                c.tensor_tensor_fast_cycles_per_elem
-            } else {
-                c.tensor_tensor_cycles_per_elem
-            };
+            let fast = tensor_tensor_fast(&[*alu], mem(a), mem(b), tiles, &dtype, &mem);
+            let per = tensor_tensor_per_elem(c, &[*alu], fast);
+            (n * per as f64).max(min)
+        }
+        // A scan costs a tensor_tensor over the same elements (both of its operations decide
+        // the rate: a divide makes it the reciprocal rate, the fast path needs both fast).
+        Op::TensorTensorScan(s) => {
+            let ops = [s.op0, s.op1];
+            let fast = tensor_tensor_fast(&ops, mem(&s.a), mem(&s.b), tiles, &dtype, &mem);
+            let per = tensor_tensor_per_elem(c, &ops, fast);
             (n * per as f64).max(min)
         }
         Op::TensorReduce { op: r, src, .. } => {
@@ -345,9 +352,41 @@ fn compute_cycles(
             .max(min)
         }
         Op::Iota { .. } | Op::AffineSelect { .. } => c.gpsimd_fixed_cycles as f64 + n,
-        Op::DmaCopy { .. } | Op::Matmul { .. } | Op::Transpose { .. } => {
+        Op::DmaCopy { .. } | Op::Matmul { .. } => {
             unreachable!("DMA and tensor ops have costs of their own")
         }
+    }
+}
+
+/// Whether a `tensor_tensor` with operations `ops` (one; a scan's two) whose inputs are in
+/// `mem_a` and `mem_b` runs at the fast rate: an input in PSUM, or add/sub/mul on contiguous
+/// bf16 in SBUF.
+fn tensor_tensor_fast(
+    ops: &[AluOp],
+    mem_a: Memory,
+    mem_b: Memory,
+    tiles: &TileList,
+    dtype: &dyn Fn(&Tile) -> DType,
+    mem: &dyn Fn(&Tile) -> Memory,
+) -> bool {
+    let all_bf16_sbuf = tiles
+        .iter()
+        .all(|t| dtype(t) == DType::BFloat16 && mem(t) == Memory::Sbuf && t.ap.is_contiguous());
+    let simple = ops
+        .iter()
+        .all(|o| matches!(o, AluOp::Add | AluOp::Sub | AluOp::Mul));
+    mem_a == Memory::Psum || mem_b == Memory::Psum || (all_bf16_sbuf && simple)
+}
+
+/// Cycles per element of a `tensor_tensor` with operations `ops`: the reciprocal rate with a
+/// divide, else the fast or the ordinary rate.
+fn tensor_tensor_per_elem(c: &CostConfig, ops: &[AluOp], fast: bool) -> u32 {
+    if ops.contains(&AluOp::Div) {
+        c.reciprocal_cycles_per_elem
+    } else if fast {
+        c.tensor_tensor_fast_cycles_per_elem
+    } else {
+        c.tensor_tensor_cycles_per_elem
     }
 }
 

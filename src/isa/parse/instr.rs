@@ -7,6 +7,13 @@ use super::specs::{Kind, MAX_KEYS, SPECS, Slots, Value};
 use super::{LResult, Parser, fail};
 use crate::isa::{Instr, OpKind};
 
+/// Keys that format 2 added to opcodes of format 1 (a format-1 file may not give them).
+const V2_KEYS: [(OpKind, &str); 3] = [
+    (OpKind::TensorScalar, "reverse0"),
+    (OpKind::TensorScalar, "reverse1"),
+    (OpKind::Transpose, "engine"),
+];
+
 impl<'t> Parser<'t> {
     /// `OPCODE KEY=VALUE ...` (after the opcode, which starts at `at`).
     pub(super) fn instr(&mut self, c: &mut Cur<'t>, opcode: &str, at: usize) -> LResult<()> {
@@ -19,6 +26,7 @@ impl<'t> Parser<'t> {
             );
             return Err(fail(at, msg));
         };
+        self.needs(spec.kind.version(), at, format_args!("opcode '{opcode}'"))?;
         let mut slots = Slots {
             spec,
             op_pos: at,
@@ -58,6 +66,10 @@ impl<'t> Parser<'t> {
             );
             return Err(fail(key_at, msg));
         };
+        if V2_KEYS.contains(&(spec.kind, key)) {
+            let what = format_args!("key '{key}' of {}", spec.kind.name());
+            self.needs(2, key_at, what)?;
+        }
         if slots.vals[idx].is_some() {
             let msg = format!("duplicate key '{key}' for {}", spec.kind.name());
             return Err(fail(key_at, msg));
@@ -90,7 +102,8 @@ impl<'t> Parser<'t> {
         op: OpKind,
         key: &str,
     ) -> LResult<Value> {
-        Ok(match kind {
+        let at = c.pos;
+        let value = match kind {
             Kind::Tile => Value::Tile(self.tile(c)?),
             Kind::Scalar => Value::Scalar(self.scalar(c, key)?),
             Kind::F32 => Value::F32(c.float(format_args!("a float for '{key}'"))?),
@@ -102,6 +115,15 @@ impl<'t> Parser<'t> {
             Kind::Alu => Value::Alu(c.choice(&ALU_OPS, "ALU operation")?),
             Kind::Red => Value::Red(c.choice(&REDUCE_OPS, "reduction")?),
             Kind::Cmp => Value::Cmp(c.choice(&CMP_OPS, "comparison")?),
-        })
+        };
+        let (since, what) = match &value {
+            Value::Func(f) => (f.version(), "activation function"),
+            Value::Alu(o) => (o.version(), "ALU operation"),
+            Value::Red(r) => (r.version(), "reduction"),
+            _ => (1, ""),
+        };
+        let word = c.s.get(at..c.pos).unwrap_or("?");
+        self.needs(since, at, format_args!("{what} '{word}'"))?;
+        Ok(value)
     }
 }

@@ -34,6 +34,7 @@ pub fn parse(text: &str, file: &str) -> Result<Program> {
         program: Program::default(),
         rest: "",
         line: 0,
+        version: TRACE_VERSION,
     };
     parser.run(text, file)?;
     Ok(parser.program)
@@ -64,6 +65,8 @@ struct Parser<'t> {
     rest: &'t str,
     /// Current 1-based line.
     line: u32,
+    /// The format version the header names.
+    version: u32,
 }
 
 impl<'t> Parser<'t> {
@@ -86,14 +89,19 @@ impl<'t> Parser<'t> {
                 continue;
             }
             let step = match stage {
-                Stage::Header => header(&mut c).map(|()| Stage::Kernel),
+                Stage::Header => header(&mut c).map(|v| {
+                    self.version = v;
+                    Stage::Kernel
+                }),
                 Stage::Kernel => self.kernel(&mut c).map(|()| Stage::Body),
                 Stage::Body => self.body_line(&mut c).map(|()| Stage::Body),
             };
             stage = step.map_err(|f| error(file, self.line, code, f))?;
         }
         let missing = match stage {
-            Stage::Header => "expected the header 'trnsim-trace 1', found end of file",
+            Stage::Header => {
+                "expected the header 'trnsim-trace 1' or 'trnsim-trace 2', found end of file"
+            }
             Stage::Kernel => "expected 'kernel NAME' after the header, found end of file",
             Stage::Body => return Ok(()),
         };
@@ -127,6 +135,18 @@ impl<'t> Parser<'t> {
         }
     }
 
+    /// The error for a feature of format `since` in a file headed with an older version.
+    fn needs(&self, since: u32, at: usize, what: impl std::fmt::Display) -> LResult<()> {
+        if since <= self.version {
+            return Ok(());
+        }
+        let msg = format!(
+            "{what} needs trnsim-trace {since} (this file is headed 'trnsim-trace {}')",
+            self.version
+        );
+        Err(fail(at, msg))
+    }
+
     /// The message for a name that is not (yet) a buffer.
     fn unknown_buffer(&self, name: &str) -> String {
         match later_declaration(self.rest, name) {
@@ -142,12 +162,13 @@ impl<'t> Parser<'t> {
     }
 }
 
-/// `trnsim-trace VERSION` with the version this build reads.
-fn header(c: &mut Cur) -> LResult<()> {
+/// `trnsim-trace VERSION` with a version this build reads (1 to [`TRACE_VERSION`]): the version.
+fn header(c: &mut Cur) -> LResult<u32> {
     let at = c.pos;
     if c.token() != "trnsim-trace" || !c.at_ws_or_end() {
         let msg = format!(
-            "missing header: expected 'trnsim-trace {TRACE_VERSION}' as the first line, found {}",
+            "missing header: expected 'trnsim-trace 1' or 'trnsim-trace {TRACE_VERSION}' as the \
+             first line, found {}",
             c.describe(at)
         );
         return Err(fail(at, msg));
@@ -155,13 +176,14 @@ fn header(c: &mut Cur) -> LResult<()> {
     c.skip_ws();
     let v_at = c.pos;
     let version = c.uint("the format version")?;
-    if version != u64::from(TRACE_VERSION) {
+    if !(1..=u64::from(TRACE_VERSION)).contains(&version) {
         let msg = format!(
-            "unsupported trace version {version}; this build reads version {TRACE_VERSION}"
+            "unsupported trace version {version}; this build reads versions 1 to {TRACE_VERSION}"
         );
         return Err(fail(v_at, msg));
     }
-    c.expect_end("the header")
+    c.expect_end("the header")?;
+    Ok(version as u32)
 }
 
 /// Which line of `rest` (1-based) declares buffer `name`, if any.

@@ -11,7 +11,7 @@ pub(super) const MEMORIES: [(&str, Memory); 3] = [
 ];
 
 /// Activation functions by trace name.
-pub(crate) const ACT_FUNCS: [(&str, ActFunc); 10] = [
+pub(crate) const ACT_FUNCS: [(&str, ActFunc); 19] = [
     ("identity", ActFunc::Identity),
     ("relu", ActFunc::Relu),
     ("gelu", ActFunc::Gelu),
@@ -22,21 +22,41 @@ pub(crate) const ACT_FUNCS: [(&str, ActFunc); 10] = [
     ("square", ActFunc::Square),
     ("rsqrt", ActFunc::Rsqrt),
     ("reciprocal", ActFunc::Reciprocal),
+    ("sqrt", ActFunc::Sqrt),
+    ("log", ActFunc::Log),
+    ("abs", ActFunc::Abs),
+    ("sign", ActFunc::Sign),
+    ("sin", ActFunc::Sin),
+    ("cos", ActFunc::Cos),
+    ("softplus", ActFunc::Softplus),
+    ("erf", ActFunc::Erf),
+    ("gelu_exact", ActFunc::GeluExact),
 ];
 
 /// ALU operations by trace name.
-pub(crate) const ALU_OPS: [(&str, AluOp); 6] = [
+pub(crate) const ALU_OPS: [(&str, AluOp); 14] = [
     ("add", AluOp::Add),
     ("sub", AluOp::Sub),
     ("mul", AluOp::Mul),
     ("max", AluOp::Max),
     ("min", AluOp::Min),
     ("div", AluOp::Div),
+    ("pow", AluOp::Pow),
+    ("mod", AluOp::Mod),
+    ("ge", AluOp::Ge),
+    ("gt", AluOp::Gt),
+    ("le", AluOp::Le),
+    ("lt", AluOp::Lt),
+    ("eq", AluOp::Eq),
+    ("ne", AluOp::Ne),
 ];
 
 /// Reductions by trace name.
-pub(in crate::isa) const REDUCE_OPS: [(&str, ReduceOp); 2] =
-    [("sum", ReduceOp::Sum), ("max", ReduceOp::Max)];
+pub(in crate::isa) const REDUCE_OPS: [(&str, ReduceOp); 3] = [
+    ("sum", ReduceOp::Sum),
+    ("max", ReduceOp::Max),
+    ("min", ReduceOp::Min),
+];
 
 /// Comparisons by trace name.
 pub(in crate::isa) const CMP_OPS: [(&str, CmpOp); 6] = [

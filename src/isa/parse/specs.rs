@@ -6,7 +6,7 @@ use super::LResult;
 use super::{Fail, fail};
 use crate::isa::{
     ActFunc, Activation, AluOp, CmpOp, DmaQueue, Engine, Op, OpKind, ReduceOp, Scalar,
-    TensorScalar, Tile,
+    TensorScalar, TensorTensorScan, Tile,
 };
 
 /// An opcode: its keys in canonical order and how to build the op from their values.
@@ -38,7 +38,7 @@ macro_rules! opt {
 }
 
 /// Every opcode, in the order error messages list them.
-pub(super) const SPECS: [Spec; 13] = [
+pub(super) const SPECS: [Spec; 15] = [
     Spec {
         kind: OpKind::DmaCopy,
         keys: &[
@@ -76,11 +76,16 @@ pub(super) const SPECS: [Spec; 13] = [
     },
     Spec {
         kind: OpKind::Transpose,
-        keys: &[("dst", Kind::Tile), ("src", Kind::Tile)],
+        keys: &[
+            ("engine", Kind::Engine),
+            ("dst", Kind::Tile),
+            ("src", Kind::Tile),
+        ],
         build: |s| {
             Ok(Op::Transpose {
-                dst: req!(s, 0, Tile),
-                src: req!(s, 1, Tile),
+                engine: s.engine(0)?,
+                dst: req!(s, 1, Tile),
+                src: req!(s, 2, Tile),
             })
         },
     },
@@ -142,6 +147,8 @@ pub(super) const SPECS: [Spec; 13] = [
             ("scalar0", Kind::Scalar),
             ("op1", Kind::Alu),
             ("scalar1", Kind::Scalar),
+            ("reverse0", Kind::Bool),
+            ("reverse1", Kind::Bool),
         ],
         build: |s| {
             let engine = s.engine(0)?;
@@ -150,12 +157,17 @@ pub(super) const SPECS: [Spec; 13] = [
             let op0 = (req!(s, 3, Alu), req!(s, 4, Scalar));
             let (o1, s1) = (opt!(s, 5, Alu), opt!(s, 6, Scalar));
             let op1 = s.pair(o1, 5, s1, 6)?;
+            let reverse = [
+                opt!(s, 7, Bool).unwrap_or(false),
+                opt!(s, 8, Bool).unwrap_or(false),
+            ];
             Ok(Op::TensorScalar(Box::new(TensorScalar {
                 engine,
                 dst,
                 src,
                 op0,
                 op1,
+                reverse,
             })))
         },
     },
@@ -266,6 +278,39 @@ pub(super) const SPECS: [Spec; 13] = [
             })
         },
     },
+    Spec {
+        kind: OpKind::Reciprocal,
+        keys: &[("dst", Kind::Tile), ("src", Kind::Tile)],
+        build: |s| {
+            Ok(Op::Reciprocal {
+                dst: req!(s, 0, Tile),
+                src: req!(s, 1, Tile),
+            })
+        },
+    },
+    Spec {
+        kind: OpKind::TensorTensorScan,
+        keys: &[
+            ("engine", Kind::Engine),
+            ("dst", Kind::Tile),
+            ("a", Kind::Tile),
+            ("b", Kind::Tile),
+            ("initial", Kind::Scalar),
+            ("op0", Kind::Alu),
+            ("op1", Kind::Alu),
+        ],
+        build: |s| {
+            Ok(Op::TensorTensorScan(Box::new(TensorTensorScan {
+                engine: s.engine(0)?,
+                dst: req!(s, 1, Tile),
+                a: req!(s, 2, Tile),
+                b: req!(s, 3, Tile),
+                initial: req!(s, 4, Scalar),
+                op0: req!(s, 5, Alu),
+                op1: req!(s, 6, Alu),
+            })))
+        },
+    },
 ];
 
 /// The row of each opcode in [`SPECS`]. The match is exhaustive, so a new [`OpKind`] does not
@@ -285,6 +330,8 @@ const fn row(kind: OpKind) -> usize {
         OpKind::AffineSelect => 10,
         OpKind::BnStats => 11,
         OpKind::BnAggr => 12,
+        OpKind::Reciprocal => 13,
+        OpKind::TensorTensorScan => 14,
     }
 }
 
@@ -300,7 +347,7 @@ const _: () = {
 };
 
 /// Most keys an opcode takes (the size of the per-line slot array).
-pub(super) const MAX_KEYS: usize = 8;
+pub(super) const MAX_KEYS: usize = 9;
 
 /// An operand kind: how a key's value is read.
 #[derive(Clone, Copy)]

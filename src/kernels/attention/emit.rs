@@ -309,6 +309,7 @@ impl Emitter<'_> {
             .map(|i| {
                 let n = Self::block_rows(it, i);
                 Op::Transpose {
+                    engine: Engine::Tensor,
                     dst: tile(bu.pt_ps, 0, n, pt_off + i * rows, rows),
                     src: Tile {
                         buffer: bu.p_ring,

@@ -45,9 +45,13 @@ fn main() {
          pub(crate) static PYTHON_FILES: &[(&str, &str)] = &[\n",
     );
     for (rel, path) in &rows {
-        text.push_str(&format!("    ({rel:?}, include_str!({:?})),\n", path.display().to_string()));
+        text.push_str(&format!(
+            "    ({rel:?}, include_str!({:?})),\n",
+            path.display().to_string()
+        ));
     }
     text.push_str("];\n");
-    let out = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo")).join("python_files.rs");
+    let out =
+        PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo")).join("python_files.rs");
     std::fs::write(&out, text).expect("OUT_DIR is writable");
 }

@@ -41,6 +41,10 @@ pub struct NkiArgs {
     /// or a buffer of the trace.
     #[arg(long = "output", value_name = "NAME=FILE", value_parser = name_path)]
     pub outputs: Vec<(String, PathBuf)>,
+    /// Write every returned tensor to DIR/out-NAME.npy (float32) and list them in
+    /// DIR/outputs.json (name, path, shape, dtype): how the Python API gets its arrays back.
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
     /// Timing only: read only the inputs' headers and skip computing values.
     #[arg(long)]
     pub no_data: bool,
@@ -111,6 +115,8 @@ struct ParamBuffer {
 struct OutputBuffer {
     name: String,
     buffer: String,
+    #[serde(default)]
+    dtype: Option<String>,
 }
 
 /// An input file with its header read: the parameter, its path, shape and dtype.
@@ -125,6 +131,11 @@ struct Arg {
 pub(crate) fn run(args: &NkiArgs) -> Result<NkiOutput> {
     let hw = args.hw.load()?;
     let (kernel_file, function) = split_target(&args.kernel, "the kernel")?;
+    if args.output_dir.is_some() && args.no_data {
+        return Err(Error::Input(
+            "--output-dir needs values; it cannot be combined with --no-data".into(),
+        ));
+    }
     if args.check_against.is_some() && args.no_data {
         return Err(Error::Input(
             "--check-against compares values; it cannot be combined with --no-data".into(),
@@ -160,11 +171,14 @@ pub(crate) fn run(args: &NkiArgs) -> Result<NkiOutput> {
             inputs.push((id, read_values(a, program.buffer(id).dtype)?));
         }
     }
-    let outputs = args
+    let mut outputs = args
         .outputs
         .iter()
         .map(|(n, p)| Ok((output_buffer(&program, &recorded, n)?, p.clone())))
         .collect::<Result<Vec<_>>>()?;
+    if let Some(dir) = &args.output_dir {
+        outputs.extend(output_dir(dir, &program, &recorded)?);
+    }
     let how = Execution {
         data: !args.no_data,
         exec: ExecOptions::default(),
@@ -278,6 +292,31 @@ fn output_buffer(program: &Program, rec: &Recorded, name: &str) -> Result<Buffer
         return buffer(program, &b.buffer, "--output");
     }
     buffer(program, name, "--output")
+}
+
+/// `--output-dir`: create DIR, list the returned tensors in DIR/outputs.json, and return where
+/// each one's values go.
+fn output_dir(dir: &Path, program: &Program, rec: &Recorded) -> Result<Vec<(BufferId, PathBuf)>> {
+    super::create_dir(dir)?;
+    let mut listed = Vec::new();
+    let mut out = Vec::new();
+    for o in &rec.outputs {
+        let id = buffer(program, &o.buffer, "the front end's output")?;
+        let path = dir.join(format!("out-{}.npy", o.name));
+        let b = program.buffer(id);
+        let dtype = o
+            .dtype
+            .clone()
+            .unwrap_or_else(|| b.dtype.name().to_string());
+        listed.push(
+            json!({"name": o.name, "path": absolute(&path)?, "shape": b.shape, "dtype": dtype}),
+        );
+        out.push((id, path));
+    }
+    let mut text = serde_json::to_string_pretty(&listed).expect("serializes");
+    text.push('\n');
+    super::write_atomic(&dir.join("outputs.json"), text.as_bytes())?;
+    Ok(out)
 }
 
 /// The kernel's outputs in order: the returned tensors, else (a kernel writing into its
@@ -683,5 +722,51 @@ fn render(
             s
         }
         _ => super::run::render(report, format),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npy_headers_are_read_without_the_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.npy");
+        let t = Tensor::zeros(&[3, 5, 7], DType::BFloat16);
+        npy::write_tensor(&p, &t, npy::NpyLayout::Bits).unwrap();
+        let bytes = std::fs::read(&p).unwrap();
+        let h = NpyHeader::read(&p).unwrap();
+        assert_eq!((h.descr.as_str(), h.fortran_order), ("<u2", false));
+        assert_eq!(h.shape, vec![3, 5, 7]);
+        assert_eq!(bytes.len() - h.data_offset, 3 * 5 * 7 * 2);
+        assert_eq!(h.dtype(), Some(DType::BFloat16));
+        std::fs::write(&p, &bytes[..h.data_offset]).unwrap();
+        assert_eq!(NpyHeader::read(&p).unwrap(), h);
+        let scalar = NpyHeader::parse(
+            "{'descr': '|V1', 'fortran_order': True, 'shape': (), }",
+            128,
+        );
+        let scalar = scalar.unwrap();
+        assert_eq!(
+            (
+                scalar.shape.len(),
+                scalar.fortran_order,
+                scalar.item_bytes()
+            ),
+            (0, true, 1)
+        );
+        assert_eq!(scalar.dtype(), None);
+    }
+
+    #[test]
+    fn the_embedded_front_end_is_sorted_and_written_once() {
+        assert!(PYTHON_FILES.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(PYTHON_FILES.iter().any(|(p, _)| *p == "trnsim/__init__.py"));
+        let root = front_end_root().unwrap();
+        assert_eq!(front_end_root().unwrap(), root);
+        for (rel, text) in PYTHON_FILES {
+            assert_eq!(&std::fs::read_to_string(root.join(rel)).unwrap(), text);
+        }
     }
 }

@@ -54,6 +54,25 @@ fn fake_python(dir: &Path, body: &str) -> PathBuf {
     p
 }
 
+/// NumPy for the reference: installed the way `.ci/run` does when it is missing.
+fn ensure_numpy() {
+    let has = || {
+        Command::new("python3")
+            .args(["-c", "import numpy"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !has() {
+        let _ = Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "numpy"])
+            .status();
+    }
+    assert!(
+        has(),
+        "this test needs NumPy: python3 -m pip install numpy (as .ci/run does)"
+    );
+}
+
 // ---- needs the front end (python/trnsim/nki, the "fe" part) ----
 
 #[test]
@@ -95,6 +114,7 @@ fn vector_add_computes_the_sum_and_writes_the_output() {
 fn check_against_a_numpy_reference_passes_and_a_wrong_one_fails() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = inputs(dir.path(), 128, 32);
+    ensure_numpy();
     let run = |r: &str| {
         nki(
             &[

@@ -313,3 +313,29 @@ fn bad_files_are_exit_2_naming_them() {
         text(&o.stderr)
     );
 }
+
+#[test]
+fn the_python_api_returns_the_outputs_and_the_json_report() {
+    ensure_numpy();
+    let script = r#"
+import sys, json
+sys.path.insert(0, "python")
+import numpy as np, trnsim
+a = np.arange(128 * 16, dtype=np.float32).reshape(128, 16); b = np.full_like(a, 0.25)
+# By "FILE::NAME": importing add.py itself would need the Neuron SDK.
+out, report = trnsim.simulate("tests/data/nki_cli/add.py::add", a=a, b=b, hw="trn1")
+print(json.dumps({"max_err": float(np.abs(out - (a + b)).max()), "shape": list(out.shape),
+                  "hardware": report["hardware"], "hbm_bytes": report["hbm_bytes"]}))
+"#;
+    let o = Command::new("python3")
+        .args(["-c", script])
+        .current_dir(root())
+        .env("TRNSIM_BIN", env!("CARGO_BIN_EXE_trnsim"))
+        .output()
+        .unwrap();
+    let r: serde_json::Value = serde_json::from_str(&ok(&o)).unwrap();
+    assert_eq!(r["max_err"], 0.0);
+    assert_eq!(r["shape"], serde_json::json!([128, 16]));
+    assert_eq!(r["hardware"], "trn1");
+    assert_eq!(r["hbm_bytes"], 3 * 128 * 16 * 4);
+}

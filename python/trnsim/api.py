@@ -88,18 +88,30 @@ def _save(np, path, array):
 
 def simulate(kernel, *arrays, hw="trn2", binary=None, python=None, no_data=False, **kwargs):
     """Run ``kernel`` on trnsim's model of ``hw`` (trn1, trn2, trn3) with NumPy ``arrays`` as its
-    positional arguments (and ``kwargs`` arrays by parameter name). Returns ``(outs, report)``:
-    the kernel's outputs as float32 NumPy arrays (converted back to a bf16/fp8 dtype when
+    positional arguments (and ``kwargs`` arrays by parameter name). ``kernel`` is a function
+    (decorated or not) defined in a file, or the string ``"FILE.py::NAME"`` (arrays by name
+    only). Returns ``(outs, report)``: the kernel's outputs as float32 NumPy arrays (converted back to a bf16/fp8 dtype when
     ml_dtypes is installed; one array, a tuple, or None) and the report as a dict with
     ``trnsim run --format json``'s fields."""
     import numpy as np
 
-    path, name = _kernel_location(kernel)
-    named = dict(zip(_param_names(kernel, len(arrays)), arrays))
-    named.update(kwargs)
+    if isinstance(kernel, str):
+        # "FILE.py::NAME": a kernel whose module this interpreter cannot import (no Neuron SDK).
+        if arrays:
+            raise TypeError('simulate: with a "FILE::NAME" kernel pass the arrays by name')
+        path, sep, name = kernel.rpartition("::")
+        if not sep:
+            path, name = kernel, ""
+        path = os.path.abspath(path)
+        named = dict(kwargs)
+    else:
+        path, name = _kernel_location(kernel)
+        named = dict(zip(_param_names(kernel, len(arrays)), arrays))
+        named.update(kwargs)
+    target = "%s::%s" % (path, name) if name else path
     exe = binary or find_binary()
     with tempfile.TemporaryDirectory(prefix="trnsim-simulate-") as tmp:
-        cmd = [exe, "nki", "%s::%s" % (path, name), "--hw", hw, "--format", "json"]
+        cmd = [exe, "nki", target, "--hw", hw, "--format", "json"]
         for param, array in named.items():
             p = os.path.join(tmp, "in-%s.npy" % param)
             raw = _save(np, p, array if hasattr(array, "dtype") else np.asarray(array))

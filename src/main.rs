@@ -35,6 +35,8 @@ enum Command {
     },
     /// Run a kernel trace on a hardware model: time, engine activity, utilization (and values).
     Run(cli::run::RunArgs),
+    /// Run an NKI kernel as written (Python, recorded by trnsim's front end): the report is `run`'s.
+    Nki(cli::nki::NkiArgs),
     /// The kernel library: parameterized kernels lowered to traces and run.
     Kernel {
         #[command(subcommand)]
@@ -110,6 +112,7 @@ fn run(command: Command) -> cli::Result<()> {
         Command::Kernel { command } => {
             return finish(cli::kernel::dispatch(&command, &mut out), out);
         }
+        Command::Nki(args) => return finish(cli::nki::dispatch(&args, &mut out), out),
         Command::Model { command } => return finish(cli::model::dispatch(&command, &mut out), out),
         Command::Hw { command } => return finish(cli::hw::dispatch(&command, &mut out), out),
         Command::Completions { shell } => {

@@ -288,16 +288,21 @@ pub(crate) fn render(
             );
             s.push_str(&report.to_text());
             if let Some(c) = check {
-                s.push_str(&format!(
-                    "check against the f64 reference ({} elements): max abs error {:.3e}, max relative error {:.3e}, tolerance {:.3e}: {}\n",
-                    c.elements,
-                    c.max_abs_err,
-                    c.max_rel_err,
-                    c.tolerance,
-                    if c.passed { "pass" } else { "FAIL" }
-                ));
+                s.push_str(&check_line(c, "the f64 reference"));
             }
             s
         }
     }
+}
+
+/// The table's line for a check against `what` (shared with `trnsim nki --check-against`).
+pub(crate) fn check_line(c: &kernels::CheckReport, what: &str) -> String {
+    format!(
+        "check against {what} ({} elements): max abs error {:.3e}, max relative error {:.3e}, tolerance {:.3e}: {}\n",
+        c.elements,
+        c.max_abs_err,
+        c.max_rel_err,
+        c.tolerance,
+        if c.passed { "pass" } else { "FAIL" }
+    )
 }

@@ -15,6 +15,7 @@ pub mod hw;
 pub mod import;
 pub mod kernel;
 pub mod model;
+pub mod nki;
 pub mod plan;
 pub mod run;
 pub mod sweep;
@@ -90,17 +91,24 @@ pub enum Error {
     /// A check the user asked for failed: exit code 1.
     #[error("{0}")]
     CheckFailed(String),
+    /// A helper program (the NKI front end) failed in a way that is not the input's fault: exit
+    /// code 1.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// Writing the output failed (a closed pipe is not an error).
     #[error("i/o: {0}")]
     Io(#[from] io::Error),
 }
 
 impl Error {
-    /// The process exit code: 1 a failed check (or a broken fleet invariant), 2 bad input or
+    /// The process exit code: 1 a failed check (or a broken fleet invariant, or an internal error
+    /// of the NKI front end), 2 bad input or
     /// usage or I/O.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::CheckFailed(_) | Error::Fleet(crate::fleet::Error::Invariant { .. }) => 1,
+            Error::CheckFailed(_)
+            | Error::Internal(_)
+            | Error::Fleet(crate::fleet::Error::Invariant { .. }) => 1,
             _ => 2,
         }
     }

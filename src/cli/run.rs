@@ -55,7 +55,8 @@ pub(crate) fn load_trace(path: &Path) -> Result<Program> {
     Ok(isa::parse::parse(&text, &path.display().to_string())?)
 }
 
-fn buffer(program: &Program, name: &str, what: &str) -> Result<BufferId> {
+/// The buffer `name` of the trace, or an error listing the buffers it declares.
+pub(crate) fn buffer(program: &Program, name: &str, what: &str) -> Result<BufferId> {
     program.buffer_id(name).ok_or_else(|| {
         let names: Vec<&str> = program.buffers.iter().map(|b| b.name.as_str()).collect();
         Error::Input(format!(
@@ -76,36 +77,67 @@ pub fn run(args: &RunArgs) -> Result<String> {
         let dtype = program.buffer(id).dtype;
         inputs.push((id, npy::read_tensor(path, dtype, Cast::new(dtype))?));
     }
-    let outputs: Vec<(BufferId, &PathBuf)> = args
+    let outputs: Vec<(BufferId, PathBuf)> = args
         .outputs
         .iter()
-        .map(|(n, p)| Ok((buffer(&program, n, "--output")?, p)))
+        .map(|(n, p)| Ok((buffer(&program, n, "--output")?, p.clone())))
         .collect::<Result<_>>()?;
-    if args.no_data && !outputs.is_empty() {
-        return Err(Error::Input(
-            "--output needs values; it cannot be combined with --no-data".into(),
-        ));
-    }
-    let opts = RunOptions {
+    let how = Execution {
         data: !args.no_data,
         exec: ExecOptions {
             rounding: args.rounding.into(),
             seed: args.seed,
         },
+        outputs,
+        timeline: args.timeline.clone(),
+    };
+    let (_, report) = execute(&program, &hw, &file, &inputs, &how)?;
+    Ok(render(&report, args.format))
+}
+
+/// How to run a parsed program and what to write afterwards (shared by `run` and `nki`).
+pub(crate) struct Execution {
+    /// Compute values (false: `--no-data`).
+    pub data: bool,
+    /// Rounding of the values written.
+    pub exec: ExecOptions,
+    /// Buffers whose final values are written as float32 `.npy`.
+    pub outputs: Vec<(BufferId, PathBuf)>,
+    /// Where to write the Chrome/Perfetto timeline.
+    pub timeline: Option<PathBuf>,
+}
+
+/// Run `program` on `hw` with `inputs`, write the outputs and the timeline, and return the run
+/// with its report: the one path from a parsed trace to `trnsim run`'s report.
+pub(crate) fn execute(
+    program: &Program,
+    hw: &crate::arch::Hardware,
+    file: &str,
+    inputs: &[(BufferId, crate::numerics::Tensor)],
+    how: &Execution,
+) -> Result<(chip::RunResult, Report)> {
+    if !how.data && !how.outputs.is_empty() {
+        return Err(Error::Input(
+            "--output needs values; it cannot be combined with --no-data".into(),
+        ));
+    }
+    let opts = RunOptions {
+        data: how.data,
+        exec: how.exec,
         ..Default::default()
     };
-    let result = chip::run(&program, &hw, &file, &inputs, &opts)?;
+    let result = chip::run(program, hw, file, inputs, &opts)?;
     if let Some(state) = &result.state {
-        for (id, path) in outputs {
-            npy::write_tensor(path, &state.tensor(&program, id), npy::NpyLayout::Values)?;
+        for (id, path) in &how.outputs {
+            npy::write_tensor(path, &state.tensor(program, *id), npy::NpyLayout::Values)?;
         }
     }
-    if let Some(path) = &args.timeline {
-        let text = chip::timeline::timeline(&program, &hw, &result.plan, &result.schedule);
+    if let Some(path) = &how.timeline {
+        let text = chip::timeline::timeline(program, hw, &result.plan, &result.schedule);
         super::write_atomic(path, text.as_bytes())?;
     }
-    let report = chip::report::report(&program, &hw, &result);
-    Ok(render(&report, args.format))
+    let report = chip::report::report(program, hw, &result);
+    Ok((result, report))
 }
 
 /// The report in a format.

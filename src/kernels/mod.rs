@@ -132,7 +132,7 @@ pub fn check(k: &dyn Kernel, p: &Params, program: &Program, state: &DataState) -
         ArrayD::from_shape_vec(shape, v).expect("buffer values match its shape")
     };
     let expected = k.reference(p, &input);
-    let (mut max_abs, mut max_ref, mut elements, mut nan) = (0.0f64, 0.0f64, 0, false);
+    let mut pairs = Vec::new();
     for (name, want) in &expected {
         let got = input(name);
         assert_eq!(
@@ -140,23 +140,30 @@ pub fn check(k: &dyn Kernel, p: &Params, program: &Program, state: &DataState) -
             want.len(),
             "reference of '{name}' has the output's size"
         );
-        for (g, w) in got.iter().zip(want.iter()) {
-            // A non-finite value on either side means the comparison says nothing (an fp8
-            // overflow on both sides would otherwise pass): it fails.
-            if !g.is_finite() || !w.is_finite() {
-                nan = true;
-            }
-            max_abs = max_abs.max((g - w).abs());
-            max_ref = max_ref.max(w.abs());
-            elements += 1;
+        pairs.extend(got.iter().copied().zip(want.iter().copied()));
+    }
+    compare(pairs, k.tolerance(p))
+}
+
+/// Compare (got, want) pairs: the largest absolute error relative to the largest reference
+/// magnitude, against `tolerance` (the one rule of `kernel run --check` and `nki --check-against`).
+pub fn compare(pairs: impl IntoIterator<Item = (f64, f64)>, tolerance: f64) -> CheckReport {
+    let (mut max_abs, mut max_ref, mut elements, mut nan) = (0.0f64, 0.0f64, 0, false);
+    for (g, w) in pairs {
+        // A non-finite value on either side means the comparison says nothing (an fp8
+        // overflow on both sides would otherwise pass): it fails.
+        if !g.is_finite() || !w.is_finite() {
+            nan = true;
         }
+        max_abs = max_abs.max((g - w).abs());
+        max_ref = max_ref.max(w.abs());
+        elements += 1;
     }
     let max_rel = if max_ref > 0.0 {
         max_abs / max_ref
     } else {
         max_abs
     };
-    let tolerance = k.tolerance(p);
     CheckReport {
         max_abs_err: max_abs,
         max_rel_err: max_rel,

@@ -1,0 +1,772 @@
+//! `trnsim nki`: run an NKI kernel as written. The binary carries the Python front end
+//! (`python/trnsim/`, embedded by `build.rs`), writes it once into the temp dir, runs it with
+//! `python3` to record the kernel as a trace (contract: `python/trnsim/nki/driver.py`), then runs
+//! that trace exactly as `trnsim run` does.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::hw::HwArgs;
+use super::run::{Execution, buffer, execute, name_path};
+use super::{Error, Result};
+use crate::arch::Hardware;
+use crate::chip::exec::ExecOptions;
+use crate::isa::{BufferId, Program};
+use crate::kernels::{self, CheckReport};
+use crate::numerics::{Cast, DType, Tensor, npy};
+use crate::report::Format;
+
+include!(concat!(env!("OUT_DIR"), "/python_files.rs"));
+
+/// Options of `trnsim nki`.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct NkiArgs {
+    /// The kernel: FILE.py, or FILE.py::FUNCTION when the file has several kernels.
+    pub kernel: String,
+    /// The hardware the kernel runs on.
+    #[command(flatten)]
+    pub hw: HwArgs,
+    /// A kernel argument: PARAM=file.npy (its shape and dtype come from the file's header).
+    #[arg(long = "input", value_name = "PARAM=FILE", value_parser = name_path)]
+    pub inputs: Vec<(String, PathBuf)>,
+    /// A parameter's dtype when the file does not say it (bf16/fp8 as raw bits or float32
+    /// values): PARAM=DTYPE.
+    #[arg(long = "dtype", value_name = "PARAM=DTYPE", value_parser = name_dtype)]
+    pub dtypes: Vec<(String, DType)>,
+    /// Write an output's final values: NAME=file.npy (float32); NAME is a returned tensor's name
+    /// or a buffer of the trace.
+    #[arg(long = "output", value_name = "NAME=FILE", value_parser = name_path)]
+    pub outputs: Vec<(String, PathBuf)>,
+    /// Write every returned tensor to DIR/out-NAME.npy (float32) and list them in
+    /// DIR/outputs.json (name, path, shape, dtype): how the Python API gets its arrays back.
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// Timing only: read only the inputs' headers and skip computing values.
+    #[arg(long)]
+    pub no_data: bool,
+    /// Write a Chrome/Perfetto trace-event timeline (open in ui.perfetto.dev).
+    #[arg(long)]
+    pub timeline: Option<PathBuf>,
+    /// Write the recorded kernel trace (runs again with `trnsim run`).
+    #[arg(long)]
+    pub emit_trace: Option<PathBuf>,
+    /// Compare the outputs with a NumPy reference REF.py::FUNCTION (exit 1 above the tolerance).
+    #[arg(long, value_name = "REF.py::FUNCTION")]
+    pub check_against: Option<String>,
+    /// The check's limit on the relative error (default: from the kernel's dtypes and sizes).
+    #[arg(long)]
+    pub tolerance: Option<f64>,
+    /// The Python interpreter (default: $TRNSIM_PYTHON, else python3).
+    #[arg(long)]
+    pub python: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+fn name_dtype(s: &str) -> std::result::Result<(String, DType), String> {
+    let (n, d) =
+        crate::config::parse_pair(s).map_err(|_| format!("expected PARAM=DTYPE, found '{s}'"))?;
+    Ok((
+        n,
+        d.parse()
+            .map_err(|e: crate::numerics::Error| e.to_string())?,
+    ))
+}
+
+/// What `trnsim nki` produced: the report, and the failed check if any (exit 1 after the
+/// report is printed).
+pub struct NkiOutput {
+    /// The report text.
+    pub text: String,
+    /// Set when `--check-against` failed.
+    pub failed: Option<Error>,
+}
+
+/// Run `trnsim nki`, writing the report to `out`; a failed check is returned after it.
+pub fn dispatch(args: &NkiArgs, out: &mut impl Write) -> Result<()> {
+    let r = run(args)?;
+    out.write_all(r.text.as_bytes())?;
+    out.flush()?;
+    r.failed.map_or(Ok(()), Err)
+}
+
+/// The front end's answer to a "record" request.
+#[derive(Debug, Deserialize)]
+struct Recorded {
+    kernel: String,
+    #[serde(default)]
+    inputs: Vec<ParamBuffer>,
+    #[serde(default)]
+    outputs: Vec<OutputBuffer>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ParamBuffer {
+    param: String,
+    buffer: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct OutputBuffer {
+    name: String,
+    buffer: String,
+    #[serde(default)]
+    dtype: Option<String>,
+}
+
+/// An input file with its header read: the parameter, its path, shape and dtype.
+struct Arg {
+    param: String,
+    path: PathBuf,
+    header: NpyHeader,
+    dtype: DType,
+}
+
+/// Record the kernel with the front end, run the trace, write the files, check, report.
+pub(crate) fn run(args: &NkiArgs) -> Result<NkiOutput> {
+    let hw = args.hw.load()?;
+    let (kernel_file, function) = split_target(&args.kernel, "the kernel")?;
+    if args.output_dir.is_some() && args.no_data {
+        return Err(Error::Input(
+            "--output-dir needs values; it cannot be combined with --no-data".into(),
+        ));
+    }
+    if args.check_against.is_some() && args.no_data {
+        return Err(Error::Input(
+            "--check-against compares values; it cannot be combined with --no-data".into(),
+        ));
+    }
+    let given = resolve_args(args)?;
+    let work = WorkDir::new()?;
+    let trace_path = work.0.join("kernel.trace");
+    let request = json!({
+        "mode": "record",
+        "kernel_file": absolute(&kernel_file)?,
+        "function": function,
+        "hw": hw.name,
+        "dma_engines": hw.dma.engines,
+        "sbuf_bytes_per_partition": hw.sbuf.bytes_per_partition,
+        "psum_bytes_per_partition": hw.psum.bytes_per_partition,
+        "args": given.iter().map(|a| json!({
+            "name": a.param, "shape": a.header.shape, "dtype": a.dtype.name(),
+        })).collect::<Vec<_>>(),
+        "trace_path": absolute(&trace_path)?,
+    });
+    let recorded: Recorded = parse_response(&front_end(args, &request)?)?;
+    let program = super::run::load_trace(&trace_path)?;
+    if let Some(path) = &args.emit_trace {
+        let bytes = std::fs::read(&trace_path).map_err(Error::file(&trace_path))?;
+        super::write_atomic(path, &bytes)?;
+    }
+    let file = format!("{}::{}", kernel_file.display(), recorded.kernel);
+    let mut inputs = Vec::new();
+    if !args.no_data {
+        for a in &given {
+            let id = param_buffer(&program, &recorded, &a.param)?;
+            inputs.push((id, read_values(a, program.buffer(id).dtype)?));
+        }
+    }
+    let mut outputs = args
+        .outputs
+        .iter()
+        .map(|(n, p)| Ok((output_buffer(&program, &recorded, n)?, p.clone())))
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(dir) = &args.output_dir {
+        outputs.extend(output_dir(dir, &program, &recorded)?);
+    }
+    let how = Execution {
+        data: !args.no_data,
+        exec: ExecOptions::default(),
+        outputs,
+        timeline: args.timeline.clone(),
+    };
+    let (result, report) = execute(&program, &hw, &file, &inputs, &how)?;
+    let check = match (&args.check_against, &result.state) {
+        (Some(target), Some(state)) => {
+            let got = kernel_outputs(&program, &recorded, args)?;
+            let values = |id: BufferId| state.values(id).to_vec();
+            Some(check(
+                args, target, &work, &program, &inputs, &got, &values, &hw,
+            )?)
+        }
+        _ => None,
+    };
+    let text = render(&report, check.as_ref(), args.format);
+    let failed = check.filter(|c| !c.passed).map(|c| {
+        Error::CheckFailed(format!(
+            "kernel {}: max relative error {:.3e} exceeds the tolerance {:.3e}",
+            recorded.kernel, c.max_rel_err, c.tolerance
+        ))
+    });
+    Ok(NkiOutput { text, failed })
+}
+
+/// `FILE.py[::FUNCTION]` split.
+fn split_target(s: &str, what: &str) -> Result<(PathBuf, Option<String>)> {
+    let (file, function) = match s.rsplit_once("::") {
+        Some((f, n)) if !n.is_empty() => (f, Some(n.to_string())),
+        Some(_) => {
+            return Err(Error::Input(format!(
+                "{what}: expected FILE.py::FUNCTION, found '{s}'"
+            )));
+        }
+        None => (s, None),
+    };
+    let path = PathBuf::from(file);
+    if !path.is_file() {
+        return Err(Error::File {
+            path,
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        });
+    }
+    Ok((path, function))
+}
+
+fn absolute(p: &Path) -> Result<String> {
+    let abs = std::path::absolute(p).map_err(Error::file(p))?;
+    Ok(abs.display().to_string())
+}
+
+/// Read each input's header and settle its dtype (`--dtype`, else the header's).
+fn resolve_args(args: &NkiArgs) -> Result<Vec<Arg>> {
+    for (param, _) in &args.dtypes {
+        if !args.inputs.iter().any(|(p, _)| p == param) {
+            return Err(Error::Input(format!(
+                "--dtype {param}=...: no --input {param}=FILE"
+            )));
+        }
+    }
+    let mut out: Vec<Arg> = Vec::new();
+    for (param, path) in &args.inputs {
+        if out.iter().any(|a| &a.param == param) {
+            return Err(Error::Input(format!("--input {param} is given twice")));
+        }
+        let header = NpyHeader::read(path)?;
+        let named = args
+            .dtypes
+            .iter()
+            .rev()
+            .find(|(p, _)| p == param)
+            .map(|d| d.1);
+        let dtype = match named {
+            Some(d) => d,
+            None => header.dtype().ok_or_else(|| {
+                Error::Input(format!(
+                    "{}: element type '{}' does not name a dtype; say which with --dtype {param}=DTYPE",
+                    path.display(),
+                    header.descr
+                ))
+            })?,
+        };
+        out.push(Arg {
+            param: param.clone(),
+            path: path.clone(),
+            header,
+            dtype,
+        });
+    }
+    Ok(out)
+}
+
+/// The buffer a parameter was bound to.
+fn param_buffer(program: &Program, rec: &Recorded, param: &str) -> Result<BufferId> {
+    let name = rec
+        .inputs
+        .iter()
+        .find(|b| b.param == param)
+        .map_or(param, |b| b.buffer.as_str());
+    buffer(program, name, "--input")
+}
+
+/// The buffer of `--output NAME`: a returned tensor's name, a parameter, or a buffer.
+fn output_buffer(program: &Program, rec: &Recorded, name: &str) -> Result<BufferId> {
+    if let Some(o) = rec.outputs.iter().find(|o| o.name == name) {
+        return buffer(program, &o.buffer, "--output");
+    }
+    if let Some(b) = rec.inputs.iter().find(|b| b.param == name) {
+        return buffer(program, &b.buffer, "--output");
+    }
+    buffer(program, name, "--output")
+}
+
+/// `--output-dir`: create DIR, list the returned tensors in DIR/outputs.json, and return where
+/// each one's values go.
+fn output_dir(dir: &Path, program: &Program, rec: &Recorded) -> Result<Vec<(BufferId, PathBuf)>> {
+    super::create_dir(dir)?;
+    let mut listed = Vec::new();
+    let mut out = Vec::new();
+    for o in &rec.outputs {
+        let id = buffer(program, &o.buffer, "the front end's output")?;
+        let path = dir.join(format!("out-{}.npy", o.name));
+        let b = program.buffer(id);
+        let dtype = o
+            .dtype
+            .clone()
+            .unwrap_or_else(|| b.dtype.name().to_string());
+        listed.push(
+            json!({"name": o.name, "path": absolute(&path)?, "shape": b.shape, "dtype": dtype}),
+        );
+        out.push((id, path));
+    }
+    let mut text = serde_json::to_string_pretty(&listed).expect("serializes");
+    text.push('\n');
+    super::write_atomic(&dir.join("outputs.json"), text.as_bytes())?;
+    Ok(out)
+}
+
+/// The kernel's outputs in order: the returned tensors, else (a kernel writing into its
+/// parameters) the `--output` buffers as given.
+fn kernel_outputs(program: &Program, rec: &Recorded, args: &NkiArgs) -> Result<Vec<BufferId>> {
+    if rec.outputs.is_empty() {
+        return args
+            .outputs
+            .iter()
+            .map(|(n, _)| output_buffer(program, rec, n))
+            .collect();
+    }
+    rec.outputs
+        .iter()
+        .map(|o| buffer(program, &o.buffer, "the front end's output"))
+        .collect()
+}
+
+/// The input's values as the kernel's buffer holds them: float32 values are rounded to the
+/// buffer's dtype; raw bits (unsigned integers or numpy's `V` void type of the dtype's width, as
+/// `ml_dtypes` saves bf16 and fp8) are taken as they are.
+fn read_values(a: &Arg, dtype: DType) -> Result<Tensor> {
+    let h = &a.header;
+    let width = h.item_bytes();
+    let is_raw = h.descr.ends_with(&format!("V{width}"))
+        || (h.descr.ends_with("f2") && dtype == DType::Float16);
+    if !is_raw || width * 8 != dtype.bits() as usize {
+        return Ok(npy::read_tensor(&a.path, dtype, Cast::new(dtype))?);
+    }
+    if h.fortran_order {
+        return Err(Error::Input(format!(
+            "{}: Fortran-ordered arrays are not read",
+            a.path.display()
+        )));
+    }
+    let bytes = std::fs::read(&a.path).map_err(Error::file(&a.path))?;
+    let n: usize = h.shape.iter().product();
+    let data = bytes
+        .get(h.data_offset..h.data_offset + n * width)
+        .ok_or_else(|| {
+            Error::Input(format!(
+                "{}: the file holds fewer values than its shape says",
+                a.path.display()
+            ))
+        })?;
+    let bits: Vec<u32> = match width {
+        1 => data.iter().map(|&b| u32::from(b)).collect(),
+        _ => data
+            .chunks_exact(2)
+            .map(|c| u32::from(u16::from_le_bytes([c[0], c[1]])))
+            .collect(),
+    };
+    let bits = ndarray::ArrayD::from_shape_vec(h.shape.clone(), bits).expect("size checked");
+    Ok(Tensor::from_bits(&bits, dtype))
+}
+
+/// A `.npy` file's header: enough to know a tensor's shape and dtype without its data.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct NpyHeader {
+    /// numpy's type string (`<f4`, `<u2`, `<V2`, ...).
+    pub descr: String,
+    /// Column-major data.
+    pub fortran_order: bool,
+    /// The shape.
+    pub shape: Vec<usize>,
+    /// Where the data starts in the file.
+    pub data_offset: usize,
+}
+
+impl NpyHeader {
+    /// Read only the header (the first few hundred bytes) of `path`.
+    pub(crate) fn read(path: &Path) -> Result<NpyHeader> {
+        let bad = |m: &str| Error::Input(format!("{}: not a .npy file: {m}", path.display()));
+        let mut f = std::fs::File::open(path).map_err(Error::file(path))?;
+        let mut head = [0u8; 12];
+        let got = read_up_to(&mut f, &mut head).map_err(Error::file(path))?;
+        if got < 10 || &head[..6] != b"\x93NUMPY" {
+            return Err(bad("no NUMPY magic"));
+        }
+        let (len, start) = match head[6] {
+            1 => (u16::from_le_bytes([head[8], head[9]]) as usize, 10),
+            2 | 3 if got == 12 => (
+                u32::from_le_bytes([head[8], head[9], head[10], head[11]]) as usize,
+                12,
+            ),
+            v => return Err(bad(&format!("format version {v}"))),
+        };
+        if len > 1 << 20 {
+            return Err(bad("header longer than 1 MiB"));
+        }
+        let mut text = vec![0u8; len];
+        let mut rest = head[start..got].to_vec();
+        rest.truncate(len);
+        text[..rest.len()].copy_from_slice(&rest);
+        if read_up_to(&mut f, &mut text[rest.len()..]).map_err(Error::file(path))?
+            < len - rest.len()
+        {
+            return Err(bad("truncated header"));
+        }
+        let text = String::from_utf8_lossy(&text);
+        Self::parse(&text, start + len).ok_or_else(|| bad(&format!("header {}", text.trim())))
+    }
+
+    /// Parse the header's dict literal: `{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }`.
+    fn parse(text: &str, data_offset: usize) -> Option<NpyHeader> {
+        let value = |key: &str| {
+            let at = text.find(&format!("'{key}'"))? + key.len() + 2;
+            Some(text[at..].trim_start().strip_prefix(':')?.trim_start())
+        };
+        let descr = value("descr")?
+            .strip_prefix('\'')?
+            .split('\'')
+            .next()?
+            .to_string();
+        let fortran_order = value("fortran_order")?.starts_with("True");
+        let shape = value("shape")?.strip_prefix('(')?.split(')').next()?;
+        let shape = shape
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.trim_end_matches('L').parse().ok())
+            .collect::<Option<Vec<usize>>>()?;
+        Some(NpyHeader {
+            descr,
+            fortran_order,
+            shape,
+            data_offset,
+        })
+    }
+
+    /// Bytes per element.
+    fn item_bytes(&self) -> usize {
+        self.descr
+            .trim_start_matches(['<', '>', '|', '='])
+            .get(1..)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// The dtype the header names: `float32`, `float16`, and bf16 for 2-byte raw bits (`u2`, or
+    /// `V2` as numpy saves an `ml_dtypes.bfloat16` array); 1-byte fp8 needs `--dtype`.
+    fn dtype(&self) -> Option<DType> {
+        match self.descr.trim_start_matches(['<', '|', '=']) {
+            "f4" => Some(DType::Float32),
+            "f2" => Some(DType::Float16),
+            "u2" | "V2" => Some(DType::BFloat16),
+            _ => None,
+        }
+    }
+}
+
+/// Read until `buf` is full or the file ends; the bytes read.
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// A private scratch directory under the temp dir, removed when dropped.
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn new() -> Result<WorkDir> {
+        let dir =
+            std::env::temp_dir().join(format!("trnsim-nki-{}-{}", std::process::id(), nanos()));
+        super::create_dir(&dir)?;
+        Ok(WorkDir(dir))
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+/// FNV-1a over the embedded files' paths and contents: names the extracted copy, so a binary
+/// with another front end never uses a stale one.
+fn content_hash() -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (path, text) in PYTHON_FILES {
+        for b in path.bytes().chain([0]).chain(text.bytes()).chain([0]) {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// The import root holding the embedded `trnsim` package: written once per content hash, into
+/// a temp dir first and renamed into place, so concurrent runs never see a partial copy.
+pub(crate) fn front_end_root() -> Result<PathBuf> {
+    let root = std::env::temp_dir().join(format!("trnsim-py-{:016x}", content_hash()));
+    if root.is_dir() {
+        return Ok(root);
+    }
+    let staging = root.with_extension(format!("tmp-{}-{}", std::process::id(), nanos()));
+    for (rel, text) in PYTHON_FILES {
+        let path = staging.join(rel);
+        if let Some(parent) = path.parent() {
+            super::create_dir(parent)?;
+        }
+        std::fs::write(&path, text).map_err(Error::file(&path))?;
+    }
+    super::create_dir(&staging)?;
+    if let Err(e) = std::fs::rename(&staging, &root) {
+        let _ = std::fs::remove_dir_all(&staging);
+        // Another run won the race: its copy is the same.
+        if !root.is_dir() {
+            return Err(Error::File {
+                path: root,
+                source: e,
+            });
+        }
+    }
+    Ok(root)
+}
+
+/// The interpreter: `--python`, else `$TRNSIM_PYTHON`, else `python3`.
+fn python(args: &NkiArgs) -> PathBuf {
+    args.python
+        .clone()
+        .or_else(|| {
+            std::env::var_os("TRNSIM_PYTHON")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(|| PathBuf::from("python3"))
+}
+
+/// Run the front end with one JSON request; its stdout on success. Exit 2 is the kernel's
+/// fault (its stderr is the message, exit 2 here); any other failure is an internal error.
+fn front_end(args: &NkiArgs, request: &Value) -> Result<String> {
+    let root = front_end_root()?;
+    let exe = python(args);
+    let script = "import sys; sys.path.insert(0, sys.argv[1]); \
+                  from trnsim.nki.driver import main; sys.exit(main())";
+    let mut child = Command::new(&exe)
+        .arg("-c")
+        .arg(script)
+        .arg(&root)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
+                Error::Input(format!(
+                    "{} not found: install Python 3 or pass --python",
+                    exe.display()
+                ))
+            }
+            _ => Error::file(&exe)(e),
+        })?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let body = request.to_string();
+    // Written on a thread so a front end that answers before reading everything cannot block us.
+    let writer = std::thread::spawn(move || stdin.write_all(body.as_bytes()));
+    let out = child.wait_with_output()?;
+    let _ = writer.join();
+    let stderr = String::from_utf8_lossy(&out.stderr).trim_end().to_string();
+    match out.status.code() {
+        Some(0) => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+        Some(2) => Err(Error::Input(stderr)),
+        code => Err(Error::Internal(format!(
+            "the NKI front end ({}) failed ({}):\n{stderr}",
+            exe.display(),
+            code.map_or("killed by a signal".to_string(), |c| format!("exit {c}"))
+        ))),
+    }
+}
+
+fn parse_response<T: serde::de::DeserializeOwned>(stdout: &str) -> Result<T> {
+    serde_json::from_str(stdout.trim()).map_err(|e| {
+        Error::Internal(format!(
+            "the NKI front end's response is not the expected JSON: {e}: {stdout}"
+        ))
+    })
+}
+
+/// The reference's answer.
+#[derive(Debug, Deserialize)]
+struct References {
+    outputs: Vec<RefOutput>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RefOutput {
+    path: PathBuf,
+    shape: Vec<usize>,
+}
+
+/// Run the NumPy reference on the inputs the kernel saw (rounded to their dtypes) and compare
+/// each kernel output with it the way `kernel run --check` does.
+#[allow(clippy::too_many_arguments)]
+fn check(
+    args: &NkiArgs,
+    target: &str,
+    work: &WorkDir,
+    program: &Program,
+    inputs: &[(BufferId, Tensor)],
+    got: &[BufferId],
+    values: &dyn Fn(BufferId) -> Vec<f32>,
+    hw: &Hardware,
+) -> Result<CheckReport> {
+    let (file, function) = split_target(target, "--check-against")?;
+    let Some(function) = function else {
+        return Err(Error::Input(format!(
+            "--check-against: name the function: {target}::FUNCTION"
+        )));
+    };
+    let mut listed = Vec::new();
+    for ((param, _), (_, tensor)) in args.inputs.iter().zip(inputs) {
+        let path = work.0.join(format!("in-{}.npy", listed.len()));
+        npy::write_tensor(&path, tensor, npy::NpyLayout::Values)?;
+        listed.push(json!({"name": param, "path": absolute(&path)?}));
+    }
+    let outputs_dir = work.0.join("ref");
+    super::create_dir(&outputs_dir)?;
+    let request = json!({
+        "mode": "reference", "file": absolute(&file)?, "function": function,
+        "inputs": listed, "outputs_dir": absolute(&outputs_dir)?,
+    });
+    let refs: References = parse_response(&front_end(args, &request)?)?;
+    if refs.outputs.len() != got.len() {
+        return Err(Error::Input(format!(
+            "{target} returned {} arrays; the kernel has {} outputs",
+            refs.outputs.len(),
+            got.len()
+        )));
+    }
+    let mut pairs = Vec::new();
+    for (i, (r, &id)) in refs.outputs.iter().zip(got).enumerate() {
+        let b = program.buffer(id);
+        let want = npy::read_tensor(&r.path, DType::Float32, Cast::new(DType::Float32))?;
+        if want.data().len() != b.shape.iter().product::<usize>() {
+            return Err(Error::Input(format!(
+                "{target}: reference output {i} has shape {:?}; the kernel's output '{}' has {:?}",
+                r.shape, b.name, b.shape
+            )));
+        }
+        let g = values(id);
+        pairs.extend(
+            g.iter()
+                .zip(want.data().iter())
+                .map(|(&g, &w)| (g as f64, w as f64)),
+        );
+    }
+    let tolerance = args
+        .tolerance
+        .unwrap_or_else(|| default_tolerance(program, hw));
+    Ok(kernels::compare(pairs, tolerance))
+}
+
+/// Eight roundings of the least precise dtype the kernel uses (outputs and intermediates, with
+/// headroom for a few chained stores) plus fp32 accumulation over the longest HBM dimension (the
+/// bound of any reduction's length), as `kernel run --check`'s GEMM tolerance grows with sqrt(k).
+fn default_tolerance(program: &Program, _hw: &Hardware) -> f64 {
+    let u = |d: DType| d.epsilon() as f64 / 2.0;
+    let low = program
+        .buffers
+        .iter()
+        .map(|b| u(b.dtype))
+        .fold(u(DType::Float32), f64::max);
+    let longest = program
+        .buffers
+        .iter()
+        .filter(|b| b.memory == crate::isa::Memory::Hbm)
+        .flat_map(|b| b.shape.iter().copied())
+        .max()
+        .unwrap_or(1) as f64;
+    8.0 * low + 4.0 * longest.sqrt() * u(DType::Float32)
+}
+
+/// `trnsim run`'s report, with the check added.
+fn render(
+    report: &crate::chip::report::Report,
+    check: Option<&CheckReport>,
+    format: Format,
+) -> String {
+    match (format, check) {
+        (Format::Json, Some(c)) => {
+            let mut v = serde_json::to_value(report).expect("report serializes");
+            let o = v.as_object_mut().expect("object");
+            o.insert("check".into(), serde_json::to_value(c).expect("serializes"));
+            let mut s = serde_json::to_string_pretty(&v).expect("serializes");
+            s.push('\n');
+            s
+        }
+        (Format::Table, Some(c)) => {
+            let mut s = report.to_text();
+            s.push_str(&super::kernel::check_line(c, "the NumPy reference"));
+            s
+        }
+        _ => super::run::render(report, format),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npy_headers_are_read_without_the_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.npy");
+        let t = Tensor::zeros(&[3, 5, 7], DType::BFloat16);
+        npy::write_tensor(&p, &t, npy::NpyLayout::Bits).unwrap();
+        let bytes = std::fs::read(&p).unwrap();
+        let h = NpyHeader::read(&p).unwrap();
+        assert_eq!((h.descr.as_str(), h.fortran_order), ("<u2", false));
+        assert_eq!(h.shape, vec![3, 5, 7]);
+        assert_eq!(bytes.len() - h.data_offset, 3 * 5 * 7 * 2);
+        assert_eq!(h.dtype(), Some(DType::BFloat16));
+        std::fs::write(&p, &bytes[..h.data_offset]).unwrap();
+        assert_eq!(NpyHeader::read(&p).unwrap(), h);
+        let scalar = NpyHeader::parse(
+            "{'descr': '|V1', 'fortran_order': True, 'shape': (), }",
+            128,
+        );
+        let scalar = scalar.unwrap();
+        assert_eq!(
+            (
+                scalar.shape.len(),
+                scalar.fortran_order,
+                scalar.item_bytes()
+            ),
+            (0, true, 1)
+        );
+        assert_eq!(scalar.dtype(), None);
+    }
+
+    #[test]
+    fn the_embedded_front_end_is_sorted_and_written_once() {
+        assert!(PYTHON_FILES.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(PYTHON_FILES.iter().any(|(p, _)| *p == "trnsim/__init__.py"));
+        let root = front_end_root().unwrap();
+        assert_eq!(front_end_root().unwrap(), root);
+        for (rel, text) in PYTHON_FILES {
+            assert_eq!(&std::fs::read_to_string(root.join(rel)).unwrap(), text);
+        }
+    }
+}

@@ -204,7 +204,10 @@ fn tiled_matmul_in_both_generations_matches_numpy_and_an_f64_product() {
     let out = nki(
         "kernels/nki/matmul_tiled_old.py",
         &[("lhsT", &pa), ("rhs", &pb)],
-        &["--check-against", "tests/data/nki/wrong_ref.py::ref_matmul_off_by_one"],
+        &[
+            "--check-against",
+            "tests/data/nki/wrong_ref.py::ref_matmul_off_by_one",
+        ],
     );
     assert_eq!(out.status.code(), Some(1), "{out:?}");
 }
@@ -370,7 +373,11 @@ fn flash_attention_plain_and_causal_match_numpy() {
     write_f32(&pq, &[d, s], &values(d * s, 9, 1.0));
     write_f32(&pk, &[d, s], &values(d * s, 10, 1.0));
     write_f32(&pv, &[s, d], &values(s * d, 11, 1.0));
-    let ins = [("q", pq.as_path()), ("k", pk.as_path()), ("v", pv.as_path())];
+    let ins = [
+        ("q", pq.as_path()),
+        ("k", pk.as_path()),
+        ("v", pv.as_path()),
+    ];
     let mut outs = Vec::new();
     for (func, reference) in [
         ("flash_attention_fwd", "ref_attention"),
@@ -385,7 +392,9 @@ fn flash_attention_plain_and_causal_match_numpy() {
     // The last query sees every key in both: its row agrees; the first query sees only key 0
     // under the mask, so its row is exactly v's row 0 there and differs from the plain one.
     let last = (s - 1) * d;
-    let diff = (0..d).fold(0f32, |m, j| m.max((outs[0][last + j] - outs[1][last + j]).abs()));
+    let diff = (0..d).fold(0f32, |m, j| {
+        m.max((outs[0][last + j] - outs[1][last + j]).abs())
+    });
     assert!(diff < 1e-5, "last query row differs by {diff}");
     let v0 = values(s * d, 11, 1.0);
     let row0 = (0..d).fold(0f32, |m, j| m.max((outs[1][j] - v0[j]).abs()));

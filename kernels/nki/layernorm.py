@@ -33,7 +33,7 @@ def layernorm(x, gamma, beta):
     assert D <= 512, f"D = {D}: this kernel takes one bn_stats (at most 512 elements) per row"
     out = nl.ndarray((R, D), dtype=x.dtype, buffer=nl.shared_hbm)
 
-    ones = nisa.memset(shape=(1, P), value=1.0)
+    ones = nisa.memset(shape=(1, P), value=1.0, dtype=nl.float32)
     g_row = nl.load(gamma[0:1, 0:D])
     b_row = nl.load(beta[0:1, 0:D])
     g_all = nisa.tensor_copy(nisa.nc_matmul(ones, g_row), engine=nisa.vector_engine)

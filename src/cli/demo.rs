@@ -278,7 +278,7 @@ fn nki(out: &mut impl Write) -> Result<()> {
     };
     let result = super::nki::run(&args);
     let _ = std::fs::remove_dir_all(&dir);
-    let report: Value = serde_json::from_str(&result?).map_err(|e| {
+    let report: Value = serde_json::from_str(&result?.text).map_err(|e| {
         super::Error::Input(format!("trnsim nki's JSON report does not parse: {e}"))
     })?;
     let num = |k: &str| report[k].as_f64().unwrap_or(f64::NAN);

@@ -44,20 +44,20 @@ def emit(parts):
     r = R[0]
     if r.pending is not None:
         r.pending.materialize()
-    fmt = []
+    fmt = ""
     blocks = []
     n = len(r.instrs)
     for p in parts:
         if p.__class__ is str:
-            fmt.append(p)
+            fmt += p
         else:
             b = p.block
             if b.first < 0:
                 b.first = n
             b.last = n
             blocks.append(b)
-            fmt.append("%s" + p.text)
-    r.instrs.append(("".join(fmt), tuple(blocks)))
+            fmt += "%s" + p.text
+    r.instrs.append((fmt, blocks))
 
 
 def emit_raw(fmt, blocks):
@@ -76,15 +76,28 @@ def emit_raw(fmt, blocks):
 class IndexExpr(object):
     """An affine expression of arange vectors: const + sum coef * i_axis over a broadcast shape."""
 
-    __slots__ = ("shape", "const", "terms")
+    __slots__ = ("shape", "const", "terms", "_k", "_tt")
 
-    def __init__(self, shape, const, terms):
+    def __init__(self, shape, const, terms, tt=None):
         self.shape, self.const, self.terms = shape, const, terms
+        self._k = None
+        self._tt = tt
 
     def key(self):
-        return ("e", self.shape, self.const, tuple(sorted(self.terms.items())))
+        k = self._k
+        if k is None:
+            tt = self._tt
+            if tt is None:
+                t = self.terms
+                tt = self._tt = (self.shape, tuple(sorted(t.items())))
+            k = self._k = (tt, self.const)
+        return k
 
     def _bin(self, other, sign):
+        if other.__class__ is int:
+            if self._tt is None:
+                self.key()
+            return IndexExpr(self.shape, self.const + sign * other, self.terms, self._tt)
         if isinstance(other, IndexExpr):
             shape = broadcast([self.shape, other.shape], "index expression")
             a, b = aligned(self, len(shape)), aligned(other, len(shape))
@@ -282,7 +295,7 @@ class Tensor(object):
         self.construct, self.name = construct, name
         self.where = where
         pd = [i for i, d in enumerate(shape) if isinstance(d, ParDim)]
-        shape = tuple(as_int(d, construct) for d in shape)
+        shape = tuple(d if d.__class__ is int else as_int(d, construct) for d in shape)
         if any(d < 1 for d in shape) or not shape:
             fail(construct, "shape %s has an empty dimension" % (list(shape),))
         self.shape = shape
@@ -330,23 +343,32 @@ class Tensor(object):
         return b
 
     def __getitem__(self, key):
-        try:
-            return self.cache[key]
-        except (KeyError, TypeError):
-            pass
-        t = make_tile(self, key)
-        try:
-            self.cache[key] = t
-        except TypeError:
-            pass
+        """A view; the geometry is cached across tensors of the same layout (loops index many
+        tensors the same way), so a repeated index costs a dict lookup and a copy."""
+        sig = signature(key)
+        t = self.cache.get(sig)
+        if t is not None:
+            return t
+        ck = (self.shape, self.pdim, self.mem, sig)
+        g = GEOMETRY.get(ck)
+        if g is None:
+            g = make_tile(self, key)
+            GEOMETRY[ck] = g
+        t = Tile()
+        t.tensor, t.dtype = self, self.dtype
+        t.block = self.blocks[()] if self.mem == "hbm" else self.block(g.bkey)
+        t.mem, t.shape, t.pax, t.p0, t.np, t.pcoef = g.mem, g.shape, g.pax, g.p0, g.np, g.pcoef
+        t.base, t.faxes, t.text, t.sfree, t.bkey = g.base, g.faxes, g.text, g.sfree, g.bkey
+        self.cache[sig] = t
         return t
 
     def full(self):
         return self[...]
 
     def __setitem__(self, key, value):
-        from . import ops
-        ops.assign(self[key], value)
+        if value.__class__ is DONE[0]:
+            return
+        DONE[1](self[key], value)
 
     def reshape(self, shape):
         fail("tensor.reshape", "not supported by trnsim's NKI front end")
@@ -363,12 +385,38 @@ def strides(dims):
     return tuple(reversed(out))
 
 
+GEOMETRY = {}
+DONE = [None, None]  # ops.Done (an in-place operator already wrote the view), ops.assign
+
+
+def signature(key):
+    """A hashable form of an index key."""
+    if key.__class__ is not tuple:
+        key = (key,)
+    out = []
+    for k in key:
+        c = k.__class__
+        if c is int:
+            out.append(k)
+        elif c is IndexExpr:
+            out.append(k._k or k.key())
+        elif c is slice:
+            out.append(("s", k.start, k.stop, k.step))
+        elif k is Ellipsis or k is None:
+            out.append(k)
+        elif hasattr(k, "__index__") and not isinstance(k, bool):
+            out.append(k.__index__())
+        else:
+            out.append(("o", id(k)))
+    return tuple(out)
+
+
 class Tile(object):
     """A view of one block: partitions and a per-partition access pattern, already in trace text.
     `axes` keeps the unmerged result axes so masks can clip them."""
 
     __slots__ = ("tensor", "block", "mem", "dtype", "shape", "pax", "p0", "np", "pcoef", "base",
-                 "faxes", "text", "sfree")
+                 "faxes", "text", "sfree", "bkey")
 
     def finish(self):
         """Compute `text` (`[p0:p1, ap]`) and `sfree` (the AP text) from the fields."""
@@ -498,6 +546,7 @@ def make_tile(t, key):
             fail("index", "index %d..%d is out of bounds of dimension %d (size %d) of a %s tensor" % (lo, hi, d, dims[d], list(dims)))
     tile = Tile()
     tile.tensor, tile.mem, tile.dtype, tile.shape = t, t.mem, t.dtype, tuple(sizes)
+    tile.bkey = ()
     if t.mem == "hbm":
         tile.block = t.blocks[()]
         base, coef = 0, [0] * len(sizes)
@@ -516,7 +565,11 @@ def make_tile(t, key):
     for d in range(pd):
         if exprs[d][1]:
             fail("index", "a block dimension (before the partition dimension) must be indexed by an integer")
-    tile.block = t.block(tuple(e[0] for e in exprs[:pd]))
+    tile.bkey = tuple(e[0] for e in exprs[:pd])
+    for d in range(pd):
+        if not 0 <= tile.bkey[d] < dims[d]:
+            fail("index", "block index %d out of bounds of %d" % (tile.bkey[d], dims[d]))
+    tile.block = None
     p0, pterms = exprs[pd]
     if pterms:
         (pax, pc), = pterms.items() if len(pterms) == 1 else fail("index", "the partition index mixes two nl.arange axes")

@@ -111,7 +111,12 @@ def record(req):
         mod = load_kernel_module(path)
         name, fn = find_function(mod, req.get("function"), path)
         kwargs, params = bind_args(fn, req.get("args", []), base)
-        ret = fn(**kwargs)
+        import gc
+        gc.disable()  # recording allocates many small objects and frees none until the end
+        try:
+            ret = fn(**kwargs)
+        finally:
+            gc.enable()
         r = core.R[0]
         if r.pending is not None:
             r.pending.materialize()

@@ -1,6 +1,6 @@
 """nki.isa: each instruction maps one to one onto a trace instruction. Both generations: the
 old one returns a result (placed by assignment), the new one (nki >= 2.27) takes dst= first."""
-from .core import Tile, IndexExpr, Mask, rec, emit
+from .core import Tile, IndexExpr, Mask, rec, emit, R
 from .dtypes import dtype_of, F32
 from .errors import fail
 from .ops import Deferred, tile_of, apply_mask, same, fmt_num, dma, is_tile
@@ -33,6 +33,8 @@ NEW["dma_copy"] = ["dst", "src"]
 
 
 def bind(construct, params, args, kw):
+    if not args:
+        return kw
     if len(args) > len(params):
         fail(construct, "takes at most %d positional arguments, %d given" % (len(params), len(args)))
     p = dict(zip(params, args))
@@ -75,8 +77,9 @@ def scalar(x, construct, parts_np):
 
 
 def nc_matmul(c, p):
-    st = tile_of(need(p, "stationary", c), c)
-    mv = tile_of(need(p, "moving", c), c)
+    st, mv = p.get("stationary"), p.get("moving")
+    st = st if st.__class__ is Tile else tile_of(need(p, "stationary", c), c)
+    mv = mv if mv.__class__ is Tile else tile_of(need(p, "moving", c), c)
     if p.get("is_transpose"):
         def tr(dst, acc):
             t = masked(c, p, [dst, st])
@@ -86,13 +89,16 @@ def nc_matmul(c, p):
     if st.np != mv.np:
         fail(c, "stationary has %d partitions but moving has %d (the contraction)" % (st.np, mv.np))
 
+    mask = p.get("mask")
+
     def mm(dst, acc):
-        t = masked(c, p, [dst, st, mv])
+        t = [dst, st, mv] if mask is None else masked(c, p, [dst, st, mv])
         if not t:
             return
+        written = R[0].mm_written
         if acc is None:
-            acc = t[0].block in rec().mm_written
-        rec().mm_written.add(t[0].block)
+            acc = t[0].block in written
+        written.add(t[0].block)
         emit(["matmul dst=", t[0], " stationary=", t[1], " moving=", t[2],
               " accumulate=" + ("true" if acc else "false")])
     return result(c, p, (st.free_size, mv.free_size), F32, "psum", mm, matmul=True)
@@ -374,8 +380,12 @@ def make(name, new_gen):
     impl = IMPL[name]
     construct = "nisa." + name
 
+    old, new = OLD[name], NEW[name]
+
     def fn(*args, **kw):
-        params = NEW[name] if (new_gen or "dst" in kw) else OLD[name]
+        params = new if (new_gen or "dst" in kw) else old
+        if not args:
+            return impl(construct, kw)
         return impl(construct, bind(construct, params, args, kw))
     fn.__name__ = name
     return fn

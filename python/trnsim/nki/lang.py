@@ -1,6 +1,6 @@
 """nki.language: tensor creation, loops, data movement and the high-level operations, lowered
 to engine instructions as LOWERING.md documents."""
-from .core import Tensor, Tile, ParDim, IndexExpr, rec, emit, arange, MGrid
+from .core import Tensor, Tile, ParDim, IndexExpr, rec, emit, arange, MGrid, R
 from .dtypes import dtype_of, F32
 from .errors import fail
 from .ops import (Deferred, Done, tile_of, apply_mask, same, fmt_num, dma, is_tile, copy_into,
@@ -359,10 +359,11 @@ FUNCS["identity"] = FUNCS["copy"]
 
 def _inplace(alu_name):
     def op(self, other):
-        c = "operator"
-        d = tile_of(self, c)
-        if other.__class__ is Deferred and other.matmul and d.mem == "psum" and rec().pending is other:
-            other.place(d, accumulate=True)
+        d = self if self.__class__ is Tile else tile_of(self, "operator")
+        r = R[0]
+        if alu_name == "add" and r.pending is other and other.matmul and d.mem == "psum":
+            r.pending = None
+            other.fn(d, True)
             return Done(d)
         r = FUNCS[alu_name](d, other)
         r.place(d)

@@ -47,9 +47,9 @@ def allocate(blocks, n_instrs, sbuf_bytes, psum_bytes, hw):
         t = b.tensor
         what = "%s tensor%s%s" % (mem.upper(), " '%s'" % t.name if t.name else "",
                                   " (block %s)" % (list(b.key),) if b.key else "")
-        raise NkiError(t.construct, "%s needs %s per partition at its peak (its %s block and all "
-                       "blocks live with it), %s has %s" % (what, kib(used[mem]), kib(b.F * b.dtype.size), hw, kib(cap)),
-                       t.where)
+        raise NkiError(t.construct, "%s does not fit: the %s tensors live with it need %s per "
+                       "partition at their peak (this block %s), %s has %s"
+                       % (what, mem.upper(), kib(used[mem]), kib(b.F * b.dtype.size), hw, kib(cap)), t.where)
     return phys
 
 

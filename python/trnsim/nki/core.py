@@ -294,6 +294,9 @@ class Tensor(object):
         self.mem = mem
         self.construct, self.name = construct, name
         self.where = where
+        if where is None and mem != "hbm":
+            from .errors import kernel_location
+            self.where = kernel_location(2)
         pd = [i for i, d in enumerate(shape) if isinstance(d, ParDim)]
         shape = tuple(d if d.__class__ is int else as_int(d, construct) for d in shape)
         if any(d < 1 for d in shape) or not shape:

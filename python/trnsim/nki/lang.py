@@ -364,7 +364,7 @@ def _inplace(alu_name):
         if alu_name == "add" and r.pending is other and other.matmul and d.mem == "psum":
             r.pending = None
             other.fn(d, True)
-            return Done(d)
+            return Done(d) if self.__class__ is Tile else self
         r = FUNCS[alu_name](d, other)
         r.place(d)
         return Done(d) if self.__class__ is Tile else self

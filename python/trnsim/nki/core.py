@@ -210,6 +210,7 @@ class Mask(object):
 
     def __init__(self, conds):
         self.conds = conds
+        self._box = None
 
     def __and__(self, other):
         if not isinstance(other, Mask):
@@ -220,6 +221,8 @@ class Mask(object):
 
     def box(self):
         """[(axis, ndim, lo, hi)]: each comparison as a range of one axis."""
+        if self._box is not None:
+            return self._box
         out = []
         for e, op, v in self.conds:
             live = [(a, c) for a, c in e.terms.items() if c != 0 and e.shape[a] > 1]
@@ -230,6 +233,7 @@ class Mask(object):
             if ok and ok != list(range(ok[0], ok[-1] + 1)):
                 fail("mask", "the masked region is not a contiguous range")
             out.append((a, len(e.shape), ok[0] if ok else 0, ok[-1] + 1 if ok else 0))
+        self._box = out
         return out
 
 
@@ -529,6 +533,10 @@ def make_tile(t, key):
             e = aligned(k, nb)
             exprs.append((e.const, dict((a, c) for a, c in e.terms.items() if e.shape[a] > 1 and c != 0)))
         elif isinstance(k, slice):
+            for v in (k.start, k.stop):
+                if v is not None and not -dims[d] <= v <= dims[d]:
+                    fail("index", "slice %s:%s is out of bounds of dimension %d (size %d) of a %s tensor"
+                         % (k.start, k.stop, d, dims[d], list(dims)))
             start, stop, step = k.indices(dims[d])
             n = len(range(start, stop, step))
             if n == 0:

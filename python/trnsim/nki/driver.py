@@ -140,7 +140,7 @@ def bind_args(fn, args, base):
     sig = inspect.signature(fn)
     given = dict((a["name"], a) for a in args)
     kwargs, params = {}, []
-    where = (base, fn.__code__.co_firstlineno)
+    where = (base, def_line(fn))
     for pname, prm in sig.parameters.items():
         if pname in given:
             a = given.pop(pname)
@@ -153,6 +153,17 @@ def bind_args(fn, args, base):
         raise NkiError("argument", "the kernel has no parameter %s (parameters: %s)" % (
             ", ".join("'%s'" % g for g in sorted(given)), ", ".join(sig.parameters)), where)
     return kwargs, params
+
+
+def def_line(fn):
+    """The line of `def` (co_firstlineno is the first decorator's)."""
+    import linecache
+    first = fn.__code__.co_firstlineno
+    for i in range(first, first + 50):
+        text = linecache.getline(fn.__code__.co_filename, i).lstrip()
+        if text.startswith("def ") or text.startswith("async def "):
+            return i
+    return first
 
 
 def returned(ret, base):

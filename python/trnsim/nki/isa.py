@@ -59,7 +59,7 @@ def result(construct, p, shape, dtype, mem, fn, matmul=False):
         acc = p.get("accumulate")
         fn(d, acc)
         return None
-    return Deferred(construct, shape, dtype, mem, fn, matmul)
+    return Deferred(construct, shape, dtype, mem, fn, matmul, p.get("mask"))
 
 
 def masked(construct, p, tiles):

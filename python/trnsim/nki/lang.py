@@ -160,7 +160,7 @@ def load(src, mask=None, dtype=None, **kw):
         t = apply_mask([dst, s], mask, c)
         if t:
             dma(t[0], t[1], c)
-    return Deferred(c, s.shape, dtype_of(dtype) if dtype is not None else s.dtype, "sbuf", ld)
+    return Deferred(c, s.shape, dtype_of(dtype) if dtype is not None else s.dtype, "sbuf", ld, mask=mask)
 
 
 def store(dst, value, mask=None, **kw):
@@ -206,7 +206,7 @@ def unary(name):
             if t:
                 same(c, *t)
                 line(t)
-        return Deferred(c, s.shape, out_dtype(dtype, s), "sbuf", run)
+        return Deferred(c, s.shape, out_dtype(dtype, s), "sbuf", run, mask=mask)
     fn.opname = name
     fn.__name__ = name
     return fn
@@ -262,7 +262,7 @@ def binary(name):
             else:
                 same(c, *t)
                 emit(["tensor_tensor engine=vector op=%s dst=" % op, t[0], " a=", t[1], " b=", t[2]])
-        return Deferred(c, a.shape, od, "sbuf", run)
+        return Deferred(c, a.shape, od, "sbuf", run, mask=mask)
     fn.opname = name
     fn.__name__ = name
     return fn
@@ -287,7 +287,7 @@ def reduction(name, mean=False):
                 emit(["tensor_scalar engine=vector dst=", t[0], " src=", t[0],
                       " op0=mul scalar0=" + fmt_num(1.0 / t[1].free_size)])
         shape = (s.np, 1) if keepdims else (s.np,)
-        return Deferred(c, shape, out_dtype(dtype, s), "sbuf", run)
+        return Deferred(c, shape, out_dtype(dtype, s), "sbuf", run, mask=mask)
     fn.opname = name
     fn.__name__ = name
     return fn
@@ -302,7 +302,7 @@ def transpose(x, dtype=None, mask=None, **kw):
         t = apply_mask([dst, s], mask, c)
         if t:
             emit(["transpose dst=", t[0], " src=", t[1]])
-    return Deferred(c, (s.free_size, s.np), out_dtype(dtype, s), "psum", run)
+    return Deferred(c, (s.free_size, s.np), out_dtype(dtype, s), "psum", run, mask=mask)
 
 
 def matmul(x, y, transpose_x=False, mask=None, **kw):
@@ -325,7 +325,7 @@ def matmul(x, y, transpose_x=False, mask=None, **kw):
         if t:
             emit(["matmul dst=", t[0], " stationary=", t[1], " moving=", t[2],
                   " accumulate=" + ("true" if acc else "false")])
-    return Deferred(c, (a.free_size, b.free_size), F32, "psum", run, matmul=True)
+    return Deferred(c, (a.free_size, b.free_size), F32, "psum", run, matmul=True, mask=mask)
 
 
 def loop_reduce(x, op, loop_indices=None, dtype=None, mask=None, **kw):
@@ -339,7 +339,7 @@ def loop_reduce(x, op, loop_indices=None, dtype=None, mask=None, **kw):
         if t:
             same(c, *t)
             emit(["tensor_tensor engine=vector op=%s dst=" % o, t[0], " a=", t[0], " b=", t[1]])
-    return Deferred(c, s.shape, out_dtype(dtype, s), "sbuf", run)
+    return Deferred(c, s.shape, out_dtype(dtype, s), "sbuf", run, mask=mask)
 
 
 UNARY = ["exp", "tanh", "sigmoid", "silu", "gelu", "gelu_apprx_tanh", "relu", "rsqrt", "sqrt",

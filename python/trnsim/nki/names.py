@@ -29,6 +29,9 @@ def op_name(op):
     """The name of an operator object: our nl functions, numpy ufuncs, or strings."""
     if isinstance(op, str):
         return op
+    from .shim import Unsupported
+    if isinstance(op, Unsupported):
+        return None
     n = getattr(op, "opname", None) or getattr(op, "__name__", None)
     if isinstance(n, str):
         return n
@@ -38,9 +41,9 @@ def op_name(op):
 def lookup(table, op, construct, what):
     n = op_name(op)
     if n is None or n not in table:
-        from .ops import describe
+        shown = n if n is not None else (getattr(op, "_name", None) or repr(op)[:40])
         fail(construct, "%s %s is not supported by trnsim's NKI front end (supported: %s)"
-             % (what, describe(op) if n is None else n, ", ".join(sorted(set(table)))))
+             % (what, shown, ", ".join(sorted(set(table)))))
     return table[n]
 
 

@@ -9,7 +9,11 @@ class Deferred(object):
     """The result of an operation not yet placed: `x[...] = op(...)` writes it straight into the
     view; any other use (or the next instruction) places it into a new tensor of its own."""
 
-    def __init__(self, construct, shape, dtype, mem, fn, matmul=False):
+    def __init__(self, construct, shape, dtype, mem, fn, matmul=False, mask=None):
+        if mask is not None:
+            if not isinstance(mask, Mask):
+                fail(construct, "mask= must be comparisons of nl.arange expressions, found %s" % describe(mask))
+            mask.box()  # errors at the call, located
         r = rec()
         if r.pending is not None:
             flush_pending()

@@ -56,7 +56,7 @@ def emit(parts):
                 b.first = n
             b.last = n
             blocks.append(b)
-            fmt += "%s" + p.text
+            fmt += p.ftext
     r.instrs.append((fmt, blocks))
 
 
@@ -352,7 +352,20 @@ class Tensor(object):
     def __getitem__(self, key):
         """A view; the geometry is cached across tensors of the same layout (loops index many
         tensors the same way), so a repeated index costs a dict lookup and a copy."""
-        sig = signature(key)
+        if key.__class__ is tuple:
+            out = []
+            for k in key:
+                c = k.__class__
+                if c is int:
+                    out.append(k)
+                elif c is IndexExpr:
+                    out.append(k._k or k.key())
+                else:
+                    out = None
+                    break
+            sig = tuple(out) if out is not None else signature(key)
+        else:
+            sig = signature(key)
         t = self.cache.get(sig)
         if t is not None:
             return t
@@ -365,7 +378,7 @@ class Tensor(object):
         t.tensor, t.dtype = self, self.dtype
         t.block = self.blocks[()] if self.mem == "hbm" else self.block(g.bkey)
         t.mem, t.shape, t.pax, t.p0, t.np, t.pcoef = g.mem, g.shape, g.pax, g.p0, g.np, g.pcoef
-        t.base, t.faxes, t.text, t.sfree, t.bkey = g.base, g.faxes, g.text, g.sfree, g.bkey
+        t.base, t.faxes, t.text, t.sfree, t.bkey, t.ftext = g.base, g.faxes, g.text, g.sfree, g.bkey, g.ftext
         self.cache[sig] = t
         return t
 
@@ -423,7 +436,7 @@ class Tile(object):
     `axes` keeps the unmerged result axes so masks can clip them."""
 
     __slots__ = ("tensor", "block", "mem", "dtype", "shape", "pax", "p0", "np", "pcoef", "base",
-                 "faxes", "text", "sfree", "bkey")
+                 "faxes", "text", "sfree", "bkey", "ftext")
 
     def finish(self):
         """Compute `text` (`[p0:p1, ap]`) and `sfree` (the AP text) from the fields."""
@@ -457,6 +470,7 @@ class Tile(object):
             ap = "@%d" % off + "".join("[%d,%d]" % g for g in merged)
         self.sfree = (ps, pstep, ap)
         self.text = "[%d:%d%s, %s]" % (ps, ps + self.np, pstep, ap)
+        self.ftext = "%s" + self.text
         return self
 
     def sub(self, a, b):
@@ -479,7 +493,7 @@ class Tile(object):
         """This tile with result axis `axis` restricted to lo..hi (a mask)."""
         t = Tile()
         for s in Tile.__slots__:
-            if s not in ("text", "sfree"):
+            if s not in ("text", "sfree", "ftext"):
                 setattr(t, s, getattr(self, s))
         t.shape = self.shape[:axis] + (hi - lo,) + self.shape[axis + 1:]
         if axis == self.pax:

@@ -14,7 +14,7 @@ class Deferred(object):
             if not isinstance(mask, Mask):
                 fail(construct, "mask= must be comparisons of nl.arange expressions, found %s" % describe(mask))
             mask.box()  # errors at the call, located
-        r = rec()
+        r = core.R[0]
         if r.pending is not None:
             flush_pending()
         self.construct, self.shape, self.dtype, self.mem = construct, tuple(shape), dtype, mem

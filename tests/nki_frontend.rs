@@ -8,7 +8,15 @@ fn python_unit_tests_pass() {
     let root = env!("CARGO_MANIFEST_DIR");
     let python = std::env::var("TRNSIM_PYTHON").unwrap_or_else(|_| "python3".to_string());
     let out = Command::new(&python)
-        .args(["-m", "unittest", "discover", "-s", "python/tests", "-t", "python"])
+        .args([
+            "-m",
+            "unittest",
+            "discover",
+            "-s",
+            "python/tests",
+            "-t",
+            "python",
+        ])
         .current_dir(root)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));

@@ -1,0 +1,1 @@
+"""Tests of trnsim's NKI front end (standard library only)."""

@@ -1,0 +1,70 @@
+"""Writing the trace: HBM buffer names, allocation, buffer lines, then the instructions."""
+import re
+
+from . import core
+from .alloc import allocate
+
+NAME_RE = re.compile(r"[^A-Za-z0-9_.]")
+
+
+def clean(name):
+    n = NAME_RE.sub("_", str(name)) or "t"
+    return n if (n[0].isalpha() or n[0] == "_") else "_" + n
+
+
+def name_hbm(params, outs):
+    """Parameters keep their names; kernel-allocated HBM tensors take name= (made unique), else
+    out / out0.. in return order, else scratch0.."""
+    r = core.R[0]
+    taken = set(p.blocks[()].name for p in params)
+    ret_idx = dict((id(t), i) for i, t in enumerate(outs))
+    pending = []
+    pids = set(id(p) for p in params)
+    for b in r.hbm:
+        if id(b.tensor) in pids:
+            continue
+        t = b.tensor
+        if t.name:
+            base = clean(t.name)
+        elif id(t) in ret_idx:
+            base = "out" if len(outs) == 1 else "out%d" % ret_idx[id(t)]
+        else:
+            pending.append(b)
+            continue
+        b.name = unique(base, taken)
+    for i, b in enumerate(pending):
+        b.name = unique("scratch%d" % i, taken)
+
+
+def unique(base, taken):
+    n, k = base, 1
+    while n in taken:
+        n = "%s_%d" % (base, k)
+        k += 1
+    taken.add(n)
+    return n
+
+
+def write_trace(req, kernel, params, outs):
+    r = core.R[0]
+    name_hbm(params, outs)
+    phys = allocate(r.onchip, len(r.instrs), int(req.get("sbuf_bytes_per_partition", 196608)),
+                    int(req.get("psum_bytes_per_partition", 16384)), req.get("hw", "the chip"))
+    lines = ["trnsim-trace %d" % (2 if r.v2 else 1), "kernel %s" % clean(kernel)]
+    inits = dict((id(p), "input") for p in params)
+    for b in r.hbm:
+        lines.append("buffer %s hbm %s [%s] %s" % (b.name, b.dtype, ", ".join(map(str, b.tensor.shape)),
+                                                   inits.get(id(b.tensor), "zeros")))
+    for name, P, F, dt, mem in phys:
+        lines.append("buffer %s %s %s [%d, %d] zeros" % (name, mem, dt, P, F))
+    for b in r.onchip:
+        if b.phys is not None:
+            b.name = b.phys[0]
+    out = [fmt % tuple([b.name for b in blocks]) for fmt, blocks in r.instrs]
+    with open(req["trace_path"], "w") as fh:
+        fh.write("\n".join(lines))
+        fh.write("\n")
+        fh.write("\n".join(out))
+        if out:
+            fh.write("\n")
+    return len(out)

@@ -1,0 +1,157 @@
+"""Shim modules under the names kernels import (neuronxcc.nki..., nki...). Importing any name
+works; using one the front end does not implement is a located error."""
+import sys
+import types
+
+from .errors import fail
+from . import lang, isa, core
+from .dtypes import ALIASES, F32
+
+
+class Unsupported(object):
+    """A name the front end does not implement: fine to import or annotate with, an error to use."""
+
+    def __init__(self, name):
+        object.__setattr__(self, "_name", name)
+
+    def __getattr__(self, n):
+        if n.startswith("__"):
+            raise AttributeError(n)
+        return Unsupported(self._name + "." + n)
+
+    def __getitem__(self, k):
+        return self  # annotations such as nt.tensor[[128, 512], nl.float32]
+
+    def __call__(self, *a, **k):
+        fail(self._name, "not supported by trnsim's NKI front end")
+
+    def _use(self, *a, **k):
+        fail(self._name, "not supported by trnsim's NKI front end")
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = _use
+    __iter__ = __bool__ = __index__ = __int__ = __float__ = __lt__ = __gt__ = _use
+
+    def __repr__(self):
+        return self._name
+
+
+class Kernel(object):
+    """A function decorated as an NKI kernel."""
+
+    def __init__(self, fn, how):
+        self.func, self.how = fn, how
+        self.__name__ = getattr(fn, "__name__", "kernel")
+        self.__wrapped__ = fn
+
+    def __call__(self, *a, **k):
+        return self.func(*a, **k)
+
+    def __getitem__(self, grid):
+        g = grid if isinstance(grid, tuple) else (grid,)
+        n = 1
+        for d in g:
+            n *= int(d)
+        if n != 1:
+            fail("kernel[grid]", "SPMD launch grids other than 1 are not supported by trnsim's NKI front end")
+        return self
+
+
+def decorator(how):
+    def deco(fn=None, *a, **kw):
+        if callable(fn) and not isinstance(fn, Kernel) and not a and not kw:
+            return Kernel(fn, how)
+        if isinstance(fn, Kernel):
+            return fn
+        return lambda f: f if isinstance(f, Kernel) else Kernel(f, how)
+    return deco
+
+
+def noop_decorator(fn=None, *a, **kw):
+    if callable(fn) and not a and not kw:
+        return fn
+    return lambda f: f
+
+
+class Enum(object):
+    def __init__(self, prefix, members):
+        for m in members:
+            setattr(self, m, Named(prefix + "." + m, m))
+
+    def __getattr__(self, n):
+        if n.startswith("__"):
+            raise AttributeError(n)
+        return Unsupported("engine." + n)
+
+
+class Named(object):
+    def __init__(self, full, name):
+        self.full, self.name = full, name
+
+    def __repr__(self):
+        return self.full
+
+
+def module(fullname, short, attrs):
+    m = types.ModuleType(fullname)
+    m.__dict__.update(attrs)
+    m.__path__ = []
+
+    def getattr_(n):
+        if n.startswith("__"):
+            raise AttributeError(n)
+        return Unsupported(short + "." + n)
+    m.__getattr__ = getattr_
+    return m
+
+
+def language_attrs():
+    a = dict(lang.FUNCS)
+    a.update(lang.BUFFERS)
+    for n in ("ndarray", "zeros", "full", "ones", "zeros_like", "empty_like", "ndarray_like",
+              "shared_constant", "par_dim", "ds", "affine_range", "sequential_range",
+              "static_range", "program_id", "num_programs", "device_print", "tile_size", "mgrid",
+              "load", "store", "transpose", "matmul", "loop_reduce"):
+        a[n] = getattr(lang, n)
+    a["arange"] = core.arange
+    for k, v in ALIASES.items():
+        a[k] = v
+    a["bool_"] = ALIASES["bool"]
+    a["fp32"] = F32
+    a["tfloat32"] = F32
+    return a
+
+
+def isa_attrs(new_gen):
+    a = dict((n, isa.make(n, new_gen)) for n in isa.IMPL)
+    eng = Enum("engine", ("tensor", "vector", "scalar", "gpsimd", "unknown", "sync", "dma", "activation", "pool"))
+    a["engine"] = eng
+    for n in ("tensor", "vector", "scalar", "gpsimd", "unknown"):
+        a[n + "_engine"] = getattr(eng, n)
+    a["reduce_cmd"] = Enum("reduce_cmd", ("idle", "reset", "reduce", "reset_reduce"))
+    a["nc_version"] = Enum("nc_version", ("gen2", "gen3", "gen4"))
+    return a
+
+
+def install():
+    """Put the shim modules into sys.modules (replacing any real ones for this process)."""
+    lang_a, deco = language_attrs(), {}
+    for n in ("jit", "baremetal", "benchmark", "profile", "simulate_kernel", "trace"):
+        deco[n] = decorator(n)
+    mods = {}
+    for root, new_gen in (("neuronxcc.nki", False), ("nki", True)):
+        l = module(root + ".language", "nl", lang_a)
+        i = module(root + ".isa", "nisa", isa_attrs(new_gen))
+        t = module(root + ".typing", "nt", {})
+        comp = module(root + ".compiler", "ncc", {
+            "skip_middle_end_transformations": noop_decorator, "enable_stack_allocator": noop_decorator,
+            "force_auto_alloc": noop_decorator})
+        top = dict(deco, language=l, isa=i, typing=t, compiler=comp)
+        mods[root] = module(root, "nki", top)
+        mods[root + ".language"], mods[root + ".isa"] = l, i
+        mods[root + ".typing"], mods[root + ".compiler"] = t, comp
+    mods["neuronxcc"] = module("neuronxcc", "neuronxcc", {"nki": mods["neuronxcc.nki"]})
+    for k in list(sys.modules):
+        if k == "nki" or k.startswith("nki.") or k == "neuronxcc" or k.startswith("neuronxcc."):
+            del sys.modules[k]
+    sys.modules.update(mods)
+    return mods

@@ -427,7 +427,7 @@ fn an_oversized_logical_sbuf_tensor_fits_by_liveness() {
 fn every_block_live_at_once_does_not_fit_and_says_where() {
     let dir = scratch("live");
     let px = dir.join("x.npy");
-    write_header(&px, "<f4", &[1024, 6400]);
+    write_header(&px, "<f4", &[1024, 8192]);
     let out = nki(
         "tests/data/nki/oversized_live.py",
         &[("x", &px)],

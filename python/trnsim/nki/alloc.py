@@ -1,6 +1,7 @@
 """Allocation by liveness (contract section 3): each SBUF/PSUM block lives from the first to the
-last instruction touching it and gets a physical [P, F] buffer of its dtype, reusing the least
-recently freed buffer that fits; the physical buffers must fit the memory."""
+last instruction touching it and gets a physical [P, F] buffer of its dtype: the smallest freed
+one that holds it (the least recently freed of equal ones), else the largest freed one of its
+dtype grown to hold it, else a new one; the physical buffers must fit the memory."""
 from .errors import NkiError
 
 PSUM_BANKS = 8
@@ -23,11 +24,27 @@ def allocate(blocks, n_instrs, sbuf_bytes, psum_bytes, hw):
     for i in sorted(set(starts) | set(ends)):
         for b in starts.get(i, ()):
             fl = free[b.mem]
+            # Best fit: the smallest freed buffer that holds the block, the least recently
+            # freed of equal ones (a first fit lets a small block take a large buffer the
+            # next large block then misses).
             pick = None
-            for j, f in enumerate(fl):
-                if f[3] == b.dtype and f[1] >= b.P and f[2] >= b.F:
+            fits = [j for j, f in enumerate(fl) if f[3] == b.dtype and f[1] >= b.P and f[2] >= b.F]
+            if fits:
+                pick = fl.pop(min(fits, key=lambda j: (fl[j][2], j)))
+            if pick is None:
+                # No freed buffer holds it: grow the largest freed one of its dtype (a buffer's
+                # size is the largest block it ever holds) rather than add a buffer, as an
+                # allocator by address would reuse the freed space.
+                same = [j for j, f in enumerate(fl) if f[3] == b.dtype]
+                if same:
+                    j = max(same, key=lambda j: (fl[j][2], -j))
                     pick = fl.pop(j)
-                    break
+                    grow = row_bytes(b.F, b.dtype, b.mem, bank) - row_bytes(pick[2], b.dtype, b.mem, bank)
+                    pick[1], pick[2] = max(pick[1], b.P), max(pick[2], b.F)
+                    used[b.mem] += max(grow, 0)
+                    cap = sbuf_bytes if b.mem == "sbuf" else psum_bytes
+                    if used[b.mem] > cap and over is None:
+                        over = (b, b.mem, cap)
             if pick is None:
                 count[b.mem] += 1
                 pick = ["%s%d" % ("sb" if b.mem == "sbuf" else "ps", count[b.mem] - 1), b.P, b.F, b.dtype, b.mem]
@@ -51,6 +68,12 @@ def allocate(blocks, n_instrs, sbuf_bytes, psum_bytes, hw):
                        "partition at their peak (this block %s), %s has %s"
                        % (what, mem.upper(), kib(used[mem]), kib(b.F * b.dtype.size), hw, kib(cap)), t.where)
     return phys
+
+
+def row_bytes(f, dtype, mem, bank):
+    """Bytes per partition of a buffer of `f` elements (PSUM in whole banks)."""
+    row = f * dtype.size
+    return -(-row // bank) * bank if mem == "psum" else row
 
 
 def kib(n):

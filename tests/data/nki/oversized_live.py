@@ -1,7 +1,8 @@
-"""The same tensor as ``oversized_blocks.py`` (``(8, par_dim(128), 6400)`` fp32, 200 KiB per
-partition), but every block is loaded before any is stored: all eight are live at once, which
-no allocator can fit in trn2's 192 KiB per partition. ``trnsim nki`` must refuse it (exit 2,
-naming this file's line and SBUF). x: ``[1024, 6400]`` fp32.
+"""A tensor like ``oversized_blocks.py``'s, ``(8, par_dim(128), 8192)`` fp32 (256 KiB per
+partition), with every block loaded before any is stored: all eight are live at once, which no
+allocator can fit in trn2's 224 KiB per partition (trainium.md section 2: 28 MiB over 128
+partitions). ``trnsim nki`` must refuse it (exit 2, naming this file's line and SBUF).
+x: ``[1024, 8192]`` fp32.
 """
 import neuronxcc.nki as nki
 import neuronxcc.nki.language as nl

@@ -91,3 +91,29 @@ class Alloc(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+PSUM_LOOP = """
+@nki.jit
+def k(a, b):
+    out = nl.ndarray((128, 512), dtype=nl.float32, buffer=nl.shared_hbm)
+    x = nl.load(a)
+    y = nl.load(b)
+    s = nl.zeros((128, 512), dtype=nl.float32, buffer=nl.sbuf)
+    for i in nl.affine_range(10):
+        acc = nisa.nc_matmul(x, y)
+        s = nl.add(s, acc)
+    nl.store(out, value=s)
+    return out
+"""
+
+
+class PsumBanks(unittest.TestCase):
+    def test_psum_tiles_rotate_over_the_eight_banks(self):
+        # Ten [128, 512] fp32 results (one 2 KiB bank each) one after the other: banks 0-7 in
+        # turn while one is unused, then the least recently freed (ps0, then ps1).
+        r = run_source(PSUM_LOOP, [("a", (128, 128), "float32"), ("b", (128, 512), "float32")],
+                       engines=1)
+        self.assertEqual(r.rc, 0, r.stderr)
+        dsts = [l.split(" dst=")[1].split("[")[0] for l in r.lines("matmul")]
+        self.assertEqual(dsts, ["ps%d" % i for i in range(8)] + ["ps0", "ps1"])

@@ -1,7 +1,8 @@
 """Allocation by liveness (contract section 3): each SBUF/PSUM block lives from the first to the
-last instruction touching it and gets a physical [P, F] buffer of its dtype: the smallest freed
-one that holds it (the least recently freed of equal ones), else the largest freed one of its
-dtype grown to hold it, else a new one; the physical buffers must fit the memory."""
+last instruction touching it and gets a physical [P, F] buffer of its dtype: in PSUM a new bank
+while one is unused (banks rotate), else the smallest freed buffer that holds it (the least
+recently freed of equal ones), else the largest freed one of its dtype grown to hold it, else a
+new one; the physical buffers must fit the memory."""
 from .errors import NkiError
 
 PSUM_BANKS = 8
@@ -29,6 +30,12 @@ def allocate(blocks, n_instrs, sbuf_bytes, psum_bytes, hw):
             # next large block then misses).
             pick = None
             fits = [j for j, f in enumerate(fl) if f[3] == b.dtype and f[1] >= b.P and f[2] >= b.F]
+            # PSUM's banks rotate while one is unused: a tile per bank lets the PE array fill
+            # the next one while an engine drains the last (the compiler's PSUM allocation;
+            # reusing the freed bank at once would serialize them).
+            rotate = b.mem == "psum" and used["psum"] + row_bytes(b.F, b.dtype, "psum", bank) <= psum_bytes
+            if rotate:
+                fits = []
             if fits:
                 pick = fl.pop(min(fits, key=lambda j: (fl[j][2], j)))
             if pick is None:
@@ -36,7 +43,7 @@ def allocate(blocks, n_instrs, sbuf_bytes, psum_bytes, hw):
                 # size is the largest block it ever holds) rather than add a buffer, as an
                 # allocator by address would reuse the freed space.
                 same = [j for j, f in enumerate(fl) if f[3] == b.dtype]
-                if same:
+                if same and not rotate:
                     j = max(same, key=lambda j: (fl[j][2], -j))
                     pick = fl.pop(j)
                     grow = row_bytes(b.F, b.dtype, b.mem, bank) - row_bytes(pick[2], b.dtype, b.mem, bank)

@@ -308,6 +308,7 @@ class Tensor(object):
         self.shape = shape
         self.blocks = {}
         self.cache = {}
+        self._full = None
         rec().tensors += 1
         self.id = rec().tensors
         if mem == "hbm":
@@ -332,6 +333,11 @@ class Tensor(object):
             for d in free:
                 self.row *= d
             self.strides = strides(free)
+        # The geometry of each index of this layout, shared by the tensors of the layout.
+        geo = GEOMETRY.get((shape, self.pdim, mem))
+        if geo is None:
+            geo = GEOMETRY[(shape, self.pdim, mem)] = {}
+        self.geo = geo
 
     @property
     def ndim(self):
@@ -360,6 +366,8 @@ class Tensor(object):
                     out.append(k)
                 elif c is IndexExpr:
                     out.append(k._k or k.key())
+                elif c is slice:
+                    out.append(("s", k.start, k.stop, k.step))
                 else:
                     out = None
                     break
@@ -369,21 +377,30 @@ class Tensor(object):
         t = self.cache.get(sig)
         if t is not None:
             return t
-        ck = (self.shape, self.pdim, self.mem, sig)
-        g = GEOMETRY.get(ck)
+        geo = self.geo
+        g = geo.get(sig)
         if g is None:
-            g = make_tile(self, key)
-            GEOMETRY[ck] = g
+            m = make_tile(self, key)
+            g = geo[sig] = (m.mem, m.shape, m.pax, m.p0, m.np, m.pcoef, m.base, m.faxes, m.text,
+                            m.sfree, m.bkey, m.ftext)
         t = Tile()
         t.tensor, t.dtype = self, self.dtype
-        t.block = self.blocks[()] if self.mem == "hbm" else self.block(g.bkey)
-        t.mem, t.shape, t.pax, t.p0, t.np, t.pcoef = g.mem, g.shape, g.pax, g.p0, g.np, g.pcoef
-        t.base, t.faxes, t.text, t.sfree, t.bkey, t.ftext = g.base, g.faxes, g.text, g.sfree, g.bkey, g.ftext
+        (t.mem, t.shape, t.pax, t.p0, t.np, t.pcoef, t.base, t.faxes, t.text, t.sfree, t.bkey,
+         t.ftext) = g
+        if self.mem == "hbm":
+            t.block = self.blocks[()]
+        else:
+            bk = g[10]
+            b = self.blocks.get(bk)
+            t.block = b if b is not None else self.block(bk)
         self.cache[sig] = t
         return t
 
     def full(self):
-        return self[...]
+        t = self._full
+        if t is None:
+            t = self._full = self[...]
+        return t
 
     def __setitem__(self, key, value):
         if value.__class__ is DONE[0]:

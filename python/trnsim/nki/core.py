@@ -60,6 +60,19 @@ def emit(parts):
     r.instrs.append((fmt, blocks))
 
 
+def emit_text(fmt, blocks):
+    """emit() of an instruction whose format text is already joined (one %s per block)."""
+    r = R[0]
+    if r.pending is not None:
+        r.pending.materialize()
+    n = len(r.instrs)
+    for b in blocks:
+        if b.first < 0:
+            b.first = n
+        b.last = n
+    r.instrs.append((fmt, blocks))
+
+
 def emit_raw(fmt, blocks):
     """Append an instruction whose text is built (split DMA pieces)."""
     r = R[0]

@@ -1,6 +1,6 @@
 """nki.isa: each instruction maps one to one onto a trace instruction. Both generations: the
 old one returns a result (placed by assignment), the new one (nki >= 2.27) takes dst= first."""
-from .core import Tile, IndexExpr, Mask, rec, emit, R
+from .core import Tile, IndexExpr, Mask, rec, emit, emit_text, R
 from .dtypes import dtype_of, F32
 from .errors import fail
 from .ops import Deferred, tile_of, apply_mask, same, fmt_num, dma, is_tile
@@ -90,18 +90,32 @@ def nc_matmul(c, p):
         fail(c, "stationary has %d partitions but moving has %d (the contraction)" % (st.np, mv.np))
 
     mask = p.get("mask")
+    if mask is None:
+        dst = p.get("dst")
+        if dst is not None:
+            mm_emit(dst if dst.__class__ is Tile else tile_of(dst, c), st, mv, p.get("accumulate"))
+            return None
 
-    def mm(dst, acc):
-        t = [dst, st, mv] if mask is None else masked(c, p, [dst, st, mv])
-        if not t:
-            return
-        written = R[0].mm_written
-        if acc is None:
-            acc = t[0].block in written
-        written.add(t[0].block)
-        emit(["matmul dst=", t[0], " stationary=", t[1], " moving=", t[2],
-              " accumulate=" + ("true" if acc else "false")])
+        def mm(dst, acc):
+            mm_emit(dst, st, mv, acc)
+    else:
+        def mm(dst, acc):
+            t = masked(c, p, [dst, st, mv])
+            if not t:
+                return
+            mm_emit(t[0], t[1], t[2], acc)
     return result(c, p, (st.free_size, mv.free_size), F32, "psum", mm, matmul=True)
+
+
+def mm_emit(d, st, mv, acc):
+    """One matmul instruction; accumulate=None accumulates into a PSUM block a matmul wrote."""
+    written = R[0].mm_written
+    b = d.block
+    if acc is None:
+        acc = b in written
+    written.add(b)
+    emit_text("matmul dst=" + d.ftext + " stationary=" + st.ftext + " moving=" + mv.ftext
+              + (" accumulate=true" if acc else " accumulate=false"), [b, st.block, mv.block])
 
 
 def nc_transpose(c, p):

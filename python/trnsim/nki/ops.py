@@ -154,13 +154,32 @@ def dma(dst, src, construct):
         emit(["dma_copy dst=%s" % "", dst, " src=", src, " queue=0.0"])
         return
     n = min(r.dma_engines, P)
-    q, extra = divmod(P, n)
+    key = (dst.sfree, src.sfree, P, n)
+    fmts = DMA_SPLITS.get(key)
+    if fmts is None:
+        q, extra = divmod(P, n)
+        fmts = []
+        a = 0
+        for e in range(n):
+            b = a + q + (1 if e < extra else 0)
+            fmts.append("dma_copy dst=%s" + dst.sub(a, b) + " src=%s" + src.sub(a, b) + " queue=%d.0" % e)
+            a = b
+        DMA_SPLITS[key] = fmts
     db, sb = dst.block, src.block
-    a = 0
-    for e in range(n):
-        b = a + q + (1 if e < extra else 0)
-        emit_raw("dma_copy dst=%s" + dst.sub(a, b) + " src=%s" + src.sub(a, b) + " queue=%d.0" % e, (db, sb))
-        a = b
+    # emit_raw of each piece, the blocks marked once for all of them
+    instrs = r.instrs
+    n0 = len(instrs)
+    if db.first < 0:
+        db.first = n0
+    if sb.first < 0:
+        sb.first = n0
+    db.last = sb.last = n0 + len(fmts) - 1
+    blocks = (db, sb)
+    instrs.extend([(f, blocks) for f in fmts])
+
+
+#: The split instruction texts of a DMA by (dst pattern, src pattern, partitions, engines).
+DMA_SPLITS = {}
 
 
 def copy_into(dst, src, construct):

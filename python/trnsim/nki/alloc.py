@@ -3,6 +3,8 @@ last instruction touching it and gets a physical [P, F] buffer of its dtype: in 
 while one is unused (banks rotate), else the smallest freed buffer that holds it (the least
 recently freed of equal ones), else the largest freed one of its dtype grown to hold it, else a
 new one; the physical buffers must fit the memory."""
+from bisect import bisect_left, insort
+
 from .errors import NkiError
 
 PSUM_BANKS = 8
@@ -16,7 +18,10 @@ def allocate(blocks, n_instrs, sbuf_bytes, psum_bytes, hw):
         if b.first >= 0:
             starts.setdefault(b.first, []).append(b)
             ends.setdefault(b.last, []).append(b)
-    free = {"sbuf": [], "psum": []}    # physical buffers in order of freeing
+    # Freed physical buffers by (mem, dtype): F -> the buffers of that F in order of freeing,
+    # and the sorted distinct F values. Order of freeing within an F is the free-list order
+    # the choice below breaks ties by.
+    free = {}
     phys = []
     used = {"sbuf": 0, "psum": 0}
     count = {"sbuf": 0, "psum": 0}
@@ -24,28 +29,38 @@ def allocate(blocks, n_instrs, sbuf_bytes, psum_bytes, hw):
     over = None
     for i in sorted(set(starts) | set(ends)):
         for b in starts.get(i, ()):
-            fl = free[b.mem]
+            fr = free.get((b.mem, b.dtype))
             # Best fit: the smallest freed buffer that holds the block, the least recently
             # freed of equal ones (a first fit lets a small block take a large buffer the
             # next large block then misses).
             pick = None
-            fits = [j for j, f in enumerate(fl) if f[3] == b.dtype and f[1] >= b.P and f[2] >= b.F]
             # PSUM's banks rotate while one is unused: a tile per bank lets the PE array fill
             # the next one while an engine drains the last (the compiler's PSUM allocation;
             # reusing the freed bank at once would serialize them).
             rotate = b.mem == "psum" and used["psum"] + row_bytes(b.F, b.dtype, "psum", bank) <= psum_bytes
-            if rotate:
-                fits = []
-            if fits:
-                pick = fl.pop(min(fits, key=lambda j: (fl[j][2], j)))
-            if pick is None:
-                # No freed buffer holds it: grow the largest freed one of its dtype (a buffer's
-                # size is the largest block it ever holds) rather than add a buffer, as an
-                # allocator by address would reuse the freed space.
-                same = [j for j, f in enumerate(fl) if f[3] == b.dtype]
-                if same and not rotate:
-                    j = max(same, key=lambda j: (fl[j][2], -j))
-                    pick = fl.pop(j)
+            if fr is not None and not rotate:
+                byf, fs = fr
+                P = b.P
+                for x in range(bisect_left(fs, b.F), len(fs)):
+                    lst = byf[fs[x]]
+                    for j, f in enumerate(lst):
+                        if f[1] >= P:
+                            pick = lst.pop(j)
+                            break
+                    if pick is not None:
+                        if not lst:
+                            del byf[fs[x]]
+                            del fs[x]
+                        break
+                if pick is None and fs:
+                    # No freed buffer holds it: grow the largest freed one of its dtype (a
+                    # buffer's size is the largest block it ever holds) rather than add a
+                    # buffer, as an allocator by address would reuse the freed space.
+                    lst = byf[fs[-1]]
+                    pick = lst.pop(0)
+                    if not lst:
+                        del byf[fs[-1]]
+                        fs.pop()
                     grow = row_bytes(b.F, b.dtype, b.mem, bank) - row_bytes(pick[2], b.dtype, b.mem, bank)
                     pick[1], pick[2] = max(pick[1], b.P), max(pick[2], b.F)
                     used[b.mem] += max(grow, 0)
@@ -65,7 +80,16 @@ def allocate(blocks, n_instrs, sbuf_bytes, psum_bytes, hw):
                     over = (b, b.mem, cap)
             b.phys = pick
         for b in ends.get(i, ()):
-            free[b.mem].append(b.phys)
+            f = b.phys
+            fr = free.get((b.mem, f[3]))
+            if fr is None:
+                fr = free[(b.mem, f[3])] = ({}, [])
+            byf, fs = fr
+            lst = byf.get(f[2])
+            if lst is None:
+                lst = byf[f[2]] = []
+                insort(fs, f[2])
+            lst.append(f)
     if over is not None:
         b, mem, cap = over
         t = b.tensor

@@ -314,16 +314,25 @@ class Tensor(object):
         if where is None and mem != "hbm":
             from .errors import kernel_location
             self.where = kernel_location(2)
-        pd = [i for i, d in enumerate(shape) if isinstance(d, ParDim)]
-        shape = tuple(d if d.__class__ is int else as_int(d, construct) for d in shape)
-        if any(d < 1 for d in shape) or not shape:
+        pd = []
+        dims = []
+        for i, d in enumerate(shape):
+            if d.__class__ is int:
+                dims.append(d)
+            else:
+                if isinstance(d, ParDim):
+                    pd.append(i)
+                dims.append(as_int(d, construct))
+        shape = tuple(dims)
+        if not shape or min(shape) < 1:
             fail(construct, "shape %s has an empty dimension" % (list(shape),))
         self.shape = shape
         self.blocks = {}
         self.cache = {}
         self._full = None
-        rec().tensors += 1
-        self.id = rec().tensors
+        r = R[0]
+        r.tensors += 1
+        self.id = r.tensors
         if mem == "hbm":
             self.pdim = 0
             row = 1
@@ -334,7 +343,7 @@ class Tensor(object):
             b = Block("hbm", self.dtype, shape[0], row, self, ())
             b.name = name
             self.blocks[()] = b
-            rec().hbm.append(b)
+            r.hbm.append(b)
         else:
             if len(pd) > 1:
                 fail(construct, "more than one nl.par_dim")
@@ -381,6 +390,8 @@ class Tensor(object):
                     out.append(k._k or k.key())
                 elif c is slice:
                     out.append(("s", k.start, k.stop, k.step))
+                elif k is Ellipsis or k is None:
+                    out.append(k)
                 else:
                     out = None
                     break

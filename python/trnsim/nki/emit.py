@@ -60,11 +60,13 @@ def write_trace(req, kernel, params, outs):
     for b in r.onchip:
         if b.phys is not None:
             b.name = b.phys[0]
-    out = [fmt % tuple([b.name for b in blocks]) for fmt, blocks in r.instrs]
+    # One % over all the instructions: each format has one %s per block, in order.
+    instrs = r.instrs
+    text = "\n".join([fmt for fmt, _ in instrs]) % tuple([b.name for _, blocks in instrs for b in blocks])
     with open(req["trace_path"], "w") as fh:
         fh.write("\n".join(lines))
         fh.write("\n")
-        fh.write("\n".join(out))
-        if out:
+        fh.write(text)
+        if instrs:
             fh.write("\n")
-    return len(out)
+    return len(instrs)

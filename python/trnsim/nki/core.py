@@ -122,6 +122,16 @@ class IndexExpr(object):
         return IndexExpr(self.shape, self.const + sign * v, self.terms)
 
     def __add__(self, o):
+        if o.__class__ is int:
+            # _bin's int case, its key made at once (an index expression is made to index)
+            tt = self._tt
+            if tt is None:
+                self.key()
+                tt = self._tt
+            c = self.const + o
+            e = IndexExpr(self.shape, c, self.terms, tt)
+            e._k = (tt, c)
+            return e
         return self._bin(o, 1)
 
     __radd__ = __add__
@@ -396,6 +406,8 @@ class Tensor(object):
                     out = None
                     break
             sig = tuple(out) if out is not None else signature(key)
+        elif key is Ellipsis:
+            sig = ELLIPSIS_SIG
         else:
             sig = signature(key)
         t = self.cache.get(sig)
@@ -447,6 +459,7 @@ def strides(dims):
 
 
 GEOMETRY = {}
+ELLIPSIS_SIG = (Ellipsis,)  # signature(...)
 DONE = [None, None]  # ops.Done (an in-place operator already wrote the view), ops.assign
 
 

@@ -109,13 +109,23 @@ def nc_matmul(c, p):
 
 def mm_emit(d, st, mv, acc):
     """One matmul instruction; accumulate=None accumulates into a PSUM block a matmul wrote."""
-    written = R[0].mm_written
+    r = R[0]
+    written = r.mm_written
     b = d.block
     if acc is None:
         acc = b in written
     written.add(b)
-    emit_text("matmul dst=" + d.ftext + " stationary=" + st.ftext + " moving=" + mv.ftext
-              + (" accumulate=true" if acc else " accumulate=false"), [b, st.block, mv.block])
+    # emit_text, inlined
+    if r.pending is not None:
+        r.pending.materialize()
+    n = len(r.instrs)
+    sb, mb = st.block, mv.block
+    for x in (b, sb, mb):
+        if x.first < 0:
+            x.first = n
+        x.last = n
+    r.instrs.append(("matmul dst=" + d.ftext + " stationary=" + st.ftext + " moving=" + mv.ftext
+                     + (" accumulate=true" if acc else " accumulate=false"), [b, sb, mb]))
 
 
 def nc_transpose(c, p):
@@ -397,9 +407,9 @@ def make(name, new_gen):
     old, new = OLD[name], NEW[name]
 
     def fn(*args, **kw):
-        params = new if (new_gen or "dst" in kw) else old
         if not args:
             return impl(construct, kw)
+        params = new if (new_gen or "dst" in kw) else old
         return impl(construct, bind(construct, params, args, kw))
     fn.__name__ = name
     return fn

@@ -1,6 +1,9 @@
 """NKI operator objects (nl.add, nl.exp, np.add, 'add', ...) mapped to the trace's ALU ops,
 activation functions and reductions. Names marked 2 need trace format 2."""
+from .core import rec
 from .errors import fail
+
+_UNSUPPORTED = []  # shim.Unsupported, imported at first use (shim imports this module)
 
 ALU = {
     "add": "add", "subtract": "sub", "sub": "sub", "multiply": "mul", "mul": "mul",
@@ -29,8 +32,10 @@ def op_name(op):
     """The name of an operator object: our nl functions, numpy ufuncs, or strings."""
     if isinstance(op, str):
         return op
-    from .shim import Unsupported
-    if isinstance(op, Unsupported):
+    if not _UNSUPPORTED:
+        from .shim import Unsupported
+        _UNSUPPORTED.append(Unsupported)
+    if isinstance(op, _UNSUPPORTED[0]):
         return None
     n = getattr(op, "opname", None) or getattr(op, "__name__", None)
     if isinstance(n, str):
@@ -48,7 +53,6 @@ def lookup(table, op, construct, what):
 
 
 def alu(op, construct):
-    from .core import rec
     a = lookup(ALU, op, construct, "operator")
     if a in ALU_V2:
         rec().v2 = True
@@ -56,7 +60,6 @@ def alu(op, construct):
 
 
 def act(op, construct):
-    from .core import rec
     a = lookup(ACT, op, construct, "activation function")
     if a in ACT_V2:
         rec().v2 = True
@@ -64,7 +67,6 @@ def act(op, construct):
 
 
 def red(op, construct):
-    from .core import rec
     a = lookup(RED, op, construct, "reduction")
     if a == "min":
         rec().v2 = True

@@ -418,11 +418,11 @@ class Tensor(object):
         if g is None:
             m = make_tile(self, key)
             g = geo[sig] = (m.mem, m.shape, m.pax, m.p0, m.np, m.pcoef, m.base, m.faxes, m.text,
-                            m.sfree, m.bkey, m.ftext)
+                            m.sfree, m.bkey, m.ftext, m.free_size)
         t = Tile()
         t.tensor, t.dtype = self, self.dtype
         (t.mem, t.shape, t.pax, t.p0, t.np, t.pcoef, t.base, t.faxes, t.text, t.sfree, t.bkey,
-         t.ftext) = g
+         t.ftext, t.free_size) = g
         if self.mem == "hbm":
             t.block = self.blocks[()]
         else:
@@ -490,7 +490,7 @@ class Tile(object):
     `axes` keeps the unmerged result axes so masks can clip them."""
 
     __slots__ = ("tensor", "block", "mem", "dtype", "shape", "pax", "p0", "np", "pcoef", "base",
-                 "faxes", "text", "sfree", "bkey", "ftext")
+                 "faxes", "text", "sfree", "bkey", "ftext", "free_size")
 
     def finish(self):
         """Compute `text` (`[p0:p1, ap]`) and `sfree` (the AP text) from the fields."""
@@ -525,19 +525,16 @@ class Tile(object):
         self.sfree = (ps, pstep, ap)
         self.text = "[%d:%d%s, %s]" % (ps, ps + self.np, pstep, ap)
         self.ftext = "%s" + self.text
+        n = 1
+        for f in self.faxes:
+            n *= f[2]
+        self.free_size = n  # elements per partition
         return self
 
     def sub(self, a, b):
         """Trace text of partitions a..b of this tile."""
         ps, pstep, ap = self.sfree
         return "[%d:%d%s, %s]" % (ps + a, ps + b, pstep, ap)
-
-    @property
-    def free_size(self):
-        n = 1
-        for f in self.faxes:
-            n *= f[2]
-        return n
 
     @property
     def ndim(self):

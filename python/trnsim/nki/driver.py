@@ -102,33 +102,44 @@ NAME_RE = re.compile(r"[^A-Za-z0-9_.]")
 
 
 def record(req):
+    import gc
     t0 = time.time()
     path = req["kernel_file"]
     KERNEL_FILE[0] = path
     core.R[0] = core.Recorder(int(req.get("dma_engines", 16)))
+    if gc.get_freeze_count():
+        # An earlier recording's objects (frozen below) are garbage now its recorder is gone.
+        gc.unfreeze()
+        gc.collect()
     base = os.path.basename(path)
+    gc_off = False
     try:
-        mod = load_kernel_module(path)
-        name, fn = find_function(mod, req.get("function"), path)
-        kwargs, params = bind_args(fn, req.get("args", []), base)
-        import gc
-        gc.disable()  # recording allocates many small objects and frees none until the end
         try:
+            mod = load_kernel_module(path)
+            name, fn = find_function(mod, req.get("function"), path)
+            kwargs, params = bind_args(fn, req.get("args", []), base)
+            # Recording and writing the trace allocate many small objects and free none until
+            # the end: no collections meanwhile.
+            gc.disable()
+            gc_off = True
             ret = fn(**kwargs)
-        finally:
+            r = core.R[0]
+            if r.pending is not None:
+                r.pending.materialize()
+        except NkiError:
+            raise
+        except RecursionError as e:
+            raise kernel_exception(e, path)
+        except Exception as e:
+            raise kernel_exception(e, path)
+        outs = returned(ret, base)
+        from .emit import write_trace
+        n = write_trace(req, name, params, outs)
+    finally:
+        if gc_off:
+            # Later collections need not scan what the recording made (it lives until the end).
+            gc.freeze()
             gc.enable()
-        r = core.R[0]
-        if r.pending is not None:
-            r.pending.materialize()
-    except NkiError:
-        raise
-    except RecursionError as e:
-        raise kernel_exception(e, path)
-    except Exception as e:
-        raise kernel_exception(e, path)
-    outs = returned(ret, base)
-    from .emit import write_trace
-    n = write_trace(req, name, params, outs)
     return {"kernel": name, "instructions": n, "record_s": round(time.time() - t0, 3),
             "inputs": [{"param": p.name, "buffer": p.blocks[()].name} for p in params],
             "outputs": [{"name": t.blocks[()].name, "buffer": t.blocks[()].name,

@@ -275,19 +275,17 @@ def arange(*args):
 
 
 class Grid(tuple):
-    """nl.mgrid's result: the per-axis expressions, also as .p / .x."""
+    """nl.mgrid's result: the per-axis expressions, also as .p / .x / .y (attributes set for the
+    axes it has; __getattr__ answers the others as indexing would)."""
 
-    @property
-    def p(self):
-        return self[0]
+    def __getattr__(self, n):
+        i = GRID_AXES.get(n)
+        if i is None:
+            raise AttributeError("'Grid' object has no attribute '%s'" % n)
+        return self[i]
 
-    @property
-    def x(self):
-        return self[1]
 
-    @property
-    def y(self):
-        return self[2]
+GRID_AXES = {"p": 0, "x": 1, "y": 2}
 
 
 class MGrid(object):
@@ -303,7 +301,10 @@ class MGrid(object):
             n = len(range(start, s.stop, step))
             shape = tuple(n if j == i else 1 for j in range(nd))
             out.append(IndexExpr(shape, start, {i: step}))
-        return Grid(out)
+        g = Grid(out)
+        for name, e in zip("pxy", out):
+            setattr(g, name, e)
+        return g
 
 
 # ---------------------------------------------------------------- tensors and tiles

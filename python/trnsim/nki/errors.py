@@ -20,13 +20,19 @@ class NkiError(Exception):
         return "%s%s: %s" % (loc, self.construct, self.message)
 
 
+BASENAME = {}
+
+
 def kernel_location(depth=1):
     """(basename, line) of the innermost frame executing the kernel file, or None."""
     path = KERNEL_FILE[0]
     f = sys._getframe(depth)
     while f is not None:
         if f.f_code.co_filename == path:
-            return (os.path.basename(path), f.f_lineno)
+            base = BASENAME.get(path)
+            if base is None:
+                base = BASENAME[path] = os.path.basename(path)
+            return (base, f.f_lineno)
         f = f.f_back
     return None
 

@@ -86,6 +86,10 @@ def emit_raw(fmt, blocks):
 
 # ---------------------------------------------------------------- index expressions
 
+#: (shape, sorted terms) of index expressions -> a number naming them (IndexExpr.key)
+TERMS = {}
+
+
 class IndexExpr(object):
     """An affine expression of arange vectors: const + sum coef * i_axis over a broadcast shape."""
 
@@ -101,8 +105,12 @@ class IndexExpr(object):
         if k is None:
             tt = self._tt
             if tt is None:
-                t = self.terms
-                tt = self._tt = (self.shape, tuple(sorted(t.items())))
+                # (shape, terms) as a small int: keys hash and compare as two ints
+                t = (self.shape, tuple(sorted(self.terms.items())))
+                tt = TERMS.get(t)
+                if tt is None:
+                    tt = TERMS[t] = len(TERMS)
+                self._tt = tt
             k = self._k = (tt, self.const)
         return k
 

@@ -83,7 +83,11 @@ fn every_row_runs_covers_section_7_and_the_page_is_current() {
     assert_eq!(ids, section_7);
     for o in rows {
         let m = o["model"].as_f64().expect("model");
-        assert!(m.is_finite() && m > 0.0, "row {}: model {m}", o["row"]["id"]);
+        assert!(
+            m.is_finite() && m > 0.0,
+            "row {}: model {m}",
+            o["row"]["id"]
+        );
     }
     // The compiler-scheduled naive kernels are flagged, the rest judged.
     let flagged: Vec<&str> = rows
@@ -93,7 +97,12 @@ fn every_row_runs_covers_section_7_and_the_page_is_current() {
         .collect();
     assert_eq!(
         flagged,
-        ["tut-opt2", "tut-opt1", "kopt-naive-tensor", "kopt-naive-dma"]
+        [
+            "tut-opt2",
+            "tut-opt1",
+            "kopt-naive-tensor",
+            "kopt-naive-dma"
+        ]
     );
     let page = std::fs::read_to_string(root().join("docs/validation.md")).expect("page reads");
     let now = trnsim(&["validate", "--format", "markdown"]);
@@ -116,7 +125,10 @@ fn the_32k_dma_row_is_the_analytic_transfer_on_trn2() {
     let overhead_ns = desc / achievable - desc / peak;
     let want_ns = 32768.0 / peak + descriptors * overhead_ns;
     let got = model(&report, "dma-one-engine-32k");
-    assert!((got - want_ns).abs() < 0.01, "model {got} ns, analytic {want_ns} ns");
+    assert!(
+        (got - want_ns).abs() < 0.01,
+        "model {got} ns, analytic {want_ns} ns"
+    );
 }
 
 #[test]
@@ -209,6 +221,10 @@ fn strict_exits_1_only_when_a_judged_row_is_out_of_tolerance() {
     assert_eq!(code(&pass), Some(0));
     let fail = ["validate", "--row", "scalar-chain-interval", "--strict"];
     assert_eq!(code(&fail), Some(1));
-    assert_eq!(code(&fail[..3]), Some(0), "without --strict the report exits 0");
+    assert_eq!(
+        code(&fail[..3]),
+        Some(0),
+        "without --strict the report exits 0"
+    );
     assert_eq!(code(&["validate", "--row", "no-such-row"]), Some(2));
 }

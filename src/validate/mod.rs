@@ -5,7 +5,7 @@
 //! data, and each is reproduced by a kernel written in the published kernel's loop structure.
 //! The pipeline: rows (the TOML file) -> runs (each row's kernel through the same code as `trnsim
 //! nki` or `trnsim run`, timing only) -> errors (signed percent for device times, points for
-//! profile percentages) -> report ([`render`]). Rows that measure a compiler-scheduled naive
+//! profile percentages) -> report ([`render()`]). Rows that measure a compiler-scheduled naive
 //! kernel are flagged: they are shown but kept out of the pass/fail and the median, because the
 //! same naive kernel measured 51.8 ms and 21.0 ms on two SDK versions.
 
@@ -129,8 +129,8 @@ pub struct Report {
 /// Read and check the measurements file.
 pub fn load(path: &Path) -> Result<Vec<Row>> {
     let text = crate::cli::read(path)?;
-    let file: File = toml::from_str(&text)
-        .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
+    let file: File =
+        toml::from_str(&text).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
     let mut seen = std::collections::HashSet::new();
     for r in &file.row {
         let at = |m: String| Error::Input(format!("{}: row '{}': {m}", path.display(), r.id));
@@ -138,14 +138,22 @@ pub fn load(path: &Path) -> Result<Vec<Row>> {
             return Err(at("the id is used twice".into()));
         }
         if !["trn1", "trn2", "trn3"].contains(&r.hardware.as_str()) {
-            return Err(at(format!("hardware '{}' is not trn1, trn2 or trn3", r.hardware)));
+            return Err(at(format!(
+                "hardware '{}' is not trn1, trn2 or trn3",
+                r.hardware
+            )));
         }
         if unit_ns(&r.unit).is_none() && r.unit != "percent" {
-            return Err(at(format!("unit '{}' is not ms, us, ns or percent", r.unit)));
+            return Err(at(format!(
+                "unit '{}' is not ms, us, ns or percent",
+                r.unit
+            )));
         }
         let positive = |x: f64| x.is_finite() && x > 0.0;
         if !positive(r.published) || !positive(r.tolerance) || !r.divide_by.is_none_or(positive) {
-            return Err(at("published, tolerance and divide_by must be positive".into()));
+            return Err(at(
+                "published, tolerance and divide_by must be positive".into()
+            ));
         }
         for i in &r.inputs {
             i.dtype
@@ -242,7 +250,10 @@ fn run_row(root: &Path, row: &Row) -> Result<Value> {
         crate::cli::nki::run(&args)?.text
     };
     serde_json::from_str(&text).map_err(|e| {
-        Error::Internal(format!("row '{}': the run's report is not JSON: {e}", row.id))
+        Error::Internal(format!(
+            "row '{}': the run's report is not JSON: {e}",
+            row.id
+        ))
     })
 }
 

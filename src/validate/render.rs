@@ -112,12 +112,22 @@ fn summary(r: &Report) -> Vec<String> {
         None => lines.push("no non-flagged device-time rows selected".into()),
     }
     if let Some((id, e)) = &r.worst_time_row {
-        lines.push(format!("largest device-time |error|: {:.1} % ({id})", e.abs()));
+        lines.push(format!(
+            "largest device-time |error|: {:.1} % ({id})",
+            e.abs()
+        ));
     }
     if let Some((id, e)) = &r.worst_percent_row {
-        lines.push(format!("largest profile-percentage |error|: {:.2} points ({id})", e.abs()));
+        lines.push(format!(
+            "largest profile-percentage |error|: {:.2} points ({id})",
+            e.abs()
+        ));
     }
-    let judged = r.rows.iter().filter(|o| o.status != Status::Flagged).count();
+    let judged = r
+        .rows
+        .iter()
+        .filter(|o| o.status != Status::Flagged)
+        .count();
     lines.push(format!(
         "{} of {judged} judged rows out of tolerance; {} flagged (compiler-scheduled naive kernels, not judged)",
         r.failed,

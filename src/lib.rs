@@ -75,6 +75,7 @@ pub mod numerics;
 pub(crate) mod report;
 pub mod sweep;
 pub mod systolic;
+pub mod validate;
 pub mod workload;
 
 /// The README's Rust examples are compiled and run as doctests.

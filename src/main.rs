@@ -62,6 +62,8 @@ enum Command {
     /// SCALE-Sim's convention and the Trainium-style one side by side.
     #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Systolic(cli::systolic::SystolicArgs),
+    /// The model against published Trainium measurements: each row's kernel, error, tolerance.
+    Validate(cli::validate::ValidateArgs),
     /// Print a shell completion script to stdout.
     Completions {
         /// The shell.
@@ -115,6 +117,7 @@ fn run(command: Command) -> cli::Result<()> {
         Command::Nki(args) => return finish(cli::nki::dispatch(&args, &mut out), out),
         Command::Model { command } => return finish(cli::model::dispatch(&command, &mut out), out),
         Command::Hw { command } => return finish(cli::hw::dispatch(&command, &mut out), out),
+        Command::Validate(args) => return finish(cli::validate::dispatch(&args, &mut out), out),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "trnsim", &mut out);
             String::new()

@@ -20,6 +20,7 @@ pub mod plan;
 pub mod run;
 pub mod sweep;
 pub mod systolic;
+pub mod validate;
 
 use std::io;
 use std::path::PathBuf;

@@ -481,10 +481,10 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 }
 
 /// A private scratch directory under the temp dir, removed when dropped.
-struct WorkDir(PathBuf);
+pub(crate) struct WorkDir(pub(crate) PathBuf);
 
 impl WorkDir {
-    fn new() -> Result<WorkDir> {
+    pub(crate) fn new() -> Result<WorkDir> {
         let dir =
             std::env::temp_dir().join(format!("trnsim-nki-{}-{}", std::process::id(), nanos()));
         super::create_dir(&dir)?;

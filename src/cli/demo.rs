@@ -241,23 +241,6 @@ const NKI_SOFTMAX: &str = include_str!("../../kernels/nki/softmax.py");
 const NKI_ROWS: usize = 4096;
 const NKI_COLS: usize = 2048;
 
-/// A header-only float32 `.npy` (version 1.0): `--no-data` reads shapes and dtypes only.
-fn npy_header_f32(shape: &[usize]) -> Vec<u8> {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let mut dict = format!(
-        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}), }}",
-        dims.join(", ")
-    );
-    while (10 + dict.len() + 1) % 64 != 0 {
-        dict.push(' ');
-    }
-    dict.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend_from_slice(&(dict.len() as u16).to_le_bytes());
-    bytes.extend_from_slice(dict.as_bytes());
-    bytes
-}
-
 /// Part 3b: an NKI kernel as written, through the NKI front end (`trnsim nki`), timing only.
 fn nki(out: &mut impl Write) -> Result<()> {
     writeln!(
@@ -268,7 +251,10 @@ fn nki(out: &mut impl Write) -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     let (kernel, x) = (dir.join("softmax.py"), dir.join("x.npy"));
     std::fs::write(&kernel, NKI_SOFTMAX)?;
-    std::fs::write(&x, npy_header_f32(&[NKI_ROWS, NKI_COLS]))?;
+    std::fs::write(
+        &x,
+        crate::numerics::npy::header_only_f32(&[NKI_ROWS, NKI_COLS]),
+    )?;
     let args = super::nki::NkiArgs {
         kernel: kernel.display().to_string(),
         inputs: vec![("x".to_string(), x)],

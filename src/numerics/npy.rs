@@ -88,6 +88,26 @@ fn atomic_write(
         .map_err(|e| npy_err(path, e.to_string()))
 }
 
+/// The bytes of a header-only float32 `.npy` (version 1.0) of `shape`: timing-only runs
+/// (`--no-data`) read shapes and dtypes from headers alone.
+pub fn header_only_f32(shape: &[usize]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let tuple = match dims.len() {
+        1 => format!("({},)", dims[0]),
+        _ => format!("({})", dims.join(", ")),
+    };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {tuple}, }}");
+    // Magic (6) + version (2) + length (2) + header + '\n' is a multiple of 64 bytes.
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    bytes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

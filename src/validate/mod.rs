@@ -259,20 +259,7 @@ fn run_row(root: &Path, row: &Row) -> Result<Value> {
 
 /// A header-only float32 `.npy` of `shape` (the run is timing-only: `--no-data` reads headers).
 fn write_npy_header(path: &Path, shape: &[usize]) -> Result<()> {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let tuple = match dims.len() {
-        1 => format!("({},)", dims[0]),
-        _ => format!("({})", dims.join(", ")),
-    };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {tuple}, }}");
-    // Magic (6) + version (2) + length (2) + header + '\n' is a multiple of 64 bytes.
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    bytes.extend_from_slice(header.as_bytes());
+    let bytes = crate::numerics::npy::header_only_f32(shape);
     std::fs::write(path, bytes).map_err(Error::file(path))
 }
 

@@ -5,7 +5,7 @@
 //! never leaves a partial file.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter};
+use std::io::{BufReader, BufWriter, Read};
 use std::path::Path;
 
 use ndarray::ArrayD;
@@ -108,6 +108,140 @@ pub fn header_only_f32(shape: &[usize]) -> Vec<u8> {
     bytes
 }
 
+/// Read a tensor of `dtype` whose `header` was read already: float32 values are rounded to
+/// `dtype` ([`read_tensor`]); raw bits (unsigned integers, or numpy's `V` void type of the
+/// dtype's width, as `ml_dtypes` saves bf16 and fp8) are taken as they are.
+pub fn read_tensor_or_raw_bits(path: &Path, header: &NpyHeader, dtype: DType) -> Result<Tensor> {
+    let width = header.item_bytes();
+    let is_raw = header.descr.ends_with(&format!("V{width}"))
+        || (header.descr.ends_with("f2") && dtype == DType::Float16);
+    if !is_raw || width * 8 != dtype.bits() as usize {
+        return read_tensor(path, dtype, Cast::new(dtype));
+    }
+    if header.fortran_order {
+        return Err(npy_err(path, "Fortran-ordered arrays are not read"));
+    }
+    let bytes = std::fs::read(path).map_err(|e| npy_err(path, e.to_string()))?;
+    let n: usize = header.shape.iter().product();
+    let data = bytes
+        .get(header.data_offset..header.data_offset + n * width)
+        .ok_or_else(|| npy_err(path, "the file holds fewer values than its shape says"))?;
+    let bits: Vec<u32> = match width {
+        1 => data.iter().map(|&b| u32::from(b)).collect(),
+        _ => data
+            .chunks_exact(2)
+            .map(|c| u32::from(u16::from_le_bytes([c[0], c[1]])))
+            .collect(),
+    };
+    let bits = ArrayD::from_shape_vec(header.shape.clone(), bits).expect("size checked");
+    Ok(Tensor::from_bits(&bits, dtype))
+}
+
+/// A `.npy` file's header: enough to know a tensor's shape and dtype without its data.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NpyHeader {
+    /// numpy's type string (`<f4`, `<u2`, `<V2`, ...).
+    pub descr: String,
+    /// Column-major data.
+    pub fortran_order: bool,
+    /// The shape.
+    pub shape: Vec<usize>,
+    /// Where the data starts in the file.
+    pub data_offset: usize,
+}
+
+impl NpyHeader {
+    /// Read only the header (the first few hundred bytes) of `path`.
+    pub fn read(path: &Path) -> Result<NpyHeader> {
+        let bad = |m: &str| npy_err(path, format!("not a .npy file: {m}"));
+        let io = |e: std::io::Error| npy_err(path, e.to_string());
+        let mut f = File::open(path).map_err(io)?;
+        let mut head = [0u8; 12];
+        let got = read_up_to(&mut f, &mut head).map_err(io)?;
+        if got < 10 || &head[..6] != b"\x93NUMPY" {
+            return Err(bad("no NUMPY magic"));
+        }
+        let (len, start) = match head[6] {
+            1 => (u16::from_le_bytes([head[8], head[9]]) as usize, 10),
+            2 | 3 if got == 12 => (
+                u32::from_le_bytes([head[8], head[9], head[10], head[11]]) as usize,
+                12,
+            ),
+            v => return Err(bad(&format!("format version {v}"))),
+        };
+        if len > 1 << 20 {
+            return Err(bad("header longer than 1 MiB"));
+        }
+        let mut text = vec![0u8; len];
+        let mut rest = head[start..got].to_vec();
+        rest.truncate(len);
+        text[..rest.len()].copy_from_slice(&rest);
+        if read_up_to(&mut f, &mut text[rest.len()..]).map_err(io)? < len - rest.len() {
+            return Err(bad("truncated header"));
+        }
+        let text = String::from_utf8_lossy(&text);
+        Self::parse(&text, start + len).ok_or_else(|| bad(&format!("header {}", text.trim())))
+    }
+    /// Parse the header's dict literal: `{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }`.
+    fn parse(text: &str, data_offset: usize) -> Option<NpyHeader> {
+        let value = |key: &str| {
+            let at = text.find(&format!("'{key}'"))? + key.len() + 2;
+            Some(text[at..].trim_start().strip_prefix(':')?.trim_start())
+        };
+        let descr = value("descr")?
+            .strip_prefix('\'')?
+            .split('\'')
+            .next()?
+            .to_string();
+        let fortran_order = value("fortran_order")?.starts_with("True");
+        let shape = value("shape")?.strip_prefix('(')?.split(')').next()?;
+        let shape = shape
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.trim_end_matches('L').parse().ok())
+            .collect::<Option<Vec<usize>>>()?;
+        Some(NpyHeader {
+            descr,
+            fortran_order,
+            shape,
+            data_offset,
+        })
+    }
+
+    /// Bytes per element.
+    pub fn item_bytes(&self) -> usize {
+        self.descr
+            .trim_start_matches(['<', '>', '|', '='])
+            .get(1..)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// The dtype the header names: `float32`, `float16`, and bf16 for 2-byte raw bits (`u2`, or
+    /// `V2` as numpy saves an `ml_dtypes.bfloat16` array); 1-byte fp8 needs `--dtype`.
+    pub fn dtype(&self) -> Option<DType> {
+        match self.descr.trim_start_matches(['<', '|', '=']) {
+            "f4" => Some(DType::Float32),
+            "f2" => Some(DType::Float16),
+            "u2" | "V2" => Some(DType::BFloat16),
+            _ => None,
+        }
+    }
+}
+
+/// Read until `buf` is full or the file ends; the bytes read.
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +280,35 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("missing.npy"));
+    }
+
+    #[test]
+    fn npy_headers_are_read_without_the_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.npy");
+        let t = Tensor::zeros(&[3, 5, 7], DType::BFloat16);
+        write_tensor(&p, &t, NpyLayout::Bits).unwrap();
+        let bytes = std::fs::read(&p).unwrap();
+        let h = NpyHeader::read(&p).unwrap();
+        assert_eq!((h.descr.as_str(), h.fortran_order), ("<u2", false));
+        assert_eq!(h.shape, vec![3, 5, 7]);
+        assert_eq!(bytes.len() - h.data_offset, 3 * 5 * 7 * 2);
+        assert_eq!(h.dtype(), Some(DType::BFloat16));
+        std::fs::write(&p, &bytes[..h.data_offset]).unwrap();
+        assert_eq!(NpyHeader::read(&p).unwrap(), h);
+        let scalar = NpyHeader::parse(
+            "{'descr': '|V1', 'fortran_order': True, 'shape': (), }",
+            128,
+        );
+        let scalar = scalar.unwrap();
+        assert_eq!(
+            (
+                scalar.shape.len(),
+                scalar.fortran_order,
+                scalar.item_bytes()
+            ),
+            (0, true, 1)
+        );
+        assert_eq!(scalar.dtype(), None);
     }
 }

@@ -186,6 +186,7 @@ pub struct Select {
 /// Run the selected rows from the repository root `root` and judge them.
 pub fn validate(root: &Path, select: &Select) -> Result<Report> {
     let rows = load(&root.join(MEASUREMENTS))?;
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let chosen: Vec<Row> = rows
         .into_iter()
         .filter(|r| select.hw.as_ref().is_none_or(|h| &r.hardware == h))
@@ -193,7 +194,8 @@ pub fn validate(root: &Path, select: &Select) -> Result<Report> {
         .collect();
     if chosen.is_empty() {
         return Err(Error::Input(format!(
-            "{MEASUREMENTS}: no row matches the selection (--hw-only / --row)"
+            "{MEASUREMENTS}: no row matches the selection (--hw-only / --row); its rows: {}",
+            ids.join(", ")
         )));
     }
     // Rows that read several numbers off one run (a profile's engines) share it.

@@ -1,9 +1,9 @@
 """nki.isa: each instruction maps one to one onto a trace instruction. Both generations: the
 old one returns a result (placed by assignment), the new one (nki >= 2.27) takes dst= first."""
-from .core import Tile, IndexExpr, Mask, rec, emit, emit_text, R
+from .core import Tile, Tensor, IndexExpr, Mask, rec, emit, emit_text, R
 from .dtypes import dtype_of, F32
 from .errors import fail
-from .ops import Deferred, tile_of, apply_mask, same, fmt_num, dma, is_tile
+from .ops import Deferred, tile_of, apply_mask, same, fmt_num, dma, is_tile, copy_into
 from . import names
 
 # Positional parameters of each instruction, old generation; the new one puts dst first.
@@ -88,6 +88,7 @@ def nc_matmul(c, p):
         return result(c, p, (st.free_size, st.np), st.dtype, "psum", tr)
     if st.np != mv.np:
         fail(c, "stationary has %d partitions but moving has %d (the contraction)" % (st.np, mv.np))
+    st, mv = sbuf_operand(st, c), sbuf_operand(mv, c)
 
     mask = p.get("mask")
     if mask is None:
@@ -105,6 +106,16 @@ def nc_matmul(c, p):
                 return
             mm_emit(t[0], t[1], t[2], acc)
     return result(c, p, (st.free_size, mv.free_size), F32, "psum", mm, matmul=True)
+
+
+def sbuf_operand(t, construct):
+    """The PE array reads SBUF only: an operand in PSUM (a transpose's result, say) is copied
+    into an SBUF tile of its own first, as neuronx-cc does for such a kernel."""
+    if t.mem != "psum":
+        return t
+    tmp = Tensor((t.np, t.free_size), t.dtype, "sbuf", construct).full()
+    copy_into(tmp, t, construct)
+    return tmp
 
 
 def mm_emit(d, st, mv, acc):

@@ -24,6 +24,10 @@ class Deferred(object):
 
     def place(self, dst, accumulate=False):
         r = rec()
+        if self.mem == "psum" and dst.mem != "psum" and self.result is None:
+            # A PE result assigned to an SBUF tile: the PE writes PSUM only, so it lands in a
+            # PSUM tile of its own and a Vector copy moves it (what neuronx-cc emits).
+            return assign(dst, self.materialize())
         if r.pending is self:
             r.pending = None
         elif self.result is not None:

@@ -13,6 +13,7 @@ mod pages;
 pub mod plan;
 pub(crate) mod queue;
 pub mod report;
+pub mod schedule;
 pub mod sim;
 pub(crate) mod timeline;
 
@@ -62,6 +63,22 @@ pub struct RunResult {
     pub schedule: sim::Schedule,
     /// Final buffer values (None when run without data).
     pub state: Option<exec::DataState>,
+}
+
+/// The program in the order a compiler's list scheduling issues it ([`schedule`]): checked and
+/// planned once as given, then permuted. `file` names the trace in errors.
+pub fn compiler_order(
+    program: &Program,
+    hw: &Hardware,
+    file: &str,
+    window: usize,
+) -> Result<Program> {
+    let (usage, queue) = check::check_split(program, hw, file, 1)?;
+    let plan = plan::build_on(program, hw, &usage.liveness, queue);
+    Ok(schedule::reorder(
+        program,
+        &schedule::list_order(&plan, hw, window),
+    ))
 }
 
 /// Check, plan, simulate and (with data) execute `program` on `hw`. `file` names the trace in errors.

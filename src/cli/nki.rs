@@ -22,6 +22,16 @@ use crate::report::Format;
 
 include!(concat!(env!("OUT_DIR"), "/python_files.rs"));
 
+/// The order an NKI kernel's instructions run in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Order {
+    /// List-scheduled, as the compiler orders them (the default).
+    #[default]
+    Compiler,
+    /// The kernel's source order (loops unrolled).
+    Source,
+}
+
 /// Options of `trnsim nki`.
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct NkiArgs {
@@ -51,9 +61,18 @@ pub struct NkiArgs {
     /// Write a Chrome/Perfetto trace-event timeline (open in ui.perfetto.dev).
     #[arg(long)]
     pub timeline: Option<PathBuf>,
-    /// Write the recorded kernel trace (runs again with `trnsim run`).
+    /// Write the kernel trace that runs, in the order it runs (runs again with `trnsim run`).
     #[arg(long)]
     pub emit_trace: Option<PathBuf>,
+    /// Instruction order: `compiler` list-schedules the recorded kernel as neuronx-cc's default
+    /// flow does (each engine runs the earliest ready instruction); `source` keeps the kernel's
+    /// own order, each engine strictly in it.
+    #[arg(long, value_enum, default_value_t = Order::Compiler)]
+    pub order: Order,
+    /// The compiler order's lookahead: an engine takes an instruction at most this many places
+    /// after the earliest one not yet issued (default: the fitted 160, docs/validation.md).
+    #[arg(long, value_name = "INSTRS")]
+    pub window: Option<usize>,
     /// Compare the outputs with a NumPy reference REF.py::FUNCTION (exit 1 above the tolerance).
     #[arg(long, value_name = "REF.py::FUNCTION")]
     pub check_against: Option<String>,
@@ -159,11 +178,21 @@ pub(crate) fn run(args: &NkiArgs) -> Result<NkiOutput> {
     });
     let recorded: Recorded = parse_response(&front_end(args, &request)?)?;
     let program = super::run::load_trace(&trace_path)?;
-    if let Some(path) = &args.emit_trace {
-        let bytes = std::fs::read(&trace_path).map_err(Error::file(&trace_path))?;
-        super::write_atomic(path, &bytes)?;
-    }
     let file = format!("{}::{}", kernel_file.display(), recorded.kernel);
+    let program = match args.order {
+        Order::Compiler => {
+            let window = args.window.unwrap_or(crate::chip::schedule::COMPILER_WINDOW_INSTRS);
+            crate::chip::compiler_order(&program, &hw, &file, window.max(1))?
+        },
+        Order::Source => program,
+    };
+    if let Some(path) = &args.emit_trace {
+        let text = match args.order {
+            Order::Compiler => crate::isa::print::print(&program),
+            Order::Source => std::fs::read_to_string(&trace_path).map_err(Error::file(&trace_path))?,
+        };
+        super::write_atomic(path, text.as_bytes())?;
+    }
     let mut inputs = Vec::new();
     if !args.no_data {
         for a in &given {

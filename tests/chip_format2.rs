@@ -541,8 +541,15 @@ fn costs_follow_the_preset_figures() {
         let hw = Hardware::preset(name).unwrap();
         let v = &hw.vector;
         let parts = hw.sbuf.partitions as f64;
-        // fp32 operands: lanes_other per cycle across the partitions.
-        let n = |free: f64| free / (v.lanes_other as f64 / parts).max(1e-9);
+        // fp32 operands: lanes_other per cycle across the partitions, or with the performance
+        // mode (trn2, trn3) one element per partition per cycle: it lifts bf16/fp16 only
+        // [ARCH-V3].
+        let rate = if v.perf_mode {
+            1.0
+        } else {
+            v.lanes_other as f64 / parts
+        };
+        let n = |free: f64| free / rate.max(1e-9);
         let min = v.min_cycles as f64;
         let c = &hw.costs;
         for free in [16.0, 512.0] {

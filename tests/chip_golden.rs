@@ -44,9 +44,9 @@ fn matmul_chain_matches_the_hand_computed_times() {
     let mm_visible = ps(32, 2400) + ps(512, 2400) + ps(128, 2400);
     assert_eq!(s.visible_ps[0], 280_002);
     assert_eq!(mm_visible, 280_002);
-    assert_eq!(s.visible_ps[1], 280_002 + ps(256, 960) + ps(60, 960));
-    assert_eq!(s.total_ps, 1_085_836);
-    assert_eq!(rep.time_ns, 1085.836);
+    assert_eq!(s.visible_ps[1], 280_002 + ps(512, 960) + ps(60, 960));
+    assert_eq!(s.total_ps, 1_352_503);
+    assert_eq!(rep.time_ns, 1352.503);
     assert_eq!(rep.engines["vector"].instructions, 1);
     assert_eq!(rep.bound, "compute");
     assert_eq!(rep.hbm_bytes, 0);

@@ -150,11 +150,13 @@ fn vector_copy_uses_the_lanes_of_its_dtype() {
     let copy = ps(128, 960);
     assert_eq!(r.schedule.end_ps[0], copy);
     assert_eq!(r.schedule.visible_ps[0], copy + ps(60, 960));
-    // tensor_tensor max: 2N = 256 cycles, plus 100 for depending on the instruction just before.
+    // tensor_tensor max: the performance mode lifts a bf16 tensor_tensor in SBUF 2x, not 4x
+    // [ARCH-V3]: 512 / 2 = 256 lane cycles, 2N = 512 cycles, plus 100 for depending on the
+    // instruction just before.
     assert_eq!(r.schedule.start_ps[1], copy + ps(60, 960));
     assert_eq!(
         r.schedule.end_ps[1] - r.schedule.start_ps[1],
-        ps(256 + 100, 960)
+        ps(512 + 100, 960)
     );
 }
 

@@ -118,6 +118,11 @@ pub struct EngineConfig {
     pub access_latency_cycles: u32,
     /// Extra cost of an instruction that waits on the result of the one just before it.
     pub dependent_overhead_cycles: u32,
+    /// Vector "performance mode" (NeuronCore-v3): the lanes above are reached only by the
+    /// instructions and operands the mode covers; every other instruction runs one element per
+    /// partition per cycle, as on v2. False: the lanes apply to every instruction.
+    #[serde(default)]
+    pub perf_mode: bool,
 }
 
 /// Cost-formula constants of Vector/Scalar/GpSimd instructions (N = free size).

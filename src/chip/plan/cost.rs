@@ -262,7 +262,10 @@ fn compute_cost(
         .map(|t| dtype(t).size_bytes())
         .max()
         .unwrap_or(4);
-    let per_cycle = (lanes(cfg, widest) as f64 / hw.sbuf.partitions as f64).max(1e-9);
+    let mut per_cycle = (lanes(cfg, widest) as f64 / hw.sbuf.partitions as f64).max(1e-9);
+    if cfg.perf_mode {
+        per_cycle = per_cycle.min(perf_mode_speedup(info, op, reads, writes));
+    }
     let c = &hw.costs;
     let main = reads.first().copied().unwrap_or_else(|| writes[0]);
     let n = main.free_size() as f64 / per_cycle;
@@ -280,6 +283,35 @@ fn compute_cost(
     Cost::Compute {
         busy_ps: cycles_to_ps(cycles.ceil() as u64, cfg.clock_mhz),
         latency_ps,
+    }
+}
+
+/// The Vector performance mode's lift over one element per partition per cycle [ARCH-V3]:
+/// `tensor_copy`/`tensor_scalar` with bf16/fp16 operands 4x in SBUF with contiguous inner
+/// dimensions, 2x when one is in PSUM or not contiguous; `tensor_tensor` 2x with bf16/fp16
+/// operands all in SBUF; every other instruction and dtype 1x.
+fn perf_mode_speedup(info: &[BufInfo], op: &Op, reads: &TileList, writes: &TileList) -> f64 {
+    let tiles = || reads.iter().chain(writes);
+    let half = tiles().all(|t| {
+        matches!(
+            info[t.buffer.0 as usize].dtype,
+            DType::BFloat16 | DType::Float16
+        )
+    });
+    if !half {
+        return 1.0;
+    }
+    let in_sbuf = |t: &Tile| info[t.buffer.0 as usize].memory == Memory::Sbuf;
+    let psum = tiles().filter(|t| !in_sbuf(t)).count();
+    let contiguous = tiles().all(|t| t.ap.inner_stride() <= 1);
+    match op {
+        Op::TensorCopy { .. } | Op::TensorScalar(_) => match (psum, contiguous) {
+            (0, true) => 4.0,
+            (0, false) | (1, true) => 2.0,
+            _ => 1.0,
+        },
+        Op::TensorTensor { .. } if psum == 0 => 2.0,
+        _ => 1.0,
     }
 }
 

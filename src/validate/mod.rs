@@ -65,6 +65,10 @@ pub struct Row {
     /// Why the row is not a fixed point (a compiler-scheduled naive kernel): shown, not judged.
     #[serde(default)]
     pub flag: Option<String>,
+    /// The model parameter fitted to this row (docs/calibration.md): judged as any row, but its
+    /// agreement is by construction, so it is kept out of the held-out median.
+    #[serde(default)]
+    pub fitted: Option<String>,
 }
 
 /// One kernel parameter of an NKI row.
@@ -118,6 +122,8 @@ pub struct Report {
     pub rows: Vec<Outcome>,
     /// Median |error| in percent over the non-flagged device-time rows (None if there are none).
     pub median_abs_time_error_pct: Option<f64>,
+    /// The same median over the rows no parameter was fitted to.
+    pub held_out_median_abs_time_error_pct: Option<f64>,
     /// The largest |error| over the non-flagged device-time rows, with its row's id.
     pub worst_time_row: Option<(String, f64)>,
     /// The largest |error| in points over the non-flagged percentage rows, with its row's id.
@@ -312,16 +318,22 @@ fn summarize(rows: Vec<Outcome>) -> Report {
             .max_by(|a, b| a.error.abs().total_cmp(&b.error.abs()))
             .map(|o| (o.row.id.clone(), o.error))
     };
-    let mut abs: Vec<f64> = judged(true).map(|o| o.error.abs()).collect();
-    abs.sort_by(f64::total_cmp);
-    let median = match abs.len() {
-        0 => None,
-        n if n % 2 == 1 => Some(abs[n / 2]),
-        n => Some((abs[n / 2 - 1] + abs[n / 2]) / 2.0),
+    let median = |held_out: bool| {
+        let mut abs: Vec<f64> = judged(true)
+            .filter(|o| !held_out || o.row.fitted.is_none())
+            .map(|o| o.error.abs())
+            .collect();
+        abs.sort_by(f64::total_cmp);
+        match abs.len() {
+            0 => None,
+            n if n % 2 == 1 => Some(abs[n / 2]),
+            n => Some((abs[n / 2 - 1] + abs[n / 2]) / 2.0),
+        }
     };
     let failed = rows.iter().filter(|o| o.status == Status::Fail).count();
     Report {
-        median_abs_time_error_pct: median,
+        median_abs_time_error_pct: median(false),
+        held_out_median_abs_time_error_pct: median(true),
         worst_time_row: worst(true),
         worst_percent_row: worst(false),
         failed,

@@ -98,7 +98,10 @@ fn cells(o: &Outcome) -> [String; 9] {
         with_unit(o.model, &o.row.unit),
         error(o),
         tolerance(o),
-        status(o.status).to_string(),
+        match (o.status, &o.row.fitted) {
+            (Status::Pass, Some(_)) => "pass (fitted)".to_string(),
+            (st, _) => status(st).to_string(),
+        },
     ]
 }
 
@@ -110,6 +113,11 @@ fn summary(r: &Report) -> Vec<String> {
             "median |error| over the non-flagged device-time rows: {m:.1} %"
         )),
         None => lines.push("no non-flagged device-time rows selected".into()),
+    }
+    if let Some(m) = r.held_out_median_abs_time_error_pct {
+        lines.push(format!(
+            "median |error| over the device-time rows no parameter was fitted to: {m:.1} %"
+        ));
     }
     if let Some((id, e)) = &r.worst_time_row {
         lines.push(format!(
@@ -193,6 +201,9 @@ fn markdown(r: &Report) -> String {
     s.push_str("\nWhat each row measures:\n\n");
     for o in &r.rows {
         let _ = write!(s, "- `{}`: {}", o.row.id, o.row.what);
+        if let Some(f) = &o.row.fitted {
+            let _ = write!(s, " Fitted: {f} (docs/calibration.md).");
+        }
         match &o.row.flag {
             Some(f) => {
                 let _ = writeln!(s, " Flagged: {f}");

@@ -3,6 +3,7 @@
 //! bmm's stores in 4 KiB rows, and norms whose long rows stream in chunks.
 
 use trnsim::arch::Hardware;
+use trnsim::chip::{self, RunOptions};
 use trnsim::isa::{Op, Program};
 use trnsim::kernels;
 
@@ -20,6 +21,20 @@ fn lower(name: &str, spec: &str, hw: &str) -> Program {
     kernels::lower(name, &set(spec), &Hardware::preset(hw).unwrap())
         .unwrap()
         .1
+}
+
+/// Lower, run with data and compare with the kernel's f64 reference.
+fn check(name: &str, spec: &str, hw: &str) -> kernels::CheckReport {
+    let hw = Hardware::preset(hw).unwrap();
+    let (k, d) = kernels::find(name).unwrap();
+    let p = d.params(&set(spec)).unwrap();
+    let program = k.lower(&p, &hw).unwrap();
+    let opts = RunOptions {
+        data: true,
+        ..Default::default()
+    };
+    let run = chip::run(&program, &hw, name, &[], &opts).unwrap();
+    kernels::check(k, &p, &program, run.state.as_ref().unwrap())
 }
 
 /// Every DMA as (destination buffer name, partition start, partition count, engine, queue).
@@ -106,5 +121,54 @@ fn every_kernel_spreads_every_dma_over_the_engines() {
         engines.sort_unstable();
         engines.dedup();
         assert_eq!(engines, (0..16).collect::<Vec<_>>(), "{}", d.name);
+    }
+}
+
+/// Bytes each partition moves in each store of C (`c`), over all stores.
+fn store_bytes_per_partition(p: &Program, elem_bytes: usize) -> Vec<usize> {
+    p.instrs
+        .iter()
+        .filter_map(|i| match &i.op {
+            Op::DmaCopy { dst, .. } if p.buffer(dst.buffer).name == "c" => {
+                Some(dst.free_size() * elem_bytes)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn bmm_stores_4_kib_per_partition_per_dma() {
+    // 512-column rows of C are 1 KiB in bf16 and 2 KiB in fp32: four (two) rows of C share each
+    // partition so every store moves one whole 4 KiB descriptor per partition [DMA].
+    for (spec, es) in [("dtype=bfloat16", 2), ("dtype=float32", 4)] {
+        for hw in ["trn1", "trn2", "trn3"] {
+            let p = lower("bmm", spec, hw);
+            let bytes = store_bytes_per_partition(&p, es);
+            // batch 8 x 512 rows of 1 KiB (2 KiB) = 4 MiB (8 MiB) of C in 4 KiB runs of 8
+            // partitions: 4 MiB / (8 x 4 KiB) = 128 (256) stores.
+            assert_eq!(bytes.len(), 8 * 512 * 512 * es / (8 * 4096), "{spec} {hw}");
+            assert!(bytes.iter().all(|&b| b == 4096), "{spec} {hw}: {bytes:?}");
+        }
+    }
+    // Rows of 4 KiB or more are not interleaved: a [128, 2048] bf16 group is one 4 KiB run.
+    let p = lower("matmul", "m=256,k=128,n=2048,dtype=bfloat16", "trn2");
+    let bytes = store_bytes_per_partition(&p, 2);
+    assert_eq!(bytes, vec![4096; 2 * 16]);
+}
+
+#[test]
+fn interleaved_stores_compute_the_right_values() {
+    for (name, spec, hw) in [
+        ("bmm", "batch=3,m=512,k=256,n=512,dtype=bfloat16", "trn1"),
+        ("bmm", "batch=2,m=384,k=130,n=256,dtype=float32", "trn2"),
+        ("bmm", "batch=2,m=512,k=512,n=512,dtype=float8_e4m3", "trn2"),
+        ("bmm", "batch=2,m=256,k=200,n=128,layout=mxk", "trn3"),
+        ("matmul", "m=200,k=300,n=512,dtype=bfloat16", "trn1"),
+        ("matmul", "m=512,k=256,n=1024,dtype=bfloat16", "trn3"),
+    ] {
+        let r = check(name, spec, hw);
+        assert!(r.passed, "{name} {spec} on {hw}: {r:?}");
+        assert!(r.elements > 0);
     }
 }

@@ -342,13 +342,13 @@ pub(super) fn hbm_double_rows(
 }
 
 /// An SBUF tile whose partitions hold `[2, width]` rows and take `nc` columns from `c0` of each
-/// row (the stationary operand of a double-row matmul out of a wider block).
+/// row, `step` apart (the stationary operand of a double-row matmul out of a wider block).
 pub(super) fn sbuf_double_rows(
     b: BufferId,
     np: usize,
     off: usize,
     width: usize,
-    c0: usize,
+    (c0, step): (usize, usize),
     nc: usize,
 ) -> Tile {
     Tile {
@@ -356,7 +356,10 @@ pub(super) fn sbuf_double_rows(
         partition_start: 0,
         partition_count: np as u32,
         partition_step: PartitionStep::ROW,
-        ap: AccessPattern::new((off + c0) as u32, &[(width as u32, 2), (1, nc as u32)]),
+        ap: AccessPattern::new(
+            (off + c0) as u32,
+            &[(width as u32, 2), (step as u32, nc as u32)],
+        ),
     }
 }
 

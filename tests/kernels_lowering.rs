@@ -172,3 +172,86 @@ fn interleaved_stores_compute_the_right_values() {
         assert!(r.elements > 0);
     }
 }
+
+/// Run `name` with data; the program and its buffers' values by name.
+fn run_values(name: &str, spec: &str, hw: &str) -> (Program, impl Fn(&str) -> Vec<f64> + use<>) {
+    let hw = Hardware::preset(hw).unwrap();
+    let (_, program) = kernels::lower(name, &set(spec), &hw).unwrap();
+    let opts = RunOptions {
+        data: true,
+        ..Default::default()
+    };
+    let run = chip::run(&program, &hw, name, &[], &opts).unwrap();
+    let state = run.state.unwrap();
+    let p = program.clone();
+    let get = move |b: &str| {
+        let id = p.buffer_id(b).unwrap();
+        state.values(id).iter().map(|&v| v as f64).collect()
+    };
+    (program, get)
+}
+
+#[test]
+fn layernorm_of_8192_fp32_columns_fits_trn1_and_matches_f64() {
+    // 8192 fp32 columns: whole-row rings (4 + 3 + 3 rows) plus gamma and beta would take
+    // 12 x 32 KiB = 384 KiB per partition, twice trn1's 192 KiB, so the rows stream in chunks.
+    let (rows, cols) = (130, 8192);
+    let (program, v) = run_values(
+        "layernorm",
+        &format!("rows={rows},cols={cols},dtype=float32"),
+        "trn1",
+    );
+    // x is read twice (statistics, then normalization) in chunks: no DMA moves a whole row.
+    let x_id = program.buffer_id("x").unwrap();
+    let x_loads: Vec<usize> = program
+        .instrs
+        .iter()
+        .filter_map(|i| match &i.op {
+            Op::DmaCopy { src, .. } if src.buffer == x_id => Some(src.free_size()),
+            _ => None,
+        })
+        .collect();
+    assert!(x_loads.iter().all(|&f| f < cols), "{x_loads:?}");
+    let moved: usize = program
+        .instrs
+        .iter()
+        .filter_map(|i| match &i.op {
+            Op::DmaCopy { src, .. } if src.buffer == x_id => {
+                Some(src.free_size() * src.partition_count as usize)
+            }
+            _ => None,
+        })
+        .sum();
+    assert_eq!(moved, 2 * rows * cols);
+    // The f64 reference, from the inputs as the run stored them.
+    let (x, gamma, beta, y) = (v("x"), v("gamma"), v("beta"), v("y"));
+    let (mut max_err, mut max_ref) = (0.0f64, 0.0f64);
+    for r in 0..rows {
+        let row = &x[r * cols..(r + 1) * cols];
+        let mean = row.iter().sum::<f64>() / cols as f64;
+        let var = row.iter().map(|a| (a - mean) * (a - mean)).sum::<f64>() / cols as f64;
+        let rstd = 1.0 / (var + 1e-5).sqrt();
+        for j in 0..cols {
+            let want = (row[j] - mean) * rstd * gamma[j] + beta[j];
+            max_err = max_err.max((y[r * cols + j] - want).abs());
+            max_ref = max_ref.max(want.abs());
+        }
+    }
+    // fp32 statistics over 8192 elements: a few hundred fp32 roundings at most.
+    assert!(max_ref > 0.5, "{max_ref}");
+    assert!(max_err / max_ref < 1e-5, "{max_err} / {max_ref}");
+}
+
+#[test]
+fn long_rows_stream_and_stay_right() {
+    for (name, spec, hw) in [
+        ("rmsnorm", "rows=130,cols=8192,dtype=float32", "trn1"),
+        ("rmsnorm", "rows=64,cols=16384,dtype=float32", "trn1"),
+        ("layernorm", "rows=40,cols=16384,dtype=float32", "trn1"),
+        ("layernorm", "rows=200,cols=12800,dtype=float32", "trn2"),
+        ("layernorm", "rows=100,cols=9000,dtype=float32", "trn1"),
+    ] {
+        let r = check(name, spec, hw);
+        assert!(r.passed, "{name} {spec} on {hw}: {r:?}");
+    }
+}

@@ -288,7 +288,13 @@ impl Gemm {
                     d.evacuate(b, k);
                     k += 1;
                 }
-                let out = tile(first.out.buffer, 0, first.rows, first.out.ap.offset as usize, cols);
+                let out = tile(
+                    first.out.buffer,
+                    0,
+                    first.rows,
+                    first.out.ap.offset as usize,
+                    cols,
+                );
                 let dst = if first.stride == 1 {
                     hbm_block(c.buf, c.row0 + first.m0, first.rows, first.n0, cols)
                 } else {
@@ -379,14 +385,9 @@ impl Gemm {
                     for j in 0..tiles {
                         let msz = tm.min(width - j * tm);
                         let stationary = match (s.double, r) {
-                            (true, _) => sbuf_double_rows(
-                                self.a_blk,
-                                np,
-                                s.a_off,
-                                width,
-                                (col0(j), r),
-                                msz,
-                            ),
+                            (true, _) => {
+                                sbuf_double_rows(self.a_blk, np, s.a_off, width, (col0(j), r), msz)
+                            }
                             (false, 1) => tile(self.a_blk, 0, np, s.a_off + j * tm, msz),
                             (false, _) => Tile {
                                 buffer: self.a_blk,

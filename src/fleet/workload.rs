@@ -306,8 +306,12 @@ jobs = [{ at = 0, workload = "train", count = 2 }, { at = 0, workload = "serve",
         let step2 = rt.step_s(0, 0).unwrap();
         assert_eq!(t2, (1000.0 * step2).round() as u64);
         // 400 steps on trn2, then the rest on trn3: the progress is kept in steps.
-        let done = rt.work_done(j, 0, g2, (400.0 * step2) as u64);
-        assert!((done - 400.0).abs() < 1.0, "{done}");
+        // Elapsed time is whole seconds: the work done is exactly elapsed / step, within half
+        // a second's steps of 400 (a step can be shorter than a second).
+        let elapsed = (400.0 * step2).round() as u64;
+        let done = rt.work_done(j, 0, g2, elapsed);
+        assert!((done - elapsed as f64 / step2).abs() < 1e-9, "{done}");
+        assert!((done - 400.0).abs() <= 0.5 / step2 + 1e-9, "{done} {step2}");
         let rest = rt.run_s(j, 1, g3, 1000.0 - done);
         let step3 = rt.step_s(0, 1).unwrap();
         assert!(((rest as f64) - (1000.0 - done) * step3).abs() <= 0.5);

@@ -32,7 +32,6 @@ pub(super) struct Builder<'h> {
     program: Program,
     sbuf_bytes_per_partition: u64,
     psum_banks: u32,
-    next_engine: [u16; 4],
     /// Seeds of the inputs' initializers, one per input in declaration order.
     seed: u64,
     /// Set when the program outgrew [`MAX_INSTRS`].
@@ -55,7 +54,6 @@ impl<'h> Builder<'h> {
             },
             sbuf_bytes_per_partition: 0,
             psum_banks: 0,
-            next_engine: [0; 4],
             seed,
             truncated: false,
         }
@@ -219,47 +217,29 @@ impl<'h> Builder<'h> {
         self.program.instrs.push(Instr { op, line });
     }
 
-    /// A DMA copy, split by partitions over consecutive engines when it is large (the Neuron
-    /// compiler spreads one large load over the DMA engines the same way): each part moves at
-    /// least [`DMA_PART_BYTES`], on the role's queue of its engine.
+    /// A DMA copy spread over the DMA engines the way NKI kernels move a `[P, F]` tile (the DMA
+    /// overview's example: a `[128, F]` transfer runs on all 16 engines, 8 partitions each):
+    /// `min(engines, P)` transfers over consecutive partition ranges as even as possible, the
+    /// first ones one partition larger, transfer `e` on engine `e`, on the role's queue. One
+    /// queue would serve a tile's descriptors in order, so small tiles would be overhead-bound.
     pub(super) fn dma(&mut self, role: Role, dst: Tile, src: Tile) {
-        let elem = self
-            .dtype(src.buffer)
-            .size_bytes()
-            .max(self.dtype(dst.buffer).size_bytes());
-        let bytes = src.elems() * elem;
-        self.dma_parts(role, dst, src, bytes / DMA_PART_BYTES);
-    }
-
-    /// A DMA copy split by partitions into `parts` transfers on consecutive engines (at most
-    /// one per engine and per partition): for transfers of short rows, whose many small
-    /// descriptors make one engine slow while the bytes are few.
-    pub(super) fn dma_parts(&mut self, role: Role, dst: Tile, src: Tile, parts: usize) {
-        let np = src.np();
-        let engines = (self.hw.dma.engines as usize).max(1);
-        let parts = parts.clamp(1, engines.min(np.max(1)));
-        if parts == 1 {
-            return self.dma_one(role, dst, src);
-        }
-        let per = np.div_ceil(parts);
-        for p0 in (0..np).step_by(per) {
-            let n = per.min(np - p0) as u32;
+        for (e, (p0, n)) in dma_split(src.np(), self.hw.dma.engines as usize)
+            .into_iter()
+            .enumerate()
+        {
             let (mut d, mut s) = (dst.clone(), src.clone());
             d.partition_start += p0 as u32;
-            d.partition_count = n;
+            d.partition_count = n as u32;
             s.partition_start += p0 as u32;
-            s.partition_count = n;
-            self.dma_one(role, d, s);
+            s.partition_count = n as u32;
+            self.dma_on(role, e as u16, d, s);
         }
     }
 
-    /// One DMA on the next engine (round-robin per role), on the role's queue.
-    pub(super) fn dma_one(&mut self, role: Role, dst: Tile, src: Tile) {
-        let r = role as usize;
-        let engines = (self.hw.dma.engines as u16).max(1);
-        let engine = self.next_engine[r] % engines;
-        self.next_engine[r] = (engine + 1) % engines;
-        let queue = (r as u16).min(self.hw.dma.queues_per_engine as u16 - 1);
+    /// One DMA on engine `engine`, on the role's queue (loads, resident loads and stores on
+    /// different queues so they overlap: queues run in order, engines serve them round-robin).
+    fn dma_on(&mut self, role: Role, engine: u16, dst: Tile, src: Tile) {
+        let queue = (role as u16).min((self.hw.dma.queues_per_engine as u16).max(1) - 1);
         self.push(Op::DmaCopy {
             dst,
             src,
@@ -292,16 +272,24 @@ impl<'h> Builder<'h> {
         }
         Ok(self.program)
     }
-
-    /// The buffer's dtype.
-    pub(super) fn dtype(&self, b: BufferId) -> DType {
-        self.program.buffer(b).dtype
-    }
 }
 
-/// Smallest part a large DMA is split into (a measured 32 KiB transfer on one engine took
-/// 1,416 ns \[DMA\]: below that the fixed cost dominates).
-pub(crate) const DMA_PART_BYTES: usize = 32 * 1024;
+/// The partition ranges `(first, count)` a DMA of `np` partitions is split into over `engines`
+/// DMA engines: `min(engines, np)` ranges, consecutive, as even as possible, the first
+/// `np % parts` one larger (as the NKI front end splits them).
+pub(super) fn dma_split(np: usize, engines: usize) -> Vec<(usize, usize)> {
+    let parts = engines.max(1).min(np.max(1));
+    let (q, extra) = (np / parts, np % parts);
+    let mut p0 = 0;
+    (0..parts)
+        .map(|e| {
+            let n = q + usize::from(e < extra);
+            let r = (p0, n);
+            p0 += n;
+            r
+        })
+        .collect()
+}
 
 /// Partitions `p0..p0 + np`, elements `off..off + len` of each.
 pub(super) fn tile(b: BufferId, p0: usize, np: usize, off: usize, len: usize) -> Tile {
@@ -354,13 +342,13 @@ pub(super) fn hbm_double_rows(
 }
 
 /// An SBUF tile whose partitions hold `[2, width]` rows and take `nc` columns from `c0` of each
-/// row (the stationary operand of a double-row matmul out of a wider block).
+/// row, `step` apart (the stationary operand of a double-row matmul out of a wider block).
 pub(super) fn sbuf_double_rows(
     b: BufferId,
     np: usize,
     off: usize,
     width: usize,
-    c0: usize,
+    (c0, step): (usize, usize),
     nc: usize,
 ) -> Tile {
     Tile {
@@ -368,7 +356,10 @@ pub(super) fn sbuf_double_rows(
         partition_start: 0,
         partition_count: np as u32,
         partition_step: PartitionStep::ROW,
-        ap: AccessPattern::new((off + c0) as u32, &[(width as u32, 2), (1, nc as u32)]),
+        ap: AccessPattern::new(
+            (off + c0) as u32,
+            &[(width as u32, 2), (step as u32, nc as u32)],
+        ),
     }
 }
 

@@ -18,7 +18,7 @@ use super::builder::{
 };
 use super::{Kernel, Params, Result, unit_roundoff};
 use crate::arch::Hardware;
-use crate::isa::{BufferId, Op, Program, Tile};
+use crate::isa::{AccessPattern, BufferId, Op, PartitionStep, Program, Tile};
 use crate::numerics::DType;
 
 pub(super) struct Matmul;
@@ -75,8 +75,11 @@ pub(super) struct Operand {
 /// One finished `[rows, cols]` block of C in PSUM (fp32), with the SBUF slot (of the output
 /// dtype) reserved for its evacuation.
 pub(super) struct Done {
-    /// First row of the block in C.
+    /// Row of C on the block's first partition.
     pub m0: usize,
+    /// Rows of C between consecutive partitions: 1, or `r` when `r` m-tiles interleave their
+    /// rows so a partition holds `r` consecutive rows of C (see [`Gemm::coalesce_stores`]).
+    pub stride: usize,
     /// Rows (at most one m-tile).
     pub rows: usize,
     /// First column of the block in C.
@@ -121,6 +124,10 @@ pub(super) struct Gemm {
     acc: BufferId,
     bank: usize,
     out_ring: BufferId,
+    /// Bytes of an output element.
+    out_bytes: usize,
+    /// Interleave m-tiles so stores move whole DMA descriptors (see [`Gemm::coalesce_stores`]).
+    coalesce: bool,
     /// Running counters: B slot, PSUM set, evacuation.
     b_next: usize,
     set_next: usize,
@@ -220,6 +227,8 @@ impl Gemm {
                     acc,
                     bank,
                     out_ring,
+                    out_bytes: out.size_bytes(),
+                    coalesce: false,
                     b_next: 0,
                     set_next: 0,
                     evac_next: 0,
@@ -237,18 +246,72 @@ impl Gemm {
         }
     }
 
+    /// Store partitions in runs of up to a whole DMA descriptor (4 KiB \[DMA\]): when a row of C
+    /// is shorter, `r` m-tiles of a block interleave their rows (m-tile `j` takes A^T columns
+    /// `j, j + r, ...` of its group), so each partition holds `r` consecutive rows of C and one
+    /// store moves `r` rows per partition. Only for [`Gemm::emit`]'s plain stores: a fused
+    /// epilogue sees [`Done::stride`] rows between partitions.
+    pub(super) fn coalesce_stores(&mut self) {
+        self.coalesce = true;
+    }
+
+    /// Rows of C per partition for a block of `width` columns in `tiles` m-tiles of `tm`: more
+    /// than 1 only when a whole row of C is one group of full n-tiles shorter than a descriptor.
+    fn rows_per_partition(&self, hw: &Hardware, width: usize, tiles: usize, tm: usize) -> usize {
+        let row_bytes = self.n * self.out_bytes;
+        let desc = hw.dma.descriptor_bytes_max as usize;
+        let whole_row = self.n % self.tn == 0 && self.n / self.tn == self.g;
+        if !self.coalesce || width != tiles * tm || !whole_row || row_bytes >= desc {
+            return 1;
+        }
+        let mut r = (desc / row_bytes).clamp(1, tiles);
+        while tiles % r != 0 {
+            r -= 1;
+        }
+        r
+    }
+
     /// Emit C = A @ B (A as `layout` says, `[k, m]` or `[m, k]`; B `[k, n]`; C `[m, n]`).
     pub(super) fn emit(&mut self, b: &mut Builder, a: Operand, bmat: Operand, c: Operand) {
         let mut k = self.evac_next;
         self.emit_with(b, a, bmat, &mut |b: &mut Builder, done: &[Done]| {
-            for d in done {
-                d.evacuate(b, k);
-                k += 1;
-                b.dma(
-                    Role::Store,
-                    hbm_block(c.buf, c.row0 + d.m0, d.rows, d.n0, d.cols),
-                    d.out.clone(),
+            let mut i = 0;
+            while i < done.len() {
+                // One store for the results whose rows continue each other in SBUF and HBM.
+                let first = &done[i];
+                let (mut end, mut cols) = (i + 1, first.cols);
+                while end < done.len() && continues(first, &done[end - 1], &done[end], c.cols) {
+                    cols += done[end].cols;
+                    end += 1;
+                }
+                for d in &done[i..end] {
+                    d.evacuate(b, k);
+                    k += 1;
+                }
+                let out = tile(
+                    first.out.buffer,
+                    0,
+                    first.rows,
+                    first.out.ap.offset as usize,
+                    cols,
                 );
+                let dst = if first.stride == 1 {
+                    hbm_block(c.buf, c.row0 + first.m0, first.rows, first.n0, cols)
+                } else {
+                    Tile {
+                        buffer: c.buf,
+                        partition_start: 0,
+                        partition_count: first.rows as u32,
+                        partition_step: PartitionStep::new((first.stride * c.cols) as u32)
+                            .expect("step fits"),
+                        ap: AccessPattern::contiguous(
+                            ((c.row0 + first.m0) * c.cols + first.n0) as u32,
+                            cols as u32,
+                        ),
+                    }
+                };
+                b.dma(Role::Store, dst, out);
+                i = end;
             }
         });
         self.evac_next = k;
@@ -278,6 +341,9 @@ impl Gemm {
         while m0 < self.m {
             let width = width_max.min(self.m - m0);
             let tiles = width.div_ceil(tm);
+            let r = self.rows_per_partition(b.hw(), width, tiles, tm);
+            // m-tile j's first A^T column in the block; its columns step by r.
+            let col0 = |j: usize| j / r * r * tm + j % r;
             // The resident A^T block for these columns, one load per contraction step.
             for s in &self.steps {
                 let np = s.partitions();
@@ -318,15 +384,26 @@ impl Gemm {
                     );
                     for j in 0..tiles {
                         let msz = tm.min(width - j * tm);
-                        let stationary = if s.double {
-                            sbuf_double_rows(self.a_blk, np, s.a_off, width, j * tm, msz)
-                        } else {
-                            tile(self.a_blk, 0, np, s.a_off + j * tm, msz)
+                        let stationary = match (s.double, r) {
+                            (true, _) => {
+                                sbuf_double_rows(self.a_blk, np, s.a_off, width, (col0(j), r), msz)
+                            }
+                            (false, 1) => tile(self.a_blk, 0, np, s.a_off + j * tm, msz),
+                            (false, _) => Tile {
+                                buffer: self.a_blk,
+                                partition_start: 0,
+                                partition_count: np as u32,
+                                partition_step: PartitionStep::ROW,
+                                ap: AccessPattern::new(
+                                    (s.a_off + col0(j)) as u32,
+                                    &[(r as u32, msz as u32)],
+                                ),
+                            },
                         };
                         for t in 0..subs {
                             let nsz = self.tn.min(gw - t * self.tn);
                             let moving = if s.double {
-                                sbuf_double_rows(self.b_ring, np, off, gw, t * self.tn, nsz)
+                                sbuf_double_rows(self.b_ring, np, off, gw, (t * self.tn, 1), nsz)
                             } else {
                                 tile(self.b_ring, 0, np, off + t * self.tn, nsz)
                             };
@@ -346,7 +423,8 @@ impl Gemm {
                     for t in 0..subs {
                         let nsz = self.tn.min(gw - t * self.tn);
                         done.push(Done {
-                            m0: m0 + j * tm,
+                            m0: m0 + col0(j),
+                            stride: r,
                             rows: msz,
                             n0: n0 + t * self.tn,
                             cols: nsz,
@@ -361,6 +439,19 @@ impl Gemm {
             m0 += width;
         }
     }
+}
+
+/// Whether result `d` continues `prev` (of a store that began with `first`) in both SBUF and
+/// HBM: the next columns of the same rows, or, when rows interleave, the next row of C on each
+/// partition from its first column.
+fn continues(first: &Done, prev: &Done, d: &Done, n: usize) -> bool {
+    let sbuf_next = d.out.ap.offset == prev.out.ap.offset + prev.cols as u32;
+    let same_rows = d.m0 == prev.m0 && d.n0 == prev.n0 + prev.cols;
+    let next_row = d.m0 == prev.m0 + 1
+        && d.m0 < first.m0 + first.stride
+        && prev.n0 + prev.cols == n
+        && d.n0 == 0;
+    d.rows == first.rows && d.stride == first.stride && sbuf_next && (same_rows || next_row)
 }
 
 fn layout(p: &Params) -> Layout {
@@ -393,6 +484,7 @@ fn lower_batched(p: &Params, hw: &Hardware, name: &str, batch: usize) -> Result<
         (p.int("block_m"), p.int("block_n")),
         p.int("b_buffers"),
     )?;
+    g.coalesce_stores();
     let a_cols = if layout == Layout::Kxm { m } else { k };
     let a_rows = if layout == Layout::Kxm { k } else { m };
     for i in 0..batch {

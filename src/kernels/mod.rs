@@ -22,7 +22,6 @@ mod rows;
 mod softmax;
 mod transpose;
 
-pub(crate) use builder::DMA_PART_BYTES;
 pub use def::{KernelDef, Params};
 pub use error::{Error, Result};
 

@@ -3,6 +3,8 @@
 //! with `bn_stats` over 512-element chunks and `bn_aggr`; rmsnorm squares and sums in one Scalar
 //! instruction. Each full pass over a row runs on a different engine (Scalar, Vector, GpSimd),
 //! and intermediates stay in the storage dtype so 16-bit data takes the engines' fast paths.
+//! Rows too long for whole-row SBUF rings (8192 fp32 columns on trn1) stream in column chunks
+//! over two passes (see [`lower_streamed`]).
 
 use ndarray::{ArrayD, Axis, Ix2};
 
@@ -24,6 +26,20 @@ pub(super) const EPS: f32 = 1e-5;
 
 /// `bn_stats` reduces at most this many elements per call (NKI's `BN_STATS_FMAX`).
 const BN_FMAX: usize = 512;
+
+/// Column chunks a streamed row is cut into, largest first (multiples of [`BN_FMAX`]; 4096
+/// 16-bit elements are 8 KiB per partition, past the 4 KiB where DMA saturates [DMA]).
+const STREAM_CHUNKS: [usize; 4] = [4096, 2048, 1024, 512];
+
+/// Slots of the x, normalized and y rings.
+const RING_SLOTS: [usize; 3] = [4, 3, 3];
+
+/// SBUF bytes per partition of a lowering with ring slots of `slot` elements and `stat_cols`
+/// fp32 statistics per row tile (three tiles in flight), beside gamma (and beta) of `cols`.
+fn sbuf_bytes(cols: usize, es: usize, layer: bool, slot: usize, stat_cols: usize) -> usize {
+    let resident = (1 + usize::from(layer)) * cols * es;
+    resident + RING_SLOTS.iter().sum::<usize>() * slot * es + 3 * stat_cols * 4
+}
 
 /// Row 0 of an HBM `[1, cols]` vector read into `np` partitions (a zero partition step).
 fn broadcast_row(v: BufferId, np: usize, cols: usize) -> Tile {
@@ -88,7 +104,14 @@ impl StatSlots {
 fn lower_norm(p: &Params, hw: &Hardware, name: &str, layer: bool) -> Result<Program> {
     let (rows, cols, dtype) = (p.int("rows"), p.int("cols"), p.dtype("dtype"));
     let mut b = Builder::new(name, hw, p.int("seed") as u64);
-    let (bufs, [mut rx, mut rt, mut ry]) = declare(&mut b, rows, cols, dtype, layer)?;
+    let chunks = cols.div_ceil(BN_FMAX);
+    let whole = sbuf_bytes(cols, dtype.size_bytes(), layer, cols, 3 * chunks + 4);
+    if whole as u64 > b.sbuf_free_bytes() {
+        lower_streamed(&mut b, rows, cols, dtype, layer)?;
+        return b.finish();
+    }
+    let (bufs, [mut rx, mut rt, mut ry]) =
+        declare(&mut b, (rows, cols), dtype, layer, (cols, 3 * chunks + 4))?;
     // A software pipeline: stage A (load, statistics) of tile k, stage B (normalize) of tile
     // k - 1 and stage C (gamma, beta, store) of tile k - 2 are emitted together, so no engine's
     // in-order queue waits behind another engine's work on the same tile.
@@ -114,7 +137,7 @@ fn lower_norm(p: &Params, hw: &Hardware, name: &str, layer: bool) -> Result<Prog
         })?;
         let ys = ry.tile(oy, t.nr, 0, cols);
         let stage_c = b.capture(|b| {
-            push_scale_store(b, &bufs, t.r0, t.nr, &tmp, ys);
+            push_scale_store(b, &bufs, (t.r0, t.nr), (0, cols), &tmp, ys);
             Ok(())
         })?;
         stages.push((stage_b, stage_c));
@@ -136,13 +159,14 @@ fn lower_norm(p: &Params, hw: &Hardware, name: &str, layer: bool) -> Result<Prog
 }
 
 /// The inputs, the output, gamma (and beta) resident in every partition, the rings of x, the
-/// normalized rows and y, and the statistics (declared in this order: it fixes the addresses).
+/// normalized rows and y (slots of `slot` elements), and `stat_cols` statistics per row tile
+/// (declared in this order: it fixes the addresses).
 fn declare(
     b: &mut Builder,
-    rows: usize,
-    cols: usize,
+    (rows, cols): (usize, usize),
     dtype: DType,
     layer: bool,
+    (slot, stat_cols): (usize, usize),
 ) -> Result<(NormBufs, [Ring; 3])> {
     let normal = |mean, seed| Init::Normal {
         mean,
@@ -159,12 +183,12 @@ fn declare(
         None => None,
     };
     let rings = [
-        Ring::new(b, "x_s", dtype, 4, cols)?,
-        Ring::new(b, "t_s", dtype, 3, cols)?,
-        Ring::new(b, "y_s", dtype, 3, cols)?,
+        Ring::new(b, "x_s", dtype, RING_SLOTS[0], slot)?,
+        Ring::new(b, "t_s", dtype, RING_SLOTS[1], slot)?,
+        Ring::new(b, "y_s", dtype, RING_SLOTS[2], slot)?,
     ];
     let chunks = cols.div_ceil(BN_FMAX);
-    let stats = b.sbuf("stats", DType::Float32, 128, 3 * (3 * chunks + 4))?;
+    let stats = b.sbuf("stats", DType::Float32, 128, 3 * stat_cols)?;
     let np = rows.min(128);
     b.dma(
         Role::Resident,
@@ -213,26 +237,39 @@ fn push_statistics(
                 src: rx.tile(ox, stat.nr, c * BN_FMAX, len),
             });
         }
-        b.push(Op::BnAggr {
-            dst: stat.at(agg, 2),
-            src: stat.at(0, 3 * chunks),
-        });
-        let (mean, var, rstd) = (stat.at(agg, 1), stat.at(agg + 1, 1), stat.at(agg + 2, 1));
-        b.push(act(ActFunc::Rsqrt, rstd.clone(), var, 1.0, EPS, None));
-        // shift = -mean * rstd
-        b.push(ts(
-            stat.at(agg + 3, 1),
-            mean,
-            (AluOp::Mul, Scalar::PerPartition(rstd)),
-            Some((AluOp::Mul, Scalar::Imm(-1.0))),
-        ));
+        push_moments(b, stat, chunks);
     } else {
         let sq = Some((ReduceOp::Sum, stat.at(agg, 1)));
         b.push(act(ActFunc::Square, tmp.clone(), xs.clone(), 1.0, 0.0, sq));
-        let inv_n = 1.0 / cols as f32;
-        let (ss, rstd) = (stat.at(agg, 1), stat.at(agg + 2, 1));
-        b.push(act(ActFunc::Rsqrt, rstd, ss, inv_n, EPS, None));
+        push_rstd_rms(b, stat, chunks, cols);
     }
+}
+
+/// Mean and variance from all `chunks` bn_stats triples (one bn_aggr), then rstd = 1 /
+/// sqrt(var + eps) and shift = -mean * rstd.
+fn push_moments(b: &mut Builder, stat: StatSlots, chunks: usize) {
+    let agg = 3 * chunks;
+    b.push(Op::BnAggr {
+        dst: stat.at(agg, 2),
+        src: stat.at(0, 3 * chunks),
+    });
+    let (mean, var, rstd) = (stat.at(agg, 1), stat.at(agg + 1, 1), stat.at(agg + 2, 1));
+    b.push(act(ActFunc::Rsqrt, rstd.clone(), var, 1.0, EPS, None));
+    // shift = -mean * rstd
+    b.push(ts(
+        stat.at(agg + 3, 1),
+        mean,
+        (AluOp::Mul, Scalar::PerPartition(rstd)),
+        Some((AluOp::Mul, Scalar::Imm(-1.0))),
+    ));
+}
+
+/// rstd = 1 / sqrt(ss / cols + eps) from the sum of squares at the aggregate slot.
+fn push_rstd_rms(b: &mut Builder, stat: StatSlots, chunks: usize, cols: usize) {
+    let agg = 3 * chunks;
+    let inv_n = 1.0 / cols as f32;
+    let (ss, rstd) = (stat.at(agg, 1), stat.at(agg + 2, 1));
+    b.push(act(ActFunc::Rsqrt, rstd, ss, inv_n, EPS, None));
 }
 
 /// Stage B: normalized rows in the storage dtype (16-bit operands take the fast paths).
@@ -261,10 +298,17 @@ fn push_normalize(
     }
 }
 
-/// Stage C: gamma (and beta), each full pass on its own engine, then the store.
-fn push_scale_store(b: &mut Builder, bufs: &NormBufs, r0: usize, nr: usize, tmp: &Tile, ys: Tile) {
-    let cols = bufs.cols;
-    let gs = tile(bufs.gamma, 0, nr, 0, cols);
+/// Stage C: gamma (and beta) over columns `c0..c0 + nc`, each full pass on its own engine, then
+/// the store.
+fn push_scale_store(
+    b: &mut Builder,
+    bufs: &NormBufs,
+    (r0, nr): (usize, usize),
+    (c0, cols): (usize, usize),
+    tmp: &Tile,
+    ys: Tile,
+) {
+    let gs = tile(bufs.gamma, 0, nr, c0, cols);
     let tt = |engine, op, dst: Tile, a: Tile, bb: Tile| Op::TensorTensor {
         engine,
         op,
@@ -275,7 +319,7 @@ fn push_scale_store(b: &mut Builder, bufs: &NormBufs, r0: usize, nr: usize, tmp:
     match bufs.beta {
         Some(bs) => {
             b.push(tt(Engine::Vector, AluOp::Mul, tmp.clone(), tmp.clone(), gs));
-            let beta = tile(bs, 0, nr, 0, cols);
+            let beta = tile(bs, 0, nr, c0, cols);
             b.push(tt(
                 Engine::GpSimd,
                 AluOp::Add,
@@ -286,7 +330,124 @@ fn push_scale_store(b: &mut Builder, bufs: &NormBufs, r0: usize, nr: usize, tmp:
         }
         None => b.push(tt(Engine::GpSimd, AluOp::Mul, ys.clone(), tmp.clone(), gs)),
     }
-    b.dma(Role::Store, hbm_block(bufs.y, r0, nr, 0, cols), ys);
+    b.dma(Role::Store, hbm_block(bufs.y, r0, nr, c0, cols), ys);
+}
+
+/// Rows too long for whole-row rings: each row tile in two passes over column chunks of `w`
+/// (the largest of [`STREAM_CHUNKS`] that fits). The first takes the statistics chunk by chunk
+/// (bn_stats per 512 elements, then one bn_aggr over them all, as NKI's layernorm does for long
+/// rows; or a partial sum of squares per chunk, then their sum); the second reloads each chunk
+/// to normalize, scale and store it. x is read from HBM twice: the price of rows that do not
+/// fit. The first pass of the next tile is emitted before the second of this one, so loads and
+/// statistics run ahead of the normalization.
+fn lower_streamed(
+    b: &mut Builder,
+    rows: usize,
+    cols: usize,
+    dtype: DType,
+    layer: bool,
+) -> Result<()> {
+    let (es, chunks) = (dtype.size_bytes(), cols.div_ceil(BN_FMAX));
+    let stat_cols = |w: usize| 3 * chunks + 4 + cols.div_ceil(w);
+    let free = b.sbuf_free_bytes() as usize;
+    let fits = |w: usize| sbuf_bytes(cols, es, layer, w, stat_cols(w)) <= free;
+    let Some(w) = STREAM_CHUNKS
+        .into_iter()
+        .map(|w| w.min(cols))
+        .find(|&w| fits(w))
+    else {
+        return Err(b.does_not_fit(format!(
+            "gamma{} of {cols} columns take {} bytes per partition, too many to stream rows              in {}-column chunks beside them; SBUF has {free}",
+            if layer { " and beta" } else { "" },
+            (1 + usize::from(layer)) * cols * es,
+            BN_FMAX
+        )));
+    };
+    let (bufs, mut rings) = declare(b, (rows, cols), dtype, layer, (w, stat_cols(w)))?;
+    let mut pending: Vec<Op> = Vec::new();
+    for (k, t) in tiles(rows, cols, cols).into_iter().enumerate() {
+        let stat = StatSlots {
+            buf: bufs.stats,
+            nr: t.nr,
+            base: (k % 3) * stat_cols(w),
+        };
+        push_stream_statistics(b, &bufs, stat, &mut rings, (t.r0, w), layer);
+        b.extend(std::mem::take(&mut pending));
+        pending = b.capture(|b| {
+            push_stream_normalize(b, &bufs, stat, &mut rings, (t.r0, w), layer);
+            Ok(())
+        })?;
+    }
+    b.extend(pending);
+    Ok(())
+}
+
+/// The streamed first pass over one row tile: load each chunk, take its statistics, then
+/// rstd (and shift) from all of them.
+fn push_stream_statistics(
+    b: &mut Builder,
+    bufs: &NormBufs,
+    stat: StatSlots,
+    [rx, rt, _]: &mut [Ring; 3],
+    (r0, w): (usize, usize),
+    layer: bool,
+) {
+    let (cols, chunks, nr) = (bufs.cols, bufs.chunks, stat.nr);
+    let agg = 3 * chunks;
+    for (ci, c0) in (0..cols).step_by(w).enumerate() {
+        let nc = w.min(cols - c0);
+        let ox = rx.take();
+        let xs = rx.tile(ox, nr, 0, nc);
+        b.dma(Role::Load, xs.clone(), hbm_block(bufs.x, r0, nr, c0, nc));
+        if layer {
+            for s0 in (0..nc).step_by(BN_FMAX) {
+                b.push(Op::BnStats {
+                    dst: stat.at(3 * ((c0 + s0) / BN_FMAX), 3),
+                    src: rx.tile(ox, nr, s0, BN_FMAX.min(nc - s0)),
+                });
+            }
+        } else {
+            let oscratch = rt.take();
+            let scratch = rt.tile(oscratch, nr, 0, nc);
+            let sq = Some((ReduceOp::Sum, stat.at(agg + 4 + ci, 1)));
+            b.push(act(ActFunc::Square, scratch, xs, 1.0, 0.0, sq));
+        }
+    }
+    if layer {
+        push_moments(b, stat, chunks);
+    } else {
+        b.push(Op::TensorReduce {
+            engine: Engine::Vector,
+            op: ReduceOp::Sum,
+            dst: stat.at(agg, 1),
+            src: stat.at(agg + 4, cols.div_ceil(w)),
+        });
+        push_rstd_rms(b, stat, chunks, cols);
+    }
+}
+
+/// The streamed second pass over one row tile: reload each chunk, normalize, scale, store.
+fn push_stream_normalize(
+    b: &mut Builder,
+    bufs: &NormBufs,
+    stat: StatSlots,
+    [rx, rt, ry]: &mut [Ring; 3],
+    (r0, w): (usize, usize),
+    layer: bool,
+) {
+    let (cols, nr) = (bufs.cols, stat.nr);
+    for c0 in (0..cols).step_by(w) {
+        let nc = w.min(cols - c0);
+        let oxs = rx.take();
+        let xs = rx.tile(oxs, nr, 0, nc);
+        b.dma(Role::Load, xs.clone(), hbm_block(bufs.x, r0, nr, c0, nc));
+        let otmp = rt.take();
+        let tmp = rt.tile(otmp, nr, 0, nc);
+        push_normalize(b, bufs, stat, &xs, &tmp, layer);
+        let oys = ry.take();
+        let ys = ry.tile(oys, nr, 0, nc);
+        push_scale_store(b, bufs, (r0, nr), (c0, nc), &tmp, ys);
+    }
 }
 
 fn reference_norm(input: &dyn Fn(&str) -> ArrayD<f64>, layer: bool) -> Vec<(String, ArrayD<f64>)> {

@@ -2,7 +2,6 @@
 //! rescale, running sum, output), emitted into the builder in the order the lowering's pipeline
 //! loop asks for.
 
-use super::super::DMA_PART_BYTES;
 use super::super::builder::{Builder, Role, activation, hbm_block, tensor_scalar as ts, tile};
 use super::schedule::{Item, Load, QTile};
 use super::shape::Shape;
@@ -182,7 +181,7 @@ impl Emitter<'_> {
                         (t % Q_SLOTS) * 128,
                         if first.nh == 1 { cols } else { first.rows() },
                     );
-                    dma(b, Role::Load, dst, src);
+                    b.dma(Role::Load, dst, src);
                     k = end;
                 }
             }
@@ -417,22 +416,6 @@ impl Emitter<'_> {
             None,
         ));
         let row = (qt.b * s.heads + qt.h0) * s.sq + qt.s0;
-        dma(b, Role::Store, hbm_block(bu.o, row, rows, 0, s.d), out);
+        b.dma(Role::Store, hbm_block(bu.o, row, rows, 0, s.d), out);
     }
-}
-
-/// A DMA split over the engines by bytes and, for short rows (under 2 KiB, where each row is a
-/// slow descriptor [DMA]), at most 32 rows per engine: a tile's Q^T or output would otherwise
-/// take several microseconds on one engine.
-fn dma(b: &mut Builder, role: Role, dst: Tile, src: Tile) {
-    let es = b
-        .dtype(src.buffer)
-        .size_bytes()
-        .max(b.dtype(dst.buffer).size_bytes());
-    let bytes = src.elems() * es;
-    let mut parts = bytes / DMA_PART_BYTES;
-    if src.free_size() * es < 2048 {
-        parts = parts.max(src.np().div_ceil(32));
-    }
-    b.dma_parts(role, dst, src, parts);
 }

@@ -8,9 +8,9 @@ use proptest::prelude::*;
 use trnsim::isa::parse::parse;
 use trnsim::isa::print::print;
 use trnsim::isa::{
-    AccessPattern, ActFunc, Activation, AluOp, Buffer, BufferId, CmpOp, DmaQueue, Engine, Init,
-    Instr, Memory, Op, PartitionStep, Program, ReduceOp, Scalar, TensorScalar, TensorTensorScan,
-    Tile,
+    AccessPattern, ActFunc, Activation, AluOp, Buffer, BufferId, CmpOp, DmaQueue, Engine,
+    Exponential, Init, Instr, Memory, Op, PartitionStep, Program, ReduceOp, Scalar, TensorScalar,
+    TensorTensorScan, Tile,
 };
 use trnsim::numerics::DType;
 
@@ -1019,6 +1019,16 @@ fn any_op() -> impl Strategy<Value = Op> {
                     op1,
                 }))
             }),
+        (t(), t(), any_scalar(), prop::option::of(t())).prop_map(
+            |(dst, src, max_value, reduce_dst)| {
+                Op::Exponential(Box::new(Exponential {
+                    dst,
+                    src,
+                    max_value,
+                    reduce_dst,
+                }))
+            }
+        ),
     ]
 }
 
@@ -1077,6 +1087,18 @@ fn tiles_mut(op: &mut Op) -> Vec<&mut Tile> {
             } = &mut **s;
             let mut v = vec![dst, a, b];
             v.extend(scalar(initial));
+            v
+        }
+        Op::Exponential(e) => {
+            let Exponential {
+                dst,
+                src,
+                max_value,
+                reduce_dst,
+            } = &mut **e;
+            let mut v = vec![dst, src];
+            v.extend(scalar(max_value));
+            v.extend(reduce_dst.as_mut());
             v
         }
     }

@@ -43,7 +43,8 @@ pub(crate) fn queue_of(op: &Op, hw: &Hardware) -> u16 {
         | Op::BnStats { .. }
         | Op::BnAggr { .. }
         | Op::Reciprocal { .. }
-        | Op::TensorTensorScan(_) => match op.engine() {
+        | Op::TensorTensorScan(_)
+        | Op::Exponential(_) => match op.engine() {
             Engine::Tensor => TENSOR,
             Engine::Vector => VECTOR,
             Engine::Scalar => SCALAR,

@@ -252,6 +252,21 @@ pub struct TensorTensorScan {
     pub op1: AluOp,
 }
 
+/// Operands of [`Op::Exponential`]: `dst = exp(src - max_value)` on the Vector engine
+/// (NeuronCore-v4; NKI's `nisa.exponential`), optionally also summing each partition's results
+/// into a `[P, 1]` tile.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Exponential {
+    /// Output tile, written in its buffer's dtype.
+    pub dst: Tile,
+    /// Input tile (same shape as `dst`).
+    pub src: Tile,
+    /// Subtracted before the exponential: an immediate or one per partition.
+    pub max_value: Scalar,
+    /// Where each partition's sum of the results goes (`[P, 1]`), if anywhere.
+    pub reduce_dst: Option<Tile>,
+}
+
 /// One instruction's operation and operands.
 ///
 /// Kept small (the common variants hold at most three tiles inline; the rare wide ones are
@@ -393,6 +408,9 @@ pub enum Op {
     /// A scan along the free axis (format 2; NKI's `nisa.tensor_tensor_scan`). Boxed: its four
     /// tiles would otherwise size every instruction.
     TensorTensorScan(Box<TensorTensorScan>),
+    /// Vector: `dst = exp(src - max_value)` (format 2; NKI's `nisa.exponential`, NeuronCore-v4).
+    /// Boxed: its three tiles and a scalar would otherwise size every instruction.
+    Exponential(Box<Exponential>),
 }
 
 /// An operation without its operands (one per [`Op`] variant): its trace opcode and the engines
@@ -429,6 +447,8 @@ pub enum OpKind {
     Reciprocal,
     /// [`Op::TensorTensorScan`].
     TensorTensorScan,
+    /// [`Op::Exponential`].
+    Exponential,
 }
 
 /// Vector (the default) or GpSimd.
@@ -457,6 +477,7 @@ impl OpKind {
             OpKind::BnAggr => "bn_aggr",
             OpKind::Reciprocal => "reciprocal",
             OpKind::TensorTensorScan => "tensor_tensor_scan",
+            OpKind::Exponential => "exponential",
         }
     }
 
@@ -475,14 +496,16 @@ impl OpKind {
             | OpKind::TensorTensorScan => VG,
             OpKind::TensorScalar | OpKind::TensorCopy => VSG,
             OpKind::Iota | OpKind::AffineSelect => &[Engine::GpSimd],
-            OpKind::BnStats | OpKind::BnAggr | OpKind::Reciprocal => &[Engine::Vector],
+            OpKind::BnStats | OpKind::BnAggr | OpKind::Reciprocal | OpKind::Exponential => {
+                &[Engine::Vector]
+            }
         }
     }
 
     /// The trace format version that introduced it.
     pub const fn version(self) -> u32 {
         match self {
-            OpKind::Reciprocal | OpKind::TensorTensorScan => 2,
+            OpKind::Reciprocal | OpKind::TensorTensorScan | OpKind::Exponential => 2,
             _ => 1,
         }
     }
@@ -507,6 +530,7 @@ impl Op {
             Op::BnAggr { .. } => OpKind::BnAggr,
             Op::Reciprocal { .. } => OpKind::Reciprocal,
             Op::TensorTensorScan(_) => OpKind::TensorTensorScan,
+            Op::Exponential(_) => OpKind::Exponential,
         }
     }
 
@@ -529,7 +553,9 @@ impl Op {
             | Op::TensorCopy { engine, .. }
             | Op::Memset { engine, .. } => *engine,
             Op::Iota { .. } | Op::AffineSelect { .. } => Engine::GpSimd,
-            Op::BnStats { .. } | Op::BnAggr { .. } | Op::Reciprocal { .. } => Engine::Vector,
+            Op::BnStats { .. } | Op::BnAggr { .. } | Op::Reciprocal { .. } | Op::Exponential(_) => {
+                Engine::Vector
+            }
         }
     }
 
@@ -583,6 +609,11 @@ impl Op {
                 v.extend(scalar(&s.initial));
                 v
             }
+            Op::Exponential(e) => {
+                let mut v = list(&[&e.src]);
+                v.extend(scalar(&e.max_value));
+                v
+            }
             Op::Matmul {
                 dst,
                 stationary,
@@ -633,6 +664,11 @@ impl Op {
             }
             Op::TensorScalar(ts) => list(&[&ts.dst]),
             Op::TensorTensorScan(s) => list(&[&s.dst]),
+            Op::Exponential(e) => {
+                let mut v = list(&[&e.dst]);
+                v.extend(e.reduce_dst.as_ref());
+                v
+            }
             Op::DmaCopy { dst, .. }
             | Op::Matmul { dst, .. }
             | Op::Transpose { dst, .. }

@@ -155,6 +155,19 @@ fn op(f: &mut Formatter<'_>, p: &Program, op: &Op, v2: bool) -> fmt::Result {
             write!(f, " dst={} src={}", t(dst), t(src))
         }
         Op::TensorTensorScan(s) => scan(f, p, s),
+        Op::Exponential(e) => {
+            write!(
+                f,
+                " dst={} src={} max_value={}",
+                t(&e.dst),
+                t(&e.src),
+                S(p, &e.max_value)
+            )?;
+            match &e.reduce_dst {
+                Some(r) => write!(f, " reduce_dst={}", t(r)),
+                None => Ok(()),
+            }
+        }
         Op::Activation(a) => activation(f, p, a),
         Op::TensorTensor {
             engine,

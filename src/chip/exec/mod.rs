@@ -207,6 +207,7 @@ pub fn execute_instr(
         Op::Transpose { dst, src, .. } => ex.transpose(dst, src),
         Op::Reciprocal { dst, src } => ex.reciprocal(dst, src),
         Op::TensorTensorScan(s) => ex.tensor_tensor_scan(s),
+        Op::Exponential(e) => ex.exponential(e),
         Op::Activation(a) => {
             ex.activation(a.func, &a.dst, &a.src, &a.scale, &a.bias, a.reduce.as_ref())
         }

@@ -186,6 +186,7 @@ pub(super) fn instr_cost(
         Op::Transpose { .. }
         | Op::Reciprocal { .. }
         | Op::TensorTensorScan(_)
+        | Op::Exponential(_)
         | Op::Activation(_)
         | Op::TensorTensor { .. }
         | Op::TensorScalar(_)
@@ -266,7 +267,7 @@ fn compute_cost(
     let c = &hw.costs;
     let main = reads.first().copied().unwrap_or_else(|| writes[0]);
     let n = main.free_size() as f64 / per_cycle;
-    let mut cycles = compute_cycles(info, c, op, &tiles, n, cfg.min_cycles as f64);
+    let mut cycles = compute_cycles(info, hw, op, &tiles, n, cfg.min_cycles as f64);
     // Bandwidth halves when the innermost stride is over the threshold [ARCH-V2].
     if tiles
         .iter()
@@ -288,12 +289,13 @@ fn compute_cost(
 #[inline]
 fn compute_cycles(
     info: &[BufInfo],
-    c: &CostConfig,
+    hw: &Hardware,
     op: &Op,
     tiles: &TileList,
     n: f64,
     min: f64,
 ) -> f64 {
+    let c = &hw.costs;
     let dtype = |t: &Tile| info[t.buffer.0 as usize].dtype;
     let mem = |t: &Tile| info[t.buffer.0 as usize].memory;
     match op {
@@ -315,6 +317,22 @@ fn compute_cycles(
         }
         // A vector transpose (at most 32 x 32) moves its elements as a Vector copy would.
         Op::TensorCopy { .. } | Op::BnStats { .. } | Op::Transpose { .. } => n.max(min),
+        // Vector `exponential` (NeuronCore-v4): the Scalar engine's `exp` over the same
+        // elements, `vector_exp_speedup` times faster [ARCH-V4: "4x the Scalar exp
+        // throughput"]; with the running sum, +`activation_reduce_cycles` as an activation's
+        // reduce (assumption: no source gives it).
+        Op::Exponential(e) => {
+            let scalar = exp_on_scalar_cycles(hw, tiles, &dtype);
+            let vector = &hw.vector;
+            let speedup = c.vector_exp_speedup.max(1) as f64;
+            let clocks = vector.clock_mhz as f64 / hw.scalar.clock_mhz as f64;
+            (scalar * clocks / speedup).max(min)
+                + if e.reduce_dst.is_some() {
+                    c.activation_reduce_cycles as f64
+                } else {
+                    0.0
+                }
+        }
         // `reciprocal` at the preset's reciprocal rate: max(min, N * reciprocal_cycles_per_elem).
         Op::Reciprocal { .. } => (n * c.reciprocal_cycles_per_elem as f64).max(min),
         Op::TensorTensor { op: alu, a, b, .. } => {
@@ -356,6 +374,18 @@ fn compute_cycles(
             unreachable!("DMA and tensor ops have costs of their own")
         }
     }
+}
+
+/// Scalar-engine cycles of an `exp` activation over `tiles` (the first read is the source): its
+/// free size at the Scalar engine's lanes for the widest dtype, before the minimum.
+fn exp_on_scalar_cycles(hw: &Hardware, tiles: &TileList, dtype: &dyn Fn(&Tile) -> DType) -> f64 {
+    let widest = tiles
+        .iter()
+        .map(|t| dtype(t).size_bytes())
+        .max()
+        .unwrap_or(4);
+    let per_cycle = (lanes(&hw.scalar, widest) as f64 / hw.sbuf.partitions as f64).max(1e-9);
+    tiles.first().map_or(0.0, |t| t.free_size() as f64) / per_cycle
 }
 
 /// Whether a `tensor_tensor` with operations `ops` (one; a scan's two) whose inputs are in

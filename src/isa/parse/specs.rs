@@ -5,7 +5,7 @@
 use super::LResult;
 use super::{Fail, fail};
 use crate::isa::{
-    ActFunc, Activation, AluOp, CmpOp, DmaQueue, Engine, Op, OpKind, ReduceOp, Scalar,
+    ActFunc, Activation, AluOp, CmpOp, DmaQueue, Engine, Exponential, Op, OpKind, ReduceOp, Scalar,
     TensorScalar, TensorTensorScan, Tile,
 };
 
@@ -38,7 +38,7 @@ macro_rules! opt {
 }
 
 /// Every opcode, in the order error messages list them.
-pub(super) const SPECS: [Spec; 15] = [
+pub(super) const SPECS: [Spec; 16] = [
     Spec {
         kind: OpKind::DmaCopy,
         keys: &[
@@ -311,6 +311,23 @@ pub(super) const SPECS: [Spec; 15] = [
             })))
         },
     },
+    Spec {
+        kind: OpKind::Exponential,
+        keys: &[
+            ("dst", Kind::Tile),
+            ("src", Kind::Tile),
+            ("max_value", Kind::Scalar),
+            ("reduce_dst", Kind::Tile),
+        ],
+        build: |s| {
+            Ok(Op::Exponential(Box::new(Exponential {
+                dst: req!(s, 0, Tile),
+                src: req!(s, 1, Tile),
+                max_value: opt!(s, 2, Scalar).unwrap_or(Scalar::Imm(0.0)),
+                reduce_dst: opt!(s, 3, Tile),
+            })))
+        },
+    },
 ];
 
 /// The row of each opcode in [`SPECS`]. The match is exhaustive, so a new [`OpKind`] does not
@@ -332,6 +349,7 @@ const fn row(kind: OpKind) -> usize {
         OpKind::BnAggr => 12,
         OpKind::Reciprocal => 13,
         OpKind::TensorTensorScan => 14,
+        OpKind::Exponential => 15,
     }
 }
 

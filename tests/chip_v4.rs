@@ -190,7 +190,10 @@ fn trn3_bf16_out_reaches_8192_and_limits_are_located_errors() {
         assert_eq!(d[5 * 8192 + n], bf, "n = {n}");
     }
     let e = run_err(&wide(8192, "float32"), &t3);
-    assert!(e.contains("exceeds 4096 (pe.moving_free_max_fp32_out)"), "{e}");
+    assert!(
+        e.contains("exceeds 4096 (pe.moving_free_max_fp32_out)"),
+        "{e}"
+    );
     let e = run_err(&wide(1024, "float32"), &hw("trn2", ""));
     assert!(
         e.starts_with("t.trace:8: matmul moving free size 1024 exceeds 512 (pe.moving_free_max)")
@@ -201,7 +204,10 @@ fn trn3_bf16_out_reaches_8192_and_limits_are_located_errors() {
     let text = wide(512, "float32")
         .replace("[128, 512] zeros\niota", "[128, 1024] zeros\niota")
         .replace("matmul dst=d[0:128, 0:512]", "matmul dst=d[0:128, 256:768]");
-    let text = text.replace("buffer d psum float32 [128, 512]", "buffer d psum float32 [128, 1024]");
+    let text = text.replace(
+        "buffer d psum float32 [128, 512]",
+        "buffer d psum float32 [128, 1024]",
+    );
     let e = run_err(&text, &hw("trn2", ""));
     assert!(e.contains("spans two PSUM banks"), "{e}");
     let (p, r) = run(&text, &t3);

@@ -9,8 +9,8 @@ use trnsim::isa::parse::parse;
 use trnsim::isa::print::print;
 use trnsim::isa::{
     AccessPattern, ActFunc, Activation, AluOp, Buffer, BufferId, CmpOp, DmaQueue, Engine,
-    Exponential, Init, Instr, Memory, Op, PartitionStep, Program, ReduceOp, Scalar, TensorScalar,
-    TensorTensorScan, Tile,
+    Exponential, Init, Instr, Memory, Op, PartitionStep, PeTile, Program, ReduceOp, Scalar,
+    TensorScalar, TensorTensorScan, Tile, TiledMatmul,
 };
 use trnsim::numerics::DType;
 
@@ -1019,6 +1019,23 @@ fn any_op() -> impl Strategy<Value = Op> {
                     op1,
                 }))
             }),
+        (t(), t(), t(), any::<bool>(), any::<[u16; 4]>()).prop_map(
+            |(dst, stationary, moving, accumulate, [row, col, rows, cols])| {
+                Op::MatmulTile(Box::new(TiledMatmul {
+                    dst,
+                    stationary,
+                    moving,
+                    accumulate,
+                    tile: PeTile {
+                        row,
+                        col,
+                        rows,
+                        cols,
+                    },
+                }))
+            }
+        ),
+        (t(), t()).prop_map(|(dst, src)| Op::TransposeBg { dst, src }),
         (t(), t(), any_scalar(), prop::option::of(t())).prop_map(
             |(dst, src, max_value, reduce_dst)| {
                 Op::Exponential(Box::new(Exponential {
@@ -1043,6 +1060,7 @@ fn tiles_mut(op: &mut Op) -> Vec<&mut Tile> {
     match op {
         Op::DmaCopy { dst, src, .. }
         | Op::Transpose { dst, src, .. }
+        | Op::TransposeBg { dst, src }
         | Op::Reciprocal { dst, src }
         | Op::TensorReduce { dst, src, .. }
         | Op::TensorCopy { dst, src, .. }
@@ -1055,6 +1073,15 @@ fn tiles_mut(op: &mut Op) -> Vec<&mut Tile> {
             moving,
             ..
         } => vec![dst, stationary, moving],
+        Op::MatmulTile(m) => {
+            let TiledMatmul {
+                dst,
+                stationary,
+                moving,
+                ..
+            } = &mut **m;
+            vec![dst, stationary, moving]
+        }
         Op::Activation(a) => {
             let Activation {
                 dst,

@@ -90,6 +90,14 @@ pub struct PeConfig {
     /// The same for a bf16 destination (NeuronCore-v4: 8192); 0 when absent.
     #[serde(default)]
     pub moving_free_max_bf16_out: u32,
+    /// Smallest side of a PE array tile a matmul may run on (NKI's `tile_size`): 64 (2 x 64 on
+    /// NeuronCore-v2) or 32 (4 x 32 from v3); matmuls on disjoint tiles run side by side. 0:
+    /// the array is not tiled.
+    #[serde(default)]
+    pub tile_min_size: u32,
+    /// Whether a transpose may run in the background of the matmuls (NeuronCore-v4).
+    #[serde(default)]
+    pub background_transpose: bool,
     /// Power throttling after idle.
     pub throttle: ThrottleConfig,
 }
@@ -443,6 +451,12 @@ impl Hardware {
                 pe.moving_free_max_bf16_out as f64,
                 0.0,
                 65_536.0,
+            ),
+            (
+                "pe.tile_min_size",
+                pe.tile_min_size as f64,
+                0.0,
+                rows.min(cols),
             ),
             (
                 "pe.throttle.start_fraction",

@@ -145,6 +145,29 @@ fn op(f: &mut Formatter<'_>, p: &Program, op: &Op, v2: bool) -> fmt::Result {
             t(stationary),
             t(moving)
         ),
+        Op::MatmulTile(m) => {
+            let pt = &m.tile;
+            write!(
+                f,
+                " dst={} stationary={} moving={} accumulate={} tile_position={},{} tile_size={},{}",
+                t(&m.dst),
+                t(&m.stationary),
+                t(&m.moving),
+                m.accumulate,
+                pt.row,
+                pt.col,
+                pt.rows,
+                pt.cols
+            )
+        }
+        Op::TransposeBg { dst, src } => {
+            write!(
+                f,
+                " engine=tensor dst={} src={} background=true",
+                t(dst),
+                t(src)
+            )
+        }
         Op::Transpose { engine, dst, src } => {
             if v2 {
                 write!(f, " engine={}", engine.name())?;

@@ -213,3 +213,140 @@ fn trn3_bf16_out_reaches_8192_and_limits_are_located_errors() {
     let (p, r) = run(&text, &t3);
     assert_eq!(values(&p, &r, "d")[256 + 7], 8128.0 * 7.0);
 }
+
+// ---- PE array tiling ----
+
+/// Independent bf16 matmuls of K = M = `kk`, N = 512, each on its own buffers, the i-th on PE
+/// tile `tiles[i]` (`(row, col, size)`); with `iota`, inputs `st[k, m] = k`, `mv[k, j] = j`
+/// first (else zeros, and the matmuls are the first instructions).
+fn tiled_with(kk: usize, tiles: &[(usize, usize, usize)], iota: bool) -> String {
+    let mut t = String::from("trnsim-trace 2\nkernel tiles\n");
+    for i in 0..tiles.len() {
+        t += &format!(
+            "buffer st{i} sbuf bfloat16 [{kk}, {kk}] zeros\nbuffer mv{i} sbuf bfloat16 [{kk}, 512] zeros\nbuffer d{i} psum float32 [{kk}, 512] zeros\n"
+        );
+    }
+    for i in (0..tiles.len()).filter(|_| iota) {
+        t += &format!(
+            "iota dst=st{i}[0:{kk}, 0:{kk}] channel_multiplier=1 step=0\niota dst=mv{i}[0:{kk}, 0:512] step=1\n"
+        );
+    }
+    for (i, (r, c, s)) in tiles.iter().enumerate() {
+        t += &format!(
+            "matmul dst=d{i}[0:{kk}, 0:512] stationary=st{i}[0:{kk}, 0:{kk}] moving=mv{i}[0:{kk}, 0:512] tile_position={r},{c} tile_size={s},{s}\n"
+        );
+    }
+    t
+}
+
+fn tiled(kk: usize, tiles: &[(usize, usize, usize)]) -> String {
+    tiled_with(kk, tiles, false)
+}
+
+/// End of each matmul of a program whose matmuls come after `first` other instructions.
+fn mm_ends(r: &RunResult, first: usize, n: usize) -> Vec<u64> {
+    (first..first + n).map(|i| r.schedule.end_ps[i]).collect()
+}
+
+#[test]
+fn matmuls_on_disjoint_tiles_overlap_and_on_one_tile_serialize() {
+    let t2 = hw("trn2", "pe.throttle.enabled=false");
+    let pe = &t2.pe;
+    let p = |c: u64| ps(c, pe.clock_mhz);
+    // Each: weights load in M / 4 = 16 cycles (the next one in the background of the previous
+    // multiply), multiply max(min(64, M), N) = 512 cycles [ARCH-V2, COST, PERF].
+    let (load, mm) = (64 / pe.load_stationary_divisor as u64, 512);
+    let text = tiled(64, &[(0, 0, 64), (64, 64, 64)]);
+    let (_, r) = run(&text, &t2);
+    let ends = mm_ends(&r, 0, 2);
+    // Disjoint tiles: the second multiply starts when its weights are in, not after the first.
+    assert_eq!(ends, vec![p(load) + p(mm), p(load) + p(load) + p(mm)]);
+    // The same tile twice: the second waits for the first's multiply.
+    let (_, r) = run(&tiled(64, &[(0, 0, 64), (0, 0, 64)]), &t2);
+    assert_eq!(mm_ends(&r, 0, 2)[1], p(load) + 2 * p(mm));
+    // Untiled, the same two matmuls serialize as well.
+    let plain = text
+        .replace(" tile_position=0,0 tile_size=64,64", "")
+        .replace(" tile_position=64,64 tile_size=64,64", "");
+    let (_, r) = run(&plain, &t2);
+    assert_eq!(mm_ends(&r, 0, 2)[1], p(load) + 2 * p(mm));
+    // Values: dst[m, j] = j * sum_k k = 2016 j, exact (j < 256 is exact in bf16), on either tile.
+    let (prog, r) = run(&tiled_with(64, &[(0, 0, 64), (64, 64, 64)], true), &t2);
+    for d in ["d0", "d1"] {
+        let v = values(&prog, &r, d);
+        for (m, j) in [(0, 0), (5, 100), (63, 255)] {
+            assert_eq!(v[m * 512 + j] as f64, 2016.0 * j as f64, "{d} ({m}, {j})");
+        }
+    }
+}
+
+#[test]
+fn four_32_tiles_run_at_once_on_trn2_and_trn1_tiles_by_64() {
+    let t2 = hw("trn2", "pe.throttle.enabled=false");
+    let p = |c: u64| ps(c, t2.pe.clock_mhz);
+    let quads = [(0, 0, 32), (32, 32, 32), (64, 64, 32), (96, 96, 32)];
+    let (_, r) = run(&tiled(32, &quads), &t2);
+    // Loads of M / 4 = 8 cycles one after another; each multiply (512) right after its load.
+    let want: Vec<u64> = (1..=4).map(|i| i * p(8) + p(512)).collect();
+    assert_eq!(mm_ends(&r, 0, 4), want);
+    let e = run_err(&tiled(32, &quads), &hw("trn1", ""));
+    assert!(
+        e.starts_with("t.trace:15: matmul tile of 32 rows: 'trn1' tiles its 128 PE rows into 128, 64"),
+        "{e}"
+    );
+    let e = run_err(&tiled(32, &quads), &hw("trn2", "pe.tile_min_size=0"));
+    assert!(e.contains("needs a tiled PE array") && e.contains("'trn2' has none"), "{e}");
+    let e = run_err(&tiled(64, &[(32, 0, 64)]), &t2);
+    assert!(e.contains("tile of 64 rows at 32: the position is a multiple"), "{e}");
+    let e = run_err(&tiled(64, &[(0, 0, 32)]), &t2);
+    assert!(e.contains("K = 64, M = 64 does not fit its tile of 32 rows x 32 columns"), "{e}");
+    let e = parse(&tiled(64, &[(0, 0, 64)]).replace("trace 2", "trace 1"), "t.trace")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("key 'tile_position' of matmul needs trnsim-trace 2"), "{e}");
+}
+
+// ---- background transpose (trn3) ----
+
+const BG: &str = "trnsim-trace 2
+kernel bg
+buffer w sbuf bfloat16 [128, 128] zeros
+buffer x sbuf bfloat16 [128, 512] zeros
+buffer s sbuf bfloat16 [128, 128] uniform(seed=3)
+buffer d psum float32 [128, 512] zeros
+buffer t psum bfloat16 [128, 128] zeros
+matmul dst=d[0:128, 0:512] stationary=w[0:128, 0:128] moving=x[0:128, 0:512]
+transpose dst=t[0:128, 0:128] src=s[0:128, 0:128] background=true
+";
+
+#[test]
+fn a_background_transpose_overlaps_the_matmul_and_is_bit_exact() {
+    let t3 = hw("trn3", "pe.throttle.enabled=false");
+    let pe = &t3.pe;
+    let p = |c: u64| ps(c, pe.clock_mhz);
+    // Matmul: load 128 / 4 = 32 cycles, multiply 512. Transpose: max(P, min(64, F)) = 128 [COST].
+    let (load, mm, tr) = (32, 512, 128);
+    let (prog, r) = run(BG, &t3);
+    assert_eq!(r.schedule.end_ps[0], p(load) + p(mm));
+    // In the background it starts with the multiply (in order, not before it) and ends first.
+    assert_eq!(r.schedule.start_ps[1], p(load));
+    assert_eq!(r.schedule.end_ps[1], p(load) + p(tr));
+    // In the foreground it queues behind the multiply.
+    let (_, fg) = run(&BG.replace(" background=true", ""), &t3);
+    assert_eq!(fg.schedule.end_ps[1], p(load) + p(mm) + p(tr));
+    // The values are the transpose, bit for bit (bf16 into a bf16 PSUM tile).
+    let (s, t) = (values(&prog, &r, "s"), values(&prog, &r, "t"));
+    for (i, j) in [(0, 1), (5, 77), (127, 3)] {
+        assert_eq!(t[j * 128 + i].to_bits(), s[i * 128 + j].to_bits());
+    }
+    let e = run_err(BG, &hw("trn2", ""));
+    assert!(
+        e.starts_with("t.trace:9: transpose background=true needs")
+            && e.contains("'trn2' has none"),
+        "{e}"
+    );
+    let e = parse(&BG.replace("background=true", "engine=vector background=true"), "t.trace")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("a background transpose runs on the tensor engine"), "{e}");
+}

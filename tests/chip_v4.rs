@@ -291,19 +291,36 @@ fn four_32_tiles_run_at_once_on_trn2_and_trn1_tiles_by_64() {
     assert_eq!(mm_ends(&r, 0, 4), want);
     let e = run_err(&tiled(32, &quads), &hw("trn1", ""));
     assert!(
-        e.starts_with("t.trace:15: matmul tile of 32 rows: 'trn1' tiles its 128 PE rows into 128, 64"),
+        e.starts_with(
+            "t.trace:15: matmul tile of 32 rows: 'trn1' tiles its 128 PE rows into 128, 64"
+        ),
         "{e}"
     );
     let e = run_err(&tiled(32, &quads), &hw("trn2", "pe.tile_min_size=0"));
-    assert!(e.contains("needs a tiled PE array") && e.contains("'trn2' has none"), "{e}");
+    assert!(
+        e.contains("needs a tiled PE array") && e.contains("'trn2' has none"),
+        "{e}"
+    );
     let e = run_err(&tiled(64, &[(32, 0, 64)]), &t2);
-    assert!(e.contains("tile of 64 rows at 32: the position is a multiple"), "{e}");
+    assert!(
+        e.contains("tile of 64 rows at 32: the position is a multiple"),
+        "{e}"
+    );
     let e = run_err(&tiled(64, &[(0, 0, 32)]), &t2);
-    assert!(e.contains("K = 64, M = 64 does not fit its tile of 32 rows x 32 columns"), "{e}");
-    let e = parse(&tiled(64, &[(0, 0, 64)]).replace("trace 2", "trace 1"), "t.trace")
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("key 'tile_position' of matmul needs trnsim-trace 2"), "{e}");
+    assert!(
+        e.contains("K = 64, M = 64 does not fit its tile of 32 rows x 32 columns"),
+        "{e}"
+    );
+    let e = parse(
+        &tiled(64, &[(0, 0, 64)]).replace("trace 2", "trace 1"),
+        "t.trace",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("key 'tile_position' of matmul needs trnsim-trace 2"),
+        "{e}"
+    );
 }
 
 // ---- background transpose (trn3) ----
@@ -345,8 +362,71 @@ fn a_background_transpose_overlaps_the_matmul_and_is_bit_exact() {
             && e.contains("'trn2' has none"),
         "{e}"
     );
-    let e = parse(&BG.replace("background=true", "engine=vector background=true"), "t.trace")
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("a background transpose runs on the tensor engine"), "{e}");
+    let e = parse(
+        &BG.replace("background=true", "engine=vector background=true"),
+        "t.trace",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("a background transpose runs on the tensor engine"),
+        "{e}"
+    );
+}
+
+// ---- through the NKI front end ----
+
+const NKI_EXP: &str = "import nki
+import nki.language as nl
+import nki.isa as nisa
+
+@nki.jit
+def k(x):
+    out = nl.ndarray((128, 512), dtype=nl.float32, buffer=nl.shared_hbm)
+    xs = nl.ndarray((128, 512), dtype=nl.float32, buffer=nl.sbuf)
+    nisa.dma_copy(dst=xs, src=x)
+    e = nl.ndarray((128, 512), dtype=nl.float32, buffer=nl.sbuf)
+    nisa.exponential(dst=e, src=xs, max_value=1.5)
+    nisa.dma_copy(dst=out, src=e)
+    return out
+";
+
+fn trnsim_nki(dir: &std::path::Path, hw: &str) -> std::process::Output {
+    let x =
+        ndarray::Array2::from_shape_fn((128, 512), |(p, f)| (p as f32 - f as f32 / 64.0) / 16.0);
+    let xp = dir.join("x.npy");
+    ndarray_npy::WriteNpyExt::write_npy(&x, std::fs::File::create(&xp).unwrap()).unwrap();
+    std::fs::write(dir.join("k.py"), NKI_EXP).unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_trnsim"))
+        .args(["nki", "k.py", "--hw", hw, "--input"])
+        .arg(format!("x={}", xp.display()))
+        .arg("--output")
+        .arg(format!("out={}", dir.join("out.npy").display()))
+        .current_dir(dir)
+        .env_remove("TRNSIM_PYTHON")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn nki_exponential_runs_on_trn3_and_is_refused_on_trn2() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = trnsim_nki(dir.path(), "trn3");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let out: ndarray::Array2<f32> =
+        ndarray_npy::ReadNpyExt::read_npy(std::fs::File::open(dir.path().join("out.npy")).unwrap())
+            .unwrap();
+    for (p, f) in [(0, 0), (3, 100), (127, 511)] {
+        let x = (p as f32 - f as f32 / 64.0) / 16.0;
+        let want = ((x - 1.5) as f64).exp() as f32;
+        assert_eq!(out[[p, f]].to_bits(), want.to_bits(), "({p}, {f})");
+    }
+    let o = trnsim_nki(dir.path(), "trn2");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("exponential needs a Vector engine") && err.contains("'trn2' has none"),
+        "{err}"
+    );
 }

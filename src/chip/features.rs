@@ -1,6 +1,7 @@
-//! Hardware features a trace may use only where the preset has them (NeuronCore-v4's wide
-//! moving free size and Vector `exponential`): each check names the preset, the feature and
-//! the field that would enable it, so a trace written for trn3 fails on trn2 at its line.
+//! Hardware features a trace may use only where the preset has them (PE array tiling,
+//! NeuronCore-v4's wide moving free size, background transpose and Vector `exponential`): each
+//! check names the preset, the feature and the field that would enable it, so a trace written
+//! for trn3 fails on trn2 at its line.
 
 use crate::arch::Hardware;
 use crate::isa::PeTile;

@@ -92,6 +92,7 @@ fn fingerprint(text: &str, preset: &str) -> (u64, u64, u64) {
                 mm_cycles,
                 latency_cycles,
                 reuse_weights,
+                ..
             } => h.words([
                 1,
                 load_cycles,

@@ -8,9 +8,9 @@ use proptest::prelude::*;
 use trnsim::isa::parse::parse;
 use trnsim::isa::print::print;
 use trnsim::isa::{
-    AccessPattern, ActFunc, Activation, AluOp, Buffer, BufferId, CmpOp, DmaQueue, Engine, Init,
-    Instr, Memory, Op, PartitionStep, Program, ReduceOp, Scalar, TensorScalar, TensorTensorScan,
-    Tile,
+    AccessPattern, ActFunc, Activation, AluOp, Buffer, BufferId, CmpOp, DmaQueue, Engine,
+    Exponential, Init, Instr, Memory, Op, PartitionStep, PeTile, Program, ReduceOp, Scalar,
+    TensorScalar, TensorTensorScan, Tile, TiledMatmul,
 };
 use trnsim::numerics::DType;
 
@@ -1019,6 +1019,33 @@ fn any_op() -> impl Strategy<Value = Op> {
                     op1,
                 }))
             }),
+        (t(), t(), t(), any::<bool>(), any::<[u16; 4]>()).prop_map(
+            |(dst, stationary, moving, accumulate, [row, col, rows, cols])| {
+                Op::MatmulTile(Box::new(TiledMatmul {
+                    dst,
+                    stationary,
+                    moving,
+                    accumulate,
+                    tile: PeTile {
+                        row,
+                        col,
+                        rows,
+                        cols,
+                    },
+                }))
+            }
+        ),
+        (t(), t()).prop_map(|(dst, src)| Op::TransposeBg { dst, src }),
+        (t(), t(), any_scalar(), prop::option::of(t())).prop_map(
+            |(dst, src, max_value, reduce_dst)| {
+                Op::Exponential(Box::new(Exponential {
+                    dst,
+                    src,
+                    max_value,
+                    reduce_dst,
+                }))
+            }
+        ),
     ]
 }
 
@@ -1033,6 +1060,7 @@ fn tiles_mut(op: &mut Op) -> Vec<&mut Tile> {
     match op {
         Op::DmaCopy { dst, src, .. }
         | Op::Transpose { dst, src, .. }
+        | Op::TransposeBg { dst, src }
         | Op::Reciprocal { dst, src }
         | Op::TensorReduce { dst, src, .. }
         | Op::TensorCopy { dst, src, .. }
@@ -1045,6 +1073,15 @@ fn tiles_mut(op: &mut Op) -> Vec<&mut Tile> {
             moving,
             ..
         } => vec![dst, stationary, moving],
+        Op::MatmulTile(m) => {
+            let TiledMatmul {
+                dst,
+                stationary,
+                moving,
+                ..
+            } = &mut **m;
+            vec![dst, stationary, moving]
+        }
         Op::Activation(a) => {
             let Activation {
                 dst,
@@ -1077,6 +1114,18 @@ fn tiles_mut(op: &mut Op) -> Vec<&mut Tile> {
             } = &mut **s;
             let mut v = vec![dst, a, b];
             v.extend(scalar(initial));
+            v
+        }
+        Op::Exponential(e) => {
+            let Exponential {
+                dst,
+                src,
+                max_value,
+                reduce_dst,
+            } = &mut **e;
+            let mut v = vec![dst, src];
+            v.extend(scalar(max_value));
+            v.extend(reduce_dst.as_mut());
             v
         }
     }

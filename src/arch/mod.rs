@@ -82,6 +82,22 @@ pub struct PeConfig {
     pub fill_drain_cycles: u32,
     /// The 64 of a PE transpose's `max(P, min(64, F))`.
     pub transpose_min_cycles: u32,
+    /// Largest moving free size of a matmul whose fp32 destination may span consecutive PSUM
+    /// banks (NeuronCore-v4: 4096); 0 when the hardware has no such mode, and a matmul's
+    /// destination stays within one bank and `moving_free_max`.
+    #[serde(default)]
+    pub moving_free_max_fp32_out: u32,
+    /// The same for a bf16 destination (NeuronCore-v4: 8192); 0 when absent.
+    #[serde(default)]
+    pub moving_free_max_bf16_out: u32,
+    /// Smallest side of a PE array tile a matmul may run on (NKI's `tile_size`): 64 (2 x 64 on
+    /// NeuronCore-v2) or 32 (4 x 32 from v3); matmuls on disjoint tiles run side by side. 0:
+    /// the array is not tiled.
+    #[serde(default)]
+    pub tile_min_size: u32,
+    /// Whether a transpose may run in the background of the matmuls (NeuronCore-v4).
+    #[serde(default)]
+    pub background_transpose: bool,
     /// Power throttling after idle.
     pub throttle: ThrottleConfig,
 }
@@ -143,6 +159,10 @@ pub struct CostConfig {
     pub bn_aggr_numerator: u32,
     /// ... over this denominator.
     pub bn_aggr_denominator: u32,
+    /// Vector `exponential` (NeuronCore-v4) runs this many times faster than a Scalar `exp` over
+    /// the same elements; 0 when the Vector engine has no `exponential`.
+    #[serde(default)]
+    pub vector_exp_speedup: u32,
     /// `memset` of zero in 16-bit is N divided by this.
     pub memset_fast_divisor: u32,
     /// Fixed part of GpSimd `iota` / `affine_select`.
@@ -426,6 +446,24 @@ impl Hardware {
                 1e6,
             ),
             (
+                "pe.moving_free_max_fp32_out",
+                pe.moving_free_max_fp32_out as f64,
+                0.0,
+                65_536.0,
+            ),
+            (
+                "pe.moving_free_max_bf16_out",
+                pe.moving_free_max_bf16_out as f64,
+                0.0,
+                65_536.0,
+            ),
+            (
+                "pe.tile_min_size",
+                pe.tile_min_size as f64,
+                0.0,
+                rows.min(cols),
+            ),
+            (
                 "pe.throttle.start_fraction",
                 pe.throttle.start_fraction,
                 0.01,
@@ -452,6 +490,12 @@ impl Hardware {
         ] {
             range(f, v as f64, 1.0, 1024.0)?;
         }
+        range(
+            "costs.vector_exp_speedup",
+            c.vector_exp_speedup as f64,
+            0.0,
+            1024.0,
+        )?;
         let (sbuf, psum) = (&self.sbuf, &self.psum);
         range("sbuf.partitions", sbuf.partitions as f64, 1.0, 4096.0)?;
         if self.pe.contraction_max > sbuf.partitions {

@@ -11,7 +11,7 @@ use crate::isa::{
 };
 use crate::numerics::DType;
 
-use super::{Error, Result};
+use super::{Error, Result, features};
 
 /// When each buffer is used, in program order (computed once, used by the capacity check and
 /// by the timing plan to skip recording accesses that nothing later can conflict with).
@@ -404,7 +404,28 @@ fn check_op(cx: &Ctx, line: u32, op: &Op, rw: (&TileList, &TileList)) -> Result<
             ..
         } => check_matmul(cx, line, dst, stationary, moving)?,
         Op::Transpose { engine, dst, src } => check_transpose(cx, line, *engine, dst, src)?,
+        Op::MatmulTile(t) => {
+            let rows = double_rows(cx.program, cx.hw, &t.stationary, &t.moving, &t.dst);
+            let (k, m) = (t.stationary.np(), t.dst.np());
+            features::check_tile(cx.hw, &t.tile, k, m, rows == 2).map_err(|e| cx.err(line, e))?;
+            check_matmul(cx, line, &t.dst, &t.stationary, &t.moving)?
+        }
+        Op::TransposeBg { dst, src } => {
+            features::check_background(cx.hw).map_err(|e| cx.err(line, e))?;
+            check_transpose(cx, line, Engine::Tensor, dst, src)?
+        }
         Op::Reciprocal { dst, src } => same_shape(cx, line, name, dst, src)?,
+        Op::Exponential(e) => {
+            features::check_exponential(cx.hw).map_err(|m| cx.err(line, m))?;
+            same_shape(cx, line, name, &e.dst, &e.src)?;
+            per_partition(cx, line, name, &e.max_value, e.src.np())?;
+            if let Some(r) = &e.reduce_dst
+                && (r.np() != e.src.np() || r.free_size() != 1)
+            {
+                let msg = format!("exponential reduce_dst must be [{}, 1]", e.src.np());
+                return Err(cx.err(line, msg));
+            }
+        }
         Op::TensorTensorScan(s) => {
             same_shape(cx, line, name, &s.dst, &s.a)?;
             same_shape(cx, line, name, &s.dst, &s.b)?;
@@ -562,17 +583,12 @@ fn check_matmul(cx: &Ctx, line: u32, dst: &Tile, stationary: &Tile, moving: &Til
         );
         return Err(cx.err(line, msg));
     }
-    if n > pe.moving_free_max as usize {
-        let msg = format!(
-            "matmul moving free size {n} exceeds {} (pe.moving_free_max)",
-            pe.moving_free_max
-        );
-        return Err(cx.err(line, msg));
-    }
+    features::check_moving_free(cx.hw, n, dtype_of(cx, dst)).map_err(|m| cx.err(line, m))?;
     let bank_elems = cx.hw.psum.bytes_per_partition as usize
         / cx.hw.psum.banks as usize
         / dtype_of(cx, dst).size_bytes();
-    if dst.ap.offset as usize / bank_elems != (dst.ap.end() - 1) / bank_elems {
+    let wide = features::wide_moving(cx.hw);
+    if !wide && dst.ap.offset as usize / bank_elems != (dst.ap.end() - 1) / bank_elems {
         return Err(cx.err(line, format!("matmul destination spans two PSUM banks; a bank holds {bank_elems} {} per partition", dtype_of(cx, dst))));
     }
 

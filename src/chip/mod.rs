@@ -9,6 +9,7 @@
 pub mod check;
 mod error;
 pub mod exec;
+pub(crate) mod features;
 mod pages;
 pub mod plan;
 pub(crate) mod queue;

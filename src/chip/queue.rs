@@ -31,6 +31,8 @@ pub(crate) fn queue_of(op: &Op, hw: &Hardware) -> u16 {
             FIRST_DMA + queue.engine * hw.dma.queues_per_engine as u16 + queue.queue
         }
         Op::Matmul { .. }
+        | Op::MatmulTile(_)
+        | Op::TransposeBg { .. }
         | Op::Transpose { .. }
         | Op::Activation(_)
         | Op::TensorTensor { .. }
@@ -43,7 +45,8 @@ pub(crate) fn queue_of(op: &Op, hw: &Hardware) -> u16 {
         | Op::BnStats { .. }
         | Op::BnAggr { .. }
         | Op::Reciprocal { .. }
-        | Op::TensorTensorScan(_) => match op.engine() {
+        | Op::TensorTensorScan(_)
+        | Op::Exponential(_) => match op.engine() {
             Engine::Tensor => TENSOR,
             Engine::Vector => VECTOR,
             Engine::Scalar => SCALAR,

@@ -90,6 +90,8 @@ struct Sim<'a, S> {
     prev_load_end: Picos,
     prev_mm_start: Picos,
     prev_mm_end: Picos,
+    /// When each part of the PE array is free (tiled matmuls, background transposes).
+    pe_cells: super::plan::PeOccupancy,
     warm_start: Picos,
     ran_before: bool,
     tensor_busy_end: Picos,
@@ -243,6 +245,7 @@ fn simulate_from_with<S: Source>(src: S, hw: &Hardware) -> Schedule {
         prev_load_end: 0,
         prev_mm_start: 0,
         prev_mm_end: 0,
+        pe_cells: Default::default(),
         warm_start: 0,
         ran_before: false,
         tensor_busy_end: 0,
@@ -631,6 +634,7 @@ impl<S: Source> Sim<'_, S> {
             load_cycles,
             mm_cycles,
             latency_cycles,
+            cells,
             ..
         } = self.src.plan().cost(i)
         else {
@@ -651,7 +655,12 @@ impl<S: Source> Sim<'_, S> {
         } else {
             (UNKNOWN, self.prev_load_end)
         };
-        let mm_start = ready.max(load_end).max(self.prev_mm_end);
+        // In order, each once the parts of the array it occupies are free (all of it unless
+        // tiled or in the background: then after the previous multiply).
+        let mm_start = ready
+            .max(load_end)
+            .max(self.prev_mm_start)
+            .max(self.pe_cells.free_at(cells));
         let th = &pe.throttle;
         let mut mm_ps = ps(mm_cycles);
         if th.enabled {
@@ -675,7 +684,8 @@ impl<S: Source> Sim<'_, S> {
         let waited = self.set_visible(i, end + ps(latency_cycles));
         self.prev_load_end = load_end;
         self.prev_mm_start = mm_start;
-        self.prev_mm_end = end;
+        self.prev_mm_end = self.prev_mm_end.max(end);
+        self.pe_cells.occupy(cells, end);
         // Busy is the union of the load and multiply intervals (a background load overlaps the
         // previous multiply; waiting for operands is not busy).
         if start != UNKNOWN {

@@ -16,8 +16,8 @@ pub mod print;
 
 pub use error::{Error, Result};
 pub use op::{
-    ActFunc, Activation, AluOp, CmpOp, DmaQueue, Engine, Instr, Op, OpKind, ReduceOp, Scalar,
-    TensorScalar, TensorTensorScan,
+    ActFunc, Activation, AluOp, CmpOp, DmaQueue, Engine, Exponential, Instr, Op, OpKind, PeTile,
+    ReduceOp, Scalar, TensorScalar, TensorTensorScan, TiledMatmul,
 };
 
 use arrayvec::ArrayVec;

@@ -252,6 +252,51 @@ pub struct TensorTensorScan {
     pub op1: AluOp,
 }
 
+/// Operands of [`Op::Exponential`]: `dst = exp(src - max_value)` on the Vector engine
+/// (NeuronCore-v4; NKI's `nisa.exponential`), optionally also summing each partition's results
+/// into a `[P, 1]` tile.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Exponential {
+    /// Output tile, written in its buffer's dtype.
+    pub dst: Tile,
+    /// Input tile (same shape as `dst`).
+    pub src: Tile,
+    /// Subtracted before the exponential: an immediate or one per partition.
+    pub max_value: Scalar,
+    /// Where each partition's sum of the results goes (`[P, 1]`), if anywhere.
+    pub reduce_dst: Option<Tile>,
+}
+
+/// A part of the PE array a matmul runs on (NKI's `tile_position` and `tile_size`): rows carry
+/// the contraction, columns the stationary free size. Offsets and sizes count PEs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PeTile {
+    /// First PE row.
+    pub row: u16,
+    /// First PE column.
+    pub col: u16,
+    /// Rows (32, 64 or 128).
+    pub rows: u16,
+    /// Columns (32, 64 or 128).
+    pub cols: u16,
+}
+
+/// Operands of [`Op::MatmulTile`]: a matmul on a tile of the PE array, which runs beside
+/// matmuls on disjoint tiles (format 2; NKI's `nc_matmul(tile_position=, tile_size=)`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TiledMatmul {
+    /// PSUM tile `[M, N]`.
+    pub dst: Tile,
+    /// SBUF tile `[K, M]`, K at most the tile's rows and M its columns.
+    pub stationary: Tile,
+    /// SBUF tile `[K, N]`.
+    pub moving: Tile,
+    /// Add to `dst` (true) or overwrite it (false).
+    pub accumulate: bool,
+    /// The part of the array it occupies.
+    pub tile: PeTile,
+}
+
 /// One instruction's operation and operands.
 ///
 /// Kept small (the common variants hold at most three tiles inline; the rare wide ones are
@@ -393,6 +438,19 @@ pub enum Op {
     /// A scan along the free axis (format 2; NKI's `nisa.tensor_tensor_scan`). Boxed: its four
     /// tiles would otherwise size every instruction.
     TensorTensorScan(Box<TensorTensorScan>),
+    /// A matmul on a tile of the PE array (format 2). Boxed: rare, and wider than the others.
+    MatmulTile(Box<TiledMatmul>),
+    /// A PE transpose in the background of the matmuls (format 2; NeuronCore-v4): `dst[f, p] =
+    /// src[p, f]` from SBUF into PSUM, overlapping matmuls instead of queueing behind them.
+    TransposeBg {
+        /// `[F, P]` PSUM destination.
+        dst: Tile,
+        /// SBUF tile `[P, F]`.
+        src: Tile,
+    },
+    /// Vector: `dst = exp(src - max_value)` (format 2; NKI's `nisa.exponential`, NeuronCore-v4).
+    /// Boxed: its three tiles and a scalar would otherwise size every instruction.
+    Exponential(Box<Exponential>),
 }
 
 /// An operation without its operands (one per [`Op`] variant): its trace opcode and the engines
@@ -429,6 +487,8 @@ pub enum OpKind {
     Reciprocal,
     /// [`Op::TensorTensorScan`].
     TensorTensorScan,
+    /// [`Op::Exponential`].
+    Exponential,
 }
 
 /// Vector (the default) or GpSimd.
@@ -457,6 +517,7 @@ impl OpKind {
             OpKind::BnAggr => "bn_aggr",
             OpKind::Reciprocal => "reciprocal",
             OpKind::TensorTensorScan => "tensor_tensor_scan",
+            OpKind::Exponential => "exponential",
         }
     }
 
@@ -475,14 +536,16 @@ impl OpKind {
             | OpKind::TensorTensorScan => VG,
             OpKind::TensorScalar | OpKind::TensorCopy => VSG,
             OpKind::Iota | OpKind::AffineSelect => &[Engine::GpSimd],
-            OpKind::BnStats | OpKind::BnAggr | OpKind::Reciprocal => &[Engine::Vector],
+            OpKind::BnStats | OpKind::BnAggr | OpKind::Reciprocal | OpKind::Exponential => {
+                &[Engine::Vector]
+            }
         }
     }
 
     /// The trace format version that introduced it.
     pub const fn version(self) -> u32 {
         match self {
-            OpKind::Reciprocal | OpKind::TensorTensorScan => 2,
+            OpKind::Reciprocal | OpKind::TensorTensorScan | OpKind::Exponential => 2,
             _ => 1,
         }
     }
@@ -493,8 +556,8 @@ impl Op {
     pub fn kind(&self) -> OpKind {
         match self {
             Op::DmaCopy { .. } => OpKind::DmaCopy,
-            Op::Matmul { .. } => OpKind::Matmul,
-            Op::Transpose { .. } => OpKind::Transpose,
+            Op::Matmul { .. } | Op::MatmulTile(_) => OpKind::Matmul,
+            Op::Transpose { .. } | Op::TransposeBg { .. } => OpKind::Transpose,
             Op::Activation(_) => OpKind::Activation,
             Op::TensorTensor { .. } => OpKind::TensorTensor,
             Op::TensorScalar(_) => OpKind::TensorScalar,
@@ -507,6 +570,7 @@ impl Op {
             Op::BnAggr { .. } => OpKind::BnAggr,
             Op::Reciprocal { .. } => OpKind::Reciprocal,
             Op::TensorTensorScan(_) => OpKind::TensorTensorScan,
+            Op::Exponential(_) => OpKind::Exponential,
         }
     }
 
@@ -519,7 +583,7 @@ impl Op {
     pub fn engine(&self) -> Engine {
         match self {
             Op::DmaCopy { .. } => Engine::Dma,
-            Op::Matmul { .. } => Engine::Tensor,
+            Op::Matmul { .. } | Op::MatmulTile(_) | Op::TransposeBg { .. } => Engine::Tensor,
             Op::Transpose { engine, .. } => *engine,
             Op::Activation(_) => Engine::Scalar,
             Op::TensorScalar(ts) => ts.engine,
@@ -529,7 +593,9 @@ impl Op {
             | Op::TensorCopy { engine, .. }
             | Op::Memset { engine, .. } => *engine,
             Op::Iota { .. } | Op::AffineSelect { .. } => Engine::GpSimd,
-            Op::BnStats { .. } | Op::BnAggr { .. } | Op::Reciprocal { .. } => Engine::Vector,
+            Op::BnStats { .. } | Op::BnAggr { .. } | Op::Reciprocal { .. } | Op::Exponential(_) => {
+                Engine::Vector
+            }
         }
     }
 
@@ -550,6 +616,7 @@ impl Op {
                     .max(ts.op1.as_ref().map_or(1, |o| alu(&o.0)))
             }
             Op::TensorReduce { op, .. } => op.version(),
+            Op::MatmulTile(_) | Op::TransposeBg { .. } => 2,
             Op::Transpose { engine, .. } => {
                 if *engine == Engine::Tensor {
                     1
@@ -560,6 +627,20 @@ impl Op {
             _ => 1,
         };
         v.max(self.kind().version())
+    }
+
+    /// A matmul's (dst, stationary, moving), whatever its form (`None` for other operations).
+    pub fn matmul_operands(&self) -> Option<(&Tile, &Tile, &Tile)> {
+        match self {
+            Op::Matmul {
+                dst,
+                stationary,
+                moving,
+                ..
+            } => Some((dst, stationary, moving)),
+            Op::MatmulTile(t) => Some((&t.dst, &t.stationary, &t.moving)),
+            _ => None,
+        }
     }
 
     /// Tiles it reads (a matmul with `accumulate` also reads its destination).
@@ -576,11 +657,17 @@ impl Op {
         match self {
             Op::DmaCopy { src, .. }
             | Op::Transpose { src, .. }
+            | Op::TransposeBg { src, .. }
             | Op::TensorCopy { src, .. }
             | Op::Reciprocal { src, .. } => list(&[src]),
             Op::TensorTensorScan(s) => {
                 let mut v = list(&[&s.a, &s.b]);
                 v.extend(scalar(&s.initial));
+                v
+            }
+            Op::Exponential(e) => {
+                let mut v = list(&[&e.src]);
+                v.extend(scalar(&e.max_value));
                 v
             }
             Op::Matmul {
@@ -592,6 +679,13 @@ impl Op {
                 let mut v = list(&[stationary, moving]);
                 if *accumulate {
                     v.push(dst);
+                }
+                v
+            }
+            Op::MatmulTile(t) => {
+                let mut v = list(&[&t.stationary, &t.moving]);
+                if t.accumulate {
+                    v.push(&t.dst);
                 }
                 v
             }
@@ -633,9 +727,16 @@ impl Op {
             }
             Op::TensorScalar(ts) => list(&[&ts.dst]),
             Op::TensorTensorScan(s) => list(&[&s.dst]),
+            Op::MatmulTile(t) => list(&[&t.dst]),
+            Op::Exponential(e) => {
+                let mut v = list(&[&e.dst]);
+                v.extend(e.reduce_dst.as_ref());
+                v
+            }
             Op::DmaCopy { dst, .. }
             | Op::Matmul { dst, .. }
             | Op::Transpose { dst, .. }
+            | Op::TransposeBg { dst, .. }
             | Op::TensorTensor { dst, .. }
             | Op::TensorReduce { dst, .. }
             | Op::TensorCopy { dst, .. }

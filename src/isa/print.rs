@@ -145,6 +145,29 @@ fn op(f: &mut Formatter<'_>, p: &Program, op: &Op, v2: bool) -> fmt::Result {
             t(stationary),
             t(moving)
         ),
+        Op::MatmulTile(m) => {
+            let pt = &m.tile;
+            write!(
+                f,
+                " dst={} stationary={} moving={} accumulate={} tile_position={},{} tile_size={},{}",
+                t(&m.dst),
+                t(&m.stationary),
+                t(&m.moving),
+                m.accumulate,
+                pt.row,
+                pt.col,
+                pt.rows,
+                pt.cols
+            )
+        }
+        Op::TransposeBg { dst, src } => {
+            write!(
+                f,
+                " engine=tensor dst={} src={} background=true",
+                t(dst),
+                t(src)
+            )
+        }
         Op::Transpose { engine, dst, src } => {
             if v2 {
                 write!(f, " engine={}", engine.name())?;
@@ -155,6 +178,19 @@ fn op(f: &mut Formatter<'_>, p: &Program, op: &Op, v2: bool) -> fmt::Result {
             write!(f, " dst={} src={}", t(dst), t(src))
         }
         Op::TensorTensorScan(s) => scan(f, p, s),
+        Op::Exponential(e) => {
+            write!(
+                f,
+                " dst={} src={} max_value={}",
+                t(&e.dst),
+                t(&e.src),
+                S(p, &e.max_value)
+            )?;
+            match &e.reduce_dst {
+                Some(r) => write!(f, " reduce_dst={}", t(r)),
+                None => Ok(()),
+            }
+        }
         Op::Activation(a) => activation(f, p, a),
         Op::TensorTensor {
             engine,

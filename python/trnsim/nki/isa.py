@@ -24,6 +24,7 @@ OLD = {
     "reciprocal": ["data"],
     "tensor_tensor_scan": ["data0", "data1", "initial", "op0", "op1"],
     "dma_copy": ["dst", "src"],
+    "exponential": ["src", "max_value", "reduce_res", "reduce_cmd", "reduce_init"],
 }
 NEW = dict((k, ["dst"] + v) for k, v in OLD.items())
 NEW["memset"] = ["dst", "value"]
@@ -76,6 +77,20 @@ def scalar(x, construct, parts_np):
     return [fmt_num(x, construct)]
 
 
+def pe_tile(c, p):
+    """' tile_position=R,C tile_size=R,C' (format 2) from NKI's tuples, or '' when not given."""
+    pos, size = p.get("tile_position") or (), p.get("tile_size") or ()
+    if not pos and not size:
+        return ""
+    if not pos or not size:
+        fail(c, "tile_position and tile_size go together")
+    for name, v in (("tile_position", pos), ("tile_size", size)):
+        if len(v) != 2 or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in v):
+            fail(c, "%s must be two non-negative integers (rows, columns), found %r" % (name, v))
+    rec().v2 = True
+    return " tile_position=%d,%d tile_size=%d,%d" % (pos[0], pos[1], size[0], size[1])
+
+
 def nc_matmul(c, p):
     st, mv = p.get("stationary"), p.get("moving")
     st = st if st.__class__ is Tile else tile_of(need(p, "stationary", c), c)
@@ -89,22 +104,23 @@ def nc_matmul(c, p):
     if st.np != mv.np:
         fail(c, "stationary has %d partitions but moving has %d (the contraction)" % (st.np, mv.np))
     st, mv = sbuf_operand(st, c), sbuf_operand(mv, c)
+    tile = pe_tile(c, p)
 
     mask = p.get("mask")
     if mask is None:
         dst = p.get("dst")
         if dst is not None:
-            mm_emit(dst if dst.__class__ is Tile else tile_of(dst, c), st, mv, p.get("accumulate"))
+            mm_emit(dst if dst.__class__ is Tile else tile_of(dst, c), st, mv, p.get("accumulate"), tile)
             return None
 
         def mm(dst, acc):
-            mm_emit(dst, st, mv, acc)
+            mm_emit(dst, st, mv, acc, tile)
     else:
         def mm(dst, acc):
             t = masked(c, p, [dst, st, mv])
             if not t:
                 return
-            mm_emit(t[0], t[1], t[2], acc)
+            mm_emit(t[0], t[1], t[2], acc, tile)
     return result(c, p, (st.free_size, mv.free_size), F32, "psum", mm, matmul=True)
 
 
@@ -118,7 +134,7 @@ def sbuf_operand(t, construct):
     return tmp
 
 
-def mm_emit(d, st, mv, acc):
+def mm_emit(d, st, mv, acc, tile=""):
     """One matmul instruction; accumulate=None accumulates into a PSUM block a matmul wrote."""
     r = R[0]
     written = r.mm_written
@@ -136,7 +152,7 @@ def mm_emit(d, st, mv, acc):
             x.first = n
         x.last = n
     r.instrs.append(("matmul dst=" + d.ftext + " stationary=" + st.ftext + " moving=" + mv.ftext
-                     + (" accumulate=true" if acc else " accumulate=false"), [b, sb, mb]))
+                     + (" accumulate=true" if acc else " accumulate=false") + tile, [b, sb, mb]))
 
 
 def nc_transpose(c, p):
@@ -393,6 +409,34 @@ def tensor_tensor_scan(c, p):
     return result(c, p, a.shape, dtype_of(p.get("dtype") or a.dtype), "sbuf", sc)
 
 
+def exponential(c, p):
+    """Vector exp(src - max_value) (NeuronCore-v4), with reduce_res the per-partition sum."""
+    src = tile_of(need(p, "src", c), c)
+    rres = p.get("reduce_res")
+    rd = tile_of(rres, c) if rres is not None else None
+    cmd = p.get("reduce_cmd")
+    cmd = getattr(cmd, "name", cmd)
+    if cmd not in (None, "idle", "reset_reduce") or (cmd == "idle" and rd is not None):
+        fail(c, "reduce_cmd=%s is not supported: only a sum of this instruction's results into "
+                "reduce_res (reduce_cmd=reset_reduce), or none (idle)" % cmd)
+    if p.get("reduce_init") not in (None, 0, 0.0):
+        fail(c, "reduce_init must be 0 (the running sum starts at zero)")
+
+    def ex(dst, acc):
+        t = masked(c, p, [dst, src])
+        if not t:
+            return
+        same(c, *t)
+        rec().v2 = True
+        parts = ["exponential dst=", t[0], " src=", t[1], " max_value="]
+        mx = p.get("max_value")
+        parts += scalar(0.0 if mx is None else mx, c, t[1].np)
+        if rd is not None:
+            parts += [" reduce_dst=", rd]
+        emit(parts)
+    return result(c, p, src.shape, dtype_of(p.get("dtype") or src.dtype), "sbuf", ex)
+
+
 def dma_copy(c, p):
     dst = tile_of(need(p, "dst", c), c)
     src = tile_of(need(p, "src", c), c)
@@ -407,6 +451,7 @@ IMPL = {
     "tensor_reduce": tensor_reduce, "tensor_copy": tensor_copy, "memset": memset, "iota": iota,
     "affine_select": affine_select, "bn_stats": bn_stats, "bn_aggr": bn_aggr,
     "reciprocal": reciprocal, "tensor_tensor_scan": tensor_tensor_scan, "dma_copy": dma_copy,
+    "exponential": exponential,
 }
 
 

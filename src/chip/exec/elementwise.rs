@@ -3,7 +3,7 @@
 //! (activation functions in f64, rounded once).
 
 use super::{Exec, Result};
-use crate::isa::{ActFunc, AluOp, ReduceOp, Scalar, TensorTensorScan, Tile};
+use crate::isa::{ActFunc, AluOp, Exponential, ReduceOp, Scalar, TensorTensorScan, Tile};
 use crate::numerics::erf;
 
 impl Exec<'_> {
@@ -131,6 +131,28 @@ impl Exec<'_> {
             }
         }
         self.write(&s.dst, &mut va)
+    }
+
+    /// `dst = exp(src - max_value)`: the difference in f32 (the Vector engine computes in fp32),
+    /// the exponential in f64 rounded once to f32 (as the Scalar engine's `exp`), the optional
+    /// per-partition sum in f32, in order, of those f32 results.
+    pub(super) fn exponential(&mut self, e: &Exponential) -> Result<()> {
+        let (l, mut v) = self.read(&e.src, "src")?;
+        let (p, f) = (l.partitions(), l.free());
+        let mx = self.scalar(&e.max_value, p, "max_value")?;
+        let mut red = Vec::with_capacity(p);
+        for (i, row) in v.chunks_mut(f.max(1)).enumerate() {
+            for x in row.iter_mut() {
+                *x = act(ActFunc::Exp, *x - mx[i]);
+            }
+            red.push(reduce_row(ReduceOp::Sum, row));
+        }
+        red.resize(p, 0.0);
+        self.write(&e.dst, &mut v)?;
+        if let Some(rdst) = &e.reduce_dst {
+            self.write_cols(rdst, "reduce dst", p, 1, &mut red, self.stream | (1 << 31))?;
+        }
+        Ok(())
     }
 
     pub(super) fn tensor_reduce(&mut self, op: ReduceOp, dst: &Tile, src: &Tile) -> Result<()> {

@@ -204,9 +204,11 @@ pub fn execute_instr(
             moving,
             accumulate,
         } => ex.matmul(dst, stationary, moving, *accumulate),
-        Op::Transpose { dst, src, .. } => ex.transpose(dst, src),
+        Op::MatmulTile(t) => ex.matmul(&t.dst, &t.stationary, &t.moving, t.accumulate),
+        Op::Transpose { dst, src, .. } | Op::TransposeBg { dst, src } => ex.transpose(dst, src),
         Op::Reciprocal { dst, src } => ex.reciprocal(dst, src),
         Op::TensorTensorScan(s) => ex.tensor_tensor_scan(s),
+        Op::Exponential(e) => ex.exponential(e),
         Op::Activation(a) => {
             ex.activation(a.func, &a.dst, &a.src, &a.scale, &a.bias, a.reduce.as_ref())
         }

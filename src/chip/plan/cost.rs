@@ -6,7 +6,7 @@
 //! simulator asks.
 
 use crate::arch::{CostConfig, EngineConfig, Hardware, PeConfig};
-use crate::isa::{AluOp, Engine, Memory, Op, ReduceOp, Tile, TileList};
+use crate::isa::{AluOp, Engine, Memory, Op, PeTile, ReduceOp, Tile, TileList};
 use crate::numerics::DType;
 
 use super::BufInfo;
@@ -40,6 +40,8 @@ pub enum Cost {
         latency_cycles: u64,
         /// Whether it reuses the weights loaded by the previous matmul.
         reuse_weights: bool,
+        /// The parts of the PE array it occupies ([`PeCells`]).
+        cells: PeCells,
     },
     /// DMA: work in bytes at the engine's peak rate (payload plus descriptor overheads).
     Dma {
@@ -62,6 +64,72 @@ pub(super) struct PackedCost(u64, u64);
 
 /// Bit of a tensor cost's second word: the matmul reuses the loaded weights.
 const REUSE: u64 = 1 << 63;
+/// Where a tensor cost's second word keeps its [`PeCells`] (bits 40..57; the cycles below).
+const CELLS_SHIFT: u32 = 40;
+
+/// The parts of the PE array a tensor-engine instruction occupies while it multiplies: bit
+/// `4 r + c` is the block of rows `r` and columns `c` in a 4 x 4 grid of quarter-array blocks
+/// (32 x 32 PEs on a 128 x 128 array), and bit 16 the background transpose path. A matmul on a
+/// tile occupies its tile's blocks, so matmuls on disjoint tiles overlap in time [NKI
+/// `nc_matmul` tiling: "run in parallel"]; a background transpose occupies only its path, so it
+/// overlaps the matmuls [ARCH-V4].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeCells(pub u32);
+
+impl PeCells {
+    /// The whole array: untiled matmuls and transposes.
+    pub const ALL: PeCells = PeCells(0xffff);
+    /// The background transpose path.
+    pub const BACKGROUND: PeCells = PeCells(1 << 16);
+
+    /// The blocks of tile `t` of an array of `rows` x `cols` PEs.
+    pub(crate) fn of_tile(t: &PeTile, rows: u32, cols: u32) -> PeCells {
+        let blocks = |pos: u16, size: u16, total: u32| {
+            let q = (total / 4).max(1);
+            let (a, b) = (
+                pos as u32 / q,
+                (pos as u32 + size as u32).div_ceil(q).min(4),
+            );
+            (a.min(4), b)
+        };
+        let (r0, r1) = blocks(t.row, t.rows, rows);
+        let (c0, c1) = blocks(t.col, t.cols, cols);
+        let mut m = 0;
+        for r in r0..r1 {
+            for c in c0..c1 {
+                m |= 1 << (4 * r + c);
+            }
+        }
+        PeCells(m)
+    }
+}
+
+/// When each part of the PE array is next free ([`PeCells`]): an instruction starts once every
+/// part it occupies is free.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PeOccupancy {
+    free_ps: [Picos; 17],
+}
+
+impl PeOccupancy {
+    /// The earliest time every part of `cells` is free.
+    pub(crate) fn free_at(&self, cells: PeCells) -> Picos {
+        (0..17)
+            .filter(|b| cells.0 & (1 << b) != 0)
+            .map(|b| self.free_ps[b])
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// `cells` are busy until `end`.
+    pub(crate) fn occupy(&mut self, cells: PeCells, end: Picos) {
+        for b in 0..17 {
+            if cells.0 & (1 << b) != 0 {
+                self.free_ps[b] = end;
+            }
+        }
+    }
+}
 
 impl PackedCost {
     pub(super) fn of(c: &Cost) -> PackedCost {
@@ -71,12 +139,15 @@ impl PackedCost {
                 load_cycles,
                 mm_cycles,
                 reuse_weights,
+                cells,
                 ..
             } => {
-                debug_assert!(mm_cycles < REUSE);
+                debug_assert!(mm_cycles < 1 << CELLS_SHIFT);
                 PackedCost(
                     load_cycles,
-                    mm_cycles | if reuse_weights { REUSE } else { 0 },
+                    mm_cycles
+                        | (cells.0 as u64) << CELLS_SHIFT
+                        | if reuse_weights { REUSE } else { 0 },
                 )
             }
             Cost::Dma {
@@ -120,9 +191,10 @@ impl QueueCosts {
         if q == TENSOR {
             Cost::Tensor {
                 load_cycles: a,
-                mm_cycles: b & !REUSE,
+                mm_cycles: b & ((1 << CELLS_SHIFT) - 1),
                 latency_cycles: qc.tensor_latency_cycles,
                 reuse_weights: b & REUSE != 0,
+                cells: PeCells(((b & !REUSE) >> CELLS_SHIFT) as u32),
             }
         } else if q < FIRST_DMA {
             Cost::Compute {
@@ -166,26 +238,30 @@ pub(super) fn instr_cost(
         Op::Matmul {
             stationary, dst, ..
         } => matmul_cost(info, &k.hw.pe, stationary, dst, loaded, stationary_writer),
+        // On a tile: the same issue interval and weight load as on the whole array (the
+        // formulas depend on M and N, which fit the tile), occupying only the tile.
+        Op::MatmulTile(t) => {
+            let pe = &k.hw.pe;
+            let mut c = matmul_cost(info, pe, &t.stationary, &t.dst, loaded, stationary_writer);
+            if let Cost::Tensor { cells, .. } = &mut c {
+                *cells = PeCells::of_tile(&t.tile, pe.rows, pe.cols);
+            }
+            c
+        }
         Op::Transpose {
             engine: Engine::Tensor,
             src,
             ..
-        } => {
-            *loaded = None;
-            let pe = &k.hw.pe;
-            let (p, f) = (src.np() as u64, src.free_size() as u64);
-            let c = p.max(f.min(pe.transpose_min_cycles as u64));
-            Cost::Tensor {
-                load_cycles: 0,
-                mm_cycles: c,
-                latency_cycles: pe.fill_drain_cycles as u64,
-                reuse_weights: false,
-            }
+        } => pe_transpose_cost(&k.hw.pe, src, loaded, PeCells::ALL),
+        // In the background: the transpose formula [COST], on the background path [ARCH-V4].
+        Op::TransposeBg { src, .. } => {
+            pe_transpose_cost(&k.hw.pe, src, loaded, PeCells::BACKGROUND)
         }
         Op::DmaCopy { dst, src, queue } => dma_cost(info, k, dst, src, queue.engine),
         Op::Transpose { .. }
         | Op::Reciprocal { .. }
         | Op::TensorTensorScan(_)
+        | Op::Exponential(_)
         | Op::Activation(_)
         | Op::TensorTensor { .. }
         | Op::TensorScalar(_)
@@ -196,6 +272,26 @@ pub(super) fn instr_cost(
         | Op::AffineSelect { .. }
         | Op::BnStats { .. }
         | Op::BnAggr { .. } => compute_cost(info, k, op, rw, prev_dep),
+    }
+}
+
+/// A PE transpose of `src`: `max(P, min(transpose_min_cycles, F))` [COST], occupying `cells`.
+/// It replaces the weights in the array (a background one too: assumption, the conservative
+/// choice; no source says whether the background path keeps them).
+fn pe_transpose_cost(
+    pe: &PeConfig,
+    src: &Tile,
+    loaded: &mut Option<(Tile, Option<u32>)>,
+    cells: PeCells,
+) -> Cost {
+    *loaded = None;
+    let (p, f) = (src.np() as u64, src.free_size() as u64);
+    Cost::Tensor {
+        load_cycles: 0,
+        mm_cycles: p.max(f.min(pe.transpose_min_cycles as u64)),
+        latency_cycles: pe.fill_drain_cycles as u64,
+        reuse_weights: false,
+        cells,
     }
 }
 
@@ -232,6 +328,7 @@ fn matmul_cost(
         mm_cycles: mm,
         latency_cycles: pe.fill_drain_cycles as u64,
         reuse_weights: reuse,
+        cells: PeCells::ALL,
     }
 }
 
@@ -269,7 +366,7 @@ fn compute_cost(
     let c = &hw.costs;
     let main = reads.first().copied().unwrap_or_else(|| writes[0]);
     let n = main.free_size() as f64 / per_cycle;
-    let mut cycles = compute_cycles(info, c, op, &tiles, n, cfg.min_cycles as f64);
+    let mut cycles = compute_cycles(info, hw, op, &tiles, n, cfg.min_cycles as f64);
     // Bandwidth halves when the innermost stride is over the threshold [ARCH-V2].
     if tiles
         .iter()
@@ -320,12 +417,13 @@ fn perf_mode_speedup(info: &[BufInfo], op: &Op, reads: &TileList, writes: &TileL
 #[inline]
 fn compute_cycles(
     info: &[BufInfo],
-    c: &CostConfig,
+    hw: &Hardware,
     op: &Op,
     tiles: &TileList,
     n: f64,
     min: f64,
 ) -> f64 {
+    let c = &hw.costs;
     let dtype = |t: &Tile| info[t.buffer.0 as usize].dtype;
     let mem = |t: &Tile| info[t.buffer.0 as usize].memory;
     match op {
@@ -347,6 +445,22 @@ fn compute_cycles(
         }
         // A vector transpose (at most 32 x 32) moves its elements as a Vector copy would.
         Op::TensorCopy { .. } | Op::BnStats { .. } | Op::Transpose { .. } => n.max(min),
+        // Vector `exponential` (NeuronCore-v4): the Scalar engine's `exp` over the same
+        // elements, `vector_exp_speedup` times faster [ARCH-V4: "4x the Scalar exp
+        // throughput"]; with the running sum, +`activation_reduce_cycles` as an activation's
+        // reduce (assumption: no source gives it).
+        Op::Exponential(e) => {
+            let scalar = exp_on_scalar_cycles(hw, tiles, &dtype);
+            let vector = &hw.vector;
+            let speedup = c.vector_exp_speedup.max(1) as f64;
+            let clocks = vector.clock_mhz as f64 / hw.scalar.clock_mhz as f64;
+            (scalar * clocks / speedup).max(min)
+                + if e.reduce_dst.is_some() {
+                    c.activation_reduce_cycles as f64
+                } else {
+                    0.0
+                }
+        }
         // `reciprocal` at the preset's reciprocal rate: max(min, N * reciprocal_cycles_per_elem).
         Op::Reciprocal { .. } => (n * c.reciprocal_cycles_per_elem as f64).max(min),
         Op::TensorTensor { op: alu, a, b, .. } => {
@@ -384,10 +498,22 @@ fn compute_cycles(
             .max(min)
         }
         Op::Iota { .. } | Op::AffineSelect { .. } => c.gpsimd_fixed_cycles as f64 + n,
-        Op::DmaCopy { .. } | Op::Matmul { .. } => {
+        Op::DmaCopy { .. } | Op::Matmul { .. } | Op::MatmulTile(_) | Op::TransposeBg { .. } => {
             unreachable!("DMA and tensor ops have costs of their own")
         }
     }
+}
+
+/// Scalar-engine cycles of an `exp` activation over `tiles` (the first read is the source): its
+/// free size at the Scalar engine's lanes for the widest dtype, before the minimum.
+fn exp_on_scalar_cycles(hw: &Hardware, tiles: &TileList, dtype: &dyn Fn(&Tile) -> DType) -> f64 {
+    let widest = tiles
+        .iter()
+        .map(|t| dtype(t).size_bytes())
+        .max()
+        .unwrap_or(4);
+    let per_cycle = (lanes(&hw.scalar, widest) as f64 / hw.sbuf.partitions as f64).max(1e-9);
+    tiles.first().map_or(0.0, |t| t.free_size() as f64) / per_cycle
 }
 
 /// Whether a `tensor_tensor` with operations `ops` (one; a scan's two) whose inputs are in

@@ -22,9 +22,9 @@ pub(crate) use super::queue::{queue_of, queues};
 use crate::arch::Hardware;
 use crate::isa::{Memory, Op, Program, Tile};
 use crate::numerics::DType;
-pub use cost::Cost;
 use cost::{Consts, PackedCost, QueueCosts, instr_cost};
-pub(crate) use cost::{Picos, cycles_to_ps};
+pub use cost::{Cost, PeCells};
+pub(crate) use cost::{PeOccupancy, Picos, cycles_to_ps};
 use index::{Access, BufIndex, Region};
 
 /// The plan: per instruction its queue, cost and dependencies.
@@ -268,7 +268,7 @@ impl<'a> Builder<'a> {
         let reads = op.reads();
         let writes = op.writes();
         // A matmul's stationary tile is its first read; writers of it gate the weight load.
-        let matmul = matches!(op, Op::Matmul { .. });
+        let matmul = op.matmul_operands().is_some();
         let mut stationary_writer: Option<u32> = None;
         let mut read_regions = ArrayVec::<Region, 4>::new();
         for (k, t) in reads.iter().enumerate() {
@@ -352,13 +352,7 @@ impl<'a> Builder<'a> {
     #[inline(always)]
     fn matmul_flops(&mut self, op: &Op) -> f64 {
         let mut f = 0.0;
-        if let Op::Matmul {
-            stationary,
-            moving,
-            dst,
-            ..
-        } = op
-        {
+        if let Some((dst, stationary, moving)) = op.matmul_operands() {
             let rows = super::check::double_rows(self.program, self.hw, stationary, moving, dst);
             let (k, m, nn) = (
                 (stationary.np() * rows) as f64,

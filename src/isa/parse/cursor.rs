@@ -334,6 +334,20 @@ impl<'a> Cur<'a> {
         Ok(DmaQueue { engine, queue })
     }
 
+    /// `R,C`: a PE tile's rows and columns (offsets or sizes), both 0..=65535.
+    pub(super) fn pair(&mut self, what: &str) -> LResult<(u16, u16)> {
+        let rows = self.uint_token_until_dot(what)?;
+        if !self.eat(b',') {
+            let msg = format!(
+                "expected ',' between the rows and columns of {what} (as in 64,0), found {}",
+                self.describe(self.pos)
+            );
+            return Err(fail(self.pos, msg));
+        }
+        let cols = self.uint_token_until_dot(what)?;
+        Ok((rows, cols))
+    }
+
     /// The engine part of `E.Q`.
     fn uint_token_until_dot(&mut self, what: &str) -> LResult<u16> {
         let at = self.pos;

@@ -8,10 +8,13 @@ use super::{LResult, Parser, fail};
 use crate::isa::{Instr, OpKind};
 
 /// Keys that format 2 added to opcodes of format 1 (a format-1 file may not give them).
-const V2_KEYS: [(OpKind, &str); 3] = [
+const V2_KEYS: [(OpKind, &str); 6] = [
     (OpKind::TensorScalar, "reverse0"),
     (OpKind::TensorScalar, "reverse1"),
     (OpKind::Transpose, "engine"),
+    (OpKind::Transpose, "background"),
+    (OpKind::Matmul, "tile_position"),
+    (OpKind::Matmul, "tile_size"),
 ];
 
 impl<'t> Parser<'t> {
@@ -115,6 +118,7 @@ impl<'t> Parser<'t> {
             Kind::Alu => Value::Alu(c.choice(&ALU_OPS, "ALU operation")?),
             Kind::Red => Value::Red(c.choice(&REDUCE_OPS, "reduction")?),
             Kind::Cmp => Value::Cmp(c.choice(&CMP_OPS, "comparison")?),
+            Kind::Pair => Value::Pair(c.pair(key)?),
         };
         let (since, what) = match &value {
             Value::Func(f) => (f.version(), "activation function"),

@@ -5,8 +5,8 @@
 use super::LResult;
 use super::{Fail, fail};
 use crate::isa::{
-    ActFunc, Activation, AluOp, CmpOp, DmaQueue, Engine, Op, OpKind, ReduceOp, Scalar,
-    TensorScalar, TensorTensorScan, Tile,
+    ActFunc, Activation, AluOp, CmpOp, DmaQueue, Engine, Exponential, Op, OpKind, PeTile, ReduceOp,
+    Scalar, TensorScalar, TensorTensorScan, Tile, TiledMatmul,
 };
 
 /// An opcode: its keys in canonical order and how to build the op from their values.
@@ -38,7 +38,7 @@ macro_rules! opt {
 }
 
 /// Every opcode, in the order error messages list them.
-pub(super) const SPECS: [Spec; 15] = [
+pub(super) const SPECS: [Spec; 16] = [
     Spec {
         kind: OpKind::DmaCopy,
         keys: &[
@@ -64,13 +64,32 @@ pub(super) const SPECS: [Spec; 15] = [
             ("stationary", Kind::Tile),
             ("moving", Kind::Tile),
             ("accumulate", Kind::Bool),
+            ("tile_position", Kind::Pair),
+            ("tile_size", Kind::Pair),
         ],
         build: |s| {
-            Ok(Op::Matmul {
-                dst: req!(s, 0, Tile),
-                stationary: req!(s, 1, Tile),
-                moving: req!(s, 2, Tile),
-                accumulate: opt!(s, 3, Bool).unwrap_or(false),
+            let (dst, stationary, moving) = (req!(s, 0, Tile), req!(s, 1, Tile), req!(s, 2, Tile));
+            let accumulate = opt!(s, 3, Bool).unwrap_or(false);
+            let (pos, size) = (opt!(s, 4, Pair), opt!(s, 5, Pair));
+            Ok(match s.pair(pos, 4, size, 5)? {
+                None => Op::Matmul {
+                    dst,
+                    stationary,
+                    moving,
+                    accumulate,
+                },
+                Some(((row, col), (rows, cols))) => Op::MatmulTile(Box::new(TiledMatmul {
+                    dst,
+                    stationary,
+                    moving,
+                    accumulate,
+                    tile: PeTile {
+                        row,
+                        col,
+                        rows,
+                        cols,
+                    },
+                })),
             })
         },
     },
@@ -80,13 +99,18 @@ pub(super) const SPECS: [Spec; 15] = [
             ("engine", Kind::Engine),
             ("dst", Kind::Tile),
             ("src", Kind::Tile),
+            ("background", Kind::Bool),
         ],
         build: |s| {
-            Ok(Op::Transpose {
-                engine: s.engine(0)?,
-                dst: req!(s, 1, Tile),
-                src: req!(s, 2, Tile),
-            })
+            let (engine, dst, src) = (s.engine(0)?, req!(s, 1, Tile), req!(s, 2, Tile));
+            match opt!(s, 3, Bool) {
+                Some(true) if engine != Engine::Tensor => Err(fail(
+                    s.pos[3],
+                    "a background transpose runs on the tensor engine".to_string(),
+                )),
+                Some(true) => Ok(Op::TransposeBg { dst, src }),
+                _ => Ok(Op::Transpose { engine, dst, src }),
+            }
         },
     },
     Spec {
@@ -311,6 +335,23 @@ pub(super) const SPECS: [Spec; 15] = [
             })))
         },
     },
+    Spec {
+        kind: OpKind::Exponential,
+        keys: &[
+            ("dst", Kind::Tile),
+            ("src", Kind::Tile),
+            ("max_value", Kind::Scalar),
+            ("reduce_dst", Kind::Tile),
+        ],
+        build: |s| {
+            Ok(Op::Exponential(Box::new(Exponential {
+                dst: req!(s, 0, Tile),
+                src: req!(s, 1, Tile),
+                max_value: opt!(s, 2, Scalar).unwrap_or(Scalar::Imm(0.0)),
+                reduce_dst: opt!(s, 3, Tile),
+            })))
+        },
+    },
 ];
 
 /// The row of each opcode in [`SPECS`]. The match is exhaustive, so a new [`OpKind`] does not
@@ -332,6 +373,7 @@ const fn row(kind: OpKind) -> usize {
         OpKind::BnAggr => 12,
         OpKind::Reciprocal => 13,
         OpKind::TensorTensorScan => 14,
+        OpKind::Exponential => 15,
     }
 }
 
@@ -364,6 +406,8 @@ pub(super) enum Kind {
     Alu,
     Red,
     Cmp,
+    /// `R,C`: two unsigned numbers (a PE tile's position or size).
+    Pair,
 }
 
 /// A parsed value, before it is placed in its [`crate::isa::Op`].
@@ -379,6 +423,7 @@ pub(super) enum Value {
     Alu(AluOp),
     Red(ReduceOp),
     Cmp(CmpOp),
+    Pair((u16, u16)),
 }
 
 /// The values given on one instruction line, indexed like [`Spec::keys`].

@@ -181,15 +181,19 @@ pub(crate) fn run(args: &NkiArgs) -> Result<NkiOutput> {
     let file = format!("{}::{}", kernel_file.display(), recorded.kernel);
     let program = match args.order {
         Order::Compiler => {
-            let window = args.window.unwrap_or(crate::chip::schedule::COMPILER_WINDOW_INSTRS);
+            let window = args
+                .window
+                .unwrap_or(crate::chip::schedule::COMPILER_WINDOW_INSTRS);
             crate::chip::compiler_order(&program, &hw, &file, window.max(1))?
-        },
+        }
         Order::Source => program,
     };
     if let Some(path) = &args.emit_trace {
         let text = match args.order {
             Order::Compiler => crate::isa::print::print(&program),
-            Order::Source => std::fs::read_to_string(&trace_path).map_err(Error::file(&trace_path))?,
+            Order::Source => {
+                std::fs::read_to_string(&trace_path).map_err(Error::file(&trace_path))?
+            }
         };
         super::write_atomic(path, text.as_bytes())?;
     }

@@ -824,6 +824,7 @@ fn any_buffer() -> impl Strategy<Value = Buffer> {
                 shape,
                 init,
                 line: 0,
+                core: 0,
             }
         })
 }

@@ -393,6 +393,12 @@ pub enum Op {
     /// A scan along the free axis (format 2; NKI's `nisa.tensor_tensor_scan`). Boxed: its four
     /// tiles would otherwise size every instruction.
     TensorTensorScan(Box<TensorTensorScan>),
+    /// GpSimd: the physical cores of a logical core wait for each other here (format 3; NKI's
+    /// `nki.lnc.core_barrier`), then go on; ordered with the accesses to `data` before and after.
+    CoreBarrier {
+        /// The shared HBM tile the cores synchronize on.
+        data: Tile,
+    },
 }
 
 /// An operation without its operands (one per [`Op`] variant): its trace opcode and the engines
@@ -429,6 +435,8 @@ pub enum OpKind {
     Reciprocal,
     /// [`Op::TensorTensorScan`].
     TensorTensorScan,
+    /// [`Op::CoreBarrier`].
+    CoreBarrier,
 }
 
 /// Vector (the default) or GpSimd.
@@ -457,6 +465,7 @@ impl OpKind {
             OpKind::BnAggr => "bn_aggr",
             OpKind::Reciprocal => "reciprocal",
             OpKind::TensorTensorScan => "tensor_tensor_scan",
+            OpKind::CoreBarrier => "core_barrier",
         }
     }
 
@@ -474,7 +483,7 @@ impl OpKind {
             | OpKind::Memset
             | OpKind::TensorTensorScan => VG,
             OpKind::TensorScalar | OpKind::TensorCopy => VSG,
-            OpKind::Iota | OpKind::AffineSelect => &[Engine::GpSimd],
+            OpKind::Iota | OpKind::AffineSelect | OpKind::CoreBarrier => &[Engine::GpSimd],
             OpKind::BnStats | OpKind::BnAggr | OpKind::Reciprocal => &[Engine::Vector],
         }
     }
@@ -483,6 +492,7 @@ impl OpKind {
     pub const fn version(self) -> u32 {
         match self {
             OpKind::Reciprocal | OpKind::TensorTensorScan => 2,
+            OpKind::CoreBarrier => 3,
             _ => 1,
         }
     }
@@ -507,6 +517,7 @@ impl Op {
             Op::BnAggr { .. } => OpKind::BnAggr,
             Op::Reciprocal { .. } => OpKind::Reciprocal,
             Op::TensorTensorScan(_) => OpKind::TensorTensorScan,
+            Op::CoreBarrier { .. } => OpKind::CoreBarrier,
         }
     }
 
@@ -528,7 +539,7 @@ impl Op {
             | Op::TensorReduce { engine, .. }
             | Op::TensorCopy { engine, .. }
             | Op::Memset { engine, .. } => *engine,
-            Op::Iota { .. } | Op::AffineSelect { .. } => Engine::GpSimd,
+            Op::Iota { .. } | Op::AffineSelect { .. } | Op::CoreBarrier { .. } => Engine::GpSimd,
             Op::BnStats { .. } | Op::BnAggr { .. } | Op::Reciprocal { .. } => Engine::Vector,
         }
     }
@@ -614,6 +625,7 @@ impl Op {
             | Op::AffineSelect { src, .. }
             | Op::BnStats { src, .. }
             | Op::BnAggr { src, .. } => list(&[src]),
+            Op::CoreBarrier { data } => list(&[data]),
             Op::Memset { .. } | Op::Iota { .. } => TileList::new(),
         }
     }
@@ -644,7 +656,8 @@ impl Op {
             | Op::AffineSelect { dst, .. }
             | Op::BnStats { dst, .. }
             | Op::BnAggr { dst, .. }
-            | Op::Reciprocal { dst, .. } => list(&[dst]),
+            | Op::Reciprocal { dst, .. }
+            | Op::CoreBarrier { data: dst } => list(&[dst]),
         }
     }
 }

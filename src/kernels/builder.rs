@@ -97,6 +97,7 @@ impl<'h> Builder<'h> {
             shape: shape.to_vec(),
             init,
             line: 0,
+            core: 0,
         });
         id
     }

@@ -38,7 +38,7 @@ macro_rules! opt {
 }
 
 /// Every opcode, in the order error messages list them.
-pub(super) const SPECS: [Spec; 15] = [
+pub(super) const SPECS: [Spec; 16] = [
     Spec {
         kind: OpKind::DmaCopy,
         keys: &[
@@ -311,6 +311,15 @@ pub(super) const SPECS: [Spec; 15] = [
             })))
         },
     },
+    Spec {
+        kind: OpKind::CoreBarrier,
+        keys: &[("data", Kind::Tile)],
+        build: |s| {
+            Ok(Op::CoreBarrier {
+                data: req!(s, 0, Tile),
+            })
+        },
+    },
 ];
 
 /// The row of each opcode in [`SPECS`]. The match is exhaustive, so a new [`OpKind`] does not
@@ -332,6 +341,7 @@ const fn row(kind: OpKind) -> usize {
         OpKind::BnAggr => 12,
         OpKind::Reciprocal => 13,
         OpKind::TensorTensorScan => 14,
+        OpKind::CoreBarrier => 15,
     }
 }
 

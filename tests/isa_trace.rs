@@ -1072,6 +1072,7 @@ fn tiles_mut(op: &mut Op) -> Vec<&mut Tile> {
             v
         }
         Op::Memset { dst, .. } | Op::Iota { dst, .. } => vec![dst],
+        Op::CoreBarrier { data } => vec![data],
         Op::TensorTensorScan(s) => {
             let TensorTensorScan {
                 dst, a, b, initial, ..

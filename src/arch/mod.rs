@@ -30,7 +30,7 @@ pub struct Hardware {
     pub name: String,
     /// Logical NeuronCore degree: physical cores (sharing HBM) that run one kernel, 1 or 2 up to
     /// `chip.lnc_max` (`--hw-set lnc=2`).
-    #[serde(default = "one", skip_serializing_if = "is_one")]
+    #[serde(default = "one")]
     pub lnc: u32,
     /// Tensor engine (the PE array).
     pub pe: PeConfig,
@@ -612,10 +612,6 @@ impl Hardware {
 
 fn one() -> u32 {
     1
-}
-
-fn is_one(v: &u32) -> bool {
-    *v == 1
 }
 
 const GIB: f64 = (1u64 << 30) as f64;

@@ -40,6 +40,9 @@ pub struct Schedule {
     pub queue_busy_ps: Vec<Picos>,
     /// Time during which at least one DMA transfer was moving data.
     pub dma_busy_ps: Picos,
+    /// Per physical core, the time during which one of its DMA transfers was moving data
+    /// (empty with one core: it is `dma_busy_ps`).
+    pub core_dma_busy_ps: Vec<Picos>,
     /// Time from the first start to the last result.
     pub total_ps: Picos,
 }
@@ -120,6 +123,8 @@ struct Sim<'a, S> {
     active: Vec<Active>,
     /// Active transfers per DMA engine, kept as transfers start and finish.
     per_engine: Vec<u32>,
+    /// Active transfers per physical core (kept with more than one core).
+    per_core_active: Vec<u32>,
     /// Engines whose count changed since the last rates (their transfers' rates change).
     engine_changed: Vec<bool>,
     changed: Vec<u16>,
@@ -261,6 +266,7 @@ fn simulate_from_with<'a, S: Source>(src: S, hw: &'a Hardware, barriers: &'a [u3
             visible_ps: super::pages::filled(n, UNKNOWN),
             queue_busy_ps: vec![0; nq],
             dma_busy_ps: 0,
+            core_dma_busy_ps: if cores > 1 { vec![0; cores] } else { Vec::new() },
             total_ps: 0,
         },
         queue_instrs,
@@ -296,6 +302,7 @@ fn simulate_from_with<'a, S: Source>(src: S, hw: &'a Hardware, barriers: &'a [u3
         check: None,
         active: Vec::new(),
         per_engine: vec![0; hw.dma.engines as usize * cores],
+        per_core_active: vec![0; if cores > 1 { cores } else { 0 }],
         engine_changed: vec![false; hw.dma.engines as usize * cores],
         changed: Vec::new(),
         scale: 1.0,
@@ -366,6 +373,11 @@ impl<S: Source> Sim<'_, S> {
         if t > self.now {
             if !self.active.is_empty() {
                 self.s.dma_busy_ps += t - self.now;
+                for (c, &n) in self.per_core_active.iter().enumerate() {
+                    if n > 0 {
+                        self.s.core_dma_busy_ps[c] += t - self.now;
+                    }
+                }
             }
             self.now = t;
         }
@@ -376,6 +388,10 @@ impl<S: Source> Sim<'_, S> {
     fn count_change(&mut self, e: u16, d: i32) {
         let c = &mut self.per_engine[e as usize];
         *c = c.wrapping_add_signed(d);
+        if !self.per_core_active.is_empty() {
+            let c = &mut self.per_core_active[e as usize / self.hw.dma.engines as usize];
+            *c = c.wrapping_add_signed(d);
+        }
         if !self.engine_changed[e as usize] {
             self.engine_changed[e as usize] = true;
             self.changed.push(e);

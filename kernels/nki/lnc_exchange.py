@@ -13,8 +13,8 @@ Returns:
 Reference: ``kernels/nki/lnc_reference.py::ref_exchange``.
 """
 import nki
-import nki.isa as nisa
-import nki.language as nl
+import neuronxcc.nki.isa as nisa
+import neuronxcc.nki.language as nl
 import nki.lnc
 
 

@@ -11,9 +11,9 @@ Returns:
     out: ``[R, C]`` in x's dtype (HBM).
 Reference: ``kernels/nki/lnc_reference.py::ref_softmax``.
 """
-import nki
-import nki.isa as nisa
-import nki.language as nl
+import neuronxcc.nki as nki
+import neuronxcc.nki.isa as nisa
+import neuronxcc.nki.language as nl
 
 
 @nki.jit

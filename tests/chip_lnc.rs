@@ -49,10 +49,7 @@ fn loads(
         128 * n
     );
     for k in 0..n {
-        t += &format!(
-            "buffer s{k} sbuf bf16 [128, 2048] zeros core={}\n",
-            core(k)
-        );
+        t += &format!("buffer s{k} sbuf bf16 [128, 2048] zeros core={}\n", core(k));
     }
     for k in 0..n {
         t += &format!(
@@ -100,7 +97,11 @@ fn a_dma_bound_workload_takes_half_the_time_on_two_cores() {
     let (_, hbm, lat) = dma_cost(&r1);
     let share = one.core_hbm_bytes_per_ns();
     assert!((share - 362.5).abs() < 1e-9);
-    close(r1.schedule.total_ps as f64, lat + 32.0 * hbm / share * 1000.0, 1e-3);
+    close(
+        r1.schedule.total_ps as f64,
+        lat + 32.0 * hbm / share * 1000.0,
+        1e-3,
+    );
     close(
         r2.schedule.total_ps as f64,
         lat + 32.0 * hbm / (2.0 * share) * 1000.0,
@@ -123,16 +124,20 @@ fn the_two_cores_share_one_pool_of_hbm_bandwidth() {
     let (_, r1) = run(&loads(4, |_| 0, |k| k, |_| 0), &one, false);
     let (work, hbm, lat) = dma_cost(&r1);
     // Alone, core 0's four transfers are held to its 80 B/ns.
-    close(r1.schedule.total_ps as f64, lat + 4.0 * hbm / 80.0 * 1000.0, 1e-3);
+    close(
+        r1.schedule.total_ps as f64,
+        lat + 4.0 * hbm / 80.0 * 1000.0,
+        1e-3,
+    );
     // With core 1 moving one more, 5 x 27.2 B/ns fits the pair's 160: every transfer at the
     // engine's peak.
-    let (_, r2) = run(
-        &loads(5, |k| k / 4, |k| k % 4, |_| 0),
-        &two,
-        false,
-    );
+    let (_, r2) = run(&loads(5, |k| k / 4, |k| k % 4, |_| 0), &two, false);
     let peak = two.dma.peak_bytes_per_ns;
-    close(r2.schedule.total_ps as f64, lat + work / peak * 1000.0, 1e-3);
+    close(
+        r2.schedule.total_ps as f64,
+        lat + work / peak * 1000.0,
+        1e-3,
+    );
     assert!(5.0 * peak * hbm / work < 160.0);
 }
 
@@ -140,10 +145,7 @@ fn the_two_cores_share_one_pool_of_hbm_bandwidth() {
 fn activations(n: usize, core: impl Fn(usize) -> usize) -> String {
     let mut t = String::from("trnsim-trace 3\nkernel acts\n");
     for k in 0..n {
-        t += &format!(
-            "buffer a{k} sbuf bf16 [128, 512] zeros core={}\n",
-            core(k)
-        );
+        t += &format!("buffer a{k} sbuf bf16 [128, 512] zeros core={}\n", core(k));
     }
     for k in 0..n {
         t += &format!("activation func=gelu dst=a{k}[0:128, 0:512] src=a{k}[0:128, 0:512]\n");
@@ -275,7 +277,11 @@ fn two_cores_compute_the_values_one_core_does() {
     let (p1, r1) = run(&one, &hw("trn2", ""), true);
     let y = p1.buffer_id("y").unwrap();
     let v1 = r1.state.as_ref().unwrap().values(y);
-    let v2 = r2.state.as_ref().unwrap().values(p2.buffer_id("y").unwrap());
+    let v2 = r2
+        .state
+        .as_ref()
+        .unwrap()
+        .values(p2.buffer_id("y").unwrap());
     assert_eq!(v1.len(), 256 * 512);
     assert!(v1.iter().zip(v2).all(|(a, b)| a.to_bits() == b.to_bits()));
     assert!(v1.iter().any(|&v| v != 0.0));
@@ -310,7 +316,11 @@ dma_copy dst=y[0:128, 0:512] src=b[0:128, 0:512] queue=0.0
     let st = r.state.unwrap();
     let x = st.values(p.buffer_id("x").unwrap()).to_vec();
     let y = st.values(p.buffer_id("y").unwrap());
-    assert!(x.iter().zip(y).all(|(a, b)| (a.exp() - b).abs() <= 1e-5 * b.abs().max(1.0)));
+    assert!(
+        x.iter()
+            .zip(y)
+            .all(|(a, b)| (a.exp() - b).abs() <= 1e-5 * b.abs().max(1.0))
+    );
 }
 
 #[test]
@@ -321,10 +331,7 @@ fn errors_are_located() {
     assert!(e.starts_with("k.trace:3:"), "{e}");
     assert!(e.contains("core 2") && e.contains("lnc = 2"), "{e}");
     // One core: core 1 does not exist, and the message names the preset.
-    let e = err(
-        &bad_core.replace("core=2", "core=1"),
-        &hw("trn2", ""),
-    );
+    let e = err(&bad_core.replace("core=2", "core=1"), &hw("trn2", ""));
     assert!(e.starts_with("k.trace:3:") && e.contains("trn2"), "{e}");
     let e = err(
         "trnsim-trace 3\nkernel k\nbuffer x hbm fp32 [128, 8] zeros core=1\n",
@@ -338,7 +345,10 @@ fn errors_are_located() {
     assert!(e.contains("needs trnsim-trace 3"), "{e}");
     let mixed = "trnsim-trace 3\nkernel k\nbuffer a sbuf fp32 [128, 8] zeros\nbuffer b sbuf fp32 [128, 8] zeros core=1\ntensor_copy dst=b[0:128, 0:8] src=a[0:128, 0:8]\n";
     let e = err(mixed, &two);
-    assert!(e.starts_with("k.trace:5:") && e.contains("cores 0 and 1"), "{e}");
+    assert!(
+        e.starts_with("k.trace:5:") && e.contains("cores 0 and 1"),
+        "{e}"
+    );
     let e = err(
         "trnsim-trace 3\nkernel k\nbuffer a sbuf fp32 [128, 8] zeros\ncore_barrier data=a[0:128, 0:8]\n",
         &two,

@@ -390,12 +390,19 @@ fn lnc_2_softmax_matches_numpy_and_the_one_core_values_in_about_half_the_time() 
     let one = run("1", &o1);
     let two = run("2", &o2);
     for j in [&one, &two] {
-        assert!(j.contains("\"passed\":true") || j.contains("\"passed\": true"), "{j}");
+        assert!(
+            j.contains("\"passed\":true") || j.contains("\"passed\": true"),
+            "{j}"
+        );
     }
     let read = |p: &Path| ArrayD::<f32>::read_npy(std::fs::File::open(p).unwrap()).unwrap();
     let (v1, v2) = (read(&o1), read(&o2));
     assert_eq!(v1.shape(), &[512, 512]);
-    assert!(v1.iter().zip(v2.iter()).all(|(a, b)| a.to_bits() == b.to_bits()));
+    assert!(
+        v1.iter()
+            .zip(v2.iter())
+            .all(|(a, b)| a.to_bits() == b.to_bits())
+    );
     // Each core does half the rows on its own engines and DMA engines (HBM is not the limit
     // here: 2 MiB in about 8 us is far below the pair's 725 B/ns).
     let ratio = time_ns(&two) / time_ns(&one);
@@ -424,7 +431,10 @@ fn lnc_2_sendrecv_and_core_barrier_exchange_exactly() {
         ],
         &[],
     ));
-    assert!(out.contains("max abs error 0.000e0") && out.contains(": pass"), "{out}");
+    assert!(
+        out.contains("max abs error 0.000e0") && out.contains(": pass"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -433,7 +443,15 @@ fn lnc_errors_exit_2_located() {
     let x = lnc_input(dir.path(), 256, 512);
     let input = arg("x", &x);
     let o = nki(
-        &["kernels/nki/lnc_softmax.py", "--hw", "trn1", "--lnc", "2", "--input", &input],
+        &[
+            "kernels/nki/lnc_softmax.py",
+            "--hw",
+            "trn1",
+            "--lnc",
+            "2",
+            "--input",
+            &input,
+        ],
         &[],
     );
     assert_eq!(o.status.code(), Some(2));
@@ -441,10 +459,19 @@ fn lnc_errors_exit_2_located() {
     assert!(e.contains("lnc = 2") && e.contains("trn1"), "{e}");
     // sendrecv needs a second core.
     let o = nki(
-        &["kernels/nki/lnc_exchange.py", "--hw", "trn2", "--input", &input],
+        &[
+            "kernels/nki/lnc_exchange.py",
+            "--hw",
+            "trn2",
+            "--input",
+            &input,
+        ],
         &[],
     );
     assert_eq!(o.status.code(), Some(2));
     let e = text(&o.stderr);
-    assert!(e.contains("lnc_exchange.py:31:") && e.contains("nki.lnc.sendrecv"), "{e}");
+    assert!(
+        e.contains("lnc_exchange.py:31:") && e.contains("nki.lnc.sendrecv"),
+        "{e}"
+    );
 }

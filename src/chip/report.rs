@@ -95,7 +95,12 @@ pub fn report(program: &Program, hw: &Hardware, run: &RunResult) -> Report {
     let mut per_core = Vec::new();
     for c in 0..cores {
         let dma_busy = s.core_dma_busy_ps.get(c).copied().unwrap_or(s.dma_busy_ps);
-        let e = core_engines(&counts[c * per..(c + 1) * per], &s.queue_busy_ps[c * per..(c + 1) * per], dma_busy, pct);
+        let e = core_engines(
+            &counts[c * per..(c + 1) * per],
+            &s.queue_busy_ps[c * per..(c + 1) * per],
+            dma_busy,
+            pct,
+        );
         for (name, r) in &e {
             let t: &mut EngineReport = engines.entry(name.clone()).or_insert(EngineReport {
                 busy_ns: 0.0,
@@ -239,7 +244,9 @@ impl Report {
         let names = ["tensor", "vector", "scalar", "gpsimd", "dma"];
         let all = std::iter::once(("", &self.engines));
         let cores = self.per_core.iter().enumerate().map(|(c, e)| (c, e));
-        let labels: Vec<String> = (0..self.per_core.len()).map(|c| format!("core{c} ")).collect();
+        let labels: Vec<String> = (0..self.per_core.len())
+            .map(|c| format!("core{c} "))
+            .collect();
         for (label, map) in all.chain(cores.map(|(c, e)| (labels[c].as_str(), e))) {
             for name in names {
                 let e = &map[name];

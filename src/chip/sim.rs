@@ -266,7 +266,11 @@ fn simulate_from_with<'a, S: Source>(src: S, hw: &'a Hardware, barriers: &'a [u3
             visible_ps: super::pages::filled(n, UNKNOWN),
             queue_busy_ps: vec![0; nq],
             dma_busy_ps: 0,
-            core_dma_busy_ps: if cores > 1 { vec![0; cores] } else { Vec::new() },
+            core_dma_busy_ps: if cores > 1 {
+                vec![0; cores]
+            } else {
+                Vec::new()
+            },
             total_ps: 0,
         },
         queue_instrs,

@@ -365,7 +365,11 @@ impl Program {
     /// than 0, else the newest its instructions need (so programs of format 1 still print as
     /// format 1).
     pub fn version(&self) -> u32 {
-        let cores = if self.buffers.iter().any(|b| b.core != 0) { 3 } else { 1 };
+        let cores = if self.buffers.iter().any(|b| b.core != 0) {
+            3
+        } else {
+            1
+        };
         self.instrs
             .iter()
             .map(|i| i.op.version())

@@ -242,12 +242,12 @@ impl Report {
         }
         let mut engines = Table::new(["engine", "busy_ns", "active_pct", "instructions"]);
         let names = ["tensor", "vector", "scalar", "gpsimd", "dma"];
-        let all = std::iter::once(("", &self.engines));
-        let cores = self.per_core.iter().enumerate().map(|(c, e)| (c, e));
         let labels: Vec<String> = (0..self.per_core.len())
             .map(|c| format!("core{c} "))
             .collect();
-        for (label, map) in all.chain(cores.map(|(c, e)| (labels[c].as_str(), e))) {
+        let all = std::iter::once(("", &self.engines));
+        let cores = labels.iter().map(String::as_str).zip(&self.per_core);
+        for (label, map) in all.chain(cores) {
             for name in names {
                 let e = &map[name];
                 engines.push(vec![

@@ -348,7 +348,7 @@ print(json.dumps({"max_err": float(np.abs(out - (a + b)).max()), "shape": list(o
 /// x[r, c] = sin(r * 0.37 + c * 0.11) * 4: rows that differ, softmax inputs of some range.
 fn lnc_input(dir: &Path, rows: usize, cols: usize) -> PathBuf {
     let x = Array2::from_shape_fn((rows, cols), |(r, c)| {
-        ((r as f32 * 0.37 + c as f32 * 0.11).sin() * 4.0) as f32
+        (r as f32 * 0.37 + c as f32 * 0.11).sin() * 4.0
     });
     let p = dir.join(format!("x{rows}.npy"));
     x.write_npy(std::fs::File::create(&p).unwrap()).unwrap();

@@ -23,6 +23,7 @@ pub fn pipeline(iterations: usize) -> Program {
         shape: shape.to_vec(),
         init: Init::Zeros,
         line: 0,
+        core: 0,
     };
     let mut p = Program {
         name: "pipeline".into(),

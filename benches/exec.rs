@@ -36,6 +36,7 @@ fn buffer(name: &str, memory: Memory, dtype: DType, shape: &[usize], seed: u64) 
             seed,
         },
         line: 0,
+        core: 0,
     }
 }
 

@@ -47,6 +47,7 @@ impl Builder {
             shape: shape.to_vec(),
             init,
             line: 0,
+            core: 0,
         });
         BufferId(self.p.buffers.len() as u32 - 1)
     }

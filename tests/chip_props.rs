@@ -28,6 +28,7 @@ fn program(ops: Vec<Op>) -> Program {
         shape: shape.to_vec(),
         init,
         line: 0,
+        core: 0,
     };
     let normal = Init::Normal {
         mean: 0.0,

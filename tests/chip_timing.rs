@@ -25,6 +25,7 @@ impl P {
             shape: shape.to_vec(),
             init: Init::Zeros,
             line: 0,
+            core: 0,
         });
         BufferId(self.0.buffers.len() as u32 - 1)
     }

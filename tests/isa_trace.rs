@@ -377,7 +377,7 @@ fn error_missing_header() {
     assert_err(
         "# just a comment\nkernel k\n",
         "t.trace:2:1: ",
-        "missing header: expected 'trnsim-trace 1' or 'trnsim-trace 2' as the first line, found \
+        "missing header: expected 'trnsim-trace 1' or 'trnsim-trace 3' as the first line, found \
          'kernel'",
     );
     assert_err(
@@ -404,9 +404,9 @@ fn error_missing_kernel_line() {
 #[test]
 fn error_wrong_version() {
     assert_err(
-        "trnsim-trace 3\nkernel k\n",
+        "trnsim-trace 4\nkernel k\n",
         "t.trace:1:14: ",
-        "unsupported trace version 3; this build reads versions 1 to 2",
+        "unsupported trace version 4; this build reads versions 1 to 3",
     );
 }
 
@@ -824,6 +824,7 @@ fn any_buffer() -> impl Strategy<Value = Buffer> {
                 shape,
                 init,
                 line: 0,
+                core: 0,
             }
         })
 }
@@ -1108,6 +1109,7 @@ fn tiles_mut(op: &mut Op) -> Vec<&mut Tile> {
             v
         }
         Op::Memset { dst, .. } | Op::Iota { dst, .. } => vec![dst],
+        Op::CoreBarrier { data } => vec![data],
         Op::TensorTensorScan(s) => {
             let TensorTensorScan {
                 dst, a, b, initial, ..

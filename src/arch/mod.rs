@@ -28,6 +28,10 @@ pub const PRESETS: [(&str, &str); 3] = [
 pub struct Hardware {
     /// Preset name.
     pub name: String,
+    /// Logical NeuronCore degree: physical cores (sharing HBM) that run one kernel, 1 or 2 up to
+    /// `chip.lnc_max` (`--hw-set lnc=2`).
+    #[serde(default = "one")]
+    pub lnc: u32,
     /// Tensor engine (the PE array).
     pub pe: PeConfig,
     /// Vector engine.
@@ -236,6 +240,9 @@ pub struct ChipConfig {
     pub cores: u32,
     /// Cores running at once (each gets an equal share of HBM bandwidth).
     pub active_cores: u32,
+    /// The largest logical NeuronCore degree the generation supports (1: no LNC=2).
+    #[serde(default = "one")]
+    pub lnc_max: u32,
     /// HBM capacity.
     pub hbm_bytes: u64,
     /// HBM bandwidth of the chip.
@@ -373,7 +380,37 @@ impl Hardware {
         self.validate_memory()?;
         self.validate_dma()?;
         self.validate_chip()?;
+        self.validate_lnc()?;
         self.validate_fleet()
+    }
+
+    /// `lnc` is 1 or 2 and within what the generation supports (its preset names it).
+    fn validate_lnc(&self) -> Check {
+        range("chip.lnc_max", self.chip.lnc_max as f64, 1.0, 2.0)?;
+        if self.lnc == 0 || self.lnc > self.chip.lnc_max {
+            let why = if self.chip.lnc_max == 1 {
+                format!("{} has no logical NeuronCores of two cores", self.name)
+            } else {
+                format!("{} supports 1 to {}", self.name, self.chip.lnc_max)
+            };
+            return Err(invalid(
+                "lnc",
+                format!(
+                    "lnc = {} is not supported: {why} (chip.lnc_max = {})",
+                    self.lnc, self.chip.lnc_max
+                ),
+            ));
+        }
+        if self.lnc > self.chip.active_cores {
+            return Err(invalid(
+                "lnc",
+                format!(
+                    "lnc = {} needs as many active cores (chip.active_cores = {})",
+                    self.lnc, self.chip.active_cores
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// A `[fleet]` table's placement units: an instance divides an UltraServer.
@@ -614,6 +651,16 @@ impl Hardware {
     pub fn core_hbm_bytes_per_ns(&self) -> f64 {
         self.chip.hbm_bytes_per_ns.min(self.chip.dma_bytes_per_ns) / self.chip.active_cores as f64
     }
+
+    /// HBM bandwidth available to the `lnc` physical cores running one kernel: the share of that
+    /// many cores, one pool they contend for.
+    pub fn lnc_hbm_bytes_per_ns(&self) -> f64 {
+        self.core_hbm_bytes_per_ns() * self.lnc as f64
+    }
+}
+
+fn one() -> u32 {
+    1
 }
 
 const GIB: f64 = (1u64 << 30) as f64;

@@ -188,8 +188,9 @@ fn check_instrs(cx: &Ctx, range: std::ops::Range<usize>, queue: &mut [u16]) -> R
             track[PAD + t.buffer.0 as usize].2 = i;
         }
         check_op(cx, ins.line, &ins.op, (&reads, &writes))?;
+        let core = check_core(cx, ins.line, &ins.op, (&reads, &writes))?;
         if let Some(q) = queue.get_mut(k) {
-            *q = super::queue::queue_of(&ins.op, cx.hw);
+            *q = super::queue::queue_on(&ins.op, cx.hw, core);
         }
     }
     let track = &track[PAD..PAD + nb];
@@ -207,7 +208,35 @@ fn check_instrs(cx: &Ctx, range: std::ops::Range<usize>, queue: &mut [u16]) -> R
 /// than a cache line and its prefetched neighbour).
 const PAD: usize = 8;
 
+/// The core that runs an instruction ([`super::queue::core_of`]): its on-chip operands all on
+/// one core, but for a `dma_copy` from one core's SBUF to the other's (NKI's `sendrecv`).
+fn check_core(cx: &Ctx, line: u32, op: &Op, rw: (&TileList, &TileList)) -> Result<u8> {
+    let core = super::queue::core_of(cx.program, op);
+    if matches!(op, Op::DmaCopy { .. }) {
+        return Ok(core);
+    }
+    for &t in rw.0.iter().chain(rw.1) {
+        let b = cx.buf(t);
+        if b.memory != Memory::Hbm && b.core != core {
+            return Err(cx.err(line, format!(
+                "{} mixes on-chip buffers of cores {core} and {} ('{}'); only a dma_copy moves data between cores",
+                op.opcode(), b.core, b.name
+            )));
+        }
+    }
+    Ok(core)
+}
+
 fn check_buffer(cx: &Ctx, b: &Buffer) -> Result<()> {
+    if b.core as u32 >= cx.hw.lnc {
+        return Err(cx.err(
+            b.line,
+            format!(
+                "buffer '{}' is on core {}, but the kernel runs on {} physical core(s) (lnc = {} on {}; --hw-set lnc=2 where chip.lnc_max allows)",
+                b.name, b.core, cx.hw.lnc, cx.hw.lnc, cx.hw.name
+            ),
+        ));
+    }
     let (limit, what) = match b.memory {
         Memory::Sbuf => (cx.hw.sbuf.partitions as usize, "sbuf.partitions"),
         Memory::Psum => (cx.hw.psum.partitions as usize, "psum.partitions"),
@@ -383,8 +412,8 @@ fn check_op(cx: &Ctx, line: u32, op: &Op, rw: (&TileList, &TileList)) -> Result<
     let name = op.opcode();
     let onchip = [Sbuf, Psum];
     let engine = op.engine();
-    // Operands of the compute engines are on chip.
-    if engine != Engine::Dma {
+    // Operands of the compute engines are on chip (a barrier's is the HBM it guards).
+    if engine != Engine::Dma && !matches!(op, Op::CoreBarrier { .. }) {
         for &t in rw.0.iter().chain(rw.1) {
             need_mem(cx, line, name, "operand", t, &onchip)?;
         }
@@ -483,6 +512,7 @@ fn check_op(cx: &Ctx, line: u32, op: &Op, rw: (&TileList, &TileList)) -> Result<
             }
             reduced_shape(cx, line, name, dst, src, 2)?;
         }
+        Op::CoreBarrier { data } => need_mem(cx, line, name, "data", data, &[Hbm])?,
         Op::Memset { .. } | Op::Iota { .. } => {}
     }
     Ok(())
@@ -687,15 +717,31 @@ fn reduced_shape(cx: &Ctx, line: u32, op: &str, dst: &Tile, src: &Tile, free: us
     Ok(())
 }
 
-/// Peak live SBUF bytes per partition and PSUM banks, checked against the preset.
+/// Peak live SBUF bytes per partition and PSUM banks of every physical core (each has its own),
+/// checked against the preset; the peaks reported are the largest core's.
 fn capacity(cx: &Ctx, live: Liveness) -> Result<Usage> {
+    let mut usage = Usage::default();
+    for core in 0..cx.hw.lnc as u8 {
+        capacity_of(cx, &live, core, &mut usage)?;
+    }
+    usage.liveness = live;
+    Ok(usage)
+}
+
+/// [`capacity`] of the buffers of one core.
+fn capacity_of(cx: &Ctx, live: &Liveness, core: u8, usage: &mut Usage) -> Result<()> {
     let p = cx.program;
     let (first, last) = (&live.first, &live.last);
+    let on = if cx.hw.lnc > 1 {
+        format!(" on core {core}")
+    } else {
+        String::new()
+    };
     let bank_bytes = cx.hw.psum.bytes_per_partition / cx.hw.psum.banks as u64;
     let mut sbuf_events: Vec<(usize, i64, i64, u32)> = Vec::new(); // (instr, +/-bytes/partition, +/-bytes, line)
     let mut psum_events: Vec<(usize, i64, u32)> = Vec::new();
     for (b, buf) in p.buffers.iter().enumerate() {
-        if first[b] == usize::MAX {
+        if first[b] == usize::MAX || buf.core != core {
             continue;
         }
         match buf.memory {
@@ -716,7 +762,6 @@ fn capacity(cx: &Ctx, live: Liveness) -> Result<Usage> {
     // Frees sort before allocations at the same instruction index.
     sbuf_events.sort_by_key(|e| (e.0, e.1));
     psum_events.sort_by_key(|e| (e.0, e.1));
-    let mut usage = Usage::default();
     let (mut pp, mut all) = (0i64, 0i64);
     let cap = cx.hw.sbuf.bytes_per_partition as i64;
     for (i, d_pp, d_all, line) in sbuf_events {
@@ -724,7 +769,7 @@ fn capacity(cx: &Ctx, live: Liveness) -> Result<Usage> {
         all += d_all;
         if pp > cap {
             let at = p.instrs.get(i).map_or(line, |ins| ins.line);
-            return Err(cx.err(at, format!("SBUF needs {pp} bytes per partition here (live buffers); the limit is {cap} (sbuf.bytes_per_partition)")));
+            return Err(cx.err(at, format!("SBUF{on} needs {pp} bytes per partition here (live buffers); the limit is {cap} (sbuf.bytes_per_partition)")));
         }
         usage.sbuf_peak_bytes_per_partition = usage.sbuf_peak_bytes_per_partition.max(pp as u64);
         usage.sbuf_peak_bytes = usage.sbuf_peak_bytes.max(all as u64);
@@ -737,13 +782,12 @@ fn capacity(cx: &Ctx, live: Liveness) -> Result<Usage> {
             return Err(cx.err(
                 at,
                 format!(
-                    "PSUM needs {banks} banks here (live buffers); the limit is {} (psum.banks)",
+                    "PSUM{on} needs {banks} banks here (live buffers); the limit is {} (psum.banks)",
                     cx.hw.psum.banks
                 ),
             ));
         }
         usage.psum_peak_banks = usage.psum_peak_banks.max(banks as u32);
     }
-    usage.liveness = live;
-    Ok(usage)
+    Ok(())
 }

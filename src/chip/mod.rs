@@ -100,13 +100,14 @@ pub fn run(
     // With two threads the checks split the program in halves too. Either way they work out
     // the queues as they go (a pass over a million instructions is mostly memory traffic).
     let (usage, queue) = check::check_split(program, hw, file, if part.is_some() { 2 } else { 1 })?;
+    let barriers = barriers(program);
     let (plan, schedule) = match part {
         None => {
             let plan = plan::build_on(program, hw, &usage.liveness, queue);
-            let schedule = sim::simulate(&plan, hw);
+            let schedule = sim::simulate_with_barriers(&plan, hw, &barriers);
             (plan, schedule)
         }
-        Some(k) => plan_and_simulate(program, hw, &usage.liveness, queue, k),
+        Some(k) => plan_and_simulate(program, hw, &usage.liveness, queue, k, &barriers),
     };
     let state = if opts.data {
         let mut state = exec::DataState::new(program, inputs)?;
@@ -123,6 +124,18 @@ pub fn run(
     })
 }
 
+/// The `core_barrier` instructions, in program order (the simulator puts each in every physical
+/// core's GpSimd queue).
+pub fn barriers(program: &Program) -> Vec<u32> {
+    program
+        .instrs
+        .iter()
+        .enumerate()
+        .filter(|(_, ins)| matches!(ins.op, crate::isa::Op::CoreBarrier { .. }))
+        .map(|(i, _)| i as u32)
+        .collect()
+}
+
 /// Build the plan on a second thread, in parts of `part` instructions, while this thread
 /// simulates what has arrived.
 fn plan_and_simulate(
@@ -131,6 +144,7 @@ fn plan_and_simulate(
     live: &check::Liveness,
     queue: Vec<u16>,
     part: usize,
+    barriers: &[u32],
 ) -> (plan::Plan, sim::Schedule) {
     use std::sync::mpsc;
     // The builder runs ahead as far as it can: the parts become the plan, so a bounded channel
@@ -139,7 +153,7 @@ fn plan_and_simulate(
     std::thread::scope(|s| {
         let builder = s.spawn(move || plan::build_streamed(program, hw, live, part, tx));
         let (mut plan, schedule) =
-            sim::simulate_streamed(plan::Plan::streamed(queue, part, hw), hw, rx);
+            sim::simulate_streamed(plan::Plan::streamed(queue, part, hw), hw, rx, barriers);
         let totals = match builder.join() {
             Ok(t) => t,
             Err(panic) => std::panic::resume_unwind(panic),

@@ -64,6 +64,13 @@ pub struct Report {
     pub sbuf_peak_bytes_per_partition: u64,
     /// Peak live PSUM banks.
     pub psum_peak_banks: u32,
+    /// Physical cores that ran the kernel (`lnc`; written when more than one).
+    #[serde(skip_serializing_if = "is_one")]
+    pub cores: u32,
+    /// Per physical core, its engines' activity (with more than one core; `engines` then
+    /// holds the totals: busy summed, active over all the cores' time).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub per_core: Vec<BTreeMap<String, EngineReport>>,
 }
 
 /// Build the report of a run.
@@ -82,35 +89,36 @@ pub fn report(program: &Program, hw: &Hardware, run: &RunResult) -> Report {
     for &q in &plan.queue {
         counts[q as usize] += 1;
     }
+    let per = super::queue::per_core(hw);
+    let cores = plan.queues / per;
     let mut engines = BTreeMap::new();
-    for (name, q) in [
-        ("tensor", TENSOR),
-        ("vector", VECTOR),
-        ("scalar", SCALAR),
-        ("gpsimd", GPSIMD),
-    ] {
-        let busy = s.queue_busy_ps[q as usize];
-        engines.insert(
-            name.to_string(),
-            EngineReport {
-                busy_ns: busy as f64 / 1000.0,
-                active_pct: pct(busy),
-                instructions: counts[q as usize],
-            },
+    let mut per_core = Vec::new();
+    for c in 0..cores {
+        let dma_busy = s.core_dma_busy_ps.get(c).copied().unwrap_or(s.dma_busy_ps);
+        let e = core_engines(
+            &counts[c * per..(c + 1) * per],
+            &s.queue_busy_ps[c * per..(c + 1) * per],
+            dma_busy,
+            pct,
         );
+        for (name, r) in &e {
+            let t: &mut EngineReport = engines.entry(name.clone()).or_insert(EngineReport {
+                busy_ns: 0.0,
+                active_pct: 0.0,
+                instructions: 0,
+            });
+            t.busy_ns += r.busy_ns;
+            t.active_pct += r.active_pct / cores as f64;
+            t.instructions += r.instructions;
+        }
+        per_core.push(e);
     }
-    let dma_instrs: u64 = counts[FIRST_DMA as usize..].iter().sum();
-    engines.insert(
-        "dma".to_string(),
-        EngineReport {
-            busy_ns: s.dma_busy_ps as f64 / 1000.0,
-            active_pct: pct(s.dma_busy_ps),
-            instructions: dma_instrs,
-        },
-    );
+    if cores == 1 {
+        per_core.clear();
+    }
     let flops = plan.flops;
     let secs = total_ns * 1e-9;
-    let share = hw.core_hbm_bytes_per_ns();
+    let share = hw.core_hbm_bytes_per_ns() * cores as f64;
     let bw = if total_ns > 0.0 {
         plan.hbm_bytes as f64 / total_ns
     } else {
@@ -131,7 +139,7 @@ pub fn report(program: &Program, hw: &Hardware, run: &RunResult) -> Report {
         flops,
         achieved_tflops: if secs > 0.0 { flops / secs / 1e12 } else { 0.0 },
         mfu: if s.total_ps > 0 {
-            plan.ideal_compute_ps / s.total_ps as f64
+            plan.ideal_compute_ps / cores as f64 / s.total_ps as f64
         } else {
             0.0
         },
@@ -143,7 +151,7 @@ pub fn report(program: &Program, hw: &Hardware, run: &RunResult) -> Report {
         } else {
             0.0
         },
-        bound: if plan.ideal_compute_ps >= ideal_mem_ps {
+        bound: if plan.ideal_compute_ps / cores as f64 >= ideal_mem_ps {
             "compute"
         } else {
             "memory"
@@ -152,7 +160,42 @@ pub fn report(program: &Program, hw: &Hardware, run: &RunResult) -> Report {
         sbuf_peak_bytes: run.usage.sbuf_peak_bytes,
         sbuf_peak_bytes_per_partition: run.usage.sbuf_peak_bytes_per_partition,
         psum_peak_banks: run.usage.psum_peak_banks,
+        cores: cores as u32,
+        per_core,
     }
+}
+
+/// One physical core's engines from its queues' instruction `counts` and busy times (compute
+/// queues first, then DMA) and its DMA busy time.
+fn core_engines(
+    counts: &[u64],
+    busy_ps: &[u64],
+    dma_busy_ps: u64,
+    pct: impl Fn(u64) -> f64,
+) -> BTreeMap<String, EngineReport> {
+    let mut engines = BTreeMap::new();
+    for (name, q) in [
+        ("tensor", TENSOR),
+        ("vector", VECTOR),
+        ("scalar", SCALAR),
+        ("gpsimd", GPSIMD),
+        ("dma", FIRST_DMA),
+    ] {
+        let (busy, instructions) = if q == FIRST_DMA {
+            (dma_busy_ps, counts[q as usize..].iter().sum())
+        } else {
+            (busy_ps[q as usize], counts[q as usize])
+        };
+        engines.insert(
+            name.to_string(),
+            EngineReport {
+                busy_ns: busy as f64 / 1000.0,
+                active_pct: pct(busy),
+                instructions,
+            },
+        );
+    }
+    engines
 }
 
 impl Report {
@@ -198,14 +241,22 @@ impl Report {
             summary.push(vec![Value::from(k), Value::from(v)]);
         }
         let mut engines = Table::new(["engine", "busy_ns", "active_pct", "instructions"]);
-        for name in ["tensor", "vector", "scalar", "gpsimd", "dma"] {
-            let e = &self.engines[name];
-            engines.push(vec![
-                Value::from(name),
-                Value::from(round(e.busy_ns, 3)),
-                Value::from(round(e.active_pct, 1)),
-                Value::from(e.instructions),
-            ]);
+        let names = ["tensor", "vector", "scalar", "gpsimd", "dma"];
+        let labels: Vec<String> = (0..self.per_core.len())
+            .map(|c| format!("core{c} "))
+            .collect();
+        let all = std::iter::once(("", &self.engines));
+        let cores = labels.iter().map(String::as_str).zip(&self.per_core);
+        for (label, map) in all.chain(cores) {
+            for name in names {
+                let e = &map[name];
+                engines.push(vec![
+                    Value::from(format!("{label}{name}")),
+                    Value::from(round(e.busy_ns, 3)),
+                    Value::from(round(e.active_pct, 1)),
+                    Value::from(e.instructions),
+                ]);
+            }
         }
         format!(
             "{}\n{}",
@@ -213,6 +264,10 @@ impl Report {
             engines.render(crate::report::Format::Table)
         )
     }
+}
+
+fn is_one(v: &u32) -> bool {
+    *v == 1
 }
 
 fn round(x: f64, digits: i32) -> f64 {

@@ -14,7 +14,7 @@ use crate::arch::Hardware;
 use std::sync::mpsc::Receiver;
 
 use super::plan::{Cost, INDEX, LOAD, Parts, Picos, Plan, WAR, cycles_to_ps};
-use super::queue::{FIRST_DMA, TENSOR};
+use super::queue::{FIRST_DMA, GPSIMD, TENSOR};
 
 /// Not yet known: the instruction has not run (or not finished).
 const UNKNOWN: Picos = Picos::MAX;
@@ -40,8 +40,24 @@ pub struct Schedule {
     pub queue_busy_ps: Vec<Picos>,
     /// Time during which at least one DMA transfer was moving data.
     pub dma_busy_ps: Picos,
+    /// Per physical core, the time during which one of its DMA transfers was moving data
+    /// (empty with one core: it is `dma_busy_ps`).
+    pub core_dma_busy_ps: Vec<Picos>,
     /// Time from the first start to the last result.
     pub total_ps: Picos,
+}
+
+/// The tensor engine of one physical core: its pipeline and throttle state.
+#[derive(Clone, Copy, Default)]
+struct Pe {
+    prev_load_end: Picos,
+    prev_mm_start: Picos,
+    prev_mm_end: Picos,
+    /// When each part of the PE array is free (tiled matmuls, background transposes).
+    cells: super::plan::PeOccupancy,
+    warm_start: Picos,
+    ran_before: bool,
+    busy_end: Picos,
 }
 
 /// A DMA transfer. Its rate changes only when its engine gains or loses a transfer or the
@@ -86,15 +102,17 @@ struct Sim<'a, S> {
     wait_next: Vec<u32>,
     /// Heads made ready by one producer: (instruction, queue).
     woken: Vec<(u32, u16)>,
-    // Tensor engine.
-    prev_load_end: Picos,
-    prev_mm_start: Picos,
-    prev_mm_end: Picos,
-    /// When each part of the PE array is free (tiled matmuls, background transposes).
-    pe_cells: super::plan::PeOccupancy,
-    warm_start: Picos,
-    ran_before: bool,
-    tensor_busy_end: Picos,
+    /// Tensor engine of each physical core.
+    pe: Vec<Pe>,
+    /// Queues of one physical core (queue `q` is local queue `q % per_core` of core
+    /// `q / per_core`).
+    per_core: usize,
+    /// `core_barrier` instructions, ascending: each sits in every core's GpSimd queue.
+    barriers: &'a [u32],
+    /// Per queue: its head is a barrier it has reached (waiting for the other cores).
+    arrived: Vec<bool>,
+    /// GpSimd queues at the pending barrier.
+    arrivals: u32,
     // DMA fluid model. Events are ordered by (time, sequence number); a transfer's start is an
     // event in `starts` (by queue), and the earliest completion under the current rates is the
     // one pending `check` (rates change at every event, so an earlier check is void once a new
@@ -107,6 +125,8 @@ struct Sim<'a, S> {
     active: Vec<Active>,
     /// Active transfers per DMA engine, kept as transfers start and finish.
     per_engine: Vec<u32>,
+    /// Active transfers per physical core (kept with more than one core).
+    per_core_active: Vec<u32>,
     /// Engines whose count changed since the last rates (their transfers' rates change).
     engine_changed: Vec<bool>,
     changed: Vec<u16>,
@@ -166,7 +186,13 @@ impl Source for Streamed {
 
 /// Simulate the plan on `hw`.
 pub fn simulate(plan: &Plan, hw: &Hardware) -> Schedule {
-    simulate_from_with(Whole(plan), hw)
+    simulate_from_with(Whole(plan), hw, &[])
+}
+
+/// [`simulate`] with the `core_barrier` instructions (ascending), where every physical core's
+/// GpSimd queue meets.
+pub fn simulate_with_barriers(plan: &Plan, hw: &Hardware, barriers: &[u32]) -> Schedule {
+    simulate_from_with(Whole(plan), hw, barriers)
 }
 
 /// Simulate a plan while it is being built: `plan` holds the queues (see [`Plan::streamed`]),
@@ -176,10 +202,11 @@ pub(crate) fn simulate_streamed(
     plan: Plan,
     hw: &Hardware,
     rx: Receiver<Parts>,
+    barriers: &[u32],
 ) -> (Plan, Schedule) {
     let n = plan.len();
     let mut src = Streamed { plan, rx };
-    let s = simulate_from_with(&mut src, hw);
+    let s = simulate_from_with(&mut src, hw, barriers);
     if n > 0 {
         src.ensure(n - 1);
     }
@@ -198,22 +225,36 @@ impl<S: Source> Source for &mut S {
     }
 }
 
-fn simulate_from_with<S: Source>(src: S, hw: &Hardware) -> Schedule {
+fn simulate_from_with<'a, S: Source>(src: S, hw: &'a Hardware, barriers: &'a [u32]) -> Schedule {
     let plan = src.plan();
     let n = plan.queue.len();
     let nq = plan.queues;
+    let per_core = super::queue::per_core(hw);
+    let cores = nq / per_core;
+    // A barrier is in core 0's GpSimd queue in the plan, and in every other core's here.
+    let extra = |c: usize| GPSIMD as usize + c * per_core;
     let mut count = vec![0u32; nq + 1];
     for &q in &plan.queue {
         count[q as usize + 1] += 1;
+    }
+    for c in 1..cores {
+        count[extra(c) + 1] += barriers.len() as u32;
     }
     for q in 0..nq {
         count[q + 1] += count[q];
     }
     let mut fill = count.clone();
-    let mut queue_instrs = super::pages::filled(n, 0u32);
+    let mut queue_instrs = super::pages::filled(n + barriers.len() * (cores - 1), 0u32);
+    let mut next_barrier = barriers.iter().peekable();
     for (i, &q) in plan.queue.iter().enumerate() {
         queue_instrs[fill[q as usize] as usize] = i as u32;
         fill[q as usize] += 1;
+        if next_barrier.next_if(|&&b| b as usize == i).is_some() {
+            for c in 1..cores {
+                queue_instrs[fill[extra(c)] as usize] = i as u32;
+                fill[extra(c)] += 1;
+            }
+        }
     }
     let mut sim = Sim {
         src,
@@ -227,6 +268,11 @@ fn simulate_from_with<S: Source>(src: S, hw: &Hardware) -> Schedule {
             visible_ps: super::pages::filled(n, UNKNOWN),
             queue_busy_ps: vec![0; nq],
             dma_busy_ps: 0,
+            core_dma_busy_ps: if cores > 1 {
+                vec![0; cores]
+            } else {
+                Vec::new()
+            },
             total_ps: 0,
         },
         queue_instrs,
@@ -242,13 +288,11 @@ fn simulate_from_with<S: Source>(src: S, hw: &Hardware) -> Schedule {
         waiting: vec![false; nq],
         wait_next: vec![NONE; nq],
         woken: Vec::new(),
-        prev_load_end: 0,
-        prev_mm_start: 0,
-        prev_mm_end: 0,
-        pe_cells: Default::default(),
-        warm_start: 0,
-        ran_before: false,
-        tensor_busy_end: 0,
+        pe: vec![Pe::default(); cores],
+        per_core,
+        barriers,
+        arrived: vec![false; nq],
+        arrivals: 0,
         starts: BinaryHeap::new(),
         pending: (0..nq)
             .map(|_| Active {
@@ -263,8 +307,9 @@ fn simulate_from_with<S: Source>(src: S, hw: &Hardware) -> Schedule {
             .collect(),
         check: None,
         active: Vec::new(),
-        per_engine: vec![0; hw.dma.engines as usize],
-        engine_changed: vec![false; hw.dma.engines as usize],
+        per_engine: vec![0; hw.dma.engines as usize * cores],
+        per_core_active: vec![0; if cores > 1 { cores } else { 0 }],
+        engine_changed: vec![false; hw.dma.engines as usize * cores],
         changed: Vec::new(),
         scale: 1.0,
         share_of: (0..=hw.dma.queues_per_engine)
@@ -272,7 +317,8 @@ fn simulate_from_with<S: Source>(src: S, hw: &Hardware) -> Schedule {
             .collect(),
         now: 0,
         seq: 0,
-        hbm_share: hw.core_hbm_bytes_per_ns(),
+        // The physical cores of a logical core contend for their shares of HBM together.
+        hbm_share: hw.core_hbm_bytes_per_ns() * cores as f64,
         ratio_max: 0.0,
     };
     sim.run();
@@ -333,6 +379,11 @@ impl<S: Source> Sim<'_, S> {
         if t > self.now {
             if !self.active.is_empty() {
                 self.s.dma_busy_ps += t - self.now;
+                for (c, &n) in self.per_core_active.iter().enumerate() {
+                    if n > 0 {
+                        self.s.core_dma_busy_ps[c] += t - self.now;
+                    }
+                }
             }
             self.now = t;
         }
@@ -343,6 +394,10 @@ impl<S: Source> Sim<'_, S> {
     fn count_change(&mut self, e: u16, d: i32) {
         let c = &mut self.per_engine[e as usize];
         *c = c.wrapping_add_signed(d);
+        if !self.per_core_active.is_empty() {
+            let c = &mut self.per_core_active[e as usize / self.hw.dma.engines as usize];
+            *c = c.wrapping_add_signed(d);
+        }
         if !self.engine_changed[e as usize] {
             self.engine_changed[e as usize] = true;
             self.changed.push(e);
@@ -528,10 +583,11 @@ impl<S: Source> Sim<'_, S> {
     fn ready(&self, i: usize) -> (Picos, Picos) {
         let (mut load, mut all) = (0, 0);
         let plan = self.src.plan();
-        let tensor = plan.queue[i] == TENSOR;
+        let q = plan.queue[i];
+        let tensor = q as usize % self.per_core == TENSOR as usize;
         for &d in plan.deps_of(i) {
             let p = (d & INDEX) as usize;
-            let t = if d & WAR != 0 || (tensor && plan.queue[p] == TENSOR) {
+            let t = if d & WAR != 0 || (tensor && plan.queue[p] == q) {
                 self.s.end_ps[p]
             } else {
                 self.s.visible_ps[p]
@@ -553,14 +609,21 @@ impl<S: Source> Sim<'_, S> {
                 if !self.deps_met(q, i) {
                     break;
                 }
-                if q >= FIRST_DMA as usize {
+                let local = q % self.per_core;
+                if local >= FIRST_DMA as usize {
                     if !self.in_flight[q] {
                         self.issue_dma(q, i);
                     }
                     break;
                 }
-                let waited = if q == TENSOR as usize {
-                    self.run_tensor(i)
+                if local == GPSIMD as usize && self.barriers.binary_search(&(i as u32)).is_ok() {
+                    if !self.arrive(q, i) {
+                        break;
+                    }
+                    continue;
+                }
+                let waited = if local == TENSOR as usize {
+                    self.run_tensor(q, i)
                 } else {
                     self.run_compute(q, i)
                 };
@@ -628,8 +691,50 @@ impl<S: Source> Sim<'_, S> {
         waited
     }
 
-    /// Run tensor-engine instruction `i`; the first queue whose head waited for it.
-    fn run_tensor(&mut self, i: usize) -> Option<u16> {
+    /// GpSimd queue `q` reaches barrier `i` (its dependencies met); when it is the last core's
+    /// to, the barrier runs at once on every core's GpSimd queue and they all go on past it
+    /// (true), else `q` waits (false).
+    fn arrive(&mut self, q: usize, i: usize) -> bool {
+        if !self.arrived[q] {
+            self.arrived[q] = true;
+            self.arrivals += 1;
+        }
+        if (self.arrivals as usize) < self.pe.len() {
+            return false;
+        }
+        let Cost::Compute {
+            busy_ps,
+            latency_ps,
+        } = self.src.plan().cost(i)
+        else {
+            unreachable!("a barrier runs on GpSimd")
+        };
+        let gpsimd: Vec<usize> = (0..self.pe.len())
+            .map(|c| GPSIMD as usize + c * self.per_core)
+            .collect();
+        let (_, ready) = self.ready(i);
+        let start = gpsimd.iter().fold(ready, |t, &g| t.max(self.queue_free[g]));
+        let end = start + busy_ps;
+        self.s.start_ps[i] = start;
+        self.s.end_ps[i] = end;
+        for &g in &gpsimd {
+            self.queue_free[g] = end;
+            self.s.queue_busy_ps[g] += busy_ps;
+            self.head[g] += 1;
+            self.arrived[g] = false;
+            if g != q {
+                self.enqueue(g as u16);
+            }
+        }
+        self.arrivals = 0;
+        if let Some(first) = self.set_visible(i, end + latency_ps) {
+            self.wake(first);
+        }
+        true
+    }
+
+    /// Run tensor-engine instruction `i` of queue `q`; the first queue whose head waited for it.
+    fn run_tensor(&mut self, q: usize, i: usize) -> Option<u16> {
         let Cost::Tensor {
             load_cycles,
             mm_cycles,
@@ -643,33 +748,35 @@ impl<S: Source> Sim<'_, S> {
         let pe = &self.hw.pe;
         let ps = |c: u64| cycles_to_ps(c, pe.clock_mhz);
         let (load_ready, ready) = self.ready(i);
+        let core = q / self.per_core;
+        let mut st = self.pe[core];
         let (start, load_end) = if load_cycles > 0 {
             // With fast weight load the next weights stream in while the current multiply runs
             // (two weight buffers): the load may begin once the previous multiply has started.
             let s = if pe.fast_weight_load {
-                load_ready.max(self.prev_load_end).max(self.prev_mm_start)
+                load_ready.max(st.prev_load_end).max(st.prev_mm_start)
             } else {
-                load_ready.max(self.prev_mm_end)
+                load_ready.max(st.prev_mm_end)
             };
             (s, s + ps(load_cycles))
         } else {
-            (UNKNOWN, self.prev_load_end)
+            (UNKNOWN, st.prev_load_end)
         };
         // In order, each once the parts of the array it occupies are free (all of it unless
         // tiled or in the background: then after the previous multiply).
         let mm_start = ready
             .max(load_end)
-            .max(self.prev_mm_start)
-            .max(self.pe_cells.free_at(cells));
+            .max(st.prev_mm_start)
+            .max(st.cells.free_at(cells));
         let th = &pe.throttle;
         let mut mm_ps = ps(mm_cycles);
         if th.enabled {
-            if !self.ran_before || mm_start.saturating_sub(self.prev_mm_end) >= th.idle_ns * 1000 {
-                self.warm_start = mm_start;
+            if !st.ran_before || mm_start.saturating_sub(st.prev_mm_end) >= th.idle_ns * 1000 {
+                st.warm_start = mm_start;
             }
             let ramp = (th.ramp_ns * 1000) as f64;
             let x = if ramp > 0.0 {
-                ((mm_start - self.warm_start) as f64 / ramp).min(1.0)
+                ((mm_start - st.warm_start) as f64 / ramp).min(1.0)
             } else {
                 1.0
             };
@@ -677,27 +784,28 @@ impl<S: Source> Sim<'_, S> {
             mm_ps = (mm_ps as f64 / speed).ceil() as Picos;
         }
         let end = mm_start + mm_ps;
-        self.ran_before = true;
+        st.ran_before = true;
         // The slice is the multiply; the weight load ran before it, possibly in the background.
         self.s.start_ps[i] = mm_start;
         self.s.end_ps[i] = end;
         let waited = self.set_visible(i, end + ps(latency_cycles));
-        self.prev_load_end = load_end;
-        self.prev_mm_start = mm_start;
-        self.prev_mm_end = self.prev_mm_end.max(end);
-        self.pe_cells.occupy(cells, end);
+        st.prev_load_end = load_end;
+        st.prev_mm_start = mm_start;
+        st.prev_mm_end = st.prev_mm_end.max(end);
+        st.cells.occupy(cells, end);
         // Busy is the union of the load and multiply intervals (a background load overlaps the
         // previous multiply; waiting for operands is not busy).
         if start != UNKNOWN {
-            self.add_tensor_busy(start, load_end);
+            self.add_tensor_busy(q, &mut st, start, load_end);
         }
-        self.add_tensor_busy(mm_start, end);
+        self.add_tensor_busy(q, &mut st, mm_start, end);
+        self.pe[core] = st;
         waited
     }
 
-    fn add_tensor_busy(&mut self, from: Picos, to: Picos) {
-        let from = from.max(self.tensor_busy_end);
-        self.s.queue_busy_ps[TENSOR as usize] += to.saturating_sub(from);
-        self.tensor_busy_end = self.tensor_busy_end.max(to);
+    fn add_tensor_busy(&mut self, q: usize, st: &mut Pe, from: Picos, to: Picos) {
+        let from = from.max(st.busy_end);
+        self.s.queue_busy_ps[q] += to.saturating_sub(from);
+        st.busy_end = st.busy_end.max(to);
     }
 }

@@ -10,7 +10,16 @@ use super::plan::Plan;
 use super::queue::{FIRST_DMA, GPSIMD, SCALAR, TENSOR, VECTOR};
 use super::sim::Schedule;
 
+/// The track of queue `q`: its engine (and queue), after its core with more than one.
 fn queue_name(q: u16, hw: &Hardware) -> String {
+    let per = super::queue::per_core(hw) as u16;
+    if hw.lnc > 1 {
+        return format!("core{} {}", q / per, local_name(q % per, hw));
+    }
+    local_name(q, hw)
+}
+
+fn local_name(q: u16, hw: &Hardware) -> String {
     match q {
         TENSOR => "tensor".into(),
         VECTOR => "vector".into(),
@@ -42,7 +51,7 @@ pub(crate) fn timeline(program: &Program, hw: &Hardware, plan: &Plan, s: &Schedu
     }
     events.push(json!({"name": "process_name", "ph": "M", "pid": 0, "args": {"name": format!("NeuronCore ({}) kernel {}", hw.name, program.name)}}));
     for (q, &u) in used.iter().enumerate() {
-        if u || q < FIRST_DMA as usize {
+        if u || q % super::queue::per_core(hw) < FIRST_DMA as usize {
             events.push(json!({"name": "thread_name", "ph": "M", "pid": 0, "tid": q, "args": {"name": queue_name(q as u16, hw)}}));
             events.push(json!({"name": "thread_sort_index", "ph": "M", "pid": 0, "tid": q, "args": {"sort_index": q}}));
         }

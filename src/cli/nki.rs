@@ -40,6 +40,10 @@ pub struct NkiArgs {
     /// The hardware the kernel runs on.
     #[command(flatten)]
     pub hw: HwArgs,
+    /// Run the kernel on N physical cores as one logical NeuronCore (LNC=2 on trn2 and trn3):
+    /// the kernel is recorded once per `nl.program_id`. The same as `--hw-set lnc=N`.
+    #[arg(long, value_name = "N")]
+    pub lnc: Option<u32>,
     /// A kernel argument: PARAM=file.npy (its shape and dtype come from the file's header).
     #[arg(long = "input", value_name = "PARAM=FILE", value_parser = name_path)]
     pub inputs: Vec<(String, PathBuf)>,
@@ -148,7 +152,11 @@ struct Arg {
 
 /// Record the kernel with the front end, run the trace, write the files, check, report.
 pub(crate) fn run(args: &NkiArgs) -> Result<NkiOutput> {
-    let hw = args.hw.load()?;
+    let mut set = args.hw.overrides_checked()?;
+    if let Some(n) = args.lnc {
+        set.push(("lnc".to_string(), n.to_string()));
+    }
+    let hw = super::hw::load_hardware(&args.hw.hw, &set)?;
     let (kernel_file, function) = split_target(&args.kernel, "the kernel")?;
     if args.output_dir.is_some() && args.no_data {
         return Err(Error::Input(
@@ -169,6 +177,7 @@ pub(crate) fn run(args: &NkiArgs) -> Result<NkiOutput> {
         "function": function,
         "hw": hw.name,
         "dma_engines": hw.dma.engines,
+        "lnc": hw.lnc,
         "sbuf_bytes_per_partition": hw.sbuf.bytes_per_partition,
         "psum_bytes_per_partition": hw.psum.bytes_per_partition,
         "args": given.iter().map(|a| json!({

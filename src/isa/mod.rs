@@ -30,7 +30,7 @@ pub(crate) type TileList<'a> = ArrayVec<&'a Tile, 4>;
 
 /// Newest version of the trace text format this build reads and writes (it reads every version
 /// from 1; the printer writes the oldest that holds the program, [`Program::version`]).
-pub(crate) const TRACE_VERSION: u32 = 2;
+pub(crate) const TRACE_VERSION: u32 = 3;
 
 /// Most free-dimension access-pattern dimensions a tile may have (NKI: up to 4-D).
 pub(crate) const MAX_AP_DIMS: usize = 4;
@@ -103,6 +103,9 @@ pub struct Buffer {
     pub init: Init,
     /// 1-based line of the declaration in the trace (0 when built in code).
     pub line: u32,
+    /// The physical core whose SBUF or PSUM holds it (format 3's `core=`; 0 for HBM, which the
+    /// cores share). Below the preset's `lnc`.
+    pub core: u8,
 }
 
 impl Buffer {
@@ -358,14 +361,21 @@ pub struct Program {
 }
 
 impl Program {
-    /// The oldest trace format version that holds it: 2 when an instruction uses a format-2
-    /// feature, else 1 (so programs of format 1 still print as format 1).
+    /// The oldest trace format version that holds it: 3 when a buffer sits on a core other
+    /// than 0, else the newest its instructions need (so programs of format 1 still print as
+    /// format 1).
     pub fn version(&self) -> u32 {
+        let cores = if self.buffers.iter().any(|b| b.core != 0) {
+            3
+        } else {
+            1
+        };
         self.instrs
             .iter()
             .map(|i| i.op.version())
             .max()
             .unwrap_or(1)
+            .max(cores)
     }
 
     /// The buffer behind an id.

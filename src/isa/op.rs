@@ -451,6 +451,12 @@ pub enum Op {
     /// Vector: `dst = exp(src - max_value)` (format 2; NKI's `nisa.exponential`, NeuronCore-v4).
     /// Boxed: its three tiles and a scalar would otherwise size every instruction.
     Exponential(Box<Exponential>),
+    /// GpSimd: the physical cores of a logical core wait for each other here (format 3; NKI's
+    /// `nki.lnc.core_barrier`), then go on; ordered with the accesses to `data` before and after.
+    CoreBarrier {
+        /// The shared HBM tile the cores synchronize on.
+        data: Tile,
+    },
 }
 
 /// An operation without its operands (one per [`Op`] variant): its trace opcode and the engines
@@ -489,6 +495,8 @@ pub enum OpKind {
     TensorTensorScan,
     /// [`Op::Exponential`].
     Exponential,
+    /// [`Op::CoreBarrier`].
+    CoreBarrier,
 }
 
 /// Vector (the default) or GpSimd.
@@ -518,6 +526,7 @@ impl OpKind {
             OpKind::Reciprocal => "reciprocal",
             OpKind::TensorTensorScan => "tensor_tensor_scan",
             OpKind::Exponential => "exponential",
+            OpKind::CoreBarrier => "core_barrier",
         }
     }
 
@@ -535,7 +544,7 @@ impl OpKind {
             | OpKind::Memset
             | OpKind::TensorTensorScan => VG,
             OpKind::TensorScalar | OpKind::TensorCopy => VSG,
-            OpKind::Iota | OpKind::AffineSelect => &[Engine::GpSimd],
+            OpKind::Iota | OpKind::AffineSelect | OpKind::CoreBarrier => &[Engine::GpSimd],
             OpKind::BnStats | OpKind::BnAggr | OpKind::Reciprocal | OpKind::Exponential => {
                 &[Engine::Vector]
             }
@@ -546,6 +555,7 @@ impl OpKind {
     pub const fn version(self) -> u32 {
         match self {
             OpKind::Reciprocal | OpKind::TensorTensorScan | OpKind::Exponential => 2,
+            OpKind::CoreBarrier => 3,
             _ => 1,
         }
     }
@@ -571,6 +581,7 @@ impl Op {
             Op::Reciprocal { .. } => OpKind::Reciprocal,
             Op::TensorTensorScan(_) => OpKind::TensorTensorScan,
             Op::Exponential(_) => OpKind::Exponential,
+            Op::CoreBarrier { .. } => OpKind::CoreBarrier,
         }
     }
 
@@ -592,7 +603,7 @@ impl Op {
             | Op::TensorReduce { engine, .. }
             | Op::TensorCopy { engine, .. }
             | Op::Memset { engine, .. } => *engine,
-            Op::Iota { .. } | Op::AffineSelect { .. } => Engine::GpSimd,
+            Op::Iota { .. } | Op::AffineSelect { .. } | Op::CoreBarrier { .. } => Engine::GpSimd,
             Op::BnStats { .. } | Op::BnAggr { .. } | Op::Reciprocal { .. } | Op::Exponential(_) => {
                 Engine::Vector
             }
@@ -708,6 +719,7 @@ impl Op {
             | Op::AffineSelect { src, .. }
             | Op::BnStats { src, .. }
             | Op::BnAggr { src, .. } => list(&[src]),
+            Op::CoreBarrier { data } => list(&[data]),
             Op::Memset { .. } | Op::Iota { .. } => TileList::new(),
         }
     }
@@ -745,7 +757,8 @@ impl Op {
             | Op::AffineSelect { dst, .. }
             | Op::BnStats { dst, .. }
             | Op::BnAggr { dst, .. }
-            | Op::Reciprocal { dst, .. } => list(&[dst]),
+            | Op::Reciprocal { dst, .. }
+            | Op::CoreBarrier { data: dst } => list(&[dst]),
         }
     }
 }

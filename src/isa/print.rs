@@ -28,7 +28,7 @@ impl Display for Printer<'_> {
         // The oldest version that holds the program, so format-1 programs stay readable by
         // format-1 readers; format 2 writes its new keys with their defaults too.
         let v2 = p.version() >= 2;
-        writeln!(f, "trnsim-trace {}", if v2 { 2 } else { 1 })?;
+        writeln!(f, "trnsim-trace {}", p.version())?;
         writeln!(f, "kernel {}", p.name)?;
         for b in &p.buffers {
             buffer(f, b)?;
@@ -55,15 +55,19 @@ fn buffer(f: &mut Formatter<'_>, b: &Buffer) -> fmt::Result {
         write!(f, "{sep}{d}")?;
     }
     match &b.init {
-        Init::Zeros => writeln!(f, "] zeros"),
-        Init::Input => writeln!(f, "] input"),
+        Init::Zeros => write!(f, "] zeros"),
+        Init::Input => write!(f, "] input"),
         Init::Normal { mean, std, seed } => {
-            writeln!(f, "] normal(mean={mean}, std={std}, seed={seed})")
+            write!(f, "] normal(mean={mean}, std={std}, seed={seed})")
         }
         Init::Uniform { low, high, seed } => {
-            writeln!(f, "] uniform(low={low}, high={high}, seed={seed})")
+            write!(f, "] uniform(low={low}, high={high}, seed={seed})")
         }
+    }?;
+    if b.core != 0 {
+        write!(f, " core={}", b.core)?;
     }
+    writeln!(f)
 }
 
 /// A tile in trace syntax (`name[0:128, 0:512]`), as reports and timelines show operands.
@@ -224,6 +228,7 @@ fn op(f: &mut Formatter<'_>, p: &Program, op: &Op, v2: bool) -> fmt::Result {
         Op::TensorCopy { engine, dst, src } => {
             write!(f, " engine={} dst={} src={}", engine.name(), t(dst), t(src))
         }
+        Op::CoreBarrier { data } => write!(f, " data={}", t(data)),
         Op::Memset { engine, dst, value } => {
             write!(f, " engine={} dst={} value={value}", engine.name(), t(dst))
         }

@@ -95,6 +95,7 @@ impl<'h> Builder<'h> {
             shape: shape.to_vec(),
             init,
             line: 0,
+            core: 0,
         });
         id
     }

@@ -11,12 +11,17 @@ class Recorder(object):
     def __init__(self, dma_engines=16):
         self.instrs = []        # (fmt with %s per block, tuple of blocks)
         self.v2 = False         # a trace-format-2 feature was used
+        self.v3 = False         # a core meeting point (format 3) was used
         self.hbm = []           # HBM blocks in creation order
         self.onchip = []        # SBUF/PSUM blocks in creation order
         self.pending = None     # the Deferred result not yet placed
         self.dma_engines = dma_engines
         self.tensors = 0
         self.mm_written = set()  # PSUM blocks a matmul has written (accumulate=None rule)
+        self.core = 0            # the program id (physical core) being recorded
+        self.lnc = 1             # program ids in all (LNC)
+        self.replay = None       # recording core > 0: core 0's kernel-made HBM blocks, in order
+        self.replay_k = 0
 
 
 R = [Recorder()]
@@ -29,10 +34,11 @@ def rec():
 class Block(object):
     """One allocation unit: an HBM tensor, or one block of an SBUF/PSUM tensor."""
 
-    __slots__ = ("mem", "dtype", "P", "F", "first", "last", "name", "phys", "tensor", "key")
+    __slots__ = ("mem", "dtype", "P", "F", "first", "last", "name", "phys", "tensor", "key", "core")
 
     def __init__(self, mem, dtype, P, F, tensor, key):
         self.mem, self.dtype, self.P, self.F = mem, dtype, P, F
+        self.core = R[0].core
         self.first = self.last = -1
         self.name = None
         self.phys = None
@@ -359,10 +365,20 @@ class Tensor(object):
                 row *= d
             self.row = row
             self.strides = strides(shape)
-            b = Block("hbm", self.dtype, shape[0], row, self, ())
-            b.name = name
-            self.blocks[()] = b
-            r.hbm.append(b)
+            if r.replay is not None:
+                # HBM is shared: program id c > 0 gets the tensor program 0 made at this point.
+                k = r.replay_k
+                r.replay_k += 1
+                b = r.replay[k] if k < len(r.replay) else None
+                if b is None or b.tensor.shape != shape or b.dtype != self.dtype:
+                    fail(construct, "program %d creates HBM tensor %d as %s %s, which program 0 did not "
+                         "(every program id makes the same HBM tensors)" % (r.core, k, list(shape), self.dtype))
+                self.blocks[()] = b
+            else:
+                b = Block("hbm", self.dtype, shape[0], row, self, ())
+                b.name = name
+                self.blocks[()] = b
+                r.hbm.append(b)
         else:
             if len(pd) > 1:
                 fail(construct, "more than one nl.par_dim")

@@ -107,6 +107,8 @@ def record(req):
     path = req["kernel_file"]
     KERNEL_FILE[0] = path
     core.R[0] = core.Recorder(int(req.get("dma_engines", 16)))
+    lnc = int(req.get("lnc", 1))
+    core.R[0].lnc = lnc
     if gc.get_freeze_count():
         # An earlier recording's objects (frozen below) are garbage now its recorder is gone.
         gc.unfreeze()
@@ -122,10 +124,7 @@ def record(req):
             # the end: no collections meanwhile.
             gc.disable()
             gc_off = True
-            ret = fn(**kwargs)
-            r = core.R[0]
-            if r.pending is not None:
-                r.pending.materialize()
+            ret = record_programs(fn, kwargs, lnc, base)
         except NkiError:
             raise
         except RecursionError as e:
@@ -144,6 +143,78 @@ def record(req):
             "inputs": [{"param": p.name, "buffer": p.blocks[()].name} for p in params],
             "outputs": [{"name": t.blocks[()].name, "buffer": t.blocks[()].name,
                          "shape": list(t.shape), "dtype": str(t.dtype)} for t in outs]}
+
+
+def record_programs(fn, kwargs, lnc, base):
+    """Record the kernel once per program id (physical core), each recording's on-chip tensors
+    its core's, HBM shared; then line the recordings up at their meeting points. Returns
+    program 0's result."""
+    r = core.R[0]
+    n_params = len(r.hbm)
+    seqs, ret = [], None
+    for pid in range(lnc):
+        r.core = pid
+        if pid > 0:
+            r.replay, r.replay_k = list(r.hbm[n_params:]), 0
+            r.instrs = []
+        got = fn(**kwargs)
+        if r.pending is not None:
+            r.pending.materialize()
+        seqs.append(r.instrs)
+        if pid == 0:
+            ret = got
+    r.replay = None
+    if lnc > 1 or any(fmt is None for fmt, _ in seqs[0]):
+        merge(r, seqs, base)
+    return ret
+
+
+def merge(r, seqs, base):
+    """One program from the recordings: each one's instructions up to a meeting point, then the
+    meeting (one core_barrier; a sendrecv as each core's DMA into the other's SBUF), and so on.
+    Program order puts every exchange between what comes before and after it on both cores."""
+    from .ops import dma
+    segs, marks = [], []
+    for seq in seqs:
+        cur, sg, mk = [], [], []
+        for ins in seq:
+            if ins[0] is None:
+                sg.append(cur)
+                mk.append(ins[1])
+                cur = []
+            else:
+                cur.append(ins)
+        sg.append(cur)
+        segs.append(sg)
+        marks.append(mk)
+    kinds = [[m[0] for m in mk] for mk in marks]
+    if any(k != kinds[0] for k in kinds):
+        raise NkiError("lnc", "the program ids meet at different points (program 0: %s; program %d: %s): "
+                       "every core must make the same nki.lnc calls in the same order"
+                       % (", ".join(kinds[0]) or "none", len(kinds) - 1, ", ".join(kinds[-1]) or "none"), (base, 1))
+    out = []
+    for k in range(len(kinds[0]) + 1):
+        for c in range(len(seqs)):
+            out.extend(segs[c][k])
+        if k == len(kinds[0]):
+            break
+        r.v3 = True
+        if kinds[0][k] == "barrier":
+            t = marks[0][k][1]
+            out.append(("core_barrier data=" + t.ftext, (t.block,)))
+            continue
+        for c in range(len(seqs)):
+            r.instrs, r.core = [], c
+            dma(marks[1 - c][k][2], marks[c][k][1], "nki.lnc.sendrecv")
+            out.extend(r.instrs)
+    r.instrs = out
+    for b in r.hbm + r.onchip:
+        b.first = b.last = -1
+    for i, (_, blocks) in enumerate(out):
+        for b in blocks:
+            if b.first < 0:
+                b.first = i
+            b.last = i
 
 
 def bind_args(fn, args, base):

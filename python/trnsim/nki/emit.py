@@ -48,15 +48,24 @@ def unique(base, taken):
 def write_trace(req, kernel, params, outs):
     r = core.R[0]
     name_hbm(params, outs)
-    phys = allocate(r.onchip, len(r.instrs), int(req.get("sbuf_bytes_per_partition", 196608)),
-                    int(req.get("psum_bytes_per_partition", 16384)), req.get("hw", "the chip"))
-    lines = ["trnsim-trace %d" % (2 if r.v2 else 1), "kernel %s" % clean(kernel)]
+    # Each physical core has its own SBUF and PSUM: allocated apart, core c's names suffixed.
+    phys = []
+    for c in range(r.lnc):
+        mine = allocate([b for b in r.onchip if b.core == c], len(r.instrs),
+                        int(req.get("sbuf_bytes_per_partition", 196608)),
+                        int(req.get("psum_bytes_per_partition", 16384)), req.get("hw", "the chip"))
+        for p in mine:
+            if c > 0:
+                p[0] = "%s_c%d" % (p[0], c)
+            phys.append((p, c))
+    version = 3 if (r.lnc > 1 or r.v3) else (2 if r.v2 else 1)
+    lines = ["trnsim-trace %d" % version, "kernel %s" % clean(kernel)]
     inits = dict((id(p), "input") for p in params)
     for b in r.hbm:
         lines.append("buffer %s hbm %s [%s] %s" % (b.name, b.dtype, ", ".join(map(str, b.tensor.shape)),
                                                    inits.get(id(b.tensor), "zeros")))
-    for name, P, F, dt, mem in phys:
-        lines.append("buffer %s %s %s [%d, %d] zeros" % (name, mem, dt, P, F))
+    for (name, P, F, dt, mem), c in phys:
+        lines.append("buffer %s %s %s [%d, %d] zeros%s" % (name, mem, dt, P, F, " core=%d" % c if c else ""))
     for b in r.onchip:
         if b.phys is not None:
             b.name = b.phys[0]

@@ -121,11 +121,54 @@ sequential_range = static_range = affine_range
 
 
 def program_id(axis=0):
-    return 0
+    """The physical core (LNC program id) being recorded: the driver records the kernel once per id."""
+    if axis != 0:
+        fail("nl.program_id", "a launch grid has one axis (LNC); found axis %r" % (axis,))
+    return R[0].core
 
 
 def num_programs(axes=None):
-    return 1
+    if axes not in (None, 0):
+        fail("nl.num_programs", "a launch grid has one axis (LNC); found axes %r" % (axes,))
+    return R[0].lnc
+
+
+def _sync(marker):
+    """A point where the program ids meet: the driver lines up the k-th of every id."""
+    r = rec()
+    if r.pending is not None:
+        r.pending.materialize()
+    r.instrs.append((None, marker))
+
+
+def sendrecv(src, dst, send_to_rank, recv_from_rank, dma_engine=None, name=None, priority=None, **kw):
+    """nki.lnc.sendrecv: this core's src goes to the peer's dst while the peer's src comes into
+    this core's dst (a DMA from one core's SBUF into the other's)."""
+    c = "nki.lnc.sendrecv"
+    r = rec()
+    if r.lnc != 2:
+        fail(c, "needs LNC=2 (trnsim nki --lnc 2, on trn2 or trn3)")
+    peer = 1 - r.core
+    for what, rank in (("send_to_rank", send_to_rank), ("recv_from_rank", recv_from_rank)):
+        if rank != peer:
+            fail(c, "%s must be the other core, %d, on core %d; found %r" % (what, peer, r.core, rank))
+    s, d = tile_of(src, c), tile_of(dst, c)
+    if s.mem != "sbuf" or d.mem != "sbuf":
+        fail(c, "src and dst are SBUF tiles")
+    if (s.np, s.free_size) != (d.np, d.free_size):
+        fail(c, "src is [%d, %d] but dst is [%d, %d]" % (s.np, s.free_size, d.np, d.free_size))
+    _sync(("sendrecv", s, d))
+
+
+def core_barrier(data, cores=(0, 1), engine=None, name=None, **kw):
+    """nki.lnc.core_barrier: both cores wait here, ordered with the accesses to `data` (HBM)."""
+    c = "nki.lnc.core_barrier"
+    if tuple(cores) != (0, 1):
+        fail(c, "only cores=(0, 1) is supported; found %r" % (cores,))
+    t = tile_of(data, c)
+    if t.mem != "hbm":
+        fail(c, "data is a tensor in shared HBM")
+    _sync(("barrier", t, None))
 
 
 def device_print(*a, **k):

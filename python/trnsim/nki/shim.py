@@ -145,8 +145,10 @@ def install():
         comp = module(root + ".compiler", "ncc", {
             "skip_middle_end_transformations": noop_decorator, "enable_stack_allocator": noop_decorator,
             "force_auto_alloc": noop_decorator})
-        top = dict(deco, language=l, isa=i, typing=t, compiler=comp)
+        lnc = module(root + ".lnc", "nki.lnc", {"sendrecv": lang.sendrecv, "core_barrier": lang.core_barrier})
+        top = dict(deco, language=l, isa=i, typing=t, compiler=comp, lnc=lnc)
         mods[root] = module(root, "nki", top)
+        mods[root + ".lnc"] = lnc
         mods[root + ".language"], mods[root + ".isa"] = l, i
         mods[root + ".typing"], mods[root + ".compiler"] = t, comp
     mods["neuronxcc"] = module("neuronxcc", "neuronxcc", {"nki": mods["neuronxcc.nki"]})

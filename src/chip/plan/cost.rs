@@ -106,7 +106,7 @@ impl PeCells {
 
 /// When each part of the PE array is next free ([`PeCells`]): an instruction starts once every
 /// part it occupies is free.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct PeOccupancy {
     free_ps: [Picos; 17],
 }
@@ -170,6 +170,10 @@ pub(super) struct QueueCosts {
     dma_latency_ps: Picos,
     /// DMA queues per engine (queue `FIRST_DMA + e * per + k` is queue `k` of engine `e`).
     dma_queues_per_engine: u16,
+    /// Queues of one physical core, and its DMA engines (core `c`'s queues and engines follow
+    /// core `c - 1`'s).
+    per_core: u16,
+    dma_engines: u16,
 }
 
 impl QueueCosts {
@@ -181,6 +185,8 @@ impl QueueCosts {
             tensor_latency_cycles: hw.pe.fill_drain_cycles as u64,
             dma_latency_ps: hw.dma.fixed_latency_ns * 1000,
             dma_queues_per_engine: hw.dma.queues_per_engine as u16,
+            per_core: crate::chip::queue::per_core(hw) as u16,
+            dma_engines: hw.dma.engines as u16,
         }
     }
 
@@ -188,6 +194,7 @@ impl QueueCosts {
     pub(super) fn unpack(&self, q: u16, p: PackedCost) -> Cost {
         let PackedCost(a, b) = p;
         let qc = self;
+        let (core, q) = (q / qc.per_core, q % qc.per_core);
         if q == TENSOR {
             Cost::Tensor {
                 load_cycles: a,
@@ -203,7 +210,7 @@ impl QueueCosts {
             }
         } else {
             Cost::Dma {
-                engine: (q - FIRST_DMA) / qc.dma_queues_per_engine,
+                engine: core * qc.dma_engines + (q - FIRST_DMA) / qc.dma_queues_per_engine,
                 work_bytes: f64::from_bits(a),
                 hbm_bytes: b,
                 latency_ps: qc.dma_latency_ps,
@@ -271,7 +278,8 @@ pub(super) fn instr_cost(
         | Op::Iota { .. }
         | Op::AffineSelect { .. }
         | Op::BnStats { .. }
-        | Op::BnAggr { .. } => compute_cost(info, k, op, rw, prev_dep),
+        | Op::BnAggr { .. }
+        | Op::CoreBarrier { .. } => compute_cost(info, k, op, rw, prev_dep),
     }
 }
 
@@ -498,6 +506,9 @@ fn compute_cycles(
             .max(min)
         }
         Op::Iota { .. } | Op::AffineSelect { .. } => c.gpsimd_fixed_cycles as f64 + n,
+        // assumption: a barrier's semaphore update and wait take one shortest instruction on
+        // its engine (no source gives the cost); the waiting for the other core is simulated.
+        Op::CoreBarrier { .. } => min,
         Op::DmaCopy { .. } | Op::Matmul { .. } | Op::MatmulTile(_) | Op::TransposeBg { .. } => {
             unreachable!("DMA and tensor ops have costs of their own")
         }

@@ -18,7 +18,7 @@ mod index;
 use arrayvec::ArrayVec;
 
 use super::check::Liveness;
-pub(crate) use super::queue::{queue_of, queues};
+pub(crate) use super::queue::{core_of, queue_on, queues};
 use crate::arch::Hardware;
 use crate::isa::{Memory, Op, Program, Tile};
 use crate::numerics::DType;
@@ -252,7 +252,7 @@ impl<'a> Builder<'a> {
         for (k, ins) in program.instrs[first..first + len].iter().enumerate() {
             let q = match queues {
                 Some(qs) => qs[k],
-                None => queue_of(&ins.op, self.hw),
+                None => queue_on(&ins.op, self.hw, core_of(program, &ins.op)),
             };
             self.step(first + k, &ins.op, q, &mut out);
         }

@@ -35,6 +35,8 @@ impl<'t> Parser<'t> {
         let shape = c.shape(memory)?;
         c.skip_ws();
         let init = c.init()?;
+        c.skip_ws();
+        let core = self.buffer_core(c, memory)?;
         c.expect_end("the buffer declaration")?;
         let id = u32::try_from(self.program.buffers.len())
             .map_err(|_| fail(name_at, "too many buffers".to_string()))?;
@@ -46,8 +48,24 @@ impl<'t> Parser<'t> {
             shape,
             init,
             line: self.line,
+            core,
         });
         Ok(())
+    }
+
+    /// The optional `core=N` of an SBUF or PSUM buffer (format 3): the physical core that holds it.
+    fn buffer_core(&self, c: &mut Cur<'t>, memory: Memory) -> LResult<u8> {
+        let at = c.pos;
+        if !c.s[c.pos..].starts_with("core=") {
+            return Ok(0);
+        }
+        self.needs(3, at, "a buffer's 'core='")?;
+        if memory == Memory::Hbm {
+            let msg = "an HBM buffer is shared by the cores: 'core=' is for sbuf and psum buffers";
+            return Err(fail(at, msg.to_string()));
+        }
+        c.pos += "core=".len();
+        c.uint_token::<u8>("a core index")
     }
 }
 

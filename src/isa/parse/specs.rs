@@ -38,7 +38,7 @@ macro_rules! opt {
 }
 
 /// Every opcode, in the order error messages list them.
-pub(super) const SPECS: [Spec; 16] = [
+pub(super) const SPECS: [Spec; 17] = [
     Spec {
         kind: OpKind::DmaCopy,
         keys: &[
@@ -352,6 +352,15 @@ pub(super) const SPECS: [Spec; 16] = [
             })))
         },
     },
+    Spec {
+        kind: OpKind::CoreBarrier,
+        keys: &[("data", Kind::Tile)],
+        build: |s| {
+            Ok(Op::CoreBarrier {
+                data: req!(s, 0, Tile),
+            })
+        },
+    },
 ];
 
 /// The row of each opcode in [`SPECS`]. The match is exhaustive, so a new [`OpKind`] does not
@@ -374,6 +383,7 @@ const fn row(kind: OpKind) -> usize {
         OpKind::Reciprocal => 13,
         OpKind::TensorTensorScan => 14,
         OpKind::Exponential => 15,
+        OpKind::CoreBarrier => 16,
     }
 }
 

@@ -29,9 +29,11 @@ class Result(object):
         return [l for l in out if mem is None or l.split()[2] == mem]
 
 
-def run_source(src, args, function=None, sbuf=196608, psum=16384, engines=16, header=OLD, path=None):
+def run_source(src, args, function=None, sbuf=196608, psum=16384, engines=16, header=OLD, path=None,
+               rotation=False):
     """Record kernel source `src` (dedented, headed by the imports) with `args`
-    ([(name, shape, dtype)]). Returns a Result."""
+    ([(name, shape, dtype)]). Returns a Result. SBUF address rotation is off unless asked for,
+    so the buffers tests name are the compact allocation's."""
     d = tempfile.mkdtemp(prefix="trnsim-fe-test-")
     try:
         kp = path or os.path.join(d, "k.py")
@@ -41,7 +43,7 @@ def run_source(src, args, function=None, sbuf=196608, psum=16384, engines=16, he
         tp = os.path.join(d, "k.trace")
         req = {"mode": "record", "kernel_file": kp, "function": function, "hw": "trn2",
                "dma_engines": engines, "sbuf_bytes_per_partition": sbuf,
-               "psum_bytes_per_partition": psum, "trace_path": tp,
+               "psum_bytes_per_partition": psum, "trace_path": tp, "address_rotation": rotation,
                "args": [{"name": n, "shape": list(s), "dtype": t} for n, s, t in args]}
         p = subprocess.run([sys.executable, "-c", DRIVER, PY_ROOT], input=json.dumps(req),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)

@@ -49,6 +49,22 @@ class Alloc(unittest.TestCase):
         # iteration 2: t takes sb0 (freed at the exp, before sb1 at the store), u takes sb1
         self.assertEqual(acts[1], "activation func=exp dst=sb1[0:128, 0:512] src=sb0[0:128, 0:512] scale=1 bias=0")
 
+    def test_rotation_gives_each_iteration_new_buffers_while_the_sbuf_allows(self):
+        # With rotation the eight iterations' 16 tiles (1 KiB per partition each) all fit the
+        # 192 KiB, so no tile reuses a buffer another freed: no write waits for an old read.
+        r = run_source(STREAM, [("a", (1024, 512), "bfloat16")], engines=1, rotation=True)
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertEqual(len(r.buffers("sbuf")), 16)
+        acts = r.lines("activation")
+        self.assertEqual(acts[1], "activation func=exp dst=sb3[0:128, 0:512] src=sb2[0:128, 0:512] scale=1 bias=0")
+
+    def test_rotation_shrinks_to_what_fits(self):
+        # 4 KiB of SBUF per partition: room for the two live tiles and two more; the budget
+        # search keeps every tile within it (the compact allocation needs 2 KiB).
+        r = run_source(STREAM, [("a", (1024, 512), "bfloat16")], engines=1, sbuf=4096, rotation=True)
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertEqual(len(r.buffers("sbuf")), 4)
+
     def test_oversized_logical_tensor_fits_by_liveness(self):
         # 12 * 32 * 5 blocks of 4 KiB per partition = 7.5 MiB logical; one block live at a time
         r = run_source(BLOCKS, [("a", (128, 1024), "float32")], engines=1)

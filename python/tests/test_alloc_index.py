@@ -8,8 +8,11 @@ from trnsim.nki.dtypes import F32, BF16
 from trnsim.nki.errors import NkiError
 
 
-def scan_allocate(blocks, sbuf_bytes, psum_bytes):
-    """The allocation by a scan of the free list in order of freeing (the reference)."""
+def scan_allocate(blocks, sbuf_bytes, psum_bytes, psum_budget=None):
+    """The allocation by a scan of the free list in order of freeing (the reference), with
+    PSUM banks rotating while `psum_budget` (default: all of PSUM) allows; returns (the
+    buffer of each block, whether PSUM overflowed)."""
+    psum_budget = psum_bytes if psum_budget is None else psum_budget
     row_bytes, bank = alloc.row_bytes, psum_bytes // alloc.PSUM_BANKS
     starts, ends = {}, {}
     for b in blocks:
@@ -25,7 +28,7 @@ def scan_allocate(blocks, sbuf_bytes, psum_bytes):
             fl = free[b.mem]
             pick = None
             fits = [j for j, f in enumerate(fl) if f[3] == b.dtype and f[1] >= b.P and f[2] >= b.F]
-            rotate = b.mem == "psum" and used["psum"] + row_bytes(b.F, b.dtype, "psum", bank) <= psum_bytes
+            rotate = b.mem == "psum" and used["psum"] + row_bytes(b.F, b.dtype, "psum", bank) <= psum_budget
             if rotate:
                 fits = []
             if fits:
@@ -45,7 +48,24 @@ def scan_allocate(blocks, sbuf_bytes, psum_bytes):
             b.phys = pick
         for b in ends.get(i, ()):
             free[b.mem].append(b.phys)
-    return out
+    return out, used["psum"] > psum_bytes
+
+
+def scan_with_budget_search(blocks, sbuf_bytes, psum_bytes):
+    """The reference with the allocator's PSUM budget search: all of PSUM if that fits, else a
+    bisection over whole banks for a budget that fits (none as the last resort)."""
+    out, over = scan_allocate(blocks, sbuf_bytes, psum_bytes)
+    if not over:
+        return out
+    bank = psum_bytes // alloc.PSUM_BANKS
+    lo, hi = 0, alloc.PSUM_BANKS
+    while lo + 1 < hi:
+        mid = (lo + hi) // 2
+        if scan_allocate(blocks, sbuf_bytes, psum_bytes, mid * bank)[1]:
+            hi = mid
+        else:
+            lo = mid
+    return scan_allocate(blocks, sbuf_bytes, psum_bytes, lo * bank)[0]
 
 
 class FakeBlock(object):
@@ -77,11 +97,11 @@ class IndexedAllocation(unittest.TestCase):
         rng = random.Random(7)
         for case in range(200):
             blocks = random_blocks(rng, rng.randrange(1, 120))
-            want = scan_allocate(blocks, 1 << 30, 16384)
+            want = scan_with_budget_search(blocks, 1 << 30, 16384)
             for b in blocks:
                 b.phys = None
             try:
-                alloc.allocate(blocks, 500, 1 << 30, 16384, "test")
+                alloc.allocate(blocks, 500, 1 << 30, 16384, "test", rotation=False)
             except NkiError:
                 pass  # PSUM over capacity: reported after every block is placed
             got = dict((id(b), b.phys[0]) for b in blocks)

@@ -73,6 +73,11 @@ pub struct NkiArgs {
     /// own order, each engine strictly in it.
     #[arg(long, value_enum, default_value_t = Order::Compiler)]
     pub order: Order,
+    /// Allocate as NKI's `CompileConfig(address_rotation=DISABLE)`: a tensor takes the SBUF
+    /// buffer just freed rather than spare memory, so a loop's next writes wait for this
+    /// iteration's reads (PSUM banks still rotate).
+    #[arg(long)]
+    pub no_address_rotation: bool,
     /// The compiler order's lookahead: an engine takes an instruction at most this many places
     /// after the earliest one not yet issued (default: the fitted 160, docs/validation.md).
     #[arg(long, value_name = "INSTRS")]
@@ -184,6 +189,7 @@ pub(crate) fn run(args: &NkiArgs) -> Result<NkiOutput> {
             "name": a.param, "shape": a.header.shape, "dtype": a.dtype.name(),
         })).collect::<Vec<_>>(),
         "trace_path": absolute(&trace_path)?,
+        "address_rotation": !args.no_address_rotation,
     });
     let recorded: Recorded = parse_response(&front_end(args, &request)?)?;
     let program = super::run::load_trace(&trace_path)?;

@@ -17,16 +17,18 @@ from .errors import NkiError
 PSUM_BANKS = 8
 
 
-def allocate(blocks, n_instrs, sbuf_bytes, psum_bytes, hw):
+def allocate(blocks, n_instrs, sbuf_bytes, psum_bytes, hw, rotation=True):
     """Assign `block.phys` = [name, P, F, dtype, mem] lists; returns the physical buffers in
     order of first use. Raises NkiError when a memory overflows even without rotation.
 
     Each memory's rotation budget is the largest (SBUF to 1 KiB per partition, PSUM to a bank)
     with which every tensor still fits: rotating greedily can fill the memory with one dtype's
     buffers that a later tensor of another dtype cannot use. The memories are allocated
-    independently, so each budget is searched with the other memory's at its full size."""
+    independently, so each budget is searched with the other memory's at its full size.
+    `rotation` False (CompileConfig(address_rotation=DISABLE), `trnsim nki
+    --no-address-rotation`) keeps only the PSUM banks' rotation."""
     bank = psum_bytes // PSUM_BANKS
-    budget = {"sbuf": sbuf_bytes, "psum": psum_bytes}
+    budget = {"sbuf": sbuf_bytes if rotation else 0, "psum": psum_bytes}
     unit = {"sbuf": 1024, "psum": bank}
     phys, over = _assign(blocks, sbuf_bytes, psum_bytes, budget)
     for mem in ("sbuf", "psum"):

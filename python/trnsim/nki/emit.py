@@ -53,7 +53,8 @@ def write_trace(req, kernel, params, outs):
     for c in range(r.lnc):
         mine = allocate([b for b in r.onchip if b.core == c], len(r.instrs),
                         int(req.get("sbuf_bytes_per_partition", 196608)),
-                        int(req.get("psum_bytes_per_partition", 16384)), req.get("hw", "the chip"))
+                        int(req.get("psum_bytes_per_partition", 16384)), req.get("hw", "the chip"),
+                        rotation=req.get("address_rotation", True))
         for p in mine:
             if c > 0:
                 p[0] = "%s_c%d" % (p[0], c)

@@ -26,7 +26,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use super::plan::{Cost, INDEX, Picos, Plan, WAR, cycles_to_ps};
-use super::queue::FIRST_DMA;
+use super::queue::{FIRST_DMA, per_core};
 use crate::arch::Hardware;
 use crate::isa::Program;
 
@@ -142,13 +142,17 @@ pub fn reorder(program: &Program, order: &[u32]) -> Program {
     }
 }
 
-/// The resource a queue runs on: each compute engine, and each DMA engine for all its queues.
+/// The resource a queue runs on: each compute engine, and each DMA engine for all its queues,
+/// of each physical core.
 fn resource(q: u16, hw: &Hardware) -> usize {
-    if q < FIRST_DMA {
-        q as usize
+    let per_core = per_core(hw);
+    let (core, local) = (q as usize / per_core, (q as usize % per_core) as u16);
+    let local = if local < FIRST_DMA {
+        local as usize
     } else {
-        FIRST_DMA as usize + ((q - FIRST_DMA) as u32 / hw.dma.queues_per_engine) as usize
-    }
+        FIRST_DMA as usize + ((local - FIRST_DMA) as u32 / hw.dma.queues_per_engine) as usize
+    };
+    core * (FIRST_DMA as usize + hw.dma.engines as usize) + local
 }
 
 /// (end, visible) of an instruction started at `start_ps`, at full rate.

@@ -261,3 +261,53 @@ fn dependencies_follow_regions_not_names() {
     assert_eq!(deps(2), vec![0]);
     assert_eq!(deps(3), vec![1, 2]);
 }
+
+/// A warm PE array, then a pause the last matmul waits for: three dependent Vector copies of
+/// 64, `pause_elems` and 64 fp32 elements per partition (one per cycle at 0.96 GHz on trn2).
+fn throttle_trace(pause_elems: usize) -> Program {
+    let mut text = String::from(
+        "trnsim-trace 1\nkernel warm\nbuffer w sbuf bf16 [128, 128] zeros\n\
+         buffer x sbuf bf16 [128, 512] zeros\nbuffer acc psum fp32 [128, 512] zeros\n\
+         buffer s sbuf fp32 [128, 4096] zeros\nbuffer t sbuf fp32 [128, 4096] zeros\n",
+    );
+    let mm = "matmul dst=acc[0:128, 0:512] stationary=w[0:128, 0:128] moving=x[0:128, 0:512] accumulate=false\n";
+    for _ in 0..40 {
+        text.push_str(mm);
+    }
+    text.push_str("tensor_copy engine=vector dst=s[0:128, 0:64] src=acc[0:128, 0:64]\n");
+    text.push_str(&format!(
+        "tensor_copy engine=vector dst=t[0:128, 0:{pause_elems}] src=s[0:128, 0:{pause_elems}]\n"
+    ));
+    text.push_str("tensor_copy engine=vector dst=x[0:128, 0:64] src=t[0:128, 0:64]\n");
+    text.push_str(mm);
+    trnsim::isa::parse::parse(&text, "warm.trace").unwrap()
+}
+
+/// Neuron Explorer: once warm, the throttle re-engages when the PE array was busy under 50 % of
+/// the last ~3 us; an idle gap shorter than the window does not matter by itself.
+#[test]
+fn the_throttle_re_engages_when_a_window_is_under_half_busy() {
+    let h = hw("");
+    let full = ps(512, 2400);
+    let last = |pause: usize| {
+        let r = run(&throttle_trace(pause), &h);
+        let i = r.schedule.end_ps.len() - 1;
+        let gap = r.schedule.start_ps[i] - r.schedule.end_ps[39];
+        (r.schedule.end_ps[i] - r.schedule.start_ps[i], gap)
+    };
+    // A short pause (under half of the 3 us window idle): still warm, full speed.
+    let (d, gap) = last(64);
+    assert!(gap < 1_500_000, "gap {gap}");
+    assert_eq!(d, full);
+    // A pause of about 2.7 us (under the 3 us idle gap of the old rule, but the window was
+    // busy a tenth of the time): the multiply restarts at half speed.
+    let (d, gap) = last(1400);
+    assert!(gap > 1_500_000 && gap < 3_000_000, "gap {gap}");
+    let half = (full as f64 / h.pe.throttle.start_fraction).ceil() as u64;
+    assert_eq!(d, half);
+    // Without the utilization rule (reengage_below = 0) the same pause keeps full speed.
+    let old = hw("pe.throttle.reengage_below=0");
+    let r = run(&throttle_trace(1400), &old);
+    let i = r.schedule.end_ps.len() - 1;
+    assert_eq!(r.schedule.end_ps[i] - r.schedule.start_ps[i], full);
+}

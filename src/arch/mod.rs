@@ -116,8 +116,23 @@ pub struct ThrottleConfig {
     pub start_fraction: f64,
     /// Time to ramp linearly to full speed.
     pub ramp_ns: u64,
-    /// Idle time after which the engine starts slow again.
+    /// The window over which utilization is measured: once warm, the throttle re-engages when
+    /// the PE array was busy less than `reengage_below` of the last `idle_ns` (an idle gap
+    /// that long always does).
     pub idle_ns: u64,
+    /// The utilization under which the throttle re-engages (Neuron Explorer: 50 %); 0 when
+    /// absent: only a whole idle window re-engages it.
+    #[serde(default)]
+    pub reengage_below: f64,
+    /// Sustained-compute (TDP) limit: the largest PE utilization sustained over `idle_ns`;
+    /// a multiply started when the last window was busier runs at this fraction of full
+    /// speed. 1 when absent: no source gives a number.
+    #[serde(default = "full")]
+    pub tdp_max_utilization: f64,
+}
+
+fn full() -> f64 {
+    1.0
 }
 
 /// A Vector, Scalar or GpSimd engine.
@@ -243,6 +258,10 @@ pub struct ChipConfig {
     /// The largest logical NeuronCore degree the generation supports (1: no LNC=2).
     #[serde(default = "one")]
     pub lnc_max: u32,
+    /// Host-side cost of launching a kernel (the runtime's submit and completion), reported
+    /// apart from the device time; 0 when absent.
+    #[serde(default)]
+    pub launch_overhead_ns: u64,
     /// HBM capacity.
     pub hbm_bytes: u64,
     /// HBM bandwidth of the chip.
@@ -508,6 +527,18 @@ impl Hardware {
             ),
             ("pe.throttle.ramp_ns", pe.throttle.ramp_ns as f64, 0.0, 1e9),
             ("pe.throttle.idle_ns", pe.throttle.idle_ns as f64, 0.0, 1e12),
+            (
+                "pe.throttle.reengage_below",
+                pe.throttle.reengage_below,
+                0.0,
+                1.0,
+            ),
+            (
+                "pe.throttle.tdp_max_utilization",
+                pe.throttle.tdp_max_utilization,
+                0.01,
+                1.0,
+            ),
         ] {
             range(field, v, lo, hi)?;
         }

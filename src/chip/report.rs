@@ -32,8 +32,11 @@ pub struct Report {
     pub hardware: String,
     /// Instructions in the trace.
     pub instructions: u64,
-    /// Kernel time.
+    /// Kernel time on the device.
     pub time_ns: f64,
+    /// What launching the kernel adds on the host side (the preset's `chip.launch_overhead_ns`),
+    /// apart from `time_ns`: a benchmark's end-to-end latency is about their sum.
+    pub launch_overhead_ns: f64,
     /// Kernel time in tensor-engine cycles.
     pub cycles: u64,
     /// Per engine: `tensor`, `vector`, `scalar`, `gpsimd`, `dma` (any DMA transfer moving data).
@@ -130,6 +133,7 @@ pub fn report(program: &Program, hw: &Hardware, run: &RunResult) -> Report {
         hardware: hw.name.clone(),
         instructions: plan.queue.len() as u64,
         time_ns: total_ns,
+        launch_overhead_ns: hw.chip.launch_overhead_ns as f64,
         cycles: (s.total_ps as u128 * hw.pe.clock_mhz as u128 / 1_000_000) as u64,
         engines,
         dma_queues_used: counts[FIRST_DMA as usize..]
@@ -205,6 +209,13 @@ impl Report {
             .with_title(format!("kernel {} on {}", self.kernel, self.hardware));
         let rows: Vec<(&str, String)> = vec![
             ("time", format!("{} ns", format_f64(round(self.time_ns, 3)))),
+            (
+                "launch overhead",
+                format!(
+                    "{} ns (host side, not in time)",
+                    format_f64(self.launch_overhead_ns)
+                ),
+            ),
             ("tensor cycles", self.cycles.to_string()),
             ("instructions", self.instructions.to_string()),
             ("flops", format_f64(self.flops)),

@@ -60,6 +60,53 @@ struct Pe {
     busy_end: Picos,
 }
 
+/// The multiplies of the last utilization window, oldest first, with their total length: the
+/// PE array's busy share of the window is kept in O(1) amortized per multiply.
+#[derive(Clone, Default)]
+struct Recent {
+    spans: std::collections::VecDeque<(Picos, Picos)>,
+    busy_ps: Picos,
+}
+
+impl Recent {
+    /// Record a multiply `[start, end)`, forgetting those that ended a window before `start`.
+    fn push(&mut self, start: Picos, end: Picos, window_ps: Picos) {
+        while let Some(&(s, e)) = self.spans.front() {
+            if e + window_ps > start {
+                break;
+            }
+            self.busy_ps -= e - s;
+            self.spans.pop_front();
+        }
+        self.spans.push_back((start, end));
+        self.busy_ps += end - start;
+    }
+
+    /// The busy share of `[at - window, at)` (multiplies in order do not overlap).
+    fn utilization(&self, at: Picos, window_ps: Picos) -> f64 {
+        if window_ps == 0 {
+            return 1.0;
+        }
+        let from = at.saturating_sub(window_ps);
+        let mut busy = self.busy_ps;
+        for &(s, e) in &self.spans {
+            if e <= from {
+                busy -= e - s;
+            } else {
+                busy -= from.saturating_sub(s).min(e - s);
+                break;
+            }
+        }
+        // A multiply reaching past `at` (a background one) counts up to `at`.
+        if let Some(&(s, e)) = self.spans.back()
+            && e > at
+        {
+            busy -= e - at.max(s);
+        }
+        busy as f64 / window_ps as f64
+    }
+}
+
 /// A DMA transfer. Its rate changes only when its engine gains or loses a transfer or the
 /// HBM cap's scale changes, so the work left is brought up to date then, not at every event.
 #[derive(Clone, Copy)]
@@ -104,6 +151,8 @@ struct Sim<'a, S> {
     woken: Vec<(u32, u16)>,
     /// Tensor engine of each physical core.
     pe: Vec<Pe>,
+    /// Per physical core: its recent multiplies, for the throttle's utilization window.
+    recent: Vec<Recent>,
     /// Queues of one physical core (queue `q` is local queue `q % per_core` of core
     /// `q / per_core`).
     per_core: usize,
@@ -289,6 +338,7 @@ fn simulate_from_with<'a, S: Source>(src: S, hw: &'a Hardware, barriers: &'a [u3
         wait_next: vec![NONE; nq],
         woken: Vec::new(),
         pe: vec![Pe::default(); cores],
+        recent: vec![Recent::default(); cores],
         per_core,
         barriers,
         arrived: vec![false; nq],
@@ -771,7 +821,13 @@ impl<S: Source> Sim<'_, S> {
         let th = &pe.throttle;
         let mut mm_ps = ps(mm_cycles);
         if th.enabled {
-            if !st.ran_before || mm_start.saturating_sub(st.prev_mm_end) >= th.idle_ns * 1000 {
+            let window = th.idle_ns * 1000;
+            let util = self.recent[core].utilization(mm_start, window);
+            let warm = mm_start.saturating_sub(st.warm_start) >= window;
+            if !st.ran_before
+                || mm_start.saturating_sub(st.prev_mm_end) >= window
+                || (warm && util < th.reengage_below)
+            {
                 st.warm_start = mm_start;
             }
             let ramp = (th.ramp_ns * 1000) as f64;
@@ -780,10 +836,16 @@ impl<S: Source> Sim<'_, S> {
             } else {
                 1.0
             };
-            let speed = th.start_fraction + (1.0 - th.start_fraction) * x;
+            let mut speed = th.start_fraction + (1.0 - th.start_fraction) * x;
+            if util > th.tdp_max_utilization {
+                speed = speed.min(th.tdp_max_utilization);
+            }
             mm_ps = (mm_ps as f64 / speed).ceil() as Picos;
         }
         let end = mm_start + mm_ps;
+        if th.enabled {
+            self.recent[core].push(mm_start, end, th.idle_ns * 1000);
+        }
         st.ran_before = true;
         // The slice is the multiply; the weight load ran before it, possibly in the background.
         self.s.start_ps[i] = mm_start;

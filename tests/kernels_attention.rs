@@ -83,8 +83,17 @@ fn mfu_rises_with_sequence_length_until_compute_bound() {
         last = r.mfu;
         if seq == 4096 {
             assert_eq!(r.bound, "compute");
-            // The PE also transposes P (a third of its time), so 2/3 is the ceiling.
-            assert!(r.mfu > 0.55 && r.mfu < 0.67, "mfu {}", r.mfu);
+            // The PE also transposes P (a third of its time), so 2/3 is the ceiling; the Vector
+            // engine's fp32 softmax work (one element per partition per cycle outside the
+            // performance mode, [ARCH-V3]) binds first on trn2: the kernel runs within 5 % of
+            // its busiest engine's busy time.
+            assert!(r.mfu > 0.3 && r.mfu < 0.67, "mfu {}", r.mfu);
+            let busiest = r.engines.values().map(|e| e.busy_ns).fold(0.0, f64::max);
+            assert!(
+                r.time_ns <= busiest * 1.05,
+                "{} ns vs {busiest} ns",
+                r.time_ns
+            );
         }
     }
 }

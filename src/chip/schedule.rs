@@ -37,7 +37,7 @@ pub fn list_order(plan: &Plan, hw: &Hardware, window: usize) -> Vec<u32> {
     let n = plan.len();
     let (dependents, first) = plan.dependents();
     let res = |q: u16| resource(q, hw);
-    let resources = res(plan.queues.saturating_sub(1) as u16) as usize + 1;
+    let resources = res(plan.queues.saturating_sub(1) as u16) + 1;
     let mut waiting: Vec<u32> = (0..n).map(|i| plan.deps_of(i).len() as u32).collect();
     let mut ready_ps = vec![0 as Picos; n];
     let mut end_ps = vec![0 as Picos; n];
@@ -87,9 +87,9 @@ pub fn list_order(plan: &Plan, hw: &Hardware, window: usize) -> Vec<u32> {
             while low < n && scheduled[low] {
                 low += 1;
             }
-            for other in 0..resources {
+            for (other, &free) in free_ps.iter().enumerate() {
                 if other != r {
-                    events.push(Reverse((t.max(free_ps[other]), other)));
+                    events.push(Reverse((t.max(free), other)));
                 }
             }
         }
@@ -104,19 +104,7 @@ pub fn list_order(plan: &Plan, hw: &Hardware, window: usize) -> Vec<u32> {
             let j = j as usize;
             waiting[j] -= 1;
             if waiting[j] == 0 {
-                let ready = plan
-                    .deps_of(j)
-                    .iter()
-                    .map(|&d| {
-                        let p = (d & INDEX) as usize;
-                        if d & WAR != 0 {
-                            end_ps[p]
-                        } else {
-                            visible_ps[p]
-                        }
-                    })
-                    .max()
-                    .unwrap_or(0);
+                let ready = ready_at(plan, j, &end_ps, &visible_ps);
                 ready_ps[j] = ready;
                 let rj = res(plan.queue[j]);
                 later[rj].push(Reverse((ready, j as u32)));
@@ -128,6 +116,23 @@ pub fn list_order(plan: &Plan, hw: &Hardware, window: usize) -> Vec<u32> {
     let mut order: Vec<u32> = (0..n as u32).collect();
     order.sort_by_key(|&i| (start_ps[i as usize], i));
     order
+}
+
+/// When `j` may start: after each read-after-write producer's result is visible and each
+/// earlier reader it overwrites has ended.
+fn ready_at(plan: &Plan, j: usize, end_ps: &[Picos], visible_ps: &[Picos]) -> Picos {
+    plan.deps_of(j)
+        .iter()
+        .map(|&d| {
+            let p = (d & INDEX) as usize;
+            if d & WAR != 0 {
+                end_ps[p]
+            } else {
+                visible_ps[p]
+            }
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// The program with its instructions in `order` (a permutation of its indices).

@@ -7,14 +7,10 @@ use trnsim::chip::{self, RunOptions};
 use trnsim::isa::{Op, Program};
 use trnsim::kernels;
 
+mod common;
+
 fn set(spec: &str) -> Vec<(String, String)> {
-    spec.split(',')
-        .filter(|s| !s.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap();
-            (k.to_string(), v.to_string())
-        })
-        .collect()
+    trnsim::cli::kernel::parse_set(&[spec.to_string()]).unwrap()
 }
 
 fn lower(name: &str, spec: &str, hw: &str) -> Program {
@@ -25,16 +21,7 @@ fn lower(name: &str, spec: &str, hw: &str) -> Program {
 
 /// Lower, run with data and compare with the kernel's f64 reference.
 fn check(name: &str, spec: &str, hw: &str) -> kernels::CheckReport {
-    let hw = Hardware::preset(hw).unwrap();
-    let (k, d) = kernels::find(name).unwrap();
-    let p = d.params(&set(spec)).unwrap();
-    let program = k.lower(&p, &hw).unwrap();
-    let opts = RunOptions {
-        data: true,
-        ..Default::default()
-    };
-    let run = chip::run(&program, &hw, name, &[], &opts).unwrap();
-    kernels::check(k, &p, &program, run.state.as_ref().unwrap())
+    common::check_on(&Hardware::preset(hw).unwrap(), name, spec)
 }
 
 /// Every DMA as (destination buffer name, partition start, partition count, engine, queue).

@@ -131,6 +131,10 @@ struct Recorded {
     inputs: Vec<ParamBuffer>,
     #[serde(default)]
     outputs: Vec<OutputBuffer>,
+    /// The LNC the kernel was recorded with: the launch grid of an entry function's
+    /// `kernel[N](...)`, else the hardware's.
+    #[serde(default)]
+    lnc: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,7 +165,8 @@ pub(crate) fn run(args: &NkiArgs) -> Result<NkiOutput> {
     if let Some(n) = args.lnc {
         set.push(("lnc".to_string(), n.to_string()));
     }
-    let hw = super::hw::load_hardware(&args.hw.hw, &set)?;
+    let lnc_given = set.iter().any(|(k, _)| k == "lnc");
+    let mut hw = super::hw::load_hardware(&args.hw.hw, &set)?;
     let (kernel_file, function) = split_target(&args.kernel, "the kernel")?;
     if args.output_dir.is_some() && args.no_data {
         return Err(Error::Input(
@@ -183,6 +188,8 @@ pub(crate) fn run(args: &NkiArgs) -> Result<NkiOutput> {
         "hw": hw.name,
         "dma_engines": hw.dma.engines,
         "lnc": hw.lnc,
+        "lnc_max": hw.chip.lnc_max,
+        "lnc_given": lnc_given,
         "sbuf_bytes_per_partition": hw.sbuf.bytes_per_partition,
         "psum_bytes_per_partition": hw.psum.bytes_per_partition,
         "args": given.iter().map(|a| json!({
@@ -192,6 +199,12 @@ pub(crate) fn run(args: &NkiArgs) -> Result<NkiOutput> {
         "address_rotation": !args.no_address_rotation,
     });
     let recorded: Recorded = parse_response(&front_end(args, &request)?)?;
+    if let Some(n) = recorded.lnc.filter(|&n| n != hw.lnc) {
+        // The kernel file's launch grid sets the LNC (the front end checked it against
+        // chip.lnc_max and any --lnc).
+        set.push(("lnc".to_string(), n.to_string()));
+        hw = super::hw::load_hardware(&args.hw.hw, &set)?;
+    }
     let program = super::run::load_trace(&trace_path)?;
     let file = format!("{}::{}", kernel_file.display(), recorded.kernel);
     let program = match args.order {

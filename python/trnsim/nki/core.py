@@ -26,6 +26,10 @@ class Recorder(object):
 
 R = [Recorder()]
 
+#: While the driver runs an entry function that launches a kernel (`kernel[2](x)`): the hook
+#: that records the launch, called as hook(kernel, grid, args, kwargs, where).
+LAUNCH = [None]
+
 
 def rec():
     return R[0]

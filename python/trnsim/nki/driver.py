@@ -44,15 +44,15 @@ class KernelException(Exception):
 
 def kernel_exception(exc, path):
     tb = traceback.extract_tb(exc.__traceback__)
-    frames = [f for f in tb if f.filename == path]
+    frames = [f for f in tb if f.filename in KERNEL_FILE]
     if not frames:
         raise exc
     last = frames[-1]
-    base = os.path.basename(path)
+    base = os.path.basename(last.filename)
     lines = ["%s:%d: exception in kernel: %s: %s" % (base, last.lineno, type(exc).__name__, exc),
              "Traceback (the kernel's frames, most recent call last):"]
     for f in frames:
-        lines.append('  File "%s", line %d, in %s' % (base, f.lineno, f.name))
+        lines.append('  File "%s", line %d, in %s' % (os.path.basename(f.filename), f.lineno, f.name))
         if f.line:
             lines.append("    " + f.line.strip())
     return KernelException("\n".join(lines))
@@ -74,27 +74,44 @@ def load_kernel_module(path):
     mod = types.ModuleType("__nki_kernel__")
     mod.__file__ = path
     sys.modules["__nki_kernel__"] = mod
-    exec(code, mod.__dict__)
+    # An entry function's file imports its kernel as a script would, from its own directory;
+    # those modules are this recording's (a later one imports them afresh).
+    here = os.path.dirname(path)
+    before = set(sys.modules)
+    sys.path.insert(0, here)
+    try:
+        exec(code, mod.__dict__)
+    finally:
+        sys.path.remove(here)
+        for k in set(sys.modules) - before:
+            if os.path.dirname(getattr(sys.modules[k], "__file__", None) or "") == here:
+                del sys.modules[k]
     return mod
 
 
 def find_function(mod, name, path):
+    """(name, function, is_kernel): the kernel to record, or the entry function that launches one
+    (a plain function: FILE.py::FUNCTION, or the file's only function when it has no kernel)."""
     from .shim import Kernel
     base = os.path.basename(path)
     if name:
         f = mod.__dict__.get(name)
         if f is None or not callable(f):
             raise NkiError("kernel", "%s has no function '%s'" % (base, name), (base, 1))
-        return name, getattr(f, "func", f)
+        return name, getattr(f, "func", f), isinstance(f, Kernel)
     ks, seen = [], set()
     for k, v in mod.__dict__.items():
         if isinstance(v, Kernel) and id(v) not in seen and getattr(v.func, "__module__", None) in (None, "__nki_kernel__"):
             seen.add(id(v))
-            ks.append((k, v.func))
+            ks.append((k, v.func, True))
+    if not ks:
+        ks = [(k, v, False) for k, v in mod.__dict__.items()
+              if inspect.isfunction(v) and v.__module__ == "__nki_kernel__" and not k.startswith("_")]
     if len(ks) != 1:
-        found = ", ".join(k for k, _ in ks) or "none"
+        found = ", ".join(k for k, _, _ in ks) or "none"
         raise NkiError("kernel", "expected exactly one function decorated as a kernel (@nki.jit, "
-                       "@nki.baremetal, ...); found %s: name one as FILE.py::FUNCTION" % found, (base, 1))
+                       "@nki.baremetal, ...) or, with none, one function that launches a kernel; "
+                       "found %s: name one as FILE.py::FUNCTION" % found, (base, 1))
     return ks[0]
 
 
@@ -105,7 +122,7 @@ def record(req):
     import gc
     t0 = time.time()
     path = req["kernel_file"]
-    KERNEL_FILE[0] = path
+    KERNEL_FILE[:] = [path]
     core.R[0] = core.Recorder(int(req.get("dma_engines", 16)))
     lnc = int(req.get("lnc", 1))
     core.R[0].lnc = lnc
@@ -118,13 +135,16 @@ def record(req):
     try:
         try:
             mod = load_kernel_module(path)
-            name, fn = find_function(mod, req.get("function"), path)
+            name, fn, is_kernel = find_function(mod, req.get("function"), path)
             kwargs, params = bind_args(fn, req.get("args", []), base)
             # Recording and writing the trace allocate many small objects and free none until
             # the end: no collections meanwhile.
             gc.disable()
             gc_off = True
-            ret = record_programs(fn, kwargs, lnc, base)
+            if is_kernel:
+                ret = record_programs(lambda: fn(**kwargs), lnc, base)
+            else:
+                ret, lnc = run_entry(fn, kwargs, req, base)
         except NkiError:
             raise
         except RecursionError as e:
@@ -139,13 +159,54 @@ def record(req):
             # Later collections need not scan what the recording made (it lives until the end).
             gc.freeze()
             gc.enable()
-    return {"kernel": name, "instructions": n, "record_s": round(time.time() - t0, 3),
+    return {"kernel": name, "instructions": n, "lnc": lnc, "record_s": round(time.time() - t0, 3),
             "inputs": [{"param": p.name, "buffer": p.blocks[()].name} for p in params],
             "outputs": [{"name": t.blocks[()].name, "buffer": t.blocks[()].name,
                          "shape": list(t.shape), "dtype": str(t.dtype)} for t in outs]}
 
 
-def record_programs(fn, kwargs, lnc, base):
+def run_entry(fn, kwargs, req, base):
+    """Run an entry function that launches one kernel (`kernel[N](...)`, or `kernel(...)` for
+    N = 1), recording the launch with LNC = N as NKI does: an LNC=2 kernel is launched on a
+    grid of 2, and a grid that differs from the LNC in use is an error. Returns (its result, N)."""
+    lnc, lnc_max = int(req.get("lnc", 1)), int(req.get("lnc_max", 2))
+    given = bool(req.get("lnc_given", False))
+    done = []
+
+    def launch(kernel, n, a, k, where):
+        c = "launch"
+        if done:
+            raise NkiError(c, "a second kernel launch (the first is at line %d): trnsim records one launch"
+                           % done[0][1], where)
+        if n > lnc_max:
+            raise NkiError(c, "a launch grid of %d needs LNC=%d: %s runs one physical core per logical "
+                           "NeuronCore (chip.lnc_max = %d)" % (n, n, req.get("hw", "this hardware"), lnc_max), where)
+        if given and n != lnc:
+            raise NkiError(c, "the launch grid of %d differs from the LNC in use (--lnc %d): NKI launches an "
+                           "LNC kernel on a grid of the LNC degree" % (n, lnc), where)
+        done.append(where)
+        src = kernel.func.__code__.co_filename
+        if src not in KERNEL_FILE:
+            KERNEL_FILE.append(src)
+        core.R[0].lnc = n
+        core.LAUNCH[0] = None  # a kernel's own calls of kernels are plain calls
+        try:
+            return record_programs(lambda: kernel.func(*a, **k), n, base)
+        finally:
+            core.LAUNCH[0] = launch
+
+    core.LAUNCH[0] = launch
+    try:
+        ret = fn(**kwargs)
+    finally:
+        core.LAUNCH[0] = None
+    if not done:
+        raise NkiError("launch", "the entry function '%s' launches no kernel (kernel[N](...))" % fn.__name__,
+                       (base, def_line(fn)))
+    return ret, core.R[0].lnc
+
+
+def record_programs(call, lnc, base):
     """Record the kernel once per program id (physical core), each recording's on-chip tensors
     its core's, HBM shared; then line the recordings up at their meeting points. Returns
     program 0's result."""
@@ -157,7 +218,7 @@ def record_programs(fn, kwargs, lnc, base):
         if pid > 0:
             r.replay, r.replay_k = list(r.hbm[n_params:]), 0
             r.instrs = []
-        got = fn(**kwargs)
+        got = call()
         if r.pending is not None:
             r.pending.materialize()
         seqs.append(r.instrs)

@@ -2,7 +2,8 @@
 import os
 import sys
 
-#: The kernel file being recorded (set by the driver); frames in it are the kernel's.
+#: The kernel file being recorded (set by the driver), then the file of a kernel it launches
+#: (`kernel[2](...)` in an entry function); frames in them are the kernel's.
 KERNEL_FILE = [None]
 
 
@@ -24,11 +25,11 @@ BASENAME = {}
 
 
 def kernel_location(depth=1):
-    """(basename, line) of the innermost frame executing the kernel file, or None."""
-    path = KERNEL_FILE[0]
+    """(basename, line) of the innermost frame executing a kernel file, or None."""
     f = sys._getframe(depth)
     while f is not None:
-        if f.f_code.co_filename == path:
+        path = f.f_code.co_filename
+        if path in KERNEL_FILE:
             base = BASENAME.get(path)
             if base is None:
                 base = BASENAME[path] = os.path.basename(path)

@@ -3,7 +3,7 @@ works; using one the front end does not implement is a located error."""
 import sys
 import types
 
-from .errors import fail
+from .errors import fail, kernel_location
 from . import lang, isa, core
 from .dtypes import ALIASES, F32
 
@@ -44,16 +44,51 @@ class Kernel(object):
         self.__wrapped__ = fn
 
     def __call__(self, *a, **k):
+        hook = core.LAUNCH[0]
+        if hook is not None:
+            return hook(self, 1, a, k, kernel_location(2))
         return self.func(*a, **k)
 
     def __getitem__(self, grid):
-        g = grid if isinstance(grid, tuple) else (grid,)
-        n = 1
-        for d in g:
-            n *= int(d)
-        if n != 1:
-            fail("kernel[grid]", "SPMD launch grids other than 1 are not supported by trnsim's NKI front end")
-        return self
+        return Launch(self, grid_size(grid))
+
+
+#: Programs a launch grid may have: the physical cores of one logical NeuronCore (LNC 1 or 2).
+GRID_MAX = 2
+
+
+def grid_size(grid):
+    """The programs of an SPMD launch grid `kernel[N]`: trnsim runs each program on its own
+    physical core of a logical NeuronCore, so N is the LNC degree (1 or 2, one axis)."""
+    c = "kernel[grid]"
+    g = grid if isinstance(grid, tuple) else (grid,)
+    n = 1
+    for d in g:
+        if isinstance(d, bool) or not isinstance(d, int) or d < 1:
+            fail(c, "a launch grid's sizes are positive integers; found %r" % (grid,))
+        n *= d
+    if n > GRID_MAX:
+        fail(c, "a launch grid of %d programs: trnsim runs grids of 1 to %d (each program on one physical "
+                "core of a logical NeuronCore, LNC <= %d)" % (n, GRID_MAX, GRID_MAX))
+    if n > 1 and len(g) > 1:
+        fail(c, "a launch grid has one axis (LNC); found %r" % (grid,))
+    return n
+
+
+class Launch(object):
+    """`kernel[N]`: the kernel with its launch grid, called as the launch."""
+
+    def __init__(self, kernel, n):
+        self.kernel, self.n = kernel, n
+
+    def __call__(self, *a, **k):
+        hook = core.LAUNCH[0]
+        if hook is not None:
+            return hook(self.kernel, self.n, a, k, kernel_location(2))
+        if self.n != 1:
+            fail("kernel[grid]", "a launch grid of %d inside a kernel: trnsim reads the grid where the entry "
+                                 "function (FILE.py::FUNCTION, not a kernel) launches the kernel" % self.n)
+        return self.kernel.func(*a, **k)
 
 
 def decorator(how):

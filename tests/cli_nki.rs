@@ -479,3 +479,93 @@ fn lnc_errors_exit_2_located() {
         "{e}"
     );
 }
+
+// ---- a launch grid in the kernel file: an entry function calls kernel[2](x) ----
+
+#[test]
+fn lnc_launch_grid_in_the_file_runs_as_lnc_2_bit_for_bit() {
+    ensure_numpy();
+    let dir = tempfile::tempdir().unwrap();
+    let x = lnc_input(dir.path(), 512, 512);
+    let run = |kernel: &str, lnc: &[&str], out: &Path| {
+        let (xa, oa) = (arg("x", &x), arg("out", out));
+        let mut a = vec![kernel, "--hw", "trn2", "--input", &xa, "--output", &oa];
+        a.extend_from_slice(lnc);
+        a.extend_from_slice(&[
+            "--check-against",
+            "kernels/nki/lnc_reference.py::ref_softmax",
+            "--format",
+            "json",
+        ]);
+        ok(&nki(&a, &[]))
+    };
+    let (od, og) = (dir.path().join("d.npy"), dir.path().join("g.npy"));
+    let direct = run("kernels/nki/lnc_softmax.py", &["--lnc", "2"], &od);
+    // The grid alone sets LNC = 2; an agreeing --lnc 2 is the same run.
+    let grid = run("kernels/nki/lnc_softmax_launch.py", &[], &og);
+    let agreed = run("kernels/nki/lnc_softmax_launch.py", &["--lnc", "2"], &og);
+    for j in [&direct, &grid] {
+        assert!(j.contains("\"passed\": true"), "{j}");
+    }
+    let read = |p: &Path| ArrayD::<f32>::read_npy(std::fs::File::open(p).unwrap()).unwrap();
+    let (vd, vg) = (read(&od), read(&og));
+    assert_eq!(vd.shape(), vg.shape());
+    assert!(
+        vd.iter()
+            .zip(vg.iter())
+            .all(|(a, b)| a.to_bits() == b.to_bits())
+    );
+    assert_eq!(time_ns(&grid), time_ns(&direct));
+    assert_eq!(time_ns(&agreed), time_ns(&direct));
+    let v: serde_json::Value = serde_json::from_str(&grid).unwrap();
+    assert_eq!(v["cores"], 2);
+    // The report names the entry function (FILE.py::FUNCTION runs it again).
+    assert_eq!(v["kernel"], "softmax_on_two_cores");
+}
+
+#[test]
+fn lnc_launch_grid_errors_exit_2_at_the_launch_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = lnc_input(dir.path(), 256, 512);
+    let input = arg("x", &x);
+    let launch = "kernels/nki/lnc_softmax_launch.py";
+    let line = std::fs::read_to_string(root().join(launch))
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("return lnc_softmax[2](x)"))
+        .unwrap()
+        + 1;
+    let at = format!("lnc_softmax_launch.py:{line}: launch: ");
+    let fails = |a: &[&str]| {
+        let o = nki(a, &[]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+        text(&o.stderr)
+    };
+    // trn1 has one physical core per logical NeuronCore.
+    let e = fails(&[launch, "--hw", "trn1", "--input", &input]);
+    assert!(
+        e.contains(&at) && e.contains("trn1") && e.contains("chip.lnc_max = 1"),
+        "{e}"
+    );
+    // A grid of 2 with LNC 1 given explicitly.
+    let e = fails(&[launch, "--hw", "trn2", "--lnc", "1", "--input", &input]);
+    assert!(e.contains(&at) && e.contains("--lnc 1"), "{e}");
+    // A grid of 3: more programs than a logical NeuronCore has cores. The kernel in the same
+    // file, the entry function named.
+    let k = dir.path().join("grid3.py");
+    std::fs::write(
+        &k,
+        "import neuronxcc.nki as nki\nimport neuronxcc.nki.language as nl\n\n\n@nki.jit\n\
+         def copy(x):\n    out = nl.ndarray(x.shape, dtype=x.dtype, buffer=nl.shared_hbm)\n    \
+         nl.store(out, value=nl.load(x))\n    return out\n\n\ndef entry(x):\n    \
+         return copy[3](x)\n",
+    )
+    .unwrap();
+    let target = format!("{}::entry", k.display());
+    let e = fails(&[&target, "--hw", "trn2", "--input", &input]);
+    assert!(
+        e.contains("grid3.py:13: kernel[grid]: a launch grid of 3 programs")
+            && e.contains("grids of 1 to 2"),
+        "{e}"
+    );
+}

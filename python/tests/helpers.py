@@ -30,21 +30,26 @@ class Result(object):
 
 
 def run_source(src, args, function=None, sbuf=196608, psum=16384, engines=16, header=OLD, path=None,
-               rotation=False):
+               rotation=False, extra=None, files=None):
     """Record kernel source `src` (dedented, headed by the imports) with `args`
     ([(name, shape, dtype)]). Returns a Result. SBUF address rotation is off unless asked for,
-    so the buffers tests name are the compact allocation's."""
+    so the buffers tests name are the compact allocation's. `extra` adds request fields; `files`
+    ({name: source}) are written next to the kernel file (modules it imports)."""
     d = tempfile.mkdtemp(prefix="trnsim-fe-test-")
     try:
         kp = path or os.path.join(d, "k.py")
         if path is None:
             with open(kp, "w") as fh:
                 fh.write(header + textwrap.dedent(src))
+        for name, text in (files or {}).items():
+            with open(os.path.join(d, name), "w") as fh:
+                fh.write(header + textwrap.dedent(text))
         tp = os.path.join(d, "k.trace")
         req = {"mode": "record", "kernel_file": kp, "function": function, "hw": "trn2",
                "dma_engines": engines, "sbuf_bytes_per_partition": sbuf,
                "psum_bytes_per_partition": psum, "trace_path": tp, "address_rotation": rotation,
                "args": [{"name": n, "shape": list(s), "dtype": t} for n, s, t in args]}
+        req.update(extra or {})
         p = subprocess.run([sys.executable, "-c", DRIVER, PY_ROOT], input=json.dumps(req),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
         resp = json.loads(p.stdout) if p.returncode == 0 else None

@@ -73,6 +73,13 @@ class Launch(unittest.TestCase):
         self.fails(src, "def entry", "launch: the entry function 'entry' launches no kernel (kernel[N](...))",
                    function="entry")
 
+    def test_an_unnamed_entry_is_the_only_function_of_a_file_without_kernels(self):
+        r = run_source("def helper(a):\n    return a\n\ndef other(a):\n    return a\n", ARGS)
+        self.assertEqual(r.rc, 2, r.stderr)
+        self.assertEqual(r.stderr.strip(), "k.py:1: kernel: expected exactly one function decorated as a kernel "
+                         "(@nki.jit, @nki.baremetal, ...), or with none one entry function that launches a "
+                         "kernel (kernel[N](...)); found helper, other: name one as FILE.py::FUNCTION")
+
     def test_grid_inside_a_kernel(self):
         src = COPY + "\n\n@nki.jit\ndef outer(a):\n    return copy[2](a)\n"
         self.fails(src, "copy[2]", "kernel[grid]: a launch grid of 2 inside a kernel: trnsim reads the grid "

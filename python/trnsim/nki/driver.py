@@ -104,15 +104,20 @@ def find_function(mod, name, path):
         if isinstance(v, Kernel) and id(v) not in seen and getattr(v.func, "__module__", None) in (None, "__nki_kernel__"):
             seen.add(id(v))
             ks.append((k, v.func, True))
-    if not ks:
-        ks = [(k, v, False) for k, v in mod.__dict__.items()
-              if inspect.isfunction(v) and v.__module__ == "__nki_kernel__" and not k.startswith("_")]
-    if len(ks) != 1:
-        found = ", ".join(k for k, _, _ in ks) or "none"
+    if ks:
+        if len(ks) != 1:
+            raise NkiError("kernel", "expected exactly one function decorated as a kernel (@nki.jit, "
+                           "@nki.baremetal, ...); found %s: name one as FILE.py::FUNCTION"
+                           % ", ".join(k for k, _, _ in ks), (base, 1))
+        return ks[0]
+    fs = [(k, v, False) for k, v in mod.__dict__.items()
+          if inspect.isfunction(v) and v.__module__ == "__nki_kernel__" and not k.startswith("_")]
+    if len(fs) != 1:
         raise NkiError("kernel", "expected exactly one function decorated as a kernel (@nki.jit, "
-                       "@nki.baremetal, ...) or, with none, one function that launches a kernel; "
-                       "found %s: name one as FILE.py::FUNCTION" % found, (base, 1))
-    return ks[0]
+                       "@nki.baremetal, ...), or with none one entry function that launches a kernel "
+                       "(kernel[N](...)); found %s: name one as FILE.py::FUNCTION"
+                       % (", ".join(k for k, _, _ in fs) or "none"), (base, 1))
+    return fs[0]
 
 
 NAME_RE = re.compile(r"[^A-Za-z0-9_.]")

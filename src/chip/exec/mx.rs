@@ -16,7 +16,7 @@ impl Exec<'_> {
         let (_, v) = self.read(t, role)?;
         v.iter()
             .map(|&c| {
-                if c >= 0.0 && c <= 255.0 && c.fract() == 0.0 {
+                if (0.0..=255.0).contains(&c) && c.fract() == 0.0 {
                     Ok(decode_e8m0(c as u8) as f64)
                 } else {
                     Err(self.err(format_args!(

@@ -9,10 +9,11 @@ use trnsim::isa::parse::parse;
 use trnsim::isa::print::print;
 use trnsim::isa::{
     AccessPattern, ActFunc, Activation, AluOp, Buffer, BufferId, CmpOp, DmaQueue, Engine,
-    Exponential, Init, Instr, Memory, Op, PartitionStep, PeTile, Program, ReduceOp, Scalar,
-    TensorScalar, TensorTensorScan, Tile, TiledMatmul,
+    Exponential, Init, Instr, Memory, MxMatmul, Op, PartitionStep, PeTile, Program, ReduceOp,
+    Scalar, TensorScalar, TensorTensorScan, Tile, TiledMatmul,
 };
 use trnsim::numerics::DType;
+use trnsim::numerics::mx::MxFormat;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -1037,6 +1038,28 @@ fn any_op() -> impl Strategy<Value = Op> {
             }
         ),
         (t(), t()).prop_map(|(dst, src)| Op::TransposeBg { dst, src }),
+        (
+            (t(), t(), t(), t(), t()),
+            any::<bool>(),
+            prop::sample::select(MxFormat::ALL.map(|(_, f)| f).to_vec())
+        )
+            .prop_map(
+                |(
+                    (dst, stationary, moving, stationary_scale, moving_scale),
+                    accumulate,
+                    format,
+                )| {
+                    Op::MatmulMx(Box::new(MxMatmul {
+                        dst,
+                        stationary,
+                        moving,
+                        stationary_scale,
+                        moving_scale,
+                        format,
+                        accumulate,
+                    }))
+                }
+            ),
         (t(), t(), any_scalar(), prop::option::of(t())).prop_map(
             |(dst, src, max_value, reduce_dst)| {
                 Op::Exponential(Box::new(Exponential {
@@ -1082,6 +1105,17 @@ fn tiles_mut(op: &mut Op) -> Vec<&mut Tile> {
                 ..
             } = &mut **m;
             vec![dst, stationary, moving]
+        }
+        Op::MatmulMx(m) => {
+            let MxMatmul {
+                dst,
+                stationary,
+                moving,
+                stationary_scale,
+                moving_scale,
+                ..
+            } = &mut **m;
+            vec![dst, stationary, moving, stationary_scale, moving_scale]
         }
         Op::Activation(a) => {
             let Activation {

@@ -1,4 +1,5 @@
-"""The NeuronCore-v3/v4 features of nki.isa: PE array tiling and Vector exponential."""
+"""The NeuronCore-v3/v4 features of nki.isa: PE array tiling and Vector exponential (and the
+MX matmul, which the front end does not lower: a located error)."""
 import unittest
 
 from tests.helpers import run_source, NEW
@@ -67,3 +68,23 @@ class IsaV4(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+MX = """
+@nki.jit
+def k(a):
+    out = nl.ndarray((128, 512), dtype=nl.float32, buffer=nl.shared_hbm)
+    acc = nl.ndarray((128, 512), dtype=nl.float32, buffer=nl.psum)
+    nisa.nc_matmul_mx(dst=acc, stationary=a, moving=a, stationary_scale=a, moving_scale=a)
+    return out
+"""
+
+
+class MxNotLowered(unittest.TestCase):
+    def test_nc_matmul_mx_is_a_located_error_not_a_traceback(self):
+        r = run_source(MX, [("a", (128, 512), "float32")], header=NEW)
+        self.assertEqual(r.rc, 2, r.stderr)
+        text = r.stderr + str(r.response)
+        self.assertIn("nc_matmul_mx", text)
+        self.assertIn("not supported by trnsim's NKI front end", text)
+        self.assertNotIn("Traceback", text)

@@ -102,6 +102,10 @@ pub struct PeConfig {
     /// Whether a transpose may run in the background of the matmuls (NeuronCore-v4).
     #[serde(default)]
     pub background_transpose: bool,
+    /// Whether the PE array multiplies MXFP8/MXFP4 operands with their e8m0 scales in one
+    /// instruction, K up to 4 x `contraction_max` in the time of one bf16 pass (NeuronCore-v4).
+    #[serde(default)]
+    pub mx_matmul: bool,
     /// Power throttling after idle.
     pub throttle: ThrottleConfig,
 }

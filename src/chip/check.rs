@@ -439,6 +439,7 @@ fn check_op(cx: &Ctx, line: u32, op: &Op, rw: (&TileList, &TileList)) -> Result<
             features::check_tile(cx.hw, &t.tile, k, m, rows == 2).map_err(|e| cx.err(line, e))?;
             check_matmul(cx, line, &t.dst, &t.stationary, &t.moving)?
         }
+        Op::MatmulMx(t) => features::check_mx(cx.hw, cx.program, t).map_err(|e| cx.err(line, e))?,
         Op::TransposeBg { dst, src } => {
             features::check_background(cx.hw).map_err(|e| cx.err(line, e))?;
             check_transpose(cx, line, Engine::Tensor, dst, src)?

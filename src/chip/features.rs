@@ -4,7 +4,7 @@
 //! for trn3 fails on trn2 at its line.
 
 use crate::arch::Hardware;
-use crate::isa::PeTile;
+use crate::isa::{Memory, MxMatmul, PeTile, Program, Tile};
 use crate::numerics::DType;
 
 /// Whether a matmul's destination may span consecutive PSUM banks (NeuronCore-v4's moving
@@ -128,4 +128,97 @@ pub(crate) fn check_background(hw: &Hardware) -> Result<(), String> {
          (pe.background_transpose, a NeuronCore-v4 feature, trn3); '{}' has none",
         hw.name
     ))
+}
+
+/// An MX matmul (NKI `nc_matmul_mx`): the preset's PE array has it, operands in SBUF of the
+/// format's storage dtype, dst in PSUM (fp32 or bf16), K = 4P with P a multiple of 32 up to
+/// `contraction_max`, stationary `[P, 4M]`, moving `[P, 4N]`, scales `[P/8, M]` and `[P/8, N]`.
+pub(crate) fn check_mx(hw: &Hardware, p: &Program, t: &MxMatmul) -> Result<(), String> {
+    use crate::numerics::mx::{MX_GROUP_PARTITIONS as G, MX_PACK};
+    if !hw.pe.mx_matmul {
+        return Err(format!(
+            "an MX matmul (stationary_scale=, moving_scale=, mx=) needs the PE array's MX \
+             matmul (pe.mx_matmul, a NeuronCore-v4 feature, trn3); '{}' has none",
+            hw.name
+        ));
+    }
+    let buf = |x: &Tile| p.buffer(x.buffer);
+    let fmt = t.format;
+    let operands = [
+        ("stationary", &t.stationary),
+        ("moving", &t.moving),
+        ("stationary_scale", &t.stationary_scale),
+        ("moving_scale", &t.moving_scale),
+    ];
+    for (role, x) in operands {
+        if buf(x).memory != Memory::Sbuf {
+            return Err(format!(
+                "MX matmul {role} '{}' must be in SBUF",
+                buf(x).name
+            ));
+        }
+    }
+    for (role, x) in &operands[..2] {
+        if buf(x).dtype != fmt.storage() {
+            return Err(format!(
+                "mx={} needs {role} in {} (the format's element storage), found '{}' in {}",
+                fmt.name(),
+                fmt.storage(),
+                buf(x).name,
+                buf(x).dtype
+            ));
+        }
+    }
+    let out = buf(&t.dst);
+    if out.memory != Memory::Psum || !matches!(out.dtype, DType::Float32 | DType::BFloat16) {
+        return Err(format!(
+            "MX matmul destination '{}' must be a float32 or bfloat16 PSUM tile",
+            out.name
+        ));
+    }
+    let (np, m, n) = (t.stationary.np(), t.dst.np(), t.dst.free_size());
+    let pe = &hw.pe;
+    if t.moving.np() != np || np % 32 != 0 || np > pe.contraction_max as usize {
+        return Err(format!(
+            "MX matmul operands need the same partition count, a multiple of 32 up to {} \
+             (pe.contraction_max; K = {MX_PACK} x partitions), found {np} and {}",
+            pe.contraction_max,
+            t.moving.np()
+        ));
+    }
+    if t.stationary.free_size() != MX_PACK * m || t.moving.free_size() != MX_PACK * n {
+        return Err(format!(
+            "MX matmul into a [{m}, {n}] destination needs stationary [{np}, {}] and moving \
+             [{np}, {}] ({MX_PACK} packed values per element), found [{np}, {}] and [{np}, {}]",
+            MX_PACK * m,
+            MX_PACK * n,
+            t.stationary.free_size(),
+            t.moving.free_size()
+        ));
+    }
+    // NKI nc_matmul_mx: stationary free size even, at most 128; moving up to 512 with an fp32
+    // destination, 1024 with bf16 (one PSUM bank).
+    let n_max = pe.moving_free_max as usize * 4 / out.dtype.size_bytes();
+    if m % 2 != 0 || m > pe.stationary_free_max as usize || n > n_max {
+        return Err(format!(
+            "MX matmul [{m}, {n}]: M must be even and at most {} (pe.stationary_free_max), N at \
+             most {n_max} with a {} destination",
+            pe.stationary_free_max, out.dtype
+        ));
+    }
+    for (role, x, cols) in [
+        ("stationary_scale", &t.stationary_scale, m),
+        ("moving_scale", &t.moving_scale, n),
+    ] {
+        if x.np() != np / G || x.free_size() != cols {
+            return Err(format!(
+                "MX matmul {role} must be [{}, {cols}] (one e8m0 scale per {G} partitions x \
+                 {MX_PACK} values of each column), found [{}, {}]",
+                np / G,
+                x.np(),
+                x.free_size()
+            ));
+        }
+    }
+    Ok(())
 }

@@ -55,6 +55,7 @@ pub(crate) fn queue_of(op: &Op, hw: &Hardware) -> u16 {
         }
         Op::Matmul { .. }
         | Op::MatmulTile(_)
+        | Op::MatmulMx(_)
         | Op::TransposeBg { .. }
         | Op::Transpose { .. }
         | Op::Activation(_)

@@ -16,17 +16,18 @@ pub mod print;
 
 pub use error::{Error, Result};
 pub use op::{
-    ActFunc, Activation, AluOp, CmpOp, DmaQueue, Engine, Exponential, Instr, Op, OpKind, PeTile,
-    ReduceOp, Scalar, TensorScalar, TensorTensorScan, TiledMatmul,
+    ActFunc, Activation, AluOp, CmpOp, DmaQueue, Engine, Exponential, Instr, MxMatmul, Op, OpKind,
+    PeTile, ReduceOp, Scalar, TensorScalar, TensorTensorScan, TiledMatmul,
 };
 
 use arrayvec::ArrayVec;
 
 use crate::numerics::DType;
 
-/// The tiles an instruction reads or writes: at most four, without a heap allocation (these
-/// lists are built several times per instruction on the simulator's hot path).
-pub(crate) type TileList<'a> = ArrayVec<&'a Tile, 4>;
+/// The tiles an instruction reads or writes: at most five (an accumulating MX matmul reads two
+/// operands, two scales and its destination), without a heap allocation (these lists are built
+/// several times per instruction on the simulator's hot path).
+pub(crate) type TileList<'a> = ArrayVec<&'a Tile, 5>;
 
 /// Newest version of the trace text format this build reads and writes (it reads every version
 /// from 1; the printer writes the oldest that holds the program, [`Program::version`]).

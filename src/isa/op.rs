@@ -297,6 +297,30 @@ pub struct TiledMatmul {
     pub tile: PeTile,
 }
 
+/// Operands of [`Op::MatmulMx`]: an MX matmul with integrated dequantization (format 2;
+/// NeuronCore-v4; NKI's `nc_matmul_mx`). Each operand partition packs [`MX_PACK`] contraction
+/// values per element (`[P, F, 4]` row-major, so K = 4P); 32 values (8 partitions x 4) share
+/// one e8m0 scale, the scales `[P / 8, F]`.
+///
+/// [`MX_PACK`]: crate::numerics::mx::MX_PACK
+#[derive(Clone, Debug, PartialEq)]
+pub struct MxMatmul {
+    /// PSUM tile `[M, N]`, fp32 or bf16.
+    pub dst: Tile,
+    /// SBUF tile `[P, 4M]` of elements.
+    pub stationary: Tile,
+    /// SBUF tile `[P, 4N]` of elements.
+    pub moving: Tile,
+    /// SBUF tile `[P / 8, M]` of e8m0 codes (0..=255, as NKI's uint8 scales).
+    pub stationary_scale: Tile,
+    /// SBUF tile `[P / 8, N]` of e8m0 codes.
+    pub moving_scale: Tile,
+    /// The element format of both operands.
+    pub format: crate::numerics::mx::MxFormat,
+    /// Add to `dst` (true) or overwrite it (false).
+    pub accumulate: bool,
+}
+
 /// One instruction's operation and operands.
 ///
 /// Kept small (the common variants hold at most three tiles inline; the rare wide ones are
@@ -440,6 +464,8 @@ pub enum Op {
     TensorTensorScan(Box<TensorTensorScan>),
     /// A matmul on a tile of the PE array (format 2). Boxed: rare, and wider than the others.
     MatmulTile(Box<TiledMatmul>),
+    /// An MX matmul (format 2; NeuronCore-v4). Boxed: rare, and wider than the others.
+    MatmulMx(Box<MxMatmul>),
     /// A PE transpose in the background of the matmuls (format 2; NeuronCore-v4): `dst[f, p] =
     /// src[p, f]` from SBUF into PSUM, overlapping matmuls instead of queueing behind them.
     TransposeBg {
@@ -566,7 +592,7 @@ impl Op {
     pub fn kind(&self) -> OpKind {
         match self {
             Op::DmaCopy { .. } => OpKind::DmaCopy,
-            Op::Matmul { .. } | Op::MatmulTile(_) => OpKind::Matmul,
+            Op::Matmul { .. } | Op::MatmulTile(_) | Op::MatmulMx(_) => OpKind::Matmul,
             Op::Transpose { .. } | Op::TransposeBg { .. } => OpKind::Transpose,
             Op::Activation(_) => OpKind::Activation,
             Op::TensorTensor { .. } => OpKind::TensorTensor,
@@ -594,7 +620,9 @@ impl Op {
     pub fn engine(&self) -> Engine {
         match self {
             Op::DmaCopy { .. } => Engine::Dma,
-            Op::Matmul { .. } | Op::MatmulTile(_) | Op::TransposeBg { .. } => Engine::Tensor,
+            Op::Matmul { .. } | Op::MatmulTile(_) | Op::MatmulMx(_) | Op::TransposeBg { .. } => {
+                Engine::Tensor
+            }
             Op::Transpose { engine, .. } => *engine,
             Op::Activation(_) => Engine::Scalar,
             Op::TensorScalar(ts) => ts.engine,
@@ -627,7 +655,7 @@ impl Op {
                     .max(ts.op1.as_ref().map_or(1, |o| alu(&o.0)))
             }
             Op::TensorReduce { op, .. } => op.version(),
-            Op::MatmulTile(_) | Op::TransposeBg { .. } => 2,
+            Op::MatmulTile(_) | Op::MatmulMx(_) | Op::TransposeBg { .. } => 2,
             Op::Transpose { engine, .. } => {
                 if *engine == Engine::Tensor {
                     1
@@ -650,6 +678,7 @@ impl Op {
                 ..
             } => Some((dst, stationary, moving)),
             Op::MatmulTile(t) => Some((&t.dst, &t.stationary, &t.moving)),
+            Op::MatmulMx(t) => Some((&t.dst, &t.stationary, &t.moving)),
             _ => None,
         }
     }
@@ -700,6 +729,19 @@ impl Op {
                 }
                 v
             }
+            // The stationary tile first (its writers gate the weight load), then the moving one.
+            Op::MatmulMx(t) => {
+                let mut v = list(&[
+                    &t.stationary,
+                    &t.moving,
+                    &t.stationary_scale,
+                    &t.moving_scale,
+                ]);
+                if t.accumulate {
+                    v.push(&t.dst);
+                }
+                v
+            }
             Op::Activation(a) => {
                 let mut v = list(&[&a.src]);
                 v.extend(scalar(&a.scale));
@@ -740,6 +782,7 @@ impl Op {
             Op::TensorScalar(ts) => list(&[&ts.dst]),
             Op::TensorTensorScan(s) => list(&[&s.dst]),
             Op::MatmulTile(t) => list(&[&t.dst]),
+            Op::MatmulMx(t) => list(&[&t.dst]),
             Op::Exponential(e) => {
                 let mut v = list(&[&e.dst]);
                 v.extend(e.reduce_dst.as_ref());

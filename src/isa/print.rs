@@ -164,6 +164,17 @@ fn op(f: &mut Formatter<'_>, p: &Program, op: &Op, v2: bool) -> fmt::Result {
                 pt.cols
             )
         }
+        Op::MatmulMx(m) => write!(
+            f,
+            " dst={} stationary={} moving={} accumulate={} stationary_scale={} moving_scale={} mx={}",
+            t(&m.dst),
+            t(&m.stationary),
+            t(&m.moving),
+            m.accumulate,
+            t(&m.stationary_scale),
+            t(&m.moving_scale),
+            m.format.name()
+        ),
         Op::TransposeBg { dst, src } => {
             write!(
                 f,

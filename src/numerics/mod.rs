@@ -7,6 +7,7 @@ pub(crate) mod codec;
 mod dtype;
 mod error;
 mod math;
+pub mod mx;
 pub mod npy;
 mod tensor;
 

@@ -25,6 +25,7 @@
 
 mod elementwise;
 mod gpsimd;
+mod mx;
 mod operands;
 mod stats;
 mod tensor;
@@ -205,6 +206,7 @@ pub fn execute_instr(
             accumulate,
         } => ex.matmul(dst, stationary, moving, *accumulate),
         Op::MatmulTile(t) => ex.matmul(&t.dst, &t.stationary, &t.moving, t.accumulate),
+        Op::MatmulMx(t) => ex.matmul_mx(t),
         Op::Transpose { dst, src, .. } | Op::TransposeBg { dst, src } => ex.transpose(dst, src),
         // Synchronization only: program order already has every value in place.
         Op::CoreBarrier { .. } => Ok(()),

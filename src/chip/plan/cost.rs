@@ -255,6 +255,23 @@ pub(super) fn instr_cost(
             }
             c
         }
+        // MX: K = 4P values stream through P rows in the issue interval and weight load of a
+        // bf16 matmul of the same [P, M] x [P, N] shape: 4x the bf16 K-throughput [ARCH-V4: "K =
+        // 512 per instruction", "4x"]. assumption: its weights (with their scales) are always
+        // loaded, never reused from the previous matmul, and a later plain matmul reloads.
+        Op::MatmulMx(t) => {
+            *loaded = None;
+            let c = matmul_cost(
+                info,
+                &k.hw.pe,
+                &t.stationary,
+                &t.dst,
+                loaded,
+                stationary_writer,
+            );
+            *loaded = None;
+            c
+        }
         Op::Transpose {
             engine: Engine::Tensor,
             src,
@@ -509,7 +526,11 @@ fn compute_cycles(
         // assumption: a barrier's semaphore update and wait take one shortest instruction on
         // its engine (no source gives the cost); the waiting for the other core is simulated.
         Op::CoreBarrier { .. } => min,
-        Op::DmaCopy { .. } | Op::Matmul { .. } | Op::MatmulTile(_) | Op::TransposeBg { .. } => {
+        Op::DmaCopy { .. }
+        | Op::Matmul { .. }
+        | Op::MatmulTile(_)
+        | Op::MatmulMx(_)
+        | Op::TransposeBg { .. } => {
             unreachable!("DMA and tensor ops have costs of their own")
         }
     }

@@ -270,7 +270,7 @@ impl<'a> Builder<'a> {
         // A matmul's stationary tile is its first read; writers of it gate the weight load.
         let matmul = op.matmul_operands().is_some();
         let mut stationary_writer: Option<u32> = None;
-        let mut read_regions = ArrayVec::<Region, 4>::new();
+        let mut read_regions = ArrayVec::<Region, 5>::new();
         for (k, t) in reads.iter().enumerate() {
             let r = Region::of(&self.info, t);
             read_regions.push(r);
@@ -352,6 +352,14 @@ impl<'a> Builder<'a> {
     #[inline(always)]
     fn matmul_flops(&mut self, op: &Op) -> f64 {
         let mut f = 0.0;
+        // MX: K = 4P at 4x the bf16 peak when the PE array has MX matmul [ARCH-V4].
+        if let Op::MatmulMx(t) = op {
+            let k = (t.stationary.np() * crate::numerics::mx::MX_PACK) as f64;
+            f = 2.0 * k * t.dst.partition_count as f64 * t.dst.free_size() as f64;
+            let peak = self.hw.peak_flops(crate::numerics::DType::BFloat16) * 4.0;
+            self.ideal_compute_ps += f / peak * 1e12;
+            return f;
+        }
         if let Some((dst, stationary, moving)) = op.matmul_operands() {
             let rows = super::check::double_rows(self.program, self.hw, stationary, moving, dst);
             let (k, m, nn) = (

@@ -8,13 +8,16 @@ use super::{LResult, Parser, fail};
 use crate::isa::{Instr, OpKind};
 
 /// Keys that format 2 added to opcodes of format 1 (a format-1 file may not give them).
-const V2_KEYS: [(OpKind, &str); 6] = [
+const V2_KEYS: [(OpKind, &str); 9] = [
     (OpKind::TensorScalar, "reverse0"),
     (OpKind::TensorScalar, "reverse1"),
     (OpKind::Transpose, "engine"),
     (OpKind::Transpose, "background"),
     (OpKind::Matmul, "tile_position"),
     (OpKind::Matmul, "tile_size"),
+    (OpKind::Matmul, "stationary_scale"),
+    (OpKind::Matmul, "moving_scale"),
+    (OpKind::Matmul, "mx"),
 ];
 
 impl<'t> Parser<'t> {
@@ -119,6 +122,7 @@ impl<'t> Parser<'t> {
             Kind::Red => Value::Red(c.choice(&REDUCE_OPS, "reduction")?),
             Kind::Cmp => Value::Cmp(c.choice(&CMP_OPS, "comparison")?),
             Kind::Pair => Value::Pair(c.pair(key)?),
+            Kind::Mx => Value::Mx(c.choice(&crate::numerics::mx::MxFormat::ALL, "MX format")?),
         };
         let (since, what) = match &value {
             Value::Func(f) => (f.version(), "activation function"),

@@ -5,8 +5,8 @@
 use super::LResult;
 use super::{Fail, fail};
 use crate::isa::{
-    ActFunc, Activation, AluOp, CmpOp, DmaQueue, Engine, Exponential, Op, OpKind, PeTile, ReduceOp,
-    Scalar, TensorScalar, TensorTensorScan, Tile, TiledMatmul,
+    ActFunc, Activation, AluOp, CmpOp, DmaQueue, Engine, Exponential, MxMatmul, Op, OpKind, PeTile,
+    ReduceOp, Scalar, TensorScalar, TensorTensorScan, Tile, TiledMatmul,
 };
 
 /// An opcode: its keys in canonical order and how to build the op from their values.
@@ -66,11 +66,42 @@ pub(super) const SPECS: [Spec; 17] = [
             ("accumulate", Kind::Bool),
             ("tile_position", Kind::Pair),
             ("tile_size", Kind::Pair),
+            ("stationary_scale", Kind::Tile),
+            ("moving_scale", Kind::Tile),
+            ("mx", Kind::Mx),
         ],
         build: |s| {
             let (dst, stationary, moving) = (req!(s, 0, Tile), req!(s, 1, Tile), req!(s, 2, Tile));
             let accumulate = opt!(s, 3, Bool).unwrap_or(false);
             let (pos, size) = (opt!(s, 4, Pair), opt!(s, 5, Pair));
+            let (ss, ms) = (opt!(s, 6, Tile), opt!(s, 7, Tile));
+            let scales = s.pair(ss, 6, ms, 7)?;
+            let format = opt!(s, 8, Mx);
+            if let Some((stationary_scale, moving_scale)) = scales {
+                let Some(format) = format else {
+                    return Err(s.bad(8, true));
+                };
+                if pos.is_some() || size.is_some() {
+                    let at = if pos.is_some() { 4 } else { 5 };
+                    let msg = "an MX matmul runs on the whole PE array here (its row tiling \
+                               is not modeled): drop tile_position and tile_size"
+                        .to_string();
+                    return Err(fail(s.pos[at], msg));
+                }
+                return Ok(Op::MatmulMx(Box::new(MxMatmul {
+                    dst,
+                    stationary,
+                    moving,
+                    stationary_scale,
+                    moving_scale,
+                    format,
+                    accumulate,
+                })));
+            }
+            if format.is_some() {
+                let msg = "key 'mx' needs 'stationary_scale' and 'moving_scale'".to_string();
+                return Err(fail(s.pos[8], msg));
+            }
             Ok(match s.pair(pos, 4, size, 5)? {
                 None => Op::Matmul {
                     dst,
@@ -418,6 +449,8 @@ pub(super) enum Kind {
     Cmp,
     /// `R,C`: two unsigned numbers (a PE tile's position or size).
     Pair,
+    /// An MX element format (`mxfp8_e4m3`, `mxfp8_e5m2`, `mxfp4_e2m1`).
+    Mx,
 }
 
 /// A parsed value, before it is placed in its [`crate::isa::Op`].
@@ -434,6 +467,7 @@ pub(super) enum Value {
     Red(ReduceOp),
     Cmp(CmpOp),
     Pair((u16, u16)),
+    Mx(crate::numerics::mx::MxFormat),
 }
 
 /// The values given on one instruction line, indexed like [`Spec::keys`].

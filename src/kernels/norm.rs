@@ -299,7 +299,8 @@ fn push_normalize(
 }
 
 /// Stage C: gamma (and beta) over columns `c0..c0 + nc`, each full pass on its own engine, then
-/// the store.
+/// the store. Layernorm's gamma pass is split by columns: its first [`GPSIMD_GAMMA_SHARE`] on
+/// GpSimd (before beta there), the rest on Vector, which also takes the statistics.
 fn push_scale_store(
     b: &mut Builder,
     bufs: &NormBufs,
@@ -318,7 +319,16 @@ fn push_scale_store(
     };
     match bufs.beta {
         Some(bs) => {
-            b.push(tt(Engine::Vector, AluOp::Mul, tmp.clone(), tmp.clone(), gs));
+            let split = gpsimd_gamma_cols(cols);
+            for (engine, a, n) in [
+                (Engine::GpSimd, 0, split),
+                (Engine::Vector, split, cols - split),
+            ] {
+                if n > 0 {
+                    let t = narrow(tmp, a, n);
+                    b.push(tt(engine, AluOp::Mul, t.clone(), t, narrow(&gs, a, n)));
+                }
+            }
             let beta = tile(bs, 0, nr, c0, cols);
             b.push(tt(
                 Engine::GpSimd,
@@ -331,6 +341,28 @@ fn push_scale_store(
         None => b.push(tt(Engine::GpSimd, AluOp::Mul, ys.clone(), tmp.clone(), gs)),
     }
     b.dma(Role::Store, hbm_block(bufs.y, r0, nr, c0, cols), ys);
+}
+
+/// The share of layernorm's gamma multiply that runs on GpSimd: Vector's `bn_stats` is a full
+/// pass at one element per partition per cycle (NeuronCore-v3's performance mode does not lift
+/// it [ARCH-V3]), so Vector's whole gamma pass beside it would bind the kernel, while GpSimd's
+/// only other pass is beta. 3/8 roughly evens the two engines on trn1-trn3.
+const GPSIMD_GAMMA_SHARE: (usize, usize) = (3, 8);
+
+/// Columns of a `cols`-wide gamma multiply on GpSimd: [`GPSIMD_GAMMA_SHARE`] of them, in whole
+/// 64-element runs (none for short rows).
+fn gpsimd_gamma_cols(cols: usize) -> usize {
+    let (num, den) = GPSIMD_GAMMA_SHARE;
+    cols * num / den / 64 * 64
+}
+
+/// Columns `a..a + n` of a tile whose rows are contiguous.
+fn narrow(t: &Tile, a: usize, n: usize) -> Tile {
+    debug_assert!(t.ap.is_contiguous() && a + n <= t.ap.len());
+    Tile {
+        ap: AccessPattern::contiguous(t.ap.offset + a as u32, n as u32),
+        ..t.clone()
+    }
 }
 
 /// Rows too long for whole-row rings: each row tile in two passes over column chunks of `w`

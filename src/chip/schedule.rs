@@ -34,6 +34,7 @@ use crate::isa::Program;
 /// ties in source order; an engine only takes an instruction fewer than `window` places after
 /// the earliest one not yet scheduled.
 pub fn list_order(plan: &Plan, hw: &Hardware, window: usize) -> Vec<u32> {
+    let window = window.max(1); // the earliest unscheduled instruction is always eligible
     let n = plan.len();
     let (dependents, first) = plan.dependents();
     let res = |q: u16| resource(q, hw);

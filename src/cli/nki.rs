@@ -80,7 +80,8 @@ pub struct NkiArgs {
     pub no_address_rotation: bool,
     /// The compiler order's lookahead: an engine takes an instruction at most this many places
     /// after the earliest one not yet issued (default: the fitted 160, docs/validation.md).
-    #[arg(long, value_name = "INSTRS")]
+    #[arg(long, value_name = "INSTRS",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub window: Option<usize>,
     /// Compare the outputs with a NumPy reference REF.py::FUNCTION (exit 1 above the tolerance).
     #[arg(long, value_name = "REF.py::FUNCTION")]
@@ -212,7 +213,7 @@ pub(crate) fn run(args: &NkiArgs) -> Result<NkiOutput> {
             let window = args
                 .window
                 .unwrap_or(crate::chip::schedule::COMPILER_WINDOW_INSTRS);
-            crate::chip::compiler_order(&program, &hw, &file, window.max(1))?
+            crate::chip::compiler_order(&program, &hw, &file, window)?
         }
         Order::Source => program,
     };

@@ -7,13 +7,10 @@ use trnsim::chip::plan::Cost;
 use trnsim::chip::{self, RunOptions, RunResult};
 use trnsim::isa::{Program, parse::parse};
 
-fn hw(preset: &str, overrides: &str) -> Hardware {
-    let hw = Hardware::preset(preset).unwrap();
-    if overrides.is_empty() {
-        return hw;
-    }
-    hw.with_overrides(&parse_overrides(overrides).unwrap())
-        .unwrap()
+mod common;
+
+fn hw(name: &str, overrides: &str) -> Hardware {
+    common::preset_with(name, overrides)
 }
 
 fn run(text: &str, hw: &Hardware, data: bool) -> (Program, RunResult) {

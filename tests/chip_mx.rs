@@ -4,19 +4,16 @@
 //! `pe.mx_matmul`, wrong shapes, dtypes and scale codes).
 
 use ndarray::{ArrayD, IxDyn};
-use trnsim::arch::{Hardware, parse_overrides};
+use trnsim::arch::Hardware;
 use trnsim::chip::{self, RunOptions, RunResult};
 use trnsim::isa::{BufferId, Program, parse::parse};
 use trnsim::numerics::mx::{decode_e2m1, decode_e8m0};
 use trnsim::numerics::{Cast, DType, Tensor};
 
+mod common;
+
 fn hw(name: &str, overrides: &str) -> Hardware {
-    let h = Hardware::preset(name).unwrap();
-    if overrides.is_empty() {
-        return h;
-    }
-    h.with_overrides(&parse_overrides(overrides).unwrap())
-        .unwrap()
+    common::preset_with(name, overrides)
 }
 
 /// ceil(cycles * 1e6 / MHz) picoseconds, the simulator's rounding.

@@ -3,18 +3,14 @@
 //! checked against the preset's formula computed here; values against f64 or pinned references;
 //! a trace using a feature on hardware without it is a located error naming the preset.
 
-use trnsim::arch::{Hardware, parse_overrides};
+use trnsim::arch::Hardware;
 use trnsim::chip::{self, RunOptions, RunResult};
 use trnsim::isa::{Program, parse::parse};
 
-/// A built-in preset with `--hw-set` overrides.
+mod common;
+
 fn hw(name: &str, overrides: &str) -> Hardware {
-    let h = Hardware::preset(name).unwrap();
-    if overrides.is_empty() {
-        return h;
-    }
-    h.with_overrides(&parse_overrides(overrides).unwrap())
-        .unwrap()
+    common::preset_with(name, overrides)
 }
 
 fn program(text: &str) -> Program {

@@ -43,6 +43,16 @@ pub fn check_on(hw: &Hardware, kernel: &str, spec: &str) -> CheckReport {
     kernels::check(k, &p, &program, &state)
 }
 
+/// A built-in preset with `--hw-set` style overrides (`field=value,...`; empty: none).
+pub fn preset_with(name: &str, overrides: &str) -> Hardware {
+    let h = Hardware::preset(name).unwrap();
+    if overrides.is_empty() {
+        return h;
+    }
+    h.with_overrides(&trnsim::arch::parse_overrides(overrides).unwrap())
+        .unwrap()
+}
+
 /// [`check_on`] trn2.
 pub fn check(kernel: &str, spec: &str) -> CheckReport {
     check_on(&Hardware::preset("trn2").unwrap(), kernel, spec)

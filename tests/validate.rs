@@ -80,7 +80,16 @@ fn every_row_runs_covers_section_7_and_the_page_is_current() {
         "kopt-final-dma",
         "kopt-final-vector",
     ];
-    assert_eq!(ids, section_7);
+    // Read off the same guide's profile screenshots: device times and the PE's active time.
+    let screenshots = [
+        "kopt-naive-time",
+        "kopt-hoisted-time",
+        "kopt-hoisted-tensor",
+        "kopt-hoisted-dma",
+        "kopt-final-time",
+        "kopt-final-tensor-time",
+    ];
+    assert_eq!(ids, [&section_7[..], &screenshots[..]].concat());
     for o in rows {
         let m = o["model"].as_f64().expect("model");
         assert!(
@@ -101,7 +110,8 @@ fn every_row_runs_covers_section_7_and_the_page_is_current() {
             "tut-opt2",
             "tut-opt1",
             "kopt-naive-tensor",
-            "kopt-naive-dma"
+            "kopt-naive-dma",
+            "kopt-naive-time"
         ]
     );
     let page = std::fs::read_to_string(root().join("docs/validation.md")).expect("page reads");

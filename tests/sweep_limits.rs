@@ -22,7 +22,10 @@ fn refused(args: &[&str], want: &[&str]) {
     let o = trnsim(args);
     let err = text(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
-    assert!(start.elapsed() < Duration::from_secs(2), "{args:?} took too long");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{args:?} took too long"
+    );
     assert!(!err.contains("panicked"), "{args:?}: {err}");
     for w in want {
         assert!(err.contains(w), "{args:?}: lacks '{w}': {err}");
@@ -57,7 +60,16 @@ fn seeds_over_the_run_limit_exit_2_before_allocating() {
     ok(&["sweep", DEMO, "--seeds", "2", "--max-runs", "2", "-q"]);
     // Seeds times points: 3 points x 2 seeds = 6 runs.
     refused(
-        &["sweep", DEMO, "--vary", CHIPS, "--seeds", "2", "--max-runs", "5"],
+        &[
+            "sweep",
+            DEMO,
+            "--vary",
+            CHIPS,
+            "--seeds",
+            "2",
+            "--max-runs",
+            "5",
+        ],
         &["3 grid points (3 values of tenants.anchor.reservation.trn2.chips) x --seeds 2 = 6 runs"],
     );
 }
@@ -104,7 +116,9 @@ fn threads_default_to_the_machine_and_absurd_counts_exit_2() {
     let cores = std::thread::available_parallelism().unwrap().get();
     let most = (4 * cores).to_string();
     let run = |threads: &[&str]| {
-        let mut args = vec!["sweep", DEMO, "--vary", RECLAIM, "--seeds", "3", "--format", "json"];
+        let mut args = vec![
+            "sweep", DEMO, "--vary", RECLAIM, "--seeds", "3", "--format", "json",
+        ];
         args.extend_from_slice(threads);
         ok(&args)
     };
@@ -149,7 +163,10 @@ fn a_lazy_grid_keeps_its_order_and_shards_merge_to_one_runs_bytes() {
     // 6 points in 4 shards: 2, 2, 1 and 1 points.
     let dirs = shards(t.path(), 4);
     let merged = t.path().join("merged");
-    let args = merge(&dirs, &["--format", "json", "--out", merged.to_str().unwrap()]);
+    let args = merge(
+        &dirs,
+        &["--format", "json", "--out", merged.to_str().unwrap()],
+    );
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     assert_eq!(ok(&args), one);
     for f in ["runs.json", "summary.json", "metrics.csv"] {
@@ -177,7 +194,9 @@ fn a_lazy_grid_keeps_its_order_and_shards_merge_to_one_runs_bytes() {
     assert_eq!(values, want);
     // A shard of a grid far over the limit is refused too: the limit is the whole grid's.
     refused(
-        &["sweep", DEMO, "--vary", CHIPS, "--seeds", "40000", "--shard", "0/3"],
+        &[
+            "sweep", DEMO, "--vary", CHIPS, "--seeds", "40000", "--shard", "0/3",
+        ],
         &["= 120000 runs, over the limit of 100000 runs"],
     );
 }
@@ -213,18 +232,26 @@ fn merge_refuses_edited_partial_and_foreign_shards() {
     });
     check(
         &[dup.clone(), s1.clone()],
-        &["point 0 (tenants.anchor.reservation.trn2.chips=0 policy.reclaim=immediate): seed 1 is there twice"],
+        &[
+            "point 0 (tenants.anchor.reservation.trn2.chips=0 policy.reclaim=immediate): seed 1 is there twice",
+        ],
     );
     // A run outside the grid, a run in the wrong shard, a seed the sweep does not have.
     let outside = edited(s0, &e.join("outside"), |v| v["runs"][0]["point"] = 6.into());
     check(
         &[outside.clone(), s1.clone()],
-        &[&format!("{}: a run of point 6, outside the grid's 6 points", file(&outside))],
+        &[&format!(
+            "{}: a run of point 6, outside the grid's 6 points",
+            file(&outside)
+        )],
     );
     let moved = edited(s0, &e.join("moved"), |v| v["runs"][0]["point"] = 1.into());
     check(
         &[moved.clone(), s1.clone()],
-        &[&format!("{}: point 1 (", file(&moved)), "belongs to shard 1/2, not to this shard 0/2"],
+        &[
+            &format!("{}: point 1 (", file(&moved)),
+            "belongs to shard 1/2, not to this shard 0/2",
+        ],
     );
     let seed = edited(s0, &e.join("seed"), |v| v["runs"][1]["seed"] = 999.into());
     check(
@@ -232,11 +259,16 @@ fn merge_refuses_edited_partial_and_foreign_shards() {
         &["seed 999 is not one of the sweep's 2 seeds from 1"],
     );
     // An emptied shard: its points are missing, named with the file that should hold them.
-    let empty = edited(s1, &e.join("empty"), |v| v["runs"] = Value::Array(Vec::new()));
+    let empty = edited(s1, &e.join("empty"), |v| {
+        v["runs"] = Value::Array(Vec::new())
+    });
     check(
         &[s0.clone(), empty.clone()],
         &[
-            &format!("{}: point 1 (tenants.anchor.reservation.trn2.chips=0 policy.reclaim=graceful): seed 1 is missing", file(&empty)),
+            &format!(
+                "{}: point 1 (tenants.anchor.reservation.trn2.chips=0 policy.reclaim=graceful): seed 1 is missing",
+                file(&empty)
+            ),
             "6 points x 2 seeds = 12 runs; the shards hold 6",
         ],
     );
@@ -246,20 +278,28 @@ fn merge_refuses_edited_partial_and_foreign_shards() {
     });
     check(&[dropped, s1.clone()], &["point 2 (", "seed 2 is missing"]);
     // Shards of another scenario text, other seeds, a missing shard, an old format.
-    let other = edited(s1, &e.join("other"), |v| v["grid"]["scenario_hash"] = "0".into());
+    let other = edited(s1, &e.join("other"), |v| {
+        v["grid"]["scenario_hash"] = "0".into()
+    });
     check(
         &[s0.clone(), other.clone()],
-        &[&format!("{}: a shard of a different sweep", file(&other)), "the scenario text differs"],
+        &[
+            &format!("{}: a shard of a different sweep", file(&other)),
+            "the scenario text differs",
+        ],
     );
     let seeds = edited(s1, &e.join("seeds"), |v| v["grid"]["seeds"] = 3.into());
     check(&[s0.clone(), seeds], &["--seeds 2 vs 3"]);
-    check(&[s0.clone()], &["shard 1/2 is missing (1 of 2 given)"]);
+    check(std::slice::from_ref(s0), &["shard 1/2 is missing (1 of 2 given)"]);
     check(&[s0.clone(), s0.clone()], &["shard 0/2 given twice"]);
     let old = edited(s1, &e.join("old"), |v| {
         v.as_object_mut().unwrap().remove("format");
     });
     check(
         &[s0.clone(), old.clone()],
-        &[&format!("{}: format: runs.json of format 1 (no version), this trnsim reads format 2", file(&old))],
+        &[&format!(
+            "{}: format: runs.json of format 1 (no version), this trnsim reads format 2",
+            file(&old)
+        )],
     );
 }

@@ -359,10 +359,7 @@ pub fn prepare<'a>(spec: &'a Spec<'a>) -> Result<Prepared<'a>> {
     };
     // The shard's points, one at a time: at most `max_runs` of them (checked above).
     let points = usize::try_from(points).map_err(|_| Error::Spec("grid too large".into()))?;
-    let mine: Vec<Point> = (i..points)
-        .step_by(n)
-        .map(|k| grid.point(k))
-        .collect();
+    let mine: Vec<Point> = (i..points).step_by(n).map(|k| grid.point(k)).collect();
     let scenarios: Vec<Scenario> = mine
         .iter()
         .map(|p| resolve(spec, p))
@@ -428,7 +425,8 @@ impl Prepared<'_> {
         let (spec, mine, scenarios) = (self.spec, &self.mine, &self.scenarios);
         let grid = &self.grid;
         // Below `max_runs`, checked in `prepare`.
-        let seeds = usize::try_from(spec.seeds).map_err(|_| Error::Spec("--seeds too large".into()))?;
+        let seeds =
+            usize::try_from(spec.seeds).map_err(|_| Error::Spec("--seeds too large".into()))?;
         let cost = CostModel::new();
         let work = || -> Result<Vec<Run>> {
             let tables = workload_tables(scenarios, &cost).map_err(|(k, source)| Error::Fleet {
@@ -594,4 +592,35 @@ pub(crate) fn aggregate(runs: &Runs) -> Vec<PointStats> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The mixed-radix walk is the cartesian product, the first key varying slowest.
+    #[test]
+    fn points_are_the_product_in_order() {
+        let vary = [
+            Vary::parse("a=1,2").unwrap(),
+            Vary::parse("b=x,y,z").unwrap(),
+            Vary::parse("c=only").unwrap(),
+        ];
+        assert_eq!(point_count(&vary), Some(6));
+        let labels: Vec<String> = (0..6).map(|k| point(&vary, k).label()).collect();
+        let want: Vec<String> = ["1", "2"]
+            .iter()
+            .flat_map(|a| ["x", "y", "z"].map(|b| format!("a={a} b={b} c=only")))
+            .collect();
+        assert_eq!(labels, want);
+        assert_eq!(point(&[], 0).label(), "base");
+        assert_eq!(point_count(&[]), Some(1));
+        let wide = Vary {
+            key: "k".into(),
+            values: vec![String::new(); 1 << 16],
+        };
+        assert_eq!(point_count(&vec![wide; 4]), None);
+        assert!(check_size(&vary, 3, 17).is_err() && check_size(&vary, 3, 18).is_ok());
+        assert!(threads(Some(usize::MAX)).is_err() && threads(Some(0)).unwrap() == 1);
+    }
 }

@@ -290,7 +290,10 @@ fn merge_refuses_edited_partial_and_foreign_shards() {
     );
     let seeds = edited(s1, &e.join("seeds"), |v| v["grid"]["seeds"] = 3.into());
     check(&[s0.clone(), seeds], &["--seeds 2 vs 3"]);
-    check(std::slice::from_ref(s0), &["shard 1/2 is missing (1 of 2 given)"]);
+    check(
+        std::slice::from_ref(s0),
+        &["shard 1/2 is missing (1 of 2 given)"],
+    );
     check(&[s0.clone(), s0.clone()], &["shard 0/2 given twice"]);
     let old = edited(s1, &e.join("old"), |v| {
         v.as_object_mut().unwrap().remove("format");

@@ -28,6 +28,7 @@ fn bench_sweep(c: &mut Criterion) {
             seeds: 2,
             shard: (0, 1),
             threads: Some(threads),
+            max_runs: sweep::DEFAULT_MAX_RUNS,
         };
         g.bench_function(format!("{threads}_threads"), |b| {
             b.iter(|| sweep::run(&spec, &|| {}).unwrap().runs.len())

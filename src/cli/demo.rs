@@ -309,6 +309,7 @@ fn whatif(out: &mut impl Write) -> Result<()> {
         seeds: 5,
         shard: (0, 1),
         threads: None,
+        max_runs: crate::sweep::DEFAULT_MAX_RUNS,
     };
     let runs = crate::sweep::run(&spec, &|| {})?;
     let stats = crate::sweep::aggregate(&runs);

@@ -39,7 +39,7 @@ pub enum SweepCommand {
 }
 
 /// Options of a sweep run.
-#[derive(Clone, Debug, Default, clap::Args)]
+#[derive(Clone, Debug, clap::Args)]
 pub struct SweepArgs {
     /// The scenario (TOML; format: scenarios/README.md).
     pub scenario: Option<PathBuf>,
@@ -55,9 +55,14 @@ pub struct SweepArgs {
     /// Run only shard I of N (0-based): a deterministic slice of the grid's points.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
-    /// Worker threads (default: one per core). Results do not depend on it.
+    /// Worker threads (default: the machine's available parallelism; at most 4 times that).
+    /// Results do not depend on it.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Refuse a sweep of more runs (grid points x seeds) than this: each run's summary stays in
+    /// memory until the report.
+    #[arg(long, value_name = "N", default_value_t = sweep::DEFAULT_MAX_RUNS)]
+    pub max_runs: u64,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -67,6 +72,24 @@ pub struct SweepArgs {
     /// Show a progress bar on stderr (when it is a terminal).
     #[arg(skip = true)]
     pub progress: bool,
+}
+
+/// The command line's defaults (a derived default would refuse every sweep: 0 runs at most).
+impl Default for SweepArgs {
+    fn default() -> Self {
+        SweepArgs {
+            scenario: None,
+            vary: Vec::new(),
+            set: Vec::new(),
+            seeds: 5,
+            shard: None,
+            threads: None,
+            max_runs: sweep::DEFAULT_MAX_RUNS,
+            format: Format::Table,
+            out: None,
+            progress: true,
+        }
+    }
 }
 
 /// Run `trnsim sweep` (a sweep, or `merge`) and return the report.
@@ -107,11 +130,6 @@ pub(crate) fn run(args: &SweepArgs) -> Result<String> {
         Some(s) => sweep::parse_shard(s)?,
         None => (0, 1),
     };
-    let total = sweep::points(&vary)
-        .iter()
-        .filter(|p| p.index % shard.1 == shard.0)
-        .count() as u64
-        * args.seeds;
     let read = |p: &Path| std::fs::read_to_string(p);
     let spec = sweep::Spec {
         file: scenario,
@@ -122,13 +140,14 @@ pub(crate) fn run(args: &SweepArgs) -> Result<String> {
         seeds: args.seeds,
         shard,
         threads: args.threads,
+        max_runs: args.max_runs,
     };
     // Every point resolved (and its warnings shown) before the first run and the bar.
     let prepared = sweep::prepare(&spec)?;
     for w in prepared.warnings() {
         super::warn(w);
     }
-    let bar = progress_bar(args, total);
+    let bar = progress_bar(args, prepared.len());
     let done = || {
         if let Some(b) = &bar {
             b.inc(1);
@@ -147,14 +166,7 @@ pub(crate) fn merge(dirs: &[PathBuf], format: Format, out: Option<&Path>) -> Res
     for d in dirs {
         let f = d.join("runs.json");
         let text = super::read(&f)?;
-        let runs: Runs = serde_json::from_str(&text).map_err(|e| {
-            Error::Input(format!(
-                "{}:{}: not a sweep's runs.json: {e}",
-                f.display(),
-                e.line()
-            ))
-        })?;
-        parts.push((d.clone(), runs));
+        parts.push((f.clone(), sweep::read_runs(&text, &f)?));
     }
     let runs = sweep::merge(parts)?;
     finish(&runs, format, out)

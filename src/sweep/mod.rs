@@ -6,10 +6,13 @@
 //! deterministic slice of its points) that run anywhere and are merged back (`merge`) into the
 //! result one run would have given. `report` makes the tables, charts and HTML of a result.
 
+mod merge;
 pub(crate) mod report;
 
+pub(crate) use merge::{merge, read_runs};
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -103,25 +106,83 @@ impl Point {
     }
 }
 
-/// The cartesian product of the varied values; one point (the base scenario) without any.
-pub(crate) fn points(vary: &[Vary]) -> Vec<Point> {
-    let mut pts = vec![Vec::new()];
-    for v in vary {
-        pts = pts
-            .into_iter()
-            .flat_map(|p: Vec<(String, String)>| {
-                v.values.iter().map(move |x| {
-                    let mut q = p.clone();
-                    q.push((v.key.clone(), x.clone()));
-                    q
-                })
-            })
-            .collect();
+/// How many points the grid of `vary` has (the product of the value counts; 1 without any), or
+/// None when that does not fit a `u64`. Nothing is allocated: the points are made one at a
+/// time by [`point`].
+pub(crate) fn point_count(vary: &[Vary]) -> Option<u64> {
+    vary.iter()
+        .try_fold(1u64, |n, v| n.checked_mul(v.values.len() as u64))
+}
+
+/// The grid point at `index` (< [`point_count`]): its index in mixed radix, the first key the
+/// most significant digit (it varies slowest), so a grid is walked without being materialised.
+pub(crate) fn point(vary: &[Vary], index: usize) -> Point {
+    let mut rest = index;
+    let mut values = vec![(String::new(), String::new()); vary.len()];
+    for (slot, v) in values.iter_mut().zip(vary).rev() {
+        let n = v.values.len().max(1);
+        *slot = (v.key.clone(), v.values[rest % n].clone());
+        rest /= n;
     }
-    pts.into_iter()
-        .enumerate()
-        .map(|(index, values)| Point { index, values })
-        .collect()
+    Point { index, values }
+}
+
+/// Runs a sweep makes at most unless `--max-runs` says otherwise. Every run's summary stays in
+/// memory until the report is made (about 120 KB a run for `scenarios/demo-small.toml`), so the
+/// default is some 12 GB of summaries at most.
+pub const DEFAULT_MAX_RUNS: u64 = 100_000;
+
+/// Worker threads at most per unit of the machine's available parallelism: runs are CPU-bound,
+/// so threads beyond the cores only hold more runs in memory at once and switch more.
+const THREADS_PER_CORE: usize = 4;
+
+/// The grid's points and its runs (points x seeds), refused over `max_runs` (or when they do
+/// not fit a `u64`) before anything is allocated.
+pub(crate) fn check_size(vary: &[Vary], seeds: u64, max_runs: u64) -> Result<(u64, u64)> {
+    if seeds == 0 {
+        return Err(Error::Spec("--seeds must be at least 1".into()));
+    }
+    let points = point_count(vary);
+    let runs = points.and_then(|p| p.checked_mul(seeds));
+    if let (Some(points), Some(runs)) = (points, runs)
+        && runs <= max_runs
+    {
+        return Ok((points, runs));
+    }
+    let shape = if vary.is_empty() {
+        String::new()
+    } else {
+        let keys: Vec<String> = vary
+            .iter()
+            .map(|v| format!("{} values of {}", v.values.len(), v.key))
+            .collect();
+        format!(" ({})", keys.join(" x "))
+    };
+    let count = |n: Option<u64>| n.map_or_else(|| "over 2^64".to_string(), |n| n.to_string());
+    let plural = if points == Some(1) { "" } else { "s" };
+    Err(Error::Spec(format!(
+        "{} grid point{plural}{shape} x --seeds {seeds} = {} runs, over the limit of {max_runs} runs \
+         (--max-runs N raises it; every run's summary stays in memory until the report, some \
+         120 KB each)",
+        count(points),
+        count(runs)
+    )))
+}
+
+/// The sweep's worker threads: `--threads`, or the machine's available parallelism. More than
+/// [`THREADS_PER_CORE`] per unit of that parallelism is refused (0 means 1).
+pub(crate) fn threads(asked: Option<usize>) -> Result<usize> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let limit = cores.saturating_mul(THREADS_PER_CORE);
+    match asked {
+        None => Ok(cores),
+        Some(t) if t <= limit => Ok(t.max(1)),
+        Some(t) => Err(Error::Spec(format!(
+            "--threads {t}: over the limit of {limit} ({THREADS_PER_CORE} per unit of this \
+             machine's available parallelism, {cores}): the runs are CPU-bound, so more threads \
+             only hold more runs in memory at once; without --threads a sweep uses {cores}"
+        ))),
+    }
 }
 
 /// What defines a sweep: the scenario, the fixed overrides, the grid, the replication.
@@ -139,8 +200,18 @@ pub struct Grid {
     pub seeds: u64,
     /// The scenario's base seed.
     pub base_seed: u64,
-    /// The grid's points.
-    pub points: Vec<Point>,
+}
+
+impl Grid {
+    /// The number of points (0 when it does not fit: no sweep writes such a grid).
+    pub(crate) fn len(&self) -> u64 {
+        point_count(&self.vary).unwrap_or(0)
+    }
+
+    /// The point at `index` (< [`Grid::len`]).
+    pub(crate) fn point(&self, index: usize) -> Point {
+        point(&self.vary, index)
+    }
 }
 
 /// One run: a point, a seed, the outcome's summary.
@@ -158,6 +229,9 @@ pub struct Run {
 /// computed from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Runs {
+    /// The version of the file's format ([`merge::RUNS_FORMAT`]): a shard of another version is
+    /// refused, not misread.
+    pub format: u32,
     /// The grid the runs cover (points, seeds, base seed).
     pub grid: Grid,
     /// `(i, n)` of the shard, `(0, 1)` for a whole sweep.
@@ -182,8 +256,10 @@ pub struct Spec<'a> {
     pub seeds: u64,
     /// Shard `(i, n)` to run.
     pub shard: (usize, usize),
-    /// Threads (None: rayon's default, one per core).
+    /// Threads (None: one per unit of the machine's available parallelism).
     pub threads: Option<usize>,
+    /// Runs (points x seeds of the whole grid) at most ([`DEFAULT_MAX_RUNS`]).
+    pub max_runs: u64,
 }
 
 fn resolve(spec: &Spec, point: &Point) -> Result<Scenario> {
@@ -253,15 +329,19 @@ pub struct Prepared<'a> {
     /// The points of the shard, and their scenarios.
     mine: Vec<Point>,
     scenarios: Vec<Scenario>,
+    /// Worker threads ([`threads`]).
+    threads: usize,
 }
 
 /// Resolve every point of the sweep's shard: a bad value (or a name the scenario does not
 /// declare) fails here, naming the point, before any run.
 pub fn prepare<'a>(spec: &'a Spec<'a>) -> Result<Prepared<'a>> {
-    if spec.seeds == 0 {
-        return Err(Error::Spec("--seeds must be at least 1".into()));
+    let (points, _) = check_size(&spec.vary, spec.seeds, spec.max_runs)?;
+    let threads = threads(spec.threads)?;
+    let (i, n) = spec.shard;
+    if n == 0 || i >= n {
+        return Err(Error::Spec(format!("--shard {i}/{n}: expected 0 <= I < N")));
     }
-    let all = points(&spec.vary);
     let base = resolve(
         spec,
         &Point {
@@ -276,10 +356,10 @@ pub fn prepare<'a>(spec: &'a Spec<'a>) -> Result<Prepared<'a>> {
         vary: spec.vary.clone(),
         seeds: spec.seeds,
         base_seed: base.seed,
-        points: all.clone(),
     };
-    let (i, n) = spec.shard;
-    let mine: Vec<Point> = all.into_iter().filter(|p| p.index % n == i).collect();
+    // The shard's points, one at a time: at most `max_runs` of them (checked above).
+    let points = usize::try_from(points).map_err(|_| Error::Spec("grid too large".into()))?;
+    let mine: Vec<Point> = (i..points).step_by(n).map(|k| grid.point(k)).collect();
     let scenarios: Vec<Scenario> = mine
         .iter()
         .map(|p| resolve(spec, p))
@@ -289,6 +369,7 @@ pub fn prepare<'a>(spec: &'a Spec<'a>) -> Result<Prepared<'a>> {
         grid,
         mine,
         scenarios,
+        threads,
     })
 }
 
@@ -328,22 +409,35 @@ impl Prepared<'_> {
         out
     }
 
+    /// The runs this sweep (or shard) makes.
+    pub fn len(&self) -> u64 {
+        self.mine.len() as u64 * self.spec.seeds
+    }
+
+    /// Whether it makes none (a shard beyond the grid's points).
+    pub fn is_empty(&self) -> bool {
+        self.mine.is_empty()
+    }
+
     /// Run the sweep (or its shard); `done` is called once per finished run (from any thread).
+    /// Runs are numbered point-major and collected in that order, whatever the threads.
     pub fn run(&self, done: &(dyn Fn() + Sync)) -> Result<Runs> {
         let (spec, mine, scenarios) = (self.spec, &self.mine, &self.scenarios);
         let grid = &self.grid;
-        let jobs: Vec<(usize, u64)> = (0..mine.len())
-            .flat_map(|k| (0..spec.seeds).map(move |s| (k, s)))
-            .collect();
+        // Below `max_runs`, checked in `prepare`.
+        let seeds =
+            usize::try_from(spec.seeds).map_err(|_| Error::Spec("--seeds too large".into()))?;
         let cost = CostModel::new();
         let work = || -> Result<Vec<Run>> {
             let tables = workload_tables(scenarios, &cost).map_err(|(k, source)| Error::Fleet {
                 point: mine[k].label(),
                 source,
             })?;
-            jobs.par_iter()
-                .map(|&(k, s)| {
-                    let seed = grid.base_seed.wrapping_add(s);
+            (0..mine.len() * seeds)
+                .into_par_iter()
+                .map(|j| {
+                    let (k, s) = (j / seeds, j % seeds);
+                    let seed = grid.base_seed.wrapping_add(s as u64);
                     let outcome = fleet::run_timed(
                         &scenarios[k],
                         seed,
@@ -363,15 +457,13 @@ impl Prepared<'_> {
                 })
                 .collect()
         };
-        let runs = match spec.threads {
-            Some(t) => rayon::ThreadPoolBuilder::new()
-                .num_threads(t.max(1))
-                .build()
-                .map_err(|e| Error::Spec(format!("thread pool: {e}")))?
-                .install(work)?,
-            None => work()?,
-        };
+        let runs = rayon::ThreadPoolBuilder::new()
+            .num_threads(self.threads)
+            .build()
+            .map_err(|e| Error::Spec(format!("thread pool of {}: {e}", self.threads)))?
+            .install(work)?;
         Ok(Runs {
+            format: merge::RUNS_FORMAT,
             grid: grid.clone(),
             shard: spec.shard,
             runs,
@@ -411,53 +503,6 @@ pub(crate) fn workload_tables(
         .enumerate()
         .map(|(k, s)| WorkloadRunTime::build(s, cost).map_err(|e| (k, e)))
         .collect()
-}
-
-/// Merge shards of one sweep into the whole: the same grid, every point exactly once.
-pub(crate) fn merge(parts: Vec<(PathBuf, Runs)>) -> Result<Runs> {
-    let Some((first_path, first)) = parts.first() else {
-        return Err(Error::Spec(
-            "sweep merge: no shard directories given".into(),
-        ));
-    };
-    let n = first.shard.1;
-    let mut seen = vec![None; n];
-    let mut runs = Vec::new();
-    for (path, part) in &parts {
-        if part.grid != first.grid {
-            return Err(Error::Spec(format!(
-                "{}: a shard of a different sweep than {} (scenario, overrides, grid or seeds differ)",
-                path.display(),
-                first_path.display()
-            )));
-        }
-        let (i, m) = part.shard;
-        if m != n || i >= n {
-            return Err(Error::Spec(format!(
-                "{}: shard {i}/{m} does not fit {n} shards",
-                path.display()
-            )));
-        }
-        if let Some(prev) = seen[i].replace(path.clone()) {
-            return Err(Error::Spec(format!(
-                "shard {i}/{n} given twice: {} and {}",
-                prev.display(),
-                path.display()
-            )));
-        }
-        runs.extend(part.runs.iter().cloned());
-    }
-    if let Some(i) = seen.iter().position(Option::is_none) {
-        return Err(Error::Spec(format!(
-            "sweep merge: shard {i}/{n} is missing"
-        )));
-    }
-    runs.sort_by_key(|r| (r.point, r.seed));
-    Ok(Runs {
-        grid: first.grid.clone(),
-        shard: (0, 1),
-        runs,
-    })
 }
 
 /// Mean and 95 % confidence half-width (Student's t) of one metric at one point.
@@ -515,11 +560,11 @@ pub(crate) fn aggregate(runs: &Runs) -> Vec<PointStats> {
     for r in &runs.runs {
         by_point.entry(r.point).or_default().push(r);
     }
-    runs.grid
-        .points
+    let len = runs.grid.len();
+    by_point
         .iter()
-        .filter_map(|p| {
-            let rs = by_point.get(&p.index)?;
+        .filter(|(index, _)| (**index as u64) < len)
+        .map(|(&index, rs)| {
             let flat: Vec<Vec<(String, f64)>> =
                 rs.iter().map(|r| numeric_metrics(&r.summary)).collect();
             let metrics = flat[0]
@@ -541,10 +586,41 @@ pub(crate) fn aggregate(runs: &Runs) -> Vec<PointStats> {
                     (path.clone(), Stat { mean, ci95, n })
                 })
                 .collect();
-            Some(PointStats {
-                point: p.clone(),
+            PointStats {
+                point: runs.grid.point(index),
                 metrics,
-            })
+            }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The mixed-radix walk is the cartesian product, the first key varying slowest.
+    #[test]
+    fn points_are_the_product_in_order() {
+        let vary = [
+            Vary::parse("a=1,2").unwrap(),
+            Vary::parse("b=x,y,z").unwrap(),
+            Vary::parse("c=only").unwrap(),
+        ];
+        assert_eq!(point_count(&vary), Some(6));
+        let labels: Vec<String> = (0..6).map(|k| point(&vary, k).label()).collect();
+        let want: Vec<String> = ["1", "2"]
+            .iter()
+            .flat_map(|a| ["x", "y", "z"].map(|b| format!("a={a} b={b} c=only")))
+            .collect();
+        assert_eq!(labels, want);
+        assert_eq!(point(&[], 0).label(), "base");
+        assert_eq!(point_count(&[]), Some(1));
+        let wide = Vary {
+            key: "k".into(),
+            values: vec![String::new(); 1 << 16],
+        };
+        assert_eq!(point_count(&vec![wide; 4]), None);
+        assert!(check_size(&vary, 3, 17).is_err() && check_size(&vary, 3, 18).is_ok());
+        assert!(threads(Some(usize::MAX)).is_err() && threads(Some(0)).unwrap() == 1);
+    }
 }

@@ -112,7 +112,7 @@ pub(crate) fn headline(runs: &Runs, stats: &[PointStats]) -> Table {
         "sweep of {} ({} points x {} seeds; mean ± 95 % CI; work in reference chip-hours; waits \
          over every submitted job, unstarted ones censored at the horizon, '>' a lower bound)",
         runs.grid.scenario,
-        runs.grid.points.len(),
+        runs.grid.len(),
         runs.grid.seeds
     ));
     for p in stats {
@@ -461,7 +461,7 @@ pub(crate) fn files(runs: &Runs, stats: &[PointStats]) -> Vec<(String, Vec<u8>)>
             "Scenario {}, {}; {} points x {} seeds from seed {}; every figure is the mean over seeds with its 95 % confidence interval (Student's t).",
             runs.grid.scenario,
             provenance(runs).text(),
-            runs.grid.points.len(),
+            runs.grid.len(),
             runs.grid.seeds,
             runs.grid.base_seed
         )),

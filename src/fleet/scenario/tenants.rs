@@ -18,8 +18,9 @@ pub(super) fn cohorts(
     fleet: &FleetPlan,
 ) -> Built<Vec<CohortPlan>> {
     let cohort_names = f.names();
-    let index: std::collections::HashMap<&str, usize> =
-        (cohort_names.iter().enumerate()).map(|(i, n)| (*n, i)).collect();
+    let index: std::collections::HashMap<&str, usize> = (cohort_names.iter().enumerate())
+        .map(|(i, n)| (*n, i))
+        .collect();
     let mut cohorts = Vec::new();
     for (n, c) in &f.0 {
         let path = format!("cohorts.{n}");

@@ -81,11 +81,7 @@ impl Series {
     }
 
     fn instants(&self) -> usize {
-        if self.width == 0 {
-            0
-        } else {
-            self.rows.len() / self.width
-        }
+        self.rows.len().checked_div(self.width).unwrap_or(0)
     }
 
     /// Merge buckets two by two (an odd last one stays alone, then partly filled).

@@ -17,6 +17,7 @@
 
 mod blocks;
 mod delivery;
+mod series;
 
 use std::collections::BTreeMap;
 
@@ -174,7 +175,12 @@ pub(crate) struct Account<'a> {
     frag_sum: f64,
     frag_share_sum: f64,
     frag_samples: u64,
-    samples: Vec<Sample>,
+    /// The time series, bounded (`series`).
+    samples: series::Series,
+    /// Samples from this time on feed the tenants' backlog trends.
+    trend_from_s: u64,
+    /// Per tenant, its backlog trend over every sample of the last quarter.
+    trends: Vec<series::Trend>,
     record_jobs: bool,
     /// Per generation, then one for jobs that may run on any: what waits for it.
     gen_backlog: Vec<Backlog>,
@@ -229,7 +235,9 @@ impl<'a> Account<'a> {
             frag_sum: 0.0,
             frag_share_sum: 0.0,
             frag_samples: 0,
-            samples: Vec::new(),
+            samples: series::Series::default(),
+            trend_from_s: sc.horizon_s - sc.horizon_s / 4,
+            trends: vec![series::Trend::default(); sc.tenants.len()],
             record_jobs,
             ended_work_chip_s: vec![0.0; sc.tenants.len()],
             job_sink: None,
@@ -518,6 +526,10 @@ impl<'a> Account<'a> {
         let g_n = s.pools().len();
         let now = self.now_s;
         for ((ti, a), name) in self.tenants.iter().enumerate().zip(names) {
+            let work_queued = a.waiting_work_chip_s as f64 / HOUR_S_F64;
+            if now >= self.trend_from_s {
+                self.trends[ti].add(now as f64 / HOUR_S_F64, work_queued);
+            }
             self.samples.push(Sample {
                 time_s: now,
                 series: name,
@@ -529,7 +541,7 @@ impl<'a> Account<'a> {
                     .sum(),
                 jobs_queued: a.waiting_jobs,
                 chips_queued: a.waiting_chips,
-                work_queued: a.waiting_work_chip_s as f64 / HOUR_S_F64,
+                work_queued,
                 work_demanded: a.demanded_chip_s / HOUR_S_F64,
                 work_served: self.ended_work_chip_s[ti] / HOUR_S_F64,
                 ..Default::default()
@@ -546,6 +558,7 @@ impl<'a> Account<'a> {
                 ..Default::default()
             });
         }
+        self.samples.close();
     }
 
     fn sample_fleet(&mut self, pools: &[Pool]) {
@@ -660,7 +673,8 @@ impl<'a> Account<'a> {
             horizon_s: sc.horizon_s,
             tenants,
             fleet,
-            timeseries: std::mem::take(&mut self.samples),
+            timeseries: self.samples.take(),
+            timeseries_samples_per_row: self.samples.samples_per_row(),
             workloads: Vec::new(),
             probes: (sc.probes.iter().zip(std::mem::take(&mut self.probes)))
                 .map(|(p, series)| {
@@ -768,12 +782,21 @@ impl<'a> Account<'a> {
     /// a stable queue's noise is not read as growth), and the last sample is above the first.
     /// Not growing with under three samples in the last quarter.
     fn backlog_slopes(&self, sc: &Scenario) -> Vec<(f64, bool)> {
-        let from_s = sc.horizon_s - sc.horizon_s / 4;
+        if self.samples.samples_per_row() > 1 {
+            return (self.trends.iter())
+                .map(|t| {
+                    let (slope, t_stat, rising) = t.slope();
+                    (slope, slope > 0.0 && t_stat >= 2.0 && rising)
+                })
+                .collect();
+        }
+        let from_s = self.trend_from_s;
         sc.tenants
             .iter()
             .map(|t| {
                 let pts: Vec<(f64, f64)> = self
                     .samples
+                    .rows()
                     .iter()
                     .filter(|s| s.series == t.name && s.time_s >= from_s)
                     .map(|s| (s.time_s as f64 / HOUR_S_F64, s.work_queued))

@@ -457,9 +457,15 @@ pub struct Outcome {
     /// probes).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub probes: Vec<ProbeMetrics>,
-    /// The time series (not part of `summary.json`).
+    /// The time series (not part of `summary.json`): every sample, or past a bounded number
+    /// of rows adjacent samples merged (`timeseries_samples_per_row`).
     #[serde(skip)]
     pub timeseries: Vec<Sample>,
+    /// Samples merged into each time-series row (the last row may hold fewer): 1 when every
+    /// sample is kept; a power of two past the bound, each column then the maximum over the
+    /// samples merged and `time_s` the last one's time (`scenarios/README.md`).
+    #[serde(skip)]
+    pub timeseries_samples_per_row: u64,
     /// Per-job records, when asked for ([`super::RunOptions::record_jobs`]).
     #[serde(skip)]
     pub jobs: Vec<JobRecord>,

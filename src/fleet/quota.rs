@@ -87,6 +87,32 @@ impl Ord for Share {
     }
 }
 
+/// Each node's root and depth (edges to its root), every node's walk stopping at the first
+/// ancestor already known: O(n) however deep the tree. `parent` must be acyclic.
+fn roots_and_depths(parent: &[u32]) -> (Vec<u32>, Vec<u32>) {
+    let n = parent.len();
+    let mut root = vec![NONE; n];
+    let mut depth = vec![0u32; n];
+    let mut path = Vec::new();
+    for start in 0..n {
+        let mut i = start;
+        while root[i] == NONE && parent[i] != NONE {
+            path.push(i);
+            i = parent[i] as usize;
+        }
+        if root[i] == NONE {
+            root[i] = i as u32;
+        }
+        let (r, mut d) = (root[i], depth[i]);
+        while let Some(j) = path.pop() {
+            d += 1;
+            root[j] = r;
+            depth[j] = d;
+        }
+    }
+    (root, depth)
+}
+
 impl QuotaTree {
     /// A tree of `parents.len()` nodes (the first `tenants` are tenants) over `gens` generations,
     /// every quota 0. `parents` must be acyclic (checked by the scenario loader).
@@ -96,24 +122,11 @@ impl QuotaTree {
             .iter()
             .map(|p| p.map_or(NONE, |p| p as u32))
             .collect();
-        let root: Vec<u32> = (0..n)
-            .map(|mut i| {
-                while parent[i] != NONE {
-                    i = parent[i] as usize;
-                }
-                i as u32
-            })
-            .collect();
-        let depth = |mut i: usize| {
-            let mut d = 0;
-            while parent[i] != NONE {
-                i = parent[i] as usize;
-                d += 1;
-            }
-            d
-        };
+        let (root, depth) = roots_and_depths(&parent);
+        // Deepest first (a stable sort: file order among equals), each depth computed once,
+        // so a deep chain of cohorts costs O(n log n), not O(n * depth) per comparison.
         let mut post_order: Vec<u32> = (0..n as u32).collect();
-        post_order.sort_by_key(|&i| std::cmp::Reverse(depth(i as usize)));
+        post_order.sort_by_key(|&i| std::cmp::Reverse(depth[i as usize]));
         let mut height = vec![0u32; n];
         for &i in &post_order {
             let i = i as usize;

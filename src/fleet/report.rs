@@ -279,15 +279,23 @@ pub(crate) fn files(o: &Outcome, tables: Vec<Table>, p: &Provenance) -> Vec<(Str
             timeseries_table(o).render(Format::Csv).into_bytes(),
         ),
     ];
+    let mut head = format!(
+        "Scenario {}, policy {}, seed {}, horizon {}; {}.",
+        o.scenario,
+        o.policy,
+        o.seed,
+        human_s(o.horizon_s as f64),
+        p.text()
+    );
+    if o.timeseries_samples_per_row > 1 {
+        head.push_str(&format!(
+            " The time series merges every {} adjacent samples into one row (each column its \
+             maximum over them, the time the last one's), to stay bounded.",
+            o.timeseries_samples_per_row
+        ));
+    }
     let mut parts = vec![
-        Part::Text(format!(
-            "Scenario {}, policy {}, seed {}, horizon {}; {}.",
-            o.scenario,
-            o.policy,
-            o.seed,
-            human_s(o.horizon_s as f64),
-            p.text()
-        )),
+        Part::Text(head),
         Part::Table(fleet_table(o)),
         Part::Table(planner_table(o)),
     ];

@@ -131,7 +131,7 @@ pub struct WorkloadDef {
 }
 
 const MAX_CHIPS_PER_GENERATION: u64 = 1_000_000_000;
-const MAX_JOBS: f64 = 20_000_000.0;
+const MAX_JOBS: f64 = 5_000_000.0;
 const MAX_SAMPLES: u64 = 1_000_000;
 const MAX_WORKLOADS: usize = 1000;
 

@@ -18,6 +18,9 @@ pub(super) fn cohorts(
     fleet: &FleetPlan,
 ) -> Built<Vec<CohortPlan>> {
     let cohort_names = f.names();
+    let index: std::collections::HashMap<&str, usize> = (cohort_names.iter().enumerate())
+        .map(|(i, n)| (*n, i))
+        .collect();
     let mut cohorts = Vec::new();
     for (n, c) in &f.0 {
         let path = format!("cohorts.{n}");
@@ -35,22 +38,31 @@ pub(super) fn cohorts(
             parent: c
                 .parent
                 .as_deref()
-                .map(|p| lookup(&cohort_names, "cohort", &format!("{path}.parent"), p))
+                .map(|p| match index.get(p) {
+                    Some(&i) => Ok(i),
+                    None => lookup(&cohort_names, "cohort", &format!("{path}.parent"), p),
+                })
                 .transpose()?,
             weight,
         });
     }
+    // 0 unseen, 1 on the walk from `c`, 2 known to reach a root: O(n) however deep.
+    let mut state = vec![0u8; cohorts.len()];
     for (i, c) in cohorts.iter().enumerate() {
-        let mut seen = 0;
-        let mut cur = c.parent;
-        while let Some(p) = cur {
-            seen += 1;
-            if p == i || seen > cohorts.len() {
+        let mut cur = Some(i);
+        while let Some(p) = cur.filter(|&p| state[p] != 2) {
+            if state[p] == 1 {
                 return bad(
                     format!("cohorts.{}.parent", c.name),
                     "the cohort parents form a cycle",
                 );
             }
+            state[p] = 1;
+            cur = cohorts[p].parent;
+        }
+        let mut cur = Some(i);
+        while let Some(p) = cur.filter(|&p| state[p] == 1) {
+            state[p] = 2;
             cur = cohorts[p].parent;
         }
     }

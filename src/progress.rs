@@ -16,7 +16,8 @@ pub(crate) fn set(done: u64) {
     DONE.store(done, Ordering::Relaxed);
 }
 
-/// No bar before this: runs shorter than it never show one.
+/// No bar before this: runs shorter than it never show one (`TRNSIM_PROGRESS_DELAY_MS`
+/// changes it, for tests).
 const DELAY: Duration = Duration::from_millis(1000);
 
 /// A bar being drawn; cleared and stopped when dropped.
@@ -35,10 +36,14 @@ pub(crate) fn show(total: u64, template: &'static str) -> Option<Ticker> {
     set(0);
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = stop.clone();
+    let delay = std::env::var("TRNSIM_PROGRESS_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(DELAY, Duration::from_millis);
     let thread = std::thread::spawn(move || {
         let tick = Duration::from_millis(100);
         let mut waited = Duration::ZERO;
-        while waited < DELAY {
+        while waited < delay {
             if stopped.load(Ordering::Relaxed) {
                 return;
             }

@@ -224,7 +224,7 @@ fn utilisation_is_a_fraction_in_json_and_a_percent_in_tables() {
     let table = text(&trnsim(&args).stdout);
     let cells: Vec<&str> = (table.lines())
         .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .find(|c| c.len() == 4 && c[0] == "dma")
+        .find(|c| c.len() == 4 && c[0] == "dma" && c[1].parse::<f64>().is_ok())
         .unwrap();
     let shown: f64 = cells[2].parse().unwrap();
     assert!((shown - 100.0 * dma).abs() <= 0.051, "{shown} vs {dma}");
@@ -248,4 +248,41 @@ fn utilisation_is_a_fraction_in_json_and_a_percent_in_tables() {
         table.contains("mfu_%") && !table.contains("_pct"),
         "{table}"
     );
+}
+
+/// A run with values draws a progress bar on a terminal's stderr (a pty from `script`), none
+/// when stderr is not a terminal or with -q; stdout is the same either way.
+#[cfg(target_os = "linux")]
+#[test]
+fn progress_bar_only_on_a_terminal_and_stdout_unchanged() {
+    let args = ["kernel", "run", "matmul", "--param", "m=512,k=1024,n=1024"];
+    let plain = trnsim(&args);
+    assert!(plain.status.success());
+    assert_eq!(text(&plain.stderr), "", "a bar without a terminal");
+    let dir = tempfile::tempdir().unwrap();
+    let on_tty = |quiet: &str| {
+        let out = dir.path().join("out.txt");
+        let cmd = format!(
+            "TRNSIM_PROGRESS_DELAY_MS=0 '{}' {quiet} {} > '{}'",
+            env!("CARGO_BIN_EXE_trnsim"),
+            args.join(" "),
+            out.display()
+        );
+        let o = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .current_dir(root())
+            .output()
+            .expect("script (util-linux) runs");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            plain.stdout,
+            "the bar changed stdout"
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let tty = on_tty("");
+    assert!(tty.contains("instructions executed"), "{tty:?}");
+    let quiet = on_tty("-q");
+    assert!(!quiet.contains("instructions executed"), "{quiet:?}");
 }

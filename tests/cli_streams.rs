@@ -241,7 +241,7 @@ fn utilisation_is_a_fraction_in_json_and_a_percent_in_tables() {
         "128",
     ];
     let csv = text(&trnsim(&[&m[..], &["--format", "csv"]].concat()).stdout);
-    let header = csv.lines().nth(0).unwrap();
+    let header = csv.lines().next().unwrap();
     assert!(header.contains(",share,mfu,mbu,"), "{header}");
     let table = text(&trnsim(&m).stdout);
     assert!(

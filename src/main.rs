@@ -3,6 +3,7 @@
 
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;
@@ -71,15 +72,28 @@ enum Command {
     },
 }
 
+/// The exit status after a broken pipe on stdout: what a shell reports for a process that
+/// SIGPIPE ended (128 + 13), so `trnsim ... | head` looks like any Unix filter's. Rust ignores
+/// SIGPIPE, so the write fails instead and the process exits with this status, silently.
+const EXIT_BROKEN_PIPE: u8 = 141;
+
+/// Set when a write to stdout met a closed pipe (whatever error the command then returned).
+static BROKEN_PIPE: AtomicBool = AtomicBool::new(false);
+
 fn main() -> ExitCode {
     let args = Cli::parse();
     init_logging(args.verbose, args.quiet);
-    cli::set_quiet(args.quiet > 0);
-    match run(args.command) {
+    let stdout = Stdout::open();
+    let done = run(args.command, stdout);
+    if BROKEN_PIPE.load(Ordering::Relaxed) {
+        return ExitCode::from(EXIT_BROKEN_PIPE);
+    }
+    match done {
         Ok(()) => ExitCode::SUCCESS,
-        Err(cli::Error::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("trnsim: error: {e}");
+            // A full or closed stderr must not turn an error into a panic (exit 101): the
+            // message is lost, the exit code is not.
+            let _ = writeln!(io::stderr(), "trnsim: error: {e}");
             ExitCode::from(e.exit_code() as u8)
         }
     }
@@ -99,12 +113,13 @@ fn init_logging(verbose: u8, quiet: u8) {
         .with_env_filter(filter)
         .with_writer(io::stderr)
         .with_ansi(io::stderr().is_terminal())
+        // Its fallback for a failed write is `eprintln!`, which panics when stderr is full.
+        .log_internal_errors(false)
         .init();
 }
 
-fn run(command: Command) -> cli::Result<()> {
-    let stdout = io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
+fn run(command: Command, stdout: Stdout) -> cli::Result<()> {
+    let mut out = BufWriter::new(stdout);
     let text = match command {
         Command::Demo => return finish(cli::demo::run(&mut out), out),
         Command::Dtype { command } => {
@@ -119,8 +134,11 @@ fn run(command: Command) -> cli::Result<()> {
         Command::Hw { command } => return finish(cli::hw::dispatch(&command, &mut out), out),
         Command::Validate(args) => return finish(cli::validate::dispatch(&args, &mut out), out),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "trnsim", &mut out);
-            String::new()
+            // clap_complete panics on a failed write: it writes to memory, the text goes out
+            // through `out` like any other.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "trnsim", &mut script);
+            String::from_utf8_lossy(&script).into_owned()
         }
         Command::Run(args) => cli::run::run(&args)?,
         Command::Plan(args) => cli::plan::plan(&args)?,
@@ -143,3 +161,64 @@ fn finish(done: cli::Result<()>, mut out: impl Write) -> cli::Result<()> {
     done?;
     Ok(out.flush()?)
 }
+
+/// The process's stdout, the one writer every command's output goes through. A descriptor
+/// closed at start (`>&-`) makes every write an error instead of output silently lost; a broken
+/// pipe sets [`BROKEN_PIPE`] so `main` exits quietly with [`EXIT_BROKEN_PIPE`].
+struct Stdout {
+    /// None when descriptor 1 was closed when the process started.
+    inner: Option<io::Stdout>,
+}
+
+impl Stdout {
+    fn open() -> Stdout {
+        Stdout {
+            inner: (!STDOUT_CLOSED.load(Ordering::Relaxed)).then(io::stdout),
+        }
+    }
+
+    fn check<T>(&self, r: io::Result<T>) -> io::Result<T> {
+        let r = r.map_err(|e| io::Error::new(e.kind(), format!("writing to stdout: {e}")));
+        if let Err(e) = &r
+            && e.kind() == io::ErrorKind::BrokenPipe
+        {
+            BROKEN_PIPE.store(true, Ordering::Relaxed);
+        }
+        r
+    }
+}
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let r = match &mut self.inner {
+            Some(f) => f.write(buf),
+            None => Err(io::Error::other("stdout is closed")),
+        };
+        self.check(r)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let r = match &mut self.inner {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        };
+        self.check(r)
+    }
+}
+
+/// Whether descriptor 1 was closed when the process started. The Rust runtime reopens a closed
+/// standard descriptor on /dev/null before `main`, which would make `trnsim hw list >&-`
+/// succeed with its output lost; so this is read earlier, from a constructor (Linux).
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+#[cfg(target_os = "linux")]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static CHECK_STDOUT: extern "C" fn() = {
+    extern "C" fn check_stdout() {
+        // SAFETY: F_GETFD only queries the descriptor's flags; -1 (EBADF) means it is closed.
+        let closed = unsafe { libc::fcntl(1, libc::F_GETFD) } == -1;
+        STDOUT_CLOSED.store(closed, Ordering::Relaxed);
+    }
+    check_stdout
+};

@@ -99,19 +99,34 @@ pub fn run(
     };
     // With two threads the checks split the program in halves too. Either way they work out
     // the queues as they go (a pass over a million instructions is mostly memory traffic).
+    let n = format!("{} instructions", program.instrs.len());
+    tracing::debug!(hw = %hw.name, threads = if part.is_some() { 2 } else { 1 }, "chip run");
+    let stage = crate::stage::Stage::start("check");
     let (usage, queue) = check::check_split(program, hw, file, if part.is_some() { 2 } else { 1 })?;
+    stage.done(&n);
     let barriers = barriers(program);
     let (plan, schedule) = match part {
         None => {
+            let stage = crate::stage::Stage::start("plan");
             let plan = plan::build_on(program, hw, &usage.liveness, queue);
+            stage.done(&n);
+            let stage = crate::stage::Stage::start("simulate");
             let schedule = sim::simulate_with_barriers(&plan, hw, &barriers);
+            stage.done(format_args!("{n}, {} ps simulated", schedule.total_ps));
             (plan, schedule)
         }
-        Some(k) => plan_and_simulate(program, hw, &usage.liveness, queue, k, &barriers),
+        Some(k) => {
+            let stage = crate::stage::Stage::start("plan+simulate");
+            let r = plan_and_simulate(program, hw, &usage.liveness, queue, k, &barriers);
+            stage.done(format_args!("{n}, {} ps simulated", r.1.total_ps));
+            r
+        }
     };
     let state = if opts.data {
+        let stage = crate::stage::Stage::start("execute");
         let mut state = exec::DataState::new(program, inputs)?;
         exec::execute(program, &mut state, &opts.exec)?;
+        stage.done(format_args!("{n}, {} buffers", program.buffers.len()));
         Some(state)
     } else {
         None

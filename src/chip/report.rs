@@ -17,8 +17,9 @@ use super::queue::{FIRST_DMA, GPSIMD, SCALAR, TENSOR, VECTOR};
 pub struct EngineReport {
     /// Time the engine was busy.
     pub busy_ns: f64,
-    /// Busy time as a percentage of the kernel's time.
-    pub active_pct: f64,
+    /// Busy time as a fraction (0..1) of the kernel's time (a percent only in the text table,
+    /// headed `active_%`, like every utilisation field: fractions in JSON and CSV).
+    pub active: f64,
     /// Instructions it ran.
     pub instructions: u64,
 }
@@ -81,9 +82,9 @@ pub fn report(program: &Program, hw: &Hardware, run: &RunResult) -> Report {
     let s = &run.schedule;
     let plan = &run.plan;
     let total_ns = s.total_ps as f64 / 1000.0;
-    let pct = |busy_ps: u64| {
+    let fraction = |busy_ps: u64| {
         if s.total_ps > 0 {
-            100.0 * busy_ps as f64 / s.total_ps as f64
+            busy_ps as f64 / s.total_ps as f64
         } else {
             0.0
         }
@@ -102,16 +103,16 @@ pub fn report(program: &Program, hw: &Hardware, run: &RunResult) -> Report {
             &counts[c * per..(c + 1) * per],
             &s.queue_busy_ps[c * per..(c + 1) * per],
             dma_busy,
-            pct,
+            fraction,
         );
         for (name, r) in &e {
             let t: &mut EngineReport = engines.entry(name.clone()).or_insert(EngineReport {
                 busy_ns: 0.0,
-                active_pct: 0.0,
+                active: 0.0,
                 instructions: 0,
             });
             t.busy_ns += r.busy_ns;
-            t.active_pct += r.active_pct / cores as f64;
+            t.active += r.active / cores as f64;
             t.instructions += r.instructions;
         }
         per_core.push(e);
@@ -175,7 +176,7 @@ fn core_engines(
     counts: &[u64],
     busy_ps: &[u64],
     dma_busy_ps: u64,
-    pct: impl Fn(u64) -> f64,
+    fraction: impl Fn(u64) -> f64,
 ) -> BTreeMap<String, EngineReport> {
     let mut engines = BTreeMap::new();
     for (name, q) in [
@@ -194,7 +195,7 @@ fn core_engines(
             name.to_string(),
             EngineReport {
                 busy_ns: busy as f64 / 1000.0,
-                active_pct: pct(busy),
+                active: fraction(busy),
                 instructions,
             },
         );
@@ -251,7 +252,7 @@ impl Report {
         for (k, v) in rows {
             summary.push(vec![Value::from(k), Value::from(v)]);
         }
-        let mut engines = Table::new(["engine", "busy_ns", "active_pct", "instructions"]);
+        let mut engines = Table::new(["engine", "busy_ns", "active_%", "instructions"]);
         let names = ["tensor", "vector", "scalar", "gpsimd", "dma"];
         let labels: Vec<String> = (0..self.per_core.len())
             .map(|c| format!("core{c} "))
@@ -264,7 +265,7 @@ impl Report {
                 engines.push(vec![
                     Value::from(format!("{label}{name}")),
                     Value::from(round(e.busy_ns, 3)),
-                    Value::from(round(e.active_pct, 1)),
+                    Value::from(round(100.0 * e.active, 1)),
                     Value::from(e.instructions),
                 ]);
             }

@@ -151,11 +151,11 @@ fn chip(out: &mut impl Write) -> Result<()> {
     let mut t = Table::new([
         "hw",
         "time_ns",
-        "mfu_pct",
-        "mbu_pct",
+        "mfu_%",
+        "mbu_%",
         "bound",
-        "tensor_active_pct",
-        "dma_active_pct",
+        "tensor_active_%",
+        "dma_active_%",
         "max_rel_error",
     ]);
     for name in ["trn1", "trn2", "trn3"] {
@@ -173,8 +173,8 @@ fn chip(out: &mut impl Write) -> Result<()> {
             Value::from(round3(100.0 * rep.mfu)),
             Value::from(round3(100.0 * rep.mbu)),
             Value::from(rep.bound.clone()),
-            Value::from(round3(rep.engines["tensor"].active_pct)),
-            Value::from(round3(rep.engines["dma"].active_pct)),
+            Value::from(round3(100.0 * rep.engines["tensor"].active)),
+            Value::from(round3(100.0 * rep.engines["dma"].active)),
             Value::from(format!("{err:.2e}")),
         ]);
     }
@@ -197,7 +197,7 @@ fn library(out: &mut impl Write) -> Result<()> {
         "dtype",
         "time_us",
         "tflops",
-        "mfu_pct",
+        "mfu_%",
         "bound",
         "instructions",
     ]);

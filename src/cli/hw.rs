@@ -92,7 +92,10 @@ pub enum HwCommand {
 pub fn dispatch(command: &HwCommand, out: &mut impl Write) -> Result<()> {
     let text = match command {
         HwCommand::List { format } => list(*format)?,
-        HwCommand::Show { hw, json } => show(&hw.load()?, *json),
+        HwCommand::Show { hw, json } => {
+            let sources = Sources::of(&hw.hw, &hw.overrides_checked()?);
+            show(&hw.load()?, &sources, *json)
+        }
     };
     Ok(out.write_all(text.as_bytes())?)
 }
@@ -132,13 +135,139 @@ pub(crate) fn list(format: Format) -> Result<String> {
     Ok(t.render(format))
 }
 
-/// The full description of one hardware (after overrides) as TOML or JSON.
-pub(crate) fn show(hw: &Hardware, json: bool) -> String {
+/// The full description of one hardware (after overrides) as TOML or JSON, each field with its
+/// source: the TOML with the comment the field has in the preset (or file), the JSON with a
+/// `sources` object (dotted field -> comment) and the file's `sources_legend` (what each
+/// `[TAG]` cites). A field the file does not set has the source `default`; one set by
+/// `--hw-set`, `--hw-set`.
+pub(crate) fn show(hw: &Hardware, sources: &Sources, json: bool) -> String {
+    let toml = hw.to_toml();
+    let fields = sources.of_fields(&toml);
     if json {
-        let mut s = serde_json::to_string_pretty(hw).expect("hardware serializes");
+        let mut v = serde_json::to_value(hw).expect("hardware serializes");
+        let map: serde_json::Map<String, Value> = fields
+            .into_iter()
+            .map(|(k, s)| (k, Value::from(s)))
+            .collect();
+        if let Value::Object(o) = &mut v {
+            o.insert("sources".into(), Value::Object(map));
+            o.insert("sources_legend".into(), Value::from(sources.legend.clone()));
+        }
+        let mut s = serde_json::to_string_pretty(&v).expect("hardware serializes");
         s.push('\n');
         s
     } else {
-        hw.to_toml()
+        let mut out: String = sources.legend.iter().map(|l| format!("# {l}\n")).collect();
+        let mut fields = fields.into_iter();
+        for (line, key) in toml_keys(&toml) {
+            match key.and_then(|k| fields.find(|(f, _)| *f == k)) {
+                Some((_, s)) => out.push_str(&format!("{line:<30} # {s}\n")),
+                None => {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+        }
+        out
     }
+}
+
+/// Where the numbers of a hardware description come from: the comments of its preset or file.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Sources {
+    /// The comment lines above the first key (the file's citation legend).
+    pub legend: Vec<String>,
+    /// Dotted key -> its line's comment ("" when the line has none).
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
+impl Sources {
+    /// The sources of `--hw SPEC` (a preset or a file; nothing when the file cannot be read:
+    /// loading it reports why), with the `--hw-set` fields marked as such.
+    pub(crate) fn of(spec: &str, overrides: &[(String, String)]) -> Sources {
+        let text = match PRESETS.iter().find(|p| p.0 == spec) {
+            Some(p) => p.1.to_string(),
+            None => std::fs::read_to_string(spec).unwrap_or_default(),
+        };
+        let mut s = Sources::parse(&text);
+        for (k, _) in overrides {
+            s.fields.insert(k.clone(), "--hw-set".into());
+        }
+        s
+    }
+
+    /// Read the comments of a TOML text line by line.
+    pub(crate) fn parse(text: &str) -> Sources {
+        let mut s = Sources::default();
+        let mut section = String::new();
+        for line in text.lines() {
+            let (code, comment) = split_comment(line);
+            if code.is_empty() {
+                if s.fields.is_empty() && section.is_empty() && !comment.is_empty() {
+                    s.legend.push(comment.to_string());
+                }
+            } else if let Some(name) = code.strip_prefix('[') {
+                section = name.trim_end_matches(']').trim().to_string();
+            } else if let Some((key, _)) = code.split_once('=') {
+                let key = key.trim();
+                let key = if section.is_empty() {
+                    key.to_string()
+                } else {
+                    format!("{section}.{key}")
+                };
+                s.fields.insert(key, comment.to_string());
+            }
+        }
+        s
+    }
+
+    /// The source of each field of a serialized description, in its order.
+    fn of_fields(&self, toml: &str) -> Vec<(String, String)> {
+        toml_keys(toml)
+            .filter_map(|(_, k)| k)
+            .map(|k| {
+                let s = match self.fields.get(&k) {
+                    Some(c) if c.is_empty() => "(no comment in the file)".to_string(),
+                    Some(c) => c.clone(),
+                    None => "default".to_string(),
+                };
+                (k, s)
+            })
+            .collect()
+    }
+}
+
+/// Each line of a TOML text with its dotted key (None for headers and blank lines).
+fn toml_keys(toml: &str) -> impl Iterator<Item = (&str, Option<String>)> {
+    let mut section = String::new();
+    toml.lines().map(move |line| {
+        let (code, _) = split_comment(line);
+        if let Some(name) = code.strip_prefix('[') {
+            section = name.trim_end_matches(']').trim().to_string();
+            return (line, None);
+        }
+        let key = code.split_once('=').map(|(k, _)| {
+            let k = k.trim();
+            if section.is_empty() {
+                k.to_string()
+            } else {
+                format!("{section}.{k}")
+            }
+        });
+        (line, key)
+    })
+}
+
+/// A TOML line's code and its comment (after a `#` outside a string), both trimmed.
+fn split_comment(line: &str) -> (&str, &str) {
+    let mut quote = None;
+    for (i, c) in line.char_indices() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), _) if c == q => quote = None,
+            (None, '#') => return (line[..i].trim(), line[i + 1..].trim()),
+            _ => {}
+        }
+    }
+    (line.trim(), "")
 }

@@ -43,7 +43,7 @@ pub fn run(args: &ImportArgs) -> Result<String> {
             let out = import::kueue(&dir, &files, k.resource.as_deref())
                 .map_err(crate::fleet::Error::from)?;
             for w in &out.warnings {
-                eprintln!("trnsim: warning: {w}");
+                super::warn(w);
             }
             Ok(out.toml)
         }

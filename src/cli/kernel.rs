@@ -226,13 +226,20 @@ pub(crate) fn run(args: &KernelRunArgs) -> Result<KernelRunOutput> {
     }
     let (k, d) = kernels::find(&args.name)?;
     let p = d.params(&set)?;
+    let stage = crate::stage::Stage::start("lower");
     let program = k.lower(&p, hw)?;
+    stage.done(format_args!("{} instructions", program.instrs.len()));
     let opts = RunOptions {
         data: !args.no_data,
         ..Default::default()
     };
     let file = format!("<kernel {}>", args.name);
+    let bar = opts.data.then(|| {
+        let template = "{bar:40} {pos}/{len} instructions executed, {elapsed} elapsed, eta {eta}";
+        crate::progress::show(program.instrs.len() as u64, template)
+    });
     let result = chip::run(&program, hw, &file, &[], &opts)?;
+    drop(bar);
     if let Some(path) = &args.timeline {
         let text = chip::timeline::timeline(&program, hw, &result.plan, &result.schedule);
         super::write_atomic(path, text.as_bytes())?;

@@ -22,21 +22,15 @@ pub mod sweep;
 pub mod systolic;
 pub mod validate;
 
-use std::io;
+use std::io::{self, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-static QUIET: AtomicBool = AtomicBool::new(false);
-
-/// Silence warnings on stderr (`-q`): the commands' own `warning:` lines as well as logging.
-pub fn set_quiet(quiet: bool) {
-    QUIET.store(quiet, Ordering::Relaxed);
-}
-
-/// Print a warning on stderr (`trnsim: warning: ...`), unless `-q` was given.
+/// Print a warning on stderr (`trnsim: warning: ...`) when the log level lets warnings through
+/// (not with `-q`, or a `RUST_LOG` that filters them). A full or closed stderr loses the line
+/// rather than panicking.
 pub(crate) fn warn(message: impl std::fmt::Display) {
-    if !QUIET.load(Ordering::Relaxed) {
-        eprintln!("trnsim: warning: {message}");
+    if tracing::enabled!(target: "trnsim", tracing::Level::WARN) {
+        let _ = writeln!(io::stderr(), "trnsim: warning: {message}");
     }
 }
 

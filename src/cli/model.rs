@@ -174,24 +174,27 @@ fn round(x: f64, digits: i32) -> f64 {
     (x * f).round() / f
 }
 
-fn pct(x: Option<f64>) -> Value {
-    x.map_or(Value::Null, |v| Value::from(round(100.0 * v, 1)))
+/// A utilisation: a percent (one decimal) in the table, the fraction in CSV.
+fn pct(x: Option<f64>, percent: bool) -> Value {
+    x.map_or(Value::Null, |v| {
+        Value::from(if percent { round(100.0 * v, 1) } else { v })
+    })
 }
 
 fn us(x: Option<f64>) -> Value {
     x.map_or(Value::Null, |v| Value::from(round(v / 1e3, 3)))
 }
 
-fn row_cells(part: &str, r: &Row) -> Vec<Value> {
+fn row_cells(part: &str, r: &Row, percent: bool) -> Vec<Value> {
     vec![
         Value::from(part),
         Value::from(r.role.clone()),
         Value::from(r.kernel.clone()),
         Value::from(r.count),
         us(r.time_ns),
-        pct(r.share),
-        pct(r.mfu),
-        pct(r.mbu),
+        pct(r.share, percent),
+        pct(r.mfu, percent),
+        pct(r.mbu, percent),
         r.bound.clone().map_or(
             Value::from(format!(
                 "not available: {}",
@@ -222,30 +225,37 @@ pub(crate) fn render(r: &ModelReport, format: Format) -> String {
                  back to back",
                 r.model.name, r.hardware, r.step.batch, r.total.tokens, r.dtype
             );
+            // Utilisations: percents in the table (said in the header), fractions in CSV.
+            let percent = format == Format::Table;
+            let [share, mfu, mbu] = if percent {
+                ["share_%", "mfu_%", "mbu_%"]
+            } else {
+                ["share", "mfu", "mbu"]
+            };
             let mut t = Table::new([
                 "part",
                 "kernel",
                 "library_kernel",
                 "count",
                 "time_us",
-                "share_pct",
-                "mfu_pct",
-                "mbu_pct",
+                share,
+                mfu,
+                mbu,
                 "bound",
                 "params",
             ])
             .with_title(title);
             for row in &r.layer_kernels {
-                t.push(row_cells("layer", row));
+                t.push(row_cells("layer", row, percent));
             }
             for row in &r.head_kernels {
-                t.push(row_cells("head", row));
+                t.push(row_cells("head", row, percent));
             }
             if format == Format::Csv {
                 return t.render(format);
             }
             let mut s = t.render(format);
-            let mut totals = Table::new(["total", "time_us", "mfu_pct", "tflop", "hbm_gb"]);
+            let mut totals = Table::new(["total", "time_us", "mfu_%", "tflop", "hbm_gb"]);
             let tot = |name: String, time_ns: f64, mfu: f64, flops: f64, bytes: u64| {
                 vec![
                     Value::from(name),

@@ -199,7 +199,12 @@ pub(crate) fn run(args: &NkiArgs) -> Result<NkiOutput> {
         "trace_path": absolute(&trace_path)?,
         "address_rotation": !args.no_address_rotation,
     });
+    let stage = crate::stage::Stage::start("record");
     let recorded: Recorded = parse_response(&front_end(args, &request)?)?;
+    stage.done(format_args!(
+        "kernel {} through the NKI front end",
+        recorded.kernel
+    ));
     if let Some(n) = recorded.lnc.filter(|&n| n != hw.lnc) {
         // The kernel file's launch grid sets the LNC (the front end checked it against
         // chip.lnc_max and any --lnc).
@@ -213,7 +218,13 @@ pub(crate) fn run(args: &NkiArgs) -> Result<NkiOutput> {
             let window = args
                 .window
                 .unwrap_or(crate::chip::schedule::COMPILER_WINDOW_INSTRS);
-            crate::chip::compiler_order(&program, &hw, &file, window)?
+            let stage = crate::stage::Stage::start("schedule");
+            let p = crate::chip::compiler_order(&program, &hw, &file, window)?;
+            stage.done(format_args!(
+                "{} instructions in compiler order",
+                p.instrs.len()
+            ));
+            p
         }
         Order::Source => program,
     };

@@ -60,8 +60,16 @@ fn stream_names(text: &str) -> Vec<String> {
 
 /// Load, run, write the requested files, and return the report text.
 pub fn plan(args: &PlanArgs) -> Result<String> {
+    let stage = crate::stage::Stage::start("read");
     let text = super::read(&args.scenario)?;
+    stage.done(format_args!(
+        "{} bytes of {}",
+        text.len(),
+        args.scenario.display()
+    ));
+    let stage = crate::stage::Stage::start("resolve");
     let scenario = Scenario::load(&args.scenario, &args.set)?;
+    stage.done(format_args!("{} tenants", scenario.tenants.len()));
     for w in &scenario.warnings {
         super::warn(w);
     }
@@ -69,7 +77,12 @@ pub fn plan(args: &PlanArgs) -> Result<String> {
     let opts = fleet::RunOptions::default();
     // Workload jobs are timed by the chip simulator, each distinct shape once.
     let cost = CostModel::new();
+    let stage = crate::stage::Stage::start("workloads");
     let table = WorkloadRunTime::build(&scenario, &cost)?;
+    stage.done(format_args!("{} chip simulations", cost.simulations()));
+    let stage = crate::stage::Stage::start("simulate");
+    let template = "{bar:40} {pos}/{len} simulated seconds, {elapsed} elapsed, eta {eta}";
+    let bar = crate::progress::show(scenario.horizon_s, template);
     let outcome = match &args.jobs {
         None => fleet::run_timed(&scenario, seed, &table, &opts)?,
         Some(path) => {
@@ -81,7 +94,10 @@ pub fn plan(args: &PlanArgs) -> Result<String> {
             })?
         }
     };
+    drop(bar);
+    stage.done(format_args!("{} events", outcome.fleet.events));
     let simulations = cost.simulations();
+    let stage = crate::stage::Stage::start("write");
     if let Some(dir) = &args.out {
         super::create_dir(dir)?;
         let mut tables = vec![report::tenant_table(&outcome)];
@@ -98,6 +114,12 @@ pub fn plan(args: &PlanArgs) -> Result<String> {
             super::write_atomic(&dir.join(name), &bytes)?;
         }
     }
+    stage.done(if args.out.is_some() {
+        "report files"
+    } else {
+        "no files"
+    });
+    let stage = crate::stage::Stage::start("report");
     let mut text = report::render(&outcome, args.format);
     if args.format == Format::Table
         && let Some(t) = workload_table(&outcome, simulations)
@@ -105,6 +127,7 @@ pub fn plan(args: &PlanArgs) -> Result<String> {
         text.push('\n');
         text.push_str(&t.render(Format::Table));
     }
+    stage.done(format_args!("{} bytes", text.len()));
     Ok(text)
 }
 

@@ -51,8 +51,13 @@ pub(crate) fn name_path(s: &str) -> std::result::Result<(String, PathBuf), Strin
 
 /// Read and parse a trace file.
 pub(crate) fn load_trace(path: &Path) -> Result<Program> {
+    let stage = crate::stage::Stage::start("read");
     let text = super::read(path)?;
-    Ok(isa::parse::parse(&text, &path.display().to_string())?)
+    stage.done(format_args!("{} bytes of {}", text.len(), path.display()));
+    let stage = crate::stage::Stage::start("parse");
+    let program = isa::parse::parse(&text, &path.display().to_string())?;
+    stage.done(format_args!("{} instructions", program.instrs.len()));
+    Ok(program)
 }
 
 /// The buffer `name` of the trace, or an error listing the buffers it declares.
@@ -126,7 +131,13 @@ pub(crate) fn execute(
         exec: how.exec,
         ..Default::default()
     };
+    let bar = how.data.then(|| {
+        let template = "{bar:40} {pos}/{len} instructions executed, {elapsed} elapsed, eta {eta}";
+        crate::progress::show(program.instrs.len() as u64, template)
+    });
     let result = chip::run(program, hw, file, inputs, &opts)?;
+    drop(bar);
+    let stage = crate::stage::Stage::start("write");
     if let Some(state) = &result.state {
         for (id, path) in &how.outputs {
             npy::write_tensor(path, &state.tensor(program, *id), npy::NpyLayout::Values)?;
@@ -136,6 +147,10 @@ pub(crate) fn execute(
         let text = chip::timeline::timeline(program, hw, &result.plan, &result.schedule);
         super::write_atomic(path, text.as_bytes())?;
     }
+    stage.done(format_args!(
+        "{} files",
+        how.outputs.len() + how.timeline.is_some() as usize
+    ));
     let report = chip::report::report(program, hw, &result);
     Ok((result, report))
 }

@@ -101,7 +101,8 @@ pub fn dispatch(args: &SweepCli) -> Result<String> {
 }
 
 fn progress_bar(args: &SweepArgs, total: u64) -> Option<indicatif::ProgressBar> {
-    (args.progress && std::io::stderr().is_terminal()).then(|| {
+    let shown = tracing::enabled!(tracing::Level::WARN); // not with -q
+    (args.progress && shown && std::io::stderr().is_terminal()).then(|| {
         let b = indicatif::ProgressBar::new(total);
         b.set_style(
             indicatif::ProgressStyle::with_template(
@@ -120,7 +121,13 @@ pub(crate) fn run(args: &SweepArgs) -> Result<String> {
             "trnsim sweep: a SCENARIO file (or `merge DIR...`) is required".into(),
         ));
     };
+    let stage = crate::stage::Stage::start("read");
     let text = super::read(scenario)?;
+    stage.done(format_args!(
+        "{} bytes of {}",
+        text.len(),
+        scenario.display()
+    ));
     let vary: Vec<Vary> = args
         .vary
         .iter()
@@ -143,7 +150,9 @@ pub(crate) fn run(args: &SweepArgs) -> Result<String> {
         max_runs: args.max_runs,
     };
     // Every point resolved (and its warnings shown) before the first run and the bar.
+    let stage = crate::stage::Stage::start("resolve");
     let prepared = sweep::prepare(&spec)?;
+    stage.done(format_args!("{total} runs"));
     for w in prepared.warnings() {
         super::warn(w);
     }
@@ -153,7 +162,9 @@ pub(crate) fn run(args: &SweepArgs) -> Result<String> {
             b.inc(1);
         }
     };
+    let stage = crate::stage::Stage::start("simulate");
     let runs = prepared.run(&done)?;
+    stage.done(format_args!("{total} runs"));
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -174,11 +185,17 @@ pub(crate) fn merge(dirs: &[PathBuf], format: Format, out: Option<&Path>) -> Res
 
 fn finish(runs: &Runs, format: Format, out: Option<&Path>) -> Result<String> {
     let stats = sweep::aggregate(runs);
+    let stage = crate::stage::Stage::start("write");
     if let Some(dir) = out {
         super::create_dir(dir)?;
         for (name, bytes) in report::files(runs, &stats) {
             super::write_atomic(&dir.join(name), &bytes)?;
         }
     }
+    stage.done(if out.is_some() {
+        "report files"
+    } else {
+        "no files"
+    });
     Ok(report::render(runs, &stats, format))
 }

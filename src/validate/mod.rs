@@ -46,7 +46,8 @@ pub struct Row {
     pub hardware: String,
     /// The published value, in `unit`.
     pub published: f64,
-    /// `ms`, `us`, `ns` (device time) or `percent` (a profile percentage).
+    /// `ms`, `us`, `ns` (device time) or `percent` (a profile percentage; the report's metric is
+    /// then a fraction, 0..1, as every utilisation field is, compared x 100).
     pub unit: String,
     /// Where it was published (document and section, as trainium.md cites it).
     pub source: String,
@@ -191,7 +192,9 @@ pub struct Select {
 
 /// Run the selected rows from the repository root `root` and judge them.
 pub fn validate(root: &Path, select: &Select) -> Result<Report> {
+    let stage = crate::stage::Stage::start("read");
     let rows = load(&root.join(MEASUREMENTS))?;
+    stage.done(format_args!("{} rows of {MEASUREMENTS}", rows.len()));
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let chosen: Vec<Row> = rows
         .into_iter()
@@ -207,7 +210,9 @@ pub fn validate(root: &Path, select: &Select) -> Result<Report> {
     // Rows that read several numbers off one run (a profile's engines) share it.
     let mut runs: std::collections::HashMap<String, Value> = std::collections::HashMap::new();
     let mut out = Vec::new();
+    let stage = crate::stage::Stage::start("simulate");
     for row in chosen {
+        tracing::debug!(row = %row.id, kernel = %row.kernel, "validation row");
         let key = serde_json::to_string(&(&row.kernel, &row.hardware, &row.inputs))
             .expect("a row's run key serializes");
         let report = match runs.get(&key) {
@@ -220,6 +225,7 @@ pub fn validate(root: &Path, select: &Select) -> Result<Report> {
         };
         out.push(judge(row, &report)?);
     }
+    stage.done(format_args!("{} rows, {} runs", out.len(), runs.len()));
     Ok(summarize(out))
 }
 
@@ -290,7 +296,7 @@ fn judge(row: Row, report: &Value) -> Result<Outcome> {
             let model = per / ns;
             (model, (model - row.published) / row.published * 100.0)
         }
-        None => (per, per - row.published),
+        None => (100.0 * per, 100.0 * per - row.published),
     };
     let status = if row.flag.is_some() {
         Status::Flagged

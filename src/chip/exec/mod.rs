@@ -165,6 +165,7 @@ fn init_values(buf: &Buffer) -> Vec<f32> {
 pub fn execute(program: &Program, state: &mut DataState, opts: &ExecOptions) -> Result<()> {
     for i in 0..program.instrs.len() {
         execute_instr(program, i, state, opts)?;
+        crate::progress::set(i as u64 + 1);
     }
     Ok(())
 }

@@ -427,6 +427,7 @@ impl Sim<'_> {
             if self.probes.due_s < t {
                 self.answer_probes(t);
             }
+            crate::progress::set(t);
             self.advance(t);
             while self.events.peek_time() == Some(t) {
                 let e = self.events.pop().expect("peeked");

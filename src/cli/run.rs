@@ -49,9 +49,9 @@ pub(crate) fn name_path(s: &str) -> std::result::Result<(String, PathBuf), Strin
     }
 }
 
-/// Read and parse a trace file.
+/// Read (at most [`super::MAX_TEXT_INPUT_BYTES`]) and parse a trace file.
 pub(crate) fn load_trace(path: &Path) -> Result<Program> {
-    let text = super::read(path)?;
+    let text = super::read_limited(path, super::MAX_TEXT_INPUT_BYTES)?;
     Ok(isa::parse::parse(&text, &path.display().to_string())?)
 }
 

@@ -264,8 +264,11 @@ pub(crate) fn run(args: &KernelRunArgs) -> Result<KernelRunOutput> {
     let file = format!("<kernel {}>", args.name);
     let result = chip::run(&program, hw, &file, &[], &opts)?;
     if let Some(path) = &args.timeline {
-        let text = chip::timeline::timeline(&program, hw, &result.plan, &result.schedule);
-        super::write_atomic(path, text.as_bytes())?;
+        let (plan, schedule) = (&result.plan, &result.schedule);
+        crate::atomic::write(path, |w| {
+            chip::timeline::write_timeline(w, &program, hw, plan, schedule)
+        })
+        .map_err(Error::file(path))?;
     }
     let report = chip::report::report(&program, hw, &result);
     let checked = match (&result.state, args.check) {

@@ -133,8 +133,11 @@ pub(crate) fn execute(
         }
     }
     if let Some(path) = &how.timeline {
-        let text = chip::timeline::timeline(program, hw, &result.plan, &result.schedule);
-        super::write_atomic(path, text.as_bytes())?;
+        let (plan, schedule) = (&result.plan, &result.schedule);
+        crate::atomic::write(path, |w| {
+            chip::timeline::write_timeline(w, program, hw, plan, schedule)
+        })
+        .map_err(Error::file(path))?;
     }
     let report = chip::report::report(program, hw, &result);
     Ok((result, report))

@@ -232,7 +232,12 @@ fn check_core(cx: &Ctx, line: u32, op: &Op, rw: (&TileList, &TileList)) -> Resul
 /// error is at the declaration that goes over.
 fn check_hbm_total(cx: &Ctx) -> Result<()> {
     let mut total = 0u64;
-    for b in cx.program.buffers.iter().filter(|b| b.memory == Memory::Hbm) {
+    for b in cx
+        .program
+        .buffers
+        .iter()
+        .filter(|b| b.memory == Memory::Hbm)
+    {
         let bytes = (b.elems() as u64).saturating_mul(b.dtype.size_bytes() as u64);
         total = total.saturating_add(bytes);
         if total > cx.hw.chip.hbm_bytes {

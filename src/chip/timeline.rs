@@ -131,7 +131,7 @@ mod tests {
         }
         events.push(json!({"name": "process_name", "ph": "M", "pid": 0, "args": {"name": format!("NeuronCore ({}) kernel {}", hw.name, program.name)}}));
         for (q, &u) in used.iter().enumerate() {
-            if u || q % super::queue::per_core(hw) < FIRST_DMA as usize {
+            if u || q % crate::chip::queue::per_core(hw) < FIRST_DMA as usize {
                 events.push(json!({"name": "thread_name", "ph": "M", "pid": 0, "tid": q, "args": {"name": queue_name(q as u16, hw)}}));
                 events.push(json!({"name": "thread_sort_index", "ph": "M", "pid": 0, "tid": q, "args": {"sort_index": q}}));
             }
@@ -175,7 +175,11 @@ mod tests {
     #[test]
     fn streaming_writes_what_the_value_tree_did() {
         let root = env!("CARGO_MANIFEST_DIR");
-        for (trace, hw) in [("gelu", "trn2"), ("matmul_tile", "trn1"), ("layernorm", "trn3")] {
+        for (trace, hw) in [
+            ("gelu", "trn2"),
+            ("matmul_tile", "trn1"),
+            ("layernorm", "trn3"),
+        ] {
             let path = format!("{root}/traces/{trace}.trace");
             let text = std::fs::read_to_string(&path).unwrap();
             let program = crate::isa::parse::parse(&text, &path).unwrap();

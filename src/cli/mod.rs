@@ -158,7 +158,12 @@ pub(crate) fn read_limited(path: &std::path::Path, limit_bytes: u64) -> Result<S
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::File { path: path.into(), source: e }),
+            Err(e) => {
+                return Err(Error::File {
+                    path: path.into(),
+                    source: e,
+                });
+            }
         };
         if let Some(at) = chunk[..n].iter().position(|&b| b == 0) {
             let offset = bytes.len() + at;

@@ -66,7 +66,11 @@ pub fn estimate(p: &Params) -> Work {
     let i = |n: &str| int(p, n);
     // (multiply-adds or elements, instructions per matmul tile or per element tile).
     let (ops, per_tile, tile) = match p.kernel() {
-        "matmul" | "bmm" => (product(&[i("batch"), i("m"), i("k"), i("n")]), 6, MATMUL_TILE_MACS),
+        "matmul" | "bmm" => (
+            product(&[i("batch"), i("m"), i("k"), i("n")]),
+            6,
+            MATMUL_TILE_MACS,
+        ),
         "mlp" => (
             product(&[3, i("tokens"), i("hidden"), i("intermediate")]),
             6,
@@ -167,7 +171,10 @@ mod tests {
             ("matmul", "m=4096,k=8192,n=2048"),
             ("bmm", "batch=16,m=1024,k=1024,n=1024"),
             ("mlp", "tokens=2048,hidden=4096,intermediate=8192"),
-            ("attention", "batch=2,heads=8,seq_q=4096,seq_kv=2048,head_dim=64"),
+            (
+                "attention",
+                "batch=2,heads=8,seq_q=4096,seq_kv=2048,head_dim=64",
+            ),
             (
                 "conv2d",
                 "height=128,width=128,channels=512,filters=256,kernel=3,stride=1",
@@ -192,12 +199,16 @@ mod tests {
                 .params
                 .iter()
                 .filter(|p| p.kind == super::super::def::Kind::Int && p.name != "seed")
-                .filter(|p| !["block_m", "block_n", "b_buffers", "kv_tile", "q_group"]
-                    .contains(&p.name.as_str()))
+                .filter(|p| {
+                    !["block_m", "block_n", "b_buffers", "kv_tile", "q_group"]
+                        .contains(&p.name.as_str())
+                })
                 .map(|p| format!("{}={}", p.name, p.max.unwrap()))
                 .collect();
             let p = params(&d.name, &caps.join(","));
-            let err = check(&p, &Limits::default(), false).unwrap_err().to_string();
+            let err = check(&p, &Limits::default(), false)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("--max-instructions"), "{}: {err}", d.name);
         }
     }

@@ -36,8 +36,8 @@ use ndarray::{ArrayD, IxDyn};
 use super::{Error, Result};
 use crate::isa::{BufferId, Init, Op, Program, Tile};
 use crate::numerics::{Cast, DType, Rounding, Tensor};
-use store::Store;
 pub(crate) use elementwise::act_f64;
+use store::Store;
 pub use tensor::{GEMM_MAX_K, MatmulPath, matmul_f32, matmul_path};
 
 /// Options of functional execution: how results are rounded into narrow dtypes.

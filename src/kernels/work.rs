@@ -96,7 +96,7 @@ pub fn estimate(p: &Params) -> Work {
         }
         // Transposes go through [128, 128] blocks.
         "transpose" => (product(&[i("rows"), i("cols")]), 10, 128 * 128),
-        "elementwise" => (product(&[i("rows"), i("cols"), 4]), 2, 4 * TILE_ELEMS),
+        "elementwise" => (product(&[i("rows"), i("cols"), 4]), 6, 4 * TILE_ELEMS),
         // The row kernels: a few passes over [128, 512] tiles.
         _ => (product(&[i("rows"), i("cols"), 8]), 8, 8 * TILE_ELEMS),
     };

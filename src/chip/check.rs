@@ -122,6 +122,7 @@ fn check_slices(
     for b in &program.buffers {
         check_buffer(&cx, b)?;
     }
+    check_hbm_total(&cx)?;
     let n = program.instrs.len();
     let live = super::in_slices(n, threads, queue, |r, q| check_instrs(&cx, r, q))
         .into_iter()
@@ -225,6 +226,32 @@ fn check_core(cx: &Ctx, line: u32, op: &Op, rw: (&TileList, &TileList)) -> Resul
         }
     }
     Ok(core)
+}
+
+/// All HBM buffers together fit the chip's HBM (each alone is checked by [`check_buffer`]); the
+/// error is at the declaration that goes over.
+fn check_hbm_total(cx: &Ctx) -> Result<()> {
+    let mut total = 0u64;
+    for b in cx
+        .program
+        .buffers
+        .iter()
+        .filter(|b| b.memory == Memory::Hbm)
+    {
+        let bytes = (b.elems() as u64).saturating_mul(b.dtype.size_bytes() as u64);
+        total = total.saturating_add(bytes);
+        if total > cx.hw.chip.hbm_bytes {
+            return Err(cx.err(
+                b.line,
+                format!(
+                    "buffer '{}' brings the HBM buffers to {total} bytes; the chip has {} \
+                     (chip.hbm_bytes; --hw-set chip.hbm_bytes=N to model a larger one)",
+                    b.name, cx.hw.chip.hbm_bytes
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_buffer(cx: &Ctx, b: &Buffer) -> Result<()> {

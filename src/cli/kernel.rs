@@ -19,7 +19,7 @@ pub fn parse_set(specs: &[String]) -> Result<Vec<(String, String)>> {
 }
 
 /// A kernel's parameters and the hardware it is lowered for.
-#[derive(Clone, Debug, Default, clap::Args)]
+#[derive(Clone, Debug, clap::Args)]
 pub struct KernelParams {
     /// Kernel parameters: NAME=VALUE[,NAME=VALUE...] (see `trnsim kernel show NAME`).
     #[arg(long, value_name = "NAME=VALUE,...")]
@@ -27,6 +27,26 @@ pub struct KernelParams {
     /// The hardware the kernel is lowered for.
     #[command(flatten)]
     pub hw: HwArgs,
+    /// Refuse parameters whose lowering would emit more instructions than this (estimated
+    /// before lowering).
+    #[arg(long, value_name = "N", default_value_t = kernels::work::MAX_INSTRUCTIONS)]
+    pub max_instructions: u64,
+    /// Refuse a run with values whose arithmetic (multiply-adds, element operations) is over
+    /// this (estimated before lowering).
+    #[arg(long, value_name = "N", default_value_t = kernels::work::MAX_VALUE_OPS)]
+    pub max_value_ops: u64,
+}
+
+impl Default for KernelParams {
+    /// No parameters, the default hardware and work limits.
+    fn default() -> Self {
+        KernelParams {
+            param: Vec::new(),
+            hw: HwArgs::default(),
+            max_instructions: kernels::work::MAX_INSTRUCTIONS,
+            max_value_ops: kernels::work::MAX_VALUE_OPS,
+        }
+    }
 }
 
 impl KernelParams {
@@ -43,6 +63,14 @@ impl KernelParams {
         }
         let hw = self.hw.load()?;
         Ok((parse_set(&self.param)?, hw))
+    }
+
+    /// The work limits of `--max-instructions` and `--max-value-ops`.
+    pub(crate) fn limits(&self) -> kernels::work::Limits {
+        kernels::work::Limits {
+            instructions: self.max_instructions,
+            value_ops: self.max_value_ops,
+        }
     }
 }
 
@@ -90,7 +118,7 @@ pub fn dispatch(command: &KernelCommand, out: &mut impl Write) -> Result<()> {
             output,
         } => {
             let (set, hw) = params.resolve()?;
-            lower(name, &set, &hw, output.as_ref())?
+            lower(name, &set, &hw, &params.limits(), output.as_ref())?
         }
         KernelCommand::Run(args) => {
             let r = run(args)?;
@@ -155,9 +183,10 @@ pub(crate) fn lower(
     name: &str,
     set: &[(String, String)],
     hw: &Hardware,
+    limits: &kernels::work::Limits,
     out: Option<&PathBuf>,
 ) -> Result<String> {
-    let (p, program) = kernels::lower(name, set, hw)?;
+    let (p, program) = kernels::lower_within(name, set, hw, limits, false)?;
     let mut text = format!(
         "# lowered by trnsim {} for {}: {} {}\n",
         env!("CARGO_PKG_VERSION"),
@@ -226,6 +255,7 @@ pub(crate) fn run(args: &KernelRunArgs) -> Result<KernelRunOutput> {
     }
     let (k, d) = kernels::find(&args.name)?;
     let p = d.params(&set)?;
+    kernels::work::check(&p, &args.params.limits(), !args.no_data)?;
     let stage = crate::stage::Stage::start("lower");
     let program = k.lower(&p, hw)?;
     stage.done(format_args!("{} instructions", program.instrs.len()));
@@ -241,8 +271,11 @@ pub(crate) fn run(args: &KernelRunArgs) -> Result<KernelRunOutput> {
     let result = chip::run(&program, hw, &file, &[], &opts)?;
     drop(bar);
     if let Some(path) = &args.timeline {
-        let text = chip::timeline::timeline(&program, hw, &result.plan, &result.schedule);
-        super::write_atomic(path, text.as_bytes())?;
+        let (plan, schedule) = (&result.plan, &result.schedule);
+        crate::atomic::write(path, |w| {
+            chip::timeline::write_timeline(w, &program, hw, plan, schedule)
+        })
+        .map_err(Error::file(path))?;
     }
     let report = chip::report::report(&program, hw, &result);
     let checked = match (&result.state, args.check) {

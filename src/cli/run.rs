@@ -49,10 +49,10 @@ pub(crate) fn name_path(s: &str) -> std::result::Result<(String, PathBuf), Strin
     }
 }
 
-/// Read and parse a trace file.
+/// Read (at most [`super::MAX_TEXT_INPUT_BYTES`]) and parse a trace file.
 pub(crate) fn load_trace(path: &Path) -> Result<Program> {
     let stage = crate::stage::Stage::start("read");
-    let text = super::read(path)?;
+    let text = super::read_limited(path, super::MAX_TEXT_INPUT_BYTES)?;
     stage.done(format_args!("{} bytes of {}", text.len(), path.display()));
     let stage = crate::stage::Stage::start("parse");
     let program = isa::parse::parse(&text, &path.display().to_string())?;
@@ -144,8 +144,11 @@ pub(crate) fn execute(
         }
     }
     if let Some(path) = &how.timeline {
-        let text = chip::timeline::timeline(program, hw, &result.plan, &result.schedule);
-        super::write_atomic(path, text.as_bytes())?;
+        let (plan, schedule) = (&result.plan, &result.schedule);
+        crate::atomic::write(path, |w| {
+            chip::timeline::write_timeline(w, program, hw, plan, schedule)
+        })
+        .map_err(Error::file(path))?;
     }
     stage.done(format_args!(
         "{} files",

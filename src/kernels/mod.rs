@@ -21,6 +21,7 @@ mod quant;
 mod rows;
 mod softmax;
 mod transpose;
+pub mod work;
 
 pub use def::{KernelDef, Params};
 pub use error::{Error, Result};
@@ -100,6 +101,22 @@ pub fn find(name: &str) -> Result<(&'static dyn Kernel, KernelDef)> {
 pub fn lower(name: &str, set: &[(String, String)], hw: &Hardware) -> Result<(Params, Program)> {
     let (k, d) = find(name)?;
     let p = d.params(set)?;
+    let program = k.lower(&p, hw)?;
+    Ok((p, program))
+}
+
+/// [`lower`], refused before lowering when the parameters ask for more work than `limits`
+/// ([`work::check`]; `values`: the run computes values).
+pub fn lower_within(
+    name: &str,
+    set: &[(String, String)],
+    hw: &Hardware,
+    limits: &work::Limits,
+    values: bool,
+) -> Result<(Params, Program)> {
+    let (k, d) = find(name)?;
+    let p = d.params(set)?;
+    work::check(&p, limits, values)?;
     let program = k.lower(&p, hw)?;
     Ok((p, program))
 }

@@ -39,6 +39,7 @@ fn open(path: &Path) -> Result<BufReader<File>> {
 /// unsigned integer file must have the dtype's width and is decoded as bit patterns.
 pub fn read_tensor(path: &Path, dtype: DType, cast: Cast) -> Result<Tensor> {
     let cast = Cast { dtype, ..cast };
+    NpyHeader::read(path)?.check_length(path)?;
     match ArrayD::<f32>::read_npy(open(path)?) {
         Ok(a) => return Ok(Tensor::from_f32(a, cast)),
         Err(ReadNpyError::WrongDescriptor(_)) => {}
@@ -121,8 +122,8 @@ pub fn read_tensor_or_raw_bits(path: &Path, header: &NpyHeader, dtype: DType) ->
     if header.fortran_order {
         return Err(npy_err(path, "Fortran-ordered arrays are not read"));
     }
+    let n = header.check_length(path)?;
     let bytes = std::fs::read(path).map_err(|e| npy_err(path, e.to_string()))?;
-    let n: usize = header.shape.iter().product();
     let data = bytes
         .get(header.data_offset..header.data_offset + n * width)
         .ok_or_else(|| npy_err(path, "the file holds fewer values than its shape says"))?;
@@ -207,6 +208,39 @@ impl NpyHeader {
             shape,
             data_offset,
         })
+    }
+
+    /// Check the declared shape against the data the file holds, before anything is allocated
+    /// for it (a 144-byte file may declare 2^40 elements); the element count.
+    pub fn check_length(&self, path: &Path) -> Result<usize> {
+        let file_bytes = std::fs::metadata(path)
+            .map_err(|e| npy_err(path, e.to_string()))?
+            .len();
+        let data_bytes = file_bytes.saturating_sub(self.data_offset as u64);
+        let item = self.item_bytes() as u64;
+        let n = self
+            .shape
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64));
+        let need = n.and_then(|n| n.checked_mul(item));
+        if item == 0 {
+            // An element type without a width (objects): the reader refuses it by name.
+            return Ok(0);
+        }
+        match (n, need) {
+            (Some(n), Some(need)) if need == data_bytes => usize::try_from(n)
+                .map_err(|_| npy_err(path, format!("shape {:?} is too large", self.shape))),
+            (_, need) => Err(npy_err(
+                path,
+                format!(
+                    "the header declares shape {:?} of {}-byte elements ({} bytes of data), but \
+                     the file holds {data_bytes} bytes of data",
+                    self.shape,
+                    item,
+                    need.map_or_else(|| "more than 2^64".to_string(), |b| b.to_string()),
+                ),
+            )),
+        }
     }
 
     /// Bytes per element.

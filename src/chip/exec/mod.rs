@@ -28,14 +28,16 @@ mod gpsimd;
 mod mx;
 mod operands;
 mod stats;
+mod store;
 mod tensor;
 
 use ndarray::{ArrayD, IxDyn};
 
 use super::{Error, Result};
-use crate::isa::{Buffer, BufferId, Init, Op, Program, Tile};
-use crate::numerics::{Cast, DType, Rounding, Tensor, random_u32};
+use crate::isa::{BufferId, Init, Op, Program, Tile};
+use crate::numerics::{Cast, DType, Rounding, Tensor};
 pub(crate) use elementwise::act_f64;
+use store::Store;
 pub use tensor::{GEMM_MAX_K, MatmulPath, matmul_f32, matmul_path};
 
 /// Options of functional execution: how results are rounded into narrow dtypes.
@@ -47,26 +49,25 @@ pub struct ExecOptions {
     pub seed: u64,
 }
 
-/// Per-run values of every buffer: flat row-major `f32` per buffer (indexed by [`BufferId`]).
+/// Per-run values of every buffer: flat row-major `f32` per buffer (indexed by [`BufferId`]),
+/// in pages allocated on first write, so memory follows what the kernel touches ([`store`]).
 ///
 /// Kept apart from the immutable [`Program`] so one program can be run many times, with
 /// different inputs or rounding, and so the timing model never needs the values.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DataState {
-    buffers: Vec<Vec<f32>>,
+    buffers: Vec<Store>,
 }
 
 impl DataState {
     /// Initialize every buffer from its [`Init`]: zeros; seeded normal or uniform values rounded
     /// (to nearest) to the buffer dtype; `Input` from `inputs` when given, else zeros.
     ///
-    /// Element `i` of a random buffer depends only on (seed, `i`): its uniform is
-    /// `(random_u32(seed, 2i) + 0.5) / 2^32`, and normals use Box-Muller with a second uniform
-    /// from position `2i + 1`. Inputs must have the buffer's exact shape and are rounded (to
+    /// Element `i` of a random buffer depends only on (seed, `i`) ([`store`]). Inputs must have the buffer's exact shape and are rounded (to
     /// nearest) to the buffer's dtype; an input for a buffer not declared `Input`, for an unknown
     /// id, or given twice is an error.
     pub fn new(program: &Program, inputs: &[(BufferId, Tensor)]) -> Result<Self> {
-        let mut buffers: Vec<Vec<f32>> = program.buffers.iter().map(init_values).collect();
+        let mut buffers: Vec<Store> = program.buffers.iter().map(Store::new).collect();
         let mut given = vec![false; buffers.len()];
         for (id, tensor) in inputs {
             let i = id.0 as usize;
@@ -104,7 +105,7 @@ impl DataState {
             let src = data
                 .as_slice()
                 .ok_or_else(|| input_err("data is not contiguous".into()))?;
-            Cast::new(buf.dtype).round_slice(src, 0, &mut buffers[i])?;
+            buffers[i].round_from(Cast::new(buf.dtype), src)?;
         }
         Ok(DataState { buffers })
     }
@@ -118,46 +119,20 @@ impl DataState {
         let Some(buf) = program.buffers.get(id.0 as usize) else {
             return empty();
         };
-        match ArrayD::from_shape_vec(IxDyn(&buf.shape), self.values(id).to_vec()) {
+        let Some(store) = self.buffers.get(id.0 as usize) else {
+            return empty();
+        };
+        match ArrayD::from_shape_vec(IxDyn(&buf.shape), store.to_vec()) {
             // Values are already exact in the dtype: the cast only re-checks the invariant.
             Ok(data) => Tensor::from_f32(data, Cast::new(buf.dtype)),
             Err(_) => empty(),
         }
     }
 
-    /// Raw values of a buffer, flat row-major (empty for an unknown id).
+    /// Raw values of a buffer, flat row-major (empty for an unknown id). The first call after a
+    /// write holds the whole buffer in memory; [`DataState::tensor`] copies without keeping it.
     pub fn values(&self, id: BufferId) -> &[f32] {
-        self.buffers
-            .get(id.0 as usize)
-            .map_or(&[], |v| v.as_slice())
-    }
-}
-
-/// Uniform on (0, 1) from one position of the seed's stream (never exactly 0 or 1).
-fn unit(seed: u64, index: u64) -> f64 {
-    (random_u32(seed, index) as f64 + 0.5) / 4_294_967_296.0
-}
-
-/// Round an `f64` correctly (once) to a dtype, to nearest.
-fn round_f64(dtype: DType, x: f64) -> f32 {
-    dtype.decode(Cast::new(dtype).encode_f64(x, 0))
-}
-
-/// Initial contents of a buffer (inputs are filled in later).
-fn init_values(buf: &Buffer) -> Vec<f32> {
-    let n = buf.elems();
-    match buf.init {
-        Init::Zeros | Init::Input => vec![0.0; n],
-        Init::Uniform { low, high, seed } => (0..n as u64)
-            .map(|i| round_f64(buf.dtype, low + (high - low) * unit(seed, 2 * i)))
-            .collect(),
-        Init::Normal { mean, std, seed } => (0..n as u64)
-            .map(|i| {
-                let (u1, u2) = (unit(seed, 2 * i), unit(seed, 2 * i + 1));
-                let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-                round_f64(buf.dtype, mean + std * z)
-            })
-            .collect(),
+        self.buffers.get(id.0 as usize).map_or(&[], Store::flat)
     }
 }
 

@@ -9,6 +9,7 @@ use arrayvec::ArrayVec;
 use crate::isa::{AccessPattern, MAX_AP_DIMS, Memory, Scalar, Tile};
 use crate::numerics::{Cast, DType};
 
+use super::store::Store;
 use super::{Exec, Result};
 
 /// Largest tile (elements) execution accepts: element positions must fit the low 32 bits of the
@@ -49,34 +50,33 @@ impl Layout {
     }
 
     /// Copy the tile out into a row-major `[P, F]` vector. Bounds were checked by [`layout`].
-    pub(super) fn gather(&self, data: &[f32]) -> Vec<f32> {
+    pub(super) fn gather(&self, data: &Store) -> Vec<f32> {
         let mut out = Vec::with_capacity(self.elems());
         let f = self.free();
         for &s in &self.starts {
             if self.contiguous {
                 if let Some(&o) = self.offs.first() {
-                    out.extend_from_slice(&data[s + o..s + o + f]);
+                    data.read_run(s + o, f, &mut out);
                 }
             } else {
-                out.extend(self.offs.iter().map(|&o| data[s + o]));
+                out.extend(self.offs.iter().map(|&o| data.get(s + o)));
             }
         }
         out
     }
 
     /// Write a row-major `[P, F]` vector into the tile. Bounds were checked by [`layout`].
-    fn scatter(&self, values: &[f32], data: &mut [f32]) {
+    fn scatter(&self, values: &[f32], data: &mut Store) {
         let f = self.free();
         if f == 0 {
             return;
         }
         for (&s, row) in self.starts.iter().zip(values.chunks(f)) {
             if self.contiguous {
-                let o = s + self.offs[0];
-                data[o..o + f].copy_from_slice(row);
+                data.write_run(s + self.offs[0], row);
             } else {
                 for (&o, &v) in self.offs.iter().zip(row) {
-                    data[s + o] = v;
+                    data.set(s + o, v);
                 }
             }
         }

@@ -5,10 +5,12 @@
 //! deserialization, and an error about an overridden key points at the command line.
 
 use serde::de::DeserializeOwned;
+use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::error::{Error, Location, Result, Warning};
-use super::set::{Mode, apply};
+use super::set::Mode;
+use super::spanned_set;
 
 /// 1-based line and column (in characters) of byte `offset` of `text`.
 pub fn position(text: &str, offset: usize) -> (usize, usize) {
@@ -101,19 +103,22 @@ impl<'a> Document<'a> {
             return Ok(parsed);
         }
         let set = self.set_location();
-        let mut root: toml::Table = self.text.parse().map_err(|e: toml::de::Error| {
-            let file = Location::File {
-                file: self.file.to_string(),
+        // Past the end of the file: the spans of the values typed on the command line.
+        let marker = self.text.len() + 1;
+        let mut root = self.root.clone();
+        spanned_set::apply(&mut root, self.overrides, self.mode, &set, marker)?;
+        let tree = Spanned::new(0..self.text.len(), root);
+        T::deserialize(toml::de::Deserializer::from(tree)).map_err(|e: toml::de::Error| {
+            let typed = e.span().and_then(|s| s.start.checked_sub(marker));
+            let key = match typed.and_then(|i| self.overrides.get(i)) {
+                Some((k, _)) => k.clone(),
+                None => {
+                    let keys: Vec<&str> = self.overrides.iter().map(|o| o.0.as_str()).collect();
+                    keys.join(",")
+                }
             };
-            Error::new(file, "(syntax)", e.message())
-        })?;
-        apply(&mut root, self.overrides, self.mode, &set)?;
-        toml::Value::Table(root)
-            .try_into()
-            .map_err(|e: toml::de::Error| {
-                let keys: Vec<&str> = self.overrides.iter().map(|o| o.0.as_str()).collect();
-                Error::new(set, keys.join(","), e.message().trim())
-            })
+            Error::new(set, key, e.message().trim())
+        })
     }
 
     /// Whether an override sets `path` (`a.b[2].c` or `a.b.2.c`), a key inside it, or a table

@@ -25,6 +25,7 @@ mod error;
 mod named;
 mod pairs;
 mod set;
+mod spanned_set;
 
 pub use document::{Document, position};
 pub use error::{Error, Location, Result, Warning};

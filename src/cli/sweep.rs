@@ -112,7 +112,7 @@ pub(crate) fn run(args: &SweepArgs) -> Result<String> {
         .filter(|p| p.index % shard.1 == shard.0)
         .count() as u64
         * args.seeds;
-    let read = |p: &Path| std::fs::read_to_string(p);
+    let read = |p: &Path| crate::config::read_text(p);
     let spec = sweep::Spec {
         file: scenario,
         text: &text,

@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use super::depth;
 use super::error::{Error, Location, Result, Warning};
 use super::set::Mode;
 use super::spanned_set;
@@ -43,9 +44,21 @@ impl<'a> Document<'a> {
     /// Parse `text`; `file` names it in errors. A syntax error is located at its offset under
     /// the key `(syntax)`.
     pub fn parse(text: &'a str, file: &'a str) -> Result<Document<'a>> {
-        let root = DeTable::parse(text).map_err(|e| {
-            let at = e.span().map_or(0, |s| s.start);
-            Error::new(at_offset(text, file, at), "(syntax)", e.message().trim())
+        let root = DeTable::parse(text).map_err(|e| match e.span() {
+            Some(s) => Error::new(at_offset(text, file, s.start), "(syntax)", e.message().trim()),
+            // The parser's nesting limit has no span: find the line.
+            None => match depth::too_deep(text) {
+                Some((at, depth)) => Error::new(
+                    at_offset(text, file, at),
+                    "(syntax)",
+                    format!(
+                        "nested {depth} levels deep (parts of a dotted key or header, or arrays \
+                         and inline tables); at most {} are accepted",
+                        depth::MAX_DEPTH - 1
+                    ),
+                ),
+                None => Error::new(at_offset(text, file, 0), "(syntax)", e.message().trim()),
+            },
         })?;
         Ok(Document {
             text,

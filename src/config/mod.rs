@@ -20,6 +20,7 @@
 //! `#[from]`. Values that are not in a file yet ([`set_path`], [`apply`]) work on a
 //! [`toml::Table`] directly.
 
+mod depth;
 mod document;
 mod error;
 mod named;

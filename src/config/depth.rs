@@ -105,7 +105,10 @@ mod tests {
     fn the_first_line_too_deep_is_found() {
         let deep = vec!["a"; 10_000].join(".");
         let text = format!("x = 1\n# {deep}\ns = \"{deep}\"\n  [{deep}]\ny = 2\n");
-        assert_eq!(too_deep(&text), Some((text.find("  [").unwrap() + 2, 10_000)));
+        assert_eq!(
+            too_deep(&text),
+            Some((text.find("  [").unwrap() + 2, 10_000))
+        );
         let text = format!("x = 1\n{deep} = 3\n");
         assert_eq!(too_deep(&text), Some((6, 10_000)));
         let arrays = format!("v = {}1{}\n", "[".repeat(90), "]".repeat(90));

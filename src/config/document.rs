@@ -45,7 +45,11 @@ impl<'a> Document<'a> {
     /// the key `(syntax)`.
     pub fn parse(text: &'a str, file: &'a str) -> Result<Document<'a>> {
         let root = DeTable::parse(text).map_err(|e| match e.span() {
-            Some(s) => Error::new(at_offset(text, file, s.start), "(syntax)", e.message().trim()),
+            Some(s) => Error::new(
+                at_offset(text, file, s.start),
+                "(syntax)",
+                e.message().trim(),
+            ),
             // The parser's nesting limit has no span: find the line.
             None => match depth::too_deep(text) {
                 Some((at, depth)) => Error::new(
@@ -144,16 +148,26 @@ impl<'a> Document<'a> {
     }
 
     /// Where the value at key `path` comes from: the command line when an override touches
-    /// it, else its key in the file ([`Document::locate`]), else the file.
+    /// it, else its key in the file ([`Document::locate`]), else the key of the deepest table
+    /// of the path the file writes (the one that lacks the key), else the file.
     pub fn location_of(&self, path: &str) -> Location {
         if self.overridden(path) {
             return self.set_location();
         }
-        match self.locate(path) {
-            Some(at) => self.location_at(at),
-            None => Location::File {
-                file: self.file.to_string(),
-            },
+        // A key the file does not write (a required one missing): the table that lacks it.
+        let mut at = path;
+        loop {
+            if let Some(offset) = self.locate(at) {
+                return self.location_at(offset);
+            }
+            match at.rfind(['.', '[']) {
+                Some(i) => at = &at[..i],
+                None => {
+                    return Location::File {
+                        file: self.file.to_string(),
+                    };
+                }
+            }
         }
     }
 

@@ -96,7 +96,9 @@ fn child<'t, 'a>(
         let empty = Spanned::new(0..0, DeValue::Table(DeTable::new()));
         table.insert(Spanned::new(0..0, Cow::Owned(key.to_string())), empty);
     }
-    Ok(table.get_mut(key).expect("the key was just checked or inserted"))
+    Ok(table
+        .get_mut(key)
+        .expect("the key was just checked or inserted"))
 }
 
 fn index(len: usize, part: &str, here: &str, mode: Mode) -> std::result::Result<usize, String> {

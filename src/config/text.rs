@@ -26,9 +26,7 @@ pub fn decode(bytes: Vec<u8>, file: &str) -> Result<String> {
                 column,
             },
             ENCODING_KEY,
-            format!(
-                "invalid UTF-8 (byte 0x{bad:02X} at byte offset {good}); expected UTF-8 text"
-            ),
+            format!("invalid UTF-8 (byte 0x{bad:02X} at byte offset {good}); expected UTF-8 text"),
         )
     })
 }

@@ -290,9 +290,9 @@ fn context(cfg: &ModelConfig, inv: &Invocation, e: Error) -> Error {
             )
             .into(),
             None => Error::Param {
-            kernel,
-            param,
-            message: format!("{message} (in {what})"),
+                kernel,
+                param,
+                message: format!("{message} (in {what})"),
             },
         },
         Error::DoesNotFit { kernel, message } => Error::DoesNotFit {

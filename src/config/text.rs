@@ -54,7 +54,7 @@ mod tests {
         let e = decode(b"ab\nc\xc3\xa9d \xff\n".to_vec(), "f.txt").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "f.txt:2:5: (encoding): invalid UTF-8 (byte 0xFF at byte offset 9); expected UTF-8 text"
+            "f.txt:2:5: (encoding): invalid UTF-8 (byte 0xFF at byte offset 8); expected UTF-8 text"
         );
         let e = decode(b"\xc3".to_vec(), "f").unwrap_err();
         assert_eq!(e.location.to_string(), "f:1:1");

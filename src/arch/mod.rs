@@ -342,9 +342,12 @@ impl Hardware {
         let is_file =
             !PRESETS.iter().any(|p| p.0 == spec) && (spec.ends_with(".toml") || spec.contains('/'));
         let (text, file) = if is_file {
-            let text = read_file(spec).map_err(|e| Error::Io {
-                file: spec.to_string(),
-                message: e.to_string(),
+            let text = read_file(spec).map_err(|e| match config::located(&e) {
+                Some(located) => Error::Config(located),
+                None => Error::Io {
+                    file: spec.to_string(),
+                    message: e.to_string(),
+                },
             })?;
             (text, spec.to_string())
         } else {

@@ -65,7 +65,9 @@ impl HwArgs {
 
 /// Load a hardware description: a preset or a TOML file, then overrides.
 pub(crate) fn load_hardware(spec: &str, set: &[(String, String)]) -> Result<Hardware> {
-    Ok(Hardware::load(spec, set, |p| std::fs::read_to_string(p))?)
+    Ok(Hardware::load(spec, set, |p| {
+        crate::config::read_text(p.as_ref())
+    })?)
 }
 
 /// `trnsim hw`'s subcommands.

@@ -59,6 +59,9 @@ pub enum Error {
         /// The OS error.
         source: io::Error,
     },
+    /// An input file that is not UTF-8 text (located at its first bad byte): exit code 2.
+    #[error(transparent)]
+    Config(#[from] crate::config::Error),
     /// A numerics error caused by the user's input: exit code 2.
     #[error(transparent)]
     Numerics(#[from] crate::numerics::Error),
@@ -118,9 +121,10 @@ impl Error {
 /// Result of the command layer.
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// Read a file named on the command line.
+/// Read a file named on the command line (invalid UTF-8 located at its first bad byte).
 pub(crate) fn read(path: &std::path::Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(Error::file(path))
+    let bytes = std::fs::read(path).map_err(Error::file(path))?;
+    Ok(crate::config::decode(bytes, &path.display().to_string())?)
 }
 
 /// Largest text input (a trace) read whole: 256 MiB, several times the largest trace a kernel

@@ -137,7 +137,7 @@ pub(crate) fn run(args: &SweepArgs) -> Result<String> {
         Some(s) => sweep::parse_shard(s)?,
         None => (0, 1),
     };
-    let read = |p: &Path| std::fs::read_to_string(p);
+    let read = |p: &Path| crate::config::read_text(p);
     let spec = sweep::Spec {
         file: scenario,
         text: &text,

@@ -5,10 +5,13 @@
 //! deserialization, and an error about an overridden key points at the command line.
 
 use serde::de::DeserializeOwned;
+use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use super::depth;
 use super::error::{Error, Location, Result, Warning};
-use super::set::{Mode, apply};
+use super::set::Mode;
+use super::spanned_set;
 
 /// 1-based line and column (in characters) of byte `offset` of `text`.
 pub fn position(text: &str, offset: usize) -> (usize, usize) {
@@ -41,9 +44,25 @@ impl<'a> Document<'a> {
     /// Parse `text`; `file` names it in errors. A syntax error is located at its offset under
     /// the key `(syntax)`.
     pub fn parse(text: &'a str, file: &'a str) -> Result<Document<'a>> {
-        let root = DeTable::parse(text).map_err(|e| {
-            let at = e.span().map_or(0, |s| s.start);
-            Error::new(at_offset(text, file, at), "(syntax)", e.message().trim())
+        let root = DeTable::parse(text).map_err(|e| match e.span() {
+            Some(s) => Error::new(
+                at_offset(text, file, s.start),
+                "(syntax)",
+                e.message().trim(),
+            ),
+            // The parser's nesting limit has no span: find the line.
+            None => match depth::too_deep(text) {
+                Some((at, depth)) => Error::new(
+                    at_offset(text, file, at),
+                    "(syntax)",
+                    format!(
+                        "nested {depth} levels deep (parts of a dotted key or header, or arrays \
+                         and inline tables); at most {} are accepted",
+                        depth::MAX_DEPTH - 1
+                    ),
+                ),
+                None => Error::new(at_offset(text, file, 0), "(syntax)", e.message().trim()),
+            },
         })?;
         Ok(Document {
             text,
@@ -101,19 +120,22 @@ impl<'a> Document<'a> {
             return Ok(parsed);
         }
         let set = self.set_location();
-        let mut root: toml::Table = self.text.parse().map_err(|e: toml::de::Error| {
-            let file = Location::File {
-                file: self.file.to_string(),
+        // Past the end of the file: the spans of the values typed on the command line.
+        let marker = self.text.len() + 1;
+        let mut root = self.root.clone();
+        spanned_set::apply(&mut root, self.overrides, self.mode, &set, marker)?;
+        let tree = Spanned::new(0..self.text.len(), root);
+        T::deserialize(toml::de::Deserializer::from(tree)).map_err(|e: toml::de::Error| {
+            let typed = e.span().and_then(|s| s.start.checked_sub(marker));
+            let key = match typed.and_then(|i| self.overrides.get(i)) {
+                Some((k, _)) => k.clone(),
+                None => {
+                    let keys: Vec<&str> = self.overrides.iter().map(|o| o.0.as_str()).collect();
+                    keys.join(",")
+                }
             };
-            Error::new(file, "(syntax)", e.message())
-        })?;
-        apply(&mut root, self.overrides, self.mode, &set)?;
-        toml::Value::Table(root)
-            .try_into()
-            .map_err(|e: toml::de::Error| {
-                let keys: Vec<&str> = self.overrides.iter().map(|o| o.0.as_str()).collect();
-                Error::new(set, keys.join(","), e.message().trim())
-            })
+            Error::new(set, key, e.message().trim())
+        })
     }
 
     /// Whether an override sets `path` (`a.b[2].c` or `a.b.2.c`), a key inside it, or a table
@@ -126,16 +148,26 @@ impl<'a> Document<'a> {
     }
 
     /// Where the value at key `path` comes from: the command line when an override touches
-    /// it, else its key in the file ([`Document::locate`]), else the file.
+    /// it, else its key in the file ([`Document::locate`]), else the key of the deepest table
+    /// of the path the file writes (the one that lacks the key), else the file.
     pub fn location_of(&self, path: &str) -> Location {
         if self.overridden(path) {
             return self.set_location();
         }
-        match self.locate(path) {
-            Some(at) => self.location_at(at),
-            None => Location::File {
-                file: self.file.to_string(),
-            },
+        // A key the file does not write (a required one missing): the table that lacks it.
+        let mut at = path;
+        loop {
+            if let Some(offset) = self.locate(at) {
+                return self.location_at(offset);
+            }
+            match at.rfind(['.', '[']) {
+                Some(i) => at = &at[..i],
+                None => {
+                    return Location::File {
+                        file: self.file.to_string(),
+                    };
+                }
+            }
         }
     }
 

@@ -20,17 +20,21 @@
 //! `#[from]`. Values that are not in a file yet ([`set_path`], [`apply`]) work on a
 //! [`toml::Table`] directly.
 
+mod depth;
 mod document;
 mod error;
 mod named;
 mod pairs;
 mod set;
+mod spanned_set;
+mod text;
 
 pub use document::{Document, position};
 pub use error::{Error, Location, Result, Warning};
 pub use named::Named;
 pub use pairs::{PairError, parse_list, parse_pair};
 pub use set::{Mode, apply, parse_literal, set_path};
+pub use text::{ENCODING_KEY, decode, located, read_text};
 
 #[cfg(test)]
 mod tests {

@@ -190,3 +190,21 @@ pub(super) fn head(cfg: &ModelConfig, step: &Step, dtype: DType) -> Vec<Invocati
     });
     out
 }
+
+/// The config key a kernel parameter of the invocation `role` comes from, and the expression
+/// of keys that gives its value (`None` for a parameter the step sets: rows, tokens, lengths).
+pub(super) fn config_source(role: &str, param: &str) -> Option<(&'static str, &'static str)> {
+    let hidden = Some(("hidden", "hidden"));
+    match (role, param) {
+        (_, "cols" | "hidden") => hidden,
+        ("qkv_proj", "k") | ("o_proj", "n") | ("lm_head", "k") => hidden,
+        ("qkv_proj", "n") => Some(("heads", "(heads + 2 x kv_heads) x head_dim")),
+        ("o_proj", "k") => Some(("heads", "heads x head_dim")),
+        ("lm_head", "n") => Some(("vocab", "vocab (split in equal parts)")),
+        ("attention", "heads") => Some(("heads", "heads")),
+        ("attention", "kv_heads") => Some(("kv_heads", "kv_heads")),
+        ("attention", "head_dim") => Some(("head_dim", "head_dim")),
+        ("mlp", "intermediate") => Some(("intermediate", "intermediate")),
+        _ => None,
+    }
+}

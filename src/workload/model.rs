@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Document;
+use crate::config::{Document, Location};
 use crate::kernels::Result;
 
 /// The model configs shipped in `kernels/models/` (embedded: they work from any directory).
@@ -40,7 +40,40 @@ pub struct ModelConfig {
     pub vocab: usize,
     /// Decoder layers.
     pub layers: usize,
+    /// Where each key is written, so that a kernel's error about a value derived from a key
+    /// names the key and its line.
+    #[serde(skip)]
+    pub(crate) places: Places,
 }
+
+/// Where a config's keys are written (`file:line:col`); not part of a config's value: two
+/// configs with the same numbers are equal wherever they were read from.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Places(Vec<(&'static str, Location)>);
+
+impl PartialEq for Places {
+    fn eq(&self, _: &Places) -> bool {
+        true
+    }
+}
+
+impl Places {
+    /// Where `key` is written (`None` for a config built in code).
+    pub(crate) fn of(&self, key: &str) -> Option<&Location> {
+        self.0.iter().find(|(k, _)| *k == key).map(|(_, l)| l)
+    }
+}
+
+/// The keys a kernel's parameter may come from.
+const KEYS: [&str; 7] = [
+    "hidden",
+    "heads",
+    "kv_heads",
+    "head_dim",
+    "intermediate",
+    "vocab",
+    "layers",
+];
 
 /// The file as written; checks after reading name the key, which the document locates.
 #[derive(Deserialize)]
@@ -87,6 +120,7 @@ impl ModelConfig {
             intermediate: check("intermediate", raw.intermediate, big, "")?,
             vocab: check("vocab", raw.vocab, big, "")?,
             layers: check("layers", raw.layers, big, "")?,
+            places: Places(KEYS.iter().map(|k| (*k, doc.location_of(k))).collect()),
         };
         if cfg.heads % cfg.kv_heads != 0 {
             let msg = format!("{} does not divide heads = {}", cfg.kv_heads, cfg.heads);

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::layer::{Invocation, Step, head, layer};
+use super::layer::{Invocation, Step, config_source, head, layer};
 use super::model::ModelConfig;
 use super::phase::Phase;
 use crate::arch::Hardware;
@@ -124,6 +124,8 @@ pub struct ModelReport {
 /// Runs kernels timing-only, each distinct invocation once.
 struct Runner<'h> {
     hw: &'h Hardware,
+    /// The config's model, whose keys a kernel's error is mapped back to.
+    cfg: &'h ModelConfig,
     memo: HashMap<(String, Vec<(String, String)>), Run>,
 }
 
@@ -132,6 +134,7 @@ impl Runner<'_> {
     /// inner error says why the kernel is not available (not in the library, or without a
     /// parameter the model needs); the outer one is a value out of its range.
     fn resolve(
+        &self,
         inv: &Invocation,
     ) -> Result<std::result::Result<(&'static dyn kernels::Kernel, kernels::Params), String>> {
         let Ok((k, def)) = kernels::find(inv.kernel) else {
@@ -153,7 +156,7 @@ impl Runner<'_> {
                 }
             }
         }
-        let p = def.params(&set).map_err(|e| context(inv, e))?;
+        let p = def.params(&set).map_err(|e| context(self.cfg, inv, e))?;
         Ok(Ok((k, p)))
     }
 
@@ -231,7 +234,7 @@ impl Runner<'_> {
             hbm_bytes: None,
             instructions: None,
         };
-        match Self::resolve(inv)? {
+        match self.resolve(inv)? {
             Err(note) => {
                 if !missing.contains(&inv.kernel.to_string()) {
                     missing.push(inv.kernel.to_string());
@@ -239,7 +242,7 @@ impl Runner<'_> {
                 row.note = Some(note);
             }
             Ok((k, p)) => {
-                let r = self.run(k, &p).map_err(|e| context(inv, e))?;
+                let r = self.run(k, &p).map_err(|e| context(self.cfg, inv, e))?;
                 let n = inv.count as f64;
                 row.params = p
                     .pairs()
@@ -262,18 +265,35 @@ impl Runner<'_> {
     }
 }
 
-/// A kernel's error with the invocation it came from.
-fn context(inv: &Invocation, e: Error) -> Error {
+/// A kernel's error with the invocation it came from; a parameter the config sets is an error
+/// at the config key it comes from (`m.toml:3:1: hidden: ...`), not at the kernel's name for it.
+fn context(cfg: &ModelConfig, inv: &Invocation, e: Error) -> Error {
     let what = format!("the model's {} ({})", inv.role, inv.kernel);
+    let source = |param: &str| {
+        let (key, expr) = config_source(inv.role, param)?;
+        Some((key, expr, cfg.places.of(key)?.clone()))
+    };
     match e {
         Error::Param {
             kernel,
             param,
             message,
-        } => Error::Param {
-            kernel,
-            param,
-            message: format!("{message} (in {what})"),
+        } => match source(&param) {
+            Some((key, expr, at)) => crate::config::Error::new(
+                at,
+                key,
+                format!(
+                    "{message}: the model's {} passes {expr} to kernel '{kernel}' as its \
+                     parameter '{param}'",
+                    inv.role
+                ),
+            )
+            .into(),
+            None => Error::Param {
+                kernel,
+                param,
+                message: format!("{message} (in {what})"),
+            },
         },
         Error::DoesNotFit { kernel, message } => Error::DoesNotFit {
             kernel,
@@ -313,6 +333,7 @@ pub fn run_model(
     }
     let mut runner = Runner {
         hw,
+        cfg,
         memo: HashMap::new(),
     };
     let mut missing = Vec::new();

@@ -140,13 +140,14 @@ impl Scenario {
     /// overrides, and resolve it.
     pub fn load(path: &Path, overrides: &[(String, String)]) -> Result<Scenario> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+        let bytes = std::fs::read(path).map_err(|e| Error::Io {
             file: file.clone(),
             message: e.to_string(),
         })?;
+        let text = crate::config::decode(bytes, &file)?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Scenario::from_toml(&text, &file, &base, overrides, &|p| {
-            std::fs::read_to_string(p)
+            crate::config::read_text(p)
         })
     }
 

@@ -410,11 +410,12 @@ fn trace_stream(
     )?;
     let fmt = trace_format(path, d, common)?;
     let file: PathBuf = ctx.base_dir.join(rel);
-    let text = (ctx.read)(&file).map_err(|e| {
-        BuildError::At(Bad {
+    let text = (ctx.read)(&file).map_err(|e| match crate::config::located(&e) {
+        Some(located) => BuildError::Other(located.into()),
+        None => BuildError::At(Bad {
             path: format!("{path}.path"),
             message: format!("cannot read {}: {e}", file.display()),
-        })
+        }),
     })?;
     let priorities: Vec<i32> = (0..tenants.len())
         .map(|t| common.template(t, tenants).priority)

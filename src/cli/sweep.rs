@@ -152,6 +152,7 @@ pub(crate) fn run(args: &SweepArgs) -> Result<String> {
     // Every point resolved (and its warnings shown) before the first run and the bar.
     let stage = crate::stage::Stage::start("resolve");
     let prepared = sweep::prepare(&spec)?;
+    let total = prepared.len();
     stage.done(format_args!("{total} runs"));
     for w in prepared.warnings() {
         super::warn(w);

@@ -7,7 +7,9 @@ use super::hw::HwArgs;
 use super::{Error, Result};
 use crate::chip::{self, RunOptions, exec::ExecOptions, report::Report};
 use crate::isa::{self, BufferId, Program};
+use crate::atomic::OutputSet;
 use crate::numerics::{Cast, npy};
+use ndarray_npy::WriteNpyExt;
 use crate::report::Format;
 
 /// Options of `trnsim run`.
@@ -91,7 +93,10 @@ pub fn run(args: &RunArgs) -> Result<String> {
         outputs,
         timeline: args.timeline.clone(),
     };
-    let (_, report) = execute(&program, &hw, &file, &inputs, &how)?;
+    // --output and --timeline are one output set: all written, or none (the previous kept).
+    let mut set = OutputSet::new();
+    let (_, report) = execute(&program, &hw, &file, &inputs, &how, &mut set)?;
+    set.commit()?;
     Ok(render(&report, args.format))
 }
 
@@ -107,14 +112,16 @@ pub(crate) struct Execution {
     pub timeline: Option<PathBuf>,
 }
 
-/// Run `program` on `hw` with `inputs`, write the outputs and the timeline, and return the run
-/// with its report: the one path from a parsed trace to `trnsim run`'s report.
+/// Run `program` on `hw` with `inputs`, stage the outputs and the timeline in `set` (the caller
+/// commits it), and return the run with its report: the one path from a parsed trace to
+/// `trnsim run`'s report.
 pub(crate) fn execute(
     program: &Program,
     hw: &crate::arch::Hardware,
     file: &str,
     inputs: &[(BufferId, crate::numerics::Tensor)],
     how: &Execution,
+    set: &mut OutputSet,
 ) -> Result<(chip::RunResult, Report)> {
     if !how.data && !how.outputs.is_empty() {
         return Err(Error::Input(
@@ -129,12 +136,15 @@ pub(crate) fn execute(
     let result = chip::run(program, hw, file, inputs, &opts)?;
     if let Some(state) = &result.state {
         for (id, path) in &how.outputs {
-            npy::write_tensor(path, &state.tensor(program, *id), npy::NpyLayout::Values)?;
+            let tensor = state.tensor(program, *id);
+            set.file(path, |w| {
+                tensor.data().write_npy(w).map_err(std::io::Error::other)
+            })?;
         }
     }
     if let Some(path) = &how.timeline {
         let text = chip::timeline::timeline(program, hw, &result.plan, &result.schedule);
-        super::write_atomic(path, text.as_bytes())?;
+        set.bytes(path, text.as_bytes())?;
     }
     let report = chip::report::report(program, hw, &result);
     Ok((result, report))

@@ -163,10 +163,13 @@ pub(crate) fn merge(dirs: &[PathBuf], format: Format, out: Option<&Path>) -> Res
 fn finish(runs: &Runs, format: Format, out: Option<&Path>) -> Result<String> {
     let stats = sweep::aggregate(runs);
     if let Some(dir) = out {
-        super::create_dir(dir)?;
+        // One output set: the previous directory stays whole until the new one replaces it.
+        let mut set = crate::atomic::OutputSet::new();
+        set.dir(dir)?;
         for (name, bytes) in report::files(runs, &stats) {
-            super::write_atomic(&dir.join(name), &bytes)?;
+            set.bytes(&dir.join(name), &bytes)?;
         }
+        set.commit()?;
     }
     Ok(report::render(runs, &stats, format))
 }

@@ -211,7 +211,10 @@ impl OutputSet {
                 let (_, name) = split(target).map_err(failed(target))?;
                 let s = &mut self.staged[i];
                 let tmp = s.tmp.join(name);
-                s.files.as_mut().expect("a directory").insert(name.to_string());
+                s.files
+                    .as_mut()
+                    .expect("a directory")
+                    .insert(name.to_string());
                 create_locked(&tmp, false, |p| File::create(p))
             }
             None => {
@@ -263,7 +266,11 @@ impl OutputSet {
             }
         }
         // Make the renames durable (best effort: the files are in place already).
-        let parents: BTreeSet<&Path> = staged.iter().filter_map(|s| split(&s.target).ok()).map(|(d, _)| d).collect();
+        let parents: BTreeSet<&Path> = staged
+            .iter()
+            .filter_map(|s| split(&s.target).ok())
+            .map(|(d, _)| d)
+            .collect();
         for d in parents {
             let _ = File::open(d).and_then(|f| f.sync_all());
         }
@@ -351,7 +358,11 @@ fn check_replaceable(dir: &Path, files: &BTreeSet<String>) -> Result<(), Failed>
     foreign.sort();
     let more = foreign.len().saturating_sub(5);
     foreign.truncate(5);
-    let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
     Err(failed(dir)(io::Error::other(format!(
         "holds entries this command did not write ({}{more}); the output directory is replaced \
          as a whole: name a new or empty directory, or move them away",

@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 use super::dtype::RoundingArg;
 use super::hw::HwArgs;
 use super::{Error, Result};
+use crate::atomic::OutputSet;
 use crate::chip::{self, RunOptions, exec::ExecOptions, report::Report};
 use crate::isa::{self, BufferId, Program};
-use crate::atomic::OutputSet;
 use crate::numerics::{Cast, npy};
-use ndarray_npy::WriteNpyExt;
 use crate::report::Format;
+use ndarray_npy::WriteNpyExt;
 
 /// Options of `trnsim run`.
 #[derive(Clone, Debug, Default, clap::Args)]

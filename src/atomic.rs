@@ -185,12 +185,34 @@ impl OutputSet {
         let tmp = beside(target, "tmp").map_err(failed(target))?;
         remove_stale(target);
         create_locked(&tmp, true, |p| fs::create_dir(p)).map_err(failed(target))?;
+        // Files staged already for this directory (plan's job log, written during the run)
+        // join it: renamed beside it first, the swap would then throw them away.
+        let (inside, rest): (Vec<Staged>, Vec<Staged>) = std::mem::take(&mut self.staged)
+            .into_iter()
+            .partition(|s| s.files.is_none() && s.target.parent() == Some(target));
+        self.staged = rest;
+        let mut files = BTreeSet::new();
+        let mut inside = inside.into_iter();
+        let joined = inside.try_for_each(|s| {
+            let name = split(&s.target)?.1.to_string();
+            let mut t = temps();
+            let moved = fs::rename(&s.tmp, tmp.join(&name));
+            if moved.is_ok() {
+                t.retain(|p| p != &s.tmp);
+                files.insert(name);
+            } else {
+                drop(t);
+                self.staged.push(s);
+            }
+            moved
+        });
+        self.staged.extend(inside);
         self.staged.push(Staged {
             target: target.to_path_buf(),
             tmp,
-            files: Some(BTreeSet::new()),
+            files: Some(files),
         });
-        Ok(())
+        joined.map_err(failed(target))
     }
 
     /// Stage the file `target` written by `write` (into a staged directory if its parent is
@@ -519,6 +541,12 @@ mod tests {
             }
             set.commit()
         };
+        // A file staged before its directory joins it.
+        let mut set = OutputSet::new();
+        set.bytes(&out.join("log"), b"log").unwrap();
+        set.dir(&out).unwrap();
+        set.commit().unwrap();
+        assert_eq!(names(&out), [MANIFEST, "log"]);
         write(&["x", "y"]).unwrap();
         assert_eq!(names(&out), [MANIFEST, "x", "y"]);
         write(&["z"]).unwrap(); // x and y were listed: replaced

@@ -29,7 +29,7 @@ pub struct PlanArgs {
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Also write summary.json, metrics.csv, timeseries.csv, SVG charts and report.html
-    /// into this directory.
+    /// into this directory, replaced as a whole (it may hold only a previous output's files).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Write one CSV row per submitted job into FILE, streamed as the run goes (columns:

@@ -32,7 +32,7 @@ pub enum SweepCommand {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
-        /// Write the merged outputs into this directory.
+        /// Write the merged outputs into this directory, replaced as a whole.
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -61,7 +61,8 @@ pub struct SweepArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    /// Write runs.json, summary.json, metrics.csv, SVG charts and report.html into this directory.
+    /// Write runs.json, summary.json, metrics.csv, SVG charts and report.html into this
+    /// directory, replaced as a whole (it may hold only a previous output's files).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Show a progress bar on stderr (when it is a terminal).

@@ -541,7 +541,8 @@ mod tests {
             }
             set.commit()
         };
-        // A file staged before its directory joins it.
+        // A file staged before its directory (an empty one here) joins it.
+        fs::create_dir(&out).unwrap();
         let mut set = OutputSet::new();
         set.bytes(&out.join("log"), b"log").unwrap();
         set.dir(&out).unwrap();

@@ -14,6 +14,7 @@ use super::hw::HwArgs;
 use super::run::{Execution, buffer, execute, name_path};
 use super::{Error, Result};
 use crate::arch::Hardware;
+use crate::atomic::OutputSet;
 use crate::chip::exec::ExecOptions;
 use crate::isa::{BufferId, Program};
 use crate::kernels::{self, CheckReport};
@@ -228,6 +229,9 @@ pub(crate) fn run(args: &NkiArgs) -> Result<NkiOutput> {
         }
         Order::Source => program,
     };
+    // --emit-trace, --output, --output-dir's files and --timeline are one output set, moved
+    // into place after the run (separate files: --output-dir keeps what else DIR holds).
+    let mut set = OutputSet::new();
     if let Some(path) = &args.emit_trace {
         let text = match args.order {
             Order::Compiler => crate::isa::print::print(&program),
@@ -235,7 +239,7 @@ pub(crate) fn run(args: &NkiArgs) -> Result<NkiOutput> {
                 std::fs::read_to_string(&trace_path).map_err(Error::file(&trace_path))?
             }
         };
-        super::write_atomic(path, text.as_bytes())?;
+        set.bytes(path, text.as_bytes())?;
     }
     let mut inputs = Vec::new();
     if !args.no_data {
@@ -250,7 +254,7 @@ pub(crate) fn run(args: &NkiArgs) -> Result<NkiOutput> {
         .map(|(n, p)| Ok((output_buffer(&program, &recorded, n)?, p.clone())))
         .collect::<Result<Vec<_>>>()?;
     if let Some(dir) = &args.output_dir {
-        outputs.extend(output_dir(dir, &program, &recorded)?);
+        outputs.extend(output_dir(dir, &program, &recorded, &mut set)?);
     }
     let how = Execution {
         data: !args.no_data,
@@ -258,7 +262,8 @@ pub(crate) fn run(args: &NkiArgs) -> Result<NkiOutput> {
         outputs,
         timeline: args.timeline.clone(),
     };
-    let (result, report) = execute(&program, &hw, &file, &inputs, &how)?;
+    let (result, report) = execute(&program, &hw, &file, &inputs, &how, &mut set)?;
+    set.commit()?;
     let check = match (&args.check_against, &result.state) {
         (Some(target), Some(state)) => {
             let got = kernel_outputs(&program, &recorded, args)?;
@@ -367,9 +372,14 @@ fn output_buffer(program: &Program, rec: &Recorded, name: &str) -> Result<Buffer
     buffer(program, name, "--output")
 }
 
-/// `--output-dir`: create DIR, list the returned tensors in DIR/outputs.json, and return where
-/// each one's values go.
-fn output_dir(dir: &Path, program: &Program, rec: &Recorded) -> Result<Vec<(BufferId, PathBuf)>> {
+/// `--output-dir`: create DIR, stage the list of the returned tensors as DIR/outputs.json, and
+/// return where each one's values go.
+fn output_dir(
+    dir: &Path,
+    program: &Program,
+    rec: &Recorded,
+    set: &mut OutputSet,
+) -> Result<Vec<(BufferId, PathBuf)>> {
     super::create_dir(dir)?;
     let mut listed = Vec::new();
     let mut out = Vec::new();
@@ -388,7 +398,7 @@ fn output_dir(dir: &Path, program: &Program, rec: &Recorded) -> Result<Vec<(Buff
     }
     let mut text = serde_json::to_string_pretty(&listed).expect("serializes");
     text.push('\n');
-    super::write_atomic(&dir.join("outputs.json"), text.as_bytes())?;
+    set.bytes(&dir.join("outputs.json"), text.as_bytes())?;
     Ok(out)
 }
 

@@ -1,11 +1,13 @@
 //! `trnsim plan`: run a fleet scenario, print its report and, with `--out`, write every file of
 //! it (`crate::fleet::report` makes them); with `--jobs`, stream one CSV row per job
-//! (`crate::fleet::job_log`) into a file written atomically.
+//! (`crate::fleet::job_log`) into a file. The job log and the `--out` directory are one output
+//! set (`crate::atomic`): a failure or a kill leaves the previous set, never a mix.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{Error, Result};
+use super::Result;
+use crate::atomic::OutputSet;
 use crate::fleet::job_log::{self, JobLog};
 use crate::fleet::report::{self, Provenance, workload_table};
 use crate::fleet::{self, Outcome, Scenario, WorkloadRunTime};
@@ -27,7 +29,7 @@ pub struct PlanArgs {
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Also write summary.json, metrics.csv, timeseries.csv, SVG charts and report.html
-    /// into this directory.
+    /// into this directory, replaced as a whole (it may hold only a previous output's files).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Write one CSV row per submitted job into FILE, streamed as the run goes (columns:
@@ -83,11 +85,13 @@ pub fn plan(args: &PlanArgs) -> Result<String> {
     let stage = crate::stage::Stage::start("simulate");
     let template = "{bar:40} {pos}/{len} simulated seconds, {elapsed} elapsed, eta {eta}";
     let bar = crate::progress::show(scenario.horizon_s, template);
+    // The job log and the --out directory are one output set: both appear, or neither.
+    let mut set = OutputSet::new();
     let outcome = match &args.jobs {
         None => fleet::run_timed(&scenario, seed, &table, &opts)?,
         Some(path) => {
             let names = stream_names(&text);
-            run_with_jobs(path, &|w| {
+            run_with_jobs(&mut set, path, &|w| {
                 let mut log = JobLog::new(w, &scenario, &names);
                 let o = job_log::run_logged(&scenario, seed, &table, &opts, &mut log);
                 (o, log.finish().map(|_| ()))
@@ -99,7 +103,7 @@ pub fn plan(args: &PlanArgs) -> Result<String> {
     let simulations = cost.simulations();
     let stage = crate::stage::Stage::start("write");
     if let Some(dir) = &args.out {
-        super::create_dir(dir)?;
+        set.dir(dir)?;
         let mut tables = vec![report::tenant_table(&outcome)];
         tables.extend(workload_table(&outcome, simulations));
         let provenance = Provenance {
@@ -111,9 +115,10 @@ pub fn plan(args: &PlanArgs) -> Result<String> {
                 .collect(),
         };
         for (name, bytes) in report::files(&outcome, tables, &provenance) {
-            super::write_atomic(&dir.join(name), &bytes)?;
+            set.bytes(&dir.join(name), &bytes)?;
         }
     }
+    set.commit()?;
     stage.done(if args.out.is_some() {
         "report files"
     } else {
@@ -134,12 +139,16 @@ pub fn plan(args: &PlanArgs) -> Result<String> {
 /// The run's result and the log's, from a run writing its job log into a writer.
 type LoggedRun = (fleet::Result<Outcome>, std::io::Result<()>);
 
-/// Run `run` with its job log going to `path` atomically: a temporary file beside it, renamed
-/// into place when both the run and the writes succeed, removed otherwise (never a partial
-/// file under the name).
-fn run_with_jobs(path: &Path, run: &dyn Fn(&mut dyn Write) -> LoggedRun) -> Result<Outcome> {
+/// Run `run` with its job log going to `path` in `set`: a temporary file beside it, renamed
+/// into place with the rest of the set when the run, the writes and the set succeed, removed
+/// otherwise (never a partial file under the name).
+fn run_with_jobs(
+    set: &mut OutputSet,
+    path: &Path,
+    run: &dyn Fn(&mut dyn Write) -> LoggedRun,
+) -> Result<Outcome> {
     let mut outcome = None;
-    let written = crate::atomic::write(path, |w| {
+    let written = set.file(path, |w| {
         let (o, logged) = run(w);
         match o {
             Ok(o) => {
@@ -154,10 +163,7 @@ fn run_with_jobs(path: &Path, run: &dyn Fn(&mut dyn Write) -> LoggedRun) -> Resu
     });
     match (outcome, written) {
         (Some(Err(e)), _) => Err(e.into()),
-        (_, Err(e)) => Err(Error::File {
-            path: path.to_path_buf(),
-            source: e,
-        }),
+        (_, Err(e)) => Err(e.into()),
         (Some(Ok(o)), Ok(())) => Ok(o),
         (None, Ok(())) => unreachable!("the run sets its outcome before the file is renamed"),
     }

@@ -5,10 +5,12 @@ use std::path::{Path, PathBuf};
 use super::dtype::RoundingArg;
 use super::hw::HwArgs;
 use super::{Error, Result};
+use crate::atomic::OutputSet;
 use crate::chip::{self, RunOptions, exec::ExecOptions, report::Report};
 use crate::isa::{self, BufferId, Program};
 use crate::numerics::{Cast, npy};
 use crate::report::Format;
+use ndarray_npy::WriteNpyExt;
 
 /// Options of `trnsim run`.
 #[derive(Clone, Debug, Default, clap::Args)]
@@ -96,7 +98,10 @@ pub fn run(args: &RunArgs) -> Result<String> {
         outputs,
         timeline: args.timeline.clone(),
     };
-    let (_, report) = execute(&program, &hw, &file, &inputs, &how)?;
+    // --output and --timeline are one output set: all written, or none (the previous kept).
+    let mut set = OutputSet::new();
+    let (_, report) = execute(&program, &hw, &file, &inputs, &how, &mut set)?;
+    set.commit()?;
     Ok(render(&report, args.format))
 }
 
@@ -112,14 +117,16 @@ pub(crate) struct Execution {
     pub timeline: Option<PathBuf>,
 }
 
-/// Run `program` on `hw` with `inputs`, write the outputs and the timeline, and return the run
-/// with its report: the one path from a parsed trace to `trnsim run`'s report.
+/// Run `program` on `hw` with `inputs`, stage the outputs and the timeline in `set` (the caller
+/// commits it), and return the run with its report: the one path from a parsed trace to
+/// `trnsim run`'s report.
 pub(crate) fn execute(
     program: &Program,
     hw: &crate::arch::Hardware,
     file: &str,
     inputs: &[(BufferId, crate::numerics::Tensor)],
     how: &Execution,
+    set: &mut OutputSet,
 ) -> Result<(chip::RunResult, Report)> {
     if !how.data && !how.outputs.is_empty() {
         return Err(Error::Input(
@@ -140,15 +147,17 @@ pub(crate) fn execute(
     let stage = crate::stage::Stage::start("write");
     if let Some(state) = &result.state {
         for (id, path) in &how.outputs {
-            npy::write_tensor(path, &state.tensor(program, *id), npy::NpyLayout::Values)?;
+            let tensor = state.tensor(program, *id);
+            set.file(path, |w| {
+                tensor.data().write_npy(w).map_err(std::io::Error::other)
+            })?;
         }
     }
     if let Some(path) = &how.timeline {
         let (plan, schedule) = (&result.plan, &result.schedule);
-        crate::atomic::write(path, |w| {
+        set.file(path, |w| {
             chip::timeline::write_timeline(w, program, hw, plan, schedule)
-        })
-        .map_err(Error::file(path))?;
+        })?;
     }
     stage.done(format_args!(
         "{} files",

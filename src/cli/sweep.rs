@@ -32,7 +32,7 @@ pub enum SweepCommand {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
-        /// Write the merged outputs into this directory.
+        /// Write the merged outputs into this directory, replaced as a whole.
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -66,7 +66,8 @@ pub struct SweepArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    /// Write runs.json, summary.json, metrics.csv, SVG charts and report.html into this directory.
+    /// Write runs.json, summary.json, metrics.csv, SVG charts and report.html into this
+    /// directory, replaced as a whole (it may hold only a previous output's files).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Show a progress bar on stderr (when it is a terminal).
@@ -188,10 +189,13 @@ fn finish(runs: &Runs, format: Format, out: Option<&Path>) -> Result<String> {
     let stats = sweep::aggregate(runs);
     let stage = crate::stage::Stage::start("write");
     if let Some(dir) = out {
-        super::create_dir(dir)?;
+        // One output set: the previous directory stays whole until the new one replaces it.
+        let mut set = crate::atomic::OutputSet::new();
+        set.dir(dir)?;
         for (name, bytes) in report::files(runs, &stats) {
-            super::write_atomic(&dir.join(name), &bytes)?;
+            set.bytes(&dir.join(name), &bytes)?;
         }
+        set.commit()?;
     }
     stage.done(if out.is_some() {
         "report files"

@@ -144,7 +144,7 @@ fn replace<'a>(
 ) -> std::result::Result<(), String> {
     if mode == Mode::Strict {
         let (old, new) = (slot.get_ref(), value.get_ref());
-        if !old.same_type(new) && !(old.is_float() && new.is_integer()) {
+        if !(old.same_type(new) || (old.is_float() && new.is_integer())) {
             return Err(format!("expected a {}, found '{raw}'", old.type_str()));
         }
     }

@@ -104,7 +104,10 @@ fn text_inputs_are_read_within_a_limit() {
     bytes[23] = 0xff;
     std::fs::write(&bad, bytes).unwrap();
     let err = bounded(&["run", &bad], 2, 2.0);
-    assert!(err.contains("bad.trace:2:8: invalid UTF-8"), "{err}");
+    assert!(
+        err.contains("bad.trace:2:8: (encoding): invalid UTF-8"),
+        "{err}"
+    );
 }
 
 /// A 32 GiB bf16 HBM buffer of which the kernel touches two tiles runs in little memory, and

@@ -189,7 +189,7 @@ impl Sources {
     pub(crate) fn of(spec: &str, overrides: &[(String, String)]) -> Sources {
         let text = match PRESETS.iter().find(|p| p.0 == spec) {
             Some(p) => p.1.to_string(),
-            None => std::fs::read_to_string(spec).unwrap_or_default(),
+            None => crate::config::read_text(std::path::Path::new(spec)).unwrap_or_default(),
         };
         let mut s = Sources::parse(&text);
         for (k, _) in overrides {

@@ -123,61 +123,23 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 /// Read a file named on the command line (invalid UTF-8 located at its first bad byte).
 pub(crate) fn read(path: &std::path::Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(Error::file(path))?;
-    Ok(crate::config::decode(bytes, &path.display().to_string())?)
+    read_limited(path, crate::config::MAX_TEXT_INPUT_BYTES)
 }
 
-/// Largest text input (a trace) read whole: 256 MiB, several times the largest trace a kernel
-/// run could use (a million instructions is about 60 MB of text).
-pub(crate) const MAX_TEXT_INPUT_BYTES: u64 = 256 << 20;
-
-/// Read a text input of at most `limit_bytes`, refused before it is read when the file says it
-/// is larger. Streams that are not files (`/dev/zero`, pipes) are read in chunks up to the limit
-/// and refused at their first NUL byte, which no text input holds.
+/// Read a text input of at most `limit_bytes` ([`crate::config::read_bounded`]); invalid UTF-8 is
+/// located at its first bad byte.
 pub(crate) fn read_limited(path: &std::path::Path, limit_bytes: u64) -> Result<String> {
-    use std::io::Read;
-    let input = |m: String| Error::Input(format!("{}: {m}", path.display()));
-    let too_big = |n: String| {
-        input(format!(
-            "{n} bytes; text inputs are limited to {limit_bytes} bytes ({} MiB)",
-            limit_bytes >> 20
-        ))
-    };
-    let file = std::fs::File::open(path).map_err(Error::file(path))?;
-    let meta = file.metadata().map_err(Error::file(path))?;
-    if meta.is_file() && meta.len() > limit_bytes {
-        return Err(too_big(meta.len().to_string()));
-    }
-    let mut bytes = Vec::new();
-    let mut chunk = vec![0u8; 1 << 16];
-    let mut r = file.take(limit_bytes + 1);
-    loop {
-        let n = match r.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return Err(Error::File {
-                    path: path.into(),
-                    source: e,
-                });
+    let bytes = crate::config::read_bounded(path, limit_bytes).map_err(|e| {
+        if e.kind() == io::ErrorKind::InvalidData {
+            Error::Input(format!("{}: {e}", path.display()))
+        } else {
+            Error::File {
+                path: path.into(),
+                source: e,
             }
-        };
-        if let Some(at) = chunk[..n].iter().position(|&b| b == 0) {
-            let offset = bytes.len() + at;
-            return Err(input(format!("byte {offset} is NUL: not a text file")));
         }
-        bytes.extend_from_slice(&chunk[..n]);
-    }
-    if bytes.len() as u64 > limit_bytes {
-        return Err(too_big(format!("more than {limit_bytes}")));
-    }
-    String::from_utf8(bytes).map_err(|e| {
-        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
-        let col = valid.len() - valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) + 1;
-        Error::Input(format!("{}:{line}:{col}: invalid UTF-8", path.display()))
-    })
+    })?;
+    Ok(crate::config::decode(bytes, &path.display().to_string())?)
 }
 
 /// Create a directory named on the command line (and its parents).

@@ -235,9 +235,7 @@ pub(crate) fn run(args: &NkiArgs) -> Result<NkiOutput> {
     if let Some(path) = &args.emit_trace {
         let text = match args.order {
             Order::Compiler => crate::isa::print::print(&program),
-            Order::Source => {
-                std::fs::read_to_string(&trace_path).map_err(Error::file(&trace_path))?
-            }
+            Order::Source => super::read(&trace_path)?,
         };
         set.bytes(path, text.as_bytes())?;
     }

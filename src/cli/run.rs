@@ -51,10 +51,10 @@ pub(crate) fn name_path(s: &str) -> std::result::Result<(String, PathBuf), Strin
     }
 }
 
-/// Read (at most [`super::MAX_TEXT_INPUT_BYTES`]) and parse a trace file.
+/// Read (at most [`crate::config::MAX_TEXT_INPUT_BYTES`]) and parse a trace file.
 pub(crate) fn load_trace(path: &Path) -> Result<Program> {
     let stage = crate::stage::Stage::start("read");
-    let text = super::read_limited(path, super::MAX_TEXT_INPUT_BYTES)?;
+    let text = super::read(path)?;
     stage.done(format_args!("{} bytes of {}", text.len(), path.display()));
     let stage = crate::stage::Stage::start("parse");
     let program = isa::parse::parse(&text, &path.display().to_string())?;

@@ -34,7 +34,7 @@ pub use error::{Error, Location, Result, Warning};
 pub use named::Named;
 pub use pairs::{PairError, parse_list, parse_pair};
 pub use set::{Mode, apply, parse_literal, set_path};
-pub use text::{ENCODING_KEY, decode, located, read_text};
+pub use text::{ENCODING_KEY, MAX_TEXT_INPUT_BYTES, decode, located, read_bounded, read_text};
 
 #[cfg(test)]
 mod tests {

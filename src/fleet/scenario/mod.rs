@@ -140,7 +140,8 @@ impl Scenario {
     /// overrides, and resolve it.
     pub fn load(path: &Path, overrides: &[(String, String)]) -> Result<Scenario> {
         let file = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| Error::Io {
+        let limit = crate::config::MAX_TEXT_INPUT_BYTES;
+        let bytes = crate::config::read_bounded(path, limit).map_err(|e| Error::Io {
             file: file.clone(),
             message: e.to_string(),
         })?;

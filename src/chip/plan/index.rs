@@ -15,6 +15,14 @@ pub(super) struct Region {
     p1: u32,
     e0: u64,
     e1: u64,
+    /// The index's key interval: a superset of the region in one dimension, so that regions
+    /// that overlap have overlapping key intervals. SBUF/PSUM: the element range (tiles span
+    /// the partitions); HBM: the linear element range from the first row's start to the last
+    /// row's end, so tiles of different rows of one matrix sort apart (keyed by element range
+    /// alone, every row block's tile at one column offset would be scanned: quadratic in the
+    /// number of rows a kernel writes).
+    k0: u64,
+    k1: u64,
 }
 
 impl Region {
@@ -33,39 +41,42 @@ impl Region {
                     let k = if off < row { 0 } else { off / row };
                     if end - k * row <= row {
                         let r0 = p0 + k;
-                        return Region {
-                            p0: r0 as u32,
-                            p1: (r0 + np) as u32,
-                            e0: off - k * row,
-                            e1: end - k * row,
-                        };
+                        return Region::hbm(r0, r0 + np, off - k * row, end - k * row, row);
                     }
                 }
                 let lo = p0 * step + off;
                 let hi = (p0 + np - 1) * step + end;
                 let (r0, r1) = (lo / row, (hi - 1) / row + 1);
                 if r1 - r0 == 1 {
-                    Region {
-                        p0: r0 as u32,
-                        p1: r1 as u32,
-                        e0: lo - r0 * row,
-                        e1: hi - r0 * row,
-                    }
+                    Region::hbm(r0, r1, lo - r0 * row, hi - r0 * row, row)
                 } else {
-                    Region {
-                        p0: r0 as u32,
-                        p1: r1 as u32,
-                        e0: 0,
-                        e1: row,
-                    }
+                    Region::hbm(r0, r1, 0, row, row)
                 }
             }
-            Memory::Sbuf | Memory::Psum => Region {
-                p0: p0 as u32,
-                p1: (p0 + np) as u32,
-                e0: t.ap.offset as u64,
-                e1: t.ap.end() as u64,
-            },
+            Memory::Sbuf | Memory::Psum => {
+                let (e0, e1) = (t.ap.offset as u64, t.ap.end() as u64);
+                Region {
+                    p0: p0 as u32,
+                    p1: (p0 + np) as u32,
+                    e0,
+                    e1,
+                    k0: e0,
+                    k1: e1,
+                }
+            }
+        }
+    }
+
+    /// Rows `r0..r1`, elements `e0..e1` of each, of an HBM buffer of `row` elements a row.
+    #[inline]
+    fn hbm(r0: u64, r1: u64, e0: u64, e1: u64, row: u64) -> Region {
+        Region {
+            p0: r0 as u32,
+            p1: r1 as u32,
+            e0,
+            e1,
+            k0: r0 * row + e0,
+            k1: (r1 - 1) * row + e1,
         }
     }
 
@@ -87,7 +98,7 @@ pub(super) struct Access {
 }
 
 /// Accesses of one buffer. Few live accesses (the usual double-buffered SBUF tile) are scanned
-/// linearly; past [`SMALL`] they move to a vector sorted by (element start, instruction), queried
+/// linearly; past [`SMALL`] they move to a vector sorted by (key start, instruction), queried
 /// by range using the longest access seen. A write usually replaces the access it covers in
 /// place, so the sorted vector rarely moves its tail (a tree allocates and rebalances instead).
 #[derive(Default)]
@@ -102,21 +113,21 @@ const SMALL: usize = 32;
 /// Order of [`BufIndex::sorted`].
 #[inline]
 fn key(a: &Access) -> (u64, u32) {
-    (a.region.e0, a.instr)
+    (a.region.k0, a.instr)
 }
 
 impl BufIndex {
-    /// Positions in `sorted` of the accesses whose element start is in `lo..hi` (the keys in
+    /// Positions in `sorted` of the accesses whose key start is in `lo..hi` (the keys in
     /// `(lo, 0)..(hi, 0)`: comparing the starts alone finds the same positions, cheaper).
     #[inline]
     fn range(&self, lo: u64, hi: u64) -> std::ops::Range<usize> {
-        let a = self.sorted.partition_point(|b| b.region.e0 < lo);
-        let b = a + self.sorted[a..].partition_point(|b| b.region.e0 < hi);
+        let a = self.sorted.partition_point(|b| b.region.k0 < lo);
+        let b = a + self.sorted[a..].partition_point(|b| b.region.k0 < hi);
         a..b
     }
 
     /// Call `f` on every access overlapping `r` (in insertion order while small, else in
-    /// (element start, instruction) order).
+    /// (key start, instruction) order).
     #[inline]
     pub(super) fn overlapping(&self, r: &Region, mut f: impl FnMut(&Access)) {
         if self.sorted.is_empty() {
@@ -127,8 +138,8 @@ impl BufIndex {
             }
             return;
         }
-        let lo = r.e0.saturating_sub(self.max_len);
-        for a in &self.sorted[self.range(lo, r.e1)] {
+        let lo = r.k0.saturating_sub(self.max_len);
+        for a in &self.sorted[self.range(lo, r.k1)] {
             if a.region.overlaps(r) {
                 f(a);
             }
@@ -139,7 +150,7 @@ impl BufIndex {
     /// access with the same key, as a map would).
     pub(super) fn record(&mut self, a: Access, keep: impl Fn(&Access) -> bool) {
         let r = &a.region;
-        self.max_len = self.max_len.max(r.e1 - r.e0);
+        self.max_len = self.max_len.max(r.k1 - r.k0);
         if self.sorted.is_empty() {
             self.small.retain(|b| !r.covers(&b.region) || keep(b));
             if self.small.len() < SMALL {
@@ -156,7 +167,7 @@ impl BufIndex {
             return;
         }
         // Keep the survivors of the covered range at its front; the doomed gap follows.
-        let range = self.range(r.e0, r.e1);
+        let range = self.range(r.k0, r.k1);
         let mut w = range.start;
         for j in range.clone() {
             let b = &self.sorted[j];
@@ -172,7 +183,7 @@ impl BufIndex {
             return;
         }
         let k = key(&a);
-        // Every key in the range is at least (e0, 0): `a` goes among the survivors.
+        // Every key in the range is at least (k0, 0): `a` goes among the survivors.
         let pos = range.start + self.sorted[range.start..w].partition_point(|b| key(b) < k);
         if pos < w && key(&self.sorted[pos]) == k {
             self.sorted[pos] = a;

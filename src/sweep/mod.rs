@@ -229,7 +229,7 @@ pub struct Run {
 /// computed from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Runs {
-    /// The version of the file's format ([`merge::RUNS_FORMAT`]): a shard of another version is
+    /// The version of the file's format (`RUNS_FORMAT` in the merge module): a shard of another version is
     /// refused, not misread.
     pub format: u32,
     /// The grid the runs cover (points, seeds, base seed).

@@ -50,7 +50,7 @@ pub struct ExecOptions {
 }
 
 /// Per-run values of every buffer: flat row-major `f32` per buffer (indexed by [`BufferId`]),
-/// in pages allocated on first write, so memory follows what the kernel touches ([`store`]).
+/// in pages allocated on first write, so memory follows what the kernel touches.
 ///
 /// Kept apart from the immutable [`Program`] so one program can be run many times, with
 /// different inputs or rounding, and so the timing model never needs the values.
@@ -63,8 +63,8 @@ impl DataState {
     /// Initialize every buffer from its [`Init`]: zeros; seeded normal or uniform values rounded
     /// (to nearest) to the buffer dtype; `Input` from `inputs` when given, else zeros.
     ///
-    /// Element `i` of a random buffer depends only on (seed, `i`) ([`store`]). Inputs must have the buffer's exact shape and are rounded (to
-    /// nearest) to the buffer's dtype; an input for a buffer not declared `Input`, for an unknown
+    /// Element `i` of a random buffer depends only on (seed, `i`). Inputs must have the
+    /// buffer's exact shape and are rounded (to nearest) to the buffer's dtype; an input for a buffer not declared `Input`, for an unknown
     /// id, or given twice is an error.
     pub fn new(program: &Program, inputs: &[(BufferId, Tensor)]) -> Result<Self> {
         let mut buffers: Vec<Store> = program.buffers.iter().map(Store::new).collect();

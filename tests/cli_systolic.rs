@@ -1,4 +1,8 @@
 //! `trnsim systolic` as a user runs it: the real binary on real SCALE-Sim files.
+//!
+//! The `cli_*.txt` goldens are the binary's table output; after a deliberate change regenerate
+//! them with `TRNSIM_BLESS=1 cargo test --release --test cli_systolic golden_output` and review
+//! the diff.
 
 mod common;
 
@@ -32,10 +36,22 @@ fn golden(name: &str) -> String {
     std::fs::read_to_string(root().join("tests/golden/systolic").join(name)).unwrap()
 }
 
+/// `out` equals the golden `name`, or (with `TRNSIM_BLESS=1`) becomes it.
+fn assert_golden(out: &str, name: &str) {
+    if std::env::var_os("TRNSIM_BLESS").is_some_and(|v| v == "1") {
+        std::fs::write(root().join("tests/golden/systolic").join(name), out).unwrap();
+    }
+    assert_eq!(
+        out,
+        golden(name),
+        "{name} changed (TRNSIM_BLESS=1 to accept)"
+    );
+}
+
 #[test]
 fn topology_table_matches_its_golden_output() {
     let out = run_files("scale.cfg", "alexnet.csv", &[]);
-    assert_eq!(out, golden("cli_alexnet_scale.txt"));
+    assert_golden(&out, "cli_alexnet_scale.txt");
 }
 
 #[test]
@@ -53,7 +69,13 @@ fn gemm_table_matches_its_golden_output() {
         "--dataflow",
         "ws",
     ]);
-    assert_eq!(out, golden("cli_gemm_1024_ws.txt"));
+    assert_golden(&out, "cli_gemm_1024_ws.txt");
+    // Utilisations are percents in the table, and say so in the header.
+    let header = out.lines().nth(2).unwrap();
+    for c in ["overall_util_%", "mapping_eff_%", "trn_compute_util_%"] {
+        assert!(header.split_whitespace().any(|h| h == c), "{c}: {header}");
+    }
+    assert!(!header.contains("_pct"), "{header}");
 }
 
 #[test]
@@ -68,7 +90,7 @@ fn csv_output_carries_scalesims_numbers_exactly() {
     let mut lines = out.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "id,layer,m,n,k,total_cycles,stall_cycles,overall_util_pct,mapping_eff_pct,compute_util_pct"
+        "id,layer,m,n,k,total_cycles,stall_cycles,overall_util,mapping_eff,compute_util"
     );
     let ours: Vec<Vec<String>> = lines
         .map(|l| l.split(',').map(String::from).collect())
@@ -83,9 +105,13 @@ fn csv_output_carries_scalesims_numbers_exactly() {
         assert_eq!(o[0], t[0]);
         assert_eq!(o[5], t[2], "total cycles");
         assert_eq!(o[6], t[3], "stall cycles");
-        for (a, b) in [(7, 4), (8, 5), (9, 6)] {
-            assert_eq!(o[a].parse::<f64>().unwrap(), t[b].parse::<f64>().unwrap());
-        }
+        // trnsim's fractions against SCALE-Sim's percents, converted exactly as tests/systolic.rs
+        // does: the overall utilization's reference divided by 100, the other two ours times 100.
+        let ours = |i: usize| o[i].parse::<f64>().unwrap();
+        let theirs = |i: usize| t[i].parse::<f64>().unwrap();
+        assert_eq!(ours(7), theirs(4) / 100.0, "overall util");
+        assert_eq!(ours(8) * 100.0, theirs(5), "mapping efficiency");
+        assert_eq!(ours(9) * 100.0, theirs(6), "compute util");
     }
 }
 
@@ -108,19 +134,31 @@ fn json_reports_both_settings_side_by_side() {
             "k",
             "total_cycles",
             "stall_cycles",
-            "overall_util_pct",
-            "mapping_eff_pct",
-            "compute_util_pct",
+            "overall_util",
+            "mapping_eff",
+            "compute_util",
             "trn_total_cycles",
             "trn_stall_cycles",
-            "trn_overall_util_pct",
-            "trn_compute_util_pct",
+            "trn_overall_util",
+            "trn_compute_util",
             "trn_speedup",
         ] {
             assert!(r.get(k).is_some(), "{k}");
         }
         assert!(r["trn_total_cycles"].as_u64().unwrap() < r["total_cycles"].as_u64().unwrap());
         assert_eq!(r["stall_cycles"], 0);
+        // Utilisations are fractions in JSON, as everywhere in trnsim.
+        for k in [
+            "overall_util",
+            "mapping_eff",
+            "compute_util",
+            "trn_overall_util",
+            "trn_compute_util",
+        ] {
+            let x = r[k].as_f64().unwrap();
+            assert!(x > 0.0 && x <= 1.0, "{k} = {x}");
+        }
+        assert!(r.as_object().unwrap().keys().all(|k| !k.ends_with("_pct")));
     }
 }
 

@@ -220,34 +220,31 @@ fn bandwidth_text(bw: Option<[u64; 3]>) -> String {
 }
 
 /// The COMPUTE_REPORT-like table: SCALE-Sim's columns for the first setting, `trn_` columns for
-/// the Trainium-style one beside it. Percentages are exact in JSON and CSV, two decimals in the
-/// table form; the table's title carries the totals.
+/// the Trainium-style one beside it. Utilisations follow the crate's convention: exact fractions
+/// in JSON and CSV, percents with two decimals in the table (whose headers then end in `_%`);
+/// the table's title carries the totals.
 pub(crate) fn render(reports: &[LayerReport], mode: Mode, title: &str, format: Format) -> String {
-    const COLS: [&str; 5] = [
-        "total_cycles",
-        "stall_cycles",
-        "overall_util_pct",
-        "mapping_eff_pct",
-        "compute_util_pct",
-    ];
+    let table_form = format == Format::Table;
+    let util = |name: &str| {
+        if table_form {
+            format!("{name}_%")
+        } else {
+            name.to_string()
+        }
+    };
     let mut columns: Vec<String> = ["id", "layer", "m", "n", "k"].map(String::from).to_vec();
     let both = mode == Mode::Both;
-    columns.extend(COLS.map(String::from));
+    columns.extend(["total_cycles".into(), "stall_cycles".into()]);
+    columns.extend(["overall_util", "mapping_eff", "compute_util"].map(util));
     if both {
-        columns.extend(
-            [
-                "total_cycles",
-                "stall_cycles",
-                "overall_util_pct",
-                "compute_util_pct",
-            ]
-            .map(|c| format!("trn_{c}")),
-        );
+        columns.extend(["trn_total_cycles".into(), "trn_stall_cycles".into()]);
+        columns.extend(["trn_overall_util", "trn_compute_util"].map(util));
         columns.push("trn_speedup".to_string());
     }
+    let two_decimals = |x: f64| (x * 100.0).round() / 100.0;
     let pct = |x: f64| {
-        if format == Format::Table {
-            Value::from((x * 100.0).round() / 100.0)
+        if table_form {
+            Value::from(two_decimals(x * 100.0))
         } else {
             Value::from(x)
         }
@@ -256,12 +253,12 @@ pub(crate) fn render(reports: &[LayerReport], mode: Mode, title: &str, format: F
         let mut v = vec![
             Value::from(t.total_cycles),
             Value::from(t.stall_cycles),
-            pct(t.overall_util_pct),
+            pct(t.overall_util),
         ];
         if mapping {
-            v.push(pct(t.mapping_eff_pct));
+            v.push(pct(t.mapping_eff));
         }
-        v.push(pct(t.compute_util_pct));
+        v.push(pct(t.compute_util));
         v
     };
     let mut table = Table::new(columns);
@@ -281,7 +278,12 @@ pub(crate) fn render(reports: &[LayerReport], mode: Mode, title: &str, format: F
         }
         if let (true, Some(s), Some(t)) = (both, &r.scalesim, &r.trainium) {
             row.extend(timing(t, false));
-            row.push(pct(s.total_cycles as f64 / t.total_cycles as f64));
+            let speedup = s.total_cycles as f64 / t.total_cycles as f64;
+            row.push(Value::from(if table_form {
+                two_decimals(speedup)
+            } else {
+                speedup
+            }));
             sum_b += t.total_cycles as u128;
         }
         table.push(row);

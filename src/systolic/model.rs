@@ -330,7 +330,9 @@ fn representatives(n: u64) -> impl Iterator<Item = (u64, u64)> {
     v.into_iter().take(n.min(5) as usize)
 }
 
-/// The timing of one layer in one setting: SCALE-Sim's COMPUTE_REPORT columns.
+/// The timing of one layer in one setting: SCALE-Sim's COMPUTE_REPORT columns, with the
+/// utilisations as fractions (0..1) as everywhere in trnsim; SCALE-Sim's columns are these times
+/// 100 (see `scalesim::layer` for the exact correspondence).
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct LayerTiming {
     /// Cycles from the first operand entering the array to the last result leaving it,
@@ -338,12 +340,12 @@ pub struct LayerTiming {
     pub total_cycles: u64,
     /// Cycles the array waited for memory (0 when stall-free).
     pub stall_cycles: u64,
-    /// Useful MACs over PE-cycles of the whole layer, in percent.
-    pub overall_util_pct: f64,
-    /// Average over folds of the fraction of PEs a fold maps work to, in percent.
-    pub mapping_eff_pct: f64,
-    /// Useful MACs over PE-cycles while computing (the setting's definition), in percent.
-    pub compute_util_pct: f64,
+    /// Useful MACs over PE-cycles of the whole layer, a fraction.
+    pub overall_util: f64,
+    /// Average over folds of the fraction of PEs a fold maps work to.
+    pub mapping_eff: f64,
+    /// Useful MACs over PE-cycles while computing (the setting's definition), a fraction.
+    pub compute_util: f64,
 }
 
 /// `a / b` rounded once to the nearest `f64` (ties to even), as Python's `int / int` is.

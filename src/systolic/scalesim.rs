@@ -15,13 +15,17 @@
 //! bandwidth mode, whose read buffers never stall) the reported Total Cycles is the index of the
 //! last line: `folds * lines_per_fold - 1`.
 //!
-//! The utilization columns follow `single_layer_sim.py` and the compute classes:
+//! The utilization columns follow `single_layer_sim.py` and the compute classes (SCALE-Sim
+//! reports percents; `LayerTiming` holds fractions, each chosen so that SCALE-Sim's number is
+//! recovered exactly as noted):
 //!
 //! - Overall Util % = `num_compute * 100 / (total_cycles * R * C)` with `num_compute` = M x N x K
-//!   (Python integer division, correctly rounded: `ratio`).
-//! - Mapping Efficiency % = mean over folds of `rows_used * cols_used / (R * C)`, times 100.
+//!   (Python integer division, correctly rounded: `ratio`); `overall_util` is that percent
+//!   divided by 100, so SCALE-Sim's number divided by 100 equals it bit for bit.
+//! - Mapping Efficiency % = mean over folds of `rows_used * cols_used / (R * C)`, times 100;
+//!   `mapping_eff` is the mean, so `mapping_eff * 100.0` is SCALE-Sim's number bit for bit.
 //! - Compute Util % = mean over folds of `rows_used * cols_used * T / (R * C * fold_cycles)`,
-//!   times 100, where `fold_cycles` is SCALE-Sim's per-fold count (`2R + 2C + T - 3` for `ws`
+//!   times 100 (`compute_util` is the mean, as for mapping), where `fold_cycles` is SCALE-Sim's per-fold count (`2R + 2C + T - 3` for `ws`
 //!   and `is`, one more skew than the lines above; `R + C + T - 2` for `os`).
 //!
 //! The means are summed fold by fold in SCALE-Sim's order (`Folds::scalesim_averages`) so the
@@ -48,11 +52,10 @@ pub(crate) fn util_cycles_per_fold(dataflow: Dataflow, array: Array, t: u64) -> 
     }
 }
 
-/// SCALE-Sim's mapping efficiency (percent): the mean over folds of the fraction of PEs used.
-pub(crate) fn mapping_eff_pct(folds: &Folds) -> f64 {
+/// SCALE-Sim's mapping efficiency (a fraction): the mean over folds of the fraction of PEs used.
+pub(crate) fn mapping_eff(folds: &Folds) -> f64 {
     let pes = folds.array.pes() as u128;
-    let [m] = folds.scalesim_averages(|rows, cols| [ratio(rows as u128 * cols as u128, pes)]);
-    m * 100.0
+    folds.scalesim_averages(|rows, cols| [ratio(rows as u128 * cols as u128, pes)])[0]
 }
 
 /// The layer's stall-free timing under SCALE-Sim v3.0.0's convention.
@@ -72,9 +75,10 @@ pub fn layer(gemm: &Gemm, array: Array, dataflow: Dataflow) -> Result<LayerTimin
     Ok(LayerTiming {
         total_cycles,
         stall_cycles: 0,
-        overall_util_pct: ratio(gemm.macs() * 100, total_cycles as u128 * pes),
-        mapping_eff_pct: mapping_eff * 100.0,
-        compute_util_pct: compute * 100.0,
+        // SCALE-Sim's percent, divided once: its Overall Util % / 100 reproduces this exactly.
+        overall_util: ratio(gemm.macs() * 100, total_cycles as u128 * pes) / 100.0,
+        mapping_eff,
+        compute_util: compute,
     })
 }
 
@@ -91,8 +95,8 @@ mod tests {
         // 2R + C + T - 2 lines, the last at index one less.
         let t = run(128, 128, 128, 128, 128, Dataflow::Ws);
         assert_eq!(t.total_cycles, 2 * 128 + 128 + 128 - 3);
-        assert_eq!(t.mapping_eff_pct, 100.0);
-        assert_eq!(t.compute_util_pct, 128.0 / 637.0 * 100.0);
+        assert_eq!(t.mapping_eff, 1.0);
+        assert_eq!(t.compute_util * 100.0, 128.0 / 637.0 * 100.0);
     }
 
     #[test]

@@ -25,7 +25,7 @@
 use super::error::Result;
 use super::memory::{Memory, TrafficModel};
 use super::model::{Array, Dataflow, FoldAt, Folds, Gemm, LayerTiming, ratio, to_cycles};
-use super::scalesim::mapping_eff_pct;
+use super::scalesim::mapping_eff;
 use crate::arch::Hardware;
 
 /// The tensor-engine constants the Trainium-style setting uses.
@@ -140,9 +140,9 @@ pub fn layer(
     Ok(LayerTiming {
         total_cycles,
         stall_cycles: to_cycles(total - stall_free, "stall cycles")?,
-        overall_util_pct: ratio(gemm.macs() * 100, total * pes),
-        mapping_eff_pct: mapping_eff_pct(&folds),
-        compute_util_pct: ratio(gemm.macs() * 100, streaming * pes),
+        overall_util: ratio(gemm.macs(), total * pes),
+        mapping_eff: mapping_eff(&folds),
+        compute_util: ratio(gemm.macs(), streaming * pes),
     })
 }
 
@@ -168,7 +168,7 @@ mod tests {
         let t = trn(128, 128, 128, Dataflow::Ws, Memory::default());
         assert_eq!(t.total_cycles, 32 + 128 + 128);
         assert_eq!(t.stall_cycles, 0);
-        assert_eq!(t.compute_util_pct, 100.0);
+        assert_eq!(t.compute_util, 1.0);
     }
 
     #[test]

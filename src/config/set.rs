@@ -90,7 +90,12 @@ fn child<'t>(
 
 /// The array index `part` names in an array of `len` entries at `here`; in insert mode `len`
 /// itself (the next element, appended).
-fn index(len: usize, part: &str, here: &str, mode: Mode) -> std::result::Result<usize, String> {
+pub(super) fn index(
+    len: usize,
+    part: &str,
+    here: &str,
+    mode: Mode,
+) -> std::result::Result<usize, String> {
     let k: usize = part
         .parse()
         .map_err(|_| format!("'{here}' is an array; expected an index, found '{part}'"))?;

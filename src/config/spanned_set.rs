@@ -10,7 +10,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::error::{Error, Location, Result};
-use super::set::Mode;
+use super::set::{Mode, index};
 
 type Node<'a> = Spanned<DeValue<'a>>;
 
@@ -99,21 +99,6 @@ fn child<'t, 'a>(
     Ok(table
         .get_mut(key)
         .expect("the key was just checked or inserted"))
-}
-
-fn index(len: usize, part: &str, here: &str, mode: Mode) -> std::result::Result<usize, String> {
-    let k: usize = part
-        .parse()
-        .map_err(|_| format!("'{here}' is an array; expected an index, found '{part}'"))?;
-    match mode {
-        Mode::Insert if k > len => Err(format!(
-            "index {k} is out of range; '{here}' has {len} entries (index {len} appends one)"
-        )),
-        Mode::Strict if k >= len => Err(format!(
-            "index {k} is out of range; '{here}' has {len} entries"
-        )),
-        _ => Ok(k),
-    }
 }
 
 fn set_leaf<'a>(

@@ -66,6 +66,25 @@ fn create_locked<T>(
     Ok(made)
 }
 
+/// Whether `target` exists and is neither a regular file nor a directory (a device such as
+/// /dev/null or /dev/stdout, a FIFO, a socket; symlinks followed). Such a target is written in
+/// place: renaming a temporary over it would replace the device node with a regular file.
+fn is_special(target: &Path) -> bool {
+    fs::metadata(target).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
+/// Write a special target directly (it is not part of the set's all-or-nothing move).
+fn write_in_place(
+    target: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+) -> Result<(), Failed> {
+    let f = fs::OpenOptions::new().write(true).open(target);
+    let mut w = BufWriter::new(f.map_err(failed(target))?);
+    write(&mut w)
+        .and_then(|()| w.flush())
+        .map_err(failed(target))
+}
+
 fn unlist(tmp: &Path) {
     temps().retain(|p| p != tmp);
 }
@@ -239,6 +258,7 @@ impl OutputSet {
                     .insert(name.to_string());
                 create_locked(&tmp, false, |p| File::create(p))
             }
+            None if is_special(target) => return write_in_place(target, write),
             None => {
                 check_file_target(target)?;
                 let tmp = beside(target, "tmp").map_err(failed(target))?;

@@ -234,3 +234,28 @@ mod kills {
         assert!(count(Landed::Writing) >= 1, "{summary}");
     }
 }
+
+/// A target that is a device (here a symlink to /dev/null, so a regression replaces the link,
+/// not the machine's /dev/null) is written in place: renaming a temporary over it would turn
+/// the device node into a regular file, as it once did to /dev/null.
+#[cfg(unix)]
+#[test]
+fn a_device_target_is_written_in_place_not_replaced() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("null");
+    std::os::unix::fs::symlink("/dev/null", &link).unwrap();
+    let trace = root().join("traces/gelu.trace");
+    let o = trnsim(&[
+        "run",
+        trace.to_str().unwrap(),
+        "--timeline",
+        link.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let m = std::fs::symlink_metadata(&link).unwrap();
+    assert!(m.file_type().is_symlink(), "the link was replaced: {m:?}");
+    let dev = std::fs::metadata(&link).unwrap();
+    assert!(dev.file_type().is_char_device(), "{dev:?}");
+    assert_eq!(others(dir.path(), "null"), Vec::<String>::new());
+}

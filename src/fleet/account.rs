@@ -831,15 +831,20 @@ pub(crate) fn least_squares_slope(pts: &[(f64, f64)]) -> (f64, f64) {
         .iter()
         .map(|p| (p.1 - my - slope * (p.0 - mx)).powi(2))
         .sum();
+    (slope, slope_t(slope, ssr, n, sxx))
+}
+
+/// The t statistic of a least-squares `slope` over `n` points with residual sum of squares
+/// `ssr` and x spread `sxx` (infinite, signed, for an exact fit of a nonzero slope).
+pub(crate) fn slope_t(slope: f64, ssr: f64, n: f64, sxx: f64) -> f64 {
     let se = (ssr / (n - 2.0) / sxx).sqrt();
-    let t = if se > 0.0 {
+    if se > 0.0 {
         slope / se
     } else if slope != 0.0 {
         f64::INFINITY.copysign(slope)
     } else {
         0.0
-    };
-    (slope, t)
+    }
 }
 
 /// One tenant's books taken job by job at the horizon.

@@ -161,14 +161,7 @@ impl Trend {
             return (slope, 0.0, rising);
         }
         let ssr = (self.syy - slope * self.sxy).max(0.0);
-        let se = (ssr / (self.n as f64 - 2.0) / self.sxx).sqrt();
-        let t = if se > 0.0 {
-            slope / se
-        } else if slope != 0.0 {
-            f64::INFINITY.copysign(slope)
-        } else {
-            0.0
-        };
+        let t = super::slope_t(slope, ssr, self.n as f64, self.sxx);
         (slope, t, rising)
     }
 }

@@ -50,8 +50,9 @@ fn temps() -> MutexGuard<'static, Vec<PathBuf>> {
     TEMPS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Create a temporary under the registry's lock (and list it when `list`): the signal handler
-/// takes the lock and keeps it until the process exits, so nothing is created after it cleans.
+/// Create a temporary, or an entry inside one, under the registry's lock (and list it when
+/// `list`): the signal handler takes the lock and keeps it until the process exits, so nothing
+/// is created after it cleans, nor while it removes a tree (its last rmdir would then fail).
 fn create_locked<T>(
     tmp: &Path,
     list: bool,
@@ -83,10 +84,6 @@ fn write_in_place(
     write(&mut w)
         .and_then(|()| w.flush())
         .map_err(failed(target))
-}
-
-fn unlist(tmp: &Path) {
-    temps().retain(|p| p != tmp);
 }
 
 /// Remove a file or a directory tree (gone already is fine).
@@ -337,9 +334,17 @@ impl Drop for OutputSet {
     }
 }
 
+/// Remove a temporary and unlist it under the registry's lock: the signal thread's removal of
+/// the same tree must not race this one (two concurrent tree removals can each fail halfway,
+/// and the process would then exit with the temporary half there).
+fn remove_listed(t: &mut MutexGuard<'static, Vec<PathBuf>>, tmp: &Path) -> io::Result<()> {
+    let removed = remove(tmp);
+    t.retain(|p| p != tmp);
+    removed
+}
+
 fn discard(s: &Staged) {
-    let _ = remove(&s.tmp);
-    unlist(&s.tmp);
+    let _ = remove_listed(&mut temps(), &s.tmp);
 }
 
 /// A file target must not be a directory (a rename onto one fails after others succeeded).
@@ -372,7 +377,7 @@ fn seal_dir(s: &Staged, files: &BTreeSet<String>) -> Result<(), Failed> {
         manifest.push('\n');
     }
     let path = s.tmp.join(MANIFEST);
-    let sealed = File::create(&path)
+    let sealed = create_locked(&path, false, |p| File::create(p))
         .and_then(|mut f| f.write_all(manifest.as_bytes()).and_then(|()| f.sync_all()))
         .and_then(|()| File::open(&s.tmp))
         .and_then(|d| d.sync_all());
@@ -426,17 +431,13 @@ fn move_dir(s: &Staged) -> io::Result<()> {
     if fs::symlink_metadata(&s.target).is_err() {
         return move_file(s);
     }
-    let t = temps();
+    let mut t = temps();
     if exchange(&s.tmp, &s.target)? {
         // The previous set is now at the temporary's name, still listed.
-        drop(t);
-        let removed = remove(&s.tmp);
-        unlist(&s.tmp);
-        return removed;
+        return remove_listed(&mut t, &s.tmp);
     }
     let old = beside(&s.target, "old")?;
     fs::rename(&s.target, &old)?;
-    let mut t = t;
     t.push(old.clone());
     if let Err(e) = fs::rename(&s.tmp, &s.target) {
         let _ = fs::rename(&old, &s.target);
@@ -444,10 +445,7 @@ fn move_dir(s: &Staged) -> io::Result<()> {
         return Err(e);
     }
     t.retain(|p| p != &s.tmp);
-    drop(t);
-    let removed = remove(&old);
-    unlist(&old);
-    removed
+    remove_listed(&mut t, &old)
 }
 
 /// Exchange two paths atomically: Ok(false) where the system cannot.

@@ -10,7 +10,6 @@ use crate::chip::{self, RunOptions, exec::ExecOptions, report::Report};
 use crate::isa::{self, BufferId, Program};
 use crate::numerics::{Cast, npy};
 use crate::report::Format;
-use ndarray_npy::WriteNpyExt;
 
 /// Options of `trnsim run`.
 #[derive(Clone, Debug, Default, clap::Args)]
@@ -147,10 +146,7 @@ pub(crate) fn execute(
     let stage = crate::stage::Stage::start("write");
     if let Some(state) = &result.state {
         for (id, path) in &how.outputs {
-            let tensor = state.tensor(program, *id);
-            set.file(path, |w| {
-                tensor.data().write_npy(w).map_err(std::io::Error::other)
-            })?;
+            set.file(path, |w| state.write_npy_f32(program, *id, w))?;
         }
     }
     if let Some(path) = &how.timeline {

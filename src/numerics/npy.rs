@@ -89,19 +89,20 @@ fn atomic_write(
         .map_err(|e| npy_err(path, e.to_string()))
 }
 
-/// The bytes of a header-only float32 `.npy` (version 1.0) of `shape`: timing-only runs
-/// (`--no-data`) read shapes and dtypes from headers alone.
+/// The bytes of a header-only float32 `.npy` (version 1.0) of `shape`, as ndarray-npy writes
+/// them: timing-only runs (`--no-data`) read shapes and dtypes from headers alone, and
+/// streamed outputs write their values after it.
 pub fn header_only_f32(shape: &[usize]) -> Vec<u8> {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     let tuple = match dims.len() {
         1 => format!("({},)", dims[0]),
         _ => format!("({})", dims.join(", ")),
     };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {tuple}, }}");
-    // Magic (6) + version (2) + length (2) + header + '\n' is a multiple of 64 bytes.
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {tuple}}}");
+    // Magic (6) + version (2) + length (2) + header + padding + '\n' is a multiple of 64
+    // bytes, with at least one space of padding.
+    let padding = 64 - (10 + header.len() + 1) % 64;
+    header.extend(std::iter::repeat_n(' ', padding));
     header.push('\n');
     let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
     bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
@@ -280,6 +281,21 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 mod tests {
     use super::*;
     use ndarray::IxDyn;
+
+    /// The header written before streamed values is ndarray-npy's, byte for byte, for shapes of
+    /// every rank the tools write (a streamed output reads back like any other).
+    #[test]
+    fn the_streamed_header_is_ndarray_npys() {
+        for shape in [vec![], vec![7], vec![2, 3], vec![128, 1024, 3], vec![1; 9]] {
+            let n: usize = shape.iter().product();
+            let a = ArrayD::<f32>::zeros(IxDyn(&shape));
+            let mut whole = Vec::new();
+            a.write_npy(&mut whole).unwrap();
+            let header = header_only_f32(&shape);
+            assert_eq!(whole.len(), header.len() + 4 * n, "{shape:?}");
+            assert_eq!(whole[..header.len()], header[..], "{shape:?}");
+        }
+    }
 
     #[test]
     fn values_and_bits_round_trip() {

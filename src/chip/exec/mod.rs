@@ -129,6 +129,32 @@ impl DataState {
         }
     }
 
+    /// Write a buffer's values as a float32 `.npy` a page at a time: an output as large as the
+    /// declared buffer (untouched pages included) never needs the whole buffer in memory.
+    pub fn write_npy_f32(
+        &self,
+        program: &Program,
+        id: BufferId,
+        w: &mut impl std::io::Write,
+    ) -> std::io::Result<()> {
+        let (Some(buf), Some(store)) = (
+            program.buffers.get(id.0 as usize),
+            self.buffers.get(id.0 as usize),
+        ) else {
+            return Err(std::io::Error::other("no such buffer"));
+        };
+        w.write_all(&crate::numerics::npy::header_only_f32(&buf.shape))?;
+        let (mut run, mut bytes) = (Vec::new(), Vec::new());
+        for start in (0..store.len()).step_by(store::PAGE_ELEMS) {
+            run.clear();
+            store.read_run(start, store::PAGE_ELEMS.min(store.len() - start), &mut run);
+            bytes.clear();
+            bytes.extend(run.iter().flat_map(|v| v.to_le_bytes()));
+            w.write_all(&bytes)?;
+        }
+        Ok(())
+    }
+
     /// Raw values of a buffer, flat row-major (empty for an unknown id). The first call after a
     /// write holds the whole buffer in memory; [`DataState::tensor`] copies without keeping it.
     pub fn values(&self, id: BufferId) -> &[f32] {

@@ -12,7 +12,7 @@ use crate::numerics::{Cast, DType, random_u32};
 
 /// Elements per page, as a power of two (16 Ki `f32` = 64 KiB).
 const PAGE_SHIFT: u32 = 14;
-const PAGE_ELEMS: usize = 1 << PAGE_SHIFT;
+pub(crate) const PAGE_ELEMS: usize = 1 << PAGE_SHIFT;
 type Page = Box<[f32; PAGE_ELEMS]>;
 
 /// A buffer's flat row-major values: pages written so far, the initial value everywhere else.

@@ -147,6 +147,12 @@ fn set_works_beside_an_integer_above_2_63_and_locates_its_own_values() {
             "{p} (--set): seed: invalid type: integer `18446744073709551616` as i128, expected u64"
         )
     );
+    // The check of the names an override adds reads the same tree: a typo is still caught.
+    let typo = fails(&["plan", p, "--set", "tenants.anchr.weight=2"]);
+    assert!(
+        typo.starts_with(&format!("{p} (--set): tenants.anchr: no tenant 'anchr'")),
+        "{typo}"
+    );
 }
 
 fn text_of(b: &[u8]) -> String {

@@ -10,8 +10,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::depth;
 use super::error::{Error, Location, Result, Warning};
-use super::set::Mode;
-use super::spanned_set;
+use super::set::{self, Mode};
 
 /// 1-based line and column (in characters) of byte `offset` of `text`.
 pub fn position(text: &str, offset: usize) -> (usize, usize) {
@@ -90,6 +89,11 @@ impl<'a> Document<'a> {
         Document { flag, ..self }
     }
 
+    /// The spanned tree as written.
+    pub fn root(&self) -> &DeTable<'a> {
+        &self.root
+    }
+
     /// The name of the document in errors.
     pub fn file(&self) -> &str {
         self.file
@@ -123,7 +127,7 @@ impl<'a> Document<'a> {
         // Past the end of the file: the spans of the values typed on the command line.
         let marker = self.text.len() + 1;
         let mut root = self.root.clone();
-        spanned_set::apply(&mut root, self.overrides, self.mode, &set, marker)?;
+        set::apply(&mut root, self.overrides, self.mode, &set, marker)?;
         let tree = Spanned::new(0..self.text.len(), root);
         T::deserialize(toml::de::Deserializer::from(tree)).map_err(|e: toml::de::Error| {
             let typed = e.span().and_then(|s| s.start.checked_sub(marker));

@@ -17,8 +17,8 @@
 //! ([`Document::warning`]); the library collects them and the command line prints them.
 //!
 //! Every such error displays as `file:line:col: key.path: message`; layers wrap [`Error`] with
-//! `#[from]`. Values that are not in a file yet ([`set_path`], [`apply`]) work on a
-//! [`toml::Table`] directly.
+//! `#[from]`. A caller that checks what overrides would make of a file before loading it (the
+//! names a scenario declares) applies them with [`set_path`] to a copy of [`Document::root`].
 
 mod depth;
 mod document;
@@ -26,14 +26,13 @@ mod error;
 mod named;
 mod pairs;
 mod set;
-mod spanned_set;
 mod text;
 
 pub use document::{Document, position};
 pub use error::{Error, Location, Result, Warning};
 pub use named::Named;
 pub use pairs::{PairError, parse_list, parse_pair};
-pub use set::{Mode, apply, parse_literal, set_path};
+pub use set::{Mode, set_path};
 pub use text::{ENCODING_KEY, MAX_TEXT_INPUT_BYTES, decode, located, read_bounded, read_text};
 
 #[cfg(test)]
@@ -164,64 +163,74 @@ mod tests {
         );
     }
 
+    /// The tree with `overrides` applied, read back as a `toml::Table` to compare.
+    fn set_all(text: &str, sets: &[(&str, &str)], mode: Mode) -> Result<toml::Table> {
+        let doc = Document::parse(text, "f.toml").unwrap();
+        let overrides: Vec<(String, String)> = sets
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        doc.with_overrides(&overrides, mode).load::<toml::Table>()
+    }
+
     #[test]
     fn set_path_strict_and_insert() {
-        let mut t: toml::Table = "x = 1.5\n[a]\nn = 1\nl = [{ v = 1 }, 2]\n".parse().unwrap();
-        let strict = |t: &mut toml::Table, k: &str, v: &str| set_path(t, k, v, Mode::Strict);
-        strict(&mut t, "x", "2").unwrap();
-        assert_eq!(t["x"], toml::Value::Float(2.0));
-        strict(&mut t, "a.l.0.v", "7").unwrap();
+        let text = "x = 1.5\n[a]\nn = 1\nl = [{ v = 1 }, 2]\n";
+        let strict = |k: &str, v: &str| {
+            let mut root = Document::parse(text, "f.toml").unwrap().root().clone();
+            set_path(&mut root, k, v, Mode::Strict)
+        };
+        let t = set_all(text, &[("x", "2"), ("a.l.0.v", "7")], Mode::Strict).unwrap();
+        // An integer may set a float (the schema's f64 reads it).
+        assert_eq!(t["x"], toml::Value::Integer(2));
         assert_eq!(t["a"]["l"][0]["v"], toml::Value::Integer(7));
         assert_eq!(
-            strict(&mut t, "a.z", "1").unwrap_err(),
+            strict("a.z", "1").unwrap_err(),
             "unknown field 'z'; expected one of: l, n"
         );
         assert_eq!(
-            strict(&mut t, "a.n", "many").unwrap_err(),
+            strict("a.n", "many").unwrap_err(),
             "expected a integer, found 'many'"
         );
+        assert_eq!(strict("a.n.q", "1").unwrap_err(), "'a.n' is not a table");
         assert_eq!(
-            strict(&mut t, "a.n.q", "1").unwrap_err(),
-            "'a.n' is not a table"
+            strict("a.l.2", "1").unwrap_err(),
+            "index 2 is out of range; 'a.l' has 2 entries"
         );
-        let insert = |t: &mut toml::Table, k: &str, v: &str| set_path(t, k, v, Mode::Insert);
-        insert(&mut t, "b.c.d", "\"s\"").unwrap();
-        assert_eq!(t["b"]["c"]["d"], toml::Value::String("s".into()));
-        insert(&mut t, "a.n", "fair").unwrap();
-        assert_eq!(t["a"]["n"], toml::Value::String("fair".into()));
+        let insert = |k: &str, v: &str| {
+            let mut root = Document::parse(text, "f.toml").unwrap().root().clone();
+            set_path(&mut root, k, v, Mode::Insert)
+        };
         assert_eq!(
-            insert(&mut t, "a.l.x", "1").unwrap_err(),
+            insert("a.l.x", "1").unwrap_err(),
             "'a.l' is an array; expected an index, found 'x'"
         );
         assert_eq!(
-            insert(&mut t, "a.l.5", "1").unwrap_err(),
+            insert("a.l.5", "1").unwrap_err(),
             "index 5 is out of range; 'a.l' has 2 entries (index 2 appends one)"
         );
-        assert_eq!(
-            strict(&mut t, "a.l.2", "1").unwrap_err(),
-            "index 2 is out of range; 'a.l' has 2 entries"
-        );
-        // The next index extends a list: a new table filled key by key, or a value.
-        insert(&mut t, "a.l.2.v", "3").unwrap();
-        insert(&mut t, "a.l.2.w", "4").unwrap();
-        insert(&mut t, "a.l.3", "5").unwrap();
+        assert!(insert("a..b", "1").is_err());
+        // A literal is typed; anything else is the string itself. The next index extends a
+        // list: a new table filled key by key, or a value.
+        let sets = [
+            ("b.c.d", "\"s\""),
+            ("a.n", "fair"),
+            ("b.e", "[1, 2]"),
+            ("a.l.2.v", "3"),
+            ("a.l.2.w", "4"),
+            ("a.l.3", "5"),
+        ];
+        let t = set_all(text, &sets, Mode::Insert).unwrap();
+        assert_eq!(t["b"]["c"]["d"], toml::Value::String("s".into()));
+        assert_eq!(t["a"]["n"], toml::Value::String("fair".into()));
+        assert_eq!(t["b"]["e"], toml::Value::Array(vec![1.into(), 2.into()]));
         assert_eq!(
             t["a"]["l"],
-            "l = [{ v = 7 }, 2, { v = 3, w = 4 }, 5]"
+            "l = [{ v = 1 }, 2, { v = 3, w = 4 }, 5]"
                 .parse::<toml::Table>()
                 .unwrap()["l"]
         );
-        assert!(insert(&mut t, "a..b", "1").is_err());
-        let e = apply(
-            &mut t,
-            &[("a.l.1.q".into(), "1".into())],
-            Mode::Insert,
-            &Location::Set {
-                file: "f.toml".into(),
-                flag: "--set",
-            },
-        )
-        .unwrap_err();
+        let e = set_all(text, &[("a.l.1.q", "1")], Mode::Insert).unwrap_err();
         assert_eq!(
             e.to_string(),
             "f.toml (--set): a.l.1.q: 'a.l.1' is not a table"
@@ -244,10 +253,5 @@ mod tests {
         );
         assert!(parse_pair("=1").is_err());
         assert_eq!(parse_pair(" k = a,b ").unwrap(), ("k".into(), "a,b".into()));
-        assert_eq!(
-            parse_literal("[1, 2]"),
-            toml::Value::Array(vec![1.into(), 2.into()])
-        );
-        assert_eq!(parse_literal("2h"), toml::Value::String("2h".into()));
     }
 }

@@ -165,7 +165,7 @@ impl Scenario {
         if !overrides.is_empty() {
             // The file's own errors first, then names the overrides would add.
             doc.load::<file::FileScenario>()?;
-            names::check_overrides(text, overrides, &doc.set_location())?;
+            names::check_overrides(&doc, overrides, &doc.set_location())?;
         }
         let doc = doc.with_overrides(overrides, Mode::Insert);
         let parsed: file::FileScenario = doc.load()?;

@@ -7,6 +7,7 @@ use super::file::Prio;
 use crate::config::{self, Location, Mode, Named, set_path};
 use crate::fleet::hardware::GenId;
 use crate::fleet::job::WorkloadId;
+use toml::de::DeTable;
 
 /// The names of one scenario, in file order (an index is the id).
 pub(super) struct Names<'a> {
@@ -102,28 +103,23 @@ const NAME_TABLES: &[(&str, &str, &str)] = &[
 /// another kind (syntax, a path that does not apply) are left to the document, which reports
 /// them with their place.
 pub(super) fn check_overrides(
-    text: &str,
+    doc: &config::Document,
     overrides: &[(String, String)],
     set: &Location,
 ) -> config::Result<()> {
-    if overrides.is_empty() {
-        return Ok(());
-    }
-    let Ok(written) = text.parse::<toml::Table>() else {
-        return Ok(());
-    };
+    let written = doc.root();
     let mut root = written.clone();
     for (key, value) in overrides {
         if set_path(&mut root, key, value, Mode::Insert).is_err() {
             return Ok(());
         }
         for (path, what, from) in NAME_TABLES {
-            let declared: Vec<&str> = tables(&written, from)
+            let declared: Vec<&str> = tables(written, from)
                 .first()
-                .map(|(_, t)| t.keys().map(String::as_str).collect())
+                .map(|(_, t)| keys(t).collect())
                 .unwrap_or_default();
             for (at, table) in tables(&root, path) {
-                if let Some(name) = table.keys().find(|n| !declared.contains(&n.as_str())) {
+                if let Some(name) = keys(table).find(|n| !declared.contains(n)) {
                     let list = if declared.is_empty() {
                         "it declares none".to_string()
                     } else {
@@ -143,7 +139,7 @@ pub(super) fn check_overrides(
 
 /// The tables at `path` of `root` (`*` expanded over every key), with their concrete paths;
 /// values that are not tables are skipped (the schema reports them).
-fn tables<'t>(root: &'t toml::Table, path: &str) -> Vec<(String, &'t toml::Table)> {
+fn tables<'t, 'a>(root: &'t DeTable<'a>, path: &str) -> Vec<(String, &'t DeTable<'a>)> {
     let mut found = vec![(String::new(), root)];
     for seg in path.split('.') {
         found = found
@@ -157,11 +153,16 @@ fn tables<'t>(root: &'t toml::Table, path: &str) -> Vec<(String, &'t toml::Table
                     }
                 };
                 t.iter()
-                    .filter(|(k, _)| seg == "*" || k.as_str() == seg)
-                    .filter_map(|(k, v)| v.as_table().map(|v| (join(k), v)))
+                    .filter(|(k, _)| seg == "*" || k.get_ref() == seg)
+                    .filter_map(|(k, v)| v.get_ref().as_table().map(|v| (join(k.get_ref()), v)))
                     .collect::<Vec<_>>()
             })
             .collect();
     }
     found
+}
+
+/// The keys of a table as written.
+fn keys<'t>(t: &'t DeTable) -> impl Iterator<Item = &'t str> {
+    t.keys().map(|k| k.get_ref().as_ref())
 }

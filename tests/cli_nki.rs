@@ -569,3 +569,59 @@ fn lnc_launch_grid_errors_exit_2_at_the_launch_line() {
         "{e}"
     );
 }
+
+/// A loop bound written too large (`affine_range(10**12)`) is refused once the recording passes
+/// `--max-instructions`, at the kernel's line, instead of recording until memory runs out; the
+/// limit is the flag's, and a kernel under it runs.
+#[test]
+fn a_runaway_loop_is_refused_at_the_instruction_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let kernel = dir.path().join("runaway.py");
+    std::fs::write(
+        &kernel,
+        "import neuronxcc.nki as nki\nimport neuronxcc.nki.language as nl\n\n@nki.jit\n\
+         def runaway(a, b):\n    out = nl.ndarray(a.shape, dtype=a.dtype, buffer=nl.shared_hbm)\n\
+         \x20   for i in nl.affine_range(N):\n        t = nl.load(a[0:128, 0:512])\n\
+         \x20       nl.store(out[0:128, 0:512], value=t)\n    return out\n",
+    )
+    .unwrap();
+    let (a, b) = inputs(dir.path(), 128, 512);
+    let run = |n: &str, limit: Option<&str>| {
+        let text = std::fs::read_to_string(&kernel).unwrap();
+        let at = text.find("nl.affine_range(").unwrap() + "nl.affine_range(".len();
+        let end = at + text[at..].find(')').unwrap();
+        std::fs::write(&kernel, format!("{}{n}{}", &text[..at], &text[end..])).unwrap();
+        let k = kernel.display().to_string();
+        let mut args = vec![k.as_str(), "--no-data"];
+        let (ia, ib) = (arg("a", &a), arg("b", &b));
+        args.extend(["--input", &ia, "--input", &ib]);
+        if let Some(l) = limit {
+            args.extend(["--max-instructions", l]);
+        }
+        let start = std::time::Instant::now();
+        let o = nki(&args, &[]);
+        (o, start.elapsed())
+    };
+    let (o, took) = run("10**12", None);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains(
+            "runaway.py:9: instructions: the kernel records more than 2097152 trace \
+             instructions (a DMA counts once for each queue it is split over; the limit of \
+             --max-instructions"
+        ),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(took.as_secs() < 20, "{took:?}");
+    // An iteration is 32 instructions (each DMA split over trn2's 16 queues): 100 iterations
+    // fit 3,200; 101 do not.
+    let (o, _) = run("100", Some("3200"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let (o, _) = run("101", Some("3200"));
+    assert!(
+        text(&o.stderr).contains("more than 3200 trace instructions"),
+        "{}",
+        text(&o.stderr)
+    );
+}

@@ -33,6 +33,9 @@ pub enum Order {
     Source,
 }
 
+/// Default of `trnsim nki --max-instructions`.
+pub const MAX_RECORDED_INSTRUCTIONS: u64 = 1 << 21;
+
 /// Options of `trnsim nki`.
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct NkiArgs {
@@ -90,6 +93,12 @@ pub struct NkiArgs {
     /// The check's limit on the relative error (default: from the kernel's dtypes and sizes).
     #[arg(long)]
     pub tolerance: Option<f64>,
+    /// Refuse a kernel that records more instructions than this (a loop bound written too
+    /// large would otherwise record until memory runs out). A DMA counts once for each queue
+    /// it is split over. The default is about twice the largest kernel of the validation
+    /// suite (1.09 M); a run at it takes about 5 s and 1 GB [default: 2097152].
+    #[arg(long, value_name = "N")]
+    pub max_instructions: Option<u64>,
     /// The Python interpreter (default: $TRNSIM_PYTHON, else python3).
     #[arg(long)]
     pub python: Option<PathBuf>,
@@ -181,6 +190,7 @@ pub(crate) fn run(args: &NkiArgs) -> Result<NkiOutput> {
         ));
     }
     let given = resolve_args(args)?;
+    let max_instrs = args.max_instructions.unwrap_or(MAX_RECORDED_INSTRUCTIONS);
     let work = WorkDir::new()?;
     let trace_path = work.0.join("kernel.trace");
     let request = json!({
@@ -199,6 +209,7 @@ pub(crate) fn run(args: &NkiArgs) -> Result<NkiOutput> {
         })).collect::<Vec<_>>(),
         "trace_path": absolute(&trace_path)?,
         "address_rotation": !args.no_address_rotation,
+        "max_instructions": max_instrs,
     });
     let stage = crate::stage::Stage::start("record");
     let recorded: Recorded = parse_response(&front_end(args, &request)?)?;
@@ -212,7 +223,10 @@ pub(crate) fn run(args: &NkiArgs) -> Result<NkiOutput> {
         set.push(("lnc".to_string(), n.to_string()));
         hw = super::hw::load_hardware(&args.hw.hw, &set)?;
     }
-    let program = super::run::load_trace(&trace_path)?;
+    // The front end's own trace, bounded by the instruction limit rather than the limit on
+    // text a user hands in (an instruction line is well under 1 KiB).
+    let limit_bytes = crate::config::MAX_TEXT_INPUT_BYTES.max(max_instrs.saturating_mul(1024));
+    let program = super::run::load_trace_limited(&trace_path, limit_bytes)?;
     let file = format!("{}::{}", kernel_file.display(), recorded.kernel);
     let program = match args.order {
         Order::Compiler => {

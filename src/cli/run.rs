@@ -52,8 +52,14 @@ pub(crate) fn name_path(s: &str) -> std::result::Result<(String, PathBuf), Strin
 
 /// Read (at most [`crate::config::MAX_TEXT_INPUT_BYTES`]) and parse a trace file.
 pub(crate) fn load_trace(path: &Path) -> Result<Program> {
+    load_trace_limited(path, crate::config::MAX_TEXT_INPUT_BYTES)
+}
+
+/// [`load_trace`] of a trace of at most `limit_bytes` (the NKI front end's, bounded by its
+/// instruction limit instead).
+pub(crate) fn load_trace_limited(path: &Path, limit_bytes: u64) -> Result<Program> {
     let stage = crate::stage::Stage::start("read");
-    let text = super::read(path)?;
+    let text = super::read_limited(path, limit_bytes)?;
     stage.done(format_args!("{} bytes of {}", text.len(), path.display()));
     let stage = crate::stage::Stage::start("parse");
     let program = isa::parse::parse(&text, &path.display().to_string())?;

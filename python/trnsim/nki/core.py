@@ -8,8 +8,10 @@ from .errors import fail
 class Recorder(object):
     """Everything recorded for one kernel run."""
 
-    def __init__(self, dma_engines=16):
+    def __init__(self, dma_engines=16, max_instrs=1 << 21):
         self.instrs = []        # (fmt with %s per block, tuple of blocks)
+        self.count = 0          # instructions recorded, over every program id
+        self.max_instrs = max_instrs
         self.v2 = False         # a trace-format-2 feature was used
         self.v3 = False         # a core meeting point (format 3) was used
         self.hbm = []           # HBM blocks in creation order
@@ -49,6 +51,21 @@ class Block(object):
         self.tensor, self.key = tensor, key
 
 
+def push(r, instr):
+    """Append an instruction, refusing a kernel that records more than the limit: a loop bound
+    written too large (`affine_range(10**12)`) would otherwise record until memory runs out."""
+    r.count += 1
+    if r.count > r.max_instrs:
+        too_many(r)
+    r.instrs.append(instr)
+
+
+def too_many(r):
+    fail("instructions", "the kernel records more than %d trace instructions (a DMA counts "
+         "once for each queue it is split over; the limit of --max-instructions, which raises "
+         "it); is a loop bound larger than meant?" % r.max_instrs)
+
+
 def emit(parts):
     """Append one instruction. `parts` alternates literal text and Tiles."""
     r = R[0]
@@ -67,7 +84,7 @@ def emit(parts):
             b.last = n
             blocks.append(b)
             fmt += p.ftext
-    r.instrs.append((fmt, blocks))
+    push(r, (fmt, blocks))
 
 
 def emit_text(fmt, blocks):
@@ -80,7 +97,7 @@ def emit_text(fmt, blocks):
         if b.first < 0:
             b.first = n
         b.last = n
-    r.instrs.append((fmt, blocks))
+    push(r, (fmt, blocks))
 
 
 def emit_raw(fmt, blocks):
@@ -91,7 +108,7 @@ def emit_raw(fmt, blocks):
         if b.first < 0:
             b.first = n
         b.last = n
-    r.instrs.append((fmt, blocks))
+    push(r, (fmt, blocks))
 
 
 # ---------------------------------------------------------------- index expressions

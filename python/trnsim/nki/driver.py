@@ -128,7 +128,8 @@ def record(req):
     t0 = time.time()
     path = req["kernel_file"]
     KERNEL_FILE[:] = [path]
-    core.R[0] = core.Recorder(int(req.get("dma_engines", 16)))
+    core.R[0] = core.Recorder(int(req.get("dma_engines", 16)),
+                              int(req.get("max_instructions", 1 << 21)))
     lnc = int(req.get("lnc", 1))
     core.R[0].lnc = lnc
     if gc.get_freeze_count():

@@ -1,6 +1,6 @@
 """nki.isa: each instruction maps one to one onto a trace instruction. Both generations: the
 old one returns a result (placed by assignment), the new one (nki >= 2.27) takes dst= first."""
-from .core import Tile, Tensor, IndexExpr, Mask, rec, emit, emit_text, R
+from .core import Tile, Tensor, IndexExpr, Mask, rec, emit, emit_text, push, R
 from .dtypes import dtype_of, F32
 from .errors import fail
 from .ops import Deferred, tile_of, apply_mask, same, fmt_num, dma, is_tile, copy_into
@@ -151,8 +151,8 @@ def mm_emit(d, st, mv, acc, tile=""):
         if x.first < 0:
             x.first = n
         x.last = n
-    r.instrs.append(("matmul dst=" + d.ftext + " stationary=" + st.ftext + " moving=" + mv.ftext
-                     + (" accumulate=true" if acc else " accumulate=false") + tile, [b, sb, mb]))
+    push(r, ("matmul dst=" + d.ftext + " stationary=" + st.ftext + " moving=" + mv.ftext
+             + (" accumulate=true" if acc else " accumulate=false") + tile, [b, sb, mb]))
 
 
 def nc_transpose(c, p):

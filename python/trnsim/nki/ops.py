@@ -1,6 +1,6 @@
 """Placing results: deferred operation results, assignment into views, operands, masks, DMA."""
 from . import core
-from .core import Tensor, Tile, Mask, rec, emit, emit_raw
+from .core import Tensor, Tile, Mask, rec, emit, emit_raw, too_many
 from .dtypes import dtype_of, F32
 from .errors import fail, kernel_location
 
@@ -179,6 +179,9 @@ def dma(dst, src, construct):
         sb.first = n0
     db.last = sb.last = n0 + len(fmts) - 1
     blocks = (db, sb)
+    r.count += len(fmts)
+    if r.count > r.max_instrs:
+        too_many(r)
     instrs.extend([(f, blocks) for f in fmts])
 
 

@@ -9,6 +9,8 @@ pub(crate) struct Stage {
     name: &'static str,
     start: Instant,
     span: tracing::span::EnteredSpan,
+    /// The stage's name on a terminal while it lasts ([`crate::progress::spinner`]).
+    spinner: Option<crate::progress::Ticker>,
 }
 
 impl Stage {
@@ -18,6 +20,7 @@ impl Stage {
             name,
             start: Instant::now(),
             span: tracing::info_span!("stage", name).entered(),
+            spinner: crate::progress::spinner(name),
         }
     }
 
@@ -25,6 +28,7 @@ impl Stage {
     /// line reads plainly).
     pub(crate) fn done(self, size: impl std::fmt::Display) {
         let ms = self.start.elapsed().as_secs_f64() * 1e3;
+        drop(self.spinner);
         drop(self.span);
         tracing::info!(target: "trnsim", "{}: {size} in {ms:.3} ms", self.name);
     }

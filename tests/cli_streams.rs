@@ -250,8 +250,33 @@ fn utilisation_is_a_fraction_in_json_and_a_percent_in_tables() {
     );
 }
 
-/// A run with values draws a progress bar on a terminal's stderr (a pty from `script`), none
-/// when stderr is not a terminal or with -q; stdout is the same either way.
+/// Run `trnsim FLAG ARGS` with stderr on a terminal (a pty from `script`), progress drawn at
+/// once; what the terminal showed. Stdout must be `plain`'s, byte for byte.
+fn on_tty(args: &[&str], flag: &str, plain: &Output) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.txt");
+    let cmd = format!(
+        "TRNSIM_PROGRESS_DELAY_MS=0 '{}' {flag} {} > '{}'",
+        env!("CARGO_BIN_EXE_trnsim"),
+        args.join(" "),
+        out.display()
+    );
+    let o = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(root())
+        .output()
+        .expect("script (util-linux) runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        plain.stdout,
+        "progress changed stdout"
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A run with values draws a progress bar on a terminal's stderr, none when stderr is not a
+/// terminal or with -q; stdout is the same either way.
 #[cfg(target_os = "linux")]
 #[test]
 fn progress_bar_only_on_a_terminal_and_stdout_unchanged() {
@@ -259,30 +284,34 @@ fn progress_bar_only_on_a_terminal_and_stdout_unchanged() {
     let plain = trnsim(&args);
     assert!(plain.status.success());
     assert_eq!(text(&plain.stderr), "", "a bar without a terminal");
-    let dir = tempfile::tempdir().unwrap();
-    let on_tty = |quiet: &str| {
-        let out = dir.path().join("out.txt");
-        let cmd = format!(
-            "TRNSIM_PROGRESS_DELAY_MS=0 '{}' {quiet} {} > '{}'",
-            env!("CARGO_BIN_EXE_trnsim"),
-            args.join(" "),
-            out.display()
-        );
-        let o = Command::new("script")
-            .args(["-qec", &cmd, "/dev/null"])
-            .current_dir(root())
-            .output()
-            .expect("script (util-linux) runs");
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        assert_eq!(
-            std::fs::read(&out).unwrap(),
-            plain.stdout,
-            "the bar changed stdout"
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    };
-    let tty = on_tty("");
+    let tty = on_tty(&args, "", &plain);
     assert!(tty.contains("instructions executed"), "{tty:?}");
-    let quiet = on_tty("-q");
+    // Lowering comes before the bar; the stages under it show no spinner.
+    assert!(tty.contains("lower, "), "{tty:?}");
+    assert!(
+        !tty.contains("execute, ") && !tty.contains("check, "),
+        "{tty:?}"
+    );
+    let quiet = on_tty(&args, "-q", &plain);
     assert!(!quiet.contains("instructions executed"), "{quiet:?}");
+}
+
+/// Work without a count (a `--no-data` run) shows a spinner naming each stage on a terminal;
+/// not with `-q`, not with `-v` (whose stage lines are the progress), and never on stdout.
+#[cfg(target_os = "linux")]
+#[test]
+fn stages_without_a_count_show_a_spinner_naming_them() {
+    let args = ["run", "traces/layernorm.trace", "--no-data"];
+    let plain = trnsim(&args);
+    assert!(plain.status.success());
+    let tty = on_tty(&args, "", &plain);
+    for stage in ["read, ", "parse, ", "check, ", "plan, ", "simulate, "] {
+        assert!(tty.contains(stage), "{stage} in {tty:?}");
+    }
+    assert!(!on_tty(&args, "-q", &plain).contains("parse, "));
+    let verbose = on_tty(&args, "-v", &plain);
+    assert!(
+        !verbose.contains("parse, ") && verbose.contains("parse: "),
+        "{verbose:?}"
+    );
 }

@@ -159,6 +159,7 @@ pub(crate) fn run(args: &SweepArgs) -> Result<String> {
         super::warn(w);
     }
     let bar = progress_bar(args, prepared.len());
+    let held = bar.as_ref().map(|_| crate::progress::hold());
     let done = || {
         if let Some(b) = &bar {
             b.inc(1);
@@ -170,6 +171,7 @@ pub(crate) fn run(args: &SweepArgs) -> Result<String> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    drop(held);
     finish(&runs, args.format, args.out.as_deref())
 }
 

@@ -233,3 +233,27 @@ fn a_10000_deep_header_is_located_at_its_line() {
         )
     );
 }
+
+/// A kernel parameter the step's sizes set (not the config) names those sizes and their
+/// values, as `--batch`, `--seq` and `--context` (and a scenario's workload) call them.
+#[test]
+fn a_model_step_error_names_the_step_sizes_it_comes_from() {
+    let run = |args: &[&str]| {
+        let mut all = vec!["model", "run", "llama3-8b"];
+        all.extend_from_slice(args);
+        fails(&all)
+    };
+    let e = run(&["--phase", "prefill", "--seq", "1000000"]);
+    assert_eq!(
+        e,
+        "kernel 'matmul': parameter 'm': 1000000 is out of range 1..=65536 (in the model's \
+         qkv_proj (matmul), whose 'm' is the step's batch x seq (1 x 1000000))"
+    );
+    let e = run(&["--phase", "decode", "--context", "200000"]);
+    assert!(
+        e.ends_with("whose 'seq_kv' is the step's context (200000))"),
+        "{e}"
+    );
+    let e = run(&["--phase", "decode", "--context", "4096", "--batch", "70000"]);
+    assert!(e.ends_with("whose 'm' is the step's batch (70000))"), "{e}");
+}

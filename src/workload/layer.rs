@@ -191,6 +191,23 @@ pub(super) fn head(cfg: &ModelConfig, step: &Step, dtype: DType) -> Vec<Invocati
     out
 }
 
+/// The step's sizes a kernel parameter of the invocation `role` comes from, named as the
+/// command line and a scenario's workload name them, with their values (`batch x seq (4 x
+/// 8192)`); `None` for a parameter the config sets or the phase fixes.
+pub(super) fn step_source(role: &str, param: &str, step: &Step) -> Option<String> {
+    let (b, l) = (step.batch, step.len);
+    let decode = step.phase == Phase::Decode;
+    let batch = || format!("batch ({b})");
+    match (role, param) {
+        ("final_norm", "rows") | ("lm_head", "m") | ("attention", "batch") => Some(batch()),
+        ("attention", "seq_kv") if decode => Some(format!("context ({l})")),
+        ("attention", "seq_q" | "seq_kv") if !decode => Some(format!("seq ({l})")),
+        (_, "rows" | "m" | "tokens") if decode => Some(batch()),
+        (_, "rows" | "m" | "tokens") => Some(format!("batch x seq ({b} x {l})")),
+        _ => None,
+    }
+}
+
 /// The config key a kernel parameter of the invocation `role` comes from, and the expression
 /// of keys that gives its value (`None` for a parameter the step sets: rows, tokens, lengths).
 pub(super) fn config_source(role: &str, param: &str) -> Option<(&'static str, &'static str)> {

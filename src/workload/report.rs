@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::layer::{Invocation, Step, config_source, head, layer};
+use super::layer::{Invocation, Step, config_source, head, layer, step_source};
 use super::model::ModelConfig;
 use super::phase::Phase;
 use crate::arch::Hardware;
@@ -126,6 +126,8 @@ struct Runner<'h> {
     hw: &'h Hardware,
     /// The config's model, whose keys a kernel's error is mapped back to.
     cfg: &'h ModelConfig,
+    /// The step's sizes, which the parameters the config does not set come from.
+    step: Step,
     memo: HashMap<(String, Vec<(String, String)>), Run>,
 }
 
@@ -156,7 +158,9 @@ impl Runner<'_> {
                 }
             }
         }
-        let p = def.params(&set).map_err(|e| context(self.cfg, inv, e))?;
+        let p = def
+            .params(&set)
+            .map_err(|e| context(self.cfg, &self.step, inv, e))?;
         Ok(Ok((k, p)))
     }
 
@@ -242,7 +246,9 @@ impl Runner<'_> {
                 row.note = Some(note);
             }
             Ok((k, p)) => {
-                let r = self.run(k, &p).map_err(|e| context(self.cfg, inv, e))?;
+                let r = self
+                    .run(k, &p)
+                    .map_err(|e| context(self.cfg, &self.step, inv, e))?;
                 let n = inv.count as f64;
                 row.params = p
                     .pairs()
@@ -267,7 +273,7 @@ impl Runner<'_> {
 
 /// A kernel's error with the invocation it came from; a parameter the config sets is an error
 /// at the config key it comes from (`m.toml:3:1: hidden: ...`), not at the kernel's name for it.
-fn context(cfg: &ModelConfig, inv: &Invocation, e: Error) -> Error {
+fn context(cfg: &ModelConfig, step: &Step, inv: &Invocation, e: Error) -> Error {
     let what = format!("the model's {} ({})", inv.role, inv.kernel);
     let source = |param: &str| {
         let (key, expr) = config_source(inv.role, param)?;
@@ -289,11 +295,16 @@ fn context(cfg: &ModelConfig, inv: &Invocation, e: Error) -> Error {
                 ),
             )
             .into(),
-            None => Error::Param {
-                kernel,
-                param,
-                message: format!("{message} (in {what})"),
-            },
+            None => {
+                let from = step_source(inv.role, &param, step)
+                    .map(|sizes| format!(", whose '{param}' is the step's {sizes}"))
+                    .unwrap_or_default();
+                Error::Param {
+                    kernel,
+                    param,
+                    message: format!("{message} (in {what}{from})"),
+                }
+            }
         },
         Error::DoesNotFit { kernel, message } => Error::DoesNotFit {
             kernel,
@@ -334,6 +345,7 @@ pub fn run_model(
     let mut runner = Runner {
         hw,
         cfg,
+        step: *step,
         memo: HashMap::new(),
     };
     let mut missing = Vec::new();

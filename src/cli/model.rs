@@ -83,32 +83,17 @@ pub(crate) fn load(spec: &str) -> Result<ModelConfig> {
 
 /// The shipped configs.
 pub(crate) fn list(format: Format) -> Result<String> {
-    let mut t = Table::new([
-        "model",
-        "hidden",
-        "heads",
-        "kv_heads",
-        "head_dim",
-        "intermediate",
-        "vocab",
-        "layers",
-        "parameters_b",
-        "source",
-    ]);
+    let columns = std::iter::once("model")
+        .chain(crate::workload::MODEL_KEYS)
+        .chain(["parameters_b", "source"]);
+    let mut t = Table::new(columns);
     for (name, _) in SHIPPED {
         let c = ModelConfig::shipped(name).expect("shipped configs are valid (tested)");
-        t.push(vec![
-            Value::from(c.name.clone()),
-            Value::from(c.hidden),
-            Value::from(c.heads),
-            Value::from(c.kv_heads),
-            Value::from(c.head_dim),
-            Value::from(c.intermediate),
-            Value::from(c.vocab),
-            Value::from(c.layers),
-            Value::from(round(c.parameters() as f64 / 1e9, 2)),
-            Value::from(c.source.clone().unwrap_or_default()),
-        ]);
+        let mut row = vec![Value::from(c.name.clone())];
+        row.extend(c.shape().map(Value::from));
+        row.push(Value::from(round(c.parameters() as f64 / 1e9, 2)));
+        row.push(Value::from(c.source.clone().unwrap_or_default()));
+        t.push(row);
     }
     Ok(t.render(format))
 }

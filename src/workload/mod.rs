@@ -31,6 +31,7 @@ mod spec;
 pub use cost::{CostModel, StepTime};
 pub use error::{Error, Result};
 pub use layer::Step;
+pub(crate) use model::KEYS as MODEL_KEYS;
 pub use model::{ModelConfig, SHIPPED};
 pub use phase::Phase;
 pub use report::{ModelReport, ModelTotal, Row, Total, run_model};

@@ -57,6 +57,21 @@ impl PartialEq for Places {
     }
 }
 
+impl ModelConfig {
+    /// The values of [`KEYS`], in order.
+    pub(crate) fn shape(&self) -> [usize; 7] {
+        [
+            self.hidden,
+            self.heads,
+            self.kv_heads,
+            self.head_dim,
+            self.intermediate,
+            self.vocab,
+            self.layers,
+        ]
+    }
+}
+
 impl Places {
     /// Where `key` is written (`None` for a config built in code).
     pub(crate) fn of(&self, key: &str) -> Option<&Location> {
@@ -64,8 +79,9 @@ impl Places {
     }
 }
 
-/// The keys a kernel's parameter may come from.
-const KEYS: [&str; 7] = [
+/// The shape keys, in the order of [`ModelConfig::shape`]: the ones a kernel's parameter may
+/// come from, and `trnsim model list`'s columns.
+pub(crate) const KEYS: [&str; 7] = [
     "hidden",
     "heads",
     "kv_heads",

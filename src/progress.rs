@@ -52,17 +52,20 @@ fn delay() -> Duration {
 
 const TICK: Duration = Duration::from_millis(100);
 
-/// Sleep in ticks until `delay` has passed (true) or `stopped` is set (false).
+/// Wait until `delay` has passed (true) or `stopped` is set (false). Parked rather than
+/// asleep: [`Ticker`]'s drop unparks the thread, so a stage's end never waits for a tick.
 fn wait(delay: Duration, stopped: &AtomicBool) -> bool {
-    let mut waited = Duration::ZERO;
-    while waited < delay {
+    let end = std::time::Instant::now() + delay;
+    loop {
         if stopped.load(Ordering::Relaxed) {
             return false;
         }
-        std::thread::sleep(TICK);
-        waited += TICK;
+        let now = std::time::Instant::now();
+        if now >= end {
+            return true;
+        }
+        std::thread::park_timeout(end - now);
     }
-    !stopped.load(Ordering::Relaxed)
 }
 
 /// A bar drawn by its owner (sweep's, advanced from worker threads): spinners stay hidden
@@ -112,7 +115,7 @@ pub(crate) fn spinner(stage: &'static str) -> Option<Ticker> {
         };
         while !stopped.load(Ordering::Relaxed) && BARS.load(Ordering::Relaxed) == 0 {
             s.tick();
-            std::thread::sleep(TICK);
+            std::thread::park_timeout(TICK);
         }
         s.finish_and_clear();
         SPINNING.store(false, Ordering::Relaxed);
@@ -145,7 +148,7 @@ pub(crate) fn show(total: u64, template: &'static str) -> Option<Ticker> {
         }
         while !stopped.load(Ordering::Relaxed) {
             bar.set_position(DONE.load(Ordering::Relaxed).min(total));
-            std::thread::sleep(TICK);
+            std::thread::park_timeout(TICK);
         }
         bar.finish_and_clear();
     });
@@ -160,6 +163,7 @@ impl Drop for Ticker {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
+            t.thread().unpark();
             let _ = t.join();
         }
     }

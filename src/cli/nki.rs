@@ -97,7 +97,8 @@ pub struct NkiArgs {
     /// large would otherwise record until memory runs out). A DMA counts once for each queue
     /// it is split over. The default is about twice the largest kernel of the validation
     /// suite (1.09 M); a run at it takes about 5 s and 1 GB [default: 2097152].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..))]
     pub max_instructions: Option<u64>,
     /// The Python interpreter (default: $TRNSIM_PYTHON, else python3).
     #[arg(long)]
